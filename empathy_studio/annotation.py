@@ -1,0 +1,316 @@
+"""Annotation use cases: sign-in and roles, the rating queue, agreement, import and export.
+
+Roles are checked here, at the API level, so a call that bypasses the page
+(gradio_client, the CLI) meets the same rules: admins start training, export
+and manage annotators; annotators rate and see only their own ratings.
+The queue order is the admin's choice: random, model uncertainty (entropy of
+the emotion probabilities, or intensity spread across emotions), or
+disagreement between annotators; this is the studio's active learning.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from .labels import ESCONV_EMOTIONS
+from .metrics import against_reference, bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk
+from .store import Annotator, PermissionDenied, Store, StoreError
+
+if TYPE_CHECKING:
+    from .services import Studio
+
+QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
+EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "created", "updated")
+
+
+def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
+    if actor is None:
+        raise PermissionDenied("sign in first")
+    if role == "admin" and not actor.is_admin:
+        raise PermissionDenied(f"{actor.name} is not an admin")
+    return actor
+
+
+def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], how: str = "mean", min_annotators: int = 1) -> dict[str, dict[str, Any]]:
+    """item id -> {"initial", "final", "emotion" (majority or None), "n"} over items with enough annotators."""
+    if how not in ("mean", "median"):
+        raise ValueError(f"aggregate must be mean or median, got {how!r}")
+    by_item: dict[str, list[tuple[int, int, str | None]]] = defaultdict(list)
+    for _, item, initial, final, emotion in table:
+        by_item[item].append((initial, final, emotion))
+    f = np.mean if how == "mean" else np.median
+    out = {}
+    for item, rows in by_item.items():
+        if len(rows) < min_annotators:
+            continue
+        emotions = [e for _, _, e in rows if e]
+        majority = max(set(emotions), key=emotions.count) if emotions else None
+        out[item] = {"initial": float(f([r[0] for r in rows])), "final": float(f([r[1] for r in rows])), "emotion": majority, "n": len(rows)}
+    return out
+
+
+def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, items: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    names = sorted({r[0] for r in table})
+    ri = {n: i for i, n in enumerate(names)}
+    ci = {it: j for j, it in enumerate(items)}
+    m = np.full((len(names), len(items)), np.nan)
+    for row in table:
+        if row[1] in ci:
+            m[ri[row[0]], ci[row[1]]] = row[field]
+    return names, m
+
+
+def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
+                     model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200, per_emotion: bool = True) -> dict[str, Any]:
+    """Inter-annotator agreement and agreement with gold (and a model) for initial and final intensity.
+
+    gold: item id -> {"emotion", "initial", "final"}; model: item id -> {"pred_initial", "pred_final"}.
+    """
+    items = sorted({r[1] for r in table})
+    report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}
+    for field, target in ((2, "initial"), (3, "final")):
+        names, m = _matrix(table, field, items)
+        lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
+        block: dict[str, Any] = {
+            "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"),
+            **icc2(m), "pairwise_qwk": pairwise_qwk(m, names), "annotators": {},
+        }
+        for i, name in enumerate(names):
+            rated = ~np.isnan(m[i])
+            vals = m[i, rated]
+            its = [items[j] for j in np.flatnonzero(rated)]
+            entry = {"n": int(rated.sum()), "vs_gold": against_reference(vals, [gold.get(it, {}).get(target, math.nan) for it in its])}
+            if model is not None:
+                entry["vs_model"] = against_reference(vals, [model.get(it, {}).get(f"pred_{target}", math.nan) for it in its])
+            block["annotators"][name] = entry
+        report[target] = block
+    if per_emotion:
+        report["per_emotion"] = {}
+        for emo in ESCONV_EMOTIONS:
+            sub = [r for r in table if gold.get(r[1], {}).get("emotion") == emo]
+            if sub:
+                report["per_emotion"][emo] = agreement_report(sub, gold, model, n_boot=0, per_emotion=False)
+    return report
+
+
+# ---------------------------------------------------------------------------
+# the service
+
+
+class Annotation:
+    def __init__(self, studio: "Studio"):
+        self.studio = studio
+
+    @property
+    def store(self) -> Store:
+        return self.studio.store
+
+    # -- identity ---------------------------------------------------------------
+
+    def bootstrap_accounts(self) -> None:
+        for acc in self.studio.settings.auth:
+            self.store.add_annotator(acc.name, acc.role, acc.password)
+
+    def login(self, name: str, password: str) -> Annotator:
+        who = self.store.authenticate(name, password)
+        if who is None:
+            raise PermissionDenied("unknown name or wrong password")
+        return who
+
+    def oauth_login(self, username: str) -> Annotator:
+        """A Hugging Face OAuth profile becomes an annotator account on first sign-in."""
+        return self.store.annotator(username) or self.store.add_annotator(username, "annotator")
+
+    def add_annotator(self, actor: Annotator | None, name: str, role: str, password: str | None) -> Annotator:
+        require(actor, "admin")
+        return self.store.add_annotator(name, role, password)
+
+    # -- queue ------------------------------------------------------------------
+
+    def queue_order(self) -> str:
+        return self.store.get_setting("queue_order", "random")
+
+    def set_queue_order(self, actor: Annotator | None, order: str, model: str | None = None) -> None:
+        require(actor, "admin")
+        if order not in QUEUE_ORDERS:
+            raise StoreError(f"queue order must be one of {', '.join(QUEUE_ORDERS)}")
+        self.store.set_setting("queue_order", order)
+        if model:
+            self.studio.registry.get(model)
+            self.store.set_setting("queue_model", model)
+
+    def assisted(self) -> bool:
+        return bool(self.store.get_setting("assisted", False))
+
+    def set_assisted(self, actor: Annotator | None, on: bool) -> None:
+        require(actor, "admin")
+        self.store.set_setting("assisted", bool(on))
+
+    def queue(self, actor: Annotator | None) -> list[str]:
+        """Item ids this annotator has not rated yet, in the admin's chosen order."""
+        who = require(actor)
+        done = self.store.rated_item_ids(who.name)
+        todo = [i for i in self.store.item_ids() if i not in done]
+        order = self.queue_order()
+        if order == "random":
+            random.Random(f"{who.name}").shuffle(todo)  # stable per annotator, different between them
+            return todo
+        if order == "disagreement":
+            spread = self._rating_spread()
+            return sorted(todo, key=lambda i: (-spread.get(i, -1.0), i))
+        model = self.store.get_setting("queue_model", self.studio.settings.default_model)
+        cache = self.store.cached_predictions(model)
+        if order == "uncertainty":
+            score = {i: -sum(p * math.log(max(p, 1e-12)) for p in r["probs"].values()) for i, (_, r) in cache.items()}
+        else:  # spread: how much the per-emotion intensity outputs disagree
+            score = {i: r.get("pred_spread") or 0.0 for i, (_, r) in cache.items()}
+        return sorted(todo, key=lambda i: (-score.get(i, -1.0), i))
+
+    def _rating_spread(self) -> dict[str, float]:
+        vals: dict[str, list[int]] = defaultdict(list)
+        for _, item, initial, final, _ in self.store.rating_table():
+            vals[item].append(initial)
+        return {i: float(np.std(v)) for i, v in vals.items() if len(v) >= 2}
+
+    def next_item(self, actor: Annotator | None) -> dict[str, Any] | None:
+        q = self.queue(actor)
+        return self.store.item(q[0]) if q else None
+
+    def progress(self, actor: Annotator | None) -> dict[str, int]:
+        who = require(actor)
+        total = len(self.store.item_ids())
+        return {"mine": self.store.count_ratings(who.name), "team": len(self.store.rating_counts_by_item()), "total": total,
+                "team_ratings": self.store.count_ratings()}
+
+    # -- ratings ----------------------------------------------------------------
+
+    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, **extra: Any) -> dict[str, Any]:
+        who = require(actor)
+        return self.store.rate(who.name, item_id, initial, final, **extra)
+
+    def my_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
+        return self.store.ratings(annotator=require(actor).name)
+
+    def all_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
+        require(actor, "admin")
+        return self.store.ratings()
+
+    # -- agreement --------------------------------------------------------------
+
+    def agreement(self, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+        gold = {it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])} for it in self.store.items()}
+        preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
+        return agreement_report(self.store.rating_table(), gold, preds, n_boot=n_boot)
+
+    # -- import and export --------------------------------------------------------
+
+    def export(self, actor: Annotator | None, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None) -> int:
+        require(actor, "admin")
+        return export_ratings(self.store, path, fmt, hub_repo, token)
+
+    def import_(self, actor: Annotator | None, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
+        require(actor, "admin")
+        return import_ratings(self.store, path, dry_run, create_annotators)
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None) -> int:
+    rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in EXPORT_FIELDS} for r in store.ratings()]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    elif fmt == "hf":
+        from datasets import Dataset
+
+        ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in EXPORT_FIELDS})
+        ds.save_to_disk(str(path))
+        if hub_repo and token:  # needs network; not exercised offline
+            ds.push_to_hub(hub_repo, token=token, private=True)
+    else:
+        raise StoreError(f"format must be csv, jsonl or hf, got {fmt!r}")
+    return len(rows)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise StoreError(f"{path}: file not found")
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise StoreError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+        return rows
+    except UnicodeDecodeError:
+        raise StoreError(f"{path}: not UTF-8 text") from None
+
+
+def _int(v: Any) -> Any:
+    if v in (None, ""):
+        return None
+    if isinstance(v, str):
+        try:
+            f = float(v)
+        except ValueError:
+            return v
+        return int(f) if f == int(f) else f
+    return v
+
+
+def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
+    """Validate every row with the store's own rules; write the valid ones unless dry_run."""
+    path = Path(path)
+    rows = _read_rows(path)
+    ok, rejected = [], []
+    known = {a.name for a in store.annotators()}
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            rejected.append({"row": n, "reason": "not an object"})
+            continue
+        name = str(row.get("annotator") or "").strip()
+        try:
+            if name and name not in known and create_annotators and not dry_run:
+                store.add_annotator(name, "annotator")
+                known.add(name)
+            turns = row.get("turn_intensities")
+            if isinstance(turns, str) and turns:
+                turns = json.loads(turns)
+            args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_int(row.get("initial")), final=_int(row.get("final")),
+                        emotion=row.get("emotion") or None, confidence=_int(row.get("confidence")), note=row.get("note") or None,
+                        turn_intensities=turns or None)
+            if name not in known and create_annotators and dry_run:
+                pass  # would be created
+            else:
+                store.validate_rating(**args)
+            ok.append(args)
+        except (StoreError, json.JSONDecodeError) as exc:
+            rejected.append({"row": n, "reason": str(exc)})
+    written = 0
+    if not dry_run:
+        for args in ok:
+            store.rate(**args)
+            written += 1
+    return {"rows": len(rows), "ok": len(ok), "rejected": rejected, "written": written, "dry_run": dry_run}

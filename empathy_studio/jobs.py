@@ -1,0 +1,226 @@
+"""Training jobs: one subprocess each (`empathy-studio train ... --job-id N`), one at a time.
+
+The `jobs` table is the source of truth, so a page reload or a second browser
+sees the same state, and a server restart can tell what happened: a job left
+"running" by a process that no longer exists is marked failed, with the
+reason. Cancel sends SIGTERM, then SIGKILL after a grace period. The child
+writes its model to a hidden temporary folder and renames it into place only
+on success, so a failed or killed job never changes the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .annotation import require
+from .store import Annotator, PermissionDenied, Store
+
+GRACE_SECONDS = 5.0
+LOG_TAIL_CHARS = 4000
+
+
+def gpu_wrapped(fn: Callable[..., Any], duration: int = 600) -> Callable[..., Any]:
+    """On a ZeroGPU Space, run `fn` under `spaces.GPU`; elsewhere return it unchanged."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+class JobReporter:
+    """Called by the training child with progress events; writes them to its job row, at most once a second."""
+
+    def __init__(self, store: Store, job_id: int):
+        self.store, self.job_id = store, job_id
+        self._last = 0.0
+        self.store.update_job(job_id, pid=os.getpid())
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "step":
+            if time.monotonic() - self._last < 1.0 and event["step"] < event["max_steps"]:
+                return
+            self._last = time.monotonic()
+            self.store.update_job(self.job_id, progress=round(event["percent"], 1), epoch=event["epoch"], step=event["step"],
+                                  eta_s=event["eta_s"])
+        elif event["event"] == "eval":
+            m = {k: v for k, v in event["metrics"].items() if isinstance(v, (int, float))}
+            self.store.update_job(self.job_id, metrics={"last_eval": m, "epoch": event["epoch"]})
+
+    def finished(self, manifest: dict[str, Any]) -> None:
+        self.store.update_job(self.job_id, model_name=manifest["name"], metrics={"test": manifest["metrics"], "delta": manifest["delta"],
+                                                                                   "parent": manifest["parent_metrics"]})
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie of ours counts as dead
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def train_args(params: dict[str, Any]) -> list[str]:
+    """TrainRequest fields as `empathy-studio train` flags."""
+    flags = []
+    for key, value in params.items():
+        if value is None or value is False or key in ("with_ratings",):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif not (key == "max_steps" and value == -1) and not (key == "min_annotators" and value == 1) and not (key == "aggregate" and value == "mean"):
+            flags += [flag, str(value)]
+    return flags
+
+
+class JobRunner:
+    def __init__(self, store: Store, db_path: Path, models_dir: Path, esconv: str | None = None, python: str = sys.executable):
+        self.store, self.db_path, self.models_dir = store, Path(db_path), Path(models_dir)
+        self.esconv, self.python = esconv, python
+        self.logs_dir = self.models_dir / ".logs"
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen] = {}
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """After a restart: fail jobs whose process is gone, drop half-written model folders, start the next job."""
+        failed = []
+        for job in self.store.jobs(states=["running"]):
+            if job["id"] not in self._procs and not _alive(job["pid"]):
+                self.store.update_job(job["id"], state="failed", ended=_now(),
+                                      error=f"the server restarted and the training process (pid {job['pid']}) is gone")
+                failed.append(job["id"])
+        if self.models_dir.is_dir():
+            for tmp in self.models_dir.glob(".tmp-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.kick()
+        return failed
+
+    def submit(self, actor: Annotator | None, params: dict[str, Any]) -> int:
+        require(actor, "admin")
+        job_id = self.store.create_job(params, actor.name if actor else None)
+        self.kick()
+        return job_id
+
+    def kick(self) -> int | None:
+        """Start the oldest queued job if none runs. Safe to call from several threads."""
+        with self._lock:
+            job = self.store.claim_next_job()
+            if job is None:
+                return None
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.logs_dir / f"job-{job['id']}.log"
+            cmd = [self.python, "-m", "empathy_studio.cli", "train", *train_args(job["params"]), "--job-id", str(job["id"]),
+                   "--db", str(self.db_path), "--models-dir", str(self.models_dir)]
+            if self.esconv:
+                cmd += ["--esconv", self.esconv]
+            if job["params"].get("policy", "gold") != "gold":
+                cmd += ["--with-ratings", str(self.db_path)]
+            log = log_path.open("wb")
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "2"}
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            log.close()
+            self._procs[job["id"]] = proc
+            self.store.update_job(job["id"], pid=proc.pid)
+            threading.Thread(target=self._watch, args=(job["id"], proc, log_path), daemon=True).start()
+            return job["id"]
+
+    def _watch(self, job_id: int, proc: subprocess.Popen, log_path: Path) -> None:
+        while proc.poll() is None:
+            self._tail(job_id, log_path)
+            time.sleep(1.0)
+        self._tail(job_id, log_path)
+        with self._lock:
+            self._procs.pop(job_id, None)
+            job = self.store.job(job_id)
+            if job and job["state"] == "running":
+                if proc.returncode == 0:
+                    self.store.update_job(job_id, state="succeeded", progress=100.0, ended=_now())
+                else:
+                    last = [ln for ln in _read_tail(log_path).splitlines() if ln.strip()]
+                    self.store.update_job(job_id, state="failed", ended=_now(),
+                                          error=f"exit code {proc.returncode}: {last[-1] if last else 'no output'}")
+        self.kick()
+
+    def _tail(self, job_id: int, log_path: Path) -> None:
+        self.store.update_job(job_id, log_tail=_read_tail(log_path))
+
+    # -- control --------------------------------------------------------------------
+
+    def cancel(self, actor: Annotator | None, job_id: int, grace: float = GRACE_SECONDS) -> str:
+        require(actor, "admin")
+        job = self.store.job(job_id)
+        if job is None:
+            raise PermissionDenied(f"no job {job_id}")
+        if job["state"] == "queued":
+            self.store.update_job(job_id, state="cancelled", ended=_now())
+            return "cancelled"
+        if job["state"] != "running":
+            return job["state"]
+        self.store.update_job(job_id, state="cancelled", ended=_now(), error=f"cancelled by {actor.name if actor else 'admin'}")
+        proc = self._procs.get(job_id)
+        pid = proc.pid if proc else job["pid"]
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (proc.poll() is None if proc else _alive(pid)):
+            time.sleep(0.1)
+        if proc.poll() is None if proc else _alive(pid):
+            _signal(pid, signal.SIGKILL)
+        return "cancelled"
+
+    def wait(self, job_id: int, timeout: float = 600) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.store.job(job_id)
+            if job and job["state"] in ("succeeded", "failed", "cancelled") and job_id not in self._procs:
+                return job
+            time.sleep(0.2)
+        raise TimeoutError(f"job {job_id} did not finish in {timeout} s")
+
+
+def _signal(pid: int | None, sig: int) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(pid, sig)  # the child leads its own session, so this reaches its helpers too
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _read_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - LOG_TAIL_CHARS))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text.replace("\r", "\n")
+
+
+def _now() -> str:
+    from .store import now
+
+    return now()

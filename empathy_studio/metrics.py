@@ -1,0 +1,153 @@
+"""Evaluation and agreement statistics, on scikit-learn, scipy and `krippendorff`.
+
+`evaluate_predictions` returns the flat dict of the `evaluate --json` contract:
+classification metrics, and for each intensity target MSE, MAE, Pearson (with
+p), Spearman and n, with NaN gold values masked out. A metric that does not
+apply (intensity of a classification-only model) is None.
+
+Agreement: Krippendorff's alpha (interval and ordinal) with a bootstrap CI,
+ICC(2,1) and ICC(2,k), pairwise quadratic-weighted kappa, and per-annotator
+MAE / Pearson against a reference (gold or a model).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any, Sequence
+
+import krippendorff
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support, recall_score
+
+from .labels import INTENSITY_TARGETS
+
+
+def _none_if_nan(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float]:
+    return {
+        "f1_weighted": float(f1_score(gold, pred, average="weighted", zero_division=0)),
+        "recall_weighted": float(recall_score(gold, pred, average="weighted", zero_division=0)),
+        "accuracy": float(accuracy_score(gold, pred)),
+        "f1_macro": float(f1_score(gold, pred, average="macro", zero_division=0)),
+    }
+
+
+def per_class_report(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[dict[str, Any]]:
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(labels), zero_division=0)
+    return [{"emotion": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, lab in enumerate(labels)]
+
+
+def regression_metrics(gold: Sequence[float], pred: Sequence[float]) -> dict[str, float | int | None]:
+    """MSE, MAE, Pearson r and p, Spearman rho, n; pairs with a NaN on either side are skipped."""
+    g, p = np.asarray(gold, dtype=float), np.asarray(pred, dtype=float)
+    m = ~(np.isnan(g) | np.isnan(p))
+    g, p = g[m], p[m]
+    out: dict[str, float | int | None] = {"mse": None, "mae": None, "pearson": None, "pearson_p": None, "spearman": None, "n": int(m.sum())}
+    if len(g) == 0:
+        return out
+    out["mse"] = float(np.mean((g - p) ** 2))
+    out["mae"] = float(np.mean(np.abs(g - p)))
+    if len(g) > 2 and np.ptp(g) > 0 and np.ptp(p) > 0:
+        r = stats.pearsonr(g, p)
+        out["pearson"], out["pearson_p"] = _none_if_nan(r.statistic), _none_if_nan(r.pvalue)
+        out["spearman"] = _none_if_nan(stats.spearmanr(g, p).statistic)
+    return out
+
+
+def evaluate_predictions(
+    gold_emotion: Sequence[str],
+    pred_emotion: Sequence[str],
+    gold_intensity: dict[str, Sequence[float]] | None = None,
+    pred_intensity: dict[str, Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = classification_metrics(gold_emotion, pred_emotion)
+    for t in INTENSITY_TARGETS:
+        gold = (gold_intensity or {}).get(t)
+        pred = (pred_intensity or {}).get(t)
+        if gold is None or pred is None:
+            n = int(np.sum(~np.isnan(np.asarray(gold, dtype=float)))) if gold is not None else 0
+            reg = {"mse": None, "mae": None, "pearson": None, "pearson_p": None, "spearman": None, "n": n}
+        else:
+            reg = regression_metrics(gold, pred)
+        for key in ("mse", "mae", "pearson", "pearson_p", "spearman", "n"):
+            name = f"{key}_{t}" if key != "pearson_p" else f"pearson_p_{t}"
+            out[name] = reg[key]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# agreement
+
+
+def krippendorff_alpha(matrix: np.ndarray, level: str = "interval") -> float | None:
+    """matrix: raters x items, NaN where a rater did not rate an item."""
+    m = np.asarray(matrix, dtype=float)
+    if m.shape[0] < 2 or np.sum(np.sum(~np.isnan(m), axis=0) >= 2) < 1:
+        return None
+    values = np.unique(m[~np.isnan(m)])
+    if len(values) < 2:
+        return None
+    return _none_if_nan(krippendorff.alpha(reliability_data=m, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5] if level == "ordinal" else None))
+
+
+def bootstrap_alpha(matrix: np.ndarray, level: str = "interval", n_boot: int = 200, seed: int = 0) -> tuple[float | None, float | None]:
+    """95% CI by resampling items (columns) with replacement."""
+    m = np.asarray(matrix, dtype=float)
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        cols = rng.integers(0, m.shape[1], m.shape[1])
+        a = krippendorff_alpha(m[:, cols], level)
+        if a is not None:
+            vals.append(a)
+    if len(vals) < 10:
+        return None, None
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def icc2(matrix: np.ndarray) -> dict[str, float | None]:
+    """ICC(2,1) and ICC(2,k) (Shrout & Fleiss), on the items rated by every rater.
+
+    matrix: raters x items. Two-way random effects, absolute agreement.
+    """
+    m = np.asarray(matrix, dtype=float)
+    m = m[:, ~np.isnan(m).any(axis=0)].T  # items x raters, complete rows only
+    n, k = m.shape if m.ndim == 2 else (0, 0)
+    if n < 2 or k < 2:
+        return {"icc2_1": None, "icc2_k": None, "icc_items": int(n)}
+    grand = m.mean()
+    ss_rows = k * ((m.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((m.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((m - grand) ** 2).sum() - ss_rows - ss_cols
+    msr, msc, mse = ss_rows / (n - 1), ss_cols / (k - 1), ss_err / ((n - 1) * (k - 1))
+    denom1 = msr + (k - 1) * mse + k * (msc - mse) / n
+    denomk = msr + (msc - mse) / n
+    return {
+        "icc2_1": _none_if_nan((msr - mse) / denom1) if denom1 else None,
+        "icc2_k": _none_if_nan((msr - mse) / denomk) if denomk else None,
+        "icc_items": int(n),
+    }
+
+
+def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2) -> list[dict[str, Any]]:
+    m = np.asarray(matrix, dtype=float)
+    out = []
+    for i, j in combinations(range(m.shape[0]), 2):
+        both = ~np.isnan(m[i]) & ~np.isnan(m[j])
+        if both.sum() < min_overlap:
+            continue
+        a, b = m[i, both].astype(int), m[j, both].astype(int)
+        kappa = cohen_kappa_score(a, b, weights="quadratic", labels=[1, 2, 3, 4, 5]) if len(set(a) | set(b)) > 1 else None
+        out.append({"a": names[i], "b": names[j], "n": int(both.sum()), "qwk": _none_if_nan(kappa)})
+    return out
+
+
+def against_reference(ratings: Sequence[float], reference: Sequence[float]) -> dict[str, Any]:
+    r = regression_metrics(reference, ratings)
+    return {"n": r["n"], "mae": r["mae"], "pearson": r["pearson"], "pearson_p": r["pearson_p"]}

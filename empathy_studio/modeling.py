@@ -1,0 +1,241 @@
+"""The encoder-plus-heads model of Wang & Roman (CCN 2025), our head variants, save and load.
+
+The paper's multi-task model reads the first token (CLS) of the encoder's last
+hidden state into two kinds of heads:
+
+- an emotion head, Linear(h, 256) -> Tanh -> Linear(256, C);
+- three intensity heads (initial, final, change), Linear(h, 128) -> Tanh ->
+  Linear(128, C), each giving one value *per emotion class*. Training puts the
+  MSE on the gold emotion's output, evaluation reads the predicted emotion's.
+
+Loss = 0.5 * CE + (0.5 / 3) * (MSE initial + MSE final + MSE change), NaN
+targets masked out. `task="classify"` keeps the emotion head alone.
+
+Our variants, selected in `HeadConfig` and kept only where the evaluation in
+`bench/` shows them better: mean pooling, one shared intensity output, focal
+loss. Intensity heads start at the training mean (output bias), so an
+untrained head is the ZeroR predictor rather than a guess of 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
+
+WEIGHTS_FILE = "model.safetensors"
+HEADS_FILE = "heads.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class HeadConfig:
+    """What sits on top of the encoder. Saved beside the weights as heads.json."""
+
+    labels: list[str] = field(default_factory=lambda: list(ESCONV_EMOTIONS))
+    task: str = "multitask"  # "multitask" or "classify"
+    pooling: str = "cls"  # "cls" (the paper) or "mean"
+    intensity_head: str = "per_emotion"  # "per_emotion" (the paper) or "shared"
+    emotion_hidden: int = 256
+    intensity_hidden: int = 128
+    ce_weight: float = 0.5
+    mse_weight: float = 0.5 / 3
+    focal_gamma: float = 0.0  # 0 is plain cross-entropy
+    intensity_init: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+
+    def __post_init__(self) -> None:
+        if self.task not in ("multitask", "classify"):
+            raise ValueError(f"task must be multitask or classify, got {self.task!r}")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be cls or mean, got {self.pooling!r}")
+        if self.intensity_head not in ("per_emotion", "shared"):
+            raise ValueError(f"intensity_head must be per_emotion or shared, got {self.intensity_head!r}")
+        if len(self.labels) < 2:
+            raise ValueError("at least two labels are needed")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------
+# heads
+
+
+class EmotionHead(nn.Module):
+    def __init__(self, hidden: int, inner: int, num_labels: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, inner), nn.Tanh(), nn.Linear(inner, num_labels))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+class IntensityHead(nn.Module):
+    """One intensity target. Outputs (B, C) per emotion, or (B, 1) when shared."""
+
+    def __init__(self, hidden: int, inner: int, outputs: int, init: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, inner), nn.Tanh(), nn.Linear(inner, outputs))
+        with torch.no_grad():
+            self.net[-1].bias.fill_(init)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+def focal_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
+    log_p = torch.log_softmax(logits, dim=-1).gather(1, labels[:, None]).squeeze(1)
+    if gamma == 0:
+        return -log_p.mean()
+    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+# ---------------------------------------------------------------------------
+# the model
+
+
+class EmotionIntensityModel(nn.Module):
+    def __init__(self, encoder: nn.Module, heads: HeadConfig):
+        super().__init__()
+        self.encoder = encoder
+        self.heads_config = heads
+        hidden = encoder.config.hidden_size
+        self.emotion_head = EmotionHead(hidden, heads.emotion_hidden, heads.num_labels)
+        if heads.task == "multitask":
+            outputs = heads.num_labels if heads.intensity_head == "per_emotion" else 1
+            self.intensity_heads = nn.ModuleDict(
+                {t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i]) for i, t in enumerate(INTENSITY_TARGETS)}
+            )
+        else:
+            self.intensity_heads = None
+
+    @property
+    def config(self):  # Trainer and PEFT-style tools look for `.config`
+        return self.encoder.config
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return pool(hidden, attention_mask, self.heads_config.pooling)
+
+    def heads_forward(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {"logits": self.emotion_head(pooled), "pooled": pooled}
+        if self.intensity_heads is not None:
+            # (B, 3, C) or (B, 3, 1): one row per target, one column per emotion
+            out["intensity"] = torch.stack([self.intensity_heads[t](pooled) for t in INTENSITY_TARGETS], dim=1)
+        return out
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        intensity: torch.Tensor | None = None,
+        pooled: torch.Tensor | None = None,
+        **_: Any,
+    ) -> dict[str, torch.Tensor]:
+        if pooled is None:
+            pooled = self.encode(input_ids, attention_mask)
+        out = self.heads_forward(pooled)
+        if labels is not None:
+            out["loss"] = self.loss(out, labels, intensity)
+        return out
+
+    def loss(self, out: dict[str, torch.Tensor], labels: torch.Tensor, intensity: torch.Tensor | None) -> torch.Tensor:
+        cfg = self.heads_config
+        ce = focal_cross_entropy(out["logits"], labels, cfg.focal_gamma)
+        if self.intensity_heads is None or intensity is None:
+            return ce
+        pred = select_emotion(out["intensity"], labels)  # the gold emotion's output, (B, 3)
+        mask = ~torch.isnan(intensity)
+        mse = pred.new_zeros(())
+        for t in range(len(INTENSITY_TARGETS)):
+            m = mask[:, t]
+            if m.any():
+                mse = mse + ((pred[m, t] - intensity[m, t]) ** 2).mean()
+        return cfg.ce_weight * ce + cfg.mse_weight * mse
+
+
+def select_emotion(intensity: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
+    """(B, 3, C) -> (B, 3): each row's value for the given emotion (shared heads pass through)."""
+    if intensity.shape[-1] == 1:
+        return intensity[..., 0]
+    return intensity.gather(2, emotion[:, None, None].expand(-1, intensity.shape[1], 1)).squeeze(-1)
+
+
+# ---------------------------------------------------------------------------
+# building, saving, loading
+
+
+def load_encoder(name_or_path: str | Path, local_files_only: bool = True, config: Any = None) -> nn.Module:
+    """A pretrained encoder; attention dropout is set to 0 so SDPA keeps its fused path in training."""
+    cfg = config or AutoConfig.from_pretrained(str(name_or_path), local_files_only=local_files_only)
+    for key in ("attention_probs_dropout_prob", "attention_dropout"):
+        if hasattr(cfg, key):
+            setattr(cfg, key, 0.0)
+    return AutoModel.from_pretrained(str(name_or_path), config=cfg, local_files_only=local_files_only)
+
+
+def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_source), local_files_only=local_files_only)
+    return EmotionIntensityModel(load_encoder(encoder_source, local_files_only), heads), tokenizer
+
+
+def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
+    """A Hugging Face-style folder: config.json, heads.json, model.safetensors, tokenizer, manifest.json."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.config.save_pretrained(folder)
+    (folder / HEADS_FILE).write_text(json.dumps(model.heads_config.to_dict(), indent=2))
+    save_model(model, str(folder / WEIGHTS_FILE))
+    tokenizer.save_pretrained(folder)
+    if manifest is not None:
+        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=_json_default))
+    return folder
+
+
+def load(folder: Path | str, device: str | torch.device = "cpu") -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
+    folder = Path(folder)
+    if not (folder / HEADS_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
+        raise FileNotFoundError(f"{folder}: not an Empathy Studio model folder (needs {HEADS_FILE} and {WEIGHTS_FILE})")
+    heads = HeadConfig(**json.loads((folder / HEADS_FILE).read_text()))
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+    model = EmotionIntensityModel(encoder, heads)
+    load_model(model, str(folder / WEIGHTS_FILE), device=str(device))
+    model.to(device).eval()
+    return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,173 @@
+"""Figures: plotly for the app (violin, regression, confusion, probabilities, trajectory), seaborn for export.
+
+Builders take plain rows and return figures; they never import gradio. The
+violin view is the paper's: one violin of predicted intensity per gold level,
+with an OLS line through the (gold, predicted) points and r, p and n in the
+title.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from scipy import stats
+
+from .labels import INTENSITY_MAX, INTENSITY_MIN
+
+PALETTE = ["#3b6ea5", "#e07b39", "#5a9e6f", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c", "#ccb974"]
+LEVEL_COLORS = {1: "#5a9e6f", 2: "#9bbf5a", 3: "#e0b339", 4: "#e07b39", 5: "#c44e52"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.02, font=dict(size=15)), template="plotly_white", height=height,
+                      margin=dict(l=50, r=20, t=60, b=45), font=dict(family="Inter, system-ui, sans-serif", size=12))
+    return fig
+
+
+def _pairs(gold: Sequence[float], pred: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    g, p = np.asarray(gold, dtype=float), np.asarray(pred, dtype=float)
+    m = ~(np.isnan(g) | np.isnan(p))
+    return g[m], p[m]
+
+
+def regression_stats(gold: Sequence[float], pred: Sequence[float]) -> dict[str, float | int | None]:
+    g, p = _pairs(gold, pred)
+    out: dict[str, float | int | None] = {"n": len(g), "r": None, "p": None, "slope": None, "intercept": None}
+    if len(g) > 2 and np.ptp(g) > 0 and np.ptp(p) > 0:
+        lr = stats.linregress(g, p)
+        out.update(r=float(lr.rvalue), p=float(lr.pvalue), slope=float(lr.slope), intercept=float(lr.intercept))
+    return out
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def violin(gold: Sequence[float], pred: Sequence[float], target: str, who: str = "predicted") -> go.Figure:
+    """Violins of `pred` for each gold level, plus the OLS regression line."""
+    g, p = _pairs(gold, pred)
+    st = regression_stats(g, p)
+    fig = go.Figure()
+    levels = sorted({int(v) for v in g})
+    for lv in levels:
+        vals = p[g == lv]
+        fig.add_trace(go.Violin(x=[lv] * len(vals), y=vals, name=f"gold {lv}", box_visible=True, meanline_visible=True, points="all",
+                                pointpos=0, jitter=0.3, marker=dict(size=3, opacity=0.5), line_color=LEVEL_COLORS.get(abs(lv), "#3b6ea5"),
+                                spanmode="hard", scalemode="width", width=0.8, showlegend=False))
+    if st["slope"] is not None:
+        xs = np.array([min(levels) - 0.4, max(levels) + 0.4])
+        fig.add_trace(go.Scatter(x=xs, y=st["intercept"] + st["slope"] * xs, mode="lines", name="OLS fit",
+                                 line=dict(color="#222", width=2, dash="dash")))
+    r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
+    _layout(fig, f"{target.capitalize()} intensity: {who} vs gold  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})")
+    lo, hi = (-4, 4) if target == "change" else (INTENSITY_MIN, INTENSITY_MAX)
+    fig.update_xaxes(title="gold (self-report)", tickmode="array", tickvals=levels)
+    fig.update_yaxes(title=who, range=[lo - 0.5, hi + 0.5])
+    fig.update_layout(legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(gold, pred, labels=list(labels))
+    norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
+    text = [[f"{cm[i, j]}<br>{norm[i, j]:.0%}" for j in range(len(labels))] for i in range(len(labels))]
+    fig = go.Figure(go.Heatmap(z=norm, x=list(labels), y=list(labels), text=text, texttemplate="%{text}", colorscale="Blues",
+                               zmin=0, zmax=1, colorbar=dict(title="row %"), hovertemplate="gold %{y}<br>pred %{x}<br>%{text}<extra></extra>"))
+    _layout(fig, title, height=460)
+    fig.update_xaxes(title="predicted")
+    fig.update_yaxes(title="gold", autorange="reversed")
+    return fig
+
+
+def probabilities(probs: dict[str, float], gold: str | None = None) -> go.Figure:
+    names = list(probs)
+    colors = ["#c44e52" if n == gold else "#3b6ea5" for n in names]
+    fig = go.Figure(go.Bar(x=[probs[n] for n in names], y=names, orientation="h", marker_color=colors,
+                           text=[f"{probs[n]:.0%}" for n in names], textposition="outside"))
+    _layout(fig, "Emotion probabilities" + (" (gold in red)" if gold else ""), height=300)
+    fig.update_xaxes(range=[0, 1.1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def trajectory(points: Sequence[dict[str, Any]], gold_initial: float | None = None, gold_final: float | None = None) -> go.Figure:
+    turns = [p["turn"] for p in points]
+    fig = go.Figure()
+    for key, name, color in (("pred_initial", "predicted initial", "#e07b39"), ("pred_final", "predicted final", "#3b6ea5")):
+        fig.add_trace(go.Scatter(x=turns, y=[p.get(key) for p in points], mode="lines+markers", name=name, line=dict(color=color),
+                                 hovertext=[p["text"][:120] for p in points], hoverinfo="text+y"))
+    last = turns[-1] if turns else 1
+    for value, name, color, x in ((gold_initial, "gold initial", "#e07b39", 1), (gold_final, "gold final", "#3b6ea5", last)):
+        if value is not None and not math.isnan(value):
+            fig.add_trace(go.Scatter(x=[x], y=[value], mode="markers", name=name, marker=dict(symbol="star", size=16, color=color,
+                                                                                                 line=dict(color="#222", width=1))))
+    _layout(fig, "Intensity trajectory: prediction after each seeker turn", height=340)
+    fig.update_xaxes(title="seeker turn", tickmode="auto", nticks=12, tickangle=0)
+    fig.update_yaxes(title="intensity", range=[0.5, 5.5])
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# publication export (matplotlib/seaborn)
+
+
+def export_violin(gold: Sequence[float], pred: Sequence[float], target: str, folder: Path | str, stem: str, who: str = "predicted") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    g, p = _pairs(gold, pred)
+    st = regression_stats(g, p)
+    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=150)
+    levels = sorted({int(v) for v in g})
+    sns.violinplot(x=g.astype(int), y=p, order=levels, ax=ax, inner="box", cut=0, color="#9ecae1", linewidth=1)
+    if st["slope"] is not None:
+        xs = np.arange(len(levels))
+        ax.plot(xs, st["intercept"] + st["slope"] * np.array(levels), "k--", lw=1.5, label="OLS fit")
+        ax.legend(loc="upper left", frameon=False)
+    r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
+    ax.set_title(f"{target.capitalize()} intensity (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})", fontsize=10)
+    ax.set_xlabel("gold (self-report)")
+    ax.set_ylabel(who)
+    sns.despine(fig)
+    fig.tight_layout()
+    return _save(fig, folder, stem)
+
+
+def export_confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], folder: Path | str, stem: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(gold, pred, labels=list(labels))
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=150)
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, ax=ax, cbar=False)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    fig.tight_layout()
+    return _save(fig, folder, stem)
+
+
+def _save(fig: Any, folder: Path | str, stem: str) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return paths

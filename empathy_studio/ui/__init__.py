@@ -1,0 +1,89 @@
+"""The Gradio Blocks app: a header with sign-in, then one tab module each, composed by `build_app`.
+
+`ui` is Gradio only: every action goes through `Studio` (services). Models
+load on first use, so the page answers before any weights are in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..services import Studio
+from . import analyze, annotate, explore, train
+from .common import CSS, KEYBOARD_JS, banner_html, esc, guard
+
+
+def launch_options() -> dict[str, Any]:
+    """What `launch()` needs besides host and port (Gradio 6 takes theme, CSS and head there)."""
+    return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS, "footer_links": ["api"],
+            "show_error": False}
+
+
+def _model_choices(studio: Studio) -> list[str]:
+    return [s.name for s in studio.registry.all() if s.kind != "encoder"]
+
+
+def _models_frame(studio: Studio) -> pd.DataFrame:
+    rows = []
+    for r in studio.registry.rows():
+        m = r["metrics"] or {}
+        rows.append({"name": r["name"], "kind": r["kind"], "availability": r["availability"], "parent": r["parent"], "task": r["task"],
+                     "F1 (test)": m.get("f1_weighted"), "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
+                     "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
+    return pd.DataFrame(rows)
+
+
+def build_app(studio: Studio) -> gr.Blocks:
+    studio.start()
+    choices = _model_choices(studio)
+    with gr.Blocks(title="Empathy Studio") as app:
+        user = gr.State(None)
+        with gr.Row(equal_height=True):
+            gr.HTML("<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
+                    "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>")
+            with gr.Column(scale=2):
+                who = gr.HTML(banner_html("Not signed in: Explore and Analyze are open; Annotate and Train need an account."), elem_id="whoami")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    name = gr.Textbox(label="Name", max_lines=1, elem_id="signin-name", scale=1, min_width=100)
+                    password = gr.Textbox(label="Password", type="password", max_lines=1, elem_id="signin-password", scale=1, min_width=100)
+                    signin = gr.Button("Sign in", elem_id="signin-button", scale=0, min_width=80)
+                if studio.settings.hf_oauth:
+                    gr.LoginButton()
+        with gr.Tabs():
+            with gr.Tab("Explore", id="explore"):
+                explore.render(studio, choices)
+            with gr.Tab("Analyze", id="analyze"):
+                analyze.render(studio, choices, user)
+            with gr.Tab("Annotate", id="annotate"):
+                annotate.render(studio, user, choices)
+            with gr.Tab("Train", id="train"):
+                train.render(studio, user)
+            with gr.Tab("Models", id="models"):
+                table = gr.Dataframe(_models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
+                refresh = gr.Button("Refresh")
+
+        @guard
+        def sign_in(n: str, pw: str):
+            account = studio.annotation.login(n, pw)
+            return account, banner_html(f"Signed in as {account.name} ({account.role})"), ""
+
+        @guard
+        def sign_in_oauth(profile: gr.OAuthProfile | None):
+            if profile is None:  # not signed in on the Hub yet: stay anonymous, no toast on every page load
+                return None, banner_html("Not signed in: use the Hugging Face button to annotate.")
+            account = studio.annotation.oauth_login(profile.username)
+            return account, banner_html(f"Signed in as {account.name} ({account.role})")
+
+        signin.click(sign_in, [name, password], [user, who, password], api_name="sign_in")
+        password.submit(sign_in, [name, password], [user, who, password], api_name=False)
+        if studio.settings.hf_oauth:
+            app.load(sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
+        refresh.click(guard(lambda: _models_frame(studio)), None, table, api_name="models")
+    return app
+
+
+__all__ = ["build_app", "launch_options", "esc"]

@@ -1,0 +1,138 @@
+"""Shared UI pieces: error mapping, escaped HTML rendering, CSS and the keyboard script.
+
+Every piece of dialogue text, typed text or note reaches the page through
+`html.escape` here, so `<script>` or `<img onerror>` in data renders as text.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import math
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..data import DataError, Dialogue
+from ..registry import ModelUnavailable
+from ..store import PermissionDenied, StoreError
+
+log = logging.getLogger("empathy_studio.ui")
+
+USER_ERRORS = (DataError, StoreError, ModelUnavailable, PermissionDenied, ValueError, KeyError, FileNotFoundError, TimeoutError)
+
+
+def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn known errors into a toast with their message, and anything else into a toast without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise gr.Error(str(msg), print_exception=False) from None
+        except Exception as exc:  # the server stays up and the user gets a message, never a traceback
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({exc.__class__.__name__}); the details are in the server log.", print_exception=False) from None
+
+    return wrapper
+
+
+def esc(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def dialogue_html(d: Dialogue, show_gold: bool = True) -> str:
+    rows = []
+    for t in d.turns:
+        who = "seeker" if t.role == "seeker" else "supporter"
+        strategy = f'<span class="es-strategy">{esc(t.strategy)}</span>' if t.strategy else ""
+        rows.append(f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div></div>')
+    meta = [f"<b>{esc(d.dialogue_id)}</b>", f"problem: {esc(d.problem or '–')}"]
+    if show_gold:
+        meta += [f"gold emotion: <b>{esc(d.emotion)}</b>", f"gold initial {fmt(d.initial, 0)}", f"final {fmt(d.final, 0)}"]
+    situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
+    return f'<div class="es-dialogue"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
+
+
+def text_html(text: str) -> str:
+    return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
+
+
+def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "") -> str:
+    head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
+    rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
+            + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
+    for t in ("initial", "final", "change"):
+        if pred.get(f"pred_{t}") is None:
+            continue
+        g = f"<td>{fmt(gold.gold(t), 0)}</td>" if gold else ""
+        rows.append(f"<tr><td>{t} intensity</td><td>{fmt(pred[f'pred_{t}'])}</td>{g}</tr>")
+    title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
+    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table></div>'
+
+
+def banner_html(text: str, kind: str = "info") -> str:
+    return f'<div class="es-banner es-{kind}">{esc(text)}</div>'
+
+
+CSS = """
+.es-dialogue { max-height: 520px; overflow-y: auto; padding: 6px; }
+.es-turn { margin: 6px 0; padding: 8px 12px; border-radius: 12px; max-width: 85%; line-height: 1.4; }
+.es-seeker { background: #eef3fb; border: 1px solid #d3e0f3; margin-right: auto; }
+.es-supporter { background: #f4f1ea; border: 1px solid #e6dfcf; margin-left: auto; }
+.es-who { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: #667; margin-bottom: 2px; }
+.es-strategy { margin-left: 8px; padding: 1px 6px; border-radius: 8px; background: #e6dfcf; color: #554; text-transform: none; }
+.es-meta { font-size: 13px; color: #445; margin-bottom: 6px; }
+.es-situation { font-size: 13px; font-style: italic; color: #556; margin-bottom: 8px; }
+.es-table { border-collapse: collapse; width: 100%; font-size: 14px; }
+.es-table th, .es-table td { border-bottom: 1px solid #e5e7eb; padding: 6px 8px; text-align: left; }
+.es-banner { padding: 8px 12px; border-radius: 8px; font-size: 13px; }
+.es-info { background: #eef6ff; color: #1e3a5f; }
+.es-warn { background: #fff5e6; color: #6b4200; }
+.es-scale.es-active { outline: 2px solid #3b6ea5; outline-offset: 2px; border-radius: 8px; }
+.es-keys { font-size: 12px; color: #667; }
+@media (max-width: 900px) { .es-turn { max-width: 100%; } }
+"""
+
+# 1-5 set the active scale (initial, then final), Enter submits, s skips, b goes back,
+# arrow keys switch the scale. Inactive while typing in a text field.
+KEYBOARD_JS = """
+<script>
+(() => {
+  let active = 'initial';
+  const mark = () => {
+    document.querySelectorAll('.es-scale').forEach(e => e.classList.remove('es-active'));
+    const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
+  };
+  document.addEventListener('focusin', (ev) => {
+    const scale = ev.target.closest && ev.target.closest('.es-scale');
+    if (scale) { active = scale.id === 'rate-final' ? 'final' : 'initial'; mark(); }
+  });
+  document.addEventListener('keydown', (ev) => {
+    const panel = document.getElementById('annotate-panel');
+    if (!panel || panel.offsetParent === null || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button'))) return;
+    const click = (sel) => { const b = document.querySelector(sel); if (b) b.click(); };
+    if (ev.key >= '1' && ev.key <= '5') {
+      const input = document.querySelector('#rate-' + active + ' input[type=radio][value="' + ev.key + '"]');
+      if (input) { input.click(); if (active === 'initial') active = 'final'; mark(); ev.preventDefault(); }
+    } else if (ev.key === 'Enter') { click('#submit-rating'); active = 'initial'; mark(); ev.preventDefault(); }
+    else if (ev.key === 's') { click('#skip-item'); active = 'initial'; mark(); ev.preventDefault(); }
+    else if (ev.key === 'b') { click('#back-item'); active = 'initial'; mark(); ev.preventDefault(); }
+    else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') { active = active === 'initial' ? 'final' : 'initial'; mark(); ev.preventDefault(); }
+  });
+})();
+</script>
+"""

@@ -1,0 +1,100 @@
+"""Explore: pick an ESConv dialogue (search and filters) or type text, and see the model's reading of it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradio as gr
+
+from ..labels import ESCONV_EMOTIONS
+from ..plots import probabilities, trajectory
+from ..services import Studio
+from .common import banner_html, dialogue_html, guard, prediction_html, text_html
+
+ANY = "any"
+MAX_CHOICES = 400
+
+
+def dialogue_choices(studio: Studio, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY, initial: str = ANY) -> list[tuple[str, str]]:
+    split_of = studio.split_of()
+    q = (query or "").strip().lower()
+    out = []
+    for name, dialogues in studio.esconv.splits.items():
+        if split not in (ANY, name):
+            continue
+        for d in dialogues:
+            if emotion not in (ANY, d.emotion) or problem not in (ANY, d.problem):
+                continue
+            if initial != ANY and (math.isnan(d.initial) or int(d.initial) != int(initial)):
+                continue
+            if q and q not in d.seeker_text.lower() and q not in d.situation.lower():
+                continue
+            out.append((f"{d.dialogue_id} · {split_of[d.dialogue_id]} · {d.emotion} · {d.situation[:60]}", d.dialogue_id))
+    return sorted(out, key=lambda c: int(c[1].rsplit("-", 1)[-1]) if c[1].rsplit("-", 1)[-1].isdigit() else 0)
+
+
+def _count_label(choices: list) -> str:
+    if len(choices) > MAX_CHOICES:
+        return f"Dialogue ({MAX_CHOICES} of {len(choices)} shown; search or filter to narrow)"
+    return f"Dialogue ({len(choices)} match)"
+
+
+def render(studio: Studio, model_choices: list[str]) -> None:
+    problems = sorted({d.problem for d in studio.esconv.dialogues if d.problem})
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            gr.HTML(banner_html(studio.esconv.describe(), "warn" if studio.esconv.is_demo else "info"))
+            model = gr.Dropdown(model_choices, value=studio.settings.default_model if studio.settings.default_model in model_choices else model_choices[0],
+                                label="Model", elem_id="explore-model")
+            query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
+            with gr.Row():
+                emotion = gr.Dropdown([ANY, *ESCONV_EMOTIONS], value=ANY, label="Gold emotion", min_width=120)
+                split = gr.Dropdown([ANY, "train", "val", "test"], value=ANY, label="Split", min_width=100)
+            with gr.Row():
+                problem = gr.Dropdown([ANY, *problems], value=ANY, label="Problem", min_width=120)
+                initial = gr.Dropdown([ANY, "1", "2", "3", "4", "5"], value=ANY, label="Gold initial", min_width=100)
+            first = dialogue_choices(studio)
+            dialogue = gr.Dropdown(first[:MAX_CHOICES], value=first[0][1] if first else None, label=_count_label(first), elem_id="explore-dialogue")
+            show = gr.Button("Predict dialogue", variant="primary", elem_id="explore-run")
+            with gr.Accordion("…or type text", open=False):
+                text = gr.Textbox(label="Help-seeker text", lines=4, max_length=20_000, elem_id="explore-text")
+                predict_btn = gr.Button("Predict text", elem_id="explore-predict-text")
+        with gr.Column(scale=3, min_width=360):
+            pred_html = gr.HTML(elem_id="explore-prediction")
+            probs_plot = gr.Plot(label="Emotion probabilities", elem_id="explore-probs")
+            traj_plot = gr.Plot(label="Intensity trajectory", elem_id="explore-trajectory")
+        with gr.Column(scale=3, min_width=320):
+            chat = gr.HTML(elem_id="explore-chat")
+
+    @guard
+    def filter_dialogues(q: str, emo: str, prob: str, sp: str, ini: str):
+        choices = dialogue_choices(studio, q, emo, prob, sp, ini)
+        if not choices:
+            gr.Warning("No dialogue matches these filters.")
+        return gr.Dropdown(choices=choices[:MAX_CHOICES], value=choices[0][1] if choices else None, label=_count_label(choices))
+
+    @guard
+    def explore_dialogue(model_name: str, dialogue_id: str, progress=gr.Progress()):
+        if not dialogue_id:
+            raise ValueError("pick a dialogue first")
+        d = studio.dialogue(dialogue_id)
+        progress(0.1, desc=f"loading {model_name}")
+        pred = studio.predict_texts(model_name, [d.seeker_text])[0].to_dict()
+        progress(0.6, desc="trajectory")
+        points = studio.trajectory(model_name, dialogue_id)
+        return (prediction_html(pred, d, model_name), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
+                dialogue_html(d))
+
+    @guard
+    def predict_text(model_name: str, value: str) -> tuple[Any, ...]:
+        if not value or not value.strip():
+            raise ValueError("type some text first")
+        pred = studio.predict_texts(model_name, [value])[0].to_dict()
+        return prediction_html(pred, None, model_name), probabilities(pred["probs"]), None, text_html(value)
+
+    filters = [query, emotion, problem, split, initial]
+    gr.on([c.change for c in filters], filter_dialogues, filters, dialogue, api_name="filter_dialogues", show_progress="hidden")
+    show.click(explore_dialogue, [model, dialogue], [pred_html, probs_plot, traj_plot, chat], api_name="explore_dialogue", concurrency_limit=2)
+    predict_btn.click(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name="predict_text", concurrency_limit=2)
+    text.submit(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name=False, concurrency_limit=2)

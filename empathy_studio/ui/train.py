@@ -1,0 +1,115 @@
+"""Train (admins): pick base model, data policy and hyperparameters; run, watch, cancel, compare with the parent."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from ..annotation import require
+from ..data import POLICIES
+from ..services import Studio, TrainRequest
+from .common import esc, fmt, guard
+
+HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
+
+
+def _jobs_frame(studio: Studio) -> pd.DataFrame:
+    rows = [{"id": j["id"], "state": j["state"], "progress %": j["progress"], "model": j["params"].get("model"),
+             "policy": j["params"].get("policy"), "new model": j["model_name"], "by": j["created_by"], "created": j["created"]}
+            for j in studio.store.jobs()[:30]]
+    return pd.DataFrame(rows, columns=["id", "state", "progress %", "model", "policy", "new model", "by", "created"])
+
+
+def _job_detail(studio: Studio, job_id: float | None) -> tuple[str, pd.DataFrame | None]:
+    jobs = studio.store.jobs()
+    job = studio.store.job(int(job_id)) if job_id else (jobs[0] if jobs else None)
+    if job is None:
+        return "<div class='es-banner es-info'>No jobs yet.</div>", None
+    eta = f", about {job['eta_s'] / 60:.1f} min left" if job.get("eta_s") and job["state"] == "running" else ""
+    err = f"<div class='es-banner es-warn'>{esc(job['error'])}</div>" if job.get("error") else ""
+    head = (f"<div class='es-meta'>job <b>{job['id']}</b>: {esc(job['state'])}, {fmt(job['progress'], 1)}%, "
+            f"epoch {fmt(job['epoch'], 2)}{eta}</div><progress max='100' value='{job['progress'] or 0}' style='width:100%'></progress>")
+    log = f"<pre style='max-height:220px;overflow:auto;font-size:12px'>{esc(job['log_tail'] or '')}</pre>"
+    table = None
+    test = (job.get("metrics") or {}).get("test")
+    if test:
+        parent = (job["metrics"] or {}).get("parent") or {}
+        table = pd.DataFrame([{"metric": k, "new model": test.get(k), "parent": parent.get(k),
+                               "change": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
+                              for k in HEADLINE])
+    return head + err + log, table
+
+
+def render(studio: Studio, user: gr.State) -> None:
+    trainable = [s.name for s in studio.registry.all() if s.kind != "quick"]
+    gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
+                "the test split of the paper is never trained on.")
+    with gr.Row():
+        base = gr.Dropdown(trainable, value="minilm", label="Base model")
+        policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
+        task = gr.Radio(["multitask", "classify"], value="multitask", label="Task")
+    t = studio.settings.training
+    with gr.Row():
+        epochs = gr.Number(t.epochs, label="Epochs", minimum=0.1, maximum=1000)
+        lr = gr.Number(t.learning_rate, label="Encoder learning rate", minimum=1e-7, maximum=1e-2)
+        max_len = gr.Number(t.max_length, label="Max tokens", precision=0, minimum=16, maximum=4096)
+        bs = gr.Number(t.batch_size, label="Batch size", precision=0, minimum=1, maximum=512)
+        min_ann = gr.Number(1, label="Min annotators per item", precision=0, minimum=1)
+        name = gr.Textbox(label="New model name (optional)")
+    with gr.Row():
+        estimate_btn = gr.Button("Estimate duration")
+        start = gr.Button("Start fine-tuning", variant="primary", elem_id="train-start")
+        refresh = gr.Button("Refresh")
+    estimate_html = gr.HTML()
+    with gr.Row():
+        with gr.Column(scale=3):
+            jobs = gr.Dataframe(_jobs_frame(studio), label="Jobs", interactive=False)
+        with gr.Column(scale=2):
+            job_id = gr.Number(None, label="Job id (detail / cancel)", precision=0)
+            cancel = gr.Button("Cancel job", variant="stop")
+    detail = gr.HTML()
+    compare = gr.Dataframe(label="New model vs parent (test split)", interactive=False)
+    timer = gr.Timer(2.0, active=False)
+
+    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm) -> TrainRequest:
+        return TrainRequest(model=base_name, policy=pol, task=tk, epochs=float(ep), learning_rate=float(rate), max_length=int(ml),
+                            batch_size=int(b), min_annotators=int(mn), name=(nm or "").strip() or None)
+
+    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name]
+
+    @guard
+    def estimate_training(who, *values):
+        require(who, "admin")
+        est = studio.estimate_training(request(*values))
+        return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
+                f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about {est['estimated_seconds'] / 60:.1f} minutes</div>")
+
+    @guard
+    def start_training(who, *values):
+        req = request(*values)
+        studio.registry.get(req.model)
+        job = studio.jobs.submit(who, req.to_dict())
+        gr.Info(f"Job {job} queued")
+        html, table = _job_detail(studio, job)
+        return _jobs_frame(studio), job, html, table, gr.Timer(active=True)
+
+    @guard
+    def poll_jobs(jid):
+        html, table = _job_detail(studio, jid)
+        running = any(j["state"] in ("queued", "running") for j in studio.store.jobs())
+        return _jobs_frame(studio), html, table, gr.Timer(active=running)
+
+    @guard
+    def cancel_job(who, jid):
+        if not jid:
+            raise ValueError("enter a job id")
+        state = studio.jobs.cancel(who, int(jid))
+        gr.Info(f"Job {int(jid)}: {state}")
+        html, table = _job_detail(studio, jid)
+        return _jobs_frame(studio), html, table
+
+    estimate_btn.click(estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
+    start.click(start_training, [user, *inputs], [jobs, job_id, detail, compare, timer], api_name="start_training")
+    refresh.click(poll_jobs, job_id, [jobs, detail, compare, timer], api_name="jobs")
+    timer.tick(poll_jobs, job_id, [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
+    cancel.click(cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny models built from a config, settings on temporary folders, real ESConv when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from empathy_studio.settings import Settings, apply_privacy_env
+
+apply_privacy_env()
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+ESCONV = SHARED / "esconv" / "ESConv.json"
+SAD = SHARED / "sad" / "SAD_v1.csv"
+EPITOME = SHARED / "epitome"
+ARTIFACTS = ROOT / "test-artifacts"
+
+needs_esconv = pytest.mark.skipif(not ESCONV.exists(), reason="the real ESConv.json is not beside the project (../shared/data)")
+
+# A vocabulary big enough to tokenise the test texts into real word pieces.
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(
+    "i am so sad and angry about my job work exam friend mother father sleep can not cannot feel scared afraid worried anxious "
+    "happy better worse lost lonely tired help me you the a to of it is was in that this with for on have has not very really "
+    "today yesterday ##s ##ing ##ed ##ly . , ! ? ' hello hi thanks thank okay ok".split()
+))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A BERT of hidden size 32 with 2 layers, and a WordPiece tokenizer from a small vocab, saved as a HF folder."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(root=ROOT, esconv=(ESCONV,) if ESCONV.exists() else (), sad=(SAD,), epitome=(EPITOME,), models_dir=tmp_path / "models",
+                    db_path=tmp_path / "db" / "studio.sqlite", persistent_dir=None)
+
+
+@pytest.fixture
+def tiny_examples():
+    from empathy_studio.data import Example
+
+    texts = [
+        ("i am so angry about my job", 0, 4, 2), ("i feel anxious and worried about the exam", 1, 5, 3),
+        ("i am lonely and tired and sad", 2, 4, 3), ("i am scared and afraid", 4, 3, 2),
+        ("my mother is not well and i feel sad", 5, 4, 2), ("i am angry with my friend", 0, 3, 1),
+        ("i cannot sleep i am worried", 1, 4, float("nan")), ("i feel lost and very tired", 2, 5, 4),
+    ]
+    return [Example(f"t{i}", t, y, a, b, b - a) for i, (t, y, a, b) in enumerate(texts)]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

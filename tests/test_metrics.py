@@ -1,0 +1,66 @@
+"""Evaluation metrics and agreement statistics against known values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from empathy_studio.metrics import (bootstrap_alpha, evaluate_predictions, icc2, krippendorff_alpha, pairwise_qwk,
+                                    regression_metrics)
+
+CONTRACT = ["f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [
+    f"{k}_{t}" for t in ("initial", "final", "change") for k in ("mse", "mae", "pearson", "pearson_p", "spearman", "n")]
+
+
+def test_evaluate_keys_and_nan_masking():
+    gold_int = {"initial": [4, 5, 3, 4], "final": [2, float("nan"), 1, 2], "change": [-2, float("nan"), -2, -2]}
+    pred_int = {"initial": [4, 4, 3, 5], "final": [2, 9, 1, 3], "change": [-2, 0, -2, -2]}
+    m = evaluate_predictions(["a", "b", "a", "b"], ["a", "b", "b", "b"], gold_int, pred_int)
+    assert set(CONTRACT) <= set(m)
+    assert m["accuracy"] == 0.75
+    assert m["n_final"] == 3 and m["mse_final"] == pytest.approx(1 / 3)  # the 9 next to a NaN gold is skipped
+    assert m["mse_initial"] == pytest.approx(0.5)
+
+
+def test_intensity_metrics_are_null_for_classification_only():
+    m = evaluate_predictions(["a", "b"], ["a", "a"], {"initial": [1, 2], "final": [1, 2], "change": [0, 0]}, None)
+    assert m["mse_initial"] is None and m["pearson_final"] is None and m["n_initial"] == 2
+
+
+def test_pearson_with_p_and_constant_predictions():
+    r = regression_metrics([1, 2, 3, 4, 5], [1.1, 2.2, 2.9, 4.2, 4.8])
+    assert r["pearson"] > 0.98 and r["pearson_p"] < 0.01 and r["spearman"] == pytest.approx(1.0)
+    assert regression_metrics([1, 2, 3], [2, 2, 2])["pearson"] is None
+
+
+def test_icc_matches_shrout_and_fleiss():
+    # Shrout & Fleiss (1979), 6 targets x 4 judges: ICC(2,1) = 0.29, ICC(2,4) = 0.62
+    targets = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float)
+    res = icc2(targets.T)
+    assert res["icc2_1"] == pytest.approx(0.29, abs=0.005) and res["icc2_k"] == pytest.approx(0.62, abs=0.005)
+
+
+def test_alpha_perfect_and_chance():
+    perfect = np.array([[1, 2, 3, 4, 5, 3], [1, 2, 3, 4, 5, 3]], dtype=float)
+    assert krippendorff_alpha(perfect, "interval") == pytest.approx(1.0)
+    assert krippendorff_alpha(perfect, "ordinal") == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(1, 6, size=(5, 400)).astype(float)
+    assert abs(krippendorff_alpha(noise, "interval")) < 0.05
+    lo, hi = bootstrap_alpha(noise, n_boot=50)
+    assert lo < 0 < hi or abs(lo) < 0.05
+
+
+def test_alpha_handles_missing_ratings():
+    m = np.array([[1, 2, np.nan, 4], [1, np.nan, 3, 4], [np.nan, 2, 3, 5]], dtype=float)
+    a = krippendorff_alpha(m)
+    assert a is not None and 0.8 < a <= 1.0
+    assert krippendorff_alpha(np.array([[3.0, np.nan], [np.nan, 3.0]])) is None
+
+
+def test_pairwise_qwk():
+    m = np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], dtype=float)
+    res = {(r["a"], r["b"]): r["qwk"] for r in pairwise_qwk(m, ["x", "y", "z"])}
+    assert res[("x", "y")] == pytest.approx(1.0) and res[("x", "z")] < 0

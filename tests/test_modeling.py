@@ -1,0 +1,150 @@
+"""The multi-task model on a tiny BERT: heads, the masked loss, save/load, training and the Predictor."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from empathy_studio.inference import Predictor
+from empathy_studio.modeling import EmotionIntensityModel, HeadConfig, build_model, load, save, select_emotion
+from empathy_studio.training import TrainConfig, TrainData, preset, train
+
+LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
+
+
+def _model(tiny_encoder, **heads):
+    torch.manual_seed(0)
+    model, tok = build_model(tiny_encoder, HeadConfig(labels=LABELS, **heads))
+    return model.eval(), tok
+
+
+def _batch(tok, texts):
+    enc = tok(texts, padding=True, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+def test_paper_heads_shapes(tiny_encoder):
+    model, tok = _model(tiny_encoder)
+    out = model(**_batch(tok, ["i am sad", "i am angry about my job"]))
+    assert out["logits"].shape == (2, 7) and out["intensity"].shape == (2, 3, 7) and out["pooled"].shape == (2, 32)
+    assert model.emotion_head.net[0].out_features == 256 and model.intensity_heads["initial"].net[0].out_features == 128
+
+
+def test_classify_only_has_no_intensity(tiny_encoder):
+    model, tok = _model(tiny_encoder, task="classify")
+    out = model(**_batch(tok, ["i am sad"]), labels=torch.tensor([5]))
+    assert "intensity" not in out and out["loss"] > 0
+
+
+def test_loss_uses_gold_emotion_column_and_masks_nan(tiny_encoder):
+    model, tok = _model(tiny_encoder, intensity_init=[3.0, 2.0, -1.0])
+    batch = _batch(tok, ["i am sad", "i am angry"])
+    labels = torch.tensor([5, 0])
+    gold = torch.tensor([[4.0, float("nan"), float("nan")], [2.0, 1.0, -1.0]])
+    out = model(**batch, labels=labels, intensity=gold)
+    assert torch.isfinite(out["loss"])
+    pred = select_emotion(out["intensity"], labels)
+    ce = torch.nn.functional.cross_entropy(out["logits"], labels)
+    mse = ((pred[:, 0] - gold[:, 0]) ** 2).mean() + (pred[1, 1] - 1.0) ** 2 + (pred[1, 2] + 1.0) ** 2
+    assert torch.allclose(out["loss"], 0.5 * ce + (0.5 / 3) * mse, atol=1e-6)
+
+
+def test_intensity_heads_start_at_the_training_mean(tiny_encoder):
+    model, tok = _model(tiny_encoder, intensity_init=[3.9, 1.9, -2.0])
+    with torch.no_grad():
+        for t, mean in (("initial", 3.9), ("final", 1.9)):
+            assert torch.allclose(model.intensity_heads[t].net[-1].bias, torch.full((7,), mean))
+
+
+def test_focal_loss_downweights_easy_examples(tiny_encoder):
+    from empathy_studio.modeling import focal_cross_entropy
+
+    logits = torch.tensor([[4.0, 0.0], [0.0, 0.1]])
+    labels = torch.tensor([0, 0])
+    assert focal_cross_entropy(logits, labels, 2.0) < focal_cross_entropy(logits, labels, 0.0)
+    assert torch.allclose(focal_cross_entropy(logits, labels, 0.0), torch.nn.functional.cross_entropy(logits, labels))
+
+
+@pytest.mark.parametrize("heads", [{}, {"pooling": "mean", "intensity_head": "shared"}, {"task": "classify"}])
+def test_save_load_round_trip_is_bit_exact(tiny_encoder, tmp_path, heads):
+    model, tok = _model(tiny_encoder, **heads)
+    texts = ["i am so sad", "hello i feel worried about my exam today", "angry"]
+    before = Predictor(model, tok, cache_size=0).predict(texts)
+    save(model, tok, tmp_path / "m", {"name": "m"})
+    after = Predictor.from_folder(tmp_path / "m", cache_size=0).predict(texts)
+    for a, b in zip(before, after):
+        assert a.probs == b.probs and a.intensity_raw == b.intensity_raw
+        assert np.array_equal(a.embedding, b.embedding)
+
+
+def test_load_rejects_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an Empathy Studio model folder"):
+        load(tmp_path)
+
+
+def test_predictor_buckets_do_not_change_results(tiny_encoder):
+    model, tok = _model(tiny_encoder)
+    texts = ["i am sad", "i am so very sad and tired and lonely today", "hello", "my job my exam my friend my mother"]
+    batched = Predictor(model, tok, batch_size=3, cache_size=0).predict(texts)
+    single = [Predictor(model, tok, batch_size=1, cache_size=0).predict([t])[0] for t in texts]
+    for a, b in zip(batched, single):
+        assert a.emotion == b.emotion
+        np.testing.assert_allclose(list(a.probs.values()), list(b.probs.values()), atol=1e-5)
+        np.testing.assert_allclose(list(a.intensity_raw.values()), list(b.intensity_raw.values()), atol=1e-5)
+
+
+def test_predictor_clips_caches_and_refuses_empty(tiny_encoder):
+    model, tok = _model(tiny_encoder, intensity_init=[9.0, -3.0, 7.0])
+    p = Predictor(model, tok)
+    first = p.predict_one("i am sad")
+    assert first.intensity["initial"] == 5.0 and first.intensity["final"] == 1.0 and first.intensity["change"] == 4.0
+    assert first.intensity_raw["initial"] > 5
+    assert p.predict_one("i am sad") is first  # served from the cache
+    with pytest.raises(ValueError, match="empty"):
+        p.predict(["   "])
+    with pytest.raises(ValueError, match="limit"):
+        p.predict(["a" * 100_001])
+
+
+def test_head_config_validates():
+    with pytest.raises(ValueError, match="pooling"):
+        HeadConfig(pooling="max")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(encoder="x", epochs=0)
+    with pytest.raises(ValueError, match="select_metric"):
+        TrainConfig(encoder="x", select_metric="vibes")
+
+
+def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples):
+    events = []
+    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=15, batch_size=4, max_length=32, learning_rate=1e-3, head_learning_rate=5e-3,
+                      warmup=0, patience=0, output_dir="/tmp/es-test-trainer")
+    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
+    losses = [h["eval_loss"] for h in res.history]
+    assert losses[-1] < losses[0]
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps and steps[-1]["step"] == steps[-1]["max_steps"] and steps[-1]["percent"] == 100
+    assert res.device == "cpu" and res.precision == "fp32"
+
+
+def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples):
+    cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, output_dir="/tmp/es-test-trainer")
+    torch.manual_seed(0)
+    before, _ = build_model(tiny_encoder, HeadConfig(labels=LABELS))
+    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    enc_before = dict(before.encoder.named_parameters())
+    for name, p in res.model.encoder.named_parameters():
+        assert torch.equal(p, enc_before[name]), name
+    assert res.model.heads_config.pooling == "mean"
+
+
+def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples):
+    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=30, batch_size=4, max_length=32, learning_rate=5e-3, head_learning_rate=5e-2,
+                      warmup=0, patience=2, output_dir="/tmp/es-test-trainer")
+    res = train(cfg, TrainData(tiny_examples, tiny_examples[4:], LABELS))
+    best = min(h["eval_loss"] for h in res.history)
+    assert res.best["eval_loss"] == best
+    assert len(res.history) < 30 or math.isclose(res.history[-1]["eval_loss"], best)
