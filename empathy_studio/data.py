@@ -171,7 +171,8 @@ def parse_esconv_record(rec: Any, index: int, path: Path, source: str = "esconv"
 def load_esconv(path: Path | str, source: str | None = None) -> list[Dialogue]:
     """Every dialogue of an ESConv-format JSON list (ESConv.json, FailedESConv.json, JSON Lines too)."""
     path = Path(path)
-    source = source or ("failed-esconv" if "failed" in path.name.lower() else "esconv")
+    name = path.name.lower()
+    source = source or ("failed-esconv" if "failed" in name else "demo" if name.startswith("demo") else "esconv")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

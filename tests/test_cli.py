@@ -1,0 +1,91 @@
+"""The `empathy-studio` command: the ZeroR row, JSON contracts, help text, and bad input as one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from empathy_studio.cli import build_parser
+
+from .conftest import ESCONV, ROOT, needs_esconv
+
+
+def run(*args: str, tmp_path=None) -> subprocess.CompletedProcess:
+    extra = ["--db", str(tmp_path / "cli.sqlite"), "--models-dir", str(tmp_path / "models")] if tmp_path is not None else []
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "empathy_studio.cli", *args, *extra], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+@needs_esconv
+def test_zeror_row_matches_the_paper_to_4_decimals(tmp_path):
+    res = run("evaluate", "--model", "zeror", "--dataset", "esconv", "--split", "test", "--json", "--esconv", str(ESCONV), tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["model"], out["dataset"], out["split"], out["n"]) == ("zeror", "esconv", "test", 258)
+    expected = {"f1_weighted": 0.1188, "recall_weighted": 0.2752, "mse_initial": 0.7606, "mse_final": 0.8265, "mse_change": 0.9485}
+    assert {k: round(out[k], 4) for k in expected} == expected
+    assert out["n_initial"] == 258 and out["n_final"] == 232 and out["pearson_initial"] is None
+    for t in ("initial", "final", "change"):
+        assert {f"mse_{t}", f"mae_{t}", f"pearson_{t}", f"pearson_p_{t}", f"spearman_{t}", f"n_{t}"} <= set(out)
+
+
+def test_models_json_lists_every_row_with_availability(tmp_path):
+    res = run("models", "--json", tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows["minilm"]["availability"] == "available"
+    assert {"mental-roberta", "mental-bert", "modernbert", "minilm-quick"} <= set(rows)
+    assert all("availability" in r for r in rows.values())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "--model", "gpt-9", "--text", "hi"], "unknown model 'gpt-9'"),
+    (["train", "--model", "mental-roberta", "--max-steps", "1"], "not available offline"),
+    (["predict", "--model", "minilm", "--text", "hi"], "base encoder"),
+    (["evaluate", "--model", "zeror", "--dataset", "/nonexistent/file.json"], "file not found"),
+    (["evaluate", "--model", "zeror", "--split", "holdout"], "invalid choice"),
+    (["train", "--model", "minilm", "--epochs", "0", "--max-steps", "1"], "epochs must be positive"),
+    (["ratings", "import", "--file", "/nonexistent.csv"], "file not found"),
+    (["ratings", "export"], "export needs --out"),
+    (["annotators", "add", "--name", "  "], "annotator name is empty"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    res = run(*args, tmp_path=tmp_path) if args[0] != "frobnicate" else run(*args)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert message in lines[0] and res.stdout == ""
+
+
+def test_malformed_esconv_file_names_record_and_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"emotion_type": "anger", "dialog": [{"speaker": "robot", "content": "x"}]}]))
+    res = run("evaluate", "--model", "zeror", "--dataset", str(bad), tmp_path=tmp_path)
+    assert res.returncode == 2
+    assert f"{bad}: record 0, field 'dialog[0].speaker': unknown role 'robot'" in res.stderr.strip()
+
+
+def test_every_command_and_option_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, sp in sub.choices.items():
+        assert sp.description, name
+        for action in sp._actions:
+            if action.dest != "help" and action.help != "==SUPPRESS==":
+                assert action.help, f"{name} {action.dest}"
+
+
+def test_demo_set_is_announced_when_no_esconv(tmp_path):
+    cfg = tmp_path / "space_config.yaml"
+    cfg.write_text("esconv: []\n")
+    env = {**os.environ, "EMPATHY_STUDIO_CONFIG": str(cfg)}
+    env.pop("EMPATHY_STUDIO_ESCONV", None)
+    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "evaluate", "--model", "zeror", "--json"], capture_output=True,
+                         text=True, cwd=ROOT, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "demo set" in res.stderr and json.loads(res.stdout)["n"] > 0

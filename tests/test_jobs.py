@@ -1,0 +1,118 @@
+"""Training jobs with a tiny model: completion and registration, cancel, SIGKILL, restart recovery, queueing, roles, leakage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from empathy_studio.data import DEMO_PATH
+from empathy_studio.labels import ESCONV_EMOTIONS
+from empathy_studio.modeling import HeadConfig, build_model, save
+from empathy_studio.services import Studio, TrainRequest
+from empathy_studio.store import PermissionDenied
+
+TINY = dict(dataset="esconv", max_length=32, batch_size=8)
+
+
+@pytest.fixture
+def studio(settings, tiny_encoder):
+    torch.manual_seed(0)
+    model, tok = build_model(tiny_encoder, HeadConfig(labels=list(ESCONV_EMOTIONS), intensity_init=[4.0, 2.0, -2.0]))
+    save(model, tok, settings.models_dir / "tiny", {"name": "tiny", "metrics": {"f1_weighted": 0.1}})
+    s = Studio(settings, esconv_path=str(DEMO_PATH))
+    s.start()
+    s.store.add_annotator("root", "admin", "pw")
+    s.store.add_annotator("ana", "annotator", "pw")
+    yield s
+    for job in s.store.jobs(states=["running"]):
+        s.jobs.cancel(s.annotation.login("root", "pw"), job["id"], grace=1)
+    s.store.close()
+
+
+def _wait_for(pred, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_job_completes_and_registers_a_model_with_lineage(studio):
+    root = studio.annotation.login("root", "pw")
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2, name="tiny-child", **TINY).to_dict())
+    job = studio.jobs.wait(job_id, timeout=240)
+    assert job["state"] == "succeeded", job["log_tail"]
+    assert job["model_name"] == "tiny-child" and job["progress"] == 100.0
+    spec = studio.registry.get("tiny-child")
+    assert spec.parent == "tiny" and spec.manifest["data_hash"] and spec.manifest["metrics"]["f1_weighted"] >= 0
+    assert "f1_weighted" in spec.manifest["delta"] and job["metrics"]["test"]["n_initial"] > 0
+
+
+def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
+    root = studio.annotation.login("root", "pw")
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="never", **TINY).to_dict())
+    assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
+    assert studio.jobs.cancel(root, job_id, grace=2) == "cancelled"
+    job = studio.jobs.wait(job_id, timeout=30)
+    assert job["state"] == "cancelled"
+    assert "never" not in [s.name for s in studio.registry.all()] and not (studio.settings.models_dir / "never").exists()
+
+
+def test_sigkill_marks_failed_and_leaves_the_registry_alone(studio):
+    root = studio.annotation.login("root", "pw")
+    before = sorted(s.name for s in studio.registry.all())
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="killed", **TINY).to_dict())
+    assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
+    os.kill(studio.store.job(job_id)["pid"], signal.SIGKILL)
+    job = studio.jobs.wait(job_id, timeout=30)
+    assert job["state"] == "failed" and "-9" in job["error"]
+    assert sorted(s.name for s in studio.registry.all()) == before
+
+
+def test_restart_marks_orphaned_running_jobs_failed(studio):
+    job_id = studio.store.create_job({"model": "tiny"}, "root")
+    studio.store.claim_next_job()
+    studio.store.update_job(job_id, pid=999_999_999 % 4_000_000 + 3_000_000)  # a pid that does not exist
+    (studio.settings.models_dir / ".tmp-half-written").mkdir(parents=True)
+    fresh = Studio(studio.settings, esconv_path=str(DEMO_PATH))
+    assert fresh.jobs.recover() == [job_id]
+    job = fresh.store.job(job_id)
+    assert job["state"] == "failed" and "restarted" in job["error"]
+    assert not (studio.settings.models_dir / ".tmp-half-written").exists()
+
+
+def test_two_starts_give_one_running_and_one_queued(studio):
+    root = studio.annotation.login("root", "pw")
+    a = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="first", **TINY).to_dict())
+    b = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=1, name="second", **TINY).to_dict())
+    assert studio.store.job(a)["state"] == "running" and studio.store.job(b)["state"] == "queued"
+    studio.jobs.cancel(root, a, grace=2)
+    assert studio.jobs.wait(b, timeout=240)["state"] == "succeeded"
+
+
+def test_non_admin_cannot_start_or_cancel(studio):
+    ana = studio.annotation.login("ana", "pw")
+    with pytest.raises(PermissionDenied):
+        studio.jobs.submit(ana, TrainRequest(model="tiny").to_dict())
+    with pytest.raises(PermissionDenied):
+        studio.jobs.cancel(ana, 1)
+    assert studio.store.jobs() == []
+
+
+def test_no_evaluation_item_is_ever_trained_on(studio):
+    ann = studio.annotation
+    ana = ann.login("ana", "pw")
+    splits = studio.esconv.splits
+    for d in splits["test"] + splits["val"] + splits["train"][:3]:  # rate held-out items too
+        ann.rate(ana, d.dialogue_id, 2, 1)
+    held_out = {d.dialogue_id for d in splits["test"] + splits["val"]}
+    for policy in ("gold", "gold+ratings", "ratings"):
+        train, _ = studio.training_set(TrainRequest(model="tiny", policy=policy, **TINY))
+        assert not ({ex.item_id for ex in train["train"]} & held_out), policy
+    only = studio.training_set(TrainRequest(model="tiny", policy="ratings", **TINY))[0]["train"]
+    assert len(only) == 3 and all(ex.initial == 2 for ex in only)
