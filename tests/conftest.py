@@ -71,3 +71,34 @@ def tiny_examples():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory):
+    """The studio on the demo set, launched in-process on a free port: (url, studio). Closed at the end."""
+    from empathy_studio.data import DEMO_PATH
+    from empathy_studio.services import Studio
+    from empathy_studio.settings import Account
+    from empathy_studio.ui import build_app, launch_options
+
+    tmp = tmp_path_factory.mktemp("app")
+    settings = Settings(root=ROOT, models_dir=tmp / "models", db_path=tmp / "studio.sqlite", persistent_dir=None,
+                        auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
+    studio = Studio(settings, esconv_path=str(DEMO_PATH))
+    studio.ensure_quick_model()
+    app = build_app(studio)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    try:
+        yield f"http://127.0.0.1:{port}/", studio
+    finally:
+        app.close()
+        studio.store.close()

@@ -1,0 +1,135 @@
+"""Every event of the studio driven through gradio_client, roles included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+
+@pytest.fixture
+def client(live_app):
+    url, _ = live_app
+    return Client(url, verbose=False)
+
+
+def signed_in(live_app, name: str, password: str) -> Client:
+    c = Client(live_app[0], verbose=False)
+    c.predict(name, password, api_name="/sign_in")
+    return c
+
+
+def _plot(value) -> dict:
+    return json.loads(value["plot"]) if isinstance(value, dict) else json.loads(value)
+
+
+def test_every_event_has_an_api_name(live_app):
+    info = Client(live_app[0], verbose=False).view_api(print_info=False, return_format="dict")
+    names = set(info["named_endpoints"])
+    expected = {"/filter_dialogues", "/explore_dialogue", "/predict_text", "/analyze", "/analyze_downloads", "/analyze_ratings", "/sign_in",
+                "/next_item", "/submit_rating", "/skip_item", "/previous_item", "/load_item", "/my_ratings", "/set_queue",
+                "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models"}
+    assert expected <= names, expected - names
+
+
+def test_explore_dialogue_and_text(client):
+    update = client.predict("", "any", "any", "test", "any", api_name="/filter_dialogues")
+    chosen = update["value"]
+    assert chosen.startswith("demo-") and all(label.split(" · ")[1] == "test" for label, _ in update["choices"])
+    html, probs, traj, chat = client.predict("minilm-quick", chosen, api_name="/explore_dialogue")
+    assert "predicted" in html and "gold" in html and "SEEKER" in chat.upper()
+    bars = _plot(probs)["data"][0]
+    assert len(bars["y"]) == 7 and abs(sum(bars["x"]) - 1) < 1e-4
+    assert {t["name"] for t in _plot(traj)["data"]} >= {"predicted initial", "predicted final"}
+    html, probs, _, chat = client.predict("minilm-quick", "I failed my exam and I feel worthless", api_name="/predict_text")
+    assert "initial intensity" in html and "I failed my exam" in chat
+
+
+def test_bad_input_gives_an_error_not_a_crash(client):
+    with pytest.raises(Exception, match="type some text"):
+        client.predict("minilm-quick", "   ", api_name="/predict_text")
+    with pytest.raises(Exception, match="limit"):
+        client.predict("minilm-quick", "x" * 100_001, api_name="/predict_text")
+    with pytest.raises(Exception, match="not in the list of choices|unknown dialogue"):
+        client.predict("minilm-quick", "no-such-dialogue", api_name="/explore_dialogue")
+    assert client.predict("", "any", "any", "any", "any", api_name="/filter_dialogues")  # the server is still up
+
+
+def test_analyze_and_downloads(client):
+    out = client.predict("minilm-quick", "minilm-quick", "all", api_name="/analyze")
+    metrics = out[0]
+    rows = {r[0]: r[1:] for r in metrics["data"]}
+    assert 0 <= rows["f1_weighted"][0] <= 1 and rows["n"][0] == 30
+    violin = _plot(out[1])
+    assert any(t["type"] == "violin" for t in violin["data"]) and any(t.get("name") == "OLS fit" for t in violin["data"])
+    assert out[5] is not None  # side-by-side model B
+    files = client.predict("minilm-quick", "test", api_name="/analyze_downloads")
+    suffixes = {Path(f).suffix for f in files}
+    assert {".png", ".svg", ".csv"} <= suffixes
+
+
+def test_roles_hold_without_credentials(client):
+    for args, api in [(("minilm-quick",), "/analyze_ratings"), (("3", "2", "", 3, ""), "/submit_rating"), ((), "/skip_item"),
+                      ((), "/previous_item"), (("demo-1",), "/load_item"), (("random", "minilm-quick", False), "/set_queue"),
+                      (("minilm", "gold", "multitask", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
+                      (("minilm", "gold", "multitask", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"), ((1,), "/cancel_job")]:
+        with pytest.raises(Exception, match="sign in first|not an admin"):
+            client.predict(*args, api_name=api)
+
+
+def test_wrong_password(client):
+    with pytest.raises(Exception, match="wrong password"):
+        client.predict("ana", "nope", api_name="/sign_in")
+
+
+def test_annotator_rates_skips_goes_back_and_edits(live_app):
+    _, studio = live_app
+    c = signed_in(live_app, "ben", "benpw")
+    view = c.predict(api_name="/next_item")
+    first_html = view[0]
+    assert "gold emotion" not in first_html  # gold stays hidden unless assisted mode is on
+    c.predict("4", "2", "fear", 4, "first", api_name="/submit_rating")
+    c.predict(api_name="/skip_item")
+    c.predict("3", "1", "", 3, "", api_name="/submit_rating")
+    rated = studio.store.ratings(annotator="ben")
+    assert len(rated) == 2 and rated[0]["initial"] == 4 and rated[0]["note"] == "first"
+    back = c.predict(api_name="/previous_item")
+    assert back[2] in ("3", 3)  # the last rated item comes back with its rating
+    c.predict(rated[0]["item_id"], api_name="/load_item")
+    c.predict("5", "2", "fear", 5, "edited", api_name="/submit_rating")
+    edited = studio.store.ratings(annotator="ben", item_id=rated[0]["item_id"])[0]
+    assert edited["initial"] == 5 and len(studio.store.rating_history(edited["id"])) == 2
+    mine = c.predict(api_name="/my_ratings")
+    assert len(mine["data"]) == 2
+    with pytest.raises(Exception, match="1 to 5|both the initial"):
+        c.predict(None, "2", "", 3, "", api_name="/submit_rating")
+    with pytest.raises(Exception, match="not an admin"):
+        c.predict("random", "minilm-quick", False, api_name="/set_queue")
+
+
+def test_admin_queue_ratings_view_and_training_controls(live_app):
+    _, studio = live_app
+    admin = signed_in(live_app, "admin", "adminpw")
+    assert admin.predict("disagreement", "minilm-quick", False, api_name="/set_queue") == "disagreement"
+    admin.predict("random", "minilm-quick", False, api_name="/set_queue")
+    admin.predict(api_name="/next_item")
+    admin.predict("3", "2", "", 3, "", api_name="/submit_rating")
+    plots = admin.predict("minilm-quick", api_name="/analyze_ratings")
+    assert plots[0] is not None
+    jobs_df, detail, _, _ = admin.predict(None, api_name="/jobs")
+    assert "job" in detail.lower()
+    models = admin.predict(api_name="/models")
+    assert "minilm-quick" in [r[0] for r in models["data"]]
+    with pytest.raises(Exception, match="not in the list of choices|unknown model"):
+        admin.predict("nope", "gold", "multitask", 1, 5e-5, 64, 8, 1, "", api_name="/start_training")
+    with pytest.raises(Exception, match="enter a job id"):
+        admin.predict(None, api_name="/cancel_job")
+    est = admin.predict("minilm", "gold", "classify", 1, 5e-5, 32, 4, 1, "", api_name="/estimate_training")
+    assert "s/step" in est
+    out = admin.predict("minilm", "gold", "classify", 1, 5e-5, 32, 4, 1, "app-test-model", api_name="/start_training")
+    job_id = int(out[1])
+    assert admin.predict(job_id, api_name="/cancel_job")[0]["data"][0][1] in ("cancelled", "running", "queued")
+    assert studio.jobs.wait(job_id, timeout=60)["state"] == "cancelled"
+    assert admin.predict(job_id, api_name="/poll_jobs")[0]["data"]
