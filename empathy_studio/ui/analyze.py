@@ -42,7 +42,10 @@ def _figures(rows: list[dict[str, Any]], labels: list[str], who: str) -> list[An
 
 def _table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     keys = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [f"{k}_{t}" for t in INTENSITY_TARGETS for k in ("mse", "mae", "pearson", "pearson_p", "spearman")]
-    return pd.DataFrame([{"metric": k, **{name: m.get(k) for name, m in metrics.items()}} for k in keys])
+    def show(v: Any) -> Any:
+        return round(v, 4) if isinstance(v, float) else v
+
+    return pd.DataFrame([{"metric": k, **{name: show(m.get(k)) for name, m in metrics.items()}} for k in keys])
 
 
 def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:

@@ -5,15 +5,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pathlib import Path
+
 import gradio as gr
+import pandas as pd
 
 from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import Studio
-from .common import banner_html, dialogue_html, guard, prediction_html, text_html
+from ..data import load_esconv
+from .common import banner_html, dialogue_html, esc, guard, prediction_html, text_html
 
 ANY = "any"
 MAX_CHOICES = 400
+MAX_UPLOAD_BYTES = 20 * 2**20
+PRED_COLUMNS = ("pred_emotion", "pred_initial", "pred_final", "pred_change")
 
 
 def dialogue_choices(studio: Studio, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY, initial: str = ANY) -> list[tuple[str, str]]:
@@ -60,6 +66,9 @@ def render(studio: Studio, model_choices: list[str]) -> None:
             with gr.Accordion("…or type text", open=False):
                 text = gr.Textbox(label="Help-seeker text", lines=4, max_length=20_000, elem_id="explore-text")
                 predict_btn = gr.Button("Predict text", elem_id="explore-predict-text")
+            with gr.Accordion("…or upload an ESConv-format file", open=False):
+                upload = gr.File(label="ESConv.json / FailedESConv.json format", file_types=[".json", ".jsonl"], elem_id="explore-upload")
+                upload_table = gr.Dataframe(label="Predictions for the uploaded dialogues", interactive=False, wrap=True)
         with gr.Column(scale=3, min_width=360):
             pred_html = gr.HTML(elem_id="explore-prediction")
             probs_plot = gr.Plot(label="Emotion probabilities", elem_id="explore-probs")
@@ -93,8 +102,22 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         pred = studio.predict_texts(model_name, [value])[0].to_dict()
         return prediction_html(pred, None, model_name), probabilities(pred["probs"]), None, text_html(value)
 
+    @guard
+    def predict_file(model_name: str, path: str | None):
+        if not path:
+            raise ValueError("upload a file first")
+        if Path(path).stat().st_size > MAX_UPLOAD_BYTES:
+            raise ValueError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files")
+        dialogues = load_esconv(path)
+        preds = studio.predict_texts(model_name, [d.seeker_text for d in dialogues])
+        rows = [{"#": i, "gold emotion": d.emotion, **{k: v for k, v in p.to_dict().items() if k in PRED_COLUMNS},
+                 "seeker text": esc(d.seeker_text[:200])} for i, (d, p) in enumerate(zip(dialogues, preds))]
+        gr.Info(f"{len(rows)} dialogues predicted")
+        return pd.DataFrame(rows)
+
     filters = [query, emotion, problem, split, initial]
     gr.on([c.change for c in filters], filter_dialogues, filters, dialogue, api_name="filter_dialogues", show_progress="hidden")
     show.click(explore_dialogue, [model, dialogue], [pred_html, probs_plot, traj_plot, chat], api_name="explore_dialogue", concurrency_limit=2)
     predict_btn.click(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name="predict_text", concurrency_limit=2)
+    upload.upload(predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
     text.submit(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name=False, concurrency_limit=2)
