@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import krippendorff
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support, recall_score
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
 
 from .labels import INTENSITY_TARGETS
 
@@ -136,15 +136,28 @@ def icc2(matrix: np.ndarray) -> dict[str, float | None]:
 
 
 def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2) -> list[dict[str, Any]]:
+    """Quadratic-weighted Cohen's kappa for every pair of raters, on the items both rated.
+
+    With weights (i - j)^2, kappa = 1 - mean((a - b)^2) / (var(a) + var(b) + (mean(a) - mean(b))^2),
+    which is what `cohen_kappa_score(weights="quadratic")` computes; in this form every pair
+    comes out of a few matrix products, so 500 raters (125k pairs) take a fraction of a second.
+    """
     m = np.asarray(matrix, dtype=float)
+    k = (~np.isnan(m)).astype(float)
+    x = np.nan_to_num(m)
+    n = k @ k.T
+    sa, sa2 = x @ k.T, (x * x) @ k.T  # row i, col j: sums of rater i's values on the items j also rated
+    sab = x @ x.T
     out = []
     for i, j in combinations(range(m.shape[0]), 2):
-        both = ~np.isnan(m[i]) & ~np.isnan(m[j])
-        if both.sum() < min_overlap:
+        nij = n[i, j]
+        if nij < min_overlap:
             continue
-        a, b = m[i, both].astype(int), m[j, both].astype(int)
-        kappa = cohen_kappa_score(a, b, weights="quadratic", labels=[1, 2, 3, 4, 5]) if len(set(a) | set(b)) > 1 else None
-        out.append({"a": names[i], "b": names[j], "n": int(both.sum()), "qwk": _none_if_nan(kappa)})
+        ma, mb = sa[i, j] / nij, sa[j, i] / nij
+        disagreement = (sa2[i, j] + sa2[j, i] - 2 * sab[i, j]) / nij
+        expected = (sa2[i, j] / nij - ma**2) + (sa2[j, i] / nij - mb**2) + (ma - mb) ** 2
+        kappa = 1 - disagreement / expected if expected > 0 else None
+        out.append({"a": names[i], "b": names[j], "n": int(nij), "qwk": _none_if_nan(kappa)})
     return out
 
 

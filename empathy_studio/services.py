@@ -78,6 +78,7 @@ class Studio:
         self._by_id: dict[str, D.Dialogue] = {}
         self._annotation = None
         self._jobs = None
+        self.snapshots = None
 
     # -- data -------------------------------------------------------------------
 
@@ -106,6 +107,21 @@ class Studio:
                 self._store = Store(self.settings.effective_db_path)
             return self._store
 
+    def start_snapshots(self):
+        """Without a persistent volume, restore the last snapshot (if the disk came up empty) and keep taking them."""
+        from .persistence import Snapshotter, restore_if_missing, target_for
+
+        s = self.settings
+        if s.effective_db_path != s.db_path or not s.snapshot_repo:
+            return None
+        target = target_for(s.snapshot_repo, os.environ.get("HF_TOKEN"))
+        with self._lock:
+            if self._store is None:
+                restore_if_missing(s.db_path, target)
+        snap = Snapshotter(self.store, target, s.snapshot_every_minutes)
+        snap.start()
+        return snap
+
     @property
     def annotation(self):
         from .annotation import Annotation
@@ -125,7 +141,8 @@ class Studio:
             return self._jobs
 
     def start(self) -> None:
-        """What a server does once at start: items in the store, accounts, jobs left by a dead process."""
+        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process."""
+        self.snapshots = self.start_snapshots()
         self.sync_items()
         self.annotation.bootstrap_accounts()
         self.jobs.recover()

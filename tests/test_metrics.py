@@ -64,3 +64,17 @@ def test_pairwise_qwk():
     m = np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], dtype=float)
     res = {(r["a"], r["b"]): r["qwk"] for r in pairwise_qwk(m, ["x", "y", "z"])}
     assert res[("x", "y")] == pytest.approx(1.0) and res[("x", "z")] < 0
+
+
+def test_fast_qwk_equals_sklearn_on_random_overlaps():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(3)
+    m = rng.integers(1, 6, size=(6, 40)).astype(float)
+    m[rng.random(m.shape) < 0.4] = np.nan
+    m[1] = np.where(np.isnan(m[1]), np.nan, np.clip(np.nan_to_num(m[0], nan=3) + rng.integers(-1, 2, 40), 1, 5))
+    for row in pairwise_qwk(m, [str(i) for i in range(6)]):
+        i, j = int(row["a"]), int(row["b"])
+        both = ~np.isnan(m[i]) & ~np.isnan(m[j])
+        ref = cohen_kappa_score(m[i, both].astype(int), m[j, both].astype(int), weights="quadratic", labels=[1, 2, 3, 4, 5])
+        assert row["qwk"] == pytest.approx(ref, abs=1e-9)
