@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from .labels import ESCONV_EMOTIONS
-from .metrics import against_reference, bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk
+from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, qwk_summary, rowwise_against
 from .store import Annotator, PermissionDenied, Store, StoreError
 
 if TYPE_CHECKING:
@@ -68,31 +68,31 @@ def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, 
     return names, m
 
 
+MAX_LISTED_PAIRS = 500
+
+
 def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
                      model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200, per_emotion: bool = True) -> dict[str, Any]:
     """Inter-annotator agreement and agreement with gold (and a model) for initial and final intensity.
 
     gold: item id -> {"emotion", "initial", "final"}; model: item id -> {"pred_initial", "pred_final"}.
+    Pairwise QWK is summarised over all pairs and listed for the pairs with the most shared items.
     """
     items = sorted({r[1] for r in table})
     report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}
     for field, target in ((2, "initial"), (3, "final")):
         names, m = _matrix(table, field, items)
         lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
-        block: dict[str, Any] = {
+        pairs = pairwise_qwk(m, names)
+        vs_gold = rowwise_against(m, np.array([gold.get(it, {}).get(target, math.nan) for it in items], dtype=float))
+        vs_model = rowwise_against(m, np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)) if model is not None else None
+        report[target] = {
             "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
-            "alpha_ordinal": krippendorff_alpha(m, "ordinal"),
-            **icc2(m), "pairwise_qwk": pairwise_qwk(m, names), "annotators": {},
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(pairs),
+            "pairwise_qwk": sorted(pairs, key=lambda p: -p["n"])[:MAX_LISTED_PAIRS],
+            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {})}
+                           for i, name in enumerate(names)},
         }
-        for i, name in enumerate(names):
-            rated = ~np.isnan(m[i])
-            vals = m[i, rated]
-            its = [items[j] for j in np.flatnonzero(rated)]
-            entry = {"n": int(rated.sum()), "vs_gold": against_reference(vals, [gold.get(it, {}).get(target, math.nan) for it in its])}
-            if model is not None:
-                entry["vs_model"] = against_reference(vals, [model.get(it, {}).get(f"pred_{target}", math.nan) for it in its])
-            block["annotators"][name] = entry
-        report[target] = block
     if per_emotion:
         report["per_emotion"] = {}
         for emo in ESCONV_EMOTIONS:

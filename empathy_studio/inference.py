@@ -110,17 +110,19 @@ class Predictor:
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
             yield idx, {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
-    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Pooled encoder output for each text, in input order (no cache: used to train heads)."""
-        out = torch.empty(len(texts), self.model.encoder.config.hidden_size)
+    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features for the emotion and the intensity heads, in input order (no cache: used to train heads)."""
+        h = self.model.encoder.config.hidden_size
+        emo, inten = torch.empty(len(texts), h), torch.empty(len(texts), h)
         done = 0
         with torch.inference_mode():
             for idx, batch in self._batches(texts):
-                out[idx] = self.model.encode(**batch).float().cpu()
+                a, b = self.model.encode(**batch)
+                emo[idx], inten[idx] = a.float().cpu(), b.float().cpu()
                 done += len(idx)
                 if progress:
                     progress(done, len(texts))
-        return out
+        return emo, inten
 
     # -- prediction -----------------------------------------------------------
 

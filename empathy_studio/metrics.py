@@ -13,7 +13,6 @@ MAE / Pearson against a reference (gold or a model).
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from typing import Any, Sequence
 
 import krippendorff
@@ -84,27 +83,35 @@ def evaluate_predictions(
 # agreement
 
 
-def krippendorff_alpha(matrix: np.ndarray, level: str = "interval") -> float | None:
-    """matrix: raters x items, NaN where a rater did not rate an item."""
+SCALE = np.arange(1, 6)
+
+
+def _value_counts(matrix: np.ndarray) -> np.ndarray:
+    """raters x items (NaN = not rated) -> items x 5 counts of each scale value, the form `krippendorff` is fastest on."""
     m = np.asarray(matrix, dtype=float)
-    if m.shape[0] < 2 or np.sum(np.sum(~np.isnan(m), axis=0) >= 2) < 1:
+    return np.stack([(m == v).sum(axis=0) for v in SCALE], axis=1)
+
+
+def _alpha_from_counts(vc: np.ndarray, level: str) -> float | None:
+    vc = vc[vc.sum(axis=1) >= 2]  # items with fewer than two ratings carry no agreement information
+    if len(vc) == 0 or np.count_nonzero(vc.sum(axis=0)) < 2:
         return None
-    values = np.unique(m[~np.isnan(m)])
-    if len(values) < 2:
-        return None
-    return _none_if_nan(krippendorff.alpha(reliability_data=m, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5] if level == "ordinal" else None))
+    return _none_if_nan(krippendorff.alpha(value_counts=vc, level_of_measurement=level, value_domain=list(SCALE)))
+
+
+def krippendorff_alpha(matrix: np.ndarray, level: str = "interval") -> float | None:
+    """matrix: raters x items on the 1-5 scale, NaN where a rater did not rate an item."""
+    return _alpha_from_counts(_value_counts(matrix), level)
 
 
 def bootstrap_alpha(matrix: np.ndarray, level: str = "interval", n_boot: int = 200, seed: int = 0) -> tuple[float | None, float | None]:
-    """95% CI by resampling items (columns) with replacement."""
-    m = np.asarray(matrix, dtype=float)
+    """95% CI by resampling items with replacement (on the per-item value counts, so it stays cheap at scale)."""
+    vc = _value_counts(matrix)
+    vc = vc[vc.sum(axis=1) >= 2]
+    if len(vc) < 2:
+        return None, None
     rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        cols = rng.integers(0, m.shape[1], m.shape[1])
-        a = krippendorff_alpha(m[:, cols], level)
-        if a is not None:
-            vals.append(a)
+    vals = [a for a in (_alpha_from_counts(vc[rng.integers(0, len(vc), len(vc))], level) for _ in range(n_boot)) if a is not None]
     if len(vals) < 10:
         return None, None
     lo, hi = np.percentile(vals, [2.5, 97.5])
@@ -148,16 +155,45 @@ def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2)
     n = k @ k.T
     sa, sa2 = x @ k.T, (x * x) @ k.T  # row i, col j: sums of rater i's values on the items j also rated
     sab = x @ x.T
+    i, j = np.triu_indices(m.shape[0], k=1)
+    nij = n[i, j]
+    keep = nij >= min_overlap
+    i, j, nij = i[keep], j[keep], nij[keep]
+    ma, mb = sa[i, j] / nij, sa[j, i] / nij
+    disagreement = (sa2[i, j] + sa2[j, i] - 2 * sab[i, j]) / nij
+    expected = (sa2[i, j] / nij - ma**2) + (sa2[j, i] / nij - mb**2) + (ma - mb) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(expected > 0, 1 - disagreement / expected, np.nan)
+    return [{"a": names[a], "b": names[b], "n": int(c), "qwk": _none_if_nan(float(k))} for a, b, c, k in zip(i, j, nij, kappa)]
+
+
+def qwk_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    vals = np.array([p["qwk"] for p in pairs if p["qwk"] is not None], dtype=float)
+    if len(vals) == 0:
+        return {"pairs": len(pairs), "mean": None, "median": None, "min": None, "max": None}
+    return {"pairs": len(pairs), "mean": float(vals.mean()), "median": float(np.median(vals)), "min": float(vals.min()), "max": float(vals.max())}
+
+
+def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
+    """For each rater (row): n, MAE and Pearson r with p against a reference value per item (NaN skipped)."""
+    m = np.asarray(matrix, dtype=float)
+    ref = np.broadcast_to(np.asarray(reference, dtype=float), m.shape)
+    ok = ~np.isnan(m) & ~np.isnan(ref)
+    n = ok.sum(axis=1)
+    x, y = np.where(ok, m, 0.0), np.where(ok, ref, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae = np.abs(x - y).sum(axis=1) / n
+        mx, my = x.sum(axis=1) / n, y.sum(axis=1) / n
+        dx, dy = np.where(ok, m - mx[:, None], 0.0), np.where(ok, ref - my[:, None], 0.0)
+        r = (dx * dy).sum(axis=1) / np.sqrt((dx**2).sum(axis=1) * (dy**2).sum(axis=1))
+        r = np.clip(r, -1.0, 1.0)
+        t = r * np.sqrt((n - 2) / np.maximum(1 - r**2, 1e-300))
+        p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
     out = []
-    for i, j in combinations(range(m.shape[0]), 2):
-        nij = n[i, j]
-        if nij < min_overlap:
-            continue
-        ma, mb = sa[i, j] / nij, sa[j, i] / nij
-        disagreement = (sa2[i, j] + sa2[j, i] - 2 * sab[i, j]) / nij
-        expected = (sa2[i, j] / nij - ma**2) + (sa2[j, i] / nij - mb**2) + (ma - mb) ** 2
-        kappa = 1 - disagreement / expected if expected > 0 else None
-        out.append({"a": names[i], "b": names[j], "n": int(nij), "qwk": _none_if_nan(kappa)})
+    for k in range(m.shape[0]):
+        valid = n[k] > 2 and np.isfinite(r[k])
+        out.append({"n": int(n[k]), "mae": _none_if_nan(float(mae[k])) if n[k] else None,
+                    "pearson": float(r[k]) if valid else None, "pearson_p": float(p[k]) if valid else None})
     return out
 
 

@@ -45,7 +45,8 @@ class HeadConfig:
     labels: list[str] = field(default_factory=lambda: list(ESCONV_EMOTIONS))
     task: str = "multitask"  # "multitask" or "classify"
     pooling: str = "cls"  # "cls" (the paper) or "mean"
-    intensity_head: str = "per_emotion"  # "per_emotion" (the paper) or "shared"
+    intensity_head: str = "per_emotion"  # "per_emotion" (the paper), "shared" (one MLP output) or "linear" (ridge-fitted)
+    intensity_layer: int | None = None  # read intensity from this hidden layer (mean-pooled) instead of the last
     emotion_hidden: int = 256
     intensity_hidden: int = 128
     ce_weight: float = 0.5
@@ -58,8 +59,8 @@ class HeadConfig:
             raise ValueError(f"task must be multitask or classify, got {self.task!r}")
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be cls or mean, got {self.pooling!r}")
-        if self.intensity_head not in ("per_emotion", "shared"):
-            raise ValueError(f"intensity_head must be per_emotion or shared, got {self.intensity_head!r}")
+        if self.intensity_head not in ("per_emotion", "shared", "linear"):
+            raise ValueError(f"intensity_head must be per_emotion, shared or linear, got {self.intensity_head!r}")
         if len(self.labels) < 2:
             raise ValueError("at least two labels are needed")
 
@@ -85,13 +86,20 @@ class EmotionHead(nn.Module):
 
 
 class IntensityHead(nn.Module):
-    """One intensity target. Outputs (B, C) per emotion, or (B, 1) when shared."""
+    """One intensity target. Outputs (B, C) per emotion, or (B, 1) when shared; `linear` is one affine map, fitted by ridge."""
 
-    def __init__(self, hidden: int, inner: int, outputs: int, init: float):
+    def __init__(self, hidden: int, inner: int, outputs: int, init: float, linear: bool = False):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(hidden, inner), nn.Tanh(), nn.Linear(inner, outputs))
+        self.net = nn.Linear(hidden, outputs) if linear else nn.Sequential(nn.Linear(hidden, inner), nn.Tanh(), nn.Linear(inner, outputs))
+        last = self.net if linear else self.net[-1]
         with torch.no_grad():
-            self.net[-1].bias.fill_(init)
+            last.bias.fill_(init)
+            if linear:
+                last.weight.zero_()
+
+    @property
+    def last(self) -> nn.Linear:
+        return self.net if isinstance(self.net, nn.Linear) else self.net[-1]
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net(pooled)
@@ -121,11 +129,14 @@ class EmotionIntensityModel(nn.Module):
         self.encoder = encoder
         self.heads_config = heads
         hidden = encoder.config.hidden_size
+        if heads.intensity_layer is not None and not 0 <= heads.intensity_layer <= encoder.config.num_hidden_layers:
+            raise ValueError(f"intensity_layer {heads.intensity_layer} is outside 0..{encoder.config.num_hidden_layers} for this encoder")
         self.emotion_head = EmotionHead(hidden, heads.emotion_hidden, heads.num_labels)
         if heads.task == "multitask":
             outputs = heads.num_labels if heads.intensity_head == "per_emotion" else 1
+            linear = heads.intensity_head == "linear"
             self.intensity_heads = nn.ModuleDict(
-                {t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i]) for i, t in enumerate(INTENSITY_TARGETS)}
+                {t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i], linear) for i, t in enumerate(INTENSITY_TARGETS)}
             )
         else:
             self.intensity_heads = None
@@ -134,15 +145,21 @@ class EmotionIntensityModel(nn.Module):
     def config(self):  # Trainer and PEFT-style tools look for `.config`
         return self.encoder.config
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pool(hidden, attention_mask, self.heads_config.pooling)
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled output for the emotion head, pooled features for the intensity heads)."""
+        layer = self.heads_config.intensity_layer
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layer is not None)
+        pooled = pool(out.last_hidden_state, attention_mask, self.heads_config.pooling)
+        if layer is None:
+            return pooled, pooled
+        return pooled, pool(out.hidden_states[layer], attention_mask, "mean")
 
-    def heads_forward(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+    def heads_forward(self, pooled: torch.Tensor, pooled_intensity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         out = {"logits": self.emotion_head(pooled), "pooled": pooled}
         if self.intensity_heads is not None:
+            feats = pooled if pooled_intensity is None else pooled_intensity
             # (B, 3, C) or (B, 3, 1): one row per target, one column per emotion
-            out["intensity"] = torch.stack([self.intensity_heads[t](pooled) for t in INTENSITY_TARGETS], dim=1)
+            out["intensity"] = torch.stack([self.intensity_heads[t](feats) for t in INTENSITY_TARGETS], dim=1)
         return out
 
     def forward(
@@ -152,11 +169,12 @@ class EmotionIntensityModel(nn.Module):
         labels: torch.Tensor | None = None,
         intensity: torch.Tensor | None = None,
         pooled: torch.Tensor | None = None,
+        pooled_intensity: torch.Tensor | None = None,
         **_: Any,
     ) -> dict[str, torch.Tensor]:
         if pooled is None:
-            pooled = self.encode(input_ids, attention_mask)
-        out = self.heads_forward(pooled)
+            pooled, pooled_intensity = self.encode(input_ids, attention_mask)
+        out = self.heads_forward(pooled, pooled_intensity)
         if labels is not None:
             out["loss"] = self.loss(out, labels, intensity)
         return out

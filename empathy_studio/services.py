@@ -328,7 +328,7 @@ class Studio:
             "n_train": len(splits["train"]), "n_val": len(splits["val"]), "n_test": len(splits["test"]),
             "data_hash": D.examples_hash(splits["train"]), "hyperparameters": config.to_dict(), "request": req.to_dict(),
             "metrics": metrics, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
-            "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
+            "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
             "device": result.device, "precision": result.precision, "created_at": _utc(), "data_source": self.esconv.origin if req.dataset == "esconv" else req.dataset,
         }
         tmp = self.settings.models_dir / f".tmp-{name}-{secrets.token_hex(4)}"

@@ -52,6 +52,9 @@ class TrainConfig:
     select_metric: str = "loss"
     seed: int = 42
     freeze_encoder: bool = False
+    freeze_layers: int = 0  # freeze the embeddings and this many bottom layers
+    intensity_layer: int | None = None  # intensity heads read this (mean-pooled) hidden layer
+    ridge_intensity: bool = False  # after training, fit linear intensity heads in closed form (alpha chosen on val)
     output_dir: str = ".cache/trainer"
     max_steps: int = -1  # for smoke tests; -1 means epochs decide
 
@@ -67,20 +70,26 @@ class TrainConfig:
         if self.select_metric not in SELECT_METRICS:
             raise ValueError(f"select_metric must be one of {sorted(SELECT_METRICS)}, got {self.select_metric!r}")
         HeadConfig(task=self.task, pooling=self.pooling, intensity_head=self.intensity_head)  # validates those three
+        if self.ridge_intensity and self.intensity_head != "linear":
+            raise ValueError("ridge_intensity needs intensity_head='linear'")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+RIDGE_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 # The paper's optimiser settings (Adam, 1e-5 / 3e-5, 500 warm-up steps, batch 6,
 # patience 50 on validation accuracy). Up to 1,000 epochs: a GPU preset.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(pooling="cls", intensity_head="per_emotion", epochs=1000, batch_size=6, max_length=512, learning_rate=1e-5,
                   head_learning_rate=3e-5, weight_decay=0.0, warmup=500, patience=50, select_metric="accuracy"),
-    "default": {},
+    # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
+    # (bench/results/esconv-minilm.md: fine-tuning erases the intensity signal, layer 4 keeps it)
+    "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True),
     # frozen encoder, heads on cached embeddings: the first-run model
-    "quick": dict(freeze_encoder=True, pooling="mean", epochs=150, batch_size=64, head_learning_rate=2e-3,
-                  weight_decay=0.0, warmup=0.0, patience=15, select_metric="loss"),
+    "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True, epochs=150,
+                  batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0, patience=15, select_metric="loss"),
 }
 
 
@@ -107,6 +116,7 @@ class TrainResult:
     train_samples_per_second: float = 0.0
     device: str = "cpu"
     precision: str = "fp32"
+    ridge: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -133,8 +143,8 @@ def _text_rows(examples: Sequence[Example], tokenizer: Any, max_length: int) -> 
     return _Rows([{"input_ids": i, "labels": ex.label, "intensity": _targets(ex)} for i, ex in zip(ids, examples)])
 
 
-def _pooled_rows(examples: Sequence[Example], pooled: torch.Tensor) -> _Rows:
-    return _Rows([{"pooled": p, "labels": ex.label, "intensity": _targets(ex)} for p, ex in zip(pooled, examples)])
+def _pooled_rows(examples: Sequence[Example], pooled: tuple[torch.Tensor, torch.Tensor]) -> _Rows:
+    return _Rows([{"pooled": p, "pooled_intensity": q, "labels": ex.label, "intensity": _targets(ex)} for p, q, ex in zip(*pooled, examples)])
 
 
 class _Collator:
@@ -148,6 +158,7 @@ class _Collator:
         }
         if "pooled" in rows[0]:
             batch["pooled"] = torch.stack([r["pooled"] for r in rows])
+            batch["pooled_intensity"] = torch.stack([r["pooled_intensity"] for r in rows])
         else:
             padded = self.tokenizer.pad({"input_ids": [r["input_ids"] for r in rows]}, return_tensors="pt")
             batch["input_ids"], batch["attention_mask"] = padded["input_ids"], padded["attention_mask"]
@@ -232,7 +243,8 @@ def _init_model(config: TrainConfig, data: TrainData) -> tuple[EmotionIntensityM
         return load(config.encoder)
     means = [float(np.nanmean([getattr(ex, t) for ex in data.train])) if data.train else 0.0 for t in INTENSITY_TARGETS]
     heads = HeadConfig(labels=list(data.labels), task=config.task, pooling=config.pooling, intensity_head=config.intensity_head,
-                       focal_gamma=config.focal_gamma, intensity_init=[0.0 if math.isnan(m) else m for m in means])
+                       focal_gamma=config.focal_gamma, intensity_init=[0.0 if math.isnan(m) else m for m in means],
+                       intensity_layer=config.intensity_layer)
     return build_model(config.encoder, heads, config.local_files_only)
 
 
@@ -246,12 +258,18 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
 
+    if config.freeze_layers:
+        freeze_bottom(model.encoder, config.freeze_layers)
+    cached: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if config.freeze_encoder:
         model.encoder.requires_grad_(False)
         embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=32, cache_size=0)
         emit = lambda done, total, what: [cb({"event": "embed", "what": what, "done": done, "total": total}) for cb in callbacks]
-        train_rows = _pooled_rows(data.train, embedder.embed([e.text for e in data.train], lambda d, t: emit(d, t, "train")))
-        val_rows = _pooled_rows(data.val, embedder.embed([e.text for e in data.val], lambda d, t: emit(d, t, "val"))) if data.val else None
+        cached["train"] = embedder.embed([e.text for e in data.train], lambda d, t: emit(d, t, "train"))
+        train_rows = _pooled_rows(data.train, cached["train"])
+        if data.val:
+            cached["val"] = embedder.embed([e.text for e in data.val], lambda d, t: emit(d, t, "val"))
+        val_rows = _pooled_rows(data.val, cached["val"]) if data.val else None
     else:
         train_rows = _text_rows(data.train, tokenizer, config.max_length)
         val_rows = _text_rows(data.val, tokenizer, config.max_length) if data.val else None
@@ -304,6 +322,7 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
     if keep.best_state is not None:
         model.load_state_dict(keep.best_state, strict=False)
     model.eval()
+    ridge = fit_ridge_heads(model, tokenizer, data, config, cached, callbacks) if config.ridge_intensity and config.task == "multitask" else {}
     return TrainResult(
         model=model,
         tokenizer=tokenizer,
@@ -313,7 +332,58 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
         train_samples_per_second=float(out.metrics.get("train_samples_per_second", 0.0)),
         device=str(trainer.args.device),
         precision="bf16" if bf16 else ("fp16" if cuda else "fp32"),
+        ridge=ridge,
     )
+
+
+def freeze_bottom(encoder: torch.nn.Module, n_layers: int) -> None:
+    """Freeze the embeddings and the first `n_layers` transformer blocks (BERT, RoBERTa and ModernBERT layouts)."""
+    emb = getattr(encoder, "embeddings", None)
+    if emb is not None:
+        emb.requires_grad_(False)
+    depth = encoder.config.num_hidden_layers
+    blocks = next((m for m in encoder.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == depth), None)
+    if blocks is None:
+        raise ValueError(f"cannot find the {depth} transformer blocks of {type(encoder).__name__} to freeze")
+    for block in list(blocks)[:n_layers]:
+        block.requires_grad_(False)
+
+
+def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainData, config: TrainConfig,
+                    cached: dict[str, tuple[torch.Tensor, torch.Tensor]], callbacks: Sequence[ProgressFn] = ()) -> dict[str, Any]:
+    """Closed-form linear intensity heads on the intensity features; the ridge penalty is chosen on validation MSE."""
+    from sklearn.linear_model import Ridge
+
+    if model.heads_config.intensity_head != "linear":
+        raise ValueError("ridge fitting needs intensity_head='linear'")
+    embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=32, cache_size=0)
+    feats = {}
+    for split, rows in (("train", data.train), ("val", data.val)):
+        if split in cached:
+            feats[split] = cached[split][1].numpy()
+        elif rows:
+            emit = lambda d, t, s=split: [cb({"event": "embed", "what": f"ridge {s}", "done": d, "total": t}) for cb in callbacks]
+            feats[split] = embedder.embed([e.text for e in rows], emit)[1].numpy()
+    chosen = {}
+    for k, target in enumerate(INTENSITY_TARGETS):
+        y = np.array([getattr(e, target) for e in data.train], dtype=float)
+        ok = ~np.isnan(y)
+        if ok.sum() < 2:
+            continue
+        yv = np.array([getattr(e, target) for e in data.val], dtype=float) if data.val else np.array([])
+        okv = ~np.isnan(yv)
+        best = None
+        for alpha in RIDGE_ALPHAS:
+            fit = Ridge(alpha=alpha).fit(feats["train"][ok], y[ok])
+            score = float(np.mean((fit.predict(feats["val"][okv]) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
+            if best is None or score < best[0]:
+                best = (score, alpha, fit)
+        head = model.intensity_heads[target].last
+        with torch.no_grad():
+            head.weight.copy_(torch.as_tensor(best[2].coef_, dtype=head.weight.dtype)[None, :].expand_as(head.weight))
+            head.bias.fill_(float(best[2].intercept_))
+        chosen[target] = {"alpha": best[1], "val_mse": best[0] if okv.sum() else None}
+    return chosen
 
 
 def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -> float:
@@ -325,7 +395,9 @@ def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -
     model.to(device)
     if config.freeze_encoder:
         return 0.0  # heads on cached embeddings: the embedding pass dominates, not the steps
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    if config.freeze_layers:
+        freeze_bottom(model.encoder, config.freeze_layers)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     rows = _text_rows(list(data.train)[: config.batch_size * (steps + 1)], tokenizer, config.max_length)
     collate = _Collator(tokenizer)
     times = []

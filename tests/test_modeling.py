@@ -131,14 +131,14 @@ def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples):
 
 
 def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples):
-    cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, output_dir="/tmp/es-test-trainer")
+    cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, intensity_layer=1, output_dir="/tmp/es-test-trainer")
     torch.manual_seed(0)
     before, _ = build_model(tiny_encoder, HeadConfig(labels=LABELS))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
     enc_before = dict(before.encoder.named_parameters())
     for name, p in res.model.encoder.named_parameters():
         assert torch.equal(p, enc_before[name]), name
-    assert res.model.heads_config.pooling == "mean"
+    assert res.model.heads_config.pooling == "mean" and set(res.ridge) == {"initial", "final", "change"}
 
 
 def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples):
@@ -148,3 +148,20 @@ def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples):
     best = min(h["eval_loss"] for h in res.history)
     assert res.best["eval_loss"] == best
     assert len(res.history) < 30 or math.isclose(res.history[-1]["eval_loss"], best)
+
+
+def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples):
+    cfg = preset("default", str(tiny_encoder), epochs=2, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
+                 output_dir="/tmp/es-test-trainer")
+    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    bottom = res.model.encoder.encoder.layer[0]
+    assert not any(p.requires_grad for p in bottom.parameters()) and all(p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters())
+    assert {r["alpha"] for r in res.ridge.values()} <= {1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0}
+    p = Predictor(res.model, res.tokenizer, cache_size=0)
+    feats = p.embed([e.text for e in tiny_examples])[1]
+    head = res.model.intensity_heads["initial"].last
+    expected = feats @ head.weight[0] + head.bias[0]
+    got = [x.intensity_raw["initial"] for x in p.predict([e.text for e in tiny_examples])]
+    np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        build_model(tiny_encoder, HeadConfig(labels=LABELS, intensity_layer=9))
