@@ -123,11 +123,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                        freeze_encoder=args.freeze_encoder, pooling=args.pooling, intensity_head=args.intensity_head, focal_gamma=args.focal_gamma,
                        min_annotators=args.min_annotators, aggregate=args.aggregate)
     on_event = None
-    if args.job_id is not None:
-        from .jobs import JobReporter
+    from .jobs import JobCancelled, JobReporter
 
+    if args.job_id is not None:
         on_event = JobReporter(studio.store, args.job_id)
-    manifest = studio.train_and_register(req, progress=_bar(), on_event=on_event)
+    try:
+        manifest = studio.train_and_register(req, progress=_bar(), on_event=on_event)
+    except JobCancelled as exc:
+        print(f"empathy-studio: {exc}", file=sys.stderr)
+        return 3
     if args.job_id is not None:
         on_event.finished(manifest)
     summary = {"name": manifest["name"], "parent": manifest["parent"], "train_seconds": manifest["train_seconds"], "metrics": manifest["metrics"], "delta": manifest["delta"]}

@@ -37,6 +37,21 @@ def gpu_wrapped(fn: Callable[..., Any], duration: int = 600) -> Callable[..., An
     return spaces.GPU(duration=duration)(fn)
 
 
+class JobCancelled(RuntimeError):
+    """Raised inside an in-process job when its row says cancelled (there is no process to signal)."""
+
+
+def zero_gpu() -> bool:
+    """On a ZeroGPU Space the GPU is reachable only from the app process, under `spaces.GPU`."""
+    if not os.environ.get("SPACES_ZERO_GPU"):
+        return False
+    try:
+        import spaces  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class JobReporter:
     """Called by the training child with progress events; writes them to its job row, at most once a second."""
 
@@ -50,6 +65,8 @@ class JobReporter:
             if time.monotonic() - self._last < 1.0 and event["step"] < event["max_steps"]:
                 return
             self._last = time.monotonic()
+            if self.store.job(self.job_id)["state"] == "cancelled":
+                raise JobCancelled(f"job {self.job_id} was cancelled")
             self.store.update_job(self.job_id, progress=round(event["percent"], 1), epoch=event["epoch"], step=event["step"],
                                   eta_s=event["eta_s"])
         elif event["event"] == "eval":
@@ -92,8 +109,10 @@ def train_args(params: dict[str, Any]) -> list[str]:
 
 
 class JobRunner:
-    def __init__(self, store: Store, db_path: Path, models_dir: Path, esconv: str | None = None, python: str = sys.executable):
+    def __init__(self, store: Store, db_path: Path, models_dir: Path, esconv: str | None = None, python: str = sys.executable,
+                 in_process: Callable[[dict[str, Any], JobReporter], dict[str, Any]] | None = None):
         self.store, self.db_path, self.models_dir = store, Path(db_path), Path(models_dir)
+        self.in_process = in_process  # ZeroGPU: run the job in a thread of this process, under spaces.GPU
         self.esconv, self.python = esconv, python
         self.logs_dir = self.models_dir / ".logs"
         self._lock = threading.Lock()
@@ -127,6 +146,9 @@ class JobRunner:
             job = self.store.claim_next_job()
             if job is None:
                 return None
+            if self.in_process is not None:
+                threading.Thread(target=self._run_here, args=(job,), daemon=True).start()
+                return job["id"]
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.logs_dir / f"job-{job['id']}.log"
             cmd = [self.python, "-m", "empathy_studio.cli", "train", *train_args(job["params"]), "--job-id", str(job["id"]),
@@ -159,6 +181,18 @@ class JobRunner:
                     last = [ln for ln in _read_tail(log_path).splitlines() if ln.strip()]
                     self.store.update_job(job_id, state="failed", ended=_now(),
                                           error=f"exit code {proc.returncode}: {last[-1] if last else 'no output'}")
+        self.kick()
+
+    def _run_here(self, job: dict[str, Any]) -> None:
+        reporter = JobReporter(self.store, job["id"])
+        try:
+            manifest = gpu_wrapped(self.in_process)(job["params"], reporter)
+            reporter.finished(manifest)
+            self.store.update_job(job["id"], state="succeeded", progress=100.0, ended=_now())
+        except JobCancelled:
+            pass  # the row already says cancelled
+        except Exception as exc:  # noqa: BLE001 - the job row carries the reason to the user
+            self.store.update_job(job["id"], state="failed", ended=_now(), error=f"{exc.__class__.__name__}: {exc}")
         self.kick()
 
     def _tail(self, job_id: int, log_path: Path) -> None:

@@ -133,11 +133,15 @@ class Studio:
 
     @property
     def jobs(self):
-        from .jobs import JobRunner
+        from .jobs import JobRunner, zero_gpu
+
+        def here(params: dict[str, Any], reporter: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+            return self.train_and_register(TrainRequest(**params), on_event=reporter)
 
         with self._lock:
             if self._jobs is None:
-                self._jobs = JobRunner(self.store, self.settings.effective_db_path, self.settings.models_dir, self._esconv_path)
+                self._jobs = JobRunner(self.store, self.settings.effective_db_path, self.settings.models_dir, self._esconv_path,
+                                       in_process=here if zero_gpu() else None)
             return self._jobs
 
     def start(self) -> None:

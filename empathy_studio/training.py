@@ -322,7 +322,9 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
     if keep.best_state is not None:
         model.load_state_dict(keep.best_state, strict=False)
     model.eval()
-    ridge = fit_ridge_heads(model, tokenizer, data, config, cached, callbacks) if config.ridge_intensity and config.task == "multitask" else {}
+    # a parent model keeps its own heads: ridge applies when they are linear ones
+    ridge_ok = config.ridge_intensity and model.intensity_heads is not None and model.heads_config.intensity_head == "linear"
+    ridge = fit_ridge_heads(model, tokenizer, data, config, cached, callbacks) if ridge_ok else {}
     return TrainResult(
         model=model,
         tokenizer=tokenizer,

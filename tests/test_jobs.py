@@ -55,7 +55,7 @@ def test_job_completes_and_registers_a_model_with_lineage(studio):
 
 def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
     root = studio.annotation.login("root", "pw")
-    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="never", **TINY).to_dict())
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="never", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
     assert studio.jobs.cancel(root, job_id, grace=2) == "cancelled"
     job = studio.jobs.wait(job_id, timeout=30)
@@ -66,7 +66,7 @@ def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
 def test_sigkill_marks_failed_and_leaves_the_registry_alone(studio):
     root = studio.annotation.login("root", "pw")
     before = sorted(s.name for s in studio.registry.all())
-    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="killed", **TINY).to_dict())
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="killed", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
     os.kill(studio.store.job(job_id)["pid"], signal.SIGKILL)
     job = studio.jobs.wait(job_id, timeout=30)
@@ -88,7 +88,7 @@ def test_restart_marks_orphaned_running_jobs_failed(studio):
 
 def test_two_starts_give_one_running_and_one_queued(studio):
     root = studio.annotation.login("root", "pw")
-    a = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, name="first", **TINY).to_dict())
+    a = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="first", **TINY).to_dict())
     b = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=1, name="second", **TINY).to_dict())
     assert studio.store.job(a)["state"] == "running" and studio.store.job(b)["state"] == "queued"
     studio.jobs.cancel(root, a, grace=2)
@@ -116,3 +116,21 @@ def test_no_evaluation_item_is_ever_trained_on(studio):
         assert not ({ex.item_id for ex in train["train"]} & held_out), policy
     only = studio.training_set(TrainRequest(model="tiny", policy="ratings", **TINY))[0]["train"]
     assert len(only) == 3 and all(ex.initial == 2 for ex in only)
+
+
+def test_in_process_jobs_for_zero_gpu_spaces(studio):
+    from empathy_studio.jobs import JobRunner
+
+    def here(params, reporter):
+        return studio.train_and_register(TrainRequest(**params), on_event=reporter)
+
+    runner = JobRunner(studio.store, studio.settings.effective_db_path, studio.settings.models_dir, str(DEMO_PATH), in_process=here)
+    root = studio.annotation.login("root", "pw")
+    done = runner.submit(root, TrainRequest(model="tiny", epochs=1, name="in-process", **TINY).to_dict())
+    assert _wait_for(lambda: studio.store.job(done)["state"] == "succeeded", timeout=120), studio.store.job(done)
+    assert studio.registry.get("in-process").parent == "tiny"
+    slow = runner.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="stopped", **TINY).to_dict())
+    assert _wait_for(lambda: (studio.store.job(slow)["progress"] or 0) > 0)
+    runner.cancel(root, slow)
+    time.sleep(2.5)
+    assert studio.store.job(slow)["state"] == "cancelled" and not (studio.settings.models_dir / "stopped").exists()

@@ -43,8 +43,9 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
                 assisted_html = gr.HTML(elem_id="annotate-assisted")
                 chat = gr.HTML(elem_id="annotate-chat")
             with gr.Column(scale=2, min_width=300):
-                initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", elem_id="rate-initial", elem_classes=["es-scale"])
-                final = gr.Radio(SCALE, label="Final intensity (end of chat)", elem_id="rate-final", elem_classes=["es-scale"])
+                anchors = "1 barely there · 2 mild · 3 moderate · 4 strong · 5 overwhelming"
+                initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", info=anchors, elem_id="rate-initial", elem_classes=["es-scale"])
+                final = gr.Radio(SCALE, label="Final intensity (end of chat)", info=anchors, elem_id="rate-final", elem_classes=["es-scale"])
                 emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion (optional)")
                 confidence = gr.Slider(1, 5, value=3, step=1, label="Confidence")
                 note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000)
