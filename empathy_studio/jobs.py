@@ -213,6 +213,8 @@ class JobRunner:
         self.store.update_job(job_id, state="cancelled", ended=_now(), error=f"cancelled by {actor.name if actor else 'admin'}")
         proc = self._procs.get(job_id)
         pid = proc.pid if proc else job["pid"]
+        if self.in_process is not None or pid == os.getpid():
+            return "cancelled"  # an in-process job stops itself at its next step; never signal our own process
         _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and (proc.poll() is None if proc else _alive(pid)):
