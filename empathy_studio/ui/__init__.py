@@ -42,11 +42,12 @@ def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="Empathy Studio") as app:
         user = gr.State(None)
         with gr.Row(equal_height=True):
-            gr.HTML("<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
-                    "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>")
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, min_width=280):
+                gr.HTML("<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
+                        "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>")
+            with gr.Column(scale=2, min_width=280):
                 who = gr.HTML(banner_html("Not signed in: Explore and Analyze are open; Annotate and Train need an account."), elem_id="whoami")
-            with gr.Column(scale=2):
+            with gr.Column(scale=3, min_width=340):
                 with gr.Row():
                     name = gr.Textbox(label="Name", max_lines=1, elem_id="signin-name", scale=1, min_width=100)
                     password = gr.Textbox(label="Password", type="password", max_lines=1, elem_id="signin-password", scale=1, min_width=100)

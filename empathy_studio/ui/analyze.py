@@ -52,7 +52,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
     default = studio.settings.default_model if studio.settings.default_model in model_choices else model_choices[0]
     with gr.Row():
         model = gr.Dropdown(model_choices, value=default, label="Model", elem_id="analyze-model")
-        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (e.g. parent vs fine-tuned child)")
+        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (e.g. parent vs fine-tuned child)", elem_id="analyze-other")
         split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)")
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
     table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="analyze-metrics")
@@ -60,19 +60,19 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
         with gr.Column():
             va = [gr.Plot(label=f"{t} ({'A'})", elem_id=f"analyze-violin-{t}") for t in INTENSITY_TARGETS]
             ca = gr.Plot(label="Confusion (A)", elem_id="analyze-confusion")
-        with gr.Column():
+        with gr.Column(visible=False) as col_b:
             vb = [gr.Plot(label=f"{t} (B)") for t in INTENSITY_TARGETS]
             cb = gr.Plot(label="Confusion (B)")
     per_class = gr.Dataframe(label="Per-class precision / recall / F1", interactive=False)
     with gr.Row():
         export = gr.Button("Prepare downloads (PNG, SVG, CSV)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
-    gr.Markdown("### Human ratings (admins)")
-    with gr.Row():
+    with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
-    with gr.Row():
-        rg = [gr.Plot(label=f"ratings vs gold: {t}") for t in ("initial", "final")]
-        rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
+        with gr.Row():
+            rg = [gr.Plot(label=f"ratings vs gold: {t}") for t in ("initial", "final")]
+        with gr.Row():
+            rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
     @guard
     def analyze(model_name: str, other_name: str, split_name: str, progress=gr.Progress()):
@@ -85,7 +85,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
             metrics[f"B: {other_name}"] = {"n": len(rows_b), **mb}
             figs_b = _figures(rows_b, labels, other_name)
         report = per_class_report([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels)
-        return (_table(metrics), *_figures(rows, labels, model_name), *figs_b, pd.DataFrame(report))
+        per_class_df = pd.DataFrame(report).round(4)
+        return (_table(metrics), *_figures(rows, labels, model_name), *figs_b, per_class_df, gr.Column(visible=len(metrics) > 1))
 
     @guard
     def analyze_downloads(model_name: str, split_name: str) -> list[str]:
@@ -125,6 +126,6 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
             out.append(violin([round(agg[i][t]) for i in have], [preds[i][1][f"pred_{t}"] for i in have], t, f"{model_name} (vs rounded rating)"))
         return out
 
-    run.click(analyze, [model, other, split], [table, *va, ca, *vb, cb, per_class], api_name="analyze", concurrency_limit=1)
+    run.click(analyze, [model, other, split], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
     export.click(analyze_downloads, [model, split], files, api_name="analyze_downloads", concurrency_limit=1)
     ratings_btn.click(analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
