@@ -28,6 +28,17 @@ from empathy_studio.annotation import agreement_report  # noqa: E402
 from empathy_studio.store import Store  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _run_threads(work, writers: int) -> float:
+    """Run `work(w)` in one thread per writer; the wall time of the whole."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 N_ITEMS = 2000
 
 
@@ -58,13 +69,7 @@ def ours(writers: int, per_writer: int) -> dict:
             with lock:
                 lat.extend(mine)
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = _run_threads(work, writers)
         stored = store.count_ratings()
         store.close()
     ms = np.array(lat) * 1000
@@ -102,13 +107,7 @@ def naive(writers: int, per_writer: int) -> dict:
             with lock:
                 lat.extend(mine)
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = _run_threads(work, writers)
         con = sqlite3.connect(path)
         stored = con.execute("SELECT count(*) FROM ratings").fetchone()[0]
         con.close()

@@ -309,50 +309,50 @@ def split_dialogues(dialogues: Sequence[Dialogue], seed: int = 42) -> dict[str, 
     return paper_split(kept, [ESCONV_EMOTIONS.index(d.emotion) for d in kept], seed)
 
 
+def _balance(items: Sequence[Any], key, keep, augment, target: int, seed: int) -> list[Example]:
+    """Down-sample classes above `target`, fill classes below it with `augment(rng, pool, k)` copies."""
+    rng = random.Random(seed)
+    by_class: dict[Any, list[Any]] = {}
+    for item in items:
+        by_class.setdefault(key(item), []).append(item)
+    out: list[Example] = []
+    for label in sorted(by_class):
+        pool = by_class[label]
+        chosen = rng.sample(pool, target) if len(pool) > target else list(pool)
+        out.extend(keep(chosen))
+        out.extend(augment(rng, pool, k) for k in range(target - len(chosen)))
+    rng.shuffle(out)
+    return out
+
+
 def balance_dialogues(train: Sequence[Dialogue], target: int = 1500, seed: int = 42) -> list[Example]:
     """The paper's `--balanced`: up-sample each class to `target` with shortened copies, down-sample above it.
 
     A synthetic copy keeps the first and last seeker utterances plus a random
     subset of the middle ones, and the source dialogue's intensity labels.
     """
-    rng = random.Random(seed)
-    by_class: dict[str, list[Dialogue]] = {}
-    for d in train:
-        by_class.setdefault(d.emotion, []).append(d)
-    out: list[Example] = []
-    for emotion in sorted(by_class):
-        pool = by_class[emotion]
-        chosen = rng.sample(pool, target) if len(pool) > target else list(pool)
-        out.extend(to_examples(chosen))
-        for k in range(target - len(chosen)):
-            d = rng.choice(pool)
-            turns = d.seeker_turns
-            middle = [t for t in turns[1:-1] if rng.random() < 0.5]
-            text = " ".join(turns[:1] + middle + turns[-1:] if len(turns) > 1 else turns)
-            out.append(Example(f"{d.dialogue_id}#aug{k}", text, ESCONV_EMOTIONS.index(emotion), d.initial, d.final, d.change))
-    rng.shuffle(out)
-    return out
+
+    def shortened(rng: random.Random, pool: list[Dialogue], k: int) -> Example:
+        d = rng.choice(pool)
+        turns = d.seeker_turns
+        middle = [t for t in turns[1:-1] if rng.random() < 0.5]
+        text = " ".join(turns[:1] + middle + turns[-1:] if len(turns) > 1 else turns)
+        return Example(f"{d.dialogue_id}#aug{k}", text, ESCONV_EMOTIONS.index(d.emotion), d.initial, d.final, d.change)
+
+    return _balance(train, lambda d: d.emotion, to_examples, shortened, target, seed)
 
 
 def balance_sentences(train: Sequence[Example], target: int = 1500, seed: int = 42) -> list[Example]:
     """SAD flavour of `--balanced`: trim up to 30% of the words from each end."""
-    rng = random.Random(seed)
-    by_class: dict[int, list[Example]] = {}
-    for ex in train:
-        by_class.setdefault(ex.label, []).append(ex)
-    out: list[Example] = []
-    for label in sorted(by_class):
-        pool = by_class[label]
-        chosen = rng.sample(pool, target) if len(pool) > target else list(pool)
-        out.extend(chosen)
-        for k in range(target - len(chosen)):
-            ex = rng.choice(pool)
-            words = ex.text.split()
-            cut = int(len(words) * 0.3)
-            start, end = rng.randint(0, cut), len(words) - rng.randint(0, cut)
-            out.append(Example(f"{ex.item_id}#aug{k}", " ".join(words[start:max(end, start + 1)]), label))
-    rng.shuffle(out)
-    return out
+
+    def trimmed(rng: random.Random, pool: list[Example], k: int) -> Example:
+        ex = rng.choice(pool)
+        words = ex.text.split()
+        cut = int(len(words) * 0.3)
+        start, end = rng.randint(0, cut), len(words) - rng.randint(0, cut)
+        return Example(f"{ex.item_id}#aug{k}", " ".join(words[start:max(end, start + 1)]), ex.label)
+
+    return _balance(train, lambda ex: ex.label, list, trimmed, target, seed)
 
 
 def examples_hash(examples: Iterable[Example]) -> str:
