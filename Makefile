@@ -47,8 +47,8 @@ test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -p no:cacheprovider -m "not integration and not browser"
 
 bench: $(VENV)/.stamp-dev
-	$(PY) bench/quality.py
 	$(PY) bench/store.py
+	$(PY) bench/training.py
 
 clean:
 	rm -rf $(VENV) .cache test-artifacts

@@ -63,7 +63,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         task = r["hyperparameters"].get("task", "multitask")
-        wall = f"{r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else "–"
+        secs = r.get("train_seconds")
+        wall = "–" if not secs else (f"{secs / 60:.1f} min" if secs >= 60 else f"{secs:.0f} s (heads; plus the embedding pass)")
         lines.append(f"| **{r['model']}** (ours) | {task} | {fmt(r['f1_weighted'])} | {fmt(r['recall_weighted'])} | {fmt(r['mse_initial'])} | "
                      f"{fmt(r['mse_final'])} | {fmt(r['mse_change'])} | {fmt(r['pearson_initial'])} | {fmt(r['pearson_final'])} | {wall} |")
     for name, task, f1, rec, mi, mf, mc in PAPER:

@@ -134,7 +134,7 @@ def agreement_at_scale(annotators: int = 500, items: int = 2000, per_annotator: 
         timings[boot] = time.perf_counter() - t0
     return {"ratings": len(table), "annotators": annotators, "items": items, "seconds_no_bootstrap": round(timings[0], 2),
             f"seconds_with_{n_boot}_bootstrap": round(timings[n_boot], 2), "alpha_interval_initial": round(rep["initial"]["alpha_interval"], 4),
-            "alpha_ci95": [round(v, 4) for v in rep["initial"]["alpha_interval_ci95"]], "pairs_qwk": len(rep["initial"]["pairwise_qwk"])}
+            "alpha_ci95": [round(v, 4) for v in rep["initial"]["alpha_interval_ci95"]], "pairs_qwk": rep["initial"]["qwk"]["pairs"]}
 
 
 def main() -> None:

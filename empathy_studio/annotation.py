@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from .labels import ESCONV_EMOTIONS
-from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, qwk_summary, rowwise_against
+from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
 from .store import Annotator, PermissionDenied, Store, StoreError
 
 if TYPE_CHECKING:
@@ -83,22 +83,22 @@ def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gol
     for field, target in ((2, "initial"), (3, "final")):
         names, m = _matrix(table, field, items)
         lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
-        pairs = pairwise_qwk(m, names)
+        pairs = pairwise_qwk_arrays(m)
         vs_gold = rowwise_against(m, np.array([gold.get(it, {}).get(target, math.nan) for it in items], dtype=float))
         vs_model = rowwise_against(m, np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)) if model is not None else None
         report[target] = {
             "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
-            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(pairs),
-            "pairwise_qwk": sorted(pairs, key=lambda p: -p["n"])[:MAX_LISTED_PAIRS],
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(m, arrays=pairs),
+            "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
             "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {})}
                            for i, name in enumerate(names)},
         }
     if per_emotion:
-        report["per_emotion"] = {}
-        for emo in ESCONV_EMOTIONS:
-            sub = [r for r in table if gold.get(r[1], {}).get("emotion") == emo]
-            if sub:
-                report["per_emotion"][emo] = agreement_report(sub, gold, model, n_boot=0, per_emotion=False)
+        by_emotion: dict[str, list[tuple[str, str, int, int, str | None]]] = defaultdict(list)
+        for r in table:
+            by_emotion[gold.get(r[1], {}).get("emotion")].append(r)
+        report["per_emotion"] = {emo: agreement_report(by_emotion[emo], gold, model, n_boot=0, per_emotion=False)
+                                 for emo in ESCONV_EMOTIONS if by_emotion.get(emo)}
     return report
 
 

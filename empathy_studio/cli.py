@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="registry name of the base or parent model")
     s.add_argument("--dataset", default="esconv", help="esconv, sad, epitome, or an ESConv-format JSON file")
     s.add_argument("--task", default="multitask", choices=["multitask", "classify"], help="multi-task (emotion + intensity) or emotion only")
-    s.add_argument("--preset", default="default", choices=["default", "paper", "quick"], help="hyperparameter preset")
+    s.add_argument("--preset", default="default", choices=["default", "paper", "paper-heads", "quick"],
+                   help="default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen encoder)")
     s.add_argument("--epochs", type=float, help="training epochs")
     s.add_argument("--max-length", type=int, help="tokens per text")
     s.add_argument("--batch-size", type=int, help="examples per step")

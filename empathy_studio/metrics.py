@@ -142,7 +142,7 @@ def icc2(matrix: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2) -> list[dict[str, Any]]:
+def pairwise_qwk_arrays(matrix: np.ndarray, min_overlap: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Quadratic-weighted Cohen's kappa for every pair of raters, on the items both rated.
 
     With weights (i - j)^2, kappa = 1 - mean((a - b)^2) / (var(a) + var(b) + (mean(a) - mean(b))^2),
@@ -164,14 +164,23 @@ def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2)
     expected = (sa2[i, j] / nij - ma**2) + (sa2[j, i] / nij - mb**2) + (ma - mb) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = np.where(expected > 0, 1 - disagreement / expected, np.nan)
-    return [{"a": names[a], "b": names[b], "n": int(c), "qwk": _none_if_nan(float(k))} for a, b, c, k in zip(i, j, nij, kappa)]
+    return i, j, nij, kappa
 
 
-def qwk_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
-    vals = np.array([p["qwk"] for p in pairs if p["qwk"] is not None], dtype=float)
+def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2, top: int | None = None,
+                 arrays: tuple[np.ndarray, ...] | None = None) -> list[dict[str, Any]]:
+    """Pairwise QWK as rows; with `top`, only the pairs that share the most items."""
+    i, j, nij, kappa = arrays if arrays is not None else pairwise_qwk_arrays(matrix, min_overlap)
+    order = np.argsort(-nij, kind="stable")[:top] if top is not None else np.arange(len(nij))
+    return [{"a": names[i[k]], "b": names[j[k]], "n": int(nij[k]), "qwk": _none_if_nan(float(kappa[k]))} for k in order]
+
+
+def qwk_summary(matrix: np.ndarray, min_overlap: int = 2, arrays: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
+    kappa = (arrays if arrays is not None else pairwise_qwk_arrays(matrix, min_overlap))[3]
+    vals = kappa[np.isfinite(kappa)]
     if len(vals) == 0:
-        return {"pairs": len(pairs), "mean": None, "median": None, "min": None, "max": None}
-    return {"pairs": len(pairs), "mean": float(vals.mean()), "median": float(np.median(vals)), "min": float(vals.min()), "max": float(vals.max())}
+        return {"pairs": len(kappa), "mean": None, "median": None, "min": None, "max": None}
+    return {"pairs": len(kappa), "mean": float(vals.mean()), "median": float(np.median(vals)), "min": float(vals.min()), "max": float(vals.max())}
 
 
 def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:

@@ -298,14 +298,15 @@ class Studio:
         splits, labels = self.training_set(req)
 
         t = self.settings.training
+        ours = req.preset in ("default", "paper-heads")  # presets that take the optimiser defaults of space_config.yaml
         overrides = {k: v for k, v in dict(
-            task=req.task, epochs=req.epochs if req.epochs is not None else (None if req.preset != "default" else t.epochs),
-            max_length=req.max_length or (None if req.preset != "default" else t.max_length),
-            batch_size=req.batch_size or (None if req.preset != "default" else t.batch_size),
-            learning_rate=req.learning_rate or (None if req.preset != "default" else t.learning_rate),
-            head_learning_rate=None if req.preset != "default" else t.head_learning_rate,
-            warmup=None if req.preset != "default" else t.warmup_ratio,
-            patience=None if req.preset != "default" else t.patience,
+            task=req.task, epochs=req.epochs if req.epochs is not None else (t.epochs if ours else None),
+            max_length=req.max_length or (t.max_length if ours else None),
+            batch_size=req.batch_size or (t.batch_size if ours else None),
+            learning_rate=req.learning_rate or (t.learning_rate if ours else None),
+            head_learning_rate=t.head_learning_rate if ours else None,
+            warmup=t.warmup_ratio if ours else None,
+            patience=t.patience if ours else None,
             seed=req.seed if req.seed is not None else t.seed, local_files_only=local, max_steps=req.max_steps,
             freeze_encoder=req.freeze_encoder or None, pooling=req.pooling, intensity_head=req.intensity_head,
             focal_gamma=req.focal_gamma, output_dir=str(self.settings.models_dir / f".trainer-{secrets.token_hex(4)}"),

@@ -87,6 +87,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
     # (bench/results/esconv-minilm.md: fine-tuning erases the intensity signal, layer 4 keeps it)
     "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True),
+    # the paper's heads (CLS, per-emotion MLPs) with our optimiser defaults, every layer fine-tuned
+    "paper-heads": dict(pooling="cls", intensity_head="per_emotion"),
     # frozen encoder, heads on cached embeddings: the first-run model
     "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True, epochs=150,
                   batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0, patience=15, select_metric="loss"),

@@ -78,3 +78,20 @@ def test_fast_qwk_equals_sklearn_on_random_overlaps():
         both = ~np.isnan(m[i]) & ~np.isnan(m[j])
         ref = cohen_kappa_score(m[i, both].astype(int), m[j, both].astype(int), weights="quadratic", labels=[1, 2, 3, 4, 5])
         assert row["qwk"] == pytest.approx(ref, abs=1e-9)
+
+
+def test_rowwise_against_matches_scipy():
+    from scipy import stats
+
+    from empathy_studio.metrics import rowwise_against
+
+    rng = np.random.default_rng(1)
+    ref = rng.integers(1, 6, 50).astype(float)
+    ref[3] = np.nan
+    m = np.vstack([np.clip(ref + rng.integers(-1, 2, 50), 1, 5), rng.integers(1, 6, 50)]).astype(float)
+    m[0, :5] = np.nan
+    for row, res in zip(m, rowwise_against(m, ref)):
+        ok = ~np.isnan(row) & ~np.isnan(ref)
+        r = stats.pearsonr(row[ok], ref[ok])
+        assert res["n"] == ok.sum() and res["mae"] == pytest.approx(np.abs(row[ok] - ref[ok]).mean())
+        assert res["pearson"] == pytest.approx(r.statistic) and res["pearson_p"] == pytest.approx(r.pvalue, rel=1e-6)
