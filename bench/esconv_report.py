@@ -71,7 +71,20 @@ def main() -> None:
         lines.append(f"| {name} (paper) | {task} | {fmt(f1)} | {fmt(rec)} | {fmt(mi)} | {fmt(mf)} | {fmt(mc)} | – | – | – |")
     lines.append(f"| ZeroR (measured here) | – | {fmt(zeror['f1_weighted'])} | {fmt(zeror['recall_weighted'])} | {fmt(zeror['mse_initial'])} | "
                  f"{fmt(zeror['mse_final'])} | {fmt(zeror['mse_change'])} | – | – | – |")
-    lines += ["", "Below ZeroR on intensity (lower MSE is better):", ""]
+    lines += ["", "How each of our models was built (from its manifest):", ""]
+    for r in rows:
+        h = r["hyperparameters"]
+        how = ("frozen encoder, heads on cached embeddings" if h.get("freeze_encoder") else
+               f"fine-tuned, bottom {h.get('freeze_layers', 0)} layers frozen" if h.get("freeze_layers") else "fine-tuned, every layer")
+        lines.append(f"- {r['model']}: {how}; pooling {h.get('pooling')}; intensity head {h.get('intensity_head')}"
+                     f"{' on layer ' + str(h['intensity_layer']) if h.get('intensity_layer') is not None else ''}"
+                     f"{', ridge-fitted (alpha ' + ', '.join(str(v['alpha']) for v in (r.get('ridge') or {}).values()) + ')' if r.get('ridge') else ''}; "
+                     f"lr {h.get('learning_rate')} / heads {h.get('head_learning_rate')}, batch {h.get('batch_size')}, max_length {h.get('max_length')}, "
+                     f"up to {h.get('epochs')} epochs, patience {h.get('patience')} on val {h.get('select_metric')}")
+    lines += ["", "Commands: `empathy-studio train --model minilm --dataset esconv --name minilm-esconv` (the default preset); "
+              "`empathy-studio train --model minilm --dataset esconv --preset paper-heads --name minilm-esconv-mt`; "
+              "`minilm-quick` is built on first use (`empathy-studio predict --model minilm-quick --text ...`).", ""]
+    lines += ["Below ZeroR on intensity (lower MSE is better):", ""]
     for r in rows:
         marks = ", ".join(f"{t} {'yes' if (r[f'mse_{t}'] or 9) < zeror[f'mse_{t}'] else 'no'}" for t in ("initial", "final", "change"))
         lines.append(f"- {r['model']}: {marks}")

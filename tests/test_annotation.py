@@ -139,3 +139,11 @@ def test_import_of_a_broken_file(studio, tmp_path):
     with pytest.raises(StoreError, match="line 2 is not valid JSON"):
         studio.annotation.import_(studio.annotation.login("root", "pw"), bad)
     assert studio.store.count_ratings() == 0
+
+
+def test_oauth_profile_becomes_an_annotator_once(studio):
+    first = studio.annotation.oauth_login("hf-user")
+    again = studio.annotation.oauth_login("hf-user")
+    assert first == again and first.role == "annotator"
+    studio.annotation.rate(again, "demo-0", 2, 1)
+    assert studio.annotation.my_ratings(first)[0]["item_id"] == "demo-0"

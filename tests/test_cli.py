@@ -89,3 +89,30 @@ def test_demo_set_is_announced_when_no_esconv(tmp_path):
                          text=True, cwd=ROOT, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "demo set" in res.stderr and json.loads(res.stdout)["n"] > 0
+
+
+def test_ratings_import_report_export_and_agreement(tmp_path):
+    from empathy_studio.data import DEMO_PATH
+
+    common = ["--esconv", str(DEMO_PATH)]
+    assert run("annotators", "add", "--name", "ana", "--password", "pw", tmp_path=tmp_path).returncode == 0
+    rows = [{"annotator": "ana", "item_id": "demo-0", "initial": 4, "final": 2},
+            {"annotator": "ana", "item_id": "demo-1", "initial": 6, "final": 2},
+            {"annotator": "ana", "item_id": "demo-2", "initial": 3, "final": 2, "emotion": "joy"},
+            {"annotator": "nobody", "item_id": "demo-3", "initial": 3, "final": 2},
+            {"annotator": "ana", "item_id": "demo-4", "initial": 3, "final": 2, "note": "x" * 5001}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows))
+    dry = run("ratings", "import", "--file", str(src), "--dry-run", "--json", *common, tmp_path=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["ok"] == 1 and report["written"] == 0
+    assert [r["row"] for r in report["rejected"]] == [2, 3, 4, 5]
+    real = json.loads(run("ratings", "import", "--file", str(src), "--json", *common, tmp_path=tmp_path).stdout)
+    assert real["written"] == 1
+    out = tmp_path / "out.csv"
+    assert run("ratings", "export", "--format", "csv", "--out", str(out), tmp_path=tmp_path).returncode == 0
+    assert out.read_text().count("\n") == 2
+    agree = run("ratings", "agreement", "--json", "--n-boot", "10", tmp_path=tmp_path)
+    assert agree.returncode == 0, agree.stderr
+    assert json.loads(agree.stdout)["n_ratings"] == 1
