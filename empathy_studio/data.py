@@ -355,6 +355,11 @@ def balance_sentences(train: Sequence[Example], target: int = 1500, seed: int = 
     return _balance(train, lambda ex: ex.label, list, trimmed, target, seed)
 
 
+def text_hash(text: str) -> str:
+    """The cache key of a text (predictions are cached per model and text hash)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def examples_hash(examples: Iterable[Example]) -> str:
     """A stable hash of a training set, recorded in each model's manifest."""
     h = hashlib.sha256()

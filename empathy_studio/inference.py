@@ -8,7 +8,6 @@ bounded LRU owned by the predictor, not by the module.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .data import text_hash
 from .labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
 from .modeling import EmotionIntensityModel, load, select_emotion
 
 MAX_TEXT_CHARS = 100_000  # beyond this a "text" is a pasted file, not a help-seeker's words
 CHANGE_RANGE = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN)
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 @dataclass

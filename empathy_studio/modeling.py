@@ -32,10 +32,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
-
-WEIGHTS_FILE = "model.safetensors"
-HEADS_FILE = "heads.json"
-MANIFEST_FILE = "manifest.json"
+from .registry import HEADS_FILE, MANIFEST_FILE, WEIGHTS_FILE, read_manifest  # noqa: F401 - the folder format lives with the registry
 
 
 @dataclass
@@ -242,11 +239,6 @@ def load(folder: Path | str, device: str | torch.device = "cpu") -> tuple[Emotio
     load_model(model, str(folder / WEIGHTS_FILE), device=str(device))
     model.to(device).eval()
     return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
-
-
-def read_manifest(folder: Path | str) -> dict[str, Any]:
-    path = Path(folder) / MANIFEST_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _json_default(value: Any) -> Any:

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .modeling import HEADS_FILE, read_manifest
+import json
+
+WEIGHTS_FILE = "model.safetensors"
+HEADS_FILE = "heads.json"
+MANIFEST_FILE = "manifest.json"
+
+
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 class ModelUnavailable(LookupError):

@@ -17,18 +17,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from . import data as D
 from .baselines import ZeroR
-from .inference import Prediction, Predictor, text_hash
 from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report, regression_metrics
 from .registry import QUICK_MODEL, ModelSpec, ModelUnavailable, Registry
 from .settings import Settings
 from .store import Store
+
+if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at start-up
+    from .inference import Prediction, Predictor
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -177,6 +179,8 @@ class Studio:
                 raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
                                        f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
             max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
+            from .inference import Predictor
+
             pred = Predictor.from_folder(spec.path, name=name, max_length=max_length)
             self._predictors[name] = pred
             return pred
@@ -206,10 +210,10 @@ class Studio:
         """Gold and predicted labels for every dialogue of a split; predictions are cached in the store."""
         dialogues = self.esconv.splits[split] if split != "all" else D.labelled(self.esconv.dialogues)
         cache = self.store.cached_predictions(name)
-        missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != text_hash(d.seeker_text)]
+        missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != D.text_hash(d.seeker_text)]
         if missing:
             preds = self.predict_texts(name, [d.seeker_text for d in missing], progress)
-            self.store.cache_predictions(name, [(d.dialogue_id, text_hash(d.seeker_text), p.to_dict()) for d, p in zip(missing, preds)])
+            self.store.cache_predictions(name, [(d.dialogue_id, D.text_hash(d.seeker_text), p.to_dict()) for d, p in zip(missing, preds)])
             cache = self.store.cached_predictions(name)
         rows = []
         for d in dialogues:
@@ -280,9 +284,10 @@ class Studio:
     def train_and_register(self, req: TrainRequest, progress: Progress | None = None, on_event: Callable[[dict[str, Any]], None] | None = None,
                            description: str = "") -> dict[str, Any]:
         """Train, evaluate against the parent, and publish the model folder atomically. Returns the manifest."""
-        from .training import preset as make_config
-        from .training import train, TrainData
+        from .inference import Predictor
         from .modeling import save
+        from .training import TrainData, train
+        from .training import preset as make_config
 
         spec = self.registry.get(req.model)
         if spec.kind == "finetuned":

@@ -55,7 +55,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
                     submit = gr.Button("Save (Enter)", variant="primary", elem_id="submit-rating")
                 with gr.Accordion("Guidelines", open=False):
                     gr.Markdown(GUIDELINES)
-        with gr.Accordion("My ratings (pick one to edit)", open=False):
+        with gr.Accordion("My ratings (pick one to edit)", open=False) as mine_panel:
             mine = gr.Dataframe(interactive=False, elem_id="my-ratings")
             with gr.Row():
                 edit_id = gr.Textbox(label="Item id to edit", placeholder="esconv-12")
@@ -145,7 +145,9 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
         return order_name
 
     submit.click(submit_rating, [user, item_id, initial, final, emotion, confidence, note, history, skipped], [*view, history],
-                 api_name="submit_rating", concurrency_limit=None).then(my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
+                 api_name="submit_rating", concurrency_limit=None)
+    # the table refreshes when it is opened, not after every rating: one event per submit keeps the queue short
+    mine_panel.expand(my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
     skip.click(skip_item, [user, item_id, skipped, history], [*view, skipped, history], api_name="skip_item")
     back.click(previous_item, [user, history], [*view, history], api_name="previous_item")
     edit_btn.click(load_item, [user, edit_id], view, api_name="load_item")

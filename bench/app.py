@@ -1,0 +1,158 @@
+"""The studio against a live server: first page, first prediction, submit latency under 32 users, Analyze, idle CPU.
+
+Starts `empathy-studio serve` on a free loopback port with a fresh database and
+32 annotator accounts, drives it with gradio_client, and stops it. Baselines in
+the same run: the same rating written straight through the store (what the HTTP
+path adds), and Analyze before its predictions are cached.
+
+    python bench/app.py [--model minilm-esconv] [--users 32] [--ratings 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="minilm-esconv", help="registry name used for predictions and Analyze")
+    ap.add_argument("--users", type=int, default=32)
+    ap.add_argument("--ratings", type=int, default=10, help="ratings per user")
+    args = ap.parse_args()
+    from gradio_client import Client
+
+    tmp = Path(tempfile.mkdtemp(prefix="es-bench-app-"))
+    port = free_port()
+    auth = [a for u in range(args.users) for a in ("--auth", f"u{u}:pw{u}")]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "empathy_studio.cli", "serve", "--port", str(port), "--db", str(tmp / "studio.sqlite"), *auth],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - t0 > 120:
+                    sys.exit("the server did not come up")
+                time.sleep(0.1)
+        first_page = time.perf_counter() - t0
+
+        client = Client(url, verbose=False)
+        t1 = time.perf_counter()
+        client.predict(args.model, "I can't sleep since I lost my job and I feel like a failure.", api_name="/predict_text")
+        first_prediction = time.perf_counter() - t1
+
+        lat: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def user(u: int) -> None:
+            c = Client(url, verbose=False)
+            c.predict(f"u{u}", f"pw{u}", api_name="/sign_in")
+            c.predict(api_name="/next_item")
+            mine = []
+            for k in range(args.ratings):
+                s = time.perf_counter()
+                try:
+                    c.predict(str(1 + k % 5), str(1 + (k + u) % 5), "", 3, "", api_name="/submit_rating")
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+                mine.append((time.perf_counter() - s) * 1000)
+            c.close()
+            with lock:
+                lat.extend(mine)
+
+        threads = [threading.Thread(target=user, args=(u,)) for u in range(args.users)]
+        t2 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t2
+
+        from empathy_studio.store import Store
+
+        store = Store(tmp / "studio.sqlite")
+        stored = store.count_ratings()
+        direct = []
+        for k in range(200):
+            s = time.perf_counter()
+            store.rate("u0", store.item_ids()[500 + k], 3, 2)
+            direct.append((time.perf_counter() - s) * 1000)
+        store.close()
+
+        analyze = []
+        for _ in range(2):
+            s = time.perf_counter()
+            client.predict(args.model, "(none)", "test", api_name="/analyze")
+            analyze.append(time.perf_counter() - s)
+
+        client.close()
+        time.sleep(5)
+        c0, w0 = cpu_seconds(server.pid), time.perf_counter()
+        time.sleep(30)
+        idle = (cpu_seconds(server.pid) - c0) / (time.perf_counter() - w0)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    out = {"model": args.model, "users": args.users, "ratings_per_user": args.ratings, "first_page_s": round(first_page, 2),
+           "first_prediction_s": round(first_prediction, 2), "submit_ms": {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99)},
+           "submits": len(lat), "stored": stored, "errors": len(errors), "submit_wall_s": round(wall, 1),
+           "direct_store_ms": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
+           "analyze_test_cold_s": round(analyze[0], 2), "analyze_test_cached_s": round(analyze[1], 2), "idle_cpu_percent_of_one_core": round(100 * idle, 2)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "app.json").write_text(json.dumps(out, indent=2))
+    lines = ["# The studio against a live server", "",
+             f"Command: `python bench/app.py --model {args.model} --users {args.users} --ratings {args.ratings}` (server and clients on one 2-core machine).", "",
+             "| measure | value | target |", "|---|---|---|",
+             f"| time to first page (process start to HTTP 200) | {out['first_page_s']} s | page within 10 s |",
+             f"| time to first prediction (model loads lazily) | {out['first_prediction_s']} s | |",
+             f"| rating submit, {args.users} concurrent gradio_client users, p50 / p95 / p99 | {out['submit_ms']['p50']} / {out['submit_ms']['p95']} / {out['submit_ms']['p99']} ms | p99 < 200 ms |",
+             f"| baseline: the same write straight through the store, p50 / p99 | {out['direct_store_ms']['p50']} / {out['direct_store_ms']['p99']} ms | |",
+             f"| ratings stored / submitted (errors) | {out['stored']} / {out['submits']} ({out['errors']}) | all |",
+             f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
+             f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
+             f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |", ""]
+    (RESULTS / "app.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
