@@ -50,8 +50,9 @@ def main() -> None:
         m = studio.evaluate(name, "esconv", "test")
         m.pop("per_class")
         manifest = studio.registry.get(name).manifest
+        hyper = {k: v for k, v in manifest.get("hyperparameters", {}).items() if k not in ("encoder", "output_dir", "local_files_only")}
         rows.append({"model": name, "eval_seconds": round(time.perf_counter() - t0, 1), "train_seconds": manifest.get("train_seconds"),
-                     "hyperparameters": manifest.get("hyperparameters", {}), "ridge": manifest.get("ridge"), **m})
+                     "hyperparameters": hyper, "ridge": manifest.get("ridge"), **m})
     zeror.pop("per_class")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps({"zeror": zeror, "models": rows}, indent=2, default=str))

@@ -64,6 +64,13 @@ class TrainRequest:
         return asdict(self)
 
 
+def portable(hyperparameters: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """Hyperparameters as they go into a manifest: the encoder by registry name, no local paths."""
+    out = {k: v for k, v in hyperparameters.items() if k not in ("output_dir", "local_files_only")}
+    out["encoder"] = spec.name
+    return out
+
+
 def _utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -336,7 +343,8 @@ class Studio:
             "name": name, "description": description, "parent": spec.name, "parent_source": spec.source if spec.kind != "finetuned" else spec.name,
             "task": req.task, "dataset": req.dataset, "policy": req.policy, "split": "paper (seed 42)",
             "n_train": len(splits["train"]), "n_val": len(splits["val"]), "n_test": len(splits["test"]),
-            "data_hash": D.examples_hash(splits["train"]), "hyperparameters": config.to_dict(), "request": req.to_dict(),
+            "data_hash": D.examples_hash(splits["train"]), "hyperparameters": portable(config.to_dict(), spec),
+            "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None},
             "metrics": metrics, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
             "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
             "device": result.device, "precision": result.precision, "created_at": _utc(), "data_source": self.esconv.origin if req.dataset == "esconv" else req.dataset,

@@ -22,14 +22,14 @@ def studio(settings):
     s.store.close()
 
 
-def test_login_and_roles(studio):
+def test_login_and_roles(studio, tmp_path):
     ann = studio.annotation
     ana, root = ann.login("ana", "pw"), ann.login("root", "pw")
     with pytest.raises(PermissionDenied):
         ann.login("ana", "wrong")
     with pytest.raises(PermissionDenied, match="sign in"):
         ann.rate(None, "demo-0", 3, 2)
-    for call in (lambda who: ann.export(who, "/tmp/x.csv"), lambda who: ann.set_queue_order(who, "random"),
+    for call in (lambda who: ann.export(who, tmp_path / "x.csv"), lambda who: ann.set_queue_order(who, "random"),
                  lambda who: ann.add_annotator(who, "eve", "annotator", "pw"), lambda who: ann.all_ratings(who),
                  lambda who: studio.jobs.submit(who, {"model": "minilm"})):
         with pytest.raises(PermissionDenied):

@@ -118,10 +118,10 @@ def test_head_config_validates():
         TrainConfig(encoder="x", select_metric="vibes")
 
 
-def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples):
+def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples, tmp_path):
     events = []
     cfg = TrainConfig(encoder=str(tiny_encoder), epochs=15, batch_size=4, max_length=32, learning_rate=1e-3, head_learning_rate=5e-3,
-                      warmup=0, patience=0, output_dir="/tmp/es-test-trainer")
+                      warmup=0, patience=0, output_dir=str(tmp_path / "trainer"))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
     losses = [h["eval_loss"] for h in res.history]
     assert losses[-1] < losses[0]
@@ -130,8 +130,8 @@ def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples):
     assert res.device == "cpu" and res.precision == "fp32"
 
 
-def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples):
-    cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, intensity_layer=1, output_dir="/tmp/es-test-trainer")
+def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples, tmp_path):
+    cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, intensity_layer=1, output_dir=str(tmp_path / "trainer"))
     torch.manual_seed(0)
     before, _ = build_model(tiny_encoder, HeadConfig(labels=LABELS))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
@@ -141,18 +141,18 @@ def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples):
     assert res.model.heads_config.pooling == "mean" and set(res.ridge) == {"initial", "final", "change"}
 
 
-def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples):
+def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_path):
     cfg = TrainConfig(encoder=str(tiny_encoder), epochs=30, batch_size=4, max_length=32, learning_rate=5e-3, head_learning_rate=5e-2,
-                      warmup=0, patience=2, output_dir="/tmp/es-test-trainer")
+                      warmup=0, patience=2, output_dir=str(tmp_path / "trainer"))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[4:], LABELS))
     best = min(h["eval_loss"] for h in res.history)
     assert res.best["eval_loss"] == best
     assert len(res.history) < 30 or math.isclose(res.history[-1]["eval_loss"], best)
 
 
-def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples):
+def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples, tmp_path):
     cfg = preset("default", str(tiny_encoder), epochs=2, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
-                 output_dir="/tmp/es-test-trainer")
+                 output_dir=str(tmp_path / "trainer"))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
     bottom = res.model.encoder.encoder.layer[0]
     assert not any(p.requires_grad for p in bottom.parameters()) and all(p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters())

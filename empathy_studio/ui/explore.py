@@ -40,6 +40,11 @@ def dialogue_choices(studio: Studio, query: str = "", emotion: str = ANY, proble
     return sorted(out, key=lambda c: int(c[1].rsplit("-", 1)[-1]) if c[1].rsplit("-", 1)[-1].isdigit() else 0)
 
 
+def _bar(progress: gr.Progress):
+    """Relay core progress (e.g. the first-run model being built) to the page."""
+    return lambda done, total, what: progress(done / max(total, 1), desc=what)
+
+
 def _count_label(choices: list) -> str:
     if len(choices) > MAX_CHOICES:
         return f"Dialogue ({MAX_CHOICES} of {len(choices)} shown; search or filter to narrow)"
@@ -88,18 +93,18 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         if not dialogue_id:
             raise ValueError("pick a dialogue first")
         d = studio.dialogue(dialogue_id)
-        progress(0.1, desc=f"loading {model_name}")
-        pred = studio.predict_texts(model_name, [d.seeker_text])[0].to_dict()
+        progress(0.05, desc=f"loading {model_name}")
+        pred = studio.predict_texts(model_name, [d.seeker_text], _bar(progress))[0].to_dict()
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         return (prediction_html(pred, d, model_name), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
                 dialogue_html(d))
 
     @guard
-    def predict_text(model_name: str, value: str) -> tuple[Any, ...]:
+    def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
             raise ValueError("type some text first")
-        pred = studio.predict_texts(model_name, [value])[0].to_dict()
+        pred = studio.predict_texts(model_name, [value], _bar(progress))[0].to_dict()
         return prediction_html(pred, None, model_name), probabilities(pred["probs"]), None, text_html(value)
 
     @guard
