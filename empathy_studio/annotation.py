@@ -301,10 +301,8 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
             args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_int(row.get("initial")), final=_int(row.get("final")),
                         emotion=row.get("emotion") or None, confidence=_int(row.get("confidence")), note=row.get("note") or None,
                         turn_intensities=turns or None)
-            if name not in known and create_annotators and dry_run:
-                pass  # would be created
-            else:
-                store.validate_rating(**args)
+            # in a dry run, an annotator that the import would create does not exist yet
+            store.validate_rating(**args, annotator_must_exist=not (create_annotators and dry_run))
             ok.append(args)
         except (StoreError, json.JSONDecodeError) as exc:
             rejected.append({"row": n, "reason": str(exc)})

@@ -290,9 +290,6 @@ class Store:
     def annotators(self) -> list[Annotator]:
         return [Annotator(r["id"], r["name"], r["role"]) for r in self.db.query("SELECT id, name, role FROM annotators ORDER BY name")]
 
-    def remove_annotator_role(self, name: str, role: str) -> None:
-        self.add_annotator(name, role)
-
     # -- items ----------------------------------------------------------------
 
     def upsert_items(self, items: Iterable[dict[str, Any]]) -> int:
@@ -316,11 +313,12 @@ class Store:
     # -- ratings --------------------------------------------------------------
 
     def validate_rating(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None,
-                        confidence: Any = None, note: str | None = None, turn_intensities: list[Any] | None = None) -> tuple[Annotator, dict[str, Any]]:
-        who = self.annotator(annotator) if (annotator or "").strip() else None
+                        confidence: Any = None, note: str | None = None, turn_intensities: list[Any] | None = None,
+                        annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
         if not (annotator or "").strip():
             raise StoreError("annotator name is empty")
-        if who is None:
+        who = self.annotator(annotator)
+        if who is None and annotator_must_exist:
             raise StoreError(f"unknown annotator {annotator!r}")
         if self.item(item_id) is None:
             raise StoreError(f"unknown item {item_id!r}")

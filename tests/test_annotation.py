@@ -147,3 +147,12 @@ def test_oauth_profile_becomes_an_annotator_once(studio):
     assert first == again and first.role == "annotator"
     studio.annotation.rate(again, "demo-0", 2, 1)
     assert studio.annotation.my_ratings(first)[0]["item_id"] == "demo-0"
+
+
+def test_dry_run_with_new_annotators_still_checks_every_other_field(studio, tmp_path):
+    path = tmp_path / "new.jsonl"
+    path.write_text(json.dumps({"annotator": "newbie", "item_id": "demo-0", "initial": 7, "final": 2}) + "\n"
+                    + json.dumps({"annotator": "newbie", "item_id": "demo-1", "initial": 3, "final": 2}))
+    report = studio.annotation.import_(studio.annotation.login("root", "pw"), path, dry_run=True, create_annotators=True)
+    assert report["ok"] == 1 and "initial intensity" in report["rejected"][0]["reason"]
+    assert studio.store.annotator("newbie") is None  # a dry run creates nobody
