@@ -33,7 +33,7 @@ def _models_frame(studio: Studio) -> pd.DataFrame:
         rows.append({"name": r["name"], "kind": r["kind"], "availability": r["availability"], "parent": r["parent"], "task": r["task"],
                      "F1 (test)": m.get("f1_weighted"), "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
                      "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).round(4)
 
 
 def build_app(studio: Studio) -> gr.Blocks:

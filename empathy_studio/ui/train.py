@@ -36,7 +36,7 @@ def _job_detail(studio: Studio, job_id: float | None) -> tuple[str, pd.DataFrame
         parent = (job["metrics"] or {}).get("parent") or {}
         table = pd.DataFrame([{"metric": k, "new model": test.get(k), "parent": parent.get(k),
                                "change": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
-                              for k in HEADLINE])
+                              for k in HEADLINE]).round(4)
     return head + err + log, table
 
 
@@ -68,7 +68,8 @@ def render(studio: Studio, user: gr.State) -> None:
             job_id = gr.Number(None, label="Job id (detail / cancel)", precision=0)
             cancel = gr.Button("Cancel job", variant="stop")
     detail = gr.HTML()
-    compare = gr.Dataframe(label="New model vs parent (test split)", interactive=False)
+    compare = gr.Dataframe(pd.DataFrame(columns=["metric", "new model", "parent", "change"]), label="New model vs parent (test split)",
+                           interactive=False)
     timer = gr.Timer(2.0, active=False)
 
     def request(base_name, pol, tk, ep, rate, ml, b, mn, nm) -> TrainRequest:
