@@ -24,9 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio import data as D  # noqa: E402
-from empathy_studio.labels import ESCONV_EMOTIONS, INTENSITY_TARGETS  # noqa: E402
-from empathy_studio.metrics import evaluate_predictions, per_class_report  # noqa: E402
+from empathy_studio.labels import INTENSITY_TARGETS  # noqa: E402
+from empathy_studio.metrics import evaluate_predictions  # noqa: E402
 from empathy_studio.services import Studio, TrainRequest  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 

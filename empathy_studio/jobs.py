@@ -10,7 +10,6 @@ on success, so a failed or killed job never changes the registry.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

@@ -204,8 +204,3 @@ def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str,
         out.append({"n": int(n[k]), "mae": _none_if_nan(float(mae[k])) if n[k] else None,
                     "pearson": float(r[k]) if valid else None, "pearson_p": float(p[k]) if valid else None})
     return out
-
-
-def against_reference(ratings: Sequence[float], reference: Sequence[float]) -> dict[str, Any]:
-    r = regression_metrics(reference, ratings)
-    return {"n": r["n"], "mae": r["mae"], "pearson": r["pearson"], "pearson_p": r["pearson_p"]}

@@ -13,17 +13,14 @@ import os
 import secrets
 import shutil
 import threading
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
-
 from . import data as D
 from .baselines import ZeroR
-from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
+from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report, regression_metrics
 from .registry import QUICK_MODEL, ModelSpec, ModelUnavailable, Registry
 from .settings import Settings

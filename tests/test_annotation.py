@@ -8,7 +8,7 @@ import pytest
 
 from empathy_studio.data import DEMO_PATH
 from empathy_studio.services import Studio
-from empathy_studio.store import PermissionDenied, Store, StoreError
+from empathy_studio.store import PermissionDenied, StoreError
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from empathy_studio.inference import Predictor
-from empathy_studio.modeling import EmotionIntensityModel, HeadConfig, build_model, load, save, select_emotion
+from empathy_studio.modeling import HeadConfig, build_model, load, save, select_emotion
 from empathy_studio.training import TrainConfig, TrainData, preset, train
 
 LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
