@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from .labels import ESCONV_EMOTIONS
-from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
+from .metrics import bootstrap_alpha, entropy, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
 from .store import Annotator, PermissionDenied, Store, StoreError
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class Annotation:
         model = self.store.get_setting("queue_model", self.studio.settings.default_model)
         cache = self.store.cached_predictions(model)
         if order == "uncertainty":
-            score = {i: -sum(p * math.log(max(p, 1e-12)) for p in r["probs"].values()) for i, (_, r) in cache.items()}
+            score = {i: entropy(r["probs"]) for i, (_, r) in cache.items()}
         else:  # spread: how much the per-emotion intensity outputs disagree
             score = {i: r.get("pred_spread") or 0.0 for i, (_, r) in cache.items()}
         return sorted(todo, key=lambda i: (-score.get(i, -1.0), i))

@@ -18,6 +18,7 @@ import torch
 
 from .data import text_hash
 from .labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
+from .metrics import entropy
 from .modeling import EmotionIntensityModel, load, select_emotion
 
 MAX_TEXT_CHARS = 100_000  # beyond this a "text" is a pasted file, not a help-seeker's words
@@ -34,13 +35,8 @@ class Prediction:
     spread: float | None = None  # sd of the intensity outputs across emotions, weighted by their probabilities
 
     @property
-    def confidence(self) -> float:
-        return self.probs[self.emotion]
-
-    @property
     def entropy(self) -> float:
-        p = np.array(list(self.probs.values()))
-        return float(-(p * np.log(np.clip(p, 1e-12, 1))).sum())
+        return entropy(self.probs)
 
     def to_dict(self, with_embedding: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"pred_emotion": self.emotion, "probs": self.probs, "pred_spread": self.spread}

@@ -27,6 +27,12 @@ def _none_if_nan(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def entropy(probs: dict[str, float]) -> float:
+    """Entropy (nats) of a predicted emotion distribution: the uncertainty queue's score."""
+    p = np.clip(np.fromiter(probs.values(), dtype=float), 1e-12, 1.0)
+    return float(-(p * np.log(p)).sum())
+
+
 def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float]:
     return {
         "f1_weighted": float(f1_score(gold, pred, average="weighted", zero_division=0)),
