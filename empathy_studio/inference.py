@@ -150,6 +150,9 @@ class Predictor:
         with torch.inference_mode():
             for idx, batch in self._batches(texts):
                 res = self.model(**batch)
+                if "intensity" in res and self.model.lexical is not None:
+                    words = torch.from_numpy(self.model.lexical.predict([texts[i] for i in idx])).to(res["intensity"])
+                    res["intensity"] = res["intensity"] + words[:, :, None]  # the same for every emotion's output
                 probs = torch.softmax(res["logits"].float(), dim=-1).cpu().numpy()
                 pred = res["logits"].argmax(-1)
                 inten = select_emotion(res["intensity"], pred).float().cpu().numpy() if "intensity" in res else None

@@ -32,7 +32,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
-from .registry import HEADS_FILE, MANIFEST_FILE, WEIGHTS_FILE, read_manifest  # noqa: F401 - the folder format lives with the registry
+from .lexical import LexicalIntensity
+from .registry import HEADS_FILE, LEXICAL_FILE, MANIFEST_FILE, WEIGHTS_FILE, read_manifest  # noqa: F401 - the folder format lives with the registry
 
 
 @dataclass
@@ -137,6 +138,8 @@ class EmotionIntensityModel(nn.Module):
             )
         else:
             self.intensity_heads = None
+        # TF-IDF terms added to the linear intensity heads; they read the text, so the Predictor applies them
+        self.lexical: LexicalIntensity | None = None
 
     @property
     def config(self):  # Trainer and PEFT-style tools look for `.config`
@@ -217,12 +220,14 @@ def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only:
 
 
 def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
-    """A Hugging Face-style folder: config.json, heads.json, model.safetensors, tokenizer, manifest.json."""
+    """A Hugging Face-style folder: config.json, heads.json, model.safetensors, tokenizer, manifest.json (and lexical.json)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.encoder.config.save_pretrained(folder)
     (folder / HEADS_FILE).write_text(json.dumps(model.heads_config.to_dict(), indent=2))
     save_model(model, str(folder / WEIGHTS_FILE))
+    if model.lexical is not None:
+        model.lexical.save(folder / LEXICAL_FILE)
     tokenizer.save_pretrained(folder)
     if manifest is not None:
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=_json_default))
@@ -237,6 +242,8 @@ def load(folder: Path | str, device: str | torch.device = "cpu") -> tuple[Emotio
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
     model = EmotionIntensityModel(encoder, heads)
     load_model(model, str(folder / WEIGHTS_FILE), device=str(device))
+    if (folder / LEXICAL_FILE).exists():
+        model.lexical = LexicalIntensity.load(folder / LEXICAL_FILE)
     model.to(device).eval()
     return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
 

@@ -17,6 +17,7 @@ import json
 
 WEIGHTS_FILE = "model.safetensors"
 HEADS_FILE = "heads.json"
+LEXICAL_FILE = "lexical.json"
 MANIFEST_FILE = "manifest.json"
 
 

@@ -24,6 +24,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from .data import Example
 from .inference import Predictor
 from .labels import INTENSITY_TARGETS
+from .lexical import LexicalIntensity, fit_vectorizer
 from .modeling import EmotionIntensityModel, HeadConfig, build_model, load
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -55,6 +56,7 @@ class TrainConfig:
     freeze_layers: int = 0  # freeze the embeddings and this many bottom layers
     intensity_layer: int | None = None  # intensity heads read this (mean-pooled) hidden layer
     ridge_intensity: bool = False  # after training, fit linear intensity heads in closed form (alpha chosen on val)
+    lexical_intensity: bool = False  # the ridge heads also read the text's TF-IDF vector (lexical.py)
     output_dir: str = ".cache/trainer"
     max_steps: int = -1  # for smoke tests; -1 means epochs decide
 
@@ -72,12 +74,16 @@ class TrainConfig:
         HeadConfig(task=self.task, pooling=self.pooling, intensity_head=self.intensity_head)  # validates those three
         if self.ridge_intensity and self.intensity_head != "linear":
             raise ValueError("ridge_intensity needs intensity_head='linear'")
+        if self.lexical_intensity and not self.ridge_intensity:
+            raise ValueError("lexical_intensity needs ridge_intensity")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-RIDGE_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)  # on standardised features
+# the TF-IDF block's weight against the standardised encoder block (unit variance per dimension)
+LEXICAL_SCALES = (10.0, 20.0, 30.0, 50.0, 100.0)
 
 # The paper's optimiser settings (Adam, 1e-5 / 3e-5, 500 warm-up steps, batch 6,
 # patience 50 on validation accuracy). Up to 1,000 epochs: a GPU preset.
@@ -86,11 +92,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                   head_learning_rate=3e-5, weight_decay=0.0, warmup=500, patience=50, select_metric="accuracy"),
     # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
     # (bench/results/esconv-minilm.md: fine-tuning erases the intensity signal, layer 4 keeps it)
-    "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True),
+    # (bench/results/quality.md: TF-IDF terms joined to layer 4 beat either alone)
+    "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True,
+                    lexical_intensity=True),
     # the paper's heads (CLS, per-emotion MLPs) with our optimiser defaults, every layer fine-tuned
     "paper-heads": dict(pooling="cls", intensity_head="per_emotion"),
     # frozen encoder, heads on cached embeddings: the first-run model
-    "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True, epochs=150,
+    "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True,
+                  lexical_intensity=True, epochs=150,
                   batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0, patience=15, select_metric="loss"),
 }
 
@@ -355,19 +364,36 @@ def freeze_bottom(encoder: torch.nn.Module, n_layers: int) -> None:
 
 def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainData, config: TrainConfig,
                     cached: dict[str, tuple[torch.Tensor, torch.Tensor]], callbacks: Sequence[ProgressFn] = ()) -> dict[str, Any]:
-    """Closed-form linear intensity heads on the intensity features; the ridge penalty is chosen on validation MSE."""
+    """Closed-form linear intensity heads on the intensity features, optionally joined by TF-IDF terms.
+
+    The encoder features are standardised so one penalty fits every dimension; the
+    fitted map is folded back to the raw features, so the head stays a plain Linear.
+    With `config.lexical_intensity` the TF-IDF block joins the design matrix at a
+    scale chosen with the penalty, per target, on validation MSE.
+    """
     from sklearn.linear_model import Ridge
 
     if model.heads_config.intensity_head != "linear":
         raise ValueError("ridge fitting needs intensity_head='linear'")
     embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=32, cache_size=0)
+    splits = {"train": data.train, "val": data.val}
     feats = {}
-    for split, rows in (("train", data.train), ("val", data.val)):
+    for split, rows in splits.items():
         if split in cached:
             feats[split] = cached[split][1].numpy()
         elif rows:
             emit = lambda d, t, s=split: [cb({"event": "embed", "what": f"ridge {s}", "done": d, "total": t}) for cb in callbacks]
             feats[split] = embedder.embed([e.text for e in rows], emit)[1].numpy()
+    mu, sd = feats["train"].mean(0), feats["train"].std(0) + 1e-6
+    z = {k: ((v - mu) / sd).astype(np.float64) for k, v in feats.items()}
+    vectorizer = fit_vectorizer([e.text for e in data.train]) if config.lexical_intensity else None
+    words = {k: vectorizer.transform([e.text for e in rows]).toarray() for k, rows in splits.items() if rows} if vectorizer else {}
+    lexical_weights = np.zeros((len(INTENSITY_TARGETS), len(vectorizer.vocabulary_)), np.float32) if vectorizer else None
+    h = z["train"].shape[1]
+
+    def design(split: str, scale: float) -> np.ndarray:
+        return np.hstack([z[split], scale * words[split]]) if scale else z[split]
+
     chosen = {}
     for k, target in enumerate(INTENSITY_TARGETS):
         y = np.array([getattr(e, target) for e in data.train], dtype=float)
@@ -377,16 +403,23 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
         yv = np.array([getattr(e, target) for e in data.val], dtype=float) if data.val else np.array([])
         okv = ~np.isnan(yv)
         best = None
-        for alpha in RIDGE_ALPHAS:
-            fit = Ridge(alpha=alpha).fit(feats["train"][ok], y[ok])
-            score = float(np.mean((fit.predict(feats["val"][okv]) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
-            if best is None or score < best[0]:
-                best = (score, alpha, fit)
+        for scale in LEXICAL_SCALES if vectorizer else (0.0,):
+            x_train, x_val = design("train", scale)[ok], design("val", scale)[okv] if okv.sum() else None
+            for alpha in RIDGE_ALPHAS:
+                fit = Ridge(alpha=alpha).fit(x_train, y[ok])
+                score = float(np.mean((fit.predict(x_val) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
+                if best is None or score < best[0]:
+                    best = (score, alpha, scale, fit)
+        score, alpha, scale, fit = best
+        coef = fit.coef_
         head = model.intensity_heads[target].last
         with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(best[2].coef_, dtype=head.weight.dtype)[None, :].expand_as(head.weight))
-            head.bias.fill_(float(best[2].intercept_))
-        chosen[target] = {"alpha": best[1], "val_mse": best[0] if okv.sum() else None}
+            head.weight.copy_(torch.as_tensor(coef[:h] / sd, dtype=head.weight.dtype)[None, :].expand_as(head.weight))
+            head.bias.fill_(float(fit.intercept_ - np.sum(coef[:h] * mu / sd)))
+        if lexical_weights is not None:
+            lexical_weights[k] = coef[h:] * scale
+        chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if okv.sum() else None}
+    model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None
     return chosen
 
 

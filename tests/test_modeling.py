@@ -10,7 +10,8 @@ import torch
 
 from empathy_studio.inference import Predictor
 from empathy_studio.modeling import HeadConfig, build_model, load, save, select_emotion
-from empathy_studio.training import TrainConfig, TrainData, preset, train
+from empathy_studio.training import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, TrainData, preset, train
+from sklearn.linear_model import Ridge
 
 LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
 
@@ -152,16 +153,59 @@ def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_
 
 def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples, tmp_path):
     cfg = preset("default", str(tiny_encoder), epochs=2, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
-                 output_dir=str(tmp_path / "trainer"))
+                 lexical_intensity=False, output_dir=str(tmp_path / "trainer"))
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
     bottom = res.model.encoder.encoder.layer[0]
     assert not any(p.requires_grad for p in bottom.parameters()) and all(p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters())
-    assert {r["alpha"] for r in res.ridge.values()} <= {1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0}
+    assert {r["alpha"] for r in res.ridge.values()} <= set(RIDGE_ALPHAS) and res.model.lexical is None
     p = Predictor(res.model, res.tokenizer, cache_size=0)
-    feats = p.embed([e.text for e in tiny_examples])[1]
-    head = res.model.intensity_heads["initial"].last
-    expected = feats @ head.weight[0] + head.bias[0]
-    got = [x.intensity_raw["initial"] for x in p.predict([e.text for e in tiny_examples])]
-    np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-5)
+    texts = [e.text for e in tiny_examples]
+    feats = p.embed(texts)[1].numpy().astype(np.float64)
+    # the folded head equals sklearn's ridge on the standardised features, with the chosen penalty
+    y = np.array([e.initial for e in tiny_examples])
+    z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    expected = Ridge(alpha=res.ridge["initial"]["alpha"]).fit(z, y).predict(z)
+    got = [x.intensity_raw["initial"] for x in p.predict(texts)]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
     with pytest.raises(ValueError, match="outside"):
         build_model(tiny_encoder, HeadConfig(labels=LABELS, intensity_layer=9))
+
+
+def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, tiny_examples, tmp_path):
+    cfg = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
+                 output_dir=str(tmp_path / "trainer"))
+    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    lexical = res.model.lexical
+    assert lexical is not None and {r["lexical_scale"] for r in res.ridge.values()} <= set(LEXICAL_SCALES)
+    texts = [e.text for e in tiny_examples]
+    p = Predictor(res.model, res.tokenizer, cache_size=0)
+    feats = p.embed(texts)[1]
+    head = res.model.intensity_heads["final"].last
+    encoder_part = (feats @ head.weight[0] + head.bias[0]).detach().numpy()
+    words = lexical.predict(texts)[:, 1]
+    assert np.abs(words).max() > 0  # the words move the prediction
+    got = np.array([x.intensity_raw["final"] for x in p.predict(texts)])
+    np.testing.assert_allclose(got, encoder_part + words, atol=1e-5)
+
+    folder = save(res.model, res.tokenizer, tmp_path / "m")
+    assert (folder / "lexical.json").exists()
+    again = Predictor(*load(folder), cache_size=0).predict(texts)
+    assert [x.intensity_raw for x in again] == [x.intensity_raw for x in p.predict(texts)]
+
+    off = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
+                 lexical_intensity=False, output_dir=str(tmp_path / "trainer2"))
+    plain = train(off, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    assert not (save(plain.model, plain.tokenizer, tmp_path / "plain") / "lexical.json").exists()
+    with pytest.raises(ValueError, match="needs ridge_intensity"):
+        TrainConfig(encoder=str(tiny_encoder), lexical_intensity=True)
+
+
+def test_lexical_file_that_does_not_fit_is_refused(tmp_path):
+    from empathy_studio.lexical import LexicalIntensity
+
+    bad = tmp_path / "lexical.json"
+    bad.write_text('{"terms": ["a"], "idf": [1.0]}')
+    with pytest.raises(ValueError, match="not a lexical intensity file"):
+        LexicalIntensity.load(bad)
+    with pytest.raises(ValueError, match="do not match"):
+        LexicalIntensity({"sad": 0, "tired": 1}, np.ones(2), np.ones((3, 5)))
