@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import krippendorff
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, recall_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
 from .labels import INTENSITY_TARGETS
 
@@ -45,6 +45,11 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str
 def per_class_report(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[dict[str, Any]]:
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(labels), zero_division=0)
     return [{"emotion": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, lab in enumerate(labels)]
+
+
+def confusion_counts(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+    """Rows are gold labels, columns predictions, both in `labels` order."""
+    return confusion_matrix(gold, pred, labels=list(labels)).tolist()
 
 
 def regression_metrics(gold: Sequence[float], pred: Sequence[float]) -> dict[str, float | int | None]:

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from .labels import INTENSITY_MAX, INTENSITY_MIN
+from .metrics import confusion_counts
 
 PALETTE = ["#3b6ea5", "#e07b39", "#5a9e6f", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c", "#ccb974"]
 LEVEL_COLORS = {1: "#5a9e6f", 2: "#9bbf5a", 3: "#e0b339", 4: "#e07b39", 5: "#c44e52"}
@@ -74,9 +75,7 @@ def violin(gold: Sequence[float], pred: Sequence[float], target: str, who: str =
 
 
 def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(gold, pred, labels=list(labels))
+    cm = np.array(confusion_counts(gold, pred, labels))
     norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
     text = [[f"{cm[i, j]}<br>{norm[i, j]:.0%}" for j in range(len(labels))] for i in range(len(labels))]
     fig = go.Figure(go.Heatmap(z=norm, x=list(labels), y=list(labels), text=text, texttemplate="%{text}", colorscale="Blues",
@@ -150,9 +149,7 @@ def export_confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(gold, pred, labels=list(labels))
+    cm = np.array(confusion_counts(gold, pred, labels))
     fig, ax = plt.subplots(figsize=(6, 5), dpi=150)
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, ax=ax, cbar=False)
     ax.set_xlabel("predicted")

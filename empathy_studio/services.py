@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from . import data as D
 from .baselines import ZeroR
 from .labels import INTENSITY_TARGETS
-from .metrics import evaluate_predictions, per_class_report, regression_metrics
+from .metrics import confusion_counts, evaluate_predictions, per_class_report, regression_metrics
 from .registry import QUICK_MODEL, ModelSpec, ModelUnavailable, Registry
 from .settings import Settings
 from .store import Store
@@ -249,16 +249,23 @@ class Studio:
             pred_labels = [p.emotion for p in preds]
             pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds[0].intensity else None
         metrics = evaluate_predictions([labels[ex.label] for ex in rows], pred_labels, gold_int, pred_int)
+        gold_labels = [labels[ex.label] for ex in rows]
         return {"model": name, "dataset": dataset, "split": split, "n": len(rows), **metrics,
-                "per_class": per_class_report([labels[ex.label] for ex in rows], pred_labels, labels)}
+                "per_class": per_class_report(gold_labels, pred_labels, labels),
+                "confusion": confusion_counts(gold_labels, pred_labels, labels)}
 
     # -- training ---------------------------------------------------------------
 
     def _aggregated_ratings(self, req: TrainRequest) -> dict[str, dict[str, Any]]:
-        store = Store(req.with_ratings) if req.with_ratings else self.store
         from .annotation import aggregate_ratings
 
-        return aggregate_ratings(store.rating_table(), req.aggregate, req.min_annotators)
+        if not req.with_ratings:
+            return aggregate_ratings(self.store.rating_table(), req.aggregate, req.min_annotators)
+        other = Store(req.with_ratings)
+        try:
+            return aggregate_ratings(other.rating_table(), req.aggregate, req.min_annotators)
+        finally:
+            other.close()
 
     def training_set(self, req: TrainRequest) -> tuple[dict[str, list[D.Example]], tuple[str, ...]]:
         """The splits a request trains and evaluates on; evaluation items never enter training."""
