@@ -187,8 +187,7 @@ class Annotation:
 
     def progress(self, actor: Annotator | None) -> dict[str, int]:
         who = require(actor)
-        total = len(self.store.item_ids())
-        return {"mine": self.store.count_ratings(who.name), "team": len(self.store.rating_counts_by_item()), "total": total,
+        return {"mine": self.store.count_ratings(who.name), "team": self.store.count_rated_items(), "total": self.store.count_items(),
                 "team_ratings": self.store.count_ratings()}
 
     # -- ratings ----------------------------------------------------------------

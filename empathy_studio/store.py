@@ -307,6 +307,9 @@ class Store:
             return list(self.db.query("SELECT * FROM items WHERE split = ? ORDER BY rowid", [split]))
         return list(self.db.query("SELECT * FROM items ORDER BY rowid"))
 
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
     def item_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM items ORDER BY rowid").fetchall()]
 
@@ -395,6 +398,9 @@ class Store:
     def rated_item_ids(self, annotator: str) -> set[str]:
         sql = "SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ?"
         return {r[0] for r in self.db.execute(sql, [annotator]).fetchall()}
+
+    def count_rated_items(self) -> int:
+        return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings").fetchone()[0]
 
     def rating_counts_by_item(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT item_id, count(*) FROM ratings GROUP BY item_id").fetchall())
