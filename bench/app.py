@@ -1,11 +1,13 @@
 """The studio against a live server: first page, first prediction, submit latency under 32 users, Analyze, idle CPU.
 
 Starts `empathy-studio serve` on a free loopback port with a fresh database and
-32 annotator accounts, drives it with gradio_client, and stops it. Baselines in
-the same run: the same rating written straight through the store (what the HTTP
-path adds), and Analyze before its predictions are cached.
+32 annotator accounts, drives it with gradio_client, and stops it. Submit latency
+is measured with every user submitting back to back (the saturating case), and
+with a think time between submits. Baselines in the same run: gradio_client with
+its default settings, one user alone, the same rating written straight through
+the store (what the HTTP path adds), and Analyze before its predictions are cached.
 
-    python bench/app.py [--model minilm-esconv] [--users 32] [--ratings 10]
+    python bench/app.py [--model minilm-esconv] [--users 32] [--ratings 10] [--think 2]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     ap.add_argument("--model", default="minilm-esconv", help="registry name used for predictions and Analyze")
     ap.add_argument("--users", type=int, default=32)
     ap.add_argument("--ratings", type=int, default=10, help="ratings per user")
+    ap.add_argument("--think", type=float, default=2.0, help="mean seconds a user waits between submits, in the think-time run")
     args = ap.parse_args()
     from gradio_client import Client
 
@@ -78,7 +81,7 @@ def main() -> None:
         client.predict(args.model, "I can't sleep since I lost my job and I feel like a failure.", api_name="/predict_text")
         first_prediction = time.perf_counter() - t1
 
-        solo = Client(url, verbose=False)  # baseline: one user alone, the same calls
+        solo = Client(url, verbose=False, ssl_verify=False)  # baseline: one user alone, the same calls
         solo.predict("u0", "pw0", api_name="/sign_in")
         solo.predict(api_name="/next_item")
         single = []
@@ -88,33 +91,50 @@ def main() -> None:
             single.append((time.perf_counter() - s) * 1000)
         solo.close()
 
-        lat: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
+        def load(users: int, think_s: float, ssl_verify: bool) -> dict:
+            """`users` threads, each signed in, submitting `args.ratings` ratings with an exponential think time between."""
+            lat: list[float] = []
+            errors: list[str] = []
+            lock = threading.Lock()
 
-        def user(u: int) -> None:
-            c = Client(url, verbose=False)
-            c.predict(f"u{u}", f"pw{u}", api_name="/sign_in")
-            c.predict(api_name="/next_item")
-            mine = []
-            for k in range(args.ratings):
-                s = time.perf_counter()
-                try:
-                    c.predict(str(1 + k % 5), str(1 + (k + u) % 5), "", 3, "", api_name="/submit_rating")
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(repr(exc))
-                mine.append((time.perf_counter() - s) * 1000)
-            c.close()
-            with lock:
-                lat.extend(mine)
+            def user(u: int) -> None:
+                rng = np.random.default_rng(u)
+                c = Client(url, verbose=False, ssl_verify=ssl_verify)
+                c.predict(f"u{u}", f"pw{u}", api_name="/sign_in")
+                c.predict(api_name="/next_item")
+                mine = []
+                for k in range(args.ratings):
+                    if think_s:
+                        time.sleep(rng.exponential(think_s))
+                    s = time.perf_counter()
+                    try:
+                        c.predict(str(1 + k % 5), str(1 + (k + u) % 5), "", 3, "", api_name="/submit_rating")
+                    except Exception as exc:  # noqa: BLE001
+                        with lock:
+                            errors.append(repr(exc))
+                    mine.append((time.perf_counter() - s) * 1000)
+                c.close()
+                with lock:
+                    lat.extend(mine)
 
-        threads = [threading.Thread(target=user, args=(u,)) for u in range(args.users)]
-        t2 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t2
+            threads = [threading.Thread(target=user, args=(u,)) for u in range(users)]
+            t2 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return {"think_s": think_s, "ssl_verify": ssl_verify, "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
+                    "submits": len(lat), "errors": len(errors), "wall_s": round(time.perf_counter() - t2, 1)}
+
+        # gradio_client builds a new httpx client, and so loads the CA bundle, for every request, even on
+        # plain http: about 0.12 s of client CPU per submit, which 32 clients on these 2 cores pay too.
+        # The headline runs use ssl_verify=False (nothing is verified on http anyway); the default is the baseline.
+        scenarios = {
+            "no think time, gradio_client defaults (baseline)": load(args.users, 0.0, True),
+            "no think time": load(args.users, 0.0, False),
+            f"think time {args.think:g} s (exponential)": load(args.users, args.think, False),
+        }
+        submits = sum(v["submits"] for v in scenarios.values()) + len(single)
 
         from empathy_studio.store import Store
 
@@ -142,26 +162,31 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
+    head = scenarios["no think time"]
     out = {"model": args.model, "users": args.users, "ratings_per_user": args.ratings, "first_page_s": round(first_page, 2),
-           "first_prediction_s": round(first_prediction, 2), "submit_ms": {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99)},
-           "submits": len(lat), "stored": stored, "errors": len(errors), "submit_wall_s": round(wall, 1),
+           "first_prediction_s": round(first_prediction, 2), "submit_ms": {k: head[k] for k in ("p50", "p95", "p99")},
+           "scenarios": scenarios, "submits": submits, "stored": stored, "errors": sum(v["errors"] for v in scenarios.values()),
            "direct_store_ms": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
            "single_user_submit_ms": {"p50": pct(single, 50), "p99": pct(single, 99)},
            "analyze_test_cold_s": round(analyze[0], 2), "analyze_test_cached_s": round(analyze[1], 2), "idle_cpu_percent_of_one_core": round(100 * idle, 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "app.json").write_text(json.dumps(out, indent=2))
     lines = ["# The studio against a live server", "",
-             f"Command: `python bench/app.py --model {args.model} --users {args.users} --ratings {args.ratings}` (server and clients on one 2-core machine).", "",
+             f"Command: `python bench/app.py --model {args.model} --users {args.users} --ratings {args.ratings} --think {args.think:g}` "
+             "(server and clients on one 2-core machine).", "",
              "| measure | value | target |", "|---|---|---|",
              f"| time to first page (process start to HTTP 200) | {out['first_page_s']} s | page within 10 s |",
-             f"| time to first prediction (model loads lazily) | {out['first_prediction_s']} s | |",
-             f"| rating submit, {args.users} concurrent gradio_client users, p50 / p95 / p99 | {out['submit_ms']['p50']} / {out['submit_ms']['p95']} / {out['submit_ms']['p99']} ms | p99 < 200 ms |",
-             f"| baseline: one user alone, submit p50 / p99 | {out['single_user_submit_ms']['p50']} / {out['single_user_submit_ms']['p99']} ms | |",
-             f"| baseline: the same write straight through the store, p50 / p99 | {out['direct_store_ms']['p50']} / {out['direct_store_ms']['p99']} ms | |",
-             f"| ratings stored / submitted (errors) | {out['stored']} / {out['submits']} ({out['errors']}) | all |",
-             f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
-             f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
-             f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |", ""]
+             f"| time to first prediction (model loads lazily) | {out['first_prediction_s']} s | |"]
+    for name, v in scenarios.items():
+        target = "p99 < 200 ms" if name == "no think time" else ""
+        lines.append(f"| rating submit, {args.users} concurrent gradio_client users, {name}: p50 / p95 / p99 | "
+                     f"{v['p50']} / {v['p95']} / {v['p99']} ms | {target} |")
+    lines += [f"| baseline: one user alone, submit p50 / p99 | {out['single_user_submit_ms']['p50']} / {out['single_user_submit_ms']['p99']} ms | |",
+              f"| baseline: the same write straight through the store, p50 / p99 | {out['direct_store_ms']['p50']} / {out['direct_store_ms']['p99']} ms | |",
+              f"| ratings stored / submitted (errors) | {out['stored']} / {out['submits']} ({out['errors']}) | all |",
+              f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
+              f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
+              f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |", ""]
     (RESULTS / "app.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

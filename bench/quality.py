@@ -1,14 +1,17 @@
-"""Model quality on the paper's ESConv split: floors, our MiniLM models over several seeds, the paper's tables.
+"""Model quality on the paper's splits: floors, our MiniLM models over several seeds, the paper's tables.
 
-Floors, fitted on train and tuned on val in the same run:
+ESConv (Tables 2 and 3). Floors and probes, fitted on train and tuned on val in the same run:
 - ZeroR (majority class, training means);
 - TF-IDF (word 1-2 grams): logistic regression for emotion, ridge for each intensity target;
-- frozen-embedding probe: the bundled MiniLM, mean-pooled, with logistic regression for emotion
-  and ridge on layer 4 for intensity.
-Ours: `empathy-studio train --model minilm` (the default preset), multi-task and classification-only,
-one run per seed, reported as mean ± std. A fine-tuned model that loses to TF-IDF on a target says so.
+- frozen-embedding probes of the bundled MiniLM (mean-pooled; logistic regression for emotion,
+  ridge on layer 4 for intensity): the first 256 tokens, the whole dialogue in 256-token chunks
+  (longer context), and the seeker's situation text put first (an input the paper did not use).
+Ours: `empathy-studio train --model minilm` (the default preset), multi-task and classification-only.
+SAD (Table 1): ZeroR, TF-IDF and the frozen probe, then ours, classification-only.
+Each of our rows is one run per seed, reported as mean ± std. A fine-tuned model that loses to
+TF-IDF on a target says so.
 
-    python bench/quality.py [--seeds 42 43 44] [--tasks multitask classify]
+    python bench/quality.py [--seeds 42 43 44] [--tasks multitask classify sad]
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ KEYS = ["f1_weighted", "recall_weighted", "f1_macro", "mse_initial", "mse_final"
 PAPER_BEST = {"f1_weighted": 0.6279, "mse_initial": 1.4290, "mse_final": 1.0760, "mse_change": 1.0700, "pearson_initial": 0.23, "pearson_final": 0.27}
 
 
+SAD_PAPER = {"f1_weighted": 0.6508, "recall_weighted": 0.6579}
+# SAD runs on the default preset, as ESConv does (fine-tuning the top two layers, mean pooling)
+SAD_REQUEST = dict(preset="default")
+
+
 def _gold(split):
     return [d.emotion for d in split], {t: [d.gold(t) for d in split] for t in INTENSITY_TARGETS}
 
@@ -48,18 +56,42 @@ def _tune(fit, score, grid):
     return best[2], best[1]
 
 
-def floors(splits) -> dict[str, dict]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression, Ridge
+def _classifier(Xtr, y_tr, Xva, y_va):
+    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
+
+    return _tune(lambda C: LogisticRegression(C=C, max_iter=3000).fit(Xtr, y_tr),
+                 lambda m: f1_score(y_va, m.predict(Xva), average="weighted"), [0.1, 0.3, 1, 3, 10, 30])
+
+
+def _chunked(predictor, texts, size=254):
+    """Features of whole texts: the mean over 256-token windows, each weighted by its tokens."""
+    tok = predictor.tokenizer
+    pieces, owner, weight = [], [], []
+    for i, text in enumerate(texts):
+        spans = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] or [(0, len(text))]
+        for s in range(0, len(spans), size):
+            part = spans[s : s + size]
+            pieces.append(text[part[0][0] : part[-1][1]])
+            owner.append(i)
+            weight.append(len(part))
+    emo, inten = predictor.embed(pieces)
+    w = np.zeros((len(texts), len(pieces)))
+    w[owner, range(len(pieces))] = weight
+    w /= w.sum(1, keepdims=True)
+    return w @ emo.numpy(), w @ inten.numpy()
+
+
+def esconv_floors(splits) -> dict[str, dict]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
 
     tr, va, te = splits["train"], splits["val"], splits["test"]
     out = {}
     y_tr, y_va = [d.emotion for d in tr], [d.emotion for d in va]
 
-    def run(name, Xtr, Xva, Xte, Itr, Iva, Ite):
-        clf, c = _tune(lambda C: LogisticRegression(C=C, max_iter=3000).fit(Xtr, y_tr),
-                       lambda m: f1_score(y_va, m.predict(Xva), average="weighted"), [0.1, 0.3, 1, 3, 10, 30])
+    def run(name, Xtr, Xva, Xte, Itr, Iva, Ite, seconds=None):
+        clf, c = _classifier(Xtr, y_tr, Xva, y_va)
         preds = {}
         alphas = {}
         for t in INTENSITY_TARGETS:
@@ -71,100 +103,173 @@ def floors(splits) -> dict[str, dict]:
             preds[t], alphas[t] = list(reg.predict(Ite)), a
         gold_e, gold_i = _gold(te)
         out[name] = {**evaluate_predictions(gold_e, list(clf.predict(Xte)), gold_i, preds), "C": c, "alphas": alphas}
+        if seconds is not None:
+            out[name]["embed_seconds"] = round(seconds, 1)
 
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     Xtr = vec.fit_transform([d.seeker_text for d in tr])
     Xva, Xte = vec.transform([d.seeker_text for d in va]), vec.transform([d.seeker_text for d in te])
     run("TF-IDF + LR / ridge", Xtr, Xva, Xte, Xtr, Xva, Xte)
 
+    p = _probe_predictor()
+    inputs = {
+        "frozen MiniLM probe": (lambda d: d.seeker_text, p.embed),
+        "frozen MiniLM probe, whole dialogue (256-token chunks)": (lambda d: d.seeker_text, lambda x: _chunked(p, x)),
+        "frozen MiniLM probe, situation + dialogue (not in the paper)": (lambda d: f"{d.situation} {d.seeker_text}", p.embed),
+    }
+    for name, (text, embed) in inputs.items():
+        t0 = time.perf_counter()
+        emb = {k: [np.asarray(a) for a in embed([text(d) for d in v])] for k, v in splits.items()}
+        run(name, *(emb[k][0] for k in ("train", "val", "test")), *(emb[k][1] for k in ("train", "val", "test")), time.perf_counter() - t0)
+    return out
+
+
+def _probe_predictor():
     from empathy_studio.inference import Predictor
     from empathy_studio.modeling import HeadConfig, build_model
     from empathy_studio.registry import bundled_minilm_path
 
     model, tok = build_model(bundled_minilm_path(), HeadConfig(pooling="mean", intensity_layer=4))
-    p = Predictor(model, tok, max_length=256, batch_size=32, cache_size=0)
-    emb = {k: p.embed([d.seeker_text for d in v]) for k, v in splits.items()}
-    run("frozen MiniLM probe", *(emb[k][0].numpy() for k in ("train", "val", "test")), *(emb[k][1].numpy() for k in ("train", "val", "test")))
+    return Predictor(model, tok, max_length=256, batch_size=32, cache_size=0)
+
+
+def sad_floors(splits, labels) -> dict[str, dict]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = {k: [e.text for e in v] for k, v in splits.items()}
+    y = {k: [labels[e.label] for e in v] for k, v in splits.items()}
+    out = {}
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    X = {"train": vec.fit_transform(texts["train"])}
+    X.update({k: vec.transform(texts[k]) for k in ("val", "test")})
+    feats = {"TF-IDF + LR": X}
+    p = _probe_predictor()
+    feats["frozen MiniLM probe"] = {k: p.embed(v)[0].numpy() for k, v in texts.items()}
+    for name, F in feats.items():
+        clf, c = _classifier(F["train"], y["train"], F["val"], y["val"])
+        out[name] = {**evaluate_predictions(y["test"], list(clf.predict(F["test"])), None, None), "C": c}
     return out
+
+
+def agg(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return (float(np.mean(vals)), float(np.std(vals))) if vals else (None, None)
+
+
+def cell(v):
+    return "–" if v is None else f"{v:.4f}"
+
+
+def table(keys, ours: dict[str, list[dict]], floors: dict[str, dict], zeror: dict, paper: tuple[str, dict]) -> list[str]:
+    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, rows in ours.items():
+        cells = []
+        for k in keys:
+            m, s = agg(rows, k)
+            cells.append("–" if m is None else f"{m:.4f} ± {s:.4f}")
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    for name, m in floors.items():
+        lines.append(f"| {name} | " + " | ".join(cell(m.get(k)) for k in keys) + " |")
+    lines.append("| ZeroR | " + " | ".join(cell(zeror.get(k)) for k in keys) + " |")
+    lines.append(f"| {paper[0]} | " + " | ".join(cell(paper[1].get(k)) for k in keys) + " |")
+    return lines
+
+
+def confusion_lines(res: dict) -> list[str]:
+    labels, matrix = res["labels"], res["confusion"]
+    lines = ["| gold \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [f"| {g} | " + " | ".join(str(v) for v in row) + " |" for g, row in zip(labels, matrix)]
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
-    ap.add_argument("--tasks", nargs="+", default=["multitask", "classify"], choices=["multitask", "classify"])
+    ap.add_argument("--tasks", nargs="+", default=["multitask", "classify", "sad"], choices=["multitask", "classify", "sad"])
     args = ap.parse_args()
     apply_privacy_env()
     settings = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="es-quality-"))
     studio = Studio(settings.replace(models_dir=tmp / "models", db_path=tmp / "q.sqlite", persistent_dir=None))
-    splits = studio.esconv.splits
-    zeror = studio.evaluate("zeror", "esconv", "test")
-    zeror.pop("per_class")
-    t0 = time.perf_counter()
-    base = floors(splits)
-    floor_s = time.perf_counter() - t0
-
+    report: dict = {"seeds": args.seeds, "tasks": args.tasks}
     runs: dict[str, list[dict]] = {t: [] for t in args.tasks}
-    per_class = {}
-    for task in args.tasks:
+    first: dict[str, dict] = {}
+
+    def run_ours(task: str, dataset: str, request: dict) -> None:
         for seed in args.seeds:
             name = f"minilm-{task}-s{seed}"
             t1 = time.perf_counter()
-            manifest = studio.train_and_register(TrainRequest(model="minilm", task=task, seed=seed, name=name))
-            res = studio.evaluate(name, "esconv", "test")
-            per_class.setdefault(task, res.pop("per_class"))
+            manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task="classify" if task == "sad" else task,
+                                                              seed=seed, name=name, **request))
+            res = studio.evaluate(name, dataset, "test")
+            per_class = res.pop("per_class")
+            first.setdefault(task, {"per_class": per_class, "labels": [r["emotion"] for r in per_class], "confusion": res.pop("confusion")})
+            res.pop("confusion", None)
             runs[task].append({"seed": seed, "wall_s": round(time.perf_counter() - t1, 1), "train_s": manifest["train_seconds"], **res})
             print(f"{name}: F1 {res['f1_weighted']:.4f}, MSE {res['mse_initial']}, wall {time.perf_counter() - t1:.0f} s", flush=True)
 
-    def agg(rows, key):
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return (float(np.mean(vals)), float(np.std(vals))) if vals else (None, None)
+    lines = ["# Model quality on the paper's splits", "",
+             f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}` (CPU, 2 cores). "
+             f"Each of our rows is mean ± std over {len(args.seeds)} seeds; floors and probes are fitted once.", ""]
 
-    report = {"zeror": zeror, "floors": base, "floor_seconds": round(floor_s, 1), "ours": runs, "per_class_first_seed": per_class,
-              "seeds": args.seeds}
+    esconv_tasks = [t for t in args.tasks if t != "sad"]
+    if esconv_tasks:
+        zeror = studio.evaluate("zeror", "esconv", "test")
+        zeror.pop("per_class")
+        t0 = time.perf_counter()
+        base = esconv_floors(studio.esconv.splits)
+        report["esconv"] = {"zeror": zeror, "floors": base, "floor_seconds": round(time.perf_counter() - t0, 1)}
+        for task in esconv_tasks:
+            run_ours(task, "esconv", {})
+        report["esconv"]["ours"] = {t: runs[t] for t in esconv_tasks}
+        lines += ["## ESConv test split (258 dialogues; Tables 2 and 3)", ""]
+        lines += table(KEYS, {f"MiniLM, ours, {t}": runs[t] for t in esconv_tasks}, base, zeror, ("MentalRoBERTa multi-task (paper)", PAPER_BEST))
+        lines += ["", "### Against the floors and the targets", ""]
+        tfidf = base["TF-IDF + LR / ridge"]
+        for task in esconv_tasks:
+            for k in KEYS:
+                m, _ = agg(runs[task], k)
+                if m is None or tfidf.get(k) is None:
+                    continue
+                worse = m > tfidf[k] if k.startswith("mse") else m < tfidf[k]
+                lines.append(f"- MiniLM {task} {'loses to' if worse else 'beats'} TF-IDF on {k}: {m:.4f} vs {tfidf[k]:.4f}")
+        mt = runs.get("multitask", [])
+        if mt:
+            f1, _ = agg(mt, "f1_weighted")
+            lines.append(f"- weighted F1 {f1:.4f} against the target 0.63: {'met' if f1 >= 0.63 else 'not met'}")
+            for t in INTENSITY_TARGETS:
+                m, _ = agg(mt, f"mse_{t}")
+                lines.append(f"- MSE {t} {m:.4f} against ZeroR {zeror[f'mse_{t}']:.4f}: {'below' if m < zeror[f'mse_{t}'] else 'not below'}")
+            for t in ("initial", "final"):
+                m, _ = agg(mt, f"pearson_{t}")
+                lines.append(f"- Pearson r {t} {m:.4f} against the target 0.35: {'met' if m >= 0.35 else 'not met'}")
+
+    if "sad" in args.tasks:
+        splits, labels = studio.example_splits("sad")
+        zeror = studio.evaluate("zeror", "sad", "test")
+        zeror.pop("per_class")
+        t0 = time.perf_counter()
+        base = sad_floors(splits, labels)
+        report["sad"] = {"zeror": zeror, "floors": base, "floor_seconds": round(time.perf_counter() - t0, 1), "request": SAD_REQUEST}
+        run_ours("sad", "sad", SAD_REQUEST)
+        report["sad"]["ours"] = runs["sad"]
+        keys = ["f1_weighted", "recall_weighted", "f1_macro"]
+        lines += ["", f"## SAD test split ({zeror['n']} sentences, 9 classes; Table 1)", "",
+                  f"Ours: `empathy-studio train --model minilm --dataset sad --task classify --preset {SAD_REQUEST['preset']}`.", ""]
+        lines += table(keys, {"MiniLM, ours, classify": runs["sad"]}, base, zeror, ("MentalRoBERTa (paper)", SAD_PAPER))
+        f1, _ = agg(runs["sad"], "f1_weighted")
+        lines += ["", f"- weighted F1 {f1:.4f} against the target 0.65: {'met' if f1 >= 0.65 else 'not met'}"]
+        tf = base["TF-IDF + LR"]["f1_weighted"]
+        lines.append(f"- MiniLM {'beats' if f1 > tf else 'loses to'} TF-IDF on f1_weighted: {f1:.4f} vs {tf:.4f}")
+
+    lines += ["", "## Per class and confusion, first seed", ""]
+    for task, res in first.items():
+        lines += [f"Per-class F1, {task}, seed {args.seeds[0]}: " + ", ".join(f"{r['emotion']} {r['f1']:.2f} (n {r['support']})" for r in res["per_class"]), ""]
+        if res["confusion"]:
+            lines += confusion_lines(res) + [""]
+    report["first_seed"] = first
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "quality.json").write_text(json.dumps(report, indent=2, default=float))
-
-    def cell(v):
-        return "–" if v is None else f"{v:.4f}"
-
-    lines = ["# Quality on the ESConv test split (258 dialogues, the paper's split)", "",
-             f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}` (CPU, 2 cores). "
-             f"Floors took {floor_s:.0f} s; each of our rows is mean ± std over {len(args.seeds)} seeds.", "",
-             "| model | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
-    for task, rows in runs.items():
-        cells = []
-        for k in KEYS:
-            m, s = agg(rows, k)
-            cells.append("–" if m is None else f"{m:.4f} ± {s:.4f}")
-        lines.append(f"| **MiniLM, ours, {task}** | " + " | ".join(cells) + " |")
-    for name, m in base.items():
-        lines.append(f"| {name} | " + " | ".join(cell(m.get(k)) for k in KEYS) + " |")
-    lines.append("| ZeroR | " + " | ".join(cell(zeror.get(k)) for k in KEYS) + " |")
-    lines.append("| MentalRoBERTa multi-task (paper) | " + " | ".join(cell(PAPER_BEST.get(k)) for k in KEYS) + " |")
-    lines += ["", "## Against the floors and the targets", ""]
-    tfidf = base["TF-IDF + LR / ridge"]
-    for task, rows in runs.items():
-        for k in KEYS:
-            m, _ = agg(rows, k)
-            if m is None or tfidf.get(k) is None:
-                continue
-            worse = m > tfidf[k] if k.startswith("mse") else m < tfidf[k]
-            if worse:
-                lines.append(f"- MiniLM {task} loses to TF-IDF on {k}: {m:.4f} vs {tfidf[k]:.4f}")
-    mt = runs.get("multitask", [])
-    if mt:
-        f1, _ = agg(mt, "f1_weighted")
-        lines.append(f"- weighted F1 {f1:.4f} against the target 0.63: {'met' if f1 >= 0.63 else 'not met'}")
-        for t in INTENSITY_TARGETS:
-            m, _ = agg(mt, f"mse_{t}")
-            lines.append(f"- MSE {t} {m:.4f} against ZeroR {zeror[f'mse_{t}']:.4f}: {'below' if m < zeror[f'mse_{t}'] else 'not below'}")
-        for t in ("initial", "final"):
-            m, _ = agg(mt, f"pearson_{t}")
-            lines.append(f"- Pearson r {t} {m:.4f} against the target 0.35: {'met' if m >= 0.35 else 'not met'}")
-    for task, rows in per_class.items():
-        lines += ["", f"Per-emotion F1, {task}, seed {args.seeds[0]}: " + ", ".join(f"{r['emotion']} {r['f1']:.2f} (n {r['support']})" for r in rows)]
-    lines.append("")
     (RESULTS / "quality.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
