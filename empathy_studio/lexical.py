@@ -60,6 +60,17 @@ class LexicalIntensity:
         """(len(texts), targets): what the words add to each intensity target."""
         return np.asarray(self.features(texts) @ self.weights.T, dtype=np.float32)
 
+    def explain(self, text: str, k: int = 6) -> dict[str, list[tuple[str, float]]]:
+        """Per target, the `k` terms of `text` that move the prediction most, with what each adds (signed)."""
+        row = self.features([text]).tocsr()
+        inverse = {i: t for t, i in self.vocabulary.items()}
+        out = {}
+        for n, target in enumerate(INTENSITY_TARGETS):
+            contrib = row.data * self.weights[n, row.indices]
+            top = np.argsort(-np.abs(contrib))[:k]
+            out[target] = [(inverse[int(row.indices[i])], float(contrib[i])) for i in top if contrib[i] != 0]
+        return out
+
     def save(self, path: Path | str) -> None:
         # every term stays, weighted or not: each one counts in the L2 norm of a text's vector
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

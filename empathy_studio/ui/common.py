@@ -69,7 +69,20 @@ def text_html(text: str) -> str:
     return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
 
 
-def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "") -> str:
+def words_html(words: dict[str, list[tuple[str, float]]]) -> str:
+    """The terms that pushed each intensity up (+) or down (-), from the model's TF-IDF weights."""
+    rows = []
+    for target, terms in words.items():
+        if terms:
+            chips = " · ".join(f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{'+' if v > 0 else '−'} {esc(t)} {abs(v):.2f}</span>" for t, v in terms)
+            rows.append(f"<tr><td>{esc(target)}</td><td>{chips}</td></tr>")
+    if not rows:
+        return ""
+    return ('<div class="es-meta" style="margin-top:8px">Words that moved the intensity (what each adds on the 1-5 scale)</div>'
+            f'<table class="es-table es-words">{"".join(rows)}</table>')
+
+
+def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "", words: dict[str, list[tuple[str, float]]] | None = None) -> str:
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
     rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
             + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
@@ -79,7 +92,7 @@ def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: s
         g = f"<td>{fmt(gold.gold(t), 0)}</td>" if gold else ""
         rows.append(f"<tr><td>{t} intensity</td><td>{fmt(pred[f'pred_{t}'])}</td>{g}</tr>")
     title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
-    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table></div>'
+    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{words_html(words or {})}</div>'
 
 
 def banner_html(text: str, kind: str = "info") -> str:
@@ -102,6 +115,9 @@ CSS = """
 .es-warn { background: #fff5e6; color: #6b4200; }
 .es-scale.es-active { outline: 2px solid #3b6ea5; outline-offset: 2px; border-radius: 8px; }
 .es-keys { font-size: 12px; color: #667; }
+.es-word { white-space: nowrap; font-size: 13px; }
+.es-up { color: #9a3412; }
+.es-down { color: #1d4ed8; }
 @media (max-width: 900px) { .es-turn { max-width: 100%; } }
 """
 

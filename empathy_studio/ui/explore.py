@@ -97,7 +97,8 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         pred = studio.predict_texts(model_name, [d.seeker_text], _bar(progress))[0].to_dict()
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
-        return (prediction_html(pred, d, model_name), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
+        words = studio.explain_intensity(model_name, d.seeker_text)
+        return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
                 dialogue_html(d))
 
     @guard
@@ -105,7 +106,8 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         if not value or not value.strip():
             raise ValueError("type some text first")
         pred = studio.predict_texts(model_name, [value], _bar(progress))[0].to_dict()
-        return prediction_html(pred, None, model_name), probabilities(pred["probs"]), None, text_html(value)
+        words = studio.explain_intensity(model_name, value)
+        return prediction_html(pred, None, model_name, words), probabilities(pred["probs"]), None, text_html(value)
 
     @guard
     def predict_file(model_name: str, path: str | None):
