@@ -11,7 +11,9 @@ SAD (Table 1): ZeroR, TF-IDF and the frozen probe, then ours, classification-onl
 Each of our rows is one run per seed, reported as mean ± std. A fine-tuned model that loses to
 TF-IDF on a target says so.
 
-    python bench/quality.py [--seeds 42 43 44] [--tasks multitask classify sad]
+    python bench/quality.py [--seeds 42 43 44] [--tasks multitask classify sad] [--models-dir DIR]
+
+The seeds' models are also scored as one ensemble (probabilities and intensities averaged).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def cell(v):
     return "–" if v is None else f"{v:.4f}"
 
 
-def table(keys, ours: dict[str, list[dict]], floors: dict[str, dict], zeror: dict, paper: tuple[str, dict]) -> list[str]:
+def table(keys, ours: dict[str, list[dict]], ensembles: dict[str, dict], floors: dict[str, dict], zeror: dict, paper: tuple[str, dict]) -> list[str]:
     lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for label, rows in ours.items():
         cells = []
@@ -168,6 +170,8 @@ def table(keys, ours: dict[str, list[dict]], floors: dict[str, dict], zeror: dic
             m, s = agg(rows, k)
             cells.append("–" if m is None else f"{m:.4f} ± {s:.4f}")
         lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
+    for label, m in ensembles.items():
+        lines.append(f"| **{label}** | " + " | ".join(cell(m.get(k)) for k in keys) + " |")
     for name, m in floors.items():
         lines.append(f"| {name} | " + " | ".join(cell(m.get(k)) for k in keys) + " |")
     lines.append("| ZeroR | " + " | ".join(cell(zeror.get(k)) for k in keys) + " |")
@@ -182,35 +186,61 @@ def confusion_lines(res: dict) -> list[str]:
     return lines
 
 
+def ensemble(studio: Studio, names: list[str], dataset: str) -> dict:
+    """The seeds' models as one: probabilities and intensities averaged, on the test split."""
+    splits, labels = studio.example_splits(dataset)
+    test = splits["test"]
+    preds = [studio.predict_texts(n, [e.text for e in test]) for n in names]
+    probs = np.mean([[[p.probs[lab] for lab in labels] for p in ps] for ps in preds], axis=0)
+    gold = [labels[e.label] for e in test]
+    if not preds[0][0].intensity:
+        return evaluate_predictions(gold, [labels[i] for i in probs.argmax(1)], None, None)
+    gold_int = {t: [getattr(e, t) for e in test] for t in INTENSITY_TARGETS}
+    pred_int = {t: list(np.mean([[p.intensity[t] for p in ps] for ps in preds], axis=0)) for t in INTENSITY_TARGETS}
+    return evaluate_predictions(gold, [labels[i] for i in probs.argmax(1)], gold_int, pred_int)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     ap.add_argument("--tasks", nargs="+", default=["multitask", "classify", "sad"], choices=["multitask", "classify", "sad"])
+    ap.add_argument("--models-dir", type=Path, help="keep the trained models here; a model already there is evaluated, not trained again")
     args = ap.parse_args()
     apply_privacy_env()
     settings = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="es-quality-"))
-    studio = Studio(settings.replace(models_dir=tmp / "models", db_path=tmp / "q.sqlite", persistent_dir=None))
+    models_dir = args.models_dir or tmp / "models"
+    studio = Studio(settings.replace(models_dir=models_dir, db_path=tmp / "q.sqlite", persistent_dir=None))
     report: dict = {"seeds": args.seeds, "tasks": args.tasks}
     runs: dict[str, list[dict]] = {t: [] for t in args.tasks}
+    ensembles: dict[str, dict] = {}
     first: dict[str, dict] = {}
 
     def run_ours(task: str, dataset: str, request: dict) -> None:
+        names = []
         for seed in args.seeds:
             name = f"minilm-{task}-s{seed}"
+            names.append(name)
             t1 = time.perf_counter()
-            manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task="classify" if task == "sad" else task,
-                                                              seed=seed, name=name, **request))
+            if (models_dir / name / "manifest.json").exists():
+                manifest = json.loads((models_dir / name / "manifest.json").read_text())
+            else:
+                manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task="classify" if task == "sad" else task,
+                                                                  seed=seed, name=name, **request))
             res = studio.evaluate(name, dataset, "test")
             per_class = res.pop("per_class")
             first.setdefault(task, {"per_class": per_class, "labels": [r["emotion"] for r in per_class], "confusion": res.pop("confusion")})
             res.pop("confusion", None)
             runs[task].append({"seed": seed, "wall_s": round(time.perf_counter() - t1, 1), "train_s": manifest["train_seconds"], **res})
             print(f"{name}: F1 {res['f1_weighted']:.4f}, MSE {res['mse_initial']}, wall {time.perf_counter() - t1:.0f} s", flush=True)
+        if len(names) > 1:
+            ensembles[task] = ensemble(studio, names, dataset)
 
     lines = ["# Model quality on the paper's splits", "",
-             f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}` (CPU, 2 cores). "
-             f"Each of our rows is mean ± std over {len(args.seeds)} seeds; floors and probes are fitted once.", ""]
+             f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}"
+             f"{' --models-dir DIR' if args.models_dir else ''}` (CPU, 2 cores). "
+             f"Each of our rows is mean ± std over {len(args.seeds)} seeds; floors and probes are fitted once."
+             + (" Models already in DIR, from an earlier run of this command, were evaluated, not trained again." if args.models_dir else ""), ""]
 
     esconv_tasks = [t for t in args.tasks if t != "sad"]
     if esconv_tasks:
@@ -222,8 +252,10 @@ def main() -> None:
         for task in esconv_tasks:
             run_ours(task, "esconv", {})
         report["esconv"]["ours"] = {t: runs[t] for t in esconv_tasks}
+        report["esconv"]["ensembles"] = {t: ensembles[t] for t in esconv_tasks if t in ensembles}
         lines += ["## ESConv test split (258 dialogues; Tables 2 and 3)", ""]
-        lines += table(KEYS, {f"MiniLM, ours, {t}": runs[t] for t in esconv_tasks}, base, zeror, ("MentalRoBERTa multi-task (paper)", PAPER_BEST))
+        ens = {f"MiniLM, ours, {t}, {len(args.seeds)}-seed ensemble": ensembles[t] for t in esconv_tasks if t in ensembles}
+        lines += table(KEYS, {f"MiniLM, ours, {t}": runs[t] for t in esconv_tasks}, ens, base, zeror, ("MentalRoBERTa multi-task (paper)", PAPER_BEST))
         lines += ["", "### Against the floors and the targets", ""]
         tfidf = base["TF-IDF + LR / ridge"]
         for task in esconv_tasks:
@@ -253,10 +285,12 @@ def main() -> None:
         report["sad"] = {"zeror": zeror, "floors": base, "floor_seconds": round(time.perf_counter() - t0, 1), "request": SAD_REQUEST}
         run_ours("sad", "sad", SAD_REQUEST)
         report["sad"]["ours"] = runs["sad"]
+        report["sad"]["ensemble"] = ensembles.get("sad")
         keys = ["f1_weighted", "recall_weighted", "f1_macro"]
         lines += ["", f"## SAD test split ({zeror['n']} sentences, 9 classes; Table 1)", "",
                   f"Ours: `empathy-studio train --model minilm --dataset sad --task classify --preset {SAD_REQUEST['preset']}`.", ""]
-        lines += table(keys, {"MiniLM, ours, classify": runs["sad"]}, base, zeror, ("MentalRoBERTa (paper)", SAD_PAPER))
+        ens = {f"MiniLM, ours, classify, {len(args.seeds)}-seed ensemble": ensembles["sad"]} if "sad" in ensembles else {}
+        lines += table(keys, {"MiniLM, ours, classify": runs["sad"]}, ens, base, zeror, ("MentalRoBERTa (paper)", SAD_PAPER))
         f1, _ = agg(runs["sad"], "f1_weighted")
         lines += ["", f"- weighted F1 {f1:.4f} against the target 0.65: {'met' if f1 >= 0.65 else 'not met'}"]
         tf = base["TF-IDF + LR"]["f1_weighted"]
