@@ -144,7 +144,7 @@ class Predictor:
     def predict_one(self, text: str) -> Prediction:
         return self.predict([text])[0]
 
-    def explain_intensity(self, text: str, k: int = 6) -> dict[str, list[tuple[str, float]]]:
+    def explain_intensity(self, text: str, k: int = 6) -> dict[str, tuple[float, list[tuple[str, float]]]]:
         """The words that move each intensity prediction most; empty for models without TF-IDF terms."""
         return self.model.lexical.explain(text, k) if self.model.lexical is not None and self.model.intensity_heads is not None else {}
 

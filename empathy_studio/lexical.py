@@ -60,15 +60,15 @@ class LexicalIntensity:
         """(len(texts), targets): what the words add to each intensity target."""
         return np.asarray(self.features(texts) @ self.weights.T, dtype=np.float32)
 
-    def explain(self, text: str, k: int = 6) -> dict[str, list[tuple[str, float]]]:
-        """Per target, the `k` terms of `text` that move the prediction most, with what each adds (signed)."""
+    def explain(self, text: str, k: int = 6) -> dict[str, tuple[float, list[tuple[str, float]]]]:
+        """Per target: what all the words of `text` add together, and the `k` terms that add most (signed)."""
         row = self.features([text]).tocsr()
         inverse = {i: t for t, i in self.vocabulary.items()}
         out = {}
         for n, target in enumerate(INTENSITY_TARGETS):
             contrib = row.data * self.weights[n, row.indices]
             top = np.argsort(-np.abs(contrib))[:k]
-            out[target] = [(inverse[int(row.indices[i])], float(contrib[i])) for i in top if contrib[i] != 0]
+            out[target] = (float(contrib.sum()), [(inverse[int(row.indices[i])], float(contrib[i])) for i in top if contrib[i] != 0])
         return out
 
     def save(self, path: Path | str) -> None:

@@ -203,7 +203,7 @@ class Studio:
         pred = self.predictor(name, progress)
         return pred.predict(list(texts), (lambda d, t: progress(d, t, "predict")) if progress else None)
 
-    def explain_intensity(self, name: str, text: str) -> dict[str, list[tuple[str, float]]]:
+    def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]]]]:
         return self.predictor(name).explain_intensity(text)
 
     def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:

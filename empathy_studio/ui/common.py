@@ -69,20 +69,21 @@ def text_html(text: str) -> str:
     return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
 
 
-def words_html(words: dict[str, list[tuple[str, float]]]) -> str:
-    """The terms that pushed each intensity up (+) or down (-), from the model's TF-IDF weights."""
+def words_html(words: dict[str, tuple[float, list[tuple[str, float]]]]) -> str:
+    """What the words add to each intensity (from the model's TF-IDF weights), and the terms that add most."""
     rows = []
-    for target, terms in words.items():
+    for target, (total, terms) in words.items():
         if terms:
             chips = " · ".join(f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{'+' if v > 0 else '−'} {esc(t)} {abs(v):.2f}</span>" for t, v in terms)
-            rows.append(f"<tr><td>{esc(target)}</td><td>{chips}</td></tr>")
+            rows.append(f"<tr><td>{esc(target)}</td><td><b>{total:+.2f}</b></td><td>{chips}</td></tr>")
     if not rows:
         return ""
-    return ('<div class="es-meta" style="margin-top:8px">Words that moved the intensity (what each adds on the 1-5 scale)</div>'
-            f'<table class="es-table es-words">{"".join(rows)}</table>')
+    return ('<div class="es-meta" style="margin-top:8px">Words that moved the intensity: all words together, and the terms '
+            'that add most (on the 1-5 scale)</div>'
+            f'<table class="es-table es-words"><tr><th></th><th>words</th><th>top terms</th></tr>{"".join(rows)}</table>')
 
 
-def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "", words: dict[str, list[tuple[str, float]]] | None = None) -> str:
+def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "", words: dict[str, tuple[float, list[tuple[str, float]]]] | None = None) -> str:
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
     rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
             + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
