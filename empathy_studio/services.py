@@ -354,7 +354,7 @@ class Studio:
             "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None},
             "metrics": metrics, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
             "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
-            "device": result.device, "precision": result.precision, "created_at": _utc(), "data_source": self.esconv.origin if req.dataset == "esconv" else req.dataset,
+            "device": result.device, "precision": result.precision, "created_at": _utc(), "data_source": _portable(self.esconv.origin if req.dataset == "esconv" else req.dataset),
         }
         tmp = self.settings.models_dir / f".tmp-{name}-{secrets.token_hex(4)}"
         save(result.model, result.tokenizer, tmp, manifest)
@@ -397,3 +397,8 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _portable(source: str) -> str:
+    """A data source as the manifest keeps it: a file's name, never this machine's path (a hub id or "demo" as is)."""
+    return Path(source).name if Path(source).exists() else source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,6 +52,8 @@ def test_job_completes_and_registers_a_model_with_lineage(studio):
     spec = studio.registry.get("tiny-child")
     assert spec.parent == "tiny" and spec.manifest["data_hash"] and spec.manifest["metrics"]["f1_weighted"] >= 0
     assert "f1_weighted" in spec.manifest["delta"] and job["metrics"]["test"]["n_initial"] > 0
+    # the manifest travels with the model: no path of this machine in it
+    assert str(Path(studio.settings.root).parent) not in (spec.path / "manifest.json").read_text()
 
 
 def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
