@@ -252,9 +252,9 @@ def _compute_metrics(pred) -> dict[str, float]:
 def _init_model(config: TrainConfig, data: TrainData) -> tuple[EmotionIntensityModel, Any]:
     if (Path(config.encoder) / "heads.json").exists():  # continue from a studio model (a fine-tune's parent)
         return load(config.encoder)
-    means = [float(np.nanmean([getattr(ex, t) for ex in data.train])) if data.train else 0.0 for t in INTENSITY_TARGETS]
+    known = {t: [v for ex in data.train if not math.isnan(v := getattr(ex, t))] for t in INTENSITY_TARGETS}
     heads = HeadConfig(labels=list(data.labels), task=config.task, pooling=config.pooling, intensity_head=config.intensity_head,
-                       focal_gamma=config.focal_gamma, intensity_init=[0.0 if math.isnan(m) else m for m in means],
+                       focal_gamma=config.focal_gamma, intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
                        intensity_layer=config.intensity_layer)
     return build_model(config.encoder, heads, config.local_files_only)
 
