@@ -117,8 +117,7 @@ class Annotation:
     # -- identity ---------------------------------------------------------------
 
     def bootstrap_accounts(self) -> None:
-        for acc in self.studio.settings.auth:
-            self.store.add_annotator(acc.name, acc.role, acc.password)
+        self.store.add_annotators([(acc.name, acc.role, acc.password) for acc in self.studio.settings.auth])
 
     def login(self, name: str, password: str) -> Annotator:
         who = self.store.authenticate(name, password)

@@ -27,11 +27,12 @@ import secrets
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -262,20 +263,32 @@ class Store:
     # -- annotators -----------------------------------------------------------
 
     def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
-        name = (name or "").strip()
-        if not name:
-            raise StoreError("annotator name is empty")
-        if role not in ROLES:
-            raise StoreError(f"role must be annotator or admin, got {role!r}")
-        pw = hash_password(password) if password else None
+        return self.add_annotators([(name, role, password)])[0]
+
+    def add_annotators(self, accounts: Sequence[tuple[str, str, str | None]]) -> list[Annotator]:
+        """Create or update (name, role, password) accounts in one transaction; a None password keeps the old one."""
+        if not accounts:
+            return []
+        for name, role, _ in accounts:
+            if not (name or "").strip():
+                raise StoreError("annotator name is empty")
+            if role not in ROLES:
+                raise StoreError(f"role must be annotator or admin, got {role!r}")
+        # scrypt releases the GIL: a server's configured accounts hash side by side at start
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(accounts)))) as pool:
+            hashes = list(pool.map(lambda pw: hash_password(pw) if pw else None, [pw for _, _, pw in accounts]))
+        out = []
         with self.write() as db:
-            row = db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()
-            if row:
-                db.execute("UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]])
-                ident = row[0]
-            else:
-                ident = db["annotators"].insert({"name": name, "role": role, "password_hash": pw, "created": now()}).last_pk
-        return Annotator(int(ident), name, role)
+            for (name, role, _), pw in zip(accounts, hashes):
+                name = name.strip()
+                row = db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()
+                if row:
+                    db.execute("UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]])
+                    ident = row[0]
+                else:
+                    ident = db["annotators"].insert({"name": name, "role": role, "password_hash": pw, "created": now()}).last_pk
+                out.append(Annotator(int(ident), name, role))
+        return out
 
     def annotator(self, name: str) -> Annotator | None:
         row = self.db.execute("SELECT id, name, role FROM annotators WHERE name = ?", [(name or "").strip()]).fetchone()

@@ -80,6 +80,17 @@ def test_empty_annotator_name(store):
         store.add_annotator("  ")
 
 
+def test_accounts_in_one_batch_all_or_nothing(store):
+    made = store.add_annotators([(f"u{i}", "annotator", f"pw{i}") for i in range(6)] + [("boss", "admin", "x")])
+    assert [a.name for a in made] == [*(f"u{i}" for i in range(6)), "boss"]
+    assert all(store.authenticate(f"u{i}", f"pw{i}") for i in range(6)) and store.authenticate("boss", "x").role == "admin"
+    with pytest.raises(StoreError, match="role"):
+        store.add_annotators([("new", "annotator", "pw"), ("odd", "owner", "pw")])
+    assert store.annotator("new") is None  # validated before anything is written
+    store.add_annotators([("u0", "admin", None)])  # a role change keeps the password
+    assert store.authenticate("u0", "pw0").role == "admin"
+
+
 def test_migrations_twice_are_harmless(tmp_path):
     path = tmp_path / "m.sqlite"
     Store(path).close()
