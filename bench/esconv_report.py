@@ -79,7 +79,8 @@ def main() -> None:
                f"fine-tuned, bottom {h.get('freeze_layers', 0)} layers frozen" if h.get("freeze_layers") else "fine-tuned, every layer")
         lines.append(f"- {r['model']}: {how}; pooling {h.get('pooling')}; intensity head {h.get('intensity_head')}"
                      f"{' on layer ' + str(h['intensity_layer']) if h.get('intensity_layer') is not None else ''}"
-                     f"{', ridge-fitted (alpha ' + ', '.join(str(v['alpha']) for v in (r.get('ridge') or {}).values()) + ')' if r.get('ridge') else ''}; "
+                     f"{', ridge-fitted (alpha ' + ', '.join(str(v['alpha']) for v in (r.get('ridge') or {}).values()) + ')' if r.get('ridge') else ''}"
+                     f"{' with TF-IDF terms (scale ' + ', '.join(str(v['lexical_scale']) for v in r['ridge'].values()) + ')' if h.get('lexical_intensity') else ''}; "
                      f"lr {h.get('learning_rate')} / heads {h.get('head_learning_rate')}, batch {h.get('batch_size')}, max_length {h.get('max_length')}, "
                      f"up to {h.get('epochs')} epochs, patience {h.get('patience')} on val {h.get('select_metric')}")
     lines += ["", "Commands: `empathy-studio train --model minilm --dataset esconv --name minilm-esconv` (the default preset); "
