@@ -275,8 +275,12 @@ class Store:
             if role not in ROLES:
                 raise StoreError(f"role must be annotator or admin, got {role!r}")
         # scrypt releases the GIL: a server's configured accounts hash side by side at start
-        with ThreadPoolExecutor(max_workers=min(4, max(1, len(accounts)))) as pool:
-            hashes = list(pool.map(lambda pw: hash_password(pw) if pw else None, [pw for _, _, pw in accounts]))
+        hash_one = lambda pw: hash_password(pw) if pw else None  # noqa: E731
+        if len(accounts) == 1:
+            hashes = [hash_one(accounts[0][2])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(4, len(accounts))) as pool:
+                hashes = list(pool.map(hash_one, [pw for _, _, pw in accounts]))
         out = []
         with self.write() as db:
             for (name, role, _), pw in zip(accounts, hashes):

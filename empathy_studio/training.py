@@ -394,23 +394,25 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
     def design(split: str, scale: float) -> np.ndarray:
         return np.hstack([z[split], scale * words[split]]) if scale else z[split]
 
-    chosen = {}
+    labelled = {}
     for k, target in enumerate(INTENSITY_TARGETS):
         y = np.array([getattr(e, target) for e in data.train], dtype=float)
-        ok = ~np.isnan(y)
-        if ok.sum() < 2:
-            continue
         yv = np.array([getattr(e, target) for e in data.val], dtype=float) if data.val else np.array([])
-        okv = ~np.isnan(yv)
-        best = None
-        for scale in LEXICAL_SCALES if vectorizer else (0.0,):
-            x_train, x_val = design("train", scale)[ok], design("val", scale)[okv] if okv.sum() else None
+        if (~np.isnan(y)).sum() >= 2:
+            labelled[k] = (y, ~np.isnan(y), yv, ~np.isnan(yv))
+    best: dict[int, tuple] = {}
+    # one design matrix per scale, shared by the three targets
+    for scale in LEXICAL_SCALES if vectorizer else (0.0,):
+        x_train, x_val = design("train", scale), design("val", scale) if data.val else None
+        for k, (y, ok, yv, okv) in labelled.items():
             for alpha in RIDGE_ALPHAS:
-                fit = Ridge(alpha=alpha).fit(x_train, y[ok])
-                score = float(np.mean((fit.predict(x_val) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
-                if best is None or score < best[0]:
-                    best = (score, alpha, scale, fit)
-        score, alpha, scale, fit = best
+                fit = Ridge(alpha=alpha).fit(x_train[ok], y[ok])
+                score = float(np.mean((fit.predict(x_val[okv]) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
+                if k not in best or score < best[k][0]:
+                    best[k] = (score, alpha, scale, fit)
+    chosen = {}
+    for k, (score, alpha, scale, fit) in best.items():
+        target = INTENSITY_TARGETS[k]
         coef = fit.coef_
         head = model.intensity_heads[target].last
         with torch.no_grad():
@@ -418,7 +420,7 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
             head.bias.fill_(float(fit.intercept_ - np.sum(coef[:h] * mu / sd)))
         if lexical_weights is not None:
             lexical_weights[k] = coef[h:] * scale
-        chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if okv.sum() else None}
+        chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if labelled[k][3].sum() else None}
     model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None
     return chosen
 
