@@ -1,105 +1,32 @@
 """Annotation use cases: sign-in and roles, the rating queue, agreement, import and export.
 
-Roles are checked here, at the API level, so a call that bypasses the page
-(gradio_client, the CLI) meets the same rules: admins start training, export
-and manage annotators; annotators rate and see only their own ratings.
-The queue order is the admin's choice: random, model uncertainty (entropy of
-the emotion probabilities, or intensity spread across emotions), or
-disagreement between annotators; this is the studio's active learning.
+Roles are checked here and in the store (`store.require`), at the API level, so
+a call that bypasses the page (gradio_client, the CLI) meets the same rules:
+admins start training, export and manage annotators; annotators rate and see
+only their own ratings. The queue order is the admin's choice: random, model
+uncertainty (entropy of the emotion probabilities, or intensity spread across
+emotions), or disagreement between annotators; this is the studio's active learning.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .labels import ESCONV_EMOTIONS
-from .metrics import bootstrap_alpha, entropy, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
-from .store import Annotator, PermissionDenied, Store, StoreError
-
-if TYPE_CHECKING:
-    from .services import Studio
+from .agreement import _nan, agreement_report
+from .metrics import entropy
+from .registry import Registry
+from .settings import Settings
+from .store import Annotator, PermissionDenied, Store, StoreError, require
 
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
 EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "created", "updated")
-
-
-def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
-    if actor is None:
-        raise PermissionDenied("sign in first")
-    if role == "admin" and not actor.is_admin:
-        raise PermissionDenied(f"{actor.name} is not an admin")
-    return actor
-
-
-def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], how: str = "mean", min_annotators: int = 1) -> dict[str, dict[str, Any]]:
-    """item id -> {"initial", "final", "emotion" (majority or None), "n"} over items with enough annotators."""
-    if how not in ("mean", "median"):
-        raise ValueError(f"aggregate must be mean or median, got {how!r}")
-    by_item: dict[str, list[tuple[int, int, str | None]]] = defaultdict(list)
-    for _, item, initial, final, emotion in table:
-        by_item[item].append((initial, final, emotion))
-    f = np.mean if how == "mean" else np.median
-    out = {}
-    for item, rows in by_item.items():
-        if len(rows) < min_annotators:
-            continue
-        emotions = [e for _, _, e in rows if e]
-        majority = max(set(emotions), key=emotions.count) if emotions else None
-        out[item] = {"initial": float(f([r[0] for r in rows])), "final": float(f([r[1] for r in rows])), "emotion": majority, "n": len(rows)}
-    return out
-
-
-def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, items: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    names = sorted({r[0] for r in table})
-    ri = {n: i for i, n in enumerate(names)}
-    ci = {it: j for j, it in enumerate(items)}
-    m = np.full((len(names), len(items)), np.nan)
-    for row in table:
-        if row[1] in ci:
-            m[ri[row[0]], ci[row[1]]] = row[field]
-    return names, m
-
-
-MAX_LISTED_PAIRS = 500
-
-
-def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
-                     model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200, per_emotion: bool = True) -> dict[str, Any]:
-    """Inter-annotator agreement and agreement with gold (and a model) for initial and final intensity.
-
-    gold: item id -> {"emotion", "initial", "final"}; model: item id -> {"pred_initial", "pred_final"}.
-    Pairwise QWK is summarised over all pairs and listed for the pairs with the most shared items.
-    """
-    items = sorted({r[1] for r in table})
-    report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}
-    for field, target in ((2, "initial"), (3, "final")):
-        names, m = _matrix(table, field, items)
-        lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
-        pairs = pairwise_qwk_arrays(m)
-        vs_gold = rowwise_against(m, np.array([gold.get(it, {}).get(target, math.nan) for it in items], dtype=float))
-        vs_model = rowwise_against(m, np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)) if model is not None else None
-        report[target] = {
-            "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
-            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(m, arrays=pairs),
-            "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
-            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {})}
-                           for i, name in enumerate(names)},
-        }
-    if per_emotion:
-        by_emotion: dict[str, list[tuple[str, str, int, int, str | None]]] = defaultdict(list)
-        for r in table:
-            by_emotion[gold.get(r[1], {}).get("emotion")].append(r)
-        report["per_emotion"] = {emo: agreement_report(by_emotion[emo], gold, model, n_boot=0, per_emotion=False)
-                                 for emo in ESCONV_EMOTIONS if by_emotion.get(emo)}
-    return report
 
 
 # ---------------------------------------------------------------------------
@@ -107,17 +34,17 @@ def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gol
 
 
 class Annotation:
-    def __init__(self, studio: "Studio"):
-        self.studio = studio
-
-    @property
-    def store(self) -> Store:
-        return self.studio.store
+    def __init__(self, store: Store, settings: Settings, registry: Registry):
+        self.store, self.settings, self.registry = store, settings, registry
 
     # -- identity ---------------------------------------------------------------
 
+    @staticmethod
+    def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
+        return require(actor, role)
+
     def bootstrap_accounts(self) -> None:
-        self.store.add_annotators([(acc.name, acc.role, acc.password) for acc in self.studio.settings.auth])
+        self.store.add_annotators([(acc.name, acc.role, acc.password) for acc in self.settings.auth])
 
     def login(self, name: str, password: str) -> Annotator:
         who = self.store.authenticate(name, password)
@@ -144,8 +71,11 @@ class Annotation:
             raise StoreError(f"queue order must be one of {', '.join(QUEUE_ORDERS)}")
         self.store.set_setting("queue_order", order)
         if model:
-            self.studio.registry.get(model)
+            self.registry.get(model)
             self.store.set_setting("queue_model", model)
+
+    def queue_model(self) -> str:
+        return self.store.get_setting("queue_model", self.settings.default_model)
 
     def assisted(self) -> bool:
         return bool(self.store.get_setting("assisted", False))
@@ -166,7 +96,7 @@ class Annotation:
         if order == "disagreement":
             spread = self._rating_spread()
             return sorted(todo, key=lambda i: (-spread.get(i, -1.0), i))
-        model = self.store.get_setting("queue_model", self.studio.settings.default_model)
+        model = self.queue_model()
         cache = self.store.cached_predictions(model)
         if order == "uncertainty":
             score = {i: entropy(r["probs"]) for i, (_, r) in cache.items()}
@@ -218,10 +148,6 @@ class Annotation:
     def import_(self, actor: Annotator | None, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
         require(actor, "admin")
         return import_ratings(self.store, path, dry_run, create_annotators)
-
-
-def _nan(v: Any) -> float:
-    return math.nan if v is None else float(v)
 
 
 def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None) -> int:

@@ -1,22 +1,29 @@
-"""The `empathy-studio` command: serve, models, train, evaluate, predict, ratings.
+"""The `empathy-studio` command: serve, models, train, evaluate, predict, ratings, annotators.
 
 Each command builds `Settings` and a `Studio`, makes one service call and
-prints. Bad input is one line on stderr and exit code 2; long work shows a
-tqdm bar on stderr; with `--json` only JSON goes to stdout.
+prints. The `train` options are generated from the `TrainRequest` fields (name,
+type, help, choices), so an option is added in one place. A `UserError` is one
+line on stderr and exit code 2; long work shows a tqdm bar on stderr; with
+`--json` only JSON goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
-import os
+import signal
 import sys
+import traceback
+import typing
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
+from .services import ConfigError, JobCancelled, ProgressEvent, Studio, TrainRequest, UserError
 from .settings import apply_privacy_env, load_settings, parse_account
 
+ProgressFn = typing.Callable[[ProgressEvent], None]
 EXIT_BAD_INPUT = 2
 
 
@@ -24,6 +31,32 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage plus error
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(EXIT_BAD_INPUT)
+
+
+def add_request_options(parser: argparse.ArgumentParser, request_type: type) -> None:
+    """One option per field of a request dataclass: `--field-name`, typed from the annotation, help and choices from the metadata."""
+    hints = typing.get_type_hints(request_type)
+    for f in dataclasses.fields(request_type):
+        if not f.metadata.get("flag", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = next((t for t in typing.get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+        default = None if f.default is dataclasses.MISSING else f.default
+        shown = f" (default: {default})" if default not in (None, False, -1) else ""
+        help_text = request_type.option_help(f.name) + shown
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, choices=f.metadata.get("choices"), default=None,
+                                metavar=None if f.metadata.get("choices") else f.name.upper(), help=help_text)
+
+
+def request_from_args(args: argparse.Namespace, request_type: type = TrainRequest) -> Any:
+    """The request the options describe; options not given keep the dataclass defaults."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(request_type) if getattr(args, f.name, None) is not None}
+    if "model" not in given:
+        raise ConfigError("train needs --model NAME (a registry name: empathy-studio models)")
+    return request_type(**given)
 
 
 def _json_safe(value: Any) -> Any:
@@ -40,44 +73,44 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(_json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False))
 
 
-def _bar() -> Callable[[int, int, str], None]:
-    """A progress callable that draws one tqdm bar per phase on stderr."""
+def _bar() -> ProgressFn:
+    """A progress callback that draws one tqdm bar per phase on stderr."""
     from tqdm import tqdm
 
-    state: dict[str, Any] = {"what": None, "bar": None}
+    state: dict[str, Any] = {"phase": None, "bar": None}
 
-    def update(done: int, total: int, what: str) -> None:
-        if state["what"] != what:
+    def update(event: ProgressEvent) -> None:
+        if event.metrics and state["bar"] is not None:  # an evaluation between epochs: a note on the training bar
+            state["bar"].set_postfix_str(event.detail)
+            return
+        if state["phase"] != event.phase:
             if state["bar"] is not None:
                 state["bar"].close()
-            state["bar"], state["what"] = tqdm(total=total, desc=what, file=sys.stderr, leave=False, dynamic_ncols=True), what
+            state["bar"] = tqdm(total=event.total, desc=event.phase, file=sys.stderr, leave=False, dynamic_ncols=True)
+            state["phase"] = event.phase
         bar = state["bar"]
-        bar.total = total
-        bar.n = done
+        bar.total, bar.n = event.total, event.done
+        bar.set_postfix_str(event.detail, refresh=False)
         bar.refresh()
-        if done >= total:
-            bar.close()
-            state["what"] = None
 
     return update
 
 
-def _studio(args: argparse.Namespace):
-    from .services import Studio
-
-    overrides = {}
+def _studio(args: argparse.Namespace) -> Studio:
+    overrides: dict[str, Any] = {}
     if getattr(args, "db", None):
         overrides["db_path"] = Path(args.db).resolve()
         overrides["persistent_dir"] = None
     if getattr(args, "models_dir", None):
         overrides["models_dir"] = Path(args.models_dir).resolve()
-    settings = load_settings(**overrides)
+    if getattr(args, "esconv", None):
+        overrides["esconv_file"] = Path(args.esconv)
     if getattr(args, "auth", None):
-        settings = settings.replace(auth=tuple(parse_account(a) for a in args.auth))
-    return Studio(settings, esconv_path=getattr(args, "esconv", None))
+        overrides["auth"] = tuple(parse_account(a) for a in args.auth)
+    return Studio(load_settings(**overrides))
 
 
-def _data_note(studio) -> None:
+def _data_note(studio: Studio) -> None:
     if studio.esconv.is_demo:
         print(f"note: using the {studio.esconv.describe()}", file=sys.stderr)
 
@@ -100,8 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List the registry.  Example: empathy-studio models --json"""
-    studio = _studio(args)
-    rows = studio.registry.rows()
+    rows = _studio(args).model_rows()
     if args.json:
         _print_json(rows)
     else:
@@ -112,28 +144,19 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Fine-tune a model and register it.  Example: empathy-studio train --model minilm --dataset esconv --epochs 4"""
-    from .services import TrainRequest
-
+    """Fine-tune a model and register it.  Example: empathy-studio train --model minilm --task emotion-intensity --epochs 4"""
     studio = _studio(args)
     _data_note(studio)
-    req = TrainRequest(model=args.model, dataset=args.dataset, task=args.task, preset=args.preset, epochs=args.epochs,
-                       max_length=args.max_length, batch_size=args.batch_size, learning_rate=args.learning_rate, balanced=args.balanced,
-                       seed=args.seed, policy=args.policy, with_ratings=args.with_ratings, name=args.name, max_steps=args.max_steps,
-                       freeze_encoder=args.freeze_encoder, pooling=args.pooling, intensity_head=args.intensity_head, focal_gamma=args.focal_gamma,
-                       min_annotators=args.min_annotators, aggregate=args.aggregate)
-    on_event = None
-    from .jobs import JobCancelled, JobReporter
-
-    if args.job_id is not None:
-        on_event = JobReporter(studio.store, args.job_id)
     try:
-        manifest = studio.train_and_register(req, progress=_bar(), on_event=on_event)
+        if args.job_id is not None:  # a job's child process: the request is in the job's row
+            # cancel sends SIGTERM: leave through SystemExit, so the run's temporary folders are removed on the way out
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+            manifest = studio.run_job(args.job_id, progress=_bar())
+        else:
+            manifest = studio.train_and_register(request_from_args(args), progress=_bar())
     except JobCancelled as exc:
         print(f"empathy-studio: {exc}", file=sys.stderr)
         return 3
-    if args.job_id is not None:
-        on_event.finished(manifest)
     summary = {"name": manifest["name"], "parent": manifest["parent"], "train_seconds": manifest["train_seconds"], "metrics": manifest["metrics"], "delta": manifest["delta"]}
     if args.json:
         _print_json(summary)
@@ -154,6 +177,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0
+    result.pop("confusion")
     for k, v in result.items():
         print(f"{k:<22} {v:.4f}" if isinstance(v, float) else f"{k:<22} {v}")
     for row in per_class:
@@ -164,21 +188,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict emotion and intensity.  Example: empathy-studio predict --model minilm-quick --text "I can't sleep since I lost my job" """
     studio = _studio(args)
-    if args.text is not None:
-        texts = [args.text]
-    else:
-        path = Path(args.file)
-        if path.suffix.lower() == ".json":
-            from .data import load_esconv
-
-            texts = [d.seeker_text for d in load_esconv(path)]
-        else:
-            try:
-                texts = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError) as exc:
-                raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None
-        if not texts:
-            raise ValueError(f"{path}: no text in file")
+    texts = [args.text] if args.text is not None else studio.texts_from_file(args.file)
     preds = studio.predict_texts(args.model, texts, progress=_bar() if len(texts) > 1 else None)
     rows = [{"text": t, **p.to_dict()} for t, p in zip(texts, preds)]
     if args.json:
@@ -192,21 +202,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_ratings(args: argparse.Namespace) -> int:
     """Export, import or measure agreement of ratings.  Example: empathy-studio ratings export --format csv --out ratings.csv"""
-    from .annotation import Annotation, export_ratings, import_ratings
-
     studio = _studio(args)
-    store = studio.store
     if args.action == "export":
         if not args.out:
-            raise ValueError("export needs --out PATH")
-        n = export_ratings(store, args.out, args.format, args.hub_repo, os.environ.get("HF_TOKEN"))
+            raise ConfigError("export needs --out PATH")
+        n = studio.export_ratings(args.out, args.format, args.hub_repo)
         print(f"exported {n} ratings to {args.out}", file=sys.stderr)
     elif args.action == "import":
         if not args.file:
-            raise ValueError("import needs --file PATH (CSV or JSONL)")
-        if not store.item_ids():
-            studio.sync_items()
-        report = import_ratings(store, args.file, dry_run=args.dry_run, create_annotators=args.create_annotators)
+            raise ConfigError("import needs --file PATH (CSV or JSONL)")
+        report = studio.import_ratings(args.file, dry_run=args.dry_run, create_annotators=args.create_annotators)
         if args.json:
             _print_json(report)
         else:
@@ -214,7 +219,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
             for r in report["rejected"][:20]:
                 print(f"  row {r['row']}: {r['reason']}")
     else:
-        report = Annotation(studio).agreement(model=args.model, n_boot=args.n_boot)
+        report = studio.annotation.agreement(model=args.model, n_boot=args.n_boot)
         if args.json:
             _print_json(report)
         else:
@@ -226,8 +231,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
 
 def cmd_annotators(args: argparse.Namespace) -> int:
     """Add or update a local account.  Example: empathy-studio annotators add --name ana --password s3cret --role admin"""
-    studio = _studio(args)
-    a = studio.store.add_annotator(args.name, args.role, args.password)
+    a = _studio(args).add_annotator(args.name, args.role, args.password)
     print(f"{a.name} ({a.role})")
     return 0
 
@@ -238,6 +242,7 @@ def cmd_annotators(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="empathy-studio", description="Emotion category and intensity for help-seeker text.")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser, esconv: bool = True) -> None:
@@ -259,29 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_models)
 
     s = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
-    s.add_argument("--model", required=True, help="registry name of the base or parent model")
-    s.add_argument("--dataset", default="esconv", help="esconv, sad, epitome, or an ESConv-format JSON file")
-    s.add_argument("--task", default="multitask", choices=["multitask", "classify"], help="multi-task (emotion + intensity) or emotion only")
-    s.add_argument("--preset", default="default", choices=["default", "paper", "paper-heads", "quick"],
-                   help="default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen encoder)")
-    s.add_argument("--epochs", type=float, help="training epochs")
-    s.add_argument("--max-length", type=int, help="tokens per text")
-    s.add_argument("--batch-size", type=int, help="examples per step")
-    s.add_argument("--learning-rate", type=float, help="encoder learning rate")
-    s.add_argument("--balanced", action="store_true", help="the paper's class balancing (training set only)")
-    s.add_argument("--seed", type=int, help="random seed (default 42)")
-    s.add_argument("--policy", default="gold", choices=["gold", "gold+ratings", "ratings"], help="which labels to train on")
-    s.add_argument("--with-ratings", metavar="DB", help="database whose ratings to use (implies --policy gold+ratings)")
-    s.add_argument("--aggregate", default="mean", choices=["mean", "median"], help="how ratings of one item combine")
-    s.add_argument("--min-annotators", type=int, default=1, help="ratings needed before an item counts")
-    s.add_argument("--name", help="name of the new model (default: derived)")
-    s.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (smoke tests)")
-    s.add_argument("--freeze-encoder", action="store_true", help="train the heads only, on cached embeddings")
-    s.add_argument("--pooling", choices=["cls", "mean"], help="how the encoder output is pooled")
-    s.add_argument("--intensity-head", choices=["per_emotion", "shared"], help="intensity head design")
-    s.add_argument("--focal-gamma", type=float, help="focal loss gamma (0 = cross-entropy)")
+    add_request_options(s, TrainRequest)
     s.add_argument("--json", action="store_true", help="print a JSON summary")
-    s.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--job-id", type=int, help=argparse.SUPPRESS)  # a job's child: the request is in the job's row
     common(s)
     s.set_defaults(fn=cmd_train)
 
@@ -329,21 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     apply_privacy_env()
     args = build_parser().parse_args(argv)
-    if getattr(args, "with_ratings", None) and args.policy == "gold":
-        args.policy = "gold+ratings"
-    from .data import DataError
-    from .registry import ModelUnavailable
-    from .store import PermissionDenied, StoreError
-
     try:
         return args.fn(args)
-    except (DataError, StoreError, ModelUnavailable, PermissionDenied, ValueError, FileNotFoundError, KeyError, OSError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        sys.stderr.write(f"empathy-studio: error: {msg}\n")
+    except UserError as exc:
+        sys.stderr.write(f"empathy-studio: error: {exc}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("empathy-studio: interrupted\n")
         return 130
+    except Exception as exc:  # a bug: one line, and the traceback on request
+        if args.traceback:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(f"empathy-studio: unexpected error ({exc.__class__.__name__}: {first}); --traceback shows where\n")
+        return 1
 
 
 if __name__ == "__main__":

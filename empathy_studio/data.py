@@ -13,14 +13,17 @@ import hashlib
 import json
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sklearn.model_selection import train_test_split
 
-from .labels import ESCONV_EMOTIONS, EPITOME_MECHANISMS, SAD_LABELS
+from .errors import DataError, NotFound
+from .labels import EPITOME_LEVELS, ESCONV_EMOTIONS, EPITOME_MECHANISMS, SAD_LABELS
+
+__all__ = ["DataError", "DataSources", "Dialogue", "EsconvSource", "Example"]
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "assets" / "demo_esconv.json"
 SPLITS = ("train", "val", "test")
@@ -29,18 +32,6 @@ SPLITS = ("train", "val", "test")
 # the Hub conversion (thu-coai/esconv).
 SEEKER_ROLES = {"seeker", "speaker", "usr"}
 SUPPORTER_ROLES = {"supporter", "listener", "sys"}
-
-
-class DataError(ValueError):
-    """A malformed input file; the message is one line meant for the user."""
-
-    def __init__(self, path: Path | str, message: str, index: int | None = None, field: str | None = None):
-        where = str(path)
-        if index is not None:
-            where += f": record {index}"
-        if field is not None:
-            where += f", field '{field}'"
-        super().__init__(f"{where}: {message}")
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +179,23 @@ def load_esconv(path: Path | str, source: str | None = None) -> list[Dialogue]:
     if not records:
         raise DataError(path, "no dialogues in file")
     return [parse_esconv_record(rec, i, path, source) for i, rec in enumerate(records)]
+
+
+def read_texts(path: Path | str) -> list[str]:
+    """The seeker texts of an ESConv-format JSON file, or one text per non-empty line of any other text file."""
+    path = Path(path)
+    if path.suffix.lower() in (".json", ".jsonl"):
+        texts = [d.seeker_text for d in load_esconv(path)]
+    else:
+        try:
+            texts = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except FileNotFoundError:
+            raise DataError(path, "file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"cannot read file ({exc.__class__.__name__})") from None
+    if not texts:
+        raise DataError(path, "no text in file")
+    return texts
 
 
 def _json_lines(text: str, path: Path, first_error: json.JSONDecodeError) -> list[Any]:
@@ -368,10 +376,6 @@ def examples_hash(examples: Iterable[Example]) -> str:
     return h.hexdigest()[:16]
 
 
-def class_counts(dialogues: Iterable[Dialogue]) -> Counter:
-    return Counter(d.emotion for d in dialogues)
-
-
 # ---------------------------------------------------------------------------
 # where ESConv comes from
 
@@ -382,9 +386,23 @@ class EsconvSource:
     origin: str  # a path, a hub id, or "demo"
     is_demo: bool = False
 
-    @property
+    @cached_property
     def splits(self) -> dict[str, list[Dialogue]]:
+        """The paper's split, computed once per source (a frozen dataclass keeps the cache in its __dict__)."""
         return split_dialogues(self.dialogues)
+
+    @cached_property
+    def split_of(self) -> dict[str, str]:
+        return {d.dialogue_id: name for name, ds in self.splits.items() for d in ds}
+
+    @cached_property
+    def by_id(self) -> dict[str, Dialogue]:
+        return {d.dialogue_id: d for d in labelled(self.dialogues)}
+
+    def dialogue(self, dialogue_id: str) -> Dialogue:
+        if dialogue_id not in self.by_id:
+            raise NotFound(f"unknown dialogue {dialogue_id!r}")
+        return self.by_id[dialogue_id]
 
     def describe(self) -> str:
         kept = labelled(self.dialogues)
@@ -393,12 +411,11 @@ class EsconvSource:
         return f"ESConv from {Path(self.origin).name} ({len(kept)} labelled dialogues)"
 
 
-def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = None, env_path: str | None = None,
-                   hub: bool = False, hub_id: str = "thu-coai/esconv") -> EsconvSource:
-    """`--esconv PATH`, then EMPATHY_STUDIO_ESCONV, then space_config.yaml, then the Hub if enabled, then the demo."""
-    for given in (explicit, env_path):
-        if given:
-            return EsconvSource(tuple(load_esconv(given)), str(given))
+def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = None, hub: bool = False,
+                   hub_id: str = "thu-coai/esconv") -> EsconvSource:
+    """An explicit file (`--esconv`, EMPATHY_STUDIO_ESCONV), then space_config.yaml's candidates, then the Hub if enabled, then the demo."""
+    if explicit:
+        return EsconvSource(tuple(load_esconv(explicit)), str(explicit))
     for path in candidates:
         if Path(path).exists():
             return EsconvSource(tuple(load_esconv(path)), str(path))
@@ -451,23 +468,41 @@ def epitome_examples(records: Sequence[EpitomeRecord], mechanism: str = "emotion
             for r in records if mechanism in r.levels]
 
 
-def example_splits(dataset: str, esconv: EsconvSource | None = None, sad: Path | None = None,
-                   epitome: Path | None = None) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
-    """(split name -> examples, label names) for `esconv`, `sad`, `epitome`, or an ESConv-format file."""
-    from .labels import EPITOME_LEVELS
+class DataSources:
+    """Where each dataset comes from, resolved on first use and kept: ESConv, ESConv-format files, SAD, EPITOME."""
 
-    if dataset == "sad":
-        if sad is None:
-            raise DataError("sad", "SAD is not configured (space_config.yaml: sad)")
-        rows = load_sad(sad)
-        return paper_split(rows, [r.label for r in rows]), SAD_LABELS
-    if dataset == "epitome":
-        if epitome is None:
-            raise DataError("epitome", "EPITOME is not configured (space_config.yaml: epitome)")
-        rows = epitome_examples(load_epitome(epitome))
-        return paper_split(rows, [r.label for r in rows]), EPITOME_LEVELS
-    if dataset != "esconv":
-        esconv = EsconvSource(tuple(load_esconv(dataset)), dataset)
-    if esconv is None:
-        raise DataError("esconv", "no ESConv source given")
-    return {k: to_examples(v) for k, v in esconv.splits.items()}, ESCONV_EMOTIONS
+    def __init__(self, esconv: Sequence[Path] = (), esconv_file: Path | str | None = None, hub_esconv: bool = False,
+                 sad: Path | None = None, epitome: Path | None = None):
+        self._candidates, self._explicit, self._hub = tuple(esconv), esconv_file, hub_esconv
+        self.sad, self.epitome = sad, epitome
+        self._files: dict[str, EsconvSource] = {}
+
+    @classmethod
+    def from_settings(cls, settings) -> "DataSources":
+        return cls(settings.esconv, settings.esconv_file, settings.hub_esconv, settings.first_existing("sad"), settings.first_existing("epitome"))
+
+    @cached_property
+    def esconv(self) -> EsconvSource:
+        return resolve_esconv(self._candidates, self._explicit, hub=self._hub)
+
+    def esconv_like(self, dataset: str) -> EsconvSource:
+        """`esconv` (the configured source) or an ESConv-format file, each loaded once."""
+        if dataset == "esconv":
+            return self.esconv
+        if dataset not in self._files:
+            self._files[dataset] = EsconvSource(tuple(load_esconv(dataset)), dataset)
+        return self._files[dataset]
+
+    def examples(self, dataset: str) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
+        """(split name -> examples, label names) for `esconv`, `sad`, `epitome`, or an ESConv-format file."""
+        if dataset == "sad":
+            if self.sad is None:
+                raise DataError("sad", "SAD is not configured (space_config.yaml: sad)")
+            rows = load_sad(self.sad)
+            return paper_split(rows, [r.label for r in rows]), SAD_LABELS
+        if dataset == "epitome":
+            if self.epitome is None:
+                raise DataError("epitome", "EPITOME is not configured (space_config.yaml: epitome)")
+            rows = epitome_examples(load_epitome(self.epitome))
+            return paper_split(rows, [r.label for r in rows]), EPITOME_LEVELS
+        return {k: to_examples(v) for k, v in self.esconv_like(dataset).splits.items()}, ESCONV_EMOTIONS

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .data import text_hash
+from .errors import InputError
 from .labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
-from .metrics import entropy
 from .modeling import EmotionIntensityModel, load, select_emotion
+from .progress import EMBEDDING, PREDICTING, ProgressEvent, ProgressFn
 
 MAX_TEXT_CHARS = 100_000  # beyond this a "text" is a pasted file, not a help-seeker's words
 CHANGE_RANGE = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN)
@@ -34,17 +35,11 @@ class Prediction:
     embedding: np.ndarray | None = None
     spread: float | None = None  # sd of the intensity outputs across emotions, weighted by their probabilities
 
-    @property
-    def entropy(self) -> float:
-        return entropy(self.probs)
-
-    def to_dict(self, with_embedding: bool = False) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pred_emotion": self.emotion, "probs": self.probs, "pred_spread": self.spread}
         for t in INTENSITY_TARGETS:
             out[f"pred_{t}"] = self.intensity.get(t)
             out[f"pred_{t}_raw"] = self.intensity_raw.get(t)
-        if with_embedding and self.embedding is not None:
-            out["embedding"] = self.embedding.tolist()
         return out
 
 
@@ -102,7 +97,7 @@ class Predictor:
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
             yield idx, {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
-    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(self, texts: Sequence[str], progress: ProgressFn | None = None, detail: str = "") -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features for the emotion and the intensity heads, in input order (no cache: used to train heads)."""
         h = self.model.encoder.config.hidden_size
         emo, inten = torch.empty(len(texts), h), torch.empty(len(texts), h)
@@ -113,17 +108,17 @@ class Predictor:
                 emo[idx], inten[idx] = a.float().cpu(), b.float().cpu()
                 done += len(idx)
                 if progress:
-                    progress(done, len(texts))
+                    progress(ProgressEvent(EMBEDDING, done, len(texts), detail))
         return emo, inten
 
     # -- prediction -----------------------------------------------------------
 
-    def predict(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], progress: ProgressFn | None = None) -> list[Prediction]:
         for t in texts:
             if not isinstance(t, str) or not t.strip():
-                raise ValueError("text is empty")
+                raise InputError("text is empty")
             if len(t) > MAX_TEXT_CHARS:
-                raise ValueError(f"text is {len(t):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+                raise InputError(f"text is {len(t):,} characters; the limit is {MAX_TEXT_CHARS:,}")
         keys = [(self.name, text_hash(t)) for t in texts]
         results: dict[int, Prediction] = {}
         todo = []
@@ -148,7 +143,7 @@ class Predictor:
         """The words that move each intensity prediction most; empty for models without TF-IDF terms."""
         return self.model.lexical.explain(text, k) if self.model.lexical is not None and self.model.intensity_heads is not None else {}
 
-    def _run(self, texts: Sequence[str], progress: Callable[[int, int], None] | None) -> list[Prediction]:
+    def _run(self, texts: Sequence[str], progress: ProgressFn | None) -> list[Prediction]:
         out: list[Prediction | None] = [None] * len(texts)
         done = 0
         with torch.inference_mode():
@@ -174,7 +169,7 @@ class Predictor:
                     )
                 done += len(idx)
                 if progress:
-                    progress(done, len(texts))
+                    progress(ProgressEvent(PREDICTING, done, len(texts)))
         return out  # type: ignore[return-value]
 
     def _remember(self, key: tuple[str, str], value: Prediction) -> None:

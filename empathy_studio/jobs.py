@@ -1,11 +1,14 @@
-"""Training jobs: one subprocess each (`empathy-studio train ... --job-id N`), one at a time.
+"""Training jobs: one subprocess each (`empathy-studio train --job-id N`), one at a time.
 
 The `jobs` table is the source of truth, so a page reload or a second browser
 sees the same state, and a server restart can tell what happened: a job left
 "running" by a process that no longer exists is marked failed, with the
-reason. Cancel sends SIGTERM, then SIGKILL after a grace period. The child
-writes its model to a hidden temporary folder and renames it into place only
-on success, so a failed or killed job never changes the registry.
+reason. A job carries its request (the `TrainRequest` fields) in its row; the
+child reads it from there, and its settings from the environment the runner
+gives it (`Settings.child_env`), so nothing goes through command-line text and
+back. Cancel sends SIGTERM, then SIGKILL after a grace period. The child writes
+its model to a hidden temporary folder and renames it into place only on
+success, so a failed or killed job never changes the registry.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .annotation import require
-from .store import Annotator, PermissionDenied, Store
+from .errors import NotFound
+from .progress import EVALUATING, TRAINING, ProgressEvent
+from .settings import Settings
+from .store import Annotator, Store, require
 
 GRACE_SECONDS = 5.0
 LOG_TAIL_CHARS = 4000
@@ -40,9 +45,9 @@ class JobCancelled(RuntimeError):
     """Raised inside an in-process job when its row says cancelled (there is no process to signal)."""
 
 
-def zero_gpu() -> bool:
+def zero_gpu(settings: Settings) -> bool:
     """On a ZeroGPU Space the GPU is reachable only from the app process, under `spaces.GPU`."""
-    if not os.environ.get("SPACES_ZERO_GPU"):
+    if not settings.zero_gpu:
         return False
     try:
         import spaces  # type: ignore[import-not-found]  # noqa: F401
@@ -52,29 +57,44 @@ def zero_gpu() -> bool:
 
 
 class JobReporter:
-    """Called by the training child with progress events; writes them to its job row, at most once a second."""
+    """The progress callback of a running job: keeps the latest state and writes it to the job row.
 
-    def __init__(self, store: Store, job_id: int):
-        self.store, self.job_id = store, job_id
+    Writes happen at most once a second while training (steps and evaluations alternate many times
+    a second on small data), and at once when the job enters a phase outside the training loop.
+    Each write also checks whether the job was cancelled.
+    """
+
+    LOOP = (TRAINING, EVALUATING)
+
+    def __init__(self, store: Store, job_id: int, every: float = 1.0):
+        self.store, self.job_id, self.every = store, job_id, every
         self._last = 0.0
+        self._phase = ""
+        self._fields: dict[str, Any] = {}
         self.store.update_job(job_id, pid=os.getpid())
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        if event["event"] == "step":
-            if time.monotonic() - self._last < 1.0 and event["step"] < event["max_steps"]:
-                return
-            self._last = time.monotonic()
-            if self.store.job(self.job_id)["state"] == "cancelled":
-                raise JobCancelled(f"job {self.job_id} was cancelled")
-            self.store.update_job(self.job_id, progress=round(event["percent"], 1), epoch=event["epoch"], step=event["step"],
-                                  eta_s=event["eta_s"])
-        elif event["event"] == "eval":
-            m = {k: v for k, v in event["metrics"].items() if isinstance(v, (int, float))}
-            self.store.update_job(self.job_id, metrics={"last_eval": m, "epoch": event["epoch"]})
+    def __call__(self, event: ProgressEvent) -> None:
+        self._fields["phase"] = event.label
+        if event.phase == TRAINING:
+            self._fields.update(progress=round(100 * event.fraction, 1), epoch=event.epoch, step=event.done, eta_s=event.eta_s)
+        if event.metrics:
+            self._fields["metrics"] = {"last_eval": {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}, "epoch": event.epoch}
+        entered = event.phase != self._phase and event.phase not in self.LOOP
+        self._phase = event.phase
+        if entered or time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        if self.store.job(self.job_id)["state"] == "cancelled":
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+        if self._fields:
+            self.store.update_job(self.job_id, **self._fields)
+            self._fields = {}
 
     def finished(self, manifest: dict[str, Any]) -> None:
-        self.store.update_job(self.job_id, model_name=manifest["name"], metrics={"test": manifest["metrics"], "delta": manifest["delta"],
-                                                                                   "parent": manifest["parent_metrics"]})
+        self.store.update_job(self.job_id, model_name=manifest["name"], phase="done", metrics={
+            "test": manifest["metrics"], "delta": manifest["delta"], "parent": manifest["parent_metrics"]})
 
 
 def _alive(pid: int | None) -> bool:
@@ -93,26 +113,12 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
-def train_args(params: dict[str, Any]) -> list[str]:
-    """TrainRequest fields as `empathy-studio train` flags."""
-    flags = []
-    for key, value in params.items():
-        if value is None or value is False or key in ("with_ratings",):
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            flags.append(flag)
-        elif not (key == "max_steps" and value == -1) and not (key == "min_annotators" and value == 1) and not (key == "aggregate" and value == "mean"):
-            flags += [flag, str(value)]
-    return flags
-
-
 class JobRunner:
-    def __init__(self, store: Store, db_path: Path, models_dir: Path, esconv: str | None = None, python: str = sys.executable,
+    def __init__(self, store: Store, settings: Settings, python: str = sys.executable,
                  in_process: Callable[[dict[str, Any], JobReporter], dict[str, Any]] | None = None):
-        self.store, self.db_path, self.models_dir = store, Path(db_path), Path(models_dir)
+        self.store, self.settings, self.models_dir = store, settings, Path(settings.models_dir)
         self.in_process = in_process  # ZeroGPU: run the job in a thread of this process, under spaces.GPU
-        self.esconv, self.python = esconv, python
+        self.python = python
         self.logs_dir = self.models_dir / ".logs"
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
@@ -134,6 +140,7 @@ class JobRunner:
         return failed
 
     def submit(self, actor: Annotator | None, params: dict[str, Any]) -> int:
+        """Queue a job for a request (the fields of a `TrainRequest`, already validated by the caller)."""
         require(actor, "admin")
         job_id = self.store.create_job(params, actor.name if actor else None)
         self.kick()
@@ -146,18 +153,13 @@ class JobRunner:
             if job is None:
                 return None
             if self.in_process is not None:
-                threading.Thread(target=self._run_here, args=(job,), daemon=True).start()
+                threading.Thread(target=self._run_here, args=(job,), name=f"job-{job['id']}", daemon=True).start()
                 return job["id"]
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.logs_dir / f"job-{job['id']}.log"
-            cmd = [self.python, "-m", "empathy_studio.cli", "train", *train_args(job["params"]), "--job-id", str(job["id"]),
-                   "--db", str(self.db_path), "--models-dir", str(self.models_dir)]
-            if self.esconv:
-                cmd += ["--esconv", self.esconv]
-            if job["params"].get("policy", "gold") != "gold":
-                cmd += ["--with-ratings", str(self.db_path)]
+            cmd = [self.python, "-m", "empathy_studio.cli", "train", "--job-id", str(job["id"])]
             log = log_path.open("wb")
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "2"}
+            env = {**os.environ, **self.settings.child_env(), "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "2"}
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             log.close()
             self._procs[job["id"]] = proc
@@ -203,7 +205,7 @@ class JobRunner:
         require(actor, "admin")
         job = self.store.job(job_id)
         if job is None:
-            raise PermissionDenied(f"no job {job_id}")
+            raise NotFound(f"no job {job_id}")
         if job["state"] == "queued":
             self.store.update_job(job_id, state="cancelled", ended=_now())
             return "cancelled"

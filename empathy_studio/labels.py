@@ -42,10 +42,5 @@ INTENSITY_ANCHORS: dict[int, str] = {
 }
 
 
-def label_maps(labels: tuple[str, ...]) -> tuple[dict[str, int], dict[int, str]]:
-    label2id = {name: i for i, name in enumerate(labels)}
-    return label2id, {i: name for name, i in label2id.items()}
-
-
 def is_valid_intensity(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and INTENSITY_MIN <= value <= INTENSITY_MAX

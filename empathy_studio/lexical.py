@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from .errors import ModelUnavailable
 from .labels import INTENSITY_TARGETS
 
 NGRAM_RANGE = (1, 2)
@@ -88,8 +89,8 @@ class LexicalIntensity:
         try:
             raw = json.loads(Path(path).read_text())
             terms, idf, weights = raw["terms"], raw["idf"], raw["weights"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: not a lexical intensity file ({exc})") from None
-        if raw.get("targets") != list(INTENSITY_TARGETS) or tuple(raw.get("ngram_range", ())) != NGRAM_RANGE:
-            raise ValueError(f"{path}: written for targets {raw.get('targets')} and n-grams {raw.get('ngram_range')}, not this version's")
-        return cls({t: i for i, t in enumerate(terms)}, np.array(idf), np.array(weights).reshape(len(INTENSITY_TARGETS), len(terms)))
+            if raw.get("targets") != list(INTENSITY_TARGETS) or tuple(raw.get("ngram_range", ())) != NGRAM_RANGE:
+                raise ModelUnavailable(f"{path}: written for targets {raw.get('targets')} and n-grams {raw.get('ngram_range')}, not this version's")
+            return cls({t: i for i, t in enumerate(terms)}, np.array(idf), np.array(weights).reshape(len(INTENSITY_TARGETS), len(terms)))
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            raise ModelUnavailable(f"{path}: not a lexical intensity file ({exc.__class__.__name__}: {exc})") from None

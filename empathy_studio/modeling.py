@@ -31,8 +31,10 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from .errors import ConfigError, ModelUnavailable
 from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
 from .lexical import LexicalIntensity
+from .train_config import INTENSITY_HEADS, OBJECTIVES, POOLINGS, check_choice
 from .registry import HEADS_FILE, LEXICAL_FILE, MANIFEST_FILE, WEIGHTS_FILE, read_manifest  # noqa: F401 - the folder format lives with the registry
 
 
@@ -41,7 +43,7 @@ class HeadConfig:
     """What sits on top of the encoder. Saved beside the weights as heads.json."""
 
     labels: list[str] = field(default_factory=lambda: list(ESCONV_EMOTIONS))
-    task: str = "multitask"  # "multitask" or "classify"
+    task: str = "multitask"  # the objective: "multitask" or "classify" (the key keeps its name in heads.json)
     pooling: str = "cls"  # "cls" (the paper) or "mean"
     intensity_head: str = "per_emotion"  # "per_emotion" (the paper), "shared" (one MLP output) or "linear" (ridge-fitted)
     intensity_layer: int | None = None  # read intensity from this hidden layer (mean-pooled) instead of the last
@@ -53,14 +55,11 @@ class HeadConfig:
     intensity_init: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
     def __post_init__(self) -> None:
-        if self.task not in ("multitask", "classify"):
-            raise ValueError(f"task must be multitask or classify, got {self.task!r}")
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be cls or mean, got {self.pooling!r}")
-        if self.intensity_head not in ("per_emotion", "shared", "linear"):
-            raise ValueError(f"intensity_head must be per_emotion, shared or linear, got {self.intensity_head!r}")
+        check_choice("task", self.task, OBJECTIVES)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("intensity_head", self.intensity_head, INTENSITY_HEADS)
         if len(self.labels) < 2:
-            raise ValueError("at least two labels are needed")
+            raise ConfigError("at least two labels are needed")
 
     @property
     def num_labels(self) -> int:
@@ -128,7 +127,7 @@ class EmotionIntensityModel(nn.Module):
         self.heads_config = heads
         hidden = encoder.config.hidden_size
         if heads.intensity_layer is not None and not 0 <= heads.intensity_layer <= encoder.config.num_hidden_layers:
-            raise ValueError(f"intensity_layer {heads.intensity_layer} is outside 0..{encoder.config.num_hidden_layers} for this encoder")
+            raise ConfigError(f"intensity_layer {heads.intensity_layer} is outside 0..{encoder.config.num_hidden_layers} for this encoder")
         self.emotion_head = EmotionHead(hidden, heads.emotion_hidden, heads.num_labels)
         if heads.task == "multitask":
             outputs = heads.num_labels if heads.intensity_head == "per_emotion" else 1
@@ -237,7 +236,7 @@ def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folde
 def load(folder: Path | str, device: str | torch.device = "cpu") -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
     folder = Path(folder)
     if not (folder / HEADS_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
-        raise FileNotFoundError(f"{folder}: not an Empathy Studio model folder (needs {HEADS_FILE} and {WEIGHTS_FILE})")
+        raise ModelUnavailable(f"{folder}: not an Empathy Studio model folder (needs {HEADS_FILE} and {WEIGHTS_FILE})")
     heads = HeadConfig(**json.loads((folder / HEADS_FILE).read_text()))
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
     model = EmotionIntensityModel(encoder, heads)

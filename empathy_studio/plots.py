@@ -19,7 +19,6 @@ from scipy import stats
 from .labels import INTENSITY_MAX, INTENSITY_MIN
 from .metrics import confusion_counts
 
-PALETTE = ["#3b6ea5", "#e07b39", "#5a9e6f", "#c44e52", "#8172b2", "#937860", "#da8bc3", "#8c8c8c", "#ccb974"]
 LEVEL_COLORS = {1: "#5a9e6f", 2: "#9bbf5a", 3: "#e0b339", 4: "#e07b39", 5: "#c44e52"}
 
 

@@ -15,6 +15,10 @@ from typing import Any
 
 import json
 
+from .errors import ModelUnavailable
+
+__all__ = ["ModelSpec", "ModelUnavailable", "Registry"]
+
 WEIGHTS_FILE = "model.safetensors"
 HEADS_FILE = "heads.json"
 LEXICAL_FILE = "lexical.json"
@@ -24,10 +28,6 @@ MANIFEST_FILE = "manifest.json"
 def read_manifest(folder: Path | str) -> dict[str, Any]:
     path = Path(folder) / MANIFEST_FILE
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-class ModelUnavailable(LookupError):
-    """Unknown name, or weights that cannot be had offline; the message is for the user."""
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,29 @@
 """The one `Settings` object: read once from `space_config.yaml` and the environment.
 
 Everything that can differ between a laptop, CI and a Hugging Face Space lives
-here and is passed down explicitly; no other module reads the environment.
+here and is passed down explicitly. This is the only module that reads the
+environment (the other places that touch it write to it: the privacy variables
+at start, and the environment a training job's child process starts with,
+`Settings.child_env`, which this module reads back in the child).
 Precedence, highest first: explicit overrides (CLI flags), environment
 variables `EMPATHY_STUDIO_<KEY>`, `space_config.yaml`, the defaults below.
+Training defaults are not here: `train_config.TrainConfig` holds them and the
+`training:` block of the YAML overrides them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import ConfigError
+from .train_config import check_overrides
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "space_config.yaml"
@@ -29,18 +38,6 @@ def apply_privacy_env() -> None:
 
 
 @dataclass(frozen=True)
-class TrainingDefaults:
-    epochs: int = 6
-    batch_size: int = 16
-    max_length: int = 256
-    learning_rate: float = 5e-5
-    head_learning_rate: float = 1e-3
-    warmup_ratio: float = 0.1
-    patience: int = 2
-    seed: int = 42
-
-
-@dataclass(frozen=True)
 class Account:
     name: str
     password: str
@@ -50,7 +47,8 @@ class Account:
 @dataclass(frozen=True)
 class Settings:
     root: Path = PROJECT_ROOT
-    esconv: tuple[Path, ...] = ()
+    esconv: tuple[Path, ...] = ()  # candidates from space_config.yaml: the first that exists wins
+    esconv_file: Path | None = None  # given explicitly (--esconv, EMPATHY_STUDIO_ESCONV): must exist
     hub_esconv: bool = False
     sad: tuple[Path, ...] = ()
     epitome: tuple[Path, ...] = ()
@@ -63,7 +61,9 @@ class Settings:
     allow_hub_downloads: bool = False
     auth: tuple[Account, ...] = ()
     hf_oauth: bool = False
-    training: TrainingDefaults = field(default_factory=TrainingDefaults)
+    hf_token: str | None = field(default=None, repr=False)
+    zero_gpu: bool = False  # a ZeroGPU Space: the GPU is reachable only from the app process
+    training: dict[str, Any] = field(default_factory=dict)  # overrides of TrainConfig's defaults
 
     @property
     def effective_db_path(self) -> Path:
@@ -81,15 +81,34 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
+    def child_env(self) -> dict[str, str]:
+        """What a training job's child process needs to build the same Settings (no accounts, no token)."""
+        paths = lambda ps: os.pathsep.join(str(p) for p in ps)  # noqa: E731
+        env = {
+            "EMPATHY_STUDIO_ESCONV": str(self.esconv_file or ""),
+            "EMPATHY_STUDIO_ESCONV_CANDIDATES": paths(self.esconv),
+            "EMPATHY_STUDIO_HUB_ESCONV": str(self.hub_esconv),
+            "EMPATHY_STUDIO_SAD": paths(self.sad),
+            "EMPATHY_STUDIO_EPITOME": paths(self.epitome),
+            "EMPATHY_STUDIO_MODELS_DIR": str(self.models_dir),
+            "EMPATHY_STUDIO_DB_PATH": str(self.effective_db_path),
+            "EMPATHY_STUDIO_PERSISTENT_DIR": "",
+            "EMPATHY_STUDIO_DEFAULT_MODEL": self.default_model,
+            "EMPATHY_STUDIO_ALLOW_HUB_DOWNLOADS": str(self.allow_hub_downloads),
+            "EMPATHY_STUDIO_TRAINING": json.dumps(self.training),
+            "EMPATHY_STUDIO_AUTH": "",
+        }
+        return env
+
 
 def parse_account(text: str) -> Account:
-    """`user:password[:role]` into an Account; raises ValueError with the reason."""
+    """`user:password[:role]` into an Account; raises ConfigError with the reason."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1]:
-        raise ValueError(f"auth must be USER:PASSWORD or USER:PASSWORD:ROLE, got {text!r}")
+        raise ConfigError(f"auth must be USER:PASSWORD or USER:PASSWORD:ROLE, got {text!r}")
     role = parts[2] if len(parts) == 3 else "annotator"
     if role not in ("annotator", "admin"):
-        raise ValueError(f"auth role must be annotator or admin, got {role!r}")
+        raise ConfigError(f"auth role must be annotator or admin, got {role!r}")
     return Account(parts[0].strip(), parts[1], role)
 
 
@@ -97,13 +116,20 @@ def _paths(value: Any, base: Path) -> tuple[Path, ...]:
     if value in (None, ""):
         return ()
     items = value if isinstance(value, list) else str(value).split(os.pathsep)
-    return tuple((base / str(v)).resolve() if not Path(str(v)).is_absolute() else Path(str(v)) for v in items)
+    return tuple((base / str(v)).resolve() if not Path(str(v)).is_absolute() else Path(str(v)) for v in items if str(v))
 
 
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
 
 
 def load_settings(config_path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -115,29 +141,29 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         try:
             raw = yaml.safe_load(config_path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ValueError(f"{config_path}: not valid YAML ({exc.__class__.__name__})") from None
+            raise ConfigError(f"{config_path}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"{config_path}: expected a mapping at the top level")
+            raise ConfigError(f"{config_path}: expected a mapping at the top level")
     base = config_path.parent.resolve()
 
     def get(key: str, default: Any = None) -> Any:
         return env.get(f"EMPATHY_STUDIO_{key.upper()}", raw.get(key, default))
 
-    training_raw = raw.get("training") or {}
-    known = {f.name for f in dataclasses.fields(TrainingDefaults)}
-    unknown = set(training_raw) - known
-    if unknown:
-        raise ValueError(f"{config_path}: unknown training keys {sorted(unknown)}")
-    training = TrainingDefaults(**{k: type(getattr(TrainingDefaults, k))(v) for k, v in training_raw.items()})
+    training_raw = env.get("EMPATHY_STUDIO_TRAINING")
+    training = json.loads(training_raw) if training_raw else (raw.get("training") or {})
+    if not isinstance(training, dict):
+        raise ConfigError(f"{config_path}: training must be a mapping")
 
     auth_raw = get("auth", []) or []
     if isinstance(auth_raw, str):
         auth_raw = [a for a in auth_raw.split(",") if a]
     persistent = get("persistent_dir")
+    esconv_file = env.get("EMPATHY_STUDIO_ESCONV")
 
     settings = Settings(
         root=base,
-        esconv=_paths(get("esconv"), base),
+        esconv=_paths(env.get("EMPATHY_STUDIO_ESCONV_CANDIDATES", raw.get("esconv")), base),
+        esconv_file=Path(esconv_file) if esconv_file else None,
         hub_esconv=_bool(get("hub_esconv", False)),
         sad=_paths(get("sad"), base),
         epitome=_paths(get("epitome"), base),
@@ -145,11 +171,13 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         db_path=_paths(get("db_path", "db/studio.sqlite"), base)[0],
         persistent_dir=Path(persistent) if persistent else None,
         snapshot_repo=str(get("snapshot_repo", "") or ""),
-        snapshot_every_minutes=int(get("snapshot_every_minutes", 10)),
+        snapshot_every_minutes=_int(get("snapshot_every_minutes", 10), "snapshot_every_minutes"),
         default_model=str(get("default_model", "minilm-quick")),
         allow_hub_downloads=_bool(get("allow_hub_downloads", False)),
         auth=tuple(parse_account(a) for a in auth_raw),
         hf_oauth=_bool(get("hf_oauth", False)),
-        training=training,
+        hf_token=env.get("HF_TOKEN") or None,
+        zero_gpu=bool(env.get("SPACES_ZERO_GPU")),
+        training=check_overrides(training, str(config_path)),
     )
     return settings.replace(**{k: v for k, v in overrides.items() if v is not None})

@@ -36,20 +36,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
+from .errors import PermissionDenied, StoreError
 from .labels import ESCONV_EMOTIONS, is_valid_intensity
+
+__all__ = ["Annotator", "PermissionDenied", "Store", "StoreError", "require"]
 
 ROLES = ("annotator", "admin")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 MAX_NOTE = 5000
 BUSY_TIMEOUT_MS = 60_000
-
-
-class StoreError(ValueError):
-    """Invalid input to the store; nothing was written. The message is for the user."""
-
-
-class PermissionDenied(PermissionError):
-    """The caller's role does not allow this."""
 
 
 def now() -> str:
@@ -145,6 +140,12 @@ def m003_app_settings(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migration
+def m004_job_phase(db: sqlite_utils.Database) -> None:
+    # the phase a running job is in, by name ("training (epoch 2 of 6)", "fitting intensity heads")
+    db.execute("ALTER TABLE jobs ADD COLUMN phase TEXT")
+
+
 # ---------------------------------------------------------------------------
 # the store
 
@@ -158,6 +159,15 @@ class Annotator:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
+    """The caller, if signed in with at least `role`; roles are checked here, below the page, so every path meets them."""
+    if actor is None:
+        raise PermissionDenied("sign in first")
+    if role == "admin" and not actor.is_admin:
+        raise PermissionDenied(f"{actor.name} is not an admin")
+    return actor
 
 
 RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
@@ -418,9 +428,6 @@ class Store:
 
     def count_rated_items(self) -> int:
         return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings").fetchone()[0]
-
-    def rating_counts_by_item(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT item_id, count(*) FROM ratings GROUP BY item_id").fetchall())
 
     def rating_table(self) -> list[tuple[str, str, int, int, str | None]]:
         """(annotator, item, initial, final, emotion) for every rating: the input of the agreement statistics."""

@@ -1,21 +1,23 @@
-"""`TrainConfig` and the one `train()` that the CLI, the job runner and the tests call.
+"""The one `train()` that the fine-tune use case, and through it the CLI, the job runner and the tests, call.
 
 Training runs on `transformers.Trainer`, which picks CUDA, MPS or the CPU, runs
 bf16/fp16 on CUDA and several GPUs under `accelerate launch` or `torchrun`
-with no change here. What we add: two learning rates (encoder and heads),
-early stopping that keeps the best weights in memory instead of checkpointing
-to disk, a frozen-encoder mode that trains the heads on cached embeddings, and
-progress reported through plain callables.
+with no change here, and logs to trackio, TensorBoard or W&B through its own
+integrations (`TrainConfig.report_to`). What we add: two learning rates
+(encoder and heads), early stopping that keeps the best weights in memory
+instead of checkpointing to disk, a frozen-encoder mode that trains the heads
+on cached embeddings, ridge-fitted intensity heads, and progress reported as
+`ProgressEvent`s with the phase named. `TrainConfig` and the presets live in
+`train_config.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -26,89 +28,12 @@ from .inference import Predictor
 from .labels import INTENSITY_TARGETS
 from .lexical import LexicalIntensity, fit_vectorizer
 from .modeling import EmotionIntensityModel, HeadConfig, build_model, load
+from .progress import EVALUATING, FITTING_HEADS, TOKENISING, TRAINING, ProgressEvent, ProgressFn, fan_out
+from .train_config import LEXICAL_SCALES, RIDGE_ALPHAS, SELECT_METRICS, TrainConfig
 
-ProgressFn = Callable[[dict[str, Any]], None]
+EMBED_BATCH = 32  # texts per forward pass when a frozen encoder's features are cached
 
-SELECT_METRICS = {"loss": False, "accuracy": True, "f1_weighted": True}  # name -> higher is better
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters for one run. `encoder` is a local folder or hub id, or a studio model folder to continue from."""
-
-    encoder: str
-    local_files_only: bool = True
-    task: str = "multitask"
-    pooling: str = "cls"
-    intensity_head: str = "per_emotion"
-    focal_gamma: float = 0.0
-    epochs: float = 6
-    batch_size: int = 16
-    max_length: int = 256
-    learning_rate: float = 5e-5  # encoder
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # a ratio of all steps below 1, a step count from 1 up
-    patience: int = 2  # evaluations without improvement before stopping; 0 turns it off
-    select_metric: str = "loss"
-    seed: int = 42
-    freeze_encoder: bool = False
-    freeze_layers: int = 0  # freeze the embeddings and this many bottom layers
-    intensity_layer: int | None = None  # intensity heads read this (mean-pooled) hidden layer
-    ridge_intensity: bool = False  # after training, fit linear intensity heads in closed form (alpha chosen on val)
-    lexical_intensity: bool = False  # the ridge heads also read the text's TF-IDF vector (lexical.py)
-    output_dir: str = ".cache/trainer"
-    max_steps: int = -1  # for smoke tests; -1 means epochs decide
-
-    def __post_init__(self) -> None:
-        if self.epochs <= 0:
-            raise ValueError(f"epochs must be positive, got {self.epochs}")
-        if not 1 <= self.batch_size <= 4096:
-            raise ValueError(f"batch_size must be in 1..4096, got {self.batch_size}")
-        if not 8 <= self.max_length <= 8192:
-            raise ValueError(f"max_length must be in 8..8192, got {self.max_length}")
-        if self.learning_rate <= 0 or self.head_learning_rate <= 0:
-            raise ValueError("learning rates must be positive")
-        if self.select_metric not in SELECT_METRICS:
-            raise ValueError(f"select_metric must be one of {sorted(SELECT_METRICS)}, got {self.select_metric!r}")
-        HeadConfig(task=self.task, pooling=self.pooling, intensity_head=self.intensity_head)  # validates those three
-        if self.ridge_intensity and self.intensity_head != "linear":
-            raise ValueError("ridge_intensity needs intensity_head='linear'")
-        if self.lexical_intensity and not self.ridge_intensity:
-            raise ValueError("lexical_intensity needs ridge_intensity")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-RIDGE_ALPHAS = (1.0, 10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)  # on standardised features
-# the TF-IDF block's weight against the standardised encoder block (unit variance per dimension)
-LEXICAL_SCALES = (10.0, 20.0, 30.0, 50.0, 100.0)
-
-# The paper's optimiser settings (Adam, 1e-5 / 3e-5, 500 warm-up steps, batch 6,
-# patience 50 on validation accuracy). Up to 1,000 epochs: a GPU preset.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": dict(pooling="cls", intensity_head="per_emotion", epochs=1000, batch_size=6, max_length=512, learning_rate=1e-5,
-                  head_learning_rate=3e-5, weight_decay=0.0, warmup=500, patience=50, select_metric="accuracy"),
-    # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
-    # (bench/results/esconv-minilm.md: fine-tuning erases the intensity signal, layer 4 keeps it)
-    # (bench/results/quality.md: TF-IDF terms joined to layer 4 beat either alone)
-    "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True,
-                    lexical_intensity=True),
-    # the paper's heads (CLS, per-emotion MLPs) with our optimiser defaults, every layer fine-tuned
-    "paper-heads": dict(pooling="cls", intensity_head="per_emotion"),
-    # frozen encoder, heads on cached embeddings: the first-run model
-    "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True,
-                  lexical_intensity=True, epochs=150,
-                  batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0, patience=15, select_metric="loss"),
-}
-
-
-def preset(name: str, encoder: str, **overrides: Any) -> TrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-    return TrainConfig(encoder=encoder, **{**PRESETS[name], **overrides})
-
+__all__ = ["TrainConfig", "TrainData", "TrainResult", "train", "fit_ridge_heads", "measure_step_seconds", "RIDGE_ALPHAS", "LEXICAL_SCALES"]
 
 @dataclass
 class TrainData:
@@ -208,24 +133,24 @@ class _KeepBest(TrainerCallback):
 
 
 class _Progress(TrainerCallback):
-    def __init__(self, callbacks: Sequence[ProgressFn]):
-        self.callbacks = list(callbacks)
-        self.t0 = time.monotonic()
+    """Steps and evaluations as ProgressEvents: the epoch in words, an ETA from the measured step times."""
 
-    def _emit(self, event: dict[str, Any]) -> None:
-        for cb in self.callbacks:
-            cb(event)
+    def __init__(self, emit: ProgressFn, epochs: float):
+        self.emit, self.epochs = emit, epochs
+        self.t0 = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.monotonic() - self.t0
         frac = state.global_step / max(state.max_steps, 1)
         eta = elapsed / frac * (1 - frac) if frac > 0 else None
         loss = next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None)
-        self._emit({"event": "step", "step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
-                    "percent": 100 * frac, "eta_s": eta, "loss": loss, "elapsed_s": elapsed})
+        epoch = state.epoch or 0.0
+        detail = f"epoch {min(math.floor(epoch) + 1, math.ceil(self.epochs))} of {self.epochs:g}" if args.max_steps <= 0 else ""
+        self.emit(ProgressEvent(TRAINING, state.global_step, state.max_steps, detail, epoch=epoch, eta_s=eta, loss=loss))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        self._emit({"event": "eval", "epoch": state.epoch, "step": state.global_step, "metrics": dict(metrics or {})})
+        self.emit(ProgressEvent(EVALUATING, state.global_step, state.max_steps, f"after epoch {state.epoch or 0:g}", epoch=state.epoch,
+                                metrics=dict(metrics or {})))
 
 
 def _compute_metrics(pred) -> dict[str, float]:
@@ -253,16 +178,17 @@ def _init_model(config: TrainConfig, data: TrainData) -> tuple[EmotionIntensityM
     if (Path(config.encoder) / "heads.json").exists():  # continue from a studio model (a fine-tune's parent)
         return load(config.encoder)
     known = {t: [v for ex in data.train if not math.isnan(v := getattr(ex, t))] for t in INTENSITY_TARGETS}
-    heads = HeadConfig(labels=list(data.labels), task=config.task, pooling=config.pooling, intensity_head=config.intensity_head,
+    heads = HeadConfig(labels=list(data.labels), task=config.objective, pooling=config.pooling, intensity_head=config.intensity_head,
                        focal_gamma=config.focal_gamma, intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
                        intensity_layer=config.intensity_layer)
     return build_model(config.encoder, heads, config.local_files_only)
 
 
-def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] = ()) -> TrainResult:
+def train(config: TrainConfig, data: TrainData, progress: ProgressFn | Sequence[ProgressFn] | None = None) -> TrainResult:
     """Fine-tune (or, with `freeze_encoder`, train the heads of) a model and return it with its history."""
     if not data.train:
         raise ValueError("no training examples")
+    emit = fan_out(progress if isinstance(progress, (list, tuple)) else [progress])
     set_seed(config.seed)
     model, tokenizer = _init_model(config, data)
     model.heads_config.focal_gamma = config.focal_gamma
@@ -274,16 +200,17 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
     cached: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if config.freeze_encoder:
         model.encoder.requires_grad_(False)
-        embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=32, cache_size=0)
-        emit = lambda done, total, what: [cb({"event": "embed", "what": what, "done": done, "total": total}) for cb in callbacks]
-        cached["train"] = embedder.embed([e.text for e in data.train], lambda d, t: emit(d, t, "train"))
+        embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=EMBED_BATCH, cache_size=0)
+        cached["train"] = embedder.embed([e.text for e in data.train], emit, "training set")
         train_rows = _pooled_rows(data.train, cached["train"])
         if data.val:
-            cached["val"] = embedder.embed([e.text for e in data.val], lambda d, t: emit(d, t, "val"))
+            cached["val"] = embedder.embed([e.text for e in data.val], emit, "validation set")
         val_rows = _pooled_rows(data.val, cached["val"]) if data.val else None
     else:
+        emit(ProgressEvent(TOKENISING, 0, len(data.train) + len(data.val)))
         train_rows = _text_rows(data.train, tokenizer, config.max_length)
         val_rows = _text_rows(data.val, tokenizer, config.max_length) if data.val else None
+        emit(ProgressEvent(TOKENISING, len(data.train) + len(data.val), len(data.train) + len(data.val)))
 
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
     groups = [{"params": head_params, "lr": config.head_learning_rate}]
@@ -303,7 +230,9 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
         save_strategy="no",
         logging_strategy="steps",
         logging_steps=max(1, min(10, len(train_rows) // config.batch_size)),
-        report_to="none",
+        report_to=config.report_to,
+        run_name=config.run_name or None,
+        project="empathy-studio",
         disable_tqdm=True,
         seed=config.seed,
         bf16=bf16,
@@ -324,7 +253,7 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
         data_collator=_Collator(tokenizer),
         optimizers=(optimizer, None),
         compute_metrics=_compute_metrics,
-        callbacks=[keep, _Progress(callbacks)],
+        callbacks=[keep, _Progress(emit, config.epochs)],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through our callbacks, not stdout
     t0 = time.monotonic()
@@ -335,7 +264,7 @@ def train(config: TrainConfig, data: TrainData, callbacks: Sequence[ProgressFn] 
     model.eval()
     # a parent model keeps its own heads: ridge applies when they are linear ones
     ridge_ok = config.ridge_intensity and model.intensity_heads is not None and model.heads_config.intensity_head == "linear"
-    ridge = fit_ridge_heads(model, tokenizer, data, config, cached, callbacks) if ridge_ok else {}
+    ridge = fit_ridge_heads(model, tokenizer, data, config, cached, emit) if ridge_ok else {}
     return TrainResult(
         model=model,
         tokenizer=tokenizer,
@@ -363,7 +292,7 @@ def freeze_bottom(encoder: torch.nn.Module, n_layers: int) -> None:
 
 
 def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainData, config: TrainConfig,
-                    cached: dict[str, tuple[torch.Tensor, torch.Tensor]], callbacks: Sequence[ProgressFn] = ()) -> dict[str, Any]:
+                    cached: dict[str, tuple[torch.Tensor, torch.Tensor]], progress: ProgressFn | None = None) -> dict[str, Any]:
     """Closed-form linear intensity heads on the intensity features, optionally joined by TF-IDF terms.
 
     The encoder features are standardised so one penalty fits every dimension; the
@@ -375,15 +304,14 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
 
     if model.heads_config.intensity_head != "linear":
         raise ValueError("ridge fitting needs intensity_head='linear'")
-    embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=32, cache_size=0)
+    embedder = Predictor(model, tokenizer, max_length=config.max_length, batch_size=EMBED_BATCH, cache_size=0)
     splits = {"train": data.train, "val": data.val}
     feats = {}
     for split, rows in splits.items():
         if split in cached:
             feats[split] = cached[split][1].numpy()
         elif rows:
-            emit = lambda d, t, s=split: [cb({"event": "embed", "what": f"ridge {s}", "done": d, "total": t}) for cb in callbacks]
-            feats[split] = embedder.embed([e.text for e in rows], emit)[1].numpy()
+            feats[split] = embedder.embed([e.text for e in rows], progress, f"{split} set, for the intensity heads")[1].numpy()
     mu, sd = feats["train"].mean(0), feats["train"].std(0) + 1e-6
     z = {k: ((v - mu) / sd).astype(np.float64) for k, v in feats.items()}
     vectorizer = fit_vectorizer([e.text for e in data.train]) if config.lexical_intensity else None
@@ -394,6 +322,8 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
     def design(split: str, scale: float) -> np.ndarray:
         return np.hstack([z[split], scale * words[split]]) if scale else z[split]
 
+    if progress:
+        progress(ProgressEvent(FITTING_HEADS, 0, 1, "ridge over encoder features" + (" and TF-IDF terms" if vectorizer else "")))
     labelled = {}
     for k, target in enumerate(INTENSITY_TARGETS):
         y = np.array([getattr(e, target) for e in data.train], dtype=float)
@@ -422,31 +352,41 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
             lexical_weights[k] = coef[h:] * scale
         chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if labelled[k][3].sum() else None}
     model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None
+    if progress:
+        progress(ProgressEvent(FITTING_HEADS, 1, 1))
     return chosen
 
 
-def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -> float:
-    """Seconds per optimiser step, timed on real batches of the training set (after one warm-up step)."""
+def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -> tuple[float, int]:
+    """(seconds, examples) of one step, timed on real batches of the training set after one warm-up step.
+
+    A training step (forward, backward, optimiser) at the config's batch size and length, or, with a
+    frozen encoder, one forward pass of the embedding batch that caches the features, which is where
+    that time goes.
+    """
     set_seed(config.seed)
     model, tokenizer = _init_model(config, data)
-    model.train()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
-    if config.freeze_encoder:
-        return 0.0  # heads on cached embeddings: the embedding pass dominates, not the steps
-    if config.freeze_layers:
+    batch_size = EMBED_BATCH if config.freeze_encoder else config.batch_size
+    rows = _text_rows(list(data.train)[: batch_size * (steps + 1)], tokenizer, config.max_length)
+    collate = _Collator(tokenizer)
+    if config.freeze_layers and not config.freeze_encoder:
         freeze_bottom(model.encoder, config.freeze_layers)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    rows = _text_rows(list(data.train)[: config.batch_size * (steps + 1)], tokenizer, config.max_length)
-    collate = _Collator(tokenizer)
+    model.train(not config.freeze_encoder)
     times = []
     for k in range(steps + 1):
-        batch = collate([rows[i % len(rows)] for i in range(k * config.batch_size, (k + 1) * config.batch_size)])
+        batch = collate([rows[i % len(rows)] for i in range(k * batch_size, (k + 1) * batch_size)])
         batch = {key: v.to(device) for key, v in batch.items()}
         t0 = time.perf_counter()
-        loss = model(**batch)["loss"]
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
+        if config.freeze_encoder:
+            with torch.inference_mode():
+                model.encode(batch["input_ids"], batch["attention_mask"])
+        else:
+            loss = model(**batch)["loss"]
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
         times.append(time.perf_counter() - t0)
-    return float(np.mean(times[1:]))
+    return float(np.mean(times[1:])), batch_size

@@ -92,7 +92,7 @@ def live_app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     settings = Settings(root=ROOT, models_dir=tmp / "models", db_path=tmp / "studio.sqlite", persistent_dir=None,
                         auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
-    studio = Studio(settings, esconv_path=str(DEMO_PATH))
+    studio = Studio(settings.replace(esconv_file=DEMO_PATH))
     studio.ensure_quick_model()
     app = build_app(studio)
     port = free_port()

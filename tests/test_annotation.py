@@ -13,7 +13,7 @@ from empathy_studio.store import PermissionDenied, StoreError
 
 @pytest.fixture
 def studio(settings):
-    s = Studio(settings, esconv_path=str(DEMO_PATH))
+    s = Studio(settings.replace(esconv_file=DEMO_PATH))
     s.sync_items()
     s.store.add_annotator("ana", "annotator", "pw")
     s.store.add_annotator("ben", "annotator", "pw")
@@ -99,7 +99,7 @@ def test_export_import_round_trip_into_a_fresh_database(studio, settings, tmp_pa
     ann.rate(root, "demo-1", 2, 1)
     path = tmp_path / f"ratings{suffix}"
     assert ann.export(root, path, fmt) == 2
-    fresh = Studio(settings.replace(db_path=tmp_path / "fresh.sqlite"), esconv_path=str(DEMO_PATH))
+    fresh = Studio(settings.replace(db_path=tmp_path / "fresh.sqlite", esconv_file=DEMO_PATH))
     fresh.sync_items()
     fresh.store.add_annotator("admin2", "admin", "pw")
     report = fresh.annotation.import_(fresh.annotation.login("admin2", "pw"), path, create_annotators=True)

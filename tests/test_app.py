@@ -74,8 +74,8 @@ def test_analyze_and_downloads(client):
 def test_roles_hold_without_credentials(client):
     for args, api in [(("minilm-quick",), "/analyze_ratings"), (("3", "2", "", 3, ""), "/submit_rating"), ((), "/skip_item"),
                       ((), "/previous_item"), (("demo-1",), "/load_item"), (("random", "minilm-quick", False), "/set_queue"),
-                      (("minilm", "gold", "multitask", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
-                      (("minilm", "gold", "multitask", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"), ((1,), "/cancel_job")]:
+                      (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
+                      (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"), ((1,), "/cancel_job")]:
         with pytest.raises(Exception, match="sign in first|not an admin"):
             client.predict(*args, api_name=api)
 
@@ -124,12 +124,12 @@ def test_admin_queue_ratings_view_and_training_controls(live_app):
     models = admin.predict(api_name="/models")
     assert "minilm-quick" in [r[0] for r in models["data"]]
     with pytest.raises(Exception, match="not in the list of choices|unknown model"):
-        admin.predict("nope", "gold", "multitask", 1, 5e-5, 64, 8, 1, "", api_name="/start_training")
+        admin.predict("nope", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, "", api_name="/start_training")
     with pytest.raises(Exception, match="enter a job id"):
         admin.predict(None, api_name="/cancel_job")
-    est = admin.predict("minilm", "gold", "classify", 1, 5e-5, 32, 4, 1, "", api_name="/estimate_training")
+    est = admin.predict("minilm", "gold", "emotion", 1, 5e-5, 32, 4, 1, "", api_name="/estimate_training")
     assert "s/step" in est
-    out = admin.predict("minilm", "gold", "classify", 1, 5e-5, 32, 4, 1, "app-test-model", api_name="/start_training")
+    out = admin.predict("minilm", "gold", "emotion", 1, 5e-5, 32, 4, 1, "app-test-model", api_name="/start_training")
     job_id = int(out[1])
     assert admin.predict(job_id, api_name="/cancel_job")[0]["data"][0][1] in ("cancelled", "running", "queued")
     assert studio.jobs.wait(job_id, timeout=60)["state"] == "cancelled"

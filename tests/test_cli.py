@@ -48,7 +48,7 @@ def test_models_json_lists_every_row_with_availability(tmp_path):
     (["predict", "--model", "minilm", "--text", "hi"], "base encoder"),
     (["evaluate", "--model", "zeror", "--dataset", "/nonexistent/file.json"], "file not found"),
     (["evaluate", "--model", "zeror", "--split", "holdout"], "invalid choice"),
-    (["train", "--model", "minilm", "--epochs", "0", "--max-steps", "1"], "epochs must be positive"),
+    (["train", "--model", "minilm", "--epochs", "0", "--max-steps", "1"], "epochs must be a number above 0"),
     (["ratings", "import", "--file", "/nonexistent.csv"], "file not found"),
     (["ratings", "export"], "export needs --out"),
     (["annotators", "add", "--name", "  "], "annotator name is empty"),

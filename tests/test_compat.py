@@ -8,7 +8,6 @@ and TF-IDF intensity heads) trained on the demo set by the code as it was before
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -9,6 +9,7 @@ import pytest
 
 from empathy_studio import data as D
 from empathy_studio.labels import ESCONV_EMOTIONS
+from empathy_studio.settings import load_settings
 
 from .conftest import EPITOME, ESCONV, SAD, needs_esconv
 
@@ -89,7 +90,10 @@ def test_resolution_order(tmp_path):
     explicit = _write(tmp_path, [_dialogue()], "a.json")
     configured = _write(tmp_path, [_dialogue(), _dialogue()], "b.json")
     assert len(D.resolve_esconv([configured], explicit).dialogues) == 1
-    assert len(D.resolve_esconv([configured], None, str(explicit)).dialogues) == 1
+    # EMPATHY_STUDIO_ESCONV names the file explicitly, through Settings
+    settings = load_settings(env={"EMPATHY_STUDIO_ESCONV": str(explicit), "EMPATHY_STUDIO_CONFIG": str(tmp_path / "none.yaml")},
+                             esconv=(configured,))
+    assert len(D.DataSources.from_settings(settings).esconv.dialogues) == 1
     assert len(D.resolve_esconv([tmp_path / "missing.json", configured]).dialogues) == 2
 
 

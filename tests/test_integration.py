@@ -10,7 +10,8 @@ from empathy_studio.inference import Predictor
 from empathy_studio.labels import ESCONV_EMOTIONS
 from empathy_studio.modeling import save
 from empathy_studio.registry import Registry, bundled_minilm_path
-from empathy_studio.training import TrainConfig, TrainData, train
+from empathy_studio.train_config import TrainConfig
+from empathy_studio.training import TrainData, train
 
 from .conftest import ESCONV, needs_esconv
 
@@ -23,8 +24,8 @@ def test_minilm_fine_tune_loss_falls_and_round_trips_exactly(tmp_path):
     losses = []
 
     def record(event):
-        if event["event"] == "step" and event["loss"] is not None:
-            losses.append(event["loss"])
+        if event.phase == "training" and event.loss is not None:
+            losses.append(event.loss)
 
     cfg = TrainConfig(encoder=str(bundled_minilm_path()), epochs=6, batch_size=8, max_length=128, learning_rate=1e-4, head_learning_rate=3e-3,
                       warmup=0, patience=0, output_dir=str(tmp_path / "trainer"))

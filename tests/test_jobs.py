@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def studio(settings, tiny_encoder):
     torch.manual_seed(0)
     model, tok = build_model(tiny_encoder, HeadConfig(labels=list(ESCONV_EMOTIONS), intensity_init=[4.0, 2.0, -2.0]))
     save(model, tok, settings.models_dir / "tiny", {"name": "tiny", "metrics": {"f1_weighted": 0.1}})
-    s = Studio(settings, esconv_path=str(DEMO_PATH))
+    s = Studio(settings.replace(esconv_file=DEMO_PATH))
     s.start()
     s.store.add_annotator("root", "admin", "pw")
     s.store.add_annotator("ana", "annotator", "pw")
@@ -58,7 +59,7 @@ def test_job_completes_and_registers_a_model_with_lineage(studio):
 
 def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
     root = studio.annotation.login("root", "pw")
-    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="never", **TINY).to_dict())
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="never", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
     assert studio.jobs.cancel(root, job_id, grace=2) == "cancelled"
     job = studio.jobs.wait(job_id, timeout=30)
@@ -69,7 +70,7 @@ def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
 def test_sigkill_marks_failed_and_leaves_the_registry_alone(studio):
     root = studio.annotation.login("root", "pw")
     before = sorted(s.name for s in studio.registry.all())
-    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="killed", **TINY).to_dict())
+    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="killed", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
     os.kill(studio.store.job(job_id)["pid"], signal.SIGKILL)
     job = studio.jobs.wait(job_id, timeout=30)
@@ -82,7 +83,7 @@ def test_restart_marks_orphaned_running_jobs_failed(studio):
     studio.store.claim_next_job()
     studio.store.update_job(job_id, pid=999_999_999 % 4_000_000 + 3_000_000)  # a pid that does not exist
     (studio.settings.models_dir / ".tmp-half-written").mkdir(parents=True)
-    fresh = Studio(studio.settings, esconv_path=str(DEMO_PATH))
+    fresh = Studio(studio.settings.replace(esconv_file=DEMO_PATH))
     assert fresh.jobs.recover() == [job_id]
     job = fresh.store.job(job_id)
     assert job["state"] == "failed" and "restarted" in job["error"]
@@ -91,7 +92,7 @@ def test_restart_marks_orphaned_running_jobs_failed(studio):
 
 def test_two_starts_give_one_running_and_one_queued(studio):
     root = studio.annotation.login("root", "pw")
-    a = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="first", **TINY).to_dict())
+    a = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="first", **TINY).to_dict())
     b = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=1, name="second", **TINY).to_dict())
     assert studio.store.job(a)["state"] == "running" and studio.store.job(b)["state"] == "queued"
     studio.jobs.cancel(root, a, grace=2)
@@ -115,9 +116,9 @@ def test_no_evaluation_item_is_ever_trained_on(studio):
         ann.rate(ana, d.dialogue_id, 2, 1)
     held_out = {d.dialogue_id for d in splits["test"] + splits["val"]}
     for policy in ("gold", "gold+ratings", "ratings"):
-        train, _ = studio.training_set(TrainRequest(model="tiny", policy=policy, **TINY))
+        train, _ = studio.finetune.training_set(TrainRequest(model="tiny", policy=policy, **TINY))
         assert not ({ex.item_id for ex in train["train"]} & held_out), policy
-    only = studio.training_set(TrainRequest(model="tiny", policy="ratings", **TINY))[0]["train"]
+    only = studio.finetune.training_set(TrainRequest(model="tiny", policy="ratings", **TINY))[0]["train"]
     assert len(only) == 3 and all(ex.initial == 2 for ex in only)
 
 
@@ -125,15 +126,16 @@ def test_in_process_jobs_for_zero_gpu_spaces(studio):
     from empathy_studio.jobs import JobRunner
 
     def here(params, reporter):
-        return studio.train_and_register(TrainRequest(**params), on_event=reporter)
+        return studio.train_and_register(TrainRequest.from_dict(params), progress=reporter)
 
-    runner = JobRunner(studio.store, studio.settings.effective_db_path, studio.settings.models_dir, str(DEMO_PATH), in_process=here)
+    runner = JobRunner(studio.store, studio.settings, in_process=here)
     root = studio.annotation.login("root", "pw")
     done = runner.submit(root, TrainRequest(model="tiny", epochs=1, name="in-process", **TINY).to_dict())
     assert _wait_for(lambda: studio.store.job(done)["state"] == "succeeded", timeout=120), studio.store.job(done)
     assert studio.registry.get("in-process").parent == "tiny"
-    slow = runner.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", name="stopped", **TINY).to_dict())
+    slow = runner.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="stopped", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(slow)["progress"] or 0) > 0)
     runner.cancel(root, slow)
-    time.sleep(2.5)
+    # the job stops itself at its next step; its thread then starts the next job, of which there is none
+    assert _wait_for(lambda: not any(t.name == "job-%d" % slow for t in threading.enumerate()), timeout=30)
     assert studio.store.job(slow)["state"] == "cancelled" and not (studio.settings.models_dir / "stopped").exists()

@@ -10,7 +10,9 @@ import torch
 
 from empathy_studio.inference import Predictor
 from empathy_studio.modeling import HeadConfig, build_model, load, save, select_emotion
-from empathy_studio.training import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, TrainData, preset, train
+from empathy_studio.errors import ConfigError, ModelUnavailable
+from empathy_studio.train_config import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, preset
+from empathy_studio.training import TrainData, train
 from sklearn.linear_model import Ridge
 
 LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
@@ -82,7 +84,7 @@ def test_save_load_round_trip_is_bit_exact(tiny_encoder, tmp_path, heads):
 
 
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not an Empathy Studio model folder"):
+    with pytest.raises(ModelUnavailable, match="not an Empathy Studio model folder"):
         load(tmp_path)
 
 
@@ -113,8 +115,10 @@ def test_predictor_clips_caches_and_refuses_empty(tiny_encoder):
 def test_head_config_validates():
     with pytest.raises(ValueError, match="pooling"):
         HeadConfig(pooling="max")
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(ConfigError, match="epochs must be a number above 0"):
         TrainConfig(encoder="x", epochs=0)
+    with pytest.raises(ConfigError, match="batch_size must be an integer from 1 to 4096, got 2.5"):
+        TrainConfig(encoder="x", batch_size=2.5)
     with pytest.raises(ValueError, match="select_metric"):
         TrainConfig(encoder="x", select_metric="vibes")
 
@@ -126,8 +130,10 @@ def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples, tm
     res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
     losses = [h["eval_loss"] for h in res.history]
     assert losses[-1] < losses[0]
-    steps = [e for e in events if e["event"] == "step"]
-    assert steps and steps[-1]["step"] == steps[-1]["max_steps"] and steps[-1]["percent"] == 100
+    steps = [e for e in events if e.phase == "training"]
+    assert steps and steps[-1].done == steps[-1].total and steps[-1].fraction == 1.0
+    assert steps[0].detail == "epoch 1 of 15" and steps[-1].detail == "epoch 15 of 15" and steps[-1].eta_s == 0
+    assert [e.phase for e in events][0] == "tokenising" and "evaluating" in {e.phase for e in events}
     assert res.device == "cpu" and res.precision == "fp32"
 
 
@@ -167,7 +173,7 @@ def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, 
     expected = Ridge(alpha=res.ridge["initial"]["alpha"]).fit(z, y).predict(z)
     got = [x.intensity_raw["initial"] for x in p.predict(texts)]
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ConfigError, match="outside"):
         build_model(tiny_encoder, HeadConfig(labels=LABELS, intensity_layer=9))
 
 
@@ -203,7 +209,7 @@ def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, 
                  lexical_intensity=False, output_dir=str(tmp_path / "trainer2"))
     plain = train(off, TrainData(tiny_examples, tiny_examples[:4], LABELS))
     assert not (save(plain.model, plain.tokenizer, tmp_path / "plain") / "lexical.json").exists()
-    with pytest.raises(ValueError, match="needs ridge_intensity"):
+    with pytest.raises(ConfigError, match="needs ridge_intensity"):
         TrainConfig(encoder=str(tiny_encoder), lexical_intensity=True)
 
 
@@ -212,7 +218,7 @@ def test_lexical_file_that_does_not_fit_is_refused(tmp_path):
 
     bad = tmp_path / "lexical.json"
     bad.write_text('{"terms": ["a"], "idf": [1.0]}')
-    with pytest.raises(ValueError, match="not a lexical intensity file"):
+    with pytest.raises(ModelUnavailable, match="not a lexical intensity file"):
         LexicalIntensity.load(bad)
     with pytest.raises(ValueError, match="do not match"):
         LexicalIntensity({"sad": 0, "tired": 1}, np.ones(2), np.ones((3, 5)))

@@ -17,13 +17,13 @@ def test_persistent_volume_holds_the_database(settings, tmp_path):
     volume = tmp_path / "data"
     volume.mkdir()
     cfg = settings.replace(persistent_dir=volume)
-    first = Studio(cfg, esconv_path=str(DEMO_PATH))
+    first = Studio(cfg.replace(esconv_file=DEMO_PATH))
     first.start()
     _rate(first)
     first.store.close()
     assert cfg.effective_db_path.parent.parent == volume and not cfg.db_path.exists()
     shutil.rmtree(cfg.db_path.parent, ignore_errors=True)  # the Space's own disk is wiped
-    again = Studio(cfg, esconv_path=str(DEMO_PATH))
+    again = Studio(cfg.replace(esconv_file=DEMO_PATH))
     again.start()
     assert [r["note"] for r in again.store.ratings()] == ["keep me"]
     again.store.close()
@@ -32,14 +32,14 @@ def test_persistent_volume_holds_the_database(settings, tmp_path):
 def test_snapshot_restores_every_rating_after_a_wiped_disk(settings, tmp_path):
     remote = tmp_path / "remote-dataset-repo"
     cfg = settings.replace(snapshot_repo=f"file://{remote}", snapshot_every_minutes=60)
-    first = Studio(cfg, esconv_path=str(DEMO_PATH))
+    first = Studio(cfg.replace(esconv_file=DEMO_PATH))
     first.start()
     _rate(first)
     first.snapshots.snapshot_now()
     first.snapshots.stop()
     first.store.close()
     shutil.rmtree(cfg.db_path.parent)  # restart: the disk comes up empty
-    again = Studio(cfg, esconv_path=str(DEMO_PATH))
+    again = Studio(cfg.replace(esconv_file=DEMO_PATH))
     again.start()
     rows = again.store.ratings()
     assert [(r["annotator"], r["item_id"], r["initial"], r["final"], r["note"]) for r in rows] == [("ana", "demo-0", 4, 2, "keep me")]

@@ -1,7 +1,8 @@
 """The Gradio Blocks app: a header with sign-in, then one tab module each, composed by `build_app`.
 
-`ui` is Gradio only: every action goes through `Studio` (services). Models
-load on first use, so the page answers before any weights are in memory.
+`ui` is layout and wiring only: every action is one call on `Studio`
+(services), and nothing here imports the core below it (a test checks this).
+Models load on first use, so the page answers before any weights are in memory.
 """
 
 from __future__ import annotations
@@ -22,13 +23,9 @@ def launch_options() -> dict[str, Any]:
             "show_error": False}
 
 
-def _model_choices(studio: Studio) -> list[str]:
-    return [s.name for s in studio.registry.all() if s.kind != "encoder"]
-
-
 def _models_frame(studio: Studio) -> pd.DataFrame:
     rows = []
-    for r in studio.registry.rows():
+    for r in studio.model_rows():
         m = r["metrics"] or {}
         rows.append({"name": r["name"], "kind": r["kind"], "availability": r["availability"], "parent": r["parent"], "task": r["task"],
                      "F1 (test)": m.get("f1_weighted"), "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
@@ -38,7 +35,7 @@ def _models_frame(studio: Studio) -> pd.DataFrame:
 
 def build_app(studio: Studio) -> gr.Blocks:
     studio.start()
-    choices = _model_choices(studio)
+    choices = studio.model_choices()
     with gr.Blocks(title="Empathy Studio") as app:
         user = gr.State(None)
         with gr.Row(equal_height=True):

@@ -11,9 +11,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..annotation import QUEUE_ORDERS, require
 from ..labels import ESCONV_EMOTIONS, INTENSITY_ANCHORS
-from ..services import Studio
+from ..services import QUEUE_ORDERS, InputError, Studio
 from .common import banner_html, dialogue_html, esc, guard, prediction_html
 
 SCALE = ["1", "2", "3", "4", "5"]
@@ -30,6 +29,11 @@ GUIDELINES = """
 **Keys** (outside text fields): `1`-`5` set the highlighted scale (initial first, then final),
 `↑`/`↓` switch scale, `Enter` saves and moves on, `s` skips, `b` goes back.
 """
+
+
+def _progress(who, p: dict[str, int]) -> str:
+    return banner_html(f"{who.name} ({who.role}): {p['mine']} of {p['total']} rated by you · team: {p['team']} items rated, "
+                       f"{p['team_ratings']} ratings")
 
 
 def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
@@ -70,39 +74,32 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
     view = [item_id, chat, assisted_html, initial, final, emotion, confidence, note, progress_md]
 
     def show(who, target: str | None) -> list[Any]:
-        ann = studio.annotation
-        p = ann.progress(who)
-        prog = banner_html(f"{who.name} ({who.role}): {p['mine']} of {p['total']} rated by you · team: {p['team']} items rated, "
-                           f"{p['team_ratings']} ratings")
         if target is None:
-            return [None, "<div class='es-banner es-info'>Nothing left to rate. Thank you!</div>", "", None, None, "", 3, "", prog]
-        d = studio.dialogue(target)
-        existing = studio.store.ratings(annotator=who.name, item_id=target)
-        r = existing[0] if existing else {}
-        helper = ""
-        if ann.assisted():
-            pred = studio.predict_texts(studio.store.get_setting("queue_model", studio.settings.default_model), [d.seeker_text])[0].to_dict()
-            helper = prediction_html(pred, d, "assisted mode")
+            p = studio.annotation.progress(who)
+            return [None, "<div class='es-banner es-info'>Nothing left to rate. Thank you!</div>", "", None, None, "", 3, "", _progress(who, p)]
+        view = studio.rating_view(who, target)
+        d, r = view["dialogue"], view["rating"] or {}
+        helper = prediction_html(view["suggestion"], d, "assisted mode") if view["suggestion"] else ""
         edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
-        return [target, edit_note + dialogue_html(d, show_gold=ann.assisted()), helper,
+        return [target, edit_note + dialogue_html(d, show_gold=view["assisted"]), helper,
                 str(r["initial"]) if r else None, str(r["final"]) if r else None, r.get("emotion") or "", r.get("confidence") or 3,
-                r.get("note") or "", prog]
+                r.get("note") or "", _progress(who, view["progress"])]
 
     def _next(who, skip_ids: list[str]) -> str | None:
         return next((i for i in studio.annotation.queue(who) if i not in set(skip_ids)), None)
 
     @guard
     def next_item(who, skip_ids: list[str]):
-        require(who)
+        studio.annotation.require(who)
         return show(who, _next(who, skip_ids or []))
 
     @guard
     def submit_rating(who, current: str | None, ini: str | None, fin: str | None, emo: str, conf: float, text: str, hist: list[str], skip_ids: list[str]):
-        require(who)
+        studio.annotation.require(who)
         if not current:
-            raise ValueError("no item loaded")
+            raise InputError("no item loaded")
         if ini is None or fin is None:
-            raise ValueError("set both the initial and the final intensity (keys 1-5)")
+            raise InputError("set both the initial and the final intensity (keys 1-5)")
         res = studio.annotation.rate(who, current, int(ini), int(fin), emotion=emo or None, confidence=int(conf), note=text or None)
         gr.Info(f"Saved {current} ({res['status']})")
         hist = [*(hist or []), current]
@@ -110,24 +107,21 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
 
     @guard
     def skip_item(who, current: str | None, skip_ids: list[str], hist: list[str]):
-        require(who)
+        studio.annotation.require(who)
         skip_ids = [*(skip_ids or []), *([current] if current else [])]
         return [*show(who, _next(who, skip_ids)), skip_ids, [*(hist or []), *([current] if current else [])]]
 
     @guard
     def previous_item(who, hist: list[str]):
-        require(who)
+        studio.annotation.require(who)
         if not hist:
-            raise ValueError("nothing to go back to")
+            raise InputError("nothing to go back to")
         return [*show(who, hist[-1]), hist[:-1]]
 
     @guard
     def load_item(who, target: str):
-        require(who)
-        target = (target or "").strip()
-        if studio.store.item(target) is None:
-            raise ValueError(f"unknown item {target!r}")
-        return show(who, target)
+        studio.annotation.require(who)
+        return show(who, studio.check_item(target))
 
     @guard
     def my_ratings(who):
@@ -137,10 +131,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
 
     @guard
     def set_queue(who, order_name: str, model_name: str, on: bool) -> str:
-        studio.annotation.set_queue_order(who, order_name, model_name)
-        studio.annotation.set_assisted(who, bool(on))
-        if order_name in ("uncertainty", "spread") and not studio.store.cached_predictions(model_name):
-            studio.split_predictions(model_name, "all")  # the queue reads cached predictions
+        studio.set_queue(who, order_name, model_name, bool(on))
         gr.Info(f"Queue: {order_name}; assisted mode {'on' if on else 'off'}")
         return order_name
 

@@ -14,13 +14,9 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from ..data import DataError, Dialogue
-from ..registry import ModelUnavailable
-from ..store import PermissionDenied, StoreError
+from ..services import ProgressEvent, UserError
 
 log = logging.getLogger("empathy_studio.ui")
-
-USER_ERRORS = (DataError, StoreError, ModelUnavailable, PermissionDenied, ValueError, KeyError, FileNotFoundError, TimeoutError)
 
 
 def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,9 +28,8 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except USER_ERRORS as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise gr.Error(str(msg), print_exception=False) from None
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # the server stays up and the user gets a message, never a traceback
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Something went wrong ({exc.__class__.__name__}); the details are in the server log.", print_exception=False) from None
@@ -52,7 +47,12 @@ def fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def dialogue_html(d: Dialogue, show_gold: bool = True) -> str:
+def progress_bar(progress: gr.Progress) -> Callable[[ProgressEvent], None]:
+    """The page's progress bar as a `ProgressEvent` callback (e.g. while the first-run model is built)."""
+    return lambda event: progress(event.fraction, desc=event.label)
+
+
+def dialogue_html(d: Any, show_gold: bool = True) -> str:
     rows = []
     for t in d.turns:
         who = "seeker" if t.role == "seeker" else "supporter"
@@ -83,7 +83,7 @@ def words_html(words: dict[str, tuple[float, list[tuple[str, float]]]]) -> str:
             f'<table class="es-table es-words"><tr><th></th><th>words</th><th>top terms</th></tr>{"".join(rows)}</table>')
 
 
-def prediction_html(pred: dict[str, Any], gold: Dialogue | None = None, model: str = "", words: dict[str, tuple[float, list[tuple[str, float]]]] | None = None) -> str:
+def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "", words: dict[str, tuple[float, list[tuple[str, float]]]] | None = None) -> str:
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
     rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
             + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]

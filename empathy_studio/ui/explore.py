@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
-from ..services import Studio
-from ..data import load_esconv
-from .common import banner_html, dialogue_html, esc, guard, prediction_html, text_html
+from ..services import InputError, Studio
+from .common import banner_html, dialogue_html, esc, guard, prediction_html, progress_bar, text_html
 
 ANY = "any"
 MAX_CHOICES = 400
-MAX_UPLOAD_BYTES = 20 * 2**20
 PRED_COLUMNS = ("pred_emotion", "pred_initial", "pred_final", "pred_change")
-
-
-def dialogue_choices(studio: Studio, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY, initial: str = ANY) -> list[tuple[str, str]]:
-    split_of = studio.split_of()
-    q = (query or "").strip().lower()
-    out = []
-    for name, dialogues in studio.esconv.splits.items():
-        if split not in (ANY, name):
-            continue
-        for d in dialogues:
-            if emotion not in (ANY, d.emotion) or problem not in (ANY, d.problem):
-                continue
-            if initial != ANY and (math.isnan(d.initial) or int(d.initial) != int(initial)):
-                continue
-            if q and q not in d.seeker_text.lower() and q not in d.situation.lower():
-                continue
-            out.append((f"{d.dialogue_id} · {split_of[d.dialogue_id]} · {d.emotion} · {d.situation[:60]}", d.dialogue_id))
-    return sorted(out, key=lambda c: int(c[1].rsplit("-", 1)[-1]) if c[1].rsplit("-", 1)[-1].isdigit() else 0)
-
-
-def _bar(progress: gr.Progress):
-    """Relay core progress (e.g. the first-run model being built) to the page."""
-    return lambda done, total, what: progress(done / max(total, 1), desc=what)
 
 
 def _count_label(choices: list) -> str:
@@ -52,12 +24,11 @@ def _count_label(choices: list) -> str:
 
 
 def render(studio: Studio, model_choices: list[str]) -> None:
-    problems = sorted({d.problem for d in studio.esconv.dialogues if d.problem})
+    problems = studio.problems()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             gr.HTML(banner_html(studio.esconv.describe(), "warn" if studio.esconv.is_demo else "info"))
-            model = gr.Dropdown(model_choices, value=studio.settings.default_model if studio.settings.default_model in model_choices else model_choices[0],
-                                label="Model", elem_id="explore-model")
+            model = gr.Dropdown(model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model")
             query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
             with gr.Row():
                 emotion = gr.Dropdown([ANY, *ESCONV_EMOTIONS], value=ANY, label="Gold emotion", min_width=120)
@@ -65,7 +36,7 @@ def render(studio: Studio, model_choices: list[str]) -> None:
             with gr.Row():
                 problem = gr.Dropdown([ANY, *problems], value=ANY, label="Problem", min_width=120)
                 initial = gr.Dropdown([ANY, "1", "2", "3", "4", "5"], value=ANY, label="Gold initial", min_width=100)
-            first = dialogue_choices(studio)
+            first = studio.dialogue_choices()
             dialogue = gr.Dropdown(first[:MAX_CHOICES], value=first[0][1] if first else None, label=_count_label(first), elem_id="explore-dialogue")
             show = gr.Button("Predict dialogue", variant="primary", elem_id="explore-run")
             with gr.Accordion("…or type text", open=False):
@@ -83,7 +54,7 @@ def render(studio: Studio, model_choices: list[str]) -> None:
 
     @guard
     def filter_dialogues(q: str, emo: str, prob: str, sp: str, ini: str):
-        choices = dialogue_choices(studio, q, emo, prob, sp, ini)
+        choices = studio.dialogue_choices(q, emo, prob, sp, ini)
         if not choices:
             gr.Warning("No dialogue matches these filters.")
         return gr.Dropdown(choices=choices[:MAX_CHOICES], value=choices[0][1] if choices else None, label=_count_label(choices))
@@ -91,10 +62,10 @@ def render(studio: Studio, model_choices: list[str]) -> None:
     @guard
     def explore_dialogue(model_name: str, dialogue_id: str, progress=gr.Progress()):
         if not dialogue_id:
-            raise ValueError("pick a dialogue first")
+            raise InputError("pick a dialogue first")
         d = studio.dialogue(dialogue_id)
         progress(0.05, desc=f"loading {model_name}")
-        pred = studio.predict_texts(model_name, [d.seeker_text], _bar(progress))[0].to_dict()
+        pred = studio.predict_texts(model_name, [d.seeker_text], progress_bar(progress))[0].to_dict()
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         words = studio.explain_intensity(model_name, d.seeker_text)
@@ -104,18 +75,16 @@ def render(studio: Studio, model_choices: list[str]) -> None:
     @guard
     def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
-            raise ValueError("type some text first")
-        pred = studio.predict_texts(model_name, [value], _bar(progress))[0].to_dict()
+            raise InputError("type some text first")
+        pred = studio.predict_texts(model_name, [value], progress_bar(progress))[0].to_dict()
         words = studio.explain_intensity(model_name, value)
         return prediction_html(pred, None, model_name, words), probabilities(pred["probs"]), None, text_html(value)
 
     @guard
     def predict_file(model_name: str, path: str | None):
         if not path:
-            raise ValueError("upload a file first")
-        if Path(path).stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValueError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files")
-        dialogues = load_esconv(path)
+            raise InputError("upload a file first")
+        dialogues = studio.load_upload(path)
         preds = studio.predict_texts(model_name, [d.seeker_text for d in dialogues])
         rows = [{"#": i, "gold emotion": d.emotion, **{k: v for k, v in p.to_dict().items() if k in PRED_COLUMNS},
                  "seeker text": esc(d.seeker_text[:200])} for i, (d, p) in enumerate(zip(dialogues, preds))]

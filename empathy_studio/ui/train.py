@@ -5,9 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..annotation import require
-from ..data import POLICIES
-from ..services import Studio, TrainRequest
+from ..services import POLICIES, InputError, Studio, TrainRequest
 from .common import esc, fmt, guard
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
@@ -16,19 +14,19 @@ HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_fi
 def _jobs_frame(studio: Studio) -> pd.DataFrame:
     rows = [{"id": j["id"], "state": j["state"], "progress %": j["progress"], "model": j["params"].get("model"),
              "policy": j["params"].get("policy"), "new model": j["model_name"], "by": j["created_by"], "created": j["created"]}
-            for j in studio.store.jobs()[:30]]
+            for j in studio.job_list()]
     return pd.DataFrame(rows, columns=["id", "state", "progress %", "model", "policy", "new model", "by", "created"])
 
 
 def _job_detail(studio: Studio, job_id: float | None) -> tuple[str, pd.DataFrame | None]:
-    jobs = studio.store.jobs()
-    job = studio.store.job(int(job_id)) if job_id else (jobs[0] if jobs else None)
+    job = studio.job(job_id)
     if job is None:
         return "<div class='es-banner es-info'>No jobs yet.</div>", None
     eta = f", about {job['eta_s'] / 60:.1f} min left" if job.get("eta_s") and job["state"] == "running" else ""
+    phase = f" · {esc(job['phase'])}" if job.get("phase") and job["state"] == "running" else ""
     err = f"<div class='es-banner es-warn'>{esc(job['error'])}</div>" if job.get("error") else ""
     head = (f"<div class='es-meta'>job <b>{job['id']}</b>: {esc(job['state'])}, {fmt(job['progress'], 1)}%, "
-            f"epoch {fmt(job['epoch'], 2)}{eta}</div><progress max='100' value='{job['progress'] or 0}' style='width:100%'></progress>")
+            f"epoch {fmt(job['epoch'], 2)}{eta}{phase}</div><progress max='100' value='{job['progress'] or 0}' style='width:100%'></progress>")
     log = f"<pre style='max-height:220px;overflow:auto;font-size:12px'>{esc(job['log_tail'] or '')}</pre>"
     table = None
     test = (job.get("metrics") or {}).get("test")
@@ -41,19 +39,19 @@ def _job_detail(studio: Studio, job_id: float | None) -> tuple[str, pd.DataFrame
 
 
 def render(studio: Studio, user: gr.State) -> None:
-    trainable = [s.name for s in studio.registry.all() if s.kind != "quick"]
+    trainable = studio.trainable_models()
     gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
                 "the test split of the paper is never trained on.")
     with gr.Row():
         base = gr.Dropdown(trainable, value="minilm", label="Base model")
         policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
-        task = gr.Radio(["multitask", "classify"], value="multitask", label="Task")
-    t = studio.settings.training
+        task = gr.Radio(["emotion-intensity", "emotion"], value="emotion-intensity", label="Task")
+    t = studio.training_defaults()
     with gr.Row():
-        epochs = gr.Number(t.epochs, label="Epochs", minimum=0.1, maximum=1000)
-        lr = gr.Number(t.learning_rate, label="Encoder learning rate", minimum=1e-7, maximum=1e-2)
-        max_len = gr.Number(t.max_length, label="Max tokens", precision=0, minimum=16, maximum=4096)
-        bs = gr.Number(t.batch_size, label="Batch size", precision=0, minimum=1, maximum=512)
+        epochs = gr.Number(t["epochs"], label="Epochs", info=TrainRequest.option_help("epochs"))
+        lr = gr.Number(t["learning_rate"], label="Encoder learning rate", info=TrainRequest.option_help("learning_rate"))
+        max_len = gr.Number(t["max_length"], label="Max tokens", precision=0, info=TrainRequest.option_help("max_length"))
+        bs = gr.Number(t["batch_size"], label="Batch size", precision=0, info=TrainRequest.option_help("batch_size"))
         min_ann = gr.Number(1, label="Min annotators per item", precision=0, minimum=1)
         name = gr.Textbox(label="New model name (optional)")
     with gr.Row():
@@ -73,23 +71,22 @@ def render(studio: Studio, user: gr.State) -> None:
     timer = gr.Timer(2.0, active=False)
 
     def request(base_name, pol, tk, ep, rate, ml, b, mn, nm) -> TrainRequest:
-        return TrainRequest(model=base_name, policy=pol, task=tk, epochs=float(ep), learning_rate=float(rate), max_length=int(ml),
-                            batch_size=int(b), min_annotators=int(mn), name=(nm or "").strip() or None)
+        if any(v is None for v in (ep, rate, ml, b, mn)):
+            raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
+        return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=ml,
+                            batch_size=b, min_annotators=mn, name=(nm or "").strip() or None)
 
     inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name]
 
     @guard
     def estimate_training(who, *values):
-        require(who, "admin")
-        est = studio.estimate_training(request(*values))
+        est = studio.estimate_training(who, request(*values))
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about {est['estimated_seconds'] / 60:.1f} minutes</div>")
 
     @guard
     def start_training(who, *values):
-        req = request(*values)
-        studio.registry.get(req.model)
-        job = studio.jobs.submit(who, req.to_dict())
+        job = studio.submit_training(who, request(*values))
         gr.Info(f"Job {job} queued")
         html, table = _job_detail(studio, job)
         return _jobs_frame(studio), job, html, table, gr.Timer(active=True)
@@ -97,14 +94,13 @@ def render(studio: Studio, user: gr.State) -> None:
     @guard
     def poll_jobs(jid):
         html, table = _job_detail(studio, jid)
-        running = any(j["state"] in ("queued", "running") for j in studio.store.jobs())
-        return _jobs_frame(studio), html, table, gr.Timer(active=running)
+        return _jobs_frame(studio), html, table, gr.Timer(active=studio.jobs_active())
 
     @guard
     def cancel_job(who, jid):
         if not jid:
-            raise ValueError("enter a job id")
-        state = studio.jobs.cancel(who, int(jid))
+            raise InputError("enter a job id")
+        state = studio.cancel_job(who, int(jid))
         gr.Info(f"Job {int(jid)}: {state}")
         html, table = _job_detail(studio, jid)
         return _jobs_frame(studio), html, table

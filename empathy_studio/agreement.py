@@ -1,0 +1,88 @@
+"""Agreement statistics over a ratings table, and ratings aggregated per item.
+
+Inputs are plain rows `(annotator, item, initial, final, emotion)` as the store
+gives them, so the same functions serve the app, the CLI, training on ratings
+and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .labels import ESCONV_EMOTIONS
+from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
+from .errors import ConfigError
+
+RatingRow = tuple[str, str, int, int, "str | None"]
+
+
+def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], how: str = "mean", min_annotators: int = 1) -> dict[str, dict[str, Any]]:
+    """item id -> {"initial", "final", "emotion" (majority or None), "n"} over items with enough annotators."""
+    if how not in ("mean", "median"):
+        raise ConfigError(f"aggregate must be mean or median, got {how!r}")
+    by_item: dict[str, list[tuple[int, int, str | None]]] = defaultdict(list)
+    for _, item, initial, final, emotion in table:
+        by_item[item].append((initial, final, emotion))
+    f = np.mean if how == "mean" else np.median
+    out = {}
+    for item, rows in by_item.items():
+        if len(rows) < min_annotators:
+            continue
+        emotions = [e for _, _, e in rows if e]
+        majority = max(set(emotions), key=emotions.count) if emotions else None
+        out[item] = {"initial": float(f([r[0] for r in rows])), "final": float(f([r[1] for r in rows])), "emotion": majority, "n": len(rows)}
+    return out
+
+
+def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, items: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    names = sorted({r[0] for r in table})
+    ri = {n: i for i, n in enumerate(names)}
+    ci = {it: j for j, it in enumerate(items)}
+    m = np.full((len(names), len(items)), np.nan)
+    for row in table:
+        if row[1] in ci:
+            m[ri[row[0]], ci[row[1]]] = row[field]
+    return names, m
+
+
+MAX_LISTED_PAIRS = 500
+
+
+def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
+                     model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200, per_emotion: bool = True) -> dict[str, Any]:
+    """Inter-annotator agreement and agreement with gold (and a model) for initial and final intensity.
+
+    gold: item id -> {"emotion", "initial", "final"}; model: item id -> {"pred_initial", "pred_final"}.
+    Pairwise QWK is summarised over all pairs and listed for the pairs with the most shared items.
+    """
+    items = sorted({r[1] for r in table})
+    report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}
+    for field, target in ((2, "initial"), (3, "final")):
+        names, m = _matrix(table, field, items)
+        lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
+        pairs = pairwise_qwk_arrays(m)
+        vs_gold = rowwise_against(m, np.array([gold.get(it, {}).get(target, math.nan) for it in items], dtype=float))
+        vs_model = rowwise_against(m, np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)) if model is not None else None
+        report[target] = {
+            "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(m, arrays=pairs),
+            "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
+            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {})}
+                           for i, name in enumerate(names)},
+        }
+    if per_emotion:
+        by_emotion: dict[str, list[tuple[str, str, int, int, str | None]]] = defaultdict(list)
+        for r in table:
+            by_emotion[gold.get(r[1], {}).get("emotion")].append(r)
+        report["per_emotion"] = {emo: agreement_report(by_emotion[emo], gold, model, n_boot=0, per_emotion=False)
+                                 for emo in ESCONV_EMOTIONS if by_emotion.get(emo)}
+    return report
+
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)

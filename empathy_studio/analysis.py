@@ -1,0 +1,114 @@
+"""The researcher's use cases over rows of gold and predicted labels: metrics, tables, downloads, filters.
+
+A "row" is one item with its gold labels and a model's predictions, as
+`Studio.split_predictions` gives them (predictions come from the store's cache).
+Everything here is plain data in and out: the Analyze and Explore tabs, the CLI
+and the benchmarks share it, and none of it loads a model.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from .data import Dialogue, EsconvSource
+from .labels import INTENSITY_TARGETS
+from .metrics import evaluate_predictions, per_class_report
+from .plots import export_confusion, export_violin
+
+ANY = "any"
+METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [
+    f"{k}_{t}" for t in INTENSITY_TARGETS for k in ("mse", "mae", "pearson", "pearson_p", "spearman")]
+
+
+def has_intensity(rows: Sequence[dict[str, Any]]) -> bool:
+    return bool(rows) and rows[0].get("pred_initial") is not None
+
+
+def metrics_of(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Classification and intensity metrics of prediction rows against their gold labels."""
+    gold_int = {t: [r[f"gold_{t}"] for r in rows] for t in INTENSITY_TARGETS}
+    pred_int = {t: [math.nan if r.get(f"pred_{t}") is None else r[f"pred_{t}"] for r in rows] for t in INTENSITY_TARGETS}
+    m = evaluate_predictions([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], gold_int,
+                             pred_int if has_intensity(rows) else None)
+    return {"n": len(rows), **m}
+
+
+def per_class(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
+    return per_class_report([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels)
+
+
+def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per metric, one column per model (in the order given)."""
+    def show(v: Any) -> Any:
+        return round(v, 4) if isinstance(v, float) else v
+
+    return [{"metric": k, **{name: show(m.get(k)) for name, m in metrics.items()}} for k in METRIC_KEYS]
+
+
+def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path) -> list[Path]:
+    """Publication figures (PNG and SVG), the metrics and the predictions (CSV) of one model on one split."""
+    import pandas as pd
+
+    stem = f"{model}-{split}"
+    paths: list[Path] = []
+    if has_intensity(rows):
+        for t in INTENSITY_TARGETS:
+            paths += export_violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}")
+    paths += export_confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels, folder, f"{stem}-confusion")
+    metrics_csv, preds_csv = folder / f"{stem}-metrics.csv", folder / f"{stem}-predictions.csv"
+    pd.DataFrame(metrics_table({model: metrics_of(rows)})).to_csv(metrics_csv, index=False)
+    pd.DataFrame(list(rows)).to_csv(preds_csv, index=False)
+    return [*paths, metrics_csv, preds_csv]
+
+
+def ratings_against(items: dict[str, dict[str, Any]], aggregated: dict[str, dict[str, Any]],
+                    predictions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean human ratings against gold, and a model's cached predictions against the (rounded) mean rating.
+
+    items: item id -> store row (gold_*); aggregated: item id -> {"initial", "final"};
+    predictions: item id -> cached prediction. Returns, per target, the (x, y) pairs of each comparison.
+    """
+    ids = [i for i in aggregated if i in items]
+    out: dict[str, Any] = {"n_items": len(ids), "vs_gold": {}, "model_vs_ratings": {}}
+    for t in ("initial", "final"):
+        gold = [math.nan if items[i][f"gold_{t}"] is None else items[i][f"gold_{t}"] for i in ids]
+        out["vs_gold"][t] = (gold, [aggregated[i][t] for i in ids])
+        have = [i for i in ids if i in predictions]
+        out["model_vs_ratings"][t] = ([round(aggregated[i][t]) for i in have], [predictions[i][f"pred_{t}"] for i in have])
+    return out
+
+
+def dialogue_choices(source: EsconvSource, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY,
+                     initial: str = ANY) -> list[tuple[str, str]]:
+    """(label, dialogue id) of the labelled dialogues that match a search and the filters, in dialogue order."""
+    q = (query or "").strip().lower()
+    out = []
+    for name, dialogues in source.splits.items():
+        if split not in (ANY, name):
+            continue
+        for d in dialogues:
+            if emotion not in (ANY, d.emotion) or problem not in (ANY, d.problem):
+                continue
+            if initial != ANY and (math.isnan(d.initial) or int(d.initial) != int(initial)):
+                continue
+            if q and q not in d.seeker_text.lower() and q not in d.situation.lower():
+                continue
+            out.append((f"{d.dialogue_id} · {name} · {d.emotion} · {d.situation[:60]}", d.dialogue_id))
+    return sorted(out, key=lambda c: _number(c[1]))
+
+
+def _number(dialogue_id: str) -> int:
+    tail = dialogue_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def problems(source: EsconvSource) -> list[str]:
+    return sorted({d.problem for d in source.dialogues if d.problem})
+
+
+def trajectory_prefixes(dialogue: Dialogue) -> list[str]:
+    """The seeker's words up to and including each of their turns: the inputs of an intensity trajectory."""
+    turns = dialogue.seeker_turns
+    return [" ".join(turns[: i + 1]) for i in range(len(turns))]
