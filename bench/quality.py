@@ -186,9 +186,13 @@ def confusion_lines(res: dict) -> list[str]:
     return lines
 
 
+# the bench's names for its runs -> the studio's task table
+BENCH_TASKS = {"multitask": "emotion-intensity", "classify": "emotion", "sad": "stressor"}
+
+
 def ensemble(studio: Studio, names: list[str], dataset: str) -> dict:
     """The seeds' models as one: probabilities and intensities averaged, on the test split."""
-    splits, labels = studio.example_splits(dataset)
+    splits, labels = studio.sources.examples(dataset)
     test = splits["test"]
     preds = [studio.predict_texts(n, [e.text for e in test]) for n in names]
     probs = np.mean([[[p.probs[lab] for lab in labels] for p in ps] for ps in preds], axis=0)
@@ -225,7 +229,7 @@ def main() -> None:
             if (models_dir / name / "manifest.json").exists():
                 manifest = json.loads((models_dir / name / "manifest.json").read_text())
             else:
-                manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task="classify" if task == "sad" else task,
+                manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task=BENCH_TASKS[task],
                                                                   seed=seed, name=name, **request))
             res = studio.evaluate(name, dataset, "test")
             per_class = res.pop("per_class")
@@ -277,7 +281,7 @@ def main() -> None:
                 lines.append(f"- Pearson r {t} {m:.4f} against the target 0.35: {'met' if m >= 0.35 else 'not met'}")
 
     if "sad" in args.tasks:
-        splits, labels = studio.example_splits("sad")
+        splits, labels = studio.sources.examples("sad")
         zeror = studio.evaluate("zeror", "sad", "test")
         zeror.pop("per_class")
         t0 = time.perf_counter()

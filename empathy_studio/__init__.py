@@ -1,6 +1,8 @@
-"""Empathy Studio: emotion category and intensity for help-seeker text.
+"""Empathy Studio: emotion category and intensity for help-seeker text, rated, modelled and compared.
 
-The public API is re-exported here; see DESIGN in the README for the layout.
+Start from `empathy_studio.services.Studio` (what the app and the CLI call) or
+the `empathy-studio` command; the README's Layout section lists every module
+and the import rules between them.
 """
 
 __version__ = "0.1.0"

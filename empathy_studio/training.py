@@ -175,12 +175,20 @@ def _compute_metrics(pred) -> dict[str, float]:
 
 
 def _init_model(config: TrainConfig, data: TrainData) -> tuple[EmotionIntensityModel, Any]:
-    if (Path(config.encoder) / "heads.json").exists():  # continue from a studio model (a fine-tune's parent)
-        return load(config.encoder)
+    """A new model on a base encoder, or a studio model to continue from.
+
+    A parent keeps its own heads when they fit the task (same labels, same objective); otherwise its
+    fine-tuned encoder gets new heads for this task.
+    """
     known = {t: [v for ex in data.train if not math.isnan(v := getattr(ex, t))] for t in INTENSITY_TARGETS}
     heads = HeadConfig(labels=list(data.labels), task=config.objective, pooling=config.pooling, intensity_head=config.intensity_head,
                        focal_gamma=config.focal_gamma, intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
                        intensity_layer=config.intensity_layer)
+    if (Path(config.encoder) / "heads.json").exists():  # continue from a studio model (a fine-tune's parent)
+        parent, tokenizer = load(config.encoder)
+        if parent.heads_config.labels == heads.labels and parent.heads_config.task == heads.task:
+            return parent, tokenizer
+        return EmotionIntensityModel(parent.encoder, heads), tokenizer
     return build_model(config.encoder, heads, config.local_files_only)
 
 

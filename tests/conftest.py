@@ -39,7 +39,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
     vocab.write_text("\n".join(VOCAB) + "\n")
     tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
     cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=128)
+                     max_position_embeddings=512)
     import torch
 
     torch.manual_seed(0)
@@ -52,6 +52,68 @@ def tiny_encoder(tmp_path_factory) -> Path:
 def settings(tmp_path) -> Settings:
     return Settings(root=ROOT, esconv=(ESCONV,) if ESCONV.exists() else (), sad=(SAD,), epitome=(EPITOME,), models_dir=tmp_path / "models",
                     db_path=tmp_path / "db" / "studio.sqlite", persistent_dir=None)
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    """A path for a database file that a test creates (the manner of sqlite-utils' tests)."""
+    return tmp_path / "test.sqlite"
+
+
+@pytest.fixture
+def fresh_db(db_path):
+    """A new, migrated store on a temporary file, closed whatever the test does."""
+    from empathy_studio.store import Store
+
+    store = Store(db_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def save_tiny_model(tiny_encoder: Path, folder: Path, heads: dict | None = None, **manifest) -> Path:
+    """The tiny encoder with fresh multi-task heads, saved as a studio model folder (a parent to fine-tune)."""
+    import torch
+
+    from empathy_studio.labels import ESCONV_EMOTIONS
+    from empathy_studio.modeling import HeadConfig, build_model, save
+
+    torch.manual_seed(0)
+    model, tok = build_model(tiny_encoder, HeadConfig(labels=list(ESCONV_EMOTIONS), intensity_init=[4.0, 2.0, -2.0], **(heads or {})))
+    return save(model, tok, folder, {"name": folder.name, **manifest})
+
+
+@pytest.fixture
+def tiny_studio(settings, tiny_encoder):
+    """A started studio on the demo set with a tiny fine-tunable model `tiny`, an admin `root` and an annotator `ana` (password pw)."""
+    from empathy_studio.data import DEMO_PATH
+    from empathy_studio.services import Studio
+
+    save_tiny_model(tiny_encoder, settings.models_dir / "tiny", metrics={"f1_weighted": 0.1})
+    s = Studio(settings.replace(esconv_file=DEMO_PATH))
+    s.start()
+    s.store.add_annotator("root", "admin", "pw")
+    s.store.add_annotator("ana", "annotator", "pw")
+    try:
+        yield s
+    finally:
+        root = s.annotation.login("root", "pw")
+        for job in s.store.jobs(states=["running", "queued"]):
+            s.jobs.cancel(root, job["id"], grace=1)
+        s.store.close()
+
+
+def wait_for(predicate, timeout: float = 120, every: float = 0.2) -> bool:
+    """Poll until `predicate()` holds; never a fixed sleep followed by an assert."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return bool(predicate())
 
 
 @pytest.fixture

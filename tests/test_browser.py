@@ -63,8 +63,8 @@ def test_analyze_draws_violins_for_every_gold_level_and_the_fit(page, live_app, 
     violins = {name for kind, name in traces if kind == "violin"}
     assert violins == {f"gold {lv}" for lv in gold_levels}
     assert ["scatter", "OLS fit"] in traces
-    page.wait_for_selector("#analyze-confusion .js-plotly-plot", timeout=10_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function("document.querySelector('#analyze-confusion .js-plotly-plot') && "
+                           "document.querySelector('#analyze-confusion .js-plotly-plot').data !== undefined", timeout=10_000)
     page.screenshot(path=str(artifacts / "analyze.png"), full_page=True)
 
 
@@ -113,5 +113,7 @@ def test_injected_script_does_not_run(page, tmp_path):
     page.get_by_text("…or upload an ESConv-format file").click()
     page.set_input_files("#explore-upload input[type=file]", str(hostile))
     page.get_by_text("1 dialogues predicted").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(500)
+    # the hostile row is on the page (rendered, so any script in it would have run) before the check
+    page.wait_for_function("document.querySelector('#explore-upload-table') && "
+                           "document.querySelector('#explore-upload-table').innerText.includes('pwned')", timeout=10_000)
     assert page.evaluate("window.__pwned") is None

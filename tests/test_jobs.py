@@ -5,50 +5,36 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from empathy_studio.data import DEMO_PATH
-from empathy_studio.labels import ESCONV_EMOTIONS
-from empathy_studio.modeling import HeadConfig, build_model, save
 from empathy_studio.services import Studio, TrainRequest
 from empathy_studio.store import PermissionDenied
+
+from .conftest import wait_for
 
 TINY = dict(dataset="esconv", max_length=32, batch_size=8)
 
 
 @pytest.fixture
-def studio(settings, tiny_encoder):
-    torch.manual_seed(0)
-    model, tok = build_model(tiny_encoder, HeadConfig(labels=list(ESCONV_EMOTIONS), intensity_init=[4.0, 2.0, -2.0]))
-    save(model, tok, settings.models_dir / "tiny", {"name": "tiny", "metrics": {"f1_weighted": 0.1}})
-    s = Studio(settings.replace(esconv_file=DEMO_PATH))
-    s.start()
-    s.store.add_annotator("root", "admin", "pw")
-    s.store.add_annotator("ana", "annotator", "pw")
-    yield s
-    for job in s.store.jobs(states=["running"]):
-        s.jobs.cancel(s.annotation.login("root", "pw"), job["id"], grace=1)
-    s.store.close()
+def studio(tiny_studio):
+    return tiny_studio
 
 
 def _wait_for(pred, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(pred, timeout)
 
 
 def test_job_completes_and_registers_a_model_with_lineage(studio):
     root = studio.annotation.login("root", "pw")
-    job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2, name="tiny-child", **TINY).to_dict())
+    request = TrainRequest(model="tiny", epochs=2, name="tiny-child", **TINY)
+    job_id = studio.jobs.submit(root, request.to_dict())
     job = studio.jobs.wait(job_id, timeout=240)
     assert job["state"] == "succeeded", job["log_tail"]
+    # the child read the request from the job's row: every field arrived as it was asked
+    assert studio.registry.get("tiny-child").manifest["request"] == request.to_dict()
     assert job["model_name"] == "tiny-child" and job["progress"] == 100.0
     spec = studio.registry.get("tiny-child")
     assert spec.parent == "tiny" and spec.manifest["data_hash"] and spec.manifest["metrics"]["f1_weighted"] >= 0
@@ -61,6 +47,11 @@ def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
     root = studio.annotation.login("root", "pw")
     job_id = studio.jobs.submit(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="never", **TINY).to_dict())
     assert _wait_for(lambda: (studio.store.job(job_id)["progress"] or 0) > 0)
+    job = studio.store.job(job_id)
+    # the child is started with its job id alone; its request comes from the row, its settings from the environment
+    args = [a.decode() for a in Path(f"/proc/{job['pid']}/cmdline").read_bytes().split(b"\0") if a]
+    assert args[args.index("empathy_studio.cli"):] == ["empathy_studio.cli", "train", "--job-id", str(job_id)]
+    assert job["phase"].startswith("training (epoch ")
     assert studio.jobs.cancel(root, job_id, grace=2) == "cancelled"
     job = studio.jobs.wait(job_id, timeout=30)
     assert job["state"] == "cancelled"

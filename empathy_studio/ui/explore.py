@@ -44,7 +44,7 @@ def render(studio: Studio, model_choices: list[str]) -> None:
                 predict_btn = gr.Button("Predict text", elem_id="explore-predict-text")
             with gr.Accordion("…or upload an ESConv-format file", open=False):
                 upload = gr.File(label="ESConv.json / FailedESConv.json format", file_types=[".json", ".jsonl"], elem_id="explore-upload")
-                upload_table = gr.Dataframe(label="Predictions for the uploaded dialogues", interactive=False, wrap=True)
+                upload_table = gr.Dataframe(label="Predictions for the uploaded dialogues", interactive=False, wrap=True, elem_id="explore-upload-table")
         with gr.Column(scale=3, min_width=360):
             pred_html = gr.HTML(elem_id="explore-prediction")
             probs_plot = gr.Plot(label="Emotion probabilities", elem_id="explore-probs")
