@@ -33,8 +33,9 @@ class Range:
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
-        lo = f"above {self.lo:g}" if self.open_lo else f"from {self.lo:g}"
-        return f"{kind} {lo} to {self.hi:g}"
+        if self.open_lo:
+            return f"{kind} above {self.lo:g}, at most {self.hi:g}"
+        return f"{kind} from {self.lo:g} to {self.hi:g}"
 
     def check(self, name: str, value: Any) -> None:
         ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))

@@ -47,9 +47,9 @@ def test_defaults_then_settings_then_preset_then_request(settings):
 @pytest.mark.parametrize("field, value, message", [
     ("batch_size", 0, "batch_size must be an integer from 1 to 4096, got 0"),
     ("batch_size", 2.5, "batch_size must be an integer from 1 to 4096, got 2.5"),
-    ("epochs", 0, "epochs must be a number above 0 to 10000, got 0"),
+    ("epochs", 0, "epochs must be a number above 0, at most 10000, got 0"),
     ("epochs", float("nan"), "epochs must be a number above 0"),
-    ("learning_rate", -1e-5, "learning_rate must be a number above 0 to 1"),
+    ("learning_rate", -1e-5, "learning_rate must be a number above 0, at most 1"),
     ("max_length", 100_000, "max_length must be an integer from 8 to 8192"),
     ("seed", -1, "seed must be an integer from 0"),
     ("min_annotators", 0, "min_annotators must be an integer from 1"),
