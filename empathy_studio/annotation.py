@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .agreement import _nan, agreement_report
+from .data import parse_json
+from .errors import DataError
 from .metrics import entropy
 from .registry import Registry
 from .settings import Settings
-from .store import Annotator, PermissionDenied, Store, StoreError, require
+from .store import Annotator, PermissionDenied, Store, StoreError, account_name, name_key, require
+from .throttle import SignInThrottle
 
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
 EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "created", "updated")
@@ -34,8 +39,9 @@ EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confide
 
 
 class Annotation:
-    def __init__(self, store: Store, settings: Settings, registry: Registry):
+    def __init__(self, store: Store, settings: Settings, registry: Registry, throttle: SignInThrottle | None = None):
         self.store, self.settings, self.registry = store, settings, registry
+        self.throttle = throttle or SignInThrottle()
 
     # -- identity ---------------------------------------------------------------
 
@@ -46,10 +52,19 @@ class Annotation:
     def bootstrap_accounts(self) -> None:
         self.store.add_annotators([(acc.name, acc.role, acc.password) for acc in self.settings.auth])
 
-    def login(self, name: str, password: str) -> Annotator:
+    def login(self, name: str, password: str, client: str | None = None) -> Annotator:
+        """Sign in by name and password; `client` is the caller's address, throttled like the account."""
+        try:
+            account = ("account", name_key(name))
+        except StoreError:
+            account = ("account", str(name)[:64])
+        keys = [account] + ([("client", client)] if client else [])
+        self.throttle.check(keys)
         who = self.store.authenticate(name, password)
         if who is None:
+            self.throttle.failed(keys)
             raise PermissionDenied("unknown name or wrong password")
+        self.throttle.succeeded(keys)
         return who
 
     def oauth_login(self, username: str) -> Annotator:
@@ -173,26 +188,45 @@ def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: s
     return len(rows)
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
+MAX_IMPORT_BYTES = 64 * 2**20
+
+
+def _read_rows(path: Path) -> list[Any]:
+    """The rows of a CSV or JSONL file; a JSONL line that does not parse is kept as its error, to be rejected with its number."""
+    if not path.is_file():
         raise StoreError(f"{path}: file not found")
+    if path.stat().st_size > MAX_IMPORT_BYTES:
+        raise StoreError(f"{path}: the file is over {MAX_IMPORT_BYTES // 2**20} MB; split it into smaller files")
     try:
         if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8") as fh:
-                return list(csv.DictReader(fh))
-        rows = []
+            limit = csv.field_size_limit()
+            csv.field_size_limit(MAX_IMPORT_BYTES)  # an oversized cell is read, then refused with its row number
+            try:
+                with path.open(newline="", encoding="utf-8") as fh:
+                    return list(csv.DictReader(fh))
+            except csv.Error as exc:
+                raise StoreError(f"{path}: not a readable CSV ({exc})") from None
+            finally:
+                csv.field_size_limit(limit)
+        rows: list[Any] = []
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise StoreError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+                    rows.append(parse_json(line, path, f"line {n}"))
+                except DataError as exc:
+                    rows.append(_Unreadable(str(exc).split(": ", 1)[-1]))
         return rows
     except UnicodeDecodeError:
         raise StoreError(f"{path}: not UTF-8 text") from None
 
 
-def _int(v: Any) -> Any:
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
+def _number(v: Any) -> Any:
+    """A CSV or JSON cell as the number it spells, when it is a finite one; anything else as given, for validation to refuse."""
     if v in (None, ""):
         return None
     if isinstance(v, str):
@@ -200,8 +234,13 @@ def _int(v: Any) -> Any:
             f = float(v)
         except ValueError:
             return v
-        return int(f) if f == int(f) else f
-    return v
+    elif isinstance(v, float):
+        f = v
+    else:
+        return v
+    if not math.isfinite(f):
+        return v
+    return int(f) if f == int(f) else f
 
 
 def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
@@ -209,26 +248,34 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
     path = Path(path)
     rows = _read_rows(path)
     ok, rejected = [], []
-    known = {a.name for a in store.annotators()}
     for n, row in enumerate(rows, 1):
+        if isinstance(row, _Unreadable):
+            rejected.append({"row": n, "reason": row.reason})
+            continue
         if not isinstance(row, dict):
             rejected.append({"row": n, "reason": "not an object"})
             continue
-        name = str(row.get("annotator") or "").strip()
+        raw_name = row.get("annotator")
+        name = raw_name if isinstance(raw_name, str) else ("" if raw_name is None else str(raw_name))
         try:
-            if name and name not in known and create_annotators and not dry_run:
-                store.add_annotator(name, "annotator")
-                known.add(name)
             turns = row.get("turn_intensities")
             if isinstance(turns, str) and turns:
-                turns = json.loads(turns)
-            args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_int(row.get("initial")), final=_int(row.get("final")),
-                        emotion=row.get("emotion") or None, confidence=_int(row.get("confidence")), note=row.get("note") or None,
-                        turn_intensities=turns or None)
-            # in a dry run, an annotator that the import would create does not exist yet
-            store.validate_rating(**args, annotator_must_exist=not (create_annotators and dry_run))
+                turns = parse_json(turns, path, "turn_intensities")
+            if isinstance(turns, list):
+                turns = [_number(v) for v in turns]
+            note = row.get("note") or None
+            args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_number(row.get("initial")),
+                        final=_number(row.get("final")), emotion=row.get("emotion") or None, confidence=_number(row.get("confidence")),
+                        note=note if note is None or isinstance(note, str) else str(note), turn_intensities=turns or None)
+            # an annotator the import creates must have a name that can be an account; it is created only for a valid row
+            create = create_annotators and store.annotator(name) is None
+            if create:
+                account_name(name)
+            store.validate_rating(**args, annotator_must_exist=not create)
+            if create and not dry_run:
+                store.add_annotator(name, "annotator")
             ok.append(args)
-        except (StoreError, json.JSONDecodeError) as exc:
+        except (StoreError, DataError) as exc:
             rejected.append({"row": n, "reason": str(exc)})
     written = 0
     if not dry_run:

@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import math
-import signal
 import sys
 import traceback
 import typing
@@ -149,8 +148,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     _data_note(studio)
     try:
         if args.job_id is not None:  # a job's child process: the request is in the job's row
-            # cancel sends SIGTERM: leave through SystemExit, so the run's temporary folders are removed on the way out
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
             manifest = studio.run_job(args.job_id, progress=_bar())
         else:
             manifest = studio.train_and_register(request_from_args(args), progress=_bar())

@@ -174,6 +174,8 @@ def load_esconv(path: Path | str, source: str | None = None) -> list[Dialogue]:
         records = json.loads(text)
     except json.JSONDecodeError as exc:
         records = _json_lines(text, path, exc)
+    except RecursionError:
+        raise DataError(path, "nested too deeply to be a dialogue file") from None
     if not isinstance(records, list):
         raise DataError(path, f"expected a JSON list of dialogues, got {type(records).__name__}")
     if not records:
@@ -204,11 +206,19 @@ def _json_lines(text: str, path: Path, first_error: json.JSONDecodeError) -> lis
         raise DataError(path, f"not valid JSON (line {first_error.lineno}: {first_error.msg})")
     out = []
     for i, line in enumerate(lines):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON or JSON Lines (line {i + 1}: {exc.msg})") from None
+        out.append(parse_json(line, path, f"line {i + 1}"))
     return out
+
+
+def parse_json(text: str, path: Path | str, where: str = "") -> Any:
+    """JSON from a user's file, or one DataError: invalid, or nested deeper than Python's parser goes."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"{prefix}not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise DataError(path, f"{prefix}nested too deeply") from None
 
 
 def load_esconv_hf(source: str = "thu-coai/esconv") -> list[Dialogue]:
@@ -296,12 +306,18 @@ def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
 # the paper's split and balancing
 
 
-def paper_split(items: Sequence[Any], labels: Sequence[int], seed: int = 42) -> dict[str, list[Any]]:
+MIN_FOR_SPLIT = 10
+
+
+def paper_split(items: Sequence[Any], labels: Sequence[int], seed: int = 42, source: str = "dataset") -> dict[str, list[Any]]:
     """70% train, then the rest split 1/3 val and 2/3 test, stratified, in file order.
 
     ESConv gives 898/128/258 and SAD 4,795/684/1,371. Tiny sets (the demo)
-    cannot be stratified, so they fall back to a plain seeded split.
+    cannot be stratified, so they fall back to a plain seeded split; fewer than
+    MIN_FOR_SPLIT records cannot be split at all, and say so.
     """
+    if len(items) < MIN_FOR_SPLIT:
+        raise DataError(source, f"{len(items)} labelled records; the paper's split (70% train, 10% val, 20% test) needs at least {MIN_FOR_SPLIT}")
     idx = list(range(len(items)))
     try:
         train, rest = train_test_split(idx, test_size=0.3, stratify=labels, random_state=seed)
@@ -312,9 +328,9 @@ def paper_split(items: Sequence[Any], labels: Sequence[int], seed: int = 42) -> 
     return {name: [items[i] for i in part] for name, part in (("train", train), ("val", val), ("test", test))}
 
 
-def split_dialogues(dialogues: Sequence[Dialogue], seed: int = 42) -> dict[str, list[Dialogue]]:
+def split_dialogues(dialogues: Sequence[Dialogue], seed: int = 42, source: str = "dataset") -> dict[str, list[Dialogue]]:
     kept = labelled(dialogues)
-    return paper_split(kept, [ESCONV_EMOTIONS.index(d.emotion) for d in kept], seed)
+    return paper_split(kept, [ESCONV_EMOTIONS.index(d.emotion) for d in kept], seed, source)
 
 
 def _balance(items: Sequence[Any], key, keep, augment, target: int, seed: int) -> list[Example]:
@@ -389,7 +405,7 @@ class EsconvSource:
     @cached_property
     def splits(self) -> dict[str, list[Dialogue]]:
         """The paper's split, computed once per source (a frozen dataclass keeps the cache in its __dict__)."""
-        return split_dialogues(self.dialogues)
+        return split_dialogues(self.dialogues, source=self.origin)
 
     @cached_property
     def split_of(self) -> dict[str, str]:
@@ -499,10 +515,10 @@ class DataSources:
             if self.sad is None:
                 raise DataError("sad", "SAD is not configured (space_config.yaml: sad)")
             rows = load_sad(self.sad)
-            return paper_split(rows, [r.label for r in rows]), SAD_LABELS
+            return paper_split(rows, [r.label for r in rows], source=str(self.sad)), SAD_LABELS
         if dataset == "epitome":
             if self.epitome is None:
                 raise DataError("epitome", "EPITOME is not configured (space_config.yaml: epitome)")
             rows = epitome_examples(load_epitome(self.epitome))
-            return paper_split(rows, [r.label for r in rows]), EPITOME_LEVELS
+            return paper_split(rows, [r.label for r in rows], source=str(self.epitome)), EPITOME_LEVELS
         return {k: to_examples(v) for k, v in self.esconv_like(dataset).splits.items()}, ESCONV_EMOTIONS

@@ -248,7 +248,7 @@ class Finetuner:
             raise ConfigError(f"a model named {name!r} already exists in {self.settings.models_dir.name}/")
         self._check_tracker(req)
         splits, labels = self.training_set(req)
-        workdir = self.settings.models_dir / f".trainer-{secrets.token_hex(4)}"
+        workdir = self.settings.models_dir / f".trainer-{os.getpid()}-{secrets.token_hex(4)}"
         config = training_config(req, self.settings, encoder, local, output_dir=str(workdir), run_name=name)
         try:
             result = train(config, TrainData(splits["train"], splits["val"], labels), emit)
@@ -276,7 +276,7 @@ class Finetuner:
             "data_source": _portable(self.sources.esconv_like(dataset).origin if task.files else dataset),
         }
         emit(ProgressEvent(PUBLISHING, 0, 1, name))
-        tmp = self.settings.models_dir / f".tmp-{name}-{secrets.token_hex(4)}"
+        tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}"
         save(result.model, result.tokenizer, tmp, manifest)
         os.replace(tmp, target)  # atomic publish: a failed or killed run never leaves a half-written model
         emit(ProgressEvent(PUBLISHING, 1, 1, name))

@@ -13,6 +13,7 @@ success, so a failed or killed job never changes the registry.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import NotFound
-from .progress import EVALUATING, TRAINING, ProgressEvent
+from .progress import EVALUATING, PUBLISHING, TRAINING, ProgressEvent
 from .settings import Settings
 from .store import Annotator, Store, require
 
@@ -77,6 +78,8 @@ class JobReporter:
         self._fields["phase"] = event.label
         if event.phase == TRAINING:
             self._fields.update(progress=round(100 * event.fraction, 1), epoch=event.epoch, step=event.done, eta_s=event.eta_s)
+        if event.phase == PUBLISHING and event.detail:
+            self._fields["model_name"] = event.detail  # before the rename: a restart can then tell whether it happened
         if event.metrics:
             self._fields["metrics"] = {"last_eval": {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}, "epoch": event.epoch}
         entered = event.phase != self._phase and event.phase not in self.LOOP
@@ -119,25 +122,46 @@ class JobRunner:
         self.store, self.settings, self.models_dir = store, settings, Path(settings.models_dir)
         self.in_process = in_process  # ZeroGPU: run the job in a thread of this process, under spaces.GPU
         self.python = python
-        self.logs_dir = self.models_dir / ".logs"
+        # one server's logs never meet another's, even when two share a models folder
+        self.logs_dir = self.models_dir / ".logs" / hashlib.sha1(str(Path(settings.effective_db_path).resolve()).encode()).hexdigest()[:10]
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def recover(self) -> list[int]:
-        """After a restart: fail jobs whose process is gone, drop half-written model folders, start the next job."""
-        failed = []
+    def recover(self, grace: float = GRACE_SECONDS) -> list[int]:
+        """After a restart: settle every job a dead server left running, clear its leftovers, start the next job.
+
+        A child that outlived its server (it stops by itself within a second or two, see `exit_with_parent`)
+        is stopped if it is still there. The job then ends as what happened: succeeded if its model was
+        published, failed otherwise; so the queue moves on and the row matches the registry.
+        """
+        settled = []
         for job in self.store.jobs(states=["running"]):
-            if job["id"] not in self._procs and not _alive(job["pid"]):
+            if job["id"] in self._procs:
+                continue
+            pid = job["pid"]
+            if _alive(pid) and _is_job_process(pid, job["id"]):
+                _signal(pid, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while time.monotonic() < deadline and _alive(pid):
+                    time.sleep(0.1)
+                if _alive(pid):
+                    _signal(pid, signal.SIGKILL)
+            published = bool(job["model_name"]) and (self.models_dir / job["model_name"] / "manifest.json").is_file()
+            if published:
+                self.store.update_job(job["id"], state="succeeded", progress=100.0, ended=_now(), phase="done")
+            else:
                 self.store.update_job(job["id"], state="failed", ended=_now(),
-                                      error=f"the server restarted and the training process (pid {job['pid']}) is gone")
-                failed.append(job["id"])
-        if self.models_dir.is_dir():
-            for tmp in self.models_dir.glob(".tmp-*"):
-                shutil.rmtree(tmp, ignore_errors=True)
+                                      error=f"the server stopped during the job, and its training process (pid {pid}) with it")
+            log = self.logs_dir / f"job-{job['id']}.log"
+            if log.exists():  # keep its tail in the row, as for a job that ended under watch
+                self._tail(job["id"], log)
+                log.unlink(missing_ok=True)
+            settled.append(job["id"])
+        remove_leftovers(self.models_dir)
         self.kick()
-        return failed
+        return settled
 
     def submit(self, actor: Annotator | None, params: dict[str, Any]) -> int:
         """Queue a job for a request (the fields of a `TrainRequest`, already validated by the caller)."""
@@ -172,6 +196,7 @@ class JobRunner:
             self._tail(job_id, log_path)
             time.sleep(1.0)
         self._tail(job_id, log_path)
+        log_path.unlink(missing_ok=True)  # its tail is in the job's row
         with self._lock:
             self._procs.pop(job_id, None)
             job = self.store.job(job_id)
@@ -179,7 +204,7 @@ class JobRunner:
                 if proc.returncode == 0:
                     self.store.update_job(job_id, state="succeeded", progress=100.0, ended=_now())
                 else:
-                    last = [ln for ln in _read_tail(log_path).splitlines() if ln.strip()]
+                    last = [ln for ln in (job.get("log_tail") or "").splitlines() if ln.strip()]
                     self.store.update_job(job_id, state="failed", ended=_now(),
                                           error=f"exit code {proc.returncode}: {last[-1] if last else 'no output'}")
         self.kick()
@@ -232,6 +257,50 @@ class JobRunner:
                 return job
             time.sleep(0.2)
         raise TimeoutError(f"job {job_id} did not finish in {timeout} s")
+
+
+def _is_job_process(pid: int, job_id: int) -> bool:
+    """Whether `pid` is the training child of this job (and not an unrelated process that reused the pid)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--job-id" in args and args[args.index(b"--job-id") + 1: args.index(b"--job-id") + 2] == [str(job_id).encode()]
+
+
+def leftover_pid(folder: Path) -> int | None:
+    """The pid a work folder (`.trainer-PID-…`, `.tmp-PID-…`) was made by."""
+    parts = folder.name.split("-")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+
+
+def remove_leftovers(models_dir: Path) -> list[Path]:
+    """Work folders whose process is gone: half-written models and trainer scratch space."""
+    removed = []
+    if models_dir.is_dir():
+        for folder in [*models_dir.glob(".tmp-*"), *models_dir.glob(".trainer-*")]:
+            if not _alive(leftover_pid(folder)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def exit_with_parent(every: float = 1.0) -> None:
+    """In a job's child: leave cleanly on SIGTERM (cancel), and when the server that started us dies.
+
+    The child leads its own session so that cancel can signal its whole group, which also means
+    the server's death does not reach it; it watches for being re-parented instead. Leaving goes
+    through SystemExit, so the run's temporary folders are removed on the way out.
+    """
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _signal(pid: int | None, sig: int) -> None:

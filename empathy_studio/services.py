@@ -13,8 +13,10 @@ re-exported here, so `ui/` imports services and nothing below it.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -25,7 +27,7 @@ from .annotation import QUEUE_ORDERS, Annotation, export_ratings, import_ratings
 from .baselines import ZeroR
 from .errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
 from .finetune import Finetuner, TrainRequest
-from .jobs import JobCancelled, JobReporter, JobRunner, zero_gpu
+from .jobs import JobCancelled, JobReporter, JobRunner, exit_with_parent, zero_gpu
 from .labels import INTENSITY_TARGETS
 from .metrics import confusion_counts, evaluate_predictions, per_class_report
 from .progress import ProgressEvent, ProgressFn, fan_out
@@ -44,6 +46,23 @@ __all__ = ["Studio", "TrainRequest", "UserError", "Annotator", "ProgressEvent", 
 POLICIES = D.POLICIES
 SPLITS = (*D.SPLITS, "all")
 MAX_UPLOAD_BYTES = 20 * 2**20
+
+
+DOWNLOADS_KEPT_S = 3600
+
+
+def download_folder(root: Path | None = None, kept_s: float = DOWNLOADS_KEPT_S) -> Path:
+    """A new folder for files a user downloads; folders older than `kept_s` are removed on the way."""
+    root = root or Path(tempfile.gettempdir()) / "empathy-studio-downloads"
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - kept_s
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(dir=root))
 
 
 class Studio:
@@ -146,7 +165,10 @@ class Studio:
         path = Path(path)
         if path.stat().st_size > MAX_UPLOAD_BYTES:
             raise InputError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files")
-        return D.load_esconv(path)
+        try:
+            return D.load_esconv(path)
+        except DataError as exc:  # name the file as the user knows it, never the server's upload folder
+            raise DataError(path.name, str(exc).removeprefix(f"{path}: ")) from None
 
     # -- models ---------------------------------------------------------------------
 
@@ -262,8 +284,7 @@ class Studio:
 
     def analysis_downloads(self, name: str, split: str = "test") -> list[Path]:
         result = self.analyze(name, split)
-        folder = Path(tempfile.mkdtemp(prefix="empathy-studio-"))
-        return analysis.write_downloads(result["rows"], result["labels"], name, split, folder)
+        return analysis.write_downloads(result["rows"], result["labels"], name, split, download_folder())
 
     def ratings_comparison(self, actor: Annotator | None, model: str) -> dict[str, Any]:
         """Admins: mean human ratings against gold, and the model's cached predictions against the ratings."""
@@ -332,15 +353,22 @@ class Studio:
         self.registry.get(req.model)
         return self.jobs.submit(actor, req.to_dict())
 
-    def job_list(self, limit: int = 30) -> list[dict[str, Any]]:
-        return self.store.jobs()[:limit]
+    @staticmethod
+    def _job_as_seen_by(actor: Annotator | None, job: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Everyone sees a job's state and progress; who started it, its log and its error are for admins."""
+        if job is None or (actor is not None and actor.is_admin):
+            return job
+        return {**job, "created_by": None, "log_tail": "", "error": "failed (details for admins)" if job.get("error") else None}
 
-    def job(self, job_id: int | None) -> dict[str, Any] | None:
+    def job_list(self, actor: Annotator | None = None, limit: int = 30) -> list[dict[str, Any]]:
+        return [self._job_as_seen_by(actor, j) for j in self.store.jobs()[:limit]]
+
+    def job(self, actor: Annotator | None, job_id: int | None) -> dict[str, Any] | None:
         """A job by id, or the newest one when no id is given."""
         if job_id:
-            return self.store.job(int(job_id))
+            return self._job_as_seen_by(actor, self.store.job(int(job_id)))
         jobs = self.store.jobs()
-        return jobs[0] if jobs else None
+        return self._job_as_seen_by(actor, jobs[0] if jobs else None)
 
     def jobs_active(self) -> bool:
         return any(j["state"] in ("queued", "running") for j in self.store.jobs())
@@ -353,6 +381,7 @@ class Studio:
         job = self.store.job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}")
+        exit_with_parent()
         reporter = JobReporter(self.store, job_id)
         manifest = self.train_and_register(TrainRequest.from_dict(job["params"]), progress=fan_out([progress, reporter]))
         reporter.finished(manifest)

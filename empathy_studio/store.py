@@ -18,6 +18,7 @@ and recorded in `migrations`, so applying them again does nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ from .labels import ESCONV_EMOTIONS, is_valid_intensity
 __all__ = ["Annotator", "PermissionDenied", "Store", "StoreError", "require"]
 
 ROLES = ("annotator", "admin")
+MAX_NAME = 64
+SQLITE_HEADER = b"SQLite format 3\x00"
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 MAX_NOTE = 5000
 BUSY_TIMEOUT_MS = 60_000
@@ -52,6 +56,41 @@ def now() -> str:
 
 
 # ---------------------------------------------------------------------------
+# account names
+
+# Unicode categories that never belong in a name: controls, format characters (zero-width, bidi
+# overrides), line and paragraph separators, surrogates, private use and unassigned code points.
+_FORBIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def account_name(name: Any) -> str:
+    """A name as stored: NFKC-normalised and trimmed, refused when empty, long or holding invisible characters."""
+    if not isinstance(name, str):
+        raise StoreError("annotator name must be text")
+    clean = unicodedata.normalize("NFKC", name).strip()
+    if not clean:
+        raise StoreError("annotator name is empty")
+    if len(clean) > MAX_NAME:
+        raise StoreError(f"annotator name is {len(clean):,} characters; the limit is {MAX_NAME}")
+    bad = next((c for c in clean if unicodedata.category(c) in _FORBIDDEN or (c.isspace() and c != " ")), None)
+    if bad is not None:
+        raise StoreError(f"annotator name contains an invisible or control character (U+{ord(bad):04X})")
+    return clean
+
+
+def name_key(name: Any) -> str:
+    """What two names must share to be the same account: the stored form, case-folded."""
+    return account_name(name).casefold()
+
+
+def _key_or_none(name: Any) -> str | None:
+    try:
+        return name_key(name)
+    except StoreError:
+        return None
+
+
+# ---------------------------------------------------------------------------
 # passwords (stdlib scrypt)
 
 
@@ -59,6 +98,12 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
     return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown names against, so that they cost what a known name costs (no enumeration by timing)."""
+    return hash_password(secrets.token_hex(16))
 
 
 def verify_password(password: str, stored: str | None) -> bool:
@@ -146,6 +191,20 @@ def m004_job_phase(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN phase TEXT")
 
 
+@migration
+def m005_annotator_name_key(db: sqlite_utils.Database) -> None:
+    # one account per name however it is cased or composed ("Ana", "ana", "ａｎａ")
+    db.execute("ALTER TABLE annotators ADD COLUMN name_key TEXT")
+    taken: set[str] = set()
+    for ident, name in db.execute("SELECT id, name FROM annotators ORDER BY id").fetchall():
+        key = unicodedata.normalize("NFKC", name).strip().casefold()
+        if key in taken:  # an older look-alike keeps its ratings but can no longer sign in under the shared name
+            key = f"{key}#{ident}"
+        taken.add(key)
+        db.execute("UPDATE annotators SET name_key = ? WHERE id = ?", [key, ident])
+    db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")
+
+
 # ---------------------------------------------------------------------------
 # the store
 
@@ -170,6 +229,29 @@ def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
     return actor
 
 
+def _check_database_file(path: Path) -> None:
+    """One clear line, before SQLite's own errors, when the database cannot be what the studio needs."""
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a database file")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read the database ({exc.strerror})") from None
+        if head and head != SQLITE_HEADER:
+            raise StoreError(f"{path}: not an SQLite database")
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"{path}: the database is read-only; the studio needs to write to it")
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path.parent}: cannot create the database folder ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK):  # SQLite's write-ahead log lives beside the database
+        raise StoreError(f"{path.parent}: the folder is read-only; the studio needs to write its database there")
+
+
 RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
 
 
@@ -177,7 +259,7 @@ class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _check_database_file(self.path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -185,7 +267,11 @@ class Store:
         # busy handler, which is what makes tail latency under 32 threads; other processes
         # still meet busy_timeout.
         self._write_lock = threading.Lock()
-        self.migrate()
+        try:
+            self.migrate()
+        except sqlite3.DatabaseError as exc:  # e.g. a file that starts like SQLite but is damaged, or a locked volume
+            self.close()
+            raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
 
     # -- connections ----------------------------------------------------------
 
@@ -279,9 +365,8 @@ class Store:
         """Create or update (name, role, password) accounts in one transaction; a None password keeps the old one."""
         if not accounts:
             return []
+        accounts = [(account_name(name), role, pw) for name, role, pw in accounts]
         for name, role, _ in accounts:
-            if not (name or "").strip():
-                raise StoreError("annotator name is empty")
             if role not in ROLES:
                 raise StoreError(f"role must be annotator or admin, got {role!r}")
         # scrypt releases the GIL: a server's configured accounts hash side by side at start
@@ -294,25 +379,27 @@ class Store:
         out = []
         with self.write() as db:
             for (name, role, _), pw in zip(accounts, hashes):
-                name = name.strip()
-                row = db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()
+                row = db.execute("SELECT id, name FROM annotators WHERE name_key = ?", [name.casefold()]).fetchone()
                 if row:
                     db.execute("UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]])
-                    ident = row[0]
+                    ident, name = row
                 else:
-                    ident = db["annotators"].insert({"name": name, "role": role, "password_hash": pw, "created": now()}).last_pk
+                    ident = db["annotators"].insert({"name": name, "name_key": name.casefold(), "role": role, "password_hash": pw,
+                                                     "created": now()}).last_pk
                 out.append(Annotator(int(ident), name, role))
         return out
 
     def annotator(self, name: str) -> Annotator | None:
-        row = self.db.execute("SELECT id, name, role FROM annotators WHERE name = ?", [(name or "").strip()]).fetchone()
+        key = _key_or_none(name)
+        row = self.db.execute("SELECT id, name, role FROM annotators WHERE name_key = ?", [key]).fetchone() if key else None
         return Annotator(*row) if row else None
 
     def authenticate(self, name: str, password: str) -> Annotator | None:
-        row = self.db.execute("SELECT id, name, role, password_hash FROM annotators WHERE name = ?", [(name or "").strip()]).fetchone()
-        if row and verify_password(password or "", row[3]):
-            return Annotator(row[0], row[1], row[2])
-        return None
+        """The account, if the password is right. Every failure costs one scrypt, known name or not."""
+        key = _key_or_none(name)
+        row = self.db.execute("SELECT id, name, role, password_hash FROM annotators WHERE name_key = ?", [key]).fetchone() if key else None
+        ok = verify_password(password if isinstance(password, str) else "", row[3] if row and row[3] else _dummy_hash())
+        return Annotator(row[0], row[1], row[2]) if row and row[3] and ok else None
 
     def annotators(self) -> list[Annotator]:
         return [Annotator(r["id"], r["name"], r["role"]) for r in self.db.query("SELECT id, name, role FROM annotators ORDER BY name")]

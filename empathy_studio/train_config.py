@@ -33,9 +33,8 @@ class Range:
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
-        if self.open_lo:
-            return f"{kind} above {self.lo:g}, at most {self.hi:g}"
-        return f"{kind} from {self.lo:g} to {self.hi:g}"
+        lo, hi = (str(int(v)) if v == int(v) else f"{v:g}" for v in (self.lo, self.hi))
+        return f"{kind} above {lo}, at most {hi}" if self.open_lo else f"{kind} from {lo} to {hi}"
 
     def check(self, name: str, value: Any) -> None:
         ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))

@@ -135,12 +135,16 @@ def test_import_dry_run_reports_and_writes_nothing(studio, tmp_path):
     assert studio.annotation.import_(root, path)["written"] == 1
 
 
-def test_import_of_a_broken_file(studio, tmp_path):
+def test_import_of_a_broken_file_rejects_the_bad_lines_and_keeps_the_good(studio, tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"annotator": "ana"}\n{oops')
-    with pytest.raises(StoreError, match="line 2 is not valid JSON"):
-        studio.annotation.import_(studio.annotation.login("root", "pw"), bad)
-    assert studio.store.count_ratings() == 0
+    deep = "[" * 200_000 + "]" * 200_000
+    bad.write_text(json.dumps({"annotator": "ana", "item_id": "demo-0", "initial": 3, "final": 2}) + "\n{oops\n" + deep + "\n")
+    report = studio.annotation.import_(studio.annotation.login("root", "pw"), bad)
+    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(2, "line 2: not valid JSON (Expecting property name enclosed in double quotes)"),
+                                                                    (3, "line 3: nested too deeply")]
+    assert report["written"] == 1 and studio.store.count_ratings() == 1
+    with pytest.raises(StoreError, match="file not found"):
+        studio.annotation.import_(studio.annotation.login("root", "pw"), tmp_path / "missing.csv")
 
 
 def test_oauth_profile_becomes_an_annotator_once(studio):

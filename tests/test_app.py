@@ -134,3 +134,46 @@ def test_admin_queue_ratings_view_and_training_controls(live_app):
     assert admin.predict(job_id, api_name="/cancel_job")[0]["data"][0][1] in ("cancelled", "running", "queued")
     assert studio.jobs.wait(job_id, timeout=60)["state"] == "cancelled"
     assert admin.predict(job_id, api_name="/poll_jobs")[0]["data"]
+
+
+def test_hostile_model_names_are_refused_through_the_api(live_app):
+    admin = signed_in(live_app, "admin", "adminpw")
+    for name in ("../escape", "/tmp/abs", "a/b", ".hidden"):
+        with pytest.raises(Exception, match="is not allowed"):
+            admin.predict("minilm", "gold", "emotion", 1, 5e-5, 32, 4, 1, name, api_name="/start_training")
+    with pytest.raises(Exception, match="batch_size must be an integer from 1 to 4096, got 0"):
+        admin.predict("minilm", "gold", "emotion", 1, 5e-5, 32, 0, 1, "", api_name="/estimate_training")
+    assert not any(j["params"].get("name") in ("../escape", "/tmp/abs", "a/b", ".hidden") for j in live_app[1].store.jobs())
+
+
+def test_the_jobs_table_names_people_to_admins_only(live_app):
+    _, studio = live_app
+    studio.store.create_job({"model": "minilm", "policy": "gold"}, "admin")  # a queued row is enough to be listed
+    anonymous = Client(live_app[0], verbose=False).predict(None, api_name="/jobs")[0]
+    by = anonymous["headers"].index("by")
+    assert anonymous["data"] and all(row[by] in (None, "") for row in anonymous["data"])
+    admin = signed_in(live_app, "admin", "adminpw").predict(None, api_name="/jobs")[0]
+    assert "admin" in [row[by] for row in admin["data"]]
+    for job in studio.store.jobs(states=["queued"]):
+        studio.store.update_job(job["id"], state="cancelled")
+
+
+def test_sign_in_attempts_back_off_through_the_api(live_app):
+    from .conftest import wait_for
+
+    c = Client(live_app[0], verbose=False)
+    c.predict("ben", "benpw", api_name="/sign_in")  # earlier tests' failures from this address start from zero
+    for _ in range(5):
+        with pytest.raises(Exception, match="wrong password"):
+            c.predict("mallory", "guess", api_name="/sign_in")
+    with pytest.raises(Exception, match="too many failed sign-ins"):
+        c.predict("mallory", "guess", api_name="/sign_in")
+
+    def ben_gets_in() -> bool:  # the address waits a second, then a good sign-in clears it for the other tests
+        try:
+            c.predict("ben", "benpw", api_name="/sign_in")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    assert wait_for(ben_gets_in, timeout=10, every=0.5)

@@ -77,7 +77,7 @@ def test_restart_marks_orphaned_running_jobs_failed(studio):
     fresh = Studio(studio.settings.replace(esconv_file=DEMO_PATH))
     assert fresh.jobs.recover() == [job_id]
     job = fresh.store.job(job_id)
-    assert job["state"] == "failed" and "restarted" in job["error"]
+    assert job["state"] == "failed" and "the server stopped during the job" in job["error"]
     assert not (studio.settings.models_dir / ".tmp-half-written").exists()
 
 

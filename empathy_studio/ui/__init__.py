@@ -36,7 +36,8 @@ def _models_frame(studio: Studio) -> pd.DataFrame:
 def build_app(studio: Studio) -> gr.Blocks:
     studio.start()
     choices = studio.model_choices()
-    with gr.Blocks(title="Empathy Studio") as app:
+    # files served for download leave Gradio's cache after an hour
+    with gr.Blocks(title="Empathy Studio", delete_cache=(3600, 3600)) as app:
         user = gr.State(None)
         with gr.Row(equal_height=True):
             with gr.Column(scale=2, min_width=280):
@@ -65,8 +66,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                 refresh = gr.Button("Refresh")
 
         @guard
-        def sign_in(n: str, pw: str):
-            account = studio.annotation.login(n, pw)
+        def sign_in(n: str, pw: str, request: gr.Request):
+            account = studio.annotation.login(n, pw, client=request.client.host if request and request.client else None)
             return account, banner_html(f"Signed in as {account.name} ({account.role})"), ""
 
         @guard

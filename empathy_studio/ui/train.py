@@ -11,15 +11,15 @@ from .common import esc, fmt, guard
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
 
 
-def _jobs_frame(studio: Studio) -> pd.DataFrame:
+def _jobs_frame(studio: Studio, who=None) -> pd.DataFrame:
     rows = [{"id": j["id"], "state": j["state"], "progress %": j["progress"], "model": j["params"].get("model"),
              "policy": j["params"].get("policy"), "new model": j["model_name"], "by": j["created_by"], "created": j["created"]}
-            for j in studio.job_list()]
+            for j in studio.job_list(who)]
     return pd.DataFrame(rows, columns=["id", "state", "progress %", "model", "policy", "new model", "by", "created"])
 
 
-def _job_detail(studio: Studio, job_id: float | None) -> tuple[str, pd.DataFrame | None]:
-    job = studio.job(job_id)
+def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, pd.DataFrame | None]:
+    job = studio.job(who, job_id)
     if job is None:
         return "<div class='es-banner es-info'>No jobs yet.</div>", None
     eta = f", about {job['eta_s'] / 60:.1f} min left" if job.get("eta_s") and job["state"] == "running" else ""
@@ -88,13 +88,13 @@ def render(studio: Studio, user: gr.State) -> None:
     def start_training(who, *values):
         job = studio.submit_training(who, request(*values))
         gr.Info(f"Job {job} queued")
-        html, table = _job_detail(studio, job)
-        return _jobs_frame(studio), job, html, table, gr.Timer(active=True)
+        html, table = _job_detail(studio, job, who)
+        return _jobs_frame(studio, who), job, html, table, gr.Timer(active=True)
 
     @guard
-    def poll_jobs(jid):
-        html, table = _job_detail(studio, jid)
-        return _jobs_frame(studio), html, table, gr.Timer(active=studio.jobs_active())
+    def poll_jobs(who, jid):
+        html, table = _job_detail(studio, jid, who)
+        return _jobs_frame(studio, who), html, table, gr.Timer(active=studio.jobs_active())
 
     @guard
     def cancel_job(who, jid):
@@ -102,11 +102,11 @@ def render(studio: Studio, user: gr.State) -> None:
             raise InputError("enter a job id")
         state = studio.cancel_job(who, int(jid))
         gr.Info(f"Job {int(jid)}: {state}")
-        html, table = _job_detail(studio, jid)
-        return _jobs_frame(studio), html, table
+        html, table = _job_detail(studio, jid, who)
+        return _jobs_frame(studio, who), html, table
 
     estimate_btn.click(estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
     start.click(start_training, [user, *inputs], [jobs, job_id, detail, compare, timer], api_name="start_training")
-    refresh.click(poll_jobs, job_id, [jobs, detail, compare, timer], api_name="jobs")
-    timer.tick(poll_jobs, job_id, [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
+    refresh.click(poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="jobs")
+    timer.tick(poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
     cancel.click(cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")
