@@ -56,6 +56,7 @@ def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
     job = studio.jobs.wait(job_id, timeout=30)
     assert job["state"] == "cancelled"
     assert "never" not in [s.name for s in studio.registry.all()] and not (studio.settings.models_dir / "never").exists()
+    assert not list(studio.settings.models_dir.glob(".trainer-*"))  # the child cleaned up on its way out
 
 
 def test_sigkill_marks_failed_and_leaves_the_registry_alone(studio):

@@ -1,0 +1,38 @@
+"""The SQLite store, on sqlite-utils: every SQL statement of the project lives in this package.
+
+Ratings are the most valuable data in the studio, so the store is built not to
+lose them:
+
+- one connection per thread, WAL, `busy_timeout`, foreign keys on;
+- every write is one `BEGIN IMMEDIATE` transaction: it takes the write lock up
+  front, so concurrent writers queue on the busy timeout instead of failing
+  with "database is locked" when a read transaction tries to upgrade;
+- everything is validated before the transaction starts, and CHECK
+  constraints back the validation up, so no half-written record exists;
+- one rating per (annotator, item); an edit updates it and appends the old
+  and new values to `rating_history`.
+
+Migrations are named functions applied in order, each in its own transaction,
+and recorded in `migrations`, so applying them again does nothing.
+
+One module per part of the schema, each a mixin of `Store`: `base` (connections,
+transactions, migrations, backup), `migrations` (the schema), `accounts`,
+`ratings` (items, ratings, the predictions cache, app settings), `campaigns`
+(campaigns and their assignments), `sessions` (sign-in tokens), `jobs`.
+"""
+
+from __future__ import annotations
+
+from ..errors import PermissionDenied, StoreError
+from .accounts import ROLES, Accounts, Annotator, account_name, hash_password, name_key, require, verify_password
+from .base import Connection
+from .jobs import JOB_STATES, Jobs
+from .migrations import MIGRATIONS, now
+from .ratings import MAX_NOTE, RATING_FIELDS, Ratings
+
+__all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "account_name", "name_key", "hash_password",
+           "verify_password", "MIGRATIONS", "now", "ROLES", "JOB_STATES", "MAX_NOTE", "RATING_FIELDS"]
+
+
+class Store(Connection, Accounts, Ratings, Jobs):
+    """The studio's database: every table, behind methods that validate before they write."""

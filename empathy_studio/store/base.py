@@ -1,0 +1,144 @@
+"""The store's connection handling: one connection per thread, WAL, write transactions, migrations, backup."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from ..errors import StoreError
+from .migrations import MIGRATIONS, now
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _check_database_file(path: Path) -> None:
+    """One clear line, before SQLite's own errors, when the database cannot be what the studio needs."""
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a database file")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read the database ({exc.strerror})") from None
+        if head and head != SQLITE_HEADER:
+            raise StoreError(f"{path}: not an SQLite database")
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"{path}: the database is read-only; the studio needs to write to it")
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path.parent}: cannot create the database folder ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK):  # SQLite's write-ahead log lives beside the database
+        raise StoreError(f"{path.parent}: the folder is read-only; the studio needs to write its database there")
+
+
+class Connection:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            _check_database_file(self.path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # Writers of this process queue here, in order, instead of in SQLite's sleep-and-retry
+        # busy handler, which is what makes tail latency under 32 threads; other processes
+        # still meet busy_timeout.
+        self._write_lock = threading.Lock()
+        try:
+            self.migrate()
+        except sqlite3.DatabaseError as exc:  # e.g. a file that starts like SQLite but is damaged, or a locked volume
+            self.close()
+            raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
+
+    # -- connections ----------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+            conn.execute("PRAGMA foreign_keys = ON")
+            db = self._local.db = sqlite_utils.Database(conn)
+            with self._lock:
+                self._all.append(conn)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One IMMEDIATE transaction, taken in this process's write queue; BEGIN is retried if the busy wait ever runs out."""
+        db = self.db
+        with self._write_lock:
+            yield from self._transaction(db)
+
+    def _transaction(self, db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+        for attempt in range(5):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def migrate(self) -> list[str]:
+        applied = []
+        with self.write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for name, fn in MIGRATIONS:
+            with self.write() as db:
+                if db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone():
+                    continue
+                fn(db)
+                db["migrations"].insert({"name": name, "applied_at": now()})
+                applied.append(name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [r["name"] for r in self.db.query("SELECT name FROM migrations ORDER BY name")]
+
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def backup(self, dest: Path | str) -> Path:
+        """A consistent copy through SQLite's online backup API (never a copy of the live file)."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".tmp")
+        target = sqlite3.connect(str(tmp))
+        try:
+            self.db.conn.backup(target)
+        finally:
+            target.close()
+        os.replace(tmp, dest)
+        return dest

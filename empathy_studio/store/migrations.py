@@ -1,0 +1,98 @@
+"""The schema, as named migrations applied in order, each in its own transaction and recorded in `migrations`."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timezone
+from typing import Callable
+
+import sqlite_utils
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE annotators (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+            role TEXT NOT NULL CHECK (role IN ('annotator', 'admin')), password_hash TEXT, created TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE items (
+            id TEXT PRIMARY KEY, source TEXT NOT NULL, dialogue_id TEXT, text TEXT NOT NULL, split TEXT,
+            gold_emotion TEXT, gold_initial REAL, gold_final REAL, gold_change REAL)"""
+    )
+    db.execute(
+        """CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY,
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            item_id TEXT NOT NULL REFERENCES items(id),
+            initial INTEGER NOT NULL CHECK (initial BETWEEN 1 AND 5),
+            final INTEGER NOT NULL CHECK (final BETWEEN 1 AND 5),
+            emotion TEXT, confidence INTEGER CHECK (confidence IS NULL OR confidence BETWEEN 1 AND 5),
+            note TEXT CHECK (note IS NULL OR length(note) <= 5000),
+            created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (annotator_id, item_id))"""
+    )
+    db.execute(
+        """CREATE TABLE rating_history (
+            id INTEGER PRIMARY KEY, rating_id INTEGER NOT NULL REFERENCES ratings(id),
+            changed_by INTEGER NOT NULL REFERENCES annotators(id), changed_at TEXT NOT NULL,
+            old TEXT, new TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),
+            params TEXT NOT NULL, created_by TEXT, pid INTEGER, progress REAL DEFAULT 0, epoch REAL, step INTEGER,
+            eta_s REAL, metrics TEXT, log_tail TEXT DEFAULT '', error TEXT, model_name TEXT,
+            created TEXT NOT NULL, started TEXT, ended TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE predictions (
+            model TEXT NOT NULL, item_id TEXT NOT NULL, text_hash TEXT NOT NULL, result TEXT NOT NULL,
+            created TEXT NOT NULL, PRIMARY KEY (model, item_id))"""
+    )
+    db.execute("CREATE INDEX ratings_item ON ratings(item_id)")
+
+
+@migration
+def m002_turn_intensities(db: sqlite_utils.Database) -> None:
+    # one optional 1-5 value per seeker turn, stored as a JSON list
+    db.execute("ALTER TABLE ratings ADD COLUMN turn_intensities TEXT")
+    db.execute("CREATE INDEX rating_history_rating ON rating_history(rating_id)")
+
+
+@migration
+def m003_app_settings(db: sqlite_utils.Database) -> None:
+    # settings an admin changes in the running app (queue order, assisted mode)
+    db.execute("CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@migration
+def m004_job_phase(db: sqlite_utils.Database) -> None:
+    # the phase a running job is in, by name ("training (epoch 2 of 6)", "fitting intensity heads")
+    db.execute("ALTER TABLE jobs ADD COLUMN phase TEXT")
+
+
+@migration
+def m005_annotator_name_key(db: sqlite_utils.Database) -> None:
+    # one account per name however it is cased or composed ("Ana", "ana", "ａｎａ")
+    db.execute("ALTER TABLE annotators ADD COLUMN name_key TEXT")
+    taken: set[str] = set()
+    for ident, name in db.execute("SELECT id, name FROM annotators ORDER BY id").fetchall():
+        key = unicodedata.normalize("NFKC", name).strip().casefold()
+        if key in taken:  # an older look-alike keeps its ratings but can no longer sign in under the shared name
+            key = f"{key}#{ident}"
+        taken.add(key)
+        db.execute("UPDATE annotators SET name_key = ? WHERE id = ?", [key, ident])
+    db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")

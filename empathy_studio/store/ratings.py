@@ -1,0 +1,156 @@
+"""Items, ratings with their history, the predictions cache and the app's own settings: the `Ratings` mixin."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+from ..errors import StoreError
+from ..labels import ESCONV_EMOTIONS, is_valid_intensity
+from .accounts import Annotator
+from .migrations import now
+
+MAX_NOTE = 5000
+RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
+
+
+class Ratings:
+    # -- items ----------------------------------------------------------------
+
+    def upsert_items(self, items: Iterable[dict[str, Any]]) -> int:
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in it.items()} for it in items]
+        with self.write() as db:
+            db["items"].upsert_all(rows, pk="id")
+        return len(rows)
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM items WHERE id = ?", [item_id]))
+        return rows[0] if rows else None
+
+    def items(self, split: str | None = None) -> list[dict[str, Any]]:
+        if split:
+            return list(self.db.query("SELECT * FROM items WHERE split = ? ORDER BY rowid", [split]))
+        return list(self.db.query("SELECT * FROM items ORDER BY rowid"))
+
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def item_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM items ORDER BY rowid").fetchall()]
+
+    # -- ratings --------------------------------------------------------------
+
+    def validate_rating(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None,
+                        confidence: Any = None, note: str | None = None, turn_intensities: list[Any] | None = None,
+                        annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
+        if not (annotator or "").strip():
+            raise StoreError("annotator name is empty")
+        who = self.annotator(annotator)
+        if who is None and annotator_must_exist:
+            raise StoreError(f"unknown annotator {annotator!r}")
+        if self.item(item_id) is None:
+            raise StoreError(f"unknown item {item_id!r}")
+        for name, value in (("initial", initial), ("final", final)):
+            if not is_valid_intensity(value):
+                raise StoreError(f"{name} intensity must be an integer from 1 to 5, got {value!r}")
+        if emotion not in (None, "") and emotion not in ESCONV_EMOTIONS:
+            raise StoreError(f"unknown emotion {emotion!r}; choose from {', '.join(ESCONV_EMOTIONS)}")
+        if confidence is not None and not is_valid_intensity(confidence):
+            raise StoreError(f"confidence must be an integer from 1 to 5, got {confidence!r}")
+        if note is not None and len(note) > MAX_NOTE:
+            raise StoreError(f"note is {len(note):,} characters; the limit is {MAX_NOTE:,}")
+        if turn_intensities is not None:
+            if not isinstance(turn_intensities, list) or any(v is not None and not is_valid_intensity(v) for v in turn_intensities):
+                raise StoreError("turn intensities must be a list of integers from 1 to 5 (or empty)")
+        values = {"initial": initial, "final": final, "emotion": emotion or None, "confidence": confidence, "note": note or None,
+                  "turn_intensities": json.dumps(turn_intensities) if turn_intensities else None}
+        return who, values
+
+    def rate(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None, confidence: Any = None,
+             note: str | None = None, turn_intensities: list[Any] | None = None, changed_by: str | None = None) -> dict[str, Any]:
+        """Save a rating; the same values twice store it once, an edit updates it and appends history."""
+        who, values = self.validate_rating(annotator, item_id, initial, final, emotion, confidence, note, turn_intensities)
+        editor = self.annotator(changed_by) if changed_by else who
+        if editor is None:
+            raise StoreError(f"unknown annotator {changed_by!r}")
+        stamp = now()
+        with self.write() as db:
+            cur = db.execute(f"SELECT id, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ?", [who.id, item_id]).fetchone()
+            if cur is None:
+                rid = db["ratings"].insert({"annotator_id": who.id, "item_id": item_id, **values, "created": stamp, "updated": stamp}).last_pk
+                db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": None, "new": json.dumps(values)})
+                status = "created"
+            else:
+                old = dict(zip(RATING_FIELDS, cur[1:]))
+                rid = cur[0]
+                if old == values:
+                    status = "unchanged"
+                else:
+                    db["ratings"].update(rid, {**values, "updated": stamp})
+                    db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": json.dumps(old), "new": json.dumps(values)})
+                    status = "updated"
+        return {"rating_id": int(rid), "status": status, "annotator": who.name, "item_id": item_id, **values}
+
+    def ratings(self, annotator: str | None = None, item_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if annotator is not None:
+            where.append("a.name = ?")
+            params.append(annotator)
+        if item_id is not None:
+            where.append("r.item_id = ?")
+            params.append(item_id)
+        sql = (
+            "SELECT r.id, a.name AS annotator, r.item_id, r.initial, r.final, r.emotion, r.confidence, r.note, "
+            "r.turn_intensities, r.created, r.updated FROM ratings r JOIN annotators a ON a.id = r.annotator_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY r.id"
+        )
+        rows = list(self.db.query(sql, params))
+        for r in rows:
+            r["turn_intensities"] = json.loads(r["turn_intensities"]) if r["turn_intensities"] else None
+        return rows
+
+    def rating_history(self, rating_id: int) -> list[dict[str, Any]]:
+        sql = ("SELECT h.id, a.name AS changed_by, h.changed_at, h.old, h.new FROM rating_history h "
+               "JOIN annotators a ON a.id = h.changed_by WHERE h.rating_id = ? ORDER BY h.id")
+        return [{**r, "old": json.loads(r["old"]) if r["old"] else None, "new": json.loads(r["new"])} for r in self.db.query(sql, [rating_id])]
+
+    def count_ratings(self, annotator: str | None = None) -> int:
+        if annotator is None:
+            return self.db.execute("SELECT count(*) FROM ratings").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ?", [annotator]).fetchone()[0]
+
+    def rated_item_ids(self, annotator: str) -> set[str]:
+        sql = "SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ?"
+        return {r[0] for r in self.db.execute(sql, [annotator]).fetchall()}
+
+    def count_rated_items(self) -> int:
+        return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings").fetchone()[0]
+
+    def rating_table(self) -> list[tuple[str, str, int, int, str | None]]:
+        """(annotator, item, initial, final, emotion) for every rating: the input of the agreement statistics."""
+        sql = "SELECT a.name, r.item_id, r.initial, r.final, r.emotion FROM ratings r JOIN annotators a ON a.id = r.annotator_id"
+        return self.db.execute(sql).fetchall()
+
+    # -- predictions cache ----------------------------------------------------
+
+    def cache_predictions(self, model: str, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        stamp = now()
+        data = [{"model": model, "item_id": i, "text_hash": h, "result": json.dumps(r), "created": stamp} for i, h, r in rows]
+        with self.write() as db:
+            db["predictions"].upsert_all(data, pk=("model", "item_id"))
+
+    def cached_predictions(self, model: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        rows = self.db.execute("SELECT item_id, text_hash, result FROM predictions WHERE model = ?", [model]).fetchall()
+        return {i: (h, json.loads(r)) for i, h, r in rows}
+
+    # -- app settings ---------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM app_settings WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.write() as db:
+            db["app_settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
