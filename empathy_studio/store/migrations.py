@@ -96,3 +96,48 @@ def m005_annotator_name_key(db: sqlite_utils.Database) -> None:
         taken.add(key)
         db.execute("UPDATE annotators SET name_key = ? WHERE id = ?", [key, ident])
     db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")
+
+
+@migration
+def m006_campaigns(db: sqlite_utils.Database) -> None:
+    # a campaign: which items, how many raters per item (k; NULL = everyone may rate everything), what is asked
+    db.execute(
+        """CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, k INTEGER CHECK (k IS NULL OR k BETWEEN 1 AND 100),
+            all_items INTEGER NOT NULL DEFAULT 0, scales TEXT NOT NULL, blind INTEGER NOT NULL DEFAULT 1,
+            guidelines TEXT NOT NULL DEFAULT '', gold_rate REAL NOT NULL DEFAULT 0 CHECK (gold_rate BETWEEN 0 AND 0.5),
+            active INTEGER NOT NULL DEFAULT 1, created_by TEXT, created TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE campaign_items (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id), item_id TEXT NOT NULL REFERENCES items(id),
+            kind TEXT NOT NULL CHECK (kind IN ('item', 'calibration', 'gold')), position INTEGER NOT NULL,
+            PRIMARY KEY (campaign_id, item_id))"""
+    )
+    # an item claimed by an annotator until `expires` (unix seconds), or done; claims are what keep k
+    db.execute(
+        """CREATE TABLE assignments (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id), item_id TEXT NOT NULL,
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id), claimed REAL NOT NULL, expires REAL NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (campaign_id, item_id, annotator_id))"""
+    )
+    db.execute("CREATE INDEX assignments_mine ON assignments(campaign_id, annotator_id, done)")
+    db.execute("ALTER TABLE ratings ADD COLUMN campaign_id INTEGER REFERENCES campaigns(id)")
+    db.execute("ALTER TABLE ratings ADD COLUMN assisted INTEGER")
+    db.execute("ALTER TABLE ratings ADD COLUMN seconds_on_item REAL")
+    # an undone first rating stays as a row, marked removed, so its history keeps pointing at it
+    db.execute("ALTER TABLE ratings ADD COLUMN removed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE items ADD COLUMN record TEXT")  # the dialogue as uploaded, for items from a campaign's own file
+    db.execute("INSERT INTO campaigns (name, k, all_items, scales, blind, created) VALUES ('default', NULL, 1, ?, 1, ?)",
+               ['["initial", "final", "emotion"]', now()])
+    db.execute("UPDATE ratings SET campaign_id = (SELECT id FROM campaigns WHERE name = 'default')")
+
+
+@migration
+def m007_sessions(db: sqlite_utils.Database) -> None:
+    # sign-in that survives a page reload: the browser keeps a random token, the database its hash
+    db.execute(
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY, annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            created TEXT NOT NULL, expires REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)"""
+    )

@@ -12,6 +12,7 @@ from .accounts import Annotator
 from .migrations import now
 
 MAX_NOTE = 5000
+UNDONE = '{"undone": true}'  # the history's record of an undo
 RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
 
 
@@ -19,6 +20,7 @@ class Ratings:
     # -- items ----------------------------------------------------------------
 
     def upsert_items(self, items: Iterable[dict[str, Any]]) -> int:
+        """Items by id; an item's `record` (the uploaded dialogue) is kept as JSON."""
         rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in it.items()} for it in items]
         with self.write() as db:
             db["items"].upsert_all(rows, pk="id")
@@ -68,47 +70,92 @@ class Ratings:
         return who, values
 
     def rate(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None, confidence: Any = None,
-             note: str | None = None, turn_intensities: list[Any] | None = None, changed_by: str | None = None) -> dict[str, Any]:
-        """Save a rating; the same values twice store it once, an edit updates it and appends history."""
+             note: str | None = None, turn_intensities: list[Any] | None = None, changed_by: str | None = None,
+             campaign_id: int | None = None, assisted: bool | None = None, seconds_on_item: float | None = None) -> dict[str, Any]:
+        """Save a rating; the same values twice store it once, an edit updates it and appends history.
+
+        In a campaign, the rating completes the annotator's assignment of the item in the same
+        transaction; without one (an expired claim, a typed id) it is accepted only while the item
+        has fewer than the campaign's k raters, so no item ever gets more.
+        """
         who, values = self.validate_rating(annotator, item_id, initial, final, emotion, confidence, note, turn_intensities)
         editor = self.annotator(changed_by) if changed_by else who
         if editor is None:
             raise StoreError(f"unknown annotator {changed_by!r}")
+        if seconds_on_item is not None and not (isinstance(seconds_on_item, (int, float)) and 0 <= seconds_on_item < 1e9):
+            raise StoreError(f"seconds on item must be a non-negative number, got {seconds_on_item!r}")
         stamp = now()
+        meta = {"campaign_id": campaign_id, "assisted": None if assisted is None else int(bool(assisted)), "seconds_on_item": seconds_on_item}
         with self.write() as db:
-            cur = db.execute(f"SELECT id, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ?", [who.id, item_id]).fetchone()
+            cur = db.execute(f"SELECT id, removed, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ?",
+                             [who.id, item_id]).fetchone()
+            if campaign_id is not None and (cur is None or cur[1]):
+                self._complete_assignment(db, campaign_id, item_id, who.id)
             if cur is None:
-                rid = db["ratings"].insert({"annotator_id": who.id, "item_id": item_id, **values, "created": stamp, "updated": stamp}).last_pk
+                rid = db["ratings"].insert({"annotator_id": who.id, "item_id": item_id, **values, **meta, "created": stamp, "updated": stamp}).last_pk
                 db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": None, "new": json.dumps(values)})
                 status = "created"
             else:
-                old = dict(zip(RATING_FIELDS, cur[1:]))
-                rid = cur[0]
+                rid, removed = cur[0], cur[1]
+                old = None if removed else dict(zip(RATING_FIELDS, cur[2:]))
                 if old == values:
                     status = "unchanged"
                 else:
-                    db["ratings"].update(rid, {**values, "updated": stamp})
-                    db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": json.dumps(old), "new": json.dumps(values)})
-                    status = "updated"
+                    # an edit keeps where and how the rating was first made; a rating made again after an undo is new
+                    fresh = {**values, "updated": stamp, "removed": 0, **(meta if removed else {})}
+                    db["ratings"].update(rid, fresh)
+                    db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp,
+                                                 "old": json.dumps(old) if old else None, "new": json.dumps(values)})
+                    status = "created" if removed else "updated"
         return {"rating_id": int(rid), "status": status, "annotator": who.name, "item_id": item_id, **values}
 
-    def ratings(self, annotator: str | None = None, item_id: str | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
+    def undo_last(self, annotator: str) -> dict[str, Any] | None:
+        """Take back the annotator's last change: an edit gets its previous values back, a first rating is withdrawn.
+
+        The undo is itself a line of the rating's history; a withdrawn rating's item returns to the
+        annotator's queue. Returns {"item_id", "restored": values or None}, or None when there is nothing to undo.
+        """
+        who = self.annotator(annotator)
+        if who is None:
+            raise StoreError(f"unknown annotator {annotator!r}")
+        stamp = now()
+        with self.write() as db:
+            last = db.execute("SELECT h.rating_id, h.old, h.new, r.item_id, r.campaign_id FROM rating_history h JOIN ratings r ON r.id = h.rating_id "
+                              "WHERE h.changed_by = ? AND r.annotator_id = ? ORDER BY h.id DESC LIMIT 1", [who.id, who.id]).fetchone()
+            if last is None or last[2] == UNDONE:
+                return None
+            rid, old, new, item_id, campaign_id = last
+            if old is None:
+                db.execute("UPDATE ratings SET removed = 1, updated = ? WHERE id = ?", [stamp, rid])
+                if campaign_id is not None:
+                    db.execute("UPDATE assignments SET done = 0, expires = 0 WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+                               [campaign_id, item_id, who.id])
+            else:
+                db["ratings"].update(rid, {**json.loads(old), "updated": stamp})
+            db["rating_history"].insert({"rating_id": rid, "changed_by": who.id, "changed_at": stamp, "old": new, "new": UNDONE})
+        return {"item_id": item_id, "restored": json.loads(old) if old else None}
+
+    def ratings(self, annotator: str | None = None, item_id: str | None = None, campaign_id: int | None = None) -> list[dict[str, Any]]:
+        where, params = ["r.removed = 0"], []
         if annotator is not None:
             where.append("a.name = ?")
             params.append(annotator)
         if item_id is not None:
             where.append("r.item_id = ?")
             params.append(item_id)
+        if campaign_id is not None:
+            where.append("r.campaign_id = ?")
+            params.append(campaign_id)
         sql = (
-            "SELECT r.id, a.name AS annotator, r.item_id, r.initial, r.final, r.emotion, r.confidence, r.note, "
-            "r.turn_intensities, r.created, r.updated FROM ratings r JOIN annotators a ON a.id = r.annotator_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY r.id"
+            "SELECT r.id, a.name AS annotator, r.item_id, r.initial, r.final, r.emotion, r.confidence, r.note, r.turn_intensities, "
+            "c.name AS campaign, r.assisted, r.seconds_on_item, r.created, r.updated "
+            "FROM ratings r JOIN annotators a ON a.id = r.annotator_id LEFT JOIN campaigns c ON c.id = r.campaign_id"
+            " WHERE " + " AND ".join(where) + " ORDER BY r.id"
         )
         rows = list(self.db.query(sql, params))
         for r in rows:
             r["turn_intensities"] = json.loads(r["turn_intensities"]) if r["turn_intensities"] else None
+            r["assisted"] = None if r["assisted"] is None else bool(r["assisted"])
         return rows
 
     def rating_history(self, rating_id: int) -> list[dict[str, Any]]:
@@ -118,20 +165,22 @@ class Ratings:
 
     def count_ratings(self, annotator: str | None = None) -> int:
         if annotator is None:
-            return self.db.execute("SELECT count(*) FROM ratings").fetchone()[0]
-        return self.db.execute("SELECT count(*) FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ?", [annotator]).fetchone()[0]
+            return self.db.execute("SELECT count(*) FROM ratings WHERE removed = 0").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ? AND r.removed = 0",
+                               [annotator]).fetchone()[0]
 
     def rated_item_ids(self, annotator: str) -> set[str]:
-        sql = "SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ?"
+        sql = "SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ? AND r.removed = 0"
         return {r[0] for r in self.db.execute(sql, [annotator]).fetchall()}
 
     def count_rated_items(self) -> int:
-        return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings").fetchone()[0]
+        return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings WHERE removed = 0").fetchone()[0]
 
-    def rating_table(self) -> list[tuple[str, str, int, int, str | None]]:
-        """(annotator, item, initial, final, emotion) for every rating: the input of the agreement statistics."""
-        sql = "SELECT a.name, r.item_id, r.initial, r.final, r.emotion FROM ratings r JOIN annotators a ON a.id = r.annotator_id"
-        return self.db.execute(sql).fetchall()
+    def rating_table(self, campaign_id: int | None = None) -> list[tuple[str, str, int, int, str | None]]:
+        """(annotator, item, initial, final, emotion) for every rating (of a campaign): the input of the agreement statistics."""
+        sql = ("SELECT a.name, r.item_id, r.initial, r.final, r.emotion FROM ratings r JOIN annotators a ON a.id = r.annotator_id "
+               "WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
+        return self.db.execute(sql, [campaign_id] if campaign_id is not None else []).fetchall()
 
     # -- predictions cache ----------------------------------------------------
 

@@ -1,0 +1,212 @@
+"""Campaigns and their assignments: the `Campaigns` mixin.
+
+A campaign serves each of its items to exactly k distinct annotators. An
+annotator's next item is claimed in one `BEGIN IMMEDIATE` transaction, least
+rated items first, so two annotators asking at once never push an item past
+k; a claim expires (default 15 minutes), so an abandoned item returns to the
+pool. Calibration items go to everyone first; gold-check items (items whose
+gold labels are known) are slipped in at the campaign's rate. The campaign
+named `default` holds every item with no k: the free queue of earlier versions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable, Sequence
+
+from ..errors import NotFound, StoreError
+from ..names import check_name
+from .migrations import now
+
+SCALES = ("initial", "final", "emotion", "turns")
+REQUIRED_SCALES = ("initial", "final")  # the ratings table keeps both for every rating
+ITEM_KINDS = ("item", "calibration", "gold")
+CLAIM_TTL_S = 15 * 60
+DEFAULT_CAMPAIGN = "default"
+
+_LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: rated, or claimed and not expired
+
+
+class Campaigns:
+    def create_campaign(self, name: str, items: Sequence[tuple[str, str]], k: int = 2, scales: Sequence[str] = ("initial", "final"),
+                        blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None) -> int:
+        """A new campaign over (item id, kind) pairs, validated whole before anything is written."""
+        check_name(name, "campaign name")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
+            raise StoreError(f"k (annotators per item) must be an integer from 1 to 100, got {k!r}")
+        unknown = sorted(set(scales) - set(SCALES))
+        if unknown or not set(REQUIRED_SCALES) <= set(scales):
+            raise StoreError(f"scales must include initial and final, and may add emotion and turns; got {list(scales)}")
+        if not isinstance(gold_rate, (int, float)) or not 0 <= gold_rate <= 0.5:
+            raise StoreError(f"gold-check rate must be from 0 to 0.5, got {gold_rate!r}")
+        if not items or not any(kind == "item" for _, kind in items):
+            raise StoreError("a campaign needs at least one item to rate")
+        bad = [kind for _, kind in items if kind not in ITEM_KINDS]
+        if bad:
+            raise StoreError(f"item kind must be one of {', '.join(ITEM_KINDS)}, got {bad[0]!r}")
+        ids = [i for i, _ in items]
+        known = {r[0] for r in self.db.execute(f"SELECT id FROM items WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()} if len(ids) < 900 \
+            else set(self.item_ids())
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise StoreError(f"unknown item {missing[0]!r} ({len(missing)} of {len(ids)} items are not in the studio)")
+        with self.write() as db:
+            if db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
+                raise StoreError(f"a campaign named {name!r} exists already")
+            cid = db["campaigns"].insert({"name": name, "k": k, "all_items": 0, "scales": json.dumps(list(scales)), "blind": int(bool(blind)),
+                                          "guidelines": guidelines or "", "gold_rate": float(gold_rate), "active": 1,
+                                          "created_by": created_by, "created": now()}).last_pk
+            seen: set[str] = set()
+            rows = []
+            for pos, (item, kind) in enumerate(items):
+                if item not in seen:
+                    seen.add(item)
+                    rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos})
+            db["campaign_items"].insert_all(rows)
+        return int(cid)
+
+    def campaign(self, ref: int | str) -> dict[str, Any]:
+        col = "id" if isinstance(ref, int) else "name"
+        rows = list(self.db.query(f"SELECT * FROM campaigns WHERE {col} = ?", [ref]))
+        if not rows:
+            raise NotFound(f"unknown campaign {ref!r}")
+        return _campaign(rows[0])
+
+    def campaigns(self, active_only: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM campaigns" + (" WHERE active = 1" if active_only else "") + " ORDER BY id"
+        return [_campaign(r) for r in self.db.query(sql)]
+
+    def set_campaign_active(self, campaign_id: int, active: bool) -> None:
+        with self.write() as db:
+            db.execute("UPDATE campaigns SET active = ? WHERE id = ?", [int(bool(active)), campaign_id])
+
+    def campaign_item_ids(self, campaign_id: int, kinds: Iterable[str] = ITEM_KINDS) -> list[str]:
+        camp = self.campaign(campaign_id)
+        if camp["all_items"]:
+            return self.item_ids()
+        kinds = list(kinds)
+        sql = f"SELECT item_id FROM campaign_items WHERE campaign_id = ? AND kind IN ({','.join('?' * len(kinds))}) ORDER BY position"
+        return [r[0] for r in self.db.execute(sql, [campaign_id, *kinds]).fetchall()]
+
+    def blinded_item_ids(self) -> set[str]:
+        """Items of every active blind campaign: their gold and predictions stay hidden from non-admins."""
+        sql = ("SELECT ci.item_id FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id "
+               "WHERE c.active = 1 AND c.blind = 1 AND c.all_items = 0")
+        return {r[0] for r in self.db.execute(sql).fetchall()}
+
+    # -- assignment ------------------------------------------------------------
+
+    def claim(self, campaign_id: int, annotator_id: int, skip: Sequence[str] = (), ttl_s: float = CLAIM_TTL_S,
+              clock: float | None = None) -> str | None:
+        """The annotator's next item: a claim of theirs still open, else calibration, a gold check when due, else the least-rated item below k."""
+        t = time.time() if clock is None else clock
+        skip = list(dict.fromkeys(skip))
+        not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        mine_open = "ci.item_id NOT IN (SELECT item_id FROM ratings WHERE annotator_id = ? AND removed = 0)"
+        with self.write() as db:
+            camp = db.execute("SELECT k, all_items, gold_rate, active FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+            if camp is None:
+                raise NotFound(f"unknown campaign {campaign_id!r}")
+            k, all_items, gold_rate, active = camp
+            if all_items:
+                raise StoreError("the default campaign has no assignments; its queue is the free one")
+            if not active:
+                raise StoreError("this campaign is closed")
+            row = db.execute(f"SELECT ci.item_id FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND ci.item_id = a.item_id "
+                             f"WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 0 AND a.expires > ? {not_skipped} "
+                             f"ORDER BY a.claimed LIMIT 1", [campaign_id, annotator_id, t, *skip]).fetchone()
+            if row:
+                return row[0]
+            pick = None
+            for kind in ("calibration", "gold"):
+                if kind == "gold":
+                    done = dict(db.execute("SELECT ci.kind, count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
+                                           "AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 1 "
+                                           "GROUP BY ci.kind", [campaign_id, annotator_id]).fetchall())
+                    if not gold_rate or done.get("item", 0) * gold_rate < done.get("gold", 0) + 1:
+                        continue
+                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = ? AND {mine_open} {not_skipped} "
+                               f"ORDER BY ci.position LIMIT 1", [campaign_id, kind, annotator_id, *skip]).fetchone()
+                if r:
+                    pick = r[0]
+                    break
+            if pick is None:
+                r = db.execute(
+                    f"SELECT ci.item_id, (SELECT count(*) FROM assignments a WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id "
+                    f"AND a.annotator_id != ? AND {_LIVE}) AS taken FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' "
+                    f"AND {mine_open} {not_skipped} AND taken < ? ORDER BY taken, ci.position LIMIT 1",
+                    [annotator_id, t, campaign_id, annotator_id, *skip, k]).fetchone()
+                pick = r[0] if r else None
+            if pick is not None:
+                db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) VALUES (?, ?, ?, ?, ?, 0)",
+                           [campaign_id, pick, annotator_id, t, t + ttl_s])
+            return pick
+
+    def release(self, campaign_id: int, annotator_id: int, item_id: str) -> None:
+        """Give a claimed item back to the pool (a skip)."""
+        with self.write() as db:
+            db.execute("DELETE FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? AND done = 0",
+                       [campaign_id, item_id, annotator_id])
+
+    def _complete_assignment(self, db, campaign_id: int, item_id: str, annotator_id: int) -> None:
+        """Inside a rating's transaction: mark the assignment done, or refuse a rating that would push the item past k."""
+        camp = db.execute("SELECT k, all_items, name FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+        if camp is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        k, all_items, name = camp
+        if not all_items:
+            if not db.execute("SELECT 1 FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone():
+                raise StoreError(f"item {item_id!r} is not in campaign {name!r}")
+            mine = db.execute("SELECT 1 FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+                              [campaign_id, item_id, annotator_id]).fetchone()
+            kind = db.execute("SELECT kind FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()[0]
+            if not mine and kind == "item":
+                taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND {_LIVE}",
+                                   [campaign_id, item_id, time.time()]).fetchone()[0]
+                if taken >= k:
+                    raise StoreError(f"item {item_id!r} already has its {k} raters in campaign {name!r}")
+        db.execute("INSERT INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) VALUES (?, ?, ?, ?, 0, 1) "
+                   "ON CONFLICT (campaign_id, item_id, annotator_id) DO UPDATE SET done = 1",
+                   [campaign_id, item_id, annotator_id, time.time()])
+
+    def claimed_at(self, campaign_id: int, annotator_id: int, item_id: str) -> float | None:
+        row = self.db.execute("SELECT claimed FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+                              [campaign_id, item_id, annotator_id]).fetchone()
+        return row[0] if row else None
+
+    # -- progress ----------------------------------------------------------------
+
+    def campaign_progress(self, campaign_id: int) -> dict[str, Any]:
+        """Items with their k ratings, of all items; ratings per annotator."""
+        camp = self.campaign(campaign_id)
+        per = dict(self.db.execute("SELECT an.name, count(*) FROM ratings r JOIN annotators an ON an.id = r.annotator_id "
+                                   "WHERE r.campaign_id = ? AND r.removed = 0 GROUP BY an.name ORDER BY an.name", [campaign_id]).fetchall())
+        if camp["all_items"]:
+            n = self.count_items()
+            complete = self.db.execute("SELECT count(DISTINCT item_id) FROM ratings WHERE campaign_id = ? AND removed = 0", [campaign_id]).fetchone()[0]
+        else:
+            n = self.db.execute("SELECT count(*) FROM campaign_items WHERE campaign_id = ? AND kind = 'item'", [campaign_id]).fetchone()[0]
+            complete = self.db.execute(
+                "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM ratings r "
+                "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?", [campaign_id, camp["k"]]).fetchone()[0]
+        return {"campaign": camp["name"], "items": n, "complete": complete, "ratings": sum(per.values()), "per_annotator": per}
+
+    def annotator_progress(self, campaign_id: int, annotator_id: int, clock: float | None = None) -> dict[str, int]:
+        """(done, done + what the annotator can still be given) in a campaign."""
+        t = time.time() if clock is None else clock
+        camp = self.campaign(campaign_id)
+        done = self.db.execute("SELECT count(*) FROM ratings WHERE campaign_id = ? AND annotator_id = ? AND removed = 0",
+                               [campaign_id, annotator_id]).fetchone()[0]
+        if camp["all_items"]:
+            return {"done": done, "assigned": self.count_items()}
+        left = self.db.execute(
+            f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN "
+            f"(SELECT item_id FROM ratings WHERE annotator_id = ? AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
+            f"WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND {_LIVE}) < ?)",
+            [campaign_id, annotator_id, annotator_id, t, camp["k"]]).fetchone()[0]
+        return {"done": done, "assigned": done + left}
+
+
+def _campaign(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "scales": json.loads(row["scales"]), "blind": bool(row["blind"]), "active": bool(row["active"]), "all_items": bool(row["all_items"])}
