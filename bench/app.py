@@ -82,12 +82,12 @@ def main() -> None:
         first_prediction = time.perf_counter() - t1
 
         solo = Client(url, verbose=False, ssl_verify=False)  # baseline: one user alone, the same calls
-        solo.predict("u0", "pw0", api_name="/sign_in")
-        solo.predict(api_name="/next_item")
+        solo.predict("u0", "pw0", {}, api_name="/sign_in")
+        solo.predict({}, api_name="/next_item")
         single = []
         for k in range(20):
             s = time.perf_counter()
-            solo.predict(str(1 + k % 5), "2", "", 3, "", api_name="/submit_rating")
+            solo.predict("default", str(1 + k % 5), "2", "", "", "3", "", {}, api_name="/submit_rating")
             single.append((time.perf_counter() - s) * 1000)
         solo.close()
 
@@ -100,15 +100,15 @@ def main() -> None:
             def user(u: int) -> None:
                 rng = np.random.default_rng(u)
                 c = Client(url, verbose=False, ssl_verify=ssl_verify)
-                c.predict(f"u{u}", f"pw{u}", api_name="/sign_in")
-                c.predict(api_name="/next_item")
+                c.predict(f"u{u}", f"pw{u}", {}, api_name="/sign_in")
+                c.predict({}, api_name="/next_item")
                 mine = []
                 for k in range(args.ratings):
                     if think_s:
                         time.sleep(rng.exponential(think_s))
                     s = time.perf_counter()
                     try:
-                        c.predict(str(1 + k % 5), str(1 + (k + u) % 5), "", 3, "", api_name="/submit_rating")
+                        c.predict("default", str(1 + k % 5), str(1 + (k + u) % 5), "", "", "3", "", {}, api_name="/submit_rating")
                     except Exception as exc:  # noqa: BLE001
                         with lock:
                             errors.append(repr(exc))

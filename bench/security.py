@@ -81,7 +81,7 @@ def start(throttle: bool, tmp: Path) -> tuple[subprocess.Popen, str]:
 
 def sign_in(client, name: str, password: str) -> str:
     try:
-        client.predict(name, password, api_name="/sign_in")
+        client.predict(name, password, {}, api_name="/sign_in")
         return "ok"
     except Exception as exc:  # noqa: BLE001 - the message is the measurement
         text = str(exc)

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .labels import ESCONV_EMOTIONS
-from .metrics import bootstrap_alpha, icc2, krippendorff_alpha, pairwise_qwk, pairwise_qwk_arrays, qwk_summary, rowwise_against
+from .metrics import (bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
+                      qwk_matrix, qwk_summary, rowwise_against)
 from .errors import ConfigError
 
 RatingRow = tuple[str, str, int, int, "str | None"]
@@ -50,6 +51,7 @@ def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, 
 
 
 MAX_LISTED_PAIRS = 500
+MAX_MATRIX = 60  # annotators up to which the full pairwise QWK matrix is reported (it is for the heatmap)
 
 
 def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
@@ -65,13 +67,20 @@ def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gol
         names, m = _matrix(table, field, items)
         lo, hi = bootstrap_alpha(m, "interval", n_boot) if n_boot else (None, None)
         pairs = pairwise_qwk_arrays(m)
-        vs_gold = rowwise_against(m, np.array([gold.get(it, {}).get(target, math.nan) for it in items], dtype=float))
-        vs_model = rowwise_against(m, np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)) if model is not None else None
+        gold_row = np.array([_nan(gold.get(it, {}).get(target)) for it in items], dtype=float)
+        model_row = np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)
+        vs_gold = rowwise_against(m, gold_row)
+        vs_model = rowwise_against(m, model_row) if model is not None else None
+        bias = {"consensus": mean_differences(m, consensus_of_others(m)), "gold": mean_differences(m, gold_row),
+                **({"model": mean_differences(m, model_row)} if model is not None else {})}
         report[target] = {
             "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
             "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(m, arrays=pairs),
             "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
-            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {})}
+            "qwk_matrix": {"annotators": names, "values": [[None if math.isnan(v) else float(v) for v in row] for row in qwk_matrix(m)]}
+            if len(names) <= MAX_MATRIX else None,
+            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {}),
+                                  "bias": {ref: rows[i] for ref, rows in bias.items()}}
                            for i, name in enumerate(names)},
         }
     if per_emotion:

@@ -14,10 +14,11 @@ import csv
 import json
 import math
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,11 +28,12 @@ from .errors import DataError
 from .metrics import entropy
 from .registry import Registry
 from .settings import Settings
-from .store import Annotator, PermissionDenied, Store, StoreError, account_name, name_key, require
+from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, account_name, name_key, require
 from .throttle import SignInThrottle
 
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
-EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "created", "updated")
+EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "campaign", "assisted",
+                 "seconds_on_item", "created", "updated")
 
 
 # ---------------------------------------------------------------------------
@@ -126,19 +128,61 @@ class Annotation:
         return {i: float(np.std(v)) for i, v in vals.items() if len(v) >= 2}
 
     def next_item(self, actor: Annotator | None) -> dict[str, Any] | None:
+        """The default campaign's next item for this annotator (the free queue)."""
         q = self.queue(actor)
         return self.store.item(q[0]) if q else None
 
-    def progress(self, actor: Annotator | None) -> dict[str, int]:
+    # -- campaigns ------------------------------------------------------------------
+
+    def campaign(self, name: str | None) -> dict[str, Any]:
+        return self.store.campaign(name or DEFAULT_CAMPAIGN)
+
+    def campaigns(self, actor: Annotator | None, active_only: bool = True) -> list[dict[str, Any]]:
+        require(actor)
+        return self.store.campaigns(active_only=active_only)
+
+    def next_in(self, actor: Annotator | None, campaign: str | None = None, skip: Sequence[str] = ()) -> str | None:
+        """The annotator's next item of a campaign: a claim for a campaign with k, the free queue for the default one."""
         who = require(actor)
-        return {"mine": self.store.count_ratings(who.name), "team": self.store.count_rated_items(), "total": self.store.count_items(),
-                "team_ratings": self.store.count_ratings()}
+        camp = self.campaign(campaign)
+        if camp["all_items"]:
+            return next((i for i in self.queue(who) if i not in set(skip)), None)
+        return self.store.claim(camp["id"], who.id, skip)
+
+    def skip(self, actor: Annotator | None, campaign: str | None, item_id: str) -> None:
+        """Pass an item: its claim returns to the pool for someone else."""
+        who = require(actor)
+        camp = self.campaign(campaign)
+        if not camp["all_items"] and item_id:
+            self.store.release(camp["id"], who.id, item_id)
+
+    def is_assisted(self, campaign: str | None) -> bool:
+        camp = self.campaign(campaign)
+        return self.assisted() if camp["all_items"] else not camp["blind"]
+
+    def progress(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, int]:
+        """For the annotator: done of assigned in the campaign; for the team: items complete, of all."""
+        who = require(actor)
+        camp = self.campaign(campaign)
+        mine = self.store.annotator_progress(camp["id"], who.id)
+        team = self.store.campaign_progress(camp["id"])
+        return {"done": mine["done"], "assigned": mine["assigned"], "complete": team["complete"], "items": team["items"],
+                "team_ratings": team["ratings"], "k": camp["k"]}
 
     # -- ratings ----------------------------------------------------------------
 
-    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, **extra: Any) -> dict[str, Any]:
+    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Save a rating in a campaign, with whether the model's suggestion was shown and how long the item was open."""
         who = require(actor)
-        return self.store.rate(who.name, item_id, initial, final, **extra)
+        camp = self.campaign(campaign)
+        claimed = self.store.claimed_at(camp["id"], who.id, item_id)
+        seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else extra.pop("seconds_on_item", None)
+        extra.pop("seconds_on_item", None)
+        return self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
+                               seconds_on_item=seconds, **extra)
+
+    def undo(self, actor: Annotator | None) -> dict[str, Any] | None:
+        return self.store.undo_last(require(actor).name)
 
     def my_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
         return self.store.ratings(annotator=require(actor).name)
@@ -149,24 +193,32 @@ class Annotation:
 
     # -- agreement --------------------------------------------------------------
 
-    def agreement(self, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+    def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None) -> dict[str, Any]:
+        """Agreement over all ratings, or over one campaign's."""
+        camp_id = self.store.campaign(campaign)["id"] if campaign else None
         gold = {it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])} for it in self.store.items()}
         preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
-        return agreement_report(self.store.rating_table(), gold, preds, n_boot=n_boot)
+        report = agreement_report(self.store.rating_table(camp_id), gold, preds, n_boot=n_boot)
+        return {"campaign": campaign, **report}
 
     # -- import and export --------------------------------------------------------
 
-    def export(self, actor: Annotator | None, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None) -> int:
+    def export(self, actor: Annotator | None, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
+               campaign: str | None = None) -> int:
         require(actor, "admin")
-        return export_ratings(self.store, path, fmt, hub_repo, token)
+        return export_ratings(self.store, path, fmt, hub_repo, token, campaign)
 
     def import_(self, actor: Annotator | None, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
         require(actor, "admin")
         return import_ratings(self.store, path, dry_run, create_annotators)
 
 
-def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None) -> int:
-    rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in EXPORT_FIELDS} for r in store.ratings()]
+def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
+                   campaign: str | None = None) -> int:
+    """Ratings (of one campaign, or all) as CSV, JSONL or a `datasets` folder."""
+    camp_id = store.campaign(campaign)["id"] if campaign else None
+    rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in EXPORT_FIELDS}
+            for r in store.ratings(campaign_id=camp_id)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":

@@ -203,7 +203,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
     if args.action == "export":
         if not args.out:
             raise ConfigError("export needs --out PATH")
-        n = studio.export_ratings(args.out, args.format, args.hub_repo)
+        n = studio.export_ratings(args.out, args.format, args.hub_repo, args.campaign)
         print(f"exported {n} ratings to {args.out}", file=sys.stderr)
     elif args.action == "import":
         if not args.file:
@@ -216,7 +216,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
             for r in report["rejected"][:20]:
                 print(f"  row {r['row']}: {r['reason']}")
     else:
-        report = studio.annotation.agreement(model=args.model, n_boot=args.n_boot)
+        report = studio.annotation.agreement(model=args.model, n_boot=args.n_boot, campaign=args.campaign)
         if args.json:
             _print_json(report)
         else:
@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--create-annotators", action="store_true", help="create unknown annotators on import")
     s.add_argument("--model", help="agreement: also compare annotators with this model's cached predictions")
     s.add_argument("--n-boot", type=int, default=200, help="agreement: bootstrap resamples for the alpha CI")
+    s.add_argument("--campaign", help="export or agreement: one campaign's ratings only")
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s)
     s.set_defaults(fn=cmd_ratings)

@@ -215,3 +215,48 @@ def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str,
         out.append({"n": int(n[k]), "mae": _none_if_nan(float(mae[k])) if n[k] else None,
                     "pearson": float(r[k]) if valid else None, "pearson_p": float(p[k]) if valid else None})
     return out
+
+
+def mean_differences(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
+    """For each rater (row): mean of (rating - reference) over the items both have, with a t-based 95% CI.
+
+    `reference` is one value per item, or a raters x items array (a reference per rater, e.g. the consensus of the others).
+    Positive means the rater rates higher than the reference.
+    """
+    m = np.asarray(matrix, dtype=float)
+    ref = np.broadcast_to(np.asarray(reference, dtype=float), m.shape)
+    out = []
+    for row, r in zip(m, ref):
+        d = (row - r)[~(np.isnan(row) | np.isnan(r))]
+        n = len(d)
+        if n == 0:
+            out.append({"n": 0, "mean": None, "ci95": [None, None]})
+            continue
+        mean = float(d.mean())
+        if n > 1 and d.std(ddof=1) > 0:
+            half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n))
+            ci = [mean - half, mean + half]
+        else:
+            ci = [mean, mean] if n > 1 else [None, None]
+        out.append({"n": n, "mean": mean, "ci95": ci})
+    return out
+
+
+def consensus_of_others(matrix: np.ndarray) -> np.ndarray:
+    """raters x items: for each rating, the mean of the other raters of that item (NaN when nobody else rated it)."""
+    m = np.asarray(matrix, dtype=float)
+    ok = ~np.isnan(m)
+    total, count = np.nansum(m, axis=0), ok.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        others = (total[None, :] - np.where(ok, m, 0.0)) / (count[None, :] - ok)
+    return np.where(ok & (count[None, :] - ok > 0), others, np.nan)
+
+
+def qwk_matrix(matrix: np.ndarray, min_overlap: int = 2) -> np.ndarray:
+    """raters x raters pairwise QWK (NaN where two raters share fewer than `min_overlap` items; 1 on the diagonal)."""
+    k = np.asarray(matrix).shape[0]
+    out = np.full((k, k), np.nan)
+    np.fill_diagonal(out, 1.0)
+    i, j, _, kappa = pairwise_qwk_arrays(matrix, min_overlap)
+    out[i, j] = out[j, i] = kappa
+    return out

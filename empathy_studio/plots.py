@@ -113,6 +113,36 @@ def trajectory(points: Sequence[dict[str, Any]], gold_initial: float | None = No
     return fig
 
 
+def qwk_heatmap(names: Sequence[str], values: Sequence[Sequence[float | None]], title: str) -> go.Figure:
+    """Pairwise quadratic-weighted kappa between annotators (blank where two share too few items)."""
+    z = [[None if v is None else float(v) for v in row] for row in values]
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=list(names), y=list(names), text=text, texttemplate="%{text}", colorscale="RdBu", zmin=-1, zmax=1,
+                               colorbar=dict(title="QWK"), hovertemplate="%{y} × %{x}<br>QWK %{text}<extra></extra>"))
+    _layout(fig, title, height=max(300, 60 + 36 * len(names)))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, target: str) -> go.Figure:
+    """Bland-Altman: the difference of two annotators against their mean, with the mean difference and 95% limits of agreement."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    mean, diff = (x + y) / 2, x - y
+    fig = go.Figure(go.Scatter(x=mean + np.random.default_rng(0).uniform(-0.08, 0.08, len(mean)), y=diff, mode="markers",
+                               marker=dict(size=8, opacity=0.6, color="#3b6ea5"), name="items", hovertemplate="mean %{x:.1f}<br>diff %{y}<extra></extra>"))
+    if len(diff):
+        md, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+        for yv, label, dash in ((md, f"mean {md:+.2f}", "solid"), (md + 1.96 * sd, f"+1.96 sd {md + 1.96 * sd:+.2f}", "dash"),
+                                (md - 1.96 * sd, f"-1.96 sd {md - 1.96 * sd:+.2f}", "dash")):
+            fig.add_hline(y=yv, line=dict(color="#c44e52" if dash == "solid" else "#888", dash=dash), annotation_text=label,
+                          annotation_position="right")
+    _layout(fig, f"Bland-Altman, {target} intensity: {name_a} − {name_b} (n = {len(diff)})", height=360)
+    fig.update_xaxes(title=f"mean of the two ratings ({target})", range=[0.5, 5.5])
+    fig.update_yaxes(title=f"{name_a} − {name_b}", range=[-4.5, 4.5], zeroline=True)
+    fig.update_layout(showlegend=False)
+    return fig
+
+
 # ---------------------------------------------------------------------------
 # publication export (matplotlib/seaborn)
 

@@ -24,6 +24,8 @@ from . import analysis
 from . import data as D
 from .agreement import aggregate_ratings
 from .annotation import QUEUE_ORDERS, Annotation, export_ratings, import_ratings
+from .campaigns import SOURCES as CAMPAIGN_SOURCES
+from .campaigns import CampaignRequest, create_campaign, dialogue_of_item
 from .baselines import ZeroR
 from .errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
 from .finetune import Finetuner, TrainRequest
@@ -33,14 +35,15 @@ from .metrics import confusion_counts, evaluate_predictions, per_class_report
 from .progress import ProgressEvent, ProgressFn, fan_out
 from .registry import QUICK_MODEL, ModelSpec, Registry
 from .settings import Settings
-from .store import Annotator, Store, require
+from .store import DEFAULT_CAMPAIGN, SCALES, Annotator, Store, require
 from .train_config import PRESETS, preset
 from .tasks import TASKS
 
 if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at start-up
     from .inference import Prediction, Predictor
 
-__all__ = ["Studio", "TrainRequest", "UserError", "Annotator", "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS",
+__all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 
 POLICIES = D.POLICIES
@@ -147,11 +150,26 @@ class Studio:
     # -- data -----------------------------------------------------------------------
 
     def dialogue(self, dialogue_id: str) -> D.Dialogue:
-        return self.esconv.dialogue(dialogue_id)
+        """A dialogue of the ESConv source, or of a campaign's uploaded file (kept with its item)."""
+        if dialogue_id in self.esconv.by_id:
+            return self.esconv.by_id[dialogue_id]
+        uploaded = dialogue_of_item(self.store.item(dialogue_id)) if isinstance(dialogue_id, str) else None
+        if uploaded is None:
+            return self.esconv.dialogue(dialogue_id)  # raises NotFound
+        return uploaded
+
+    def hidden_from(self, actor: Annotator | None) -> set[str]:
+        """Items whose gold and predictions this user may not see: those of active blind campaigns, for everyone but admins."""
+        return set() if actor is not None and actor.is_admin else self.store.blinded_item_ids()
+
+    def check_visible(self, actor: Annotator | None, item_id: str) -> None:
+        if item_id in self.hidden_from(actor):
+            raise PermissionDenied("this dialogue is in a blind rating campaign: its labels and predictions are hidden until the campaign closes")
 
     def dialogue_choices(self, query: str = "", emotion: str = analysis.ANY, problem: str = analysis.ANY, split: str = analysis.ANY,
-                         initial: str = analysis.ANY) -> list[tuple[str, str]]:
-        return analysis.dialogue_choices(self.esconv, query, emotion, problem, split, initial)
+                         initial: str = analysis.ANY, actor: Annotator | None = None) -> list[tuple[str, str]]:
+        hidden = self.hidden_from(actor)
+        return [c for c in analysis.dialogue_choices(self.esconv, query, emotion, problem, split, initial) if c[1] not in hidden]
 
     def problems(self) -> list[str]:
         return analysis.problems(self.esconv)
@@ -271,19 +289,24 @@ class Studio:
                 "per_class": per_class_report(gold_labels, pred_labels, labels),
                 "confusion": confusion_counts(gold_labels, pred_labels, labels)}
 
-    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
-        """A model against gold on a split of ESConv: its rows, metrics, per-class table and label order."""
+    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None) -> dict[str, Any]:
+        """A model against gold on a split of ESConv: its rows, metrics, per-class table and label order.
+
+        Items of an active blind campaign are left out for everyone but admins (`hidden` says how many).
+        """
         rows = self.split_predictions(name, split, progress)
+        hidden = self.hidden_from(actor)
+        shown = [r for r in rows if r["item_id"] not in hidden]
         labels = self.labels_of(name)
-        return {"model": name, "split": split, "rows": rows, "metrics": analysis.metrics_of(rows), "labels": labels,
-                "per_class": analysis.per_class(rows, labels)}
+        return {"model": name, "split": split, "rows": shown, "metrics": analysis.metrics_of(shown), "labels": labels,
+                "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown)}
 
     @staticmethod
     def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return analysis.metrics_table(metrics)
 
-    def analysis_downloads(self, name: str, split: str = "test") -> list[Path]:
-        result = self.analyze(name, split)
+    def analysis_downloads(self, name: str, split: str = "test", actor: Annotator | None = None) -> list[Path]:
+        result = self.analyze(name, split, actor=actor)
         return analysis.write_downloads(result["rows"], result["labels"], name, split, download_folder())
 
     def ratings_comparison(self, actor: Annotator | None, model: str) -> dict[str, Any]:
@@ -298,15 +321,16 @@ class Studio:
 
     # -- annotation -----------------------------------------------------------------
 
-    def rating_view(self, actor: Annotator | None, item_id: str) -> dict[str, Any]:
-        """What the Annotate tab shows for an item: the dialogue, the annotator's own rating, and (assisted mode) the model's reading."""
+    def rating_view(self, actor: Annotator | None, item_id: str, campaign: str | None = None) -> dict[str, Any]:
+        """What the Annotate tab shows for an item: the dialogue (never its gold), the annotator's own rating,
+        and, in an assisted campaign, the model's suggestion."""
         who = require(actor)
         d = self.dialogue(item_id)
         mine = self.store.ratings(annotator=who.name, item_id=item_id)
-        assisted = self.annotation.assisted()
+        assisted = self.annotation.is_assisted(campaign)
         suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
         return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
-                "progress": self.annotation.progress(who)}
+                "progress": self.annotation.progress(who, campaign), "campaign": self.annotation.campaign(campaign)}
 
     def check_item(self, item_id: str) -> str:
         item_id = (item_id or "").strip()
@@ -320,13 +344,73 @@ class Studio:
         if order in ("uncertainty", "spread") and not self.store.cached_predictions(model):
             self.split_predictions(model, "all")  # the queue reads cached predictions
 
-    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None) -> int:
-        return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token)
+    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None) -> int:
+        return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token, campaign)
 
     def import_ratings(self, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
         if not self.store.item_ids():
             self.sync_items()
         return import_ratings(self.store, path, dry_run=dry_run, create_annotators=create_annotators)
+
+    # -- campaigns ---------------------------------------------------------------
+
+    def create_campaign(self, actor: Annotator | None, req: CampaignRequest) -> int:
+        return create_campaign(actor, req, self.sources, self.store)
+
+    def campaign_names(self, actor: Annotator | None) -> list[str]:
+        """Campaigns a signed-in user can rate in (active ones), the default last."""
+        names = [c["name"] for c in self.annotation.campaigns(actor)]
+        return [n for n in names if n != DEFAULT_CAMPAIGN] + [n for n in names if n == DEFAULT_CAMPAIGN]
+
+    def campaign_overview(self, actor: Annotator | None) -> list[dict[str, Any]]:
+        """Admins: every campaign with its settings and progress."""
+        require(actor, "admin")
+        out = []
+        for c in self.store.campaigns():
+            p = self.store.campaign_progress(c["id"])
+            out.append({"name": c["name"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
+                        "blind": c["blind"], "active": c["active"], "scales": ", ".join(c["scales"]),
+                        "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items())})
+        return out
+
+    def set_campaign_active(self, actor: Annotator | None, campaign: str, active: bool) -> None:
+        require(actor, "admin")
+        self.store.set_campaign_active(self.store.campaign(campaign)["id"], active)
+
+    def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+        require(actor, "admin")
+        return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign)
+
+    def campaign_ratings(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
+        require(actor, "admin")
+        return self.store.ratings(campaign_id=self.store.campaign(campaign)["id"])
+
+    def campaign_export(self, actor: Annotator | None, campaign: str, fmt: str = "csv") -> Path:
+        """Admins: a campaign's ratings as a file to download (a `datasets` folder comes zipped)."""
+        require(actor, "admin")
+        folder = download_folder()
+        if fmt == "hf":
+            export_ratings(self.store, folder / campaign, "hf", campaign=campaign)
+            return Path(shutil.make_archive(str(folder / f"{campaign}-ratings-dataset"), "zip", folder, campaign))
+        path = folder / f"{campaign}-ratings.{'jsonl' if fmt == 'jsonl' else 'csv'}"
+        export_ratings(self.store, path, fmt, campaign=campaign)
+        return path
+
+    # -- sessions ------------------------------------------------------------------
+
+    def sign_in(self, name: str, password: str, client: str | None = None) -> tuple[Annotator, str]:
+        """An account and a session token for the browser to keep (never the password)."""
+        who = self.annotation.login(name, password, client)
+        return who, self.store.create_session(who)
+
+    def resume(self, token: str | None) -> Annotator | None:
+        return self.store.session_annotator(token)
+
+    def sign_out(self, token: str | None) -> None:
+        self.store.revoke_session(token)
+
+    def needs_first_admin(self) -> bool:
+        return not any(a.is_admin for a in self.store.annotators())
 
     def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
         """Local administration (the CLI, run by whoever holds the database); the app goes through `annotation.add_annotator`."""

@@ -46,9 +46,10 @@ def test_annotators_see_only_their_own_ratings(studio):
     ann.rate(ana, "demo-0", 4, 2)
     ann.rate(ben, "demo-1", 3, 3)
     assert [r["item_id"] for r in ann.my_ratings(ana)] == ["demo-0"]
-    assert ann.progress(ana)["mine"] == 1 and ann.progress(ana)["team"] == 2
+    assert ann.progress(ana)["done"] == 1 and ann.progress(ana)["complete"] == 2
     ann.rate(ana, "demo-1", 2, 2)  # a second rating of an item counts once among the team's items
-    assert ann.progress(ana) == {"mine": 2, "team": 2, "total": len(studio.store.item_ids()), "team_ratings": 3}
+    total = len(studio.store.item_ids())
+    assert ann.progress(ana) == {"done": 2, "assigned": total, "complete": 2, "items": total, "team_ratings": 3, "k": None}
 
 
 def test_queue_skips_rated_items_and_orders_by_disagreement(studio):

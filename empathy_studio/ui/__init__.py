@@ -13,8 +13,15 @@ import gradio as gr
 import pandas as pd
 
 from ..services import Studio
-from . import analyze, annotate, explore, train
-from .common import CSS, KEYBOARD_JS, banner_html, esc, guard
+from . import analyze, annotate, campaigns, explore, train
+from .common import CSS, KEYBOARD_JS, banner_html, esc, on
+
+SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def first_admin_command(studio: Studio) -> str:
+    return (f"empathy-studio annotators add --name admin --password CHOOSE-ONE --role admin --db {studio.settings.effective_db_path}")
 
 
 def launch_options() -> dict[str, Any]:
@@ -39,49 +46,72 @@ def build_app(studio: Studio) -> gr.Blocks:
     # files served for download leave Gradio's cache after an hour
     with gr.Blocks(title="Empathy Studio", delete_cache=(3600, 3600)) as app:
         user = gr.State(None)
+        # where a signed-in user is, kept encrypted in the browser: a session token (never a password), campaign, item, draft
+        session = gr.BrowserState({}, storage_key="empathy-studio-session")
         with gr.Row(equal_height=True):
             with gr.Column(scale=2, min_width=280):
                 gr.HTML("<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
                         "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>")
             with gr.Column(scale=2, min_width=280):
-                who = gr.HTML(banner_html("Not signed in: Explore and Analyze are open; Annotate and Train need an account."), elem_id="whoami")
+                who = gr.HTML(banner_html(SIGNED_OUT), elem_id="whoami")
+                setup = gr.HTML(elem_id="first-admin")
             with gr.Column(scale=3, min_width=340):
                 with gr.Row():
                     name = gr.Textbox(label="Name", max_lines=1, elem_id="signin-name", scale=1, min_width=100)
                     password = gr.Textbox(label="Password", type="password", max_lines=1, elem_id="signin-password", scale=1, min_width=100)
-                    signin = gr.Button("Sign in", elem_id="signin-button", scale=0, min_width=80)
+                    with gr.Column(scale=0, min_width=90):
+                        signin = gr.Button("Sign in", elem_id="signin-button", size="sm")
+                        signout = gr.Button("Sign out", elem_id="signout-button", size="sm")
                 if studio.settings.hf_oauth:
                     gr.LoginButton()
         with gr.Tabs():
             with gr.Tab("Explore", id="explore"):
-                explore.render(studio, choices)
+                explore.render(studio, choices, user)
             with gr.Tab("Analyze", id="analyze"):
                 analyze.render(studio, choices, user)
             with gr.Tab("Annotate", id="annotate"):
-                annotate.render(studio, user, choices)
+                annotate.render(studio, user, session, choices)
+            with gr.Tab("Campaigns", id="campaigns"):
+                campaigns.render(studio, user, choices)
             with gr.Tab("Train", id="train"):
                 train.render(studio, user)
             with gr.Tab("Models", id="models"):
                 table = gr.Dataframe(_models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
                 refresh = gr.Button("Refresh")
 
-        @guard
-        def sign_in(n: str, pw: str, request: gr.Request):
-            account = studio.annotation.login(n, pw, client=request.client.host if request and request.client else None)
-            return account, banner_html(f"Signed in as {account.name} ({account.role})"), ""
+        def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
+            account, token = studio.sign_in(n, pw, client=request.client.host if request and request.client else None)
+            fresh = {"token": token} if (sess or {}).get("user") != account.name else {**(sess or {}), "token": token}
+            return account, banner_html(f"Signed in as {account.name} ({account.role})"), "", {**fresh, "user": account.name}, ""
 
-        @guard
+        def sign_out(sess: dict | None):
+            studio.sign_out((sess or {}).get("token"))
+            return None, banner_html(SIGNED_OUT), {}
+
+        def resume(sess: dict | None, request: gr.Request):
+            """A page (re)load: the session the browser kept, and the first-admin hint for whoever sits at this machine."""
+            account = studio.resume((sess or {}).get("token"))
+            host = request.client.host if request and request.client else ""
+            hint = ""
+            if studio.needs_first_admin() and host in LOOPBACK:
+                hint = banner_html(f"No admin account yet. In a terminal on this machine: {first_admin_command(studio)}", "warn")
+            if account is None:
+                return None, banner_html(SIGNED_OUT), hint
+            return account, banner_html(f"Signed in as {account.name} ({account.role})"), hint
+
         def sign_in_oauth(profile: gr.OAuthProfile | None):
             if profile is None:  # not signed in on the Hub yet: stay anonymous, no toast on every page load
                 return None, banner_html("Not signed in: use the Hugging Face button to annotate.")
             account = studio.annotation.oauth_login(profile.username)
             return account, banner_html(f"Signed in as {account.name} ({account.role})")
 
-        signin.click(sign_in, [name, password], [user, who, password], api_name="sign_in")
-        password.submit(sign_in, [name, password], [user, who, password], api_name=False)
+        on(signin.click, sign_in, [name, password, session], [user, who, password, session, setup], api_name="sign_in")
+        on(password.submit, sign_in, [name, password, session], [user, who, password, session, setup], api_name=False)
+        on(signout.click, sign_out, session, [user, who, session], api_name="sign_out")
+        on(app.load, resume, session, [user, who, setup], api_name=False, show_progress="hidden")
         if studio.settings.hf_oauth:
-            app.load(sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
-        refresh.click(guard(lambda: _models_frame(studio)), None, table, api_name="models")
+            on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
+        on(refresh.click, lambda: _models_frame(studio), None, table, api_name="models")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
     app.queue(default_concurrency_limit=16)
     _calm_queue(app)

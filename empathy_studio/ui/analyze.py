@@ -10,7 +10,7 @@ import pandas as pd
 from ..labels import INTENSITY_TARGETS
 from ..plots import confusion, violin
 from ..services import Studio
-from .common import guard, progress_bar
+from .common import on, progress_bar
 
 NONE = "(none)"
 
@@ -51,23 +51,22 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
         with gr.Row():
             rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
-    @guard
-    def analyze(model_name: str, other_name: str, split_name: str, progress=gr.Progress()):
-        a = studio.analyze(model_name, split_name, progress_bar(progress))
+    def analyze(who, model_name: str, other_name: str, split_name: str, progress=gr.Progress()):
+        a = studio.analyze(model_name, split_name, progress_bar(progress), actor=who)
+        if a["hidden"]:
+            gr.Info(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
         metrics = {f"A: {model_name}": a["metrics"]}
         figs_b: list[Any] = [None, None, None, None]
         if other_name and other_name != NONE:
-            b = studio.analyze(other_name, split_name, progress_bar(progress))
+            b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who)
             metrics[f"B: {other_name}"] = b["metrics"]
             figs_b = _figures(b)
         return (pd.DataFrame(studio.metrics_table(metrics)), *_figures(a), *figs_b, pd.DataFrame(a["per_class"]).round(4),
                 gr.Column(visible=len(metrics) > 1))
 
-    @guard
-    def analyze_downloads(model_name: str, split_name: str) -> list[str]:
-        return [str(p) for p in studio.analysis_downloads(model_name, split_name)]
+    def analyze_downloads(who, model_name: str, split_name: str) -> list[str]:
+        return [str(p) for p in studio.analysis_downloads(model_name, split_name, actor=who)]
 
-    @guard
     def analyze_ratings(who, model_name: str):
         pairs = studio.ratings_comparison(who, model_name)
         out = [violin(*pairs["vs_gold"][t], t, "human rating (mean)") for t in ("initial", "final")]
@@ -80,6 +79,6 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
             out.append(violin(x, y, t, f"{model_name} (vs rounded rating)"))
         return out
 
-    run.click(analyze, [model, other, split], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
-    export.click(analyze_downloads, [model, split], files, api_name="analyze_downloads", concurrency_limit=1)
-    ratings_btn.click(analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
+    on(run.click, analyze, [user, model, other, split], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
+    on(export.click, analyze_downloads, [user, model, split], files, api_name="analyze_downloads", concurrency_limit=1)
+    on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)

@@ -1,21 +1,25 @@
-"""Annotate: the rating queue, the item view, keyboard rating, editing earlier ratings, admin queue settings.
+"""Annotate: pick a campaign, rate its items by keyboard, go back, skip, undo, edit earlier ratings.
 
-Gold labels and the model's prediction stay hidden unless an admin turns on
-model-assisted mode, so they cannot anchor the annotator's judgement.
+Gold labels are never shown here; in an assisted campaign the model's suggestion
+is. Where the annotator is (campaign, item, skips, history, an unsaved draft)
+lives in the browser's session state, so a page reload carries on where it was.
+Problems are warnings that leave the form as it was.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from ..labels import ESCONV_EMOTIONS, INTENSITY_ANCHORS
-from ..services import QUEUE_ORDERS, InputError, Studio
-from .common import banner_html, dialogue_html, esc, guard, prediction_html
+from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, InputError, Studio
+from .common import banner_html, dialogue_html, esc, on, prediction_html
 
 SCALE = ["1", "2", "3", "4", "5"]
+KEYS = "Keys: 1-5 rate (initial, then final) · ↑↓ switch scale · Enter save · s skip · b back · u undo"
 GUIDELINES = """
 **What you rate.** How intense the help-seeker's emotion is, on 1-5, *at the start* of the chat
 (initial) and *at the end* (final), judged from the seeker's own words.
@@ -23,124 +27,203 @@ GUIDELINES = """
 **Anchors**
 """ + "\n".join(f"- {a}" for a in INTENSITY_ANCHORS.values()) + """
 
-**Emotion** (optional): the main emotion, if you can name it.
-**Confidence** (optional): how sure you are, 1-5.
+**Emotion** (when asked): the main emotion, if you can name it.
+**Per-turn intensity** (when asked): one 1-5 value per seeker turn, separated by commas.
+**Confidence** (optional): how sure you are, 1-5; leave it empty if you would rather not say.
 
 **Keys** (outside text fields): `1`-`5` set the highlighted scale (initial first, then final),
-`↑`/`↓` switch scale, `Enter` saves and moves on, `s` skips, `b` goes back.
+`↑`/`↓` switch scale, `Enter` saves and moves on, `s` skips, `b` goes back, `u` (or Ctrl+Z) undoes your last save.
 """
 
 
-def _progress(who, p: dict[str, int]) -> str:
-    return banner_html(f"{who.name} ({who.role}): {p['mine']} of {p['total']} rated by you · team: {p['team']} items rated, "
-                       f"{p['team_ratings']} ratings")
+def _progress_html(p: dict[str, Any], campaign: str) -> str:
+    if p["k"] is None:
+        team = f"team: {p['complete']} of {p['items']} items rated"
+    else:
+        team = f"team: {p['complete']} of {p['items']} items have their {p['k']} ratings"
+    pct = 100 * p["done"] / p["assigned"] if p["assigned"] else 100
+    return (f"<div class='es-progress'><div class='es-meta'><b>{esc(campaign)}</b>: you have rated {p['done']} of {p['assigned']} · {team}</div>"
+            f"<progress max='100' value='{pct:.0f}' style='width:100%'></progress></div>")
 
 
-def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
+def _turns(text: str) -> list[int | None] | None:
+    if not (text or "").strip():
+        return None
+    values = []
+    for part in re.split(r"[\s,;]+", text.strip()):
+        if part in ("", "-", "_"):
+            values.append(None)
+        elif part in SCALE:
+            values.append(int(part))
+        else:
+            raise InputError(f"per-turn intensities are 1-5 separated by commas; {part!r} is not one of them")
+    return values
+
+
+def _guidelines(campaign: dict[str, Any]) -> str:
+    own = campaign.get("guidelines") or ""
+    return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + GUIDELINES
+
+
+def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> None:
     item_id = gr.State(None)
-    history = gr.State([])
-    skipped = gr.State([])
     with gr.Column(elem_id="annotate-panel"):
+        with gr.Row(equal_height=True):
+            campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1, min_width=160)
+            progress_html = gr.HTML(banner_html("Sign in above to start rating."), elem_id="annotate-progress")
         with gr.Row():
-            with gr.Column(scale=3, min_width=360):
-                progress_md = gr.HTML(banner_html("Sign in above to start rating."), elem_id="annotate-progress")
+            with gr.Column(scale=3, min_width=360, elem_id="chat-col"):
                 assisted_html = gr.HTML(elem_id="annotate-assisted")
                 chat = gr.HTML(elem_id="annotate-chat")
-            with gr.Column(scale=2, min_width=300):
+            with gr.Column(scale=2, min_width=300, elem_id="rate-col"):
+                with gr.Row():
+                    back = gr.Button("← Back (b)", elem_id="back-item", size="sm", min_width=60)
+                    skip = gr.Button("Skip (s)", elem_id="skip-item", size="sm", min_width=60)
+                    undo = gr.Button("Undo (u)", elem_id="undo-rating", size="sm", min_width=60)
+                    submit = gr.Button("Save (Enter)", variant="primary", elem_id="submit-rating", size="sm", min_width=90)
+                status = gr.HTML(elem_id="annotate-status")
                 anchors = "1 barely there · 2 mild · 3 moderate · 4 strong · 5 overwhelming"
                 initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", info=anchors, elem_id="rate-initial", elem_classes=["es-scale"])
-                final = gr.Radio(SCALE, label="Final intensity (end of chat)", info=anchors, elem_id="rate-final", elem_classes=["es-scale"])
-                emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion (optional)")
-                confidence = gr.Slider(1, 5, value=3, step=1, label="Confidence")
-                note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000)
-                with gr.Row():
-                    back = gr.Button("← Back (b)", elem_id="back-item", size="sm")
-                    skip = gr.Button("Skip (s)", elem_id="skip-item", size="sm")
-                    submit = gr.Button("Save (Enter)", variant="primary", elem_id="submit-rating")
-                with gr.Accordion("Guidelines", open=False):
-                    gr.Markdown(GUIDELINES)
-        with gr.Accordion("My ratings (pick one to edit)", open=False) as mine_panel:
-            mine = gr.Dataframe(interactive=False, elem_id="my-ratings")
-            with gr.Row():
-                edit_id = gr.Textbox(label="Item id to edit", placeholder="esconv-12")
-                edit_btn = gr.Button("Load for editing")
-        with gr.Accordion("Queue settings (admins)", open=False):
+                final = gr.Radio(SCALE, label="Final intensity (end of chat)", elem_id="rate-final", elem_classes=["es-scale"])
+                emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion", visible=False, elem_id="rate-emotion")
+                turns = gr.Textbox(label="Per-turn intensity (1-5 per seeker turn, commas)", visible=False, max_lines=1, elem_id="rate-turns")
+                confidence = gr.Radio(SCALE, label="Confidence (optional)", elem_id="rate-confidence", elem_classes=["es-scale"])
+                note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000, elem_id="rate-note")
+                gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
+        with gr.Accordion("Guidelines", open=False, elem_id="annotate-guidelines") as guide_panel:
+            guide = gr.Markdown(GUIDELINES)
+        with gr.Accordion("My ratings (click a row to open it)", open=False) as mine_panel:
+            mine = gr.Dataframe(interactive=False, elem_id="my-ratings", wrap=True)
+        with gr.Accordion("Queue of the default campaign (admins)", open=False):
             with gr.Row():
                 order = gr.Dropdown(list(QUEUE_ORDERS), value=studio.annotation.queue_order(), label="Queue order")
-                qmodel = gr.Dropdown(model_choices, value=model_choices[0], label="Model for uncertainty")
-                assisted = gr.Checkbox(value=studio.annotation.assisted(), label="Model-assisted mode (shows prediction and gold)")
+                qmodel = gr.Dropdown(model_choices, value=model_choices[0] if model_choices else None, label="Model for uncertainty")
+                assisted = gr.Checkbox(value=studio.annotation.assisted(), label="Model-assisted (shows the model's suggestion, never gold)")
                 save_queue = gr.Button("Apply")
 
-    view = [item_id, chat, assisted_html, initial, final, emotion, confidence, note, progress_md]
+    view = [item_id, chat, assisted_html, initial, final, emotion, turns, confidence, note, progress_html]
 
-    def show(who, target: str | None) -> list[Any]:
+    def show(who, camp: str, target: str | None, draft: dict | None = None) -> list[Any]:
         if target is None:
-            p = studio.annotation.progress(who)
-            return [None, "<div class='es-banner es-info'>Nothing left to rate. Thank you!</div>", "", None, None, "", 3, "", _progress(who, p)]
-        view = studio.rating_view(who, target)
-        d, r = view["dialogue"], view["rating"] or {}
-        helper = prediction_html(view["suggestion"], d, "assisted mode") if view["suggestion"] else ""
+            p = studio.annotation.progress(who, camp)
+            return [None, "<div class='es-banner es-info'>Nothing left to rate in this campaign. Thank you!</div>", "", None, None,
+                    gr.Dropdown(value=""), gr.Textbox(value=""), None, "", _progress_html(p, camp)]
+        v = studio.rating_view(who, target, camp)
+        d, r, scales = v["dialogue"], v["rating"] or {}, v["campaign"]["scales"]
+        values = {"initial": str(r["initial"]) if r else None, "final": str(r["final"]) if r else None, "emotion": r.get("emotion") or "",
+                  "turns": ", ".join("-" if t is None else str(t) for t in (r.get("turn_intensities") or [])),
+                  "confidence": str(r["confidence"]) if r.get("confidence") else None, "note": r.get("note") or ""}
+        values.update({k: val for k, val in (draft or {}).items() if k in values})
+        helper = prediction_html(v["suggestion"], None, "the model's suggestion (assisted campaign)") if v["suggestion"] else ""
         edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
-        return [target, edit_note + dialogue_html(d, show_gold=view["assisted"]), helper,
-                str(r["initial"]) if r else None, str(r["final"]) if r else None, r.get("emotion") or "", r.get("confidence") or 3,
-                r.get("note") or "", _progress(who, view["progress"])]
+        return [target, edit_note + dialogue_html(d, show_gold=False), helper, values["initial"], values["final"],
+                gr.Dropdown(value=values["emotion"], visible="emotion" in scales), gr.Textbox(value=values["turns"], visible="turns" in scales),
+                values["confidence"], values["note"], _progress_html(v["progress"], camp)]
 
-    def _next(who, skip_ids: list[str]) -> str | None:
-        return next((i for i in studio.annotation.queue(who) if i not in set(skip_ids)), None)
+    def remember(sess: dict | None, **changes: Any) -> dict:
+        return {**(sess or {}), **changes}
 
-    @guard
-    def next_item(who, skip_ids: list[str]):
+    def enter(who, sess: dict | None):
+        """Signed in (or a reload found the session): the campaign, the item and the draft where they were."""
+        if who is None:
+            return [gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), *[gr.skip()] * (len(view) - 1),
+                    banner_html("Sign in above to start rating."), gr.skip(), gr.skip(), gr.skip()]
+        names = studio.campaign_names(who)
+        sess = sess or {}
+        camp = sess.get("campaign") if sess.get("campaign") in names else names[0]
+        target = sess.get("item") or studio.annotation.next_in(who, camp, sess.get("skips") or [])
+        seen = sess.get("seen") or []
+        first = camp not in seen
+        return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")),
+                remember(sess, campaign=camp, item=target, seen=[*seen, camp] if first else seen),
+                gr.Accordion(open=first), _guidelines(studio.annotation.campaign(camp))]
+
+    def switch(who, camp: str, sess: dict | None):
         studio.annotation.require(who)
-        return show(who, _next(who, skip_ids or []))
+        sess = sess or {}
+        target = studio.annotation.next_in(who, camp)
+        seen = sess.get("seen") or []
+        first = camp not in seen
+        return [*show(who, camp, target), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None,
+                                                     seen=[*seen, camp] if first else seen),
+                gr.Accordion(open=first), _guidelines(studio.annotation.campaign(camp))]
 
-    @guard
-    def submit_rating(who, current: str | None, ini: str | None, fin: str | None, emo: str, conf: float, text: str, hist: list[str], skip_ids: list[str]):
+    def submit_rating(who, camp, current, ini, fin, emo, turn_text, conf, text, sess):
         studio.annotation.require(who)
         if not current:
             raise InputError("no item loaded")
         if ini is None or fin is None:
             raise InputError("set both the initial and the final intensity (keys 1-5)")
-        res = studio.annotation.rate(who, current, int(ini), int(fin), emotion=emo or None, confidence=int(conf), note=text or None)
-        gr.Info(f"Saved {current} ({res['status']})")
-        hist = [*(hist or []), current]
-        return [*show(who, _next(who, skip_ids or [])), hist]
+        res = studio.annotation.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
+                                     note=text or None, turn_intensities=_turns(turn_text))
+        sess = sess or {}
+        nxt = studio.annotation.next_in(who, camp, sess.get("skips") or [])
+        saved = f"<div class='es-status'>Saved {esc(current)} ({esc(res['status'])})</div>"
+        return [*show(who, camp, nxt), saved, remember(sess, item=nxt, history=[*(sess.get("history") or []), current], draft=None)]
 
-    @guard
-    def skip_item(who, current: str | None, skip_ids: list[str], hist: list[str]):
+    def skip_item(who, camp, current, sess):
         studio.annotation.require(who)
-        skip_ids = [*(skip_ids or []), *([current] if current else [])]
-        return [*show(who, _next(who, skip_ids)), skip_ids, [*(hist or []), *([current] if current else [])]]
+        sess = sess or {}
+        skips = [*(sess.get("skips") or []), *([current] if current else [])]
+        studio.annotation.skip(who, camp, current)
+        nxt = studio.annotation.next_in(who, camp, skips)
+        return [*show(who, camp, nxt), "", remember(sess, item=nxt, skips=skips, history=[*(sess.get("history") or []), *([current] if current else [])],
+                                                     draft=None)]
 
-    @guard
-    def previous_item(who, hist: list[str]):
+    def previous_item(who, camp, sess):
         studio.annotation.require(who)
+        sess = sess or {}
+        hist = sess.get("history") or []
         if not hist:
-            raise InputError("nothing to go back to")
-        return [*show(who, hist[-1]), hist[:-1]]
+            raise InputError("nothing to go back to: this is the first item of this visit")
+        return [*show(who, camp, hist[-1]), "", remember(sess, item=hist[-1], history=hist[:-1], draft=None)]
 
-    @guard
-    def load_item(who, target: str):
+    def undo_last(who, camp, sess):
+        done = studio.annotation.undo(who)
+        if done is None:
+            raise InputError("nothing to undo")
+        what = "restored its previous values" if done["restored"] else "withdrew it; rate it again"
+        return [*show(who, camp, done["item_id"]), f"<div class='es-status'>Undid your last save of {esc(done['item_id'])}: {what}</div>",
+                remember(sess, item=done["item_id"], draft=None)]
+
+    def open_rating(who, camp, sess, evt: gr.SelectData):
         studio.annotation.require(who)
-        return show(who, studio.check_item(target))
+        rows = studio.annotation.my_ratings(who)
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if row is None or not 0 <= row < len(rows):
+            raise InputError("pick a row of the table")
+        target = rows[row]["item_id"]
+        return [*show(who, camp, target), "", remember(sess, item=target, draft=None)]
 
-    @guard
     def my_ratings(who):
         rows = studio.annotation.my_ratings(who)
-        cols = ["item_id", "initial", "final", "emotion", "confidence", "note", "updated"]
-        return pd.DataFrame([{c: (esc(r[c]) if c == "note" else r[c]) for c in cols} for r in rows], columns=cols)
+        cols = ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"]
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)  # the table escapes text itself
 
-    @guard
-    def set_queue(who, order_name: str, model_name: str, on: bool) -> str:
-        studio.set_queue(who, order_name, model_name, bool(on))
-        gr.Info(f"Queue: {order_name}; assisted mode {'on' if on else 'off'}")
+    def keep_draft(who, current, ini, fin, emo, turn_text, conf, text, sess):
+        if who is None or not current:
+            return gr.skip()
+        return remember(sess, item=current, draft={"initial": ini, "final": fin, "emotion": emo, "turns": turn_text, "confidence": conf, "note": text})
+
+    def set_queue(who, order_name: str, model_name: str, on_: bool) -> str:
+        studio.set_queue(who, order_name, model_name, bool(on_))
+        gr.Info(f"Queue: {order_name}; assisted mode {'on' if on_ else 'off'}")
         return order_name
 
-    submit.click(submit_rating, [user, item_id, initial, final, emotion, confidence, note, history, skipped], [*view, history],
-                 api_name="submit_rating", concurrency_limit=None)
+    after = [status, session]
+    on(user.change, enter, [user, session], [campaign, *view, session, guide_panel, guide], api_name="next_item", show_progress="hidden")
+    on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
+    on(submit.click, submit_rating, [user, campaign, item_id, initial, final, emotion, turns, confidence, note, session], [*view, *after],
+       api_name="submit_rating", concurrency_limit=None)
+    on(skip.click, skip_item, [user, campaign, item_id, session], [*view, *after], api_name="skip_item")
+    on(back.click, previous_item, [user, campaign, session], [*view, *after], api_name="previous_item")
+    on(undo.click, undo_last, [user, campaign, session], [*view, *after], api_name="undo_rating")
+    on(mine.select, open_rating, [user, campaign, session], [*view, *after], api_name="open_rating")
     # the table refreshes when it is opened, not after every rating: one event per submit keeps the queue short
-    mine_panel.expand(my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
-    skip.click(skip_item, [user, item_id, skipped, history], [*view, skipped, history], api_name="skip_item")
-    back.click(previous_item, [user, history], [*view, history], api_name="previous_item")
-    edit_btn.click(load_item, [user, edit_id], view, api_name="load_item")
-    save_queue.click(set_queue, [user, order, qmodel, assisted], order, api_name="set_queue", concurrency_limit=1)
-    user.change(next_item, [user, skipped], view, api_name="next_item", show_progress="hidden")
+    on(mine_panel.expand, my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
+    draft_inputs = [user, item_id, initial, final, emotion, turns, confidence, note, session]
+    for c in (initial, final, emotion, confidence):
+        on(c.input, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)
+    for c in (note, turns):
+        on(c.blur, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)
+    on(save_queue.click, set_queue, [user, order, qmodel, assisted], order, api_name="set_queue", concurrency_limit=1)

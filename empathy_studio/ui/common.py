@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import logging
 import math
+import typing
 from typing import Any, Callable
 
 import gradio as gr
@@ -19,22 +21,60 @@ from ..services import ProgressEvent, UserError
 log = logging.getLogger("empathy_studio.ui")
 
 
-def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn known errors into a toast with their message, and anything else into a toast without a traceback."""
+def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[..., Any]:
+    """Run an event handler so that a user's mistake never locks the page.
+
+    In the browser a `UserError` becomes a warning toast and every output keeps its value (a
+    raised `gr.Error` would turn each output into a red pill and freeze the form). An API
+    caller (gradio_client) gets a real error instead, so scripts see the refusal. Anything
+    else is logged and reported without a traceback, and the server stays up.
+    """
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        hints = {}
+    sig = inspect.signature(fn)
+    own_request = next((n for n, t in hints.items() if t is gr.Request), None)
+    params = list(sig.parameters.values())
+    if own_request is None:
+        kind = inspect.Parameter.KEYWORD_ONLY if any(p.kind == p.VAR_POSITIONAL for p in params) else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params.insert(next((i for i, p in enumerate(params) if p.kind in (p.VAR_KEYWORD, p.KEYWORD_ONLY)), len(params)),
+                      inspect.Parameter("_request", kind, default=None, annotation=gr.Request))
+
+    def refuse(message: str, request: gr.Request | None) -> Any:
+        if n_outputs is None or (request is not None and request.headers.get("x-gradio-user") == "api"):
+            raise gr.Error(message, print_exception=False)
+        gr.Warning(esc(message))
+        if n_outputs == 0:
+            return None
+        return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Gradio hands special arguments in by position or by name; find ours, and keep it from `fn` unless it asked too
+        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        if own_request is None:
+            args = tuple(a for a in args if a is not request or request is None)
+            kwargs.pop("_request", None)
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
         except UserError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            return refuse(str(exc), request)
         except Exception as exc:  # the server stays up and the user gets a message, never a traceback
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({exc.__class__.__name__}); the details are in the server log.", print_exception=False) from None
+            return refuse(f"Something went wrong ({exc.__class__.__name__}); the details are in the server log.", request)
 
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**hints, **({} if own_request else {"_request": gr.Request})}
     return wrapper
+
+
+def on(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Any:
+    """Register `fn` on an event (`button.click`, `timer.tick`, ...) behind `guard`, which needs to know how many outputs to keep."""
+    n = 0 if outputs is None else (len(outputs) if isinstance(outputs, (list, tuple, set)) else 1)
+    return trigger(guard(fn, n), inputs, outputs, **kwargs)
 
 
 def esc(text: Any) -> str:
@@ -53,6 +93,7 @@ def progress_bar(progress: gr.Progress) -> Callable[[ProgressEvent], None]:
 
 
 def dialogue_html(d: Any, show_gold: bool = True) -> str:
+    """A dialogue as chat bubbles; `data-item` tells the keyboard script when a new item is on screen."""
     rows = []
     for t in d.turns:
         who = "seeker" if t.role == "seeker" else "supporter"
@@ -62,7 +103,7 @@ def dialogue_html(d: Any, show_gold: bool = True) -> str:
     if show_gold:
         meta += [f"gold emotion: <b>{esc(d.emotion)}</b>", f"gold initial {fmt(d.initial, 0)}", f"final {fmt(d.final, 0)}"]
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
-    return f'<div class="es-dialogue"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
+    return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
 
 
 def text_html(text: str) -> str:
@@ -119,35 +160,65 @@ CSS = """
 .es-word { white-space: nowrap; font-size: 13px; }
 .es-up { color: #9a3412; }
 .es-down { color: #1d4ed8; }
-@media (max-width: 900px) { .es-turn { max-width: 100%; } }
+.es-status { font-size: 13px; color: #14532d; background: #ecfdf3; border-radius: 6px; padding: 4px 8px; }
+.es-progress progress { height: 10px; }
+/* the 1-5 scales stay on one line, down to a phone's width */
+.es-scale .wrap { flex-wrap: nowrap !important; gap: 6px !important; }
+.es-scale .wrap label { flex: 1 1 0; justify-content: center; min-width: 0 !important; padding: 6px 4px !important; }
+/* toasts sit below the header, away from the rating buttons, and one at a time */
+.toast-wrap { top: auto !important; bottom: 16px !important; }
+.toast-wrap > :not(:last-child) { display: none !important; }
+@media (max-width: 900px) {
+  .es-turn { max-width: 100%; }
+  /* on a narrow screen the rating controls come before the dialogue, so Save is on screen without scrolling */
+  #rate-col { order: -1; }
+  #annotate-chat .es-dialogue { max-height: 320px; }
+}
 """
 
-# 1-5 set the active scale (initial, then final), Enter submits, s skips, b goes back,
-# arrow keys switch the scale. Inactive while typing in a text field.
+# 1-5 set the active scale (initial, then final), Enter submits, s skips, b goes back, u or Ctrl+Z undoes,
+# arrow keys switch the scale. Inactive while typing in a text field. The active scale returns to initial
+# only when a new item is on screen, so a refused save keeps it. After sign-in, focus leaves the password box.
 KEYBOARD_JS = """
 <script>
 (() => {
   let active = 'initial';
+  let shown = null;
   const mark = () => {
     document.querySelectorAll('.es-scale').forEach(e => e.classList.remove('es-active'));
     const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
   };
+  new MutationObserver(() => {
+    const d = document.querySelector('#annotate-chat .es-dialogue');
+    const item = d ? d.getAttribute('data-item') : null;
+    if (item !== shown) { shown = item; active = 'initial'; mark(); }
+    const who = document.getElementById('whoami');
+    if (who && who.innerText.startsWith('Signed in') && !who.dataset.seen) {
+      who.dataset.seen = '1';
+      const pw = document.querySelector('#signin-password input');
+      if (pw && document.activeElement === pw) pw.blur();
+      const panel = document.getElementById('annotate-panel');
+      if (panel) { panel.setAttribute('tabindex', '-1'); panel.focus({preventScroll: true}); }
+    } else if (who && !who.innerText.startsWith('Signed in')) { delete who.dataset.seen; }
+  }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
   document.addEventListener('focusin', (ev) => {
     const scale = ev.target.closest && ev.target.closest('.es-scale');
-    if (scale) { active = scale.id === 'rate-final' ? 'final' : 'initial'; mark(); }
+    if (scale && (scale.id === 'rate-initial' || scale.id === 'rate-final')) { active = scale.id === 'rate-final' ? 'final' : 'initial'; mark(); }
   });
   document.addEventListener('keydown', (ev) => {
     const panel = document.getElementById('annotate-panel');
-    if (!panel || panel.offsetParent === null || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (!panel || panel.offsetParent === null || ev.metaKey || ev.altKey) return;
     const t = ev.target;
-    if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button'))) return;
+    if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button' && t.type !== 'checkbox'))) return;
     const click = (sel) => { const b = document.querySelector(sel); if (b) b.click(); };
+    if (ev.ctrlKey) { if (ev.key === 'z') { click('#undo-rating'); ev.preventDefault(); } return; }
     if (ev.key >= '1' && ev.key <= '5') {
       const input = document.querySelector('#rate-' + active + ' input[type=radio][value="' + ev.key + '"]');
       if (input) { input.click(); if (active === 'initial') active = 'final'; mark(); ev.preventDefault(); }
-    } else if (ev.key === 'Enter') { click('#submit-rating'); active = 'initial'; mark(); ev.preventDefault(); }
-    else if (ev.key === 's') { click('#skip-item'); active = 'initial'; mark(); ev.preventDefault(); }
-    else if (ev.key === 'b') { click('#back-item'); active = 'initial'; mark(); ev.preventDefault(); }
+    } else if (ev.key === 'Enter') { click('#submit-rating'); ev.preventDefault(); }
+    else if (ev.key === 's') { click('#skip-item'); ev.preventDefault(); }
+    else if (ev.key === 'b') { click('#back-item'); ev.preventDefault(); }
+    else if (ev.key === 'u') { click('#undo-rating'); ev.preventDefault(); }
     else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') { active = active === 'initial' ? 'final' : 'initial'; mark(); ev.preventDefault(); }
   });
 })();

@@ -10,7 +10,7 @@ import pandas as pd
 from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import InputError, Studio
-from .common import banner_html, dialogue_html, esc, guard, prediction_html, progress_bar, text_html
+from .common import banner_html, dialogue_html, on, prediction_html, progress_bar, text_html
 
 ANY = "any"
 MAX_CHOICES = 400
@@ -23,7 +23,7 @@ def _count_label(choices: list) -> str:
     return f"Dialogue ({len(choices)} match)"
 
 
-def render(studio: Studio, model_choices: list[str]) -> None:
+def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
     problems = studio.problems()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
@@ -52,17 +52,16 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         with gr.Column(scale=3, min_width=320):
             chat = gr.HTML(elem_id="explore-chat")
 
-    @guard
-    def filter_dialogues(q: str, emo: str, prob: str, sp: str, ini: str):
-        choices = studio.dialogue_choices(q, emo, prob, sp, ini)
+    def filter_dialogues(who, q: str, emo: str, prob: str, sp: str, ini: str):
+        choices = studio.dialogue_choices(q, emo, prob, sp, ini, actor=who)
         if not choices:
             gr.Warning("No dialogue matches these filters.")
         return gr.Dropdown(choices=choices[:MAX_CHOICES], value=choices[0][1] if choices else None, label=_count_label(choices))
 
-    @guard
-    def explore_dialogue(model_name: str, dialogue_id: str, progress=gr.Progress()):
+    def explore_dialogue(who, model_name: str, dialogue_id: str, progress=gr.Progress()):
         if not dialogue_id:
             raise InputError("pick a dialogue first")
+        studio.check_visible(who, dialogue_id)
         d = studio.dialogue(dialogue_id)
         progress(0.05, desc=f"loading {model_name}")
         pred = studio.predict_texts(model_name, [d.seeker_text], progress_bar(progress))[0].to_dict()
@@ -72,7 +71,6 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
                 dialogue_html(d))
 
-    @guard
     def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
             raise InputError("type some text first")
@@ -80,20 +78,21 @@ def render(studio: Studio, model_choices: list[str]) -> None:
         words = studio.explain_intensity(model_name, value)
         return prediction_html(pred, None, model_name, words), probabilities(pred["probs"]), None, text_html(value)
 
-    @guard
     def predict_file(model_name: str, path: str | None):
         if not path:
             raise InputError("upload a file first")
         dialogues = studio.load_upload(path)
         preds = studio.predict_texts(model_name, [d.seeker_text for d in dialogues])
         rows = [{"#": i, "gold emotion": d.emotion, **{k: v for k, v in p.to_dict().items() if k in PRED_COLUMNS},
-                 "seeker text": esc(d.seeker_text[:200])} for i, (d, p) in enumerate(zip(dialogues, preds))]
+                 "seeker text": d.seeker_text[:200]} for i, (d, p) in enumerate(zip(dialogues, preds))]
         gr.Info(f"{len(rows)} dialogues predicted")
         return pd.DataFrame(rows)
 
     filters = [query, emotion, problem, split, initial]
-    gr.on([c.change for c in filters], filter_dialogues, filters, dialogue, api_name="filter_dialogues", show_progress="hidden")
-    show.click(explore_dialogue, [model, dialogue], [pred_html, probs_plot, traj_plot, chat], api_name="explore_dialogue", concurrency_limit=2)
-    predict_btn.click(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name="predict_text", concurrency_limit=2)
-    upload.upload(predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
-    text.submit(predict_text, [model, text], [pred_html, probs_plot, traj_plot, chat], api_name=False, concurrency_limit=2)
+    outputs = [pred_html, probs_plot, traj_plot, chat]
+    on(lambda *a, **k: gr.on([c.change for c in filters], *a, **k), filter_dialogues, [user, *filters], dialogue, api_name="filter_dialogues",
+       show_progress="hidden")
+    on(show.click, explore_dialogue, [user, model, dialogue], outputs, api_name="explore_dialogue", concurrency_limit=2)
+    on(predict_btn.click, predict_text, [model, text], outputs, api_name="predict_text", concurrency_limit=2)
+    on(upload.upload, predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
+    on(text.submit, predict_text, [model, text], outputs, api_name=False, concurrency_limit=2)

@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from ..services import POLICIES, InputError, Studio, TrainRequest
-from .common import esc, fmt, guard
+from .common import esc, fmt, on
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
 
@@ -78,25 +78,21 @@ def render(studio: Studio, user: gr.State) -> None:
 
     inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name]
 
-    @guard
-    def estimate_training(who, *values):
-        est = studio.estimate_training(who, request(*values))
+    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
+        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about {est['estimated_seconds'] / 60:.1f} minutes</div>")
 
-    @guard
-    def start_training(who, *values):
-        job = studio.submit_training(who, request(*values))
+    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
+        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
         gr.Info(f"Job {job} queued")
         html, table = _job_detail(studio, job, who)
         return _jobs_frame(studio, who), job, html, table, gr.Timer(active=True)
 
-    @guard
     def poll_jobs(who, jid):
         html, table = _job_detail(studio, jid, who)
         return _jobs_frame(studio, who), html, table, gr.Timer(active=studio.jobs_active())
 
-    @guard
     def cancel_job(who, jid):
         if not jid:
             raise InputError("enter a job id")
@@ -105,8 +101,8 @@ def render(studio: Studio, user: gr.State) -> None:
         html, table = _job_detail(studio, jid, who)
         return _jobs_frame(studio, who), html, table
 
-    estimate_btn.click(estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
-    start.click(start_training, [user, *inputs], [jobs, job_id, detail, compare, timer], api_name="start_training")
-    refresh.click(poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="jobs")
-    timer.tick(poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
-    cancel.click(cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")
+    on(estimate_btn.click, estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
+    on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, compare, timer], api_name="start_training")
+    on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="jobs")
+    on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
+    on(cancel.click, cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")

@@ -1,0 +1,173 @@
+"""Campaigns (admins): create one, watch its progress, read its agreement, and download its ratings.
+
+The numbers come from the same service call as `empathy-studio ratings agreement --json --campaign NAME`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..labels import ESCONV_EMOTIONS
+from ..plots import bland_altman, qwk_heatmap
+from ..services import CAMPAIGN_SOURCES, SCALES, CampaignRequest, InputError, Studio
+from .common import on
+
+NO_MODEL = "(no model)"
+STAT_ROWS = [("alpha_interval", "Krippendorff's alpha (interval)"), ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
+             ("icc2_1", "ICC(2,1)"), ("icc2_k", "ICC(2,k)"), ("icc_items", "items rated by every annotator (ICC)")]
+
+
+def _r(v: Any, digits: int = 3) -> Any:
+    return round(v, digits) if isinstance(v, float) else v
+
+
+def _ci(pair: list[Any]) -> str:
+    return "–" if not pair or pair[0] is None else f"{pair[0]:.2f} to {pair[1]:.2f}"
+
+
+def stats_frame(report: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for key, label in STAT_ROWS:
+        rows.append({"statistic": label, **{t: _r(report[t].get(key)) for t in ("initial", "final")}})
+    rows.insert(1, {"statistic": "alpha 95% CI (bootstrap over items)", **{t: _ci(report[t]["alpha_interval_ci95"]) for t in ("initial", "final")}})
+    rows.append({"statistic": "pairwise QWK, mean over pairs", **{t: _r(report[t]["qwk"]["mean"]) for t in ("initial", "final")}})
+    rows.append({"statistic": "annotator pairs", **{t: report[t]["qwk"]["pairs"] for t in ("initial", "final")}})
+    return pd.DataFrame(rows)
+
+
+def bias_frame(report: dict[str, Any], target: str) -> pd.DataFrame:
+    rows = []
+    for name, a in report[target]["annotators"].items():
+        row: dict[str, Any] = {"annotator": name, "n": a["n"]}
+        for ref, label in (("consensus", "vs the others"), ("gold", "vs gold"), ("model", "vs model")):
+            b = a["bias"].get(ref)
+            if b is not None:
+                row[f"{label}: mean difference"] = _r(b["mean"])
+                row[f"{label}: 95% CI"] = _ci(b["ci95"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def emotion_frame(report: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"emotion": emo, "ratings": r["n_ratings"], "items": r["n_items"], "alpha initial": _r(r["initial"]["alpha_interval"]),
+             "alpha final": _r(r["final"]["alpha_interval"]), "ICC(2,1) initial": _r(r["initial"]["icc2_1"])}
+            for emo, r in (report.get("per_emotion") or {}).items()]
+    return pd.DataFrame(rows, columns=["emotion", "ratings", "items", "alpha initial", "alpha final", "ICC(2,1) initial"])
+
+
+def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
+    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, least-rated items first. "
+                "Annotators choose it in the Annotate tab.")
+    with gr.Accordion("New campaign", open=True):
+        with gr.Row():
+            name = gr.Textbox(label="Name", placeholder="pilot-1", max_lines=1, elem_id="campaign-name")
+            k = gr.Number(2, label="Annotators per item (k)", precision=0, elem_id="campaign-k")
+            source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
+            split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split")
+            emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Only this gold emotion")
+            limit = gr.Number(None, label="At most this many items", precision=0, elem_id="campaign-limit")
+        with gr.Row():
+            ids = gr.Textbox(label="Item ids (with 'ids')", lines=2, placeholder="esconv-12, esconv-40 ...")
+            upload = gr.File(label="ESConv-format file (with 'file')", file_types=[".json", ".jsonl"])
+        with gr.Row():
+            scales = gr.CheckboxGroup(list(SCALES), value=["initial", "final"], label="Scales asked (initial and final always)")
+            blind = gr.Checkbox(True, label="Blind (no model suggestion)", elem_id="campaign-blind")
+            calibration = gr.Number(0, label="Calibration items (everyone, first)", precision=0)
+            gold_rate = gr.Number(0.0, label="Gold checks per item (0-0.5)")
+        guidelines = gr.Textbox(label="Guidelines (shown on first entry and on demand)", lines=3)
+        create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
+    with gr.Row():
+        refresh = gr.Button("Refresh", size="sm")
+        toggle_name = gr.Dropdown([], label="Campaign to close or reopen", allow_custom_value=True, scale=2)
+        toggle = gr.Button("Close / reopen", size="sm")
+    overview = gr.Dataframe(label="Campaigns", interactive=False, wrap=True, elem_id="campaign-table")
+    with gr.Accordion("Agreement and export", open=True):
+        with gr.Row():
+            chosen = gr.Dropdown([], label="Campaign", elem_id="agreement-campaign", allow_custom_value=True)
+            model = gr.Dropdown([NO_MODEL, *model_choices], value=NO_MODEL, label="Compare annotators with (cached predictions)")
+            compute = gr.Button("Compute agreement", variant="primary", elem_id="agreement-run")
+        stats = gr.Dataframe(label="Agreement", interactive=False, elem_id="agreement-stats")
+        with gr.Row():
+            heat_i = gr.Plot(label="Pairwise QWK, initial", elem_id="agreement-qwk")
+            heat_f = gr.Plot(label="Pairwise QWK, final")
+        bias = gr.Dataframe(label="Each annotator's bias (initial): mean difference with 95% CI", interactive=False, elem_id="agreement-bias")
+        per_emotion = gr.Dataframe(label="Per emotion (by gold emotion)", interactive=False)
+        with gr.Row():
+            a_name = gr.Dropdown([], label="Annotator A", allow_custom_value=True)
+            b_name = gr.Dropdown([], label="Annotator B", allow_custom_value=True)
+            target = gr.Radio(["initial", "final"], value="initial", label="Scale")
+            ba_run = gr.Button("Bland-Altman")
+        ba_plot = gr.Plot(label="Bland-Altman")
+        with gr.Row():
+            fmt = gr.Radio(["csv", "jsonl", "hf"], value="csv", label="Export format (hf: a datasets folder, zipped)")
+            export = gr.Button("Download ratings", elem_id="campaign-export")
+            files = gr.File(label="Download", interactive=False, elem_id="campaign-file")
+
+    def table(who) -> Any:
+        rows = studio.campaign_overview(who)
+        names = [r["name"] for r in rows]
+        return pd.DataFrame(rows), gr.Dropdown(choices=names), gr.Dropdown(choices=names, value=names[-1] if names else None)
+
+    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide):
+        if kk is None:
+            raise InputError("set k, the number of annotators per item")
+        req = CampaignRequest(name=(nm or "").strip(), k=int(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
+                              file=path, limit=int(lim) if lim else None, scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
+                              blind=bool(bl), guidelines=guide or "", calibration=int(cal or 0), gold_rate=float(gr_rate or 0))
+        studio.create_campaign(who, req)
+        gr.Info(f"Campaign {req.name} created")
+        return table(who)
+
+    def toggle_campaign(who, nm):
+        if not nm:
+            raise InputError("pick a campaign")
+        current = next((r for r in studio.campaign_overview(who) if r["name"] == nm), None)
+        if current is None:
+            raise InputError(f"unknown campaign {nm!r}")
+        studio.set_campaign_active(who, nm, not current["active"])
+        return table(who)
+
+    def agreement(who, camp, mdl):
+        if not camp:
+            raise InputError("pick a campaign")
+        report = studio.campaign_agreement(who, camp, None if mdl in (None, NO_MODEL) else mdl)
+        if not report["n_ratings"]:
+            raise InputError(f"campaign {camp} has no ratings yet")
+        heat = []
+        for t in ("initial", "final"):
+            m = report[t].get("qwk_matrix")
+            heat.append(qwk_heatmap(m["annotators"], m["values"], f"Pairwise QWK, {t} intensity ({camp})") if m else None)
+        names = list(report["initial"]["annotators"])
+        return (stats_frame(report), *heat, bias_frame(report, "initial"), emotion_frame(report),
+                gr.Dropdown(choices=names, value=names[0] if names else None), gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None))
+
+    def bland(who, camp, a, b, t):
+        if not (camp and a and b) or a == b:
+            raise InputError("pick a campaign and two different annotators")
+        rows = studio.campaign_ratings(who, camp)
+        va = {r["item_id"]: r[t] for r in rows if r["annotator"] == a}
+        vb = {r["item_id"]: r[t] for r in rows if r["annotator"] == b}
+        both = sorted(set(va) & set(vb))
+        if not both:
+            raise InputError(f"{a} and {b} have rated no item in common in {camp}")
+        return bland_altman([va[i] for i in both], [vb[i] for i in both], a, b, t)
+
+    def download(who, camp, f):
+        if not camp:
+            raise InputError("pick a campaign")
+        return str(studio.campaign_export(who, camp, f))
+
+    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines]
+    listing = [overview, toggle_name, chosen]
+    on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
+    on(refresh.click, table, user, listing, api_name="campaigns")
+    on(toggle.click, toggle_campaign, [user, toggle_name], listing, api_name="toggle_campaign")
+    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, bias, per_emotion, a_name, b_name], api_name="campaign_agreement",
+       concurrency_limit=2)
+    on(ba_run.click, bland, [user, chosen, a_name, b_name, target], ba_plot, api_name="bland_altman")
+    on(export.click, download, [user, chosen, fmt], files, api_name="campaign_export")
+    on(user.change, lambda who: table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
+       api_name=False, show_progress="hidden")
