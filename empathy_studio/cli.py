@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import math
+import signal
 import sys
 import traceback
 import typing
@@ -118,15 +119,26 @@ def _data_note(studio: Studio) -> None:
 # commands
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the studio.  Example: empathy-studio serve --port 7860 --auth admin:secret:admin"""
-    from .ui import build_app, launch_options
+    from .ui import build_app, first_admin_command, launch_options
 
     studio = _studio(args)
     _data_note(studio)
     app = build_app(studio)
-    print(f"Empathy Studio on http://{args.host}:{args.port}", file=sys.stderr)
-    app.launch(server_name=args.host, server_port=args.port, quiet=True, **launch_options())
+    print(f"Empathy Studio on http://{args.host}:{args.port}; {studio.settings.describe_db()}", file=sys.stderr)
+    if studio.needs_first_admin():
+        print(f"No admin account yet. Create one: {first_admin_command(studio)}", file=sys.stderr)
+    # SIGTERM (a Space or a service manager stopping us) ends the server like Ctrl+C, through the clean-up below
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app.launch(server_name=args.host, server_port=args.port, quiet=True, **launch_options())
+    finally:
+        studio.close()
     return 0
 
 

@@ -12,9 +12,11 @@ the stand-in for the remote.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -91,30 +93,57 @@ def restore_if_missing(db_path: Path, target: SnapshotTarget) -> bool:
 
 
 class Snapshotter:
-    def __init__(self, store: Store, target: SnapshotTarget, every_minutes: float = 10):
-        self.store, self.target, self.every = store, target, every_minutes * 60
+    """Snapshots on a schedule, shortly after writes (debounced), and at shutdown."""
+
+    def __init__(self, store: Store, target: SnapshotTarget, every_minutes: float = 10, debounce_s: float = 30.0):
+        self.store, self.target, self.every, self.debounce = store, target, every_minutes * 60, debounce_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._dirty_since: float | None = None
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def snapshot_now(self) -> Path:
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = self.store.backup(Path(tmp) / SNAPSHOT_NAME)
-            self.target.upload(copy)
+        with self._lock:
+            self._dirty_since = None
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = self.store.backup(Path(tmp) / SNAPSHOT_NAME)
+                self.target.upload(copy)
         return copy
+
+    def notify(self) -> None:
+        """Something was written: snapshot within `debounce_s`."""
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+            self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
+            self.store.add_write_listener(self.notify)
             self._thread = threading.Thread(target=self._loop, name="db-snapshots", daemon=True)
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.snapshot_now()
-            except Exception:  # noqa: BLE001 - a failed upload must not stop the next one
-                import logging
+        last = time.monotonic()
+        while not self._stop.is_set():
+            due = last + self.every
+            if self._dirty_since is not None:
+                due = min(due, self._dirty_since + self.debounce)
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            if now >= last + self.every or (self._dirty_since is not None and now >= self._dirty_since + self.debounce):
+                try:
+                    self.snapshot_now()
+                except Exception:  # noqa: BLE001 - a failed upload must not stop the next one
+                    logging.getLogger(__name__).exception("database snapshot failed")
+                last = time.monotonic()
 
-                logging.getLogger(__name__).exception("database snapshot failed")
-
-    def stop(self) -> None:
+    def stop(self, final: bool = False) -> None:
+        """Stop the schedule; with `final`, take a last snapshot of anything written since the previous one."""
         self._stop.set()
+        self._wake.set()
+        if final and self._dirty_since is not None:
+            self.snapshot_now()

@@ -129,7 +129,7 @@ class Studio:
         with self._lock:
             if self._store is None:
                 restore_if_missing(s.db_path, target)
-        snap = Snapshotter(self.store, target, s.snapshot_every_minutes)
+        snap = Snapshotter(self.store, target, s.snapshot_every_minutes, s.snapshot_debounce_seconds)
         snap.start()
         return snap
 
@@ -139,6 +139,14 @@ class Studio:
         self.sync_items()
         self.annotation.bootstrap_accounts()
         self.jobs.recover()
+
+    def close(self) -> None:
+        """At shutdown: a last snapshot of anything not yet snapshotted, then the database closes."""
+        if self.snapshots is not None:
+            self.snapshots.stop(final=True)
+            self.snapshots = None
+        if self._store is not None:
+            self._store.close()
 
     def sync_items(self) -> int:
         """Put every labelled dialogue of the ESConv source into the store's items table."""

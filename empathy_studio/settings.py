@@ -57,6 +57,8 @@ class Settings:
     persistent_dir: Path | None = None
     snapshot_repo: str = ""
     snapshot_every_minutes: int = 10
+    snapshot_debounce_seconds: float = 30.0  # a snapshot at most this long after a write, besides the schedule
+    db_explicit: bool = False  # db_path was named (--db, EMPATHY_STUDIO_DB_PATH): it wins over a persistent volume
     default_model: str = "minilm-quick"
     allow_hub_downloads: bool = False
     auth: tuple[Account, ...] = ()
@@ -67,10 +69,21 @@ class Settings:
 
     @property
     def effective_db_path(self) -> Path:
-        """The database lives on the persistent volume when one is mounted."""
-        if self.persistent_dir is not None and self.persistent_dir.is_dir():
+        """The database lives on the persistent volume when one is mounted, unless a path was named explicitly."""
+        if not self.db_explicit and self.persistent_dir is not None and self.persistent_dir.is_dir():
             return self.persistent_dir / "empathy-studio" / self.db_path.name
         return self.db_path
+
+    def describe_db(self) -> str:
+        """Which database is in use, and why, for the server's log."""
+        path = self.effective_db_path
+        if path != self.db_path:
+            why = f"on the persistent volume {self.persistent_dir}"
+        elif self.db_explicit:
+            why = "named explicitly"
+        else:
+            why = "db_path of space_config.yaml" + (f"; snapshots to {self.snapshot_repo}" if self.snapshot_repo else "")
+        return f"database {path} ({why})"
 
     def first_existing(self, kind: str) -> Path | None:
         for path in getattr(self, kind):
@@ -172,6 +185,8 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         persistent_dir=Path(persistent) if persistent else None,
         snapshot_repo=str(get("snapshot_repo", "") or ""),
         snapshot_every_minutes=_int(get("snapshot_every_minutes", 10), "snapshot_every_minutes"),
+        snapshot_debounce_seconds=float(_int(get("snapshot_debounce_seconds", 30), "snapshot_debounce_seconds")),
+        db_explicit="EMPATHY_STUDIO_DB_PATH" in env,
         default_model=str(get("default_model", "minilm-quick")),
         allow_hub_downloads=_bool(get("allow_hub_downloads", False)),
         auth=tuple(parse_account(a) for a in auth_raw),
@@ -180,4 +195,6 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         zero_gpu=bool(env.get("SPACES_ZERO_GPU")),
         training=check_overrides(training, str(config_path)),
     )
+    if overrides.get("db_path") is not None:
+        overrides["db_explicit"] = True
     return settings.replace(**{k: v for k, v in overrides.items() if v is not None})

@@ -54,6 +54,7 @@ class Connection:
         # busy handler, which is what makes tail latency under 32 threads; other processes
         # still meet busy_timeout.
         self._write_lock = threading.Lock()
+        self._listeners: list = []  # called after each committed write (snapshots use it)
         try:
             self.migrate()
         except sqlite3.DatabaseError as exc:  # e.g. a file that starts like SQLite but is damaged, or a locked volume
@@ -92,6 +93,11 @@ class Connection:
         db = self.db
         with self._write_lock:
             yield from self._transaction(db)
+        for listener in list(self._listeners):
+            listener()
+
+    def add_write_listener(self, fn) -> None:
+        self._listeners.append(fn)
 
     def _transaction(self, db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         for attempt in range(5):

@@ -81,16 +81,17 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
             account, token = studio.sign_in(n, pw, client=request.client.host if request and request.client else None)
-            fresh = {"token": token} if (sess or {}).get("user") != account.name else {**(sess or {}), "token": token}
+            sess = sess if isinstance(sess, dict) else {}
+            fresh = {"token": token} if sess.get("user") != account.name else {**sess, "token": token}
             return account, banner_html(f"Signed in as {account.name} ({account.role})"), "", {**fresh, "user": account.name}, ""
 
         def sign_out(sess: dict | None):
-            studio.sign_out((sess or {}).get("token"))
+            studio.sign_out(sess.get("token") if isinstance(sess, dict) else None)
             return None, banner_html(SIGNED_OUT), {}
 
         def resume(sess: dict | None, request: gr.Request):
             """A page (re)load: the session the browser kept, and the first-admin hint for whoever sits at this machine."""
-            account = studio.resume((sess or {}).get("token"))
+            account = studio.resume(sess.get("token") if isinstance(sess, dict) else None)
             host = request.client.host if request and request.client else ""
             hint = ""
             if studio.needs_first_admin() and host in LOOPBACK:

@@ -60,6 +60,11 @@ def _turns(text: str) -> list[int | None] | None:
     return values
 
 
+def _session(value: Any) -> dict[str, Any]:
+    """The browser's session state, or an empty one when it holds something else (an API caller may send anything)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _guidelines(campaign: dict[str, Any]) -> str:
     own = campaign.get("guidelines") or ""
     return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + GUIDELINES
@@ -121,7 +126,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                 values["confidence"], values["note"], _progress_html(v["progress"], camp)]
 
     def remember(sess: dict | None, **changes: Any) -> dict:
-        return {**(sess or {}), **changes}
+        return {**_session(sess), **changes}
 
     def enter(who, sess: dict | None):
         """Signed in (or a reload found the session): the campaign, the item and the draft where they were."""
@@ -129,7 +134,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             return [gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), *[gr.skip()] * (len(view) - 1),
                     banner_html("Sign in above to start rating."), gr.skip(), gr.skip(), gr.skip()]
         names = studio.campaign_names(who)
-        sess = sess or {}
+        sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else names[0]
         target = sess.get("item") or studio.annotation.next_in(who, camp, sess.get("skips") or [])
         seen = sess.get("seen") or []
@@ -140,7 +145,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
 
     def switch(who, camp: str, sess: dict | None):
         studio.annotation.require(who)
-        sess = sess or {}
+        sess = _session(sess)
         target = studio.annotation.next_in(who, camp)
         seen = sess.get("seen") or []
         first = camp not in seen
@@ -156,14 +161,14 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             raise InputError("set both the initial and the final intensity (keys 1-5)")
         res = studio.annotation.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
                                      note=text or None, turn_intensities=_turns(turn_text))
-        sess = sess or {}
+        sess = _session(sess)
         nxt = studio.annotation.next_in(who, camp, sess.get("skips") or [])
         saved = f"<div class='es-status'>Saved {esc(current)} ({esc(res['status'])})</div>"
         return [*show(who, camp, nxt), saved, remember(sess, item=nxt, history=[*(sess.get("history") or []), current], draft=None)]
 
     def skip_item(who, camp, current, sess):
         studio.annotation.require(who)
-        sess = sess or {}
+        sess = _session(sess)
         skips = [*(sess.get("skips") or []), *([current] if current else [])]
         studio.annotation.skip(who, camp, current)
         nxt = studio.annotation.next_in(who, camp, skips)
@@ -172,7 +177,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
 
     def previous_item(who, camp, sess):
         studio.annotation.require(who)
-        sess = sess or {}
+        sess = _session(sess)
         hist = sess.get("history") or []
         if not hist:
             raise InputError("nothing to go back to: this is the first item of this visit")
