@@ -104,7 +104,7 @@ class Annotation:
     def queue(self, actor: Annotator | None) -> list[str]:
         """Item ids this annotator has not rated yet, in the admin's chosen order."""
         who = require(actor)
-        done = self.store.rated_item_ids(who.name)
+        done = self.store.rated_item_ids(who.name, self.store.default_campaign_id())
         todo = [i for i in self.store.item_ids() if i not in done]
         order = self.queue_order()
         if order == "random":

@@ -334,11 +334,12 @@ class Studio:
         and, in an assisted campaign, the model's suggestion."""
         who = require(actor)
         d = self.dialogue(item_id)
-        mine = self.store.ratings(annotator=who.name, item_id=item_id)
+        camp = self.annotation.campaign(campaign)
+        mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self.annotation.is_assisted(campaign)
         suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
         return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
-                "progress": self.annotation.progress(who, campaign), "campaign": self.annotation.campaign(campaign)}
+                "progress": self.annotation.progress(who, campaign), "campaign": camp}
 
     def check_item(self, item_id: str) -> str:
         item_id = (item_id or "").strip()
@@ -369,6 +370,14 @@ class Studio:
         """Campaigns a signed-in user can rate in (active ones), the default last."""
         names = [c["name"] for c in self.annotation.campaigns(actor)]
         return [n for n in names if n != DEFAULT_CAMPAIGN] + [n for n in names if n == DEFAULT_CAMPAIGN]
+
+    def first_campaign_with_work(self, actor: Annotator | None, names: Sequence[str]) -> str:
+        """Of the given campaigns, the first in which this annotator still has something to rate (else the first)."""
+        for name in names:
+            p = self.annotation.progress(actor, name)
+            if p["done"] < p["assigned"]:
+                return name
+        return names[0]
 
     def campaign_overview(self, actor: Annotator | None) -> list[dict[str, Any]]:
         """Admins: every campaign with its settings and progress."""

@@ -110,7 +110,7 @@ def test_undo_restores_an_edit_and_withdraws_a_first_rating(store):
     ana = store.annotator("ana")
     assert store.claim(cid, ana.id) == "item-1"
     store.rate("ana", "item-1", 4, 2, campaign_id=cid, seconds_on_item=12.5, assisted=False)
-    store.rate("ana", "item-1", 5, 1)
+    store.rate("ana", "item-1", 5, 1, campaign_id=cid)  # an edit of that rating
     assert store.undo_last("ana") == {"item_id": "item-1", "restored": {"initial": 4, "final": 2, "emotion": None, "confidence": None,
                                                                           "note": None, "turn_intensities": None}}
     rating = store.ratings(annotator="ana")[0]
@@ -138,3 +138,37 @@ def test_sessions_map_a_token_to_its_account_until_revoked_or_expired(store):
     assert store.session_annotator(token) is None
     assert store.session_annotator(store.create_session(ana, ttl_s=-1)) is None
     assert store.session_annotator("forged") is None and store.session_annotator(None) is None
+
+
+def test_an_item_rated_before_can_be_rated_again_in_a_new_campaign(store):
+    store.add_annotator("ana", "annotator", "pw")
+    store.rate("ana", "item-1", 4, 2)  # the default campaign
+    cid = store.create_campaign("again", [("item-1", "item")], k=1)
+    assert store.claim(cid, store.annotator("ana").id) == "item-1"
+    store.rate("ana", "item-1", 2, 1, campaign_id=cid)
+    assert sorted((r["campaign"], r["initial"]) for r in store.ratings(annotator="ana")) == [("again", 2), ("default", 4)]
+
+
+def test_the_campaign_migration_keeps_old_ratings_and_their_history(tmp_path):
+    import sqlite_utils
+
+    from empathy_studio.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite_utils.Database(path)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    db.execute("PRAGMA foreign_keys = ON")
+    for name, fn in MIGRATIONS[:5]:  # the schema as it was before campaigns
+        fn(db)
+        db["migrations"].insert({"name": name, "applied_at": "2026-01-01"})
+    db.execute("INSERT INTO annotators (name, name_key, role, created) VALUES ('ana', 'ana', 'annotator', 'x')")
+    db.execute("INSERT INTO items (id, source, text) VALUES ('i1', 's', 't')")
+    db.execute("INSERT INTO ratings (annotator_id, item_id, initial, final, created, updated) VALUES (1, 'i1', 4, 2, 'x', 'x')")
+    db.execute("INSERT INTO rating_history (rating_id, changed_by, changed_at, new) VALUES (1, 1, 'x', '{}')")
+    db.conn.commit()
+    db.conn.close()
+    s = Store(path)
+    assert [(r["initial"], r["campaign"]) for r in s.ratings()] == [(4, "default")]
+    assert len(s.rating_history(s.ratings()[0]["id"])) == 1 and s.integrity_check() == "ok"
+    assert s.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    s.close()

@@ -122,12 +122,25 @@ class Connection:
         with self.write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         for name, fn in MIGRATIONS:
-            with self.write() as db:
-                if db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone():
-                    continue
-                fn(db)
-                db["migrations"].insert({"name": name, "applied_at": now()})
-                applied.append(name)
+            rebuild = getattr(fn, "rebuilds_tables", False)
+            if rebuild and not self.db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone():
+                # SQLite's way to rebuild a table that others reference: foreign keys off outside the
+                # transaction, every reference checked before it commits
+                self.db.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self.write() as db:
+                    if db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone():
+                        continue
+                    fn(db)
+                    if rebuild:
+                        broken = db.execute("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise StoreError(f"{self.path}: migration {name} would break {len(broken)} references; nothing was changed")
+                    db["migrations"].insert({"name": name, "applied_at": now()})
+                    applied.append(name)
+            finally:
+                if rebuild:
+                    self.db.execute("PRAGMA foreign_keys = ON")
         return applied
 
     def applied_migrations(self) -> list[str]:

@@ -73,6 +73,11 @@ class Campaigns:
             raise NotFound(f"unknown campaign {ref!r}")
         return _campaign(rows[0])
 
+    def default_campaign_id(self) -> int:
+        if getattr(self, "_default_campaign", None) is None:
+            self._default_campaign = self.db.execute("SELECT id FROM campaigns WHERE name = ?", [DEFAULT_CAMPAIGN]).fetchone()[0]
+        return self._default_campaign
+
     def campaigns(self, active_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM campaigns" + (" WHERE active = 1" if active_only else "") + " ORDER BY id"
         return [_campaign(r) for r in self.db.query(sql)]
@@ -103,7 +108,7 @@ class Campaigns:
         t = time.time() if clock is None else clock
         skip = list(dict.fromkeys(skip))
         not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        mine_open = "ci.item_id NOT IN (SELECT item_id FROM ratings WHERE annotator_id = ? AND removed = 0)"
+        mine_open = "ci.item_id NOT IN (SELECT item_id FROM ratings WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0)"
         with self.write() as db:
             camp = db.execute("SELECT k, all_items, gold_rate, active FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
             if camp is None:
@@ -202,7 +207,7 @@ class Campaigns:
             return {"done": done, "assigned": self.count_items()}
         left = self.db.execute(
             f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN "
-            f"(SELECT item_id FROM ratings WHERE annotator_id = ? AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
+            f"(SELECT item_id FROM ratings WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
             f"WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND {_LIVE}) < ?)",
             [campaign_id, annotator_id, annotator_id, t, camp["k"]]).fetchone()[0]
         return {"done": done, "assigned": done + left}

@@ -21,6 +21,12 @@ def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_u
     return fn
 
 
+def rebuilds_tables(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+    """Mark a migration that rebuilds a referenced table: it runs with foreign keys off, and checks them before it commits."""
+    fn.rebuilds_tables = True  # type: ignore[attr-defined]
+    return fn
+
+
 @migration
 def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute(
@@ -99,6 +105,7 @@ def m005_annotator_name_key(db: sqlite_utils.Database) -> None:
 
 
 @migration
+@rebuilds_tables
 def m006_campaigns(db: sqlite_utils.Database) -> None:
     # a campaign: which items, how many raters per item (k; NULL = everyone may rate everything), what is asked
     db.execute(
@@ -122,15 +129,33 @@ def m006_campaigns(db: sqlite_utils.Database) -> None:
             done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (campaign_id, item_id, annotator_id))"""
     )
     db.execute("CREATE INDEX assignments_mine ON assignments(campaign_id, annotator_id, done)")
-    db.execute("ALTER TABLE ratings ADD COLUMN campaign_id INTEGER REFERENCES campaigns(id)")
-    db.execute("ALTER TABLE ratings ADD COLUMN assisted INTEGER")
-    db.execute("ALTER TABLE ratings ADD COLUMN seconds_on_item REAL")
-    # an undone first rating stays as a row, marked removed, so its history keeps pointing at it
-    db.execute("ALTER TABLE ratings ADD COLUMN removed INTEGER NOT NULL DEFAULT 0")
+    # one rating per annotator, item *and campaign*: the same dialogue can be rated again in a new study.
+    # SQLite changes a UNIQUE constraint by rebuilding the table; the ids stay, so rating_history keeps
+    # pointing at its ratings (checked before the migration commits).
+    default = db.execute("INSERT INTO campaigns (name, k, all_items, scales, blind, created) VALUES ('default', NULL, 1, ?, 1, ?)",
+                         ['["initial", "final", "emotion"]', now()]).lastrowid
+    db.execute(
+        """CREATE TABLE ratings_new (
+            id INTEGER PRIMARY KEY,
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            item_id TEXT NOT NULL REFERENCES items(id),
+            initial INTEGER NOT NULL CHECK (initial BETWEEN 1 AND 5),
+            final INTEGER NOT NULL CHECK (final BETWEEN 1 AND 5),
+            emotion TEXT, confidence INTEGER CHECK (confidence IS NULL OR confidence BETWEEN 1 AND 5),
+            note TEXT CHECK (note IS NULL OR length(note) <= 5000),
+            created TEXT NOT NULL, updated TEXT NOT NULL, turn_intensities TEXT,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id), assisted INTEGER, seconds_on_item REAL,
+            removed INTEGER NOT NULL DEFAULT 0,  -- an undone first rating stays, marked, so its history keeps pointing at it
+            UNIQUE (annotator_id, item_id, campaign_id))"""
+    )
+    db.execute("INSERT INTO ratings_new (id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
+               "turn_intensities, campaign_id) SELECT id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
+               "turn_intensities, ? FROM ratings", [default])
+    db.execute("DROP TABLE ratings")
+    db.execute("ALTER TABLE ratings_new RENAME TO ratings")
+    db.execute("CREATE INDEX ratings_item ON ratings(item_id)")
+    db.execute("CREATE INDEX ratings_campaign ON ratings(campaign_id, annotator_id)")
     db.execute("ALTER TABLE items ADD COLUMN record TEXT")  # the dialogue as uploaded, for items from a campaign's own file
-    db.execute("INSERT INTO campaigns (name, k, all_items, scales, blind, created) VALUES ('default', NULL, 1, ?, 1, ?)",
-               ['["initial", "final", "emotion"]', now()])
-    db.execute("UPDATE ratings SET campaign_id = (SELECT id FROM campaigns WHERE name = 'default')")
 
 
 @migration

@@ -85,11 +85,12 @@ class Ratings:
         if seconds_on_item is not None and not (isinstance(seconds_on_item, (int, float)) and 0 <= seconds_on_item < 1e9):
             raise StoreError(f"seconds on item must be a non-negative number, got {seconds_on_item!r}")
         stamp = now()
+        campaign_id = self.default_campaign_id() if campaign_id is None else campaign_id
         meta = {"campaign_id": campaign_id, "assisted": None if assisted is None else int(bool(assisted)), "seconds_on_item": seconds_on_item}
         with self.write() as db:
-            cur = db.execute(f"SELECT id, removed, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ?",
-                             [who.id, item_id]).fetchone()
-            if campaign_id is not None and (cur is None or cur[1]):
+            cur = db.execute(f"SELECT id, removed, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ? "
+                             "AND campaign_id = ?", [who.id, item_id, campaign_id]).fetchone()
+            if cur is None or cur[1]:
                 self._complete_assignment(db, campaign_id, item_id, who.id)
             if cur is None:
                 rid = db["ratings"].insert({"annotator_id": who.id, "item_id": item_id, **values, **meta, "created": stamp, "updated": stamp}).last_pk
@@ -169,9 +170,10 @@ class Ratings:
         return self.db.execute("SELECT count(*) FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ? AND r.removed = 0",
                                [annotator]).fetchone()[0]
 
-    def rated_item_ids(self, annotator: str) -> set[str]:
-        sql = "SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ? AND r.removed = 0"
-        return {r[0] for r in self.db.execute(sql, [annotator]).fetchall()}
+    def rated_item_ids(self, annotator: str, campaign_id: int | None = None) -> set[str]:
+        sql = ("SELECT r.item_id FROM ratings r JOIN annotators a ON a.id = r.annotator_id WHERE a.name = ? AND r.removed = 0"
+               + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
+        return {r[0] for r in self.db.execute(sql, [annotator, *([campaign_id] if campaign_id is not None else [])]).fetchall()}
 
     def count_rated_items(self) -> int:
         return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings WHERE removed = 0").fetchone()[0]

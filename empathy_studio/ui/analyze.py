@@ -30,7 +30,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
     with gr.Row():
         model = gr.Dropdown(model_choices, value=default, label="Model", elem_id="analyze-model")
         other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (e.g. parent vs fine-tuned child)", elem_id="analyze-other")
-        split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)")
+        split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)", elem_id="analyze-split")
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
     table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="analyze-metrics")
     with gr.Row(equal_height=False):

@@ -135,7 +135,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                     banner_html("Sign in above to start rating."), gr.skip(), gr.skip(), gr.skip()]
         names = studio.campaign_names(who)
         sess = _session(sess)
-        camp = sess.get("campaign") if sess.get("campaign") in names else names[0]
+        camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
         target = sess.get("item") or studio.annotation.next_in(who, camp, sess.get("skips") or [])
         seen = sess.get("seen") or []
         first = camp not in seen
@@ -197,8 +197,10 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if row is None or not 0 <= row < len(rows):
             raise InputError("pick a row of the table")
-        target = rows[row]["item_id"]
-        return [*show(who, camp, target), "", remember(sess, item=target, draft=None)]
+        target, where = rows[row]["item_id"], rows[row]["campaign"] or DEFAULT_CAMPAIGN
+        if where not in studio.campaign_names(who):
+            raise InputError(f"campaign {where} is closed; its ratings can no longer be edited")
+        return [gr.Dropdown(value=where), *show(who, where, target), "", remember(sess, campaign=where, item=target, draft=None)]
 
     def my_ratings(who):
         rows = studio.annotation.my_ratings(who)
@@ -223,7 +225,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     on(skip.click, skip_item, [user, campaign, item_id, session], [*view, *after], api_name="skip_item")
     on(back.click, previous_item, [user, campaign, session], [*view, *after], api_name="previous_item")
     on(undo.click, undo_last, [user, campaign, session], [*view, *after], api_name="undo_rating")
-    on(mine.select, open_rating, [user, campaign, session], [*view, *after], api_name="open_rating")
+    on(mine.select, open_rating, [user, campaign, session], [campaign, *view, *after], api_name="open_rating")
     # the table refreshes when it is opened, not after every rating: one event per submit keeps the queue short
     on(mine_panel.expand, my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
     draft_inputs = [user, item_id, initial, final, emotion, turns, confidence, note, session]

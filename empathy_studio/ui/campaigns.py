@@ -81,8 +81,8 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
         create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
-        toggle_name = gr.Dropdown([], label="Campaign to close or reopen", allow_custom_value=True, scale=2)
-        toggle = gr.Button("Close / reopen", size="sm")
+        toggle_name = gr.Dropdown([], label="Campaign to close or reopen", allow_custom_value=True, scale=2, elem_id="toggle-campaign")
+        toggle = gr.Button("Close / reopen", size="sm", elem_id="campaign-toggle")
     overview = gr.Dataframe(label="Campaigns", interactive=False, wrap=True, elem_id="campaign-table")
     with gr.Accordion("Agreement and export", open=True):
         with gr.Row():

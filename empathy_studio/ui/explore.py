@@ -32,7 +32,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
             query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
             with gr.Row():
                 emotion = gr.Dropdown([ANY, *ESCONV_EMOTIONS], value=ANY, label="Gold emotion", min_width=120)
-                split = gr.Dropdown([ANY, "train", "val", "test"], value=ANY, label="Split", min_width=100)
+                split = gr.Dropdown([ANY, "train", "val", "test"], value=ANY, label="Split", min_width=100, elem_id="explore-split")
             with gr.Row():
                 problem = gr.Dropdown([ANY, *problems], value=ANY, label="Problem", min_width=120)
                 initial = gr.Dropdown([ANY, "1", "2", "3", "4", "5"], value=ANY, label="Gold initial", min_width=100)
