@@ -1,4 +1,9 @@
-"""Store benchmark: rating-submit latency under concurrent writers, sustained throughput, agreement at scale.
+"""Store benchmark: rating-submit latency under concurrent writers, "next item" latency, agreement at scale.
+
+"Next item" is a campaign claim (k = 3 over 2,000 items, one IMMEDIATE transaction
+per claim) at 1, 8 and 32 concurrent annotators, each claiming and rating in a
+loop; its baseline in the same run is the free queue of the default campaign
+(the annotator's unrated items in a per-annotator random order), as before campaigns.
 
 Baseline in the same run: a naive writer on a plain sqlite3 connection (rollback
 journal, deferred transactions, no busy timeout), the setup behind the
@@ -78,6 +83,48 @@ def ours(writers: int, per_writer: int) -> dict:
             "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
 
+def next_item(annotators: int, per_annotator: int, campaign: bool) -> dict:
+    """Latency of asking for the next item, then rating it, with `annotators` doing so at once."""
+    from empathy_studio.annotation import Annotation
+    from empathy_studio.registry import Registry
+    from empathy_studio.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.sqlite")
+        _seed(store, annotators)
+        ann = Annotation(store, Settings(), Registry(Path(tmp) / "models"))
+        cid = store.create_campaign("bench", [(f"i{k}", "item") for k in range(N_ITEMS)], k=3) if campaign else None
+        name = "bench" if campaign else None
+        lat: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def work(w: int) -> None:
+            who = store.annotator(f"w{w}")
+            mine = []
+            try:
+                for k in range(per_annotator):
+                    t0 = time.perf_counter()
+                    item = ann.next_in(who, name)
+                    mine.append(time.perf_counter() - t0)
+                    if item is None:
+                        break
+                    store.rate(who.name, item, 1 + k % 5, 2, campaign_id=cid)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+            with lock:
+                lat.extend(mine)
+
+        wall = _run_threads(work, annotators)
+        over_k = store.db.execute("SELECT count(*) FROM (SELECT item_id FROM ratings WHERE campaign_id = ? GROUP BY item_id "
+                                  "HAVING count(*) > 3)", [cid]).fetchone()[0] if campaign else None
+        store.close()
+    ms = np.array(lat) * 1000
+    return {"annotators": annotators, "requests": len(lat), "errors": len(errors), "items_over_k": over_k, "wall_s": round(wall, 2),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
 def naive(writers: int, per_writer: int) -> dict:
     """Plain sqlite3 defaults: one connection per thread, rollback journal, a read then a write in one deferred transaction."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,10 +187,13 @@ def agreement_at_scale(annotators: int = 500, items: int = 2000, per_annotator: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ratings-per-writer", type=int, default=200)
+    ap.add_argument("--claims-per-annotator", type=int, default=50)
     args = ap.parse_args()
     out = {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "sqlite": sqlite3.sqlite_version},
            "ours": [ours(w, args.ratings_per_writer) for w in (1, 8, 32)],
            "baseline_naive_sqlite": [naive(w, args.ratings_per_writer) for w in (1, 8, 32)],
+           "next_item_campaign": [next_item(a, args.claims_per_annotator, campaign=True) for a in (1, 8, 32)],
+           "next_item_free_queue": [next_item(a, args.claims_per_annotator, campaign=False) for a in (1, 8, 32)],
            "agreement": agreement_at_scale()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
@@ -157,6 +207,14 @@ def main() -> None:
               "| writers | attempts | stored | 'database is locked' | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['writers']} | {r['attempts']} | {r['stored']} | {r['locked_errors']} | {r['p50_ms']} | {r['p99_ms']} |"
               for r in out["baseline_naive_sqlite"]]
+    lines += ["", f"## Next item at 1, 8 and 32 annotators ({args.claims_per_annotator} per annotator, each claimed then rated)", "",
+              "| annotators | campaign claim p50 / p95 / p99 ms | items past k | free queue (before campaigns) p50 / p95 / p99 ms |",
+              "|---|---|---|---|"]
+    for c, f in zip(out["next_item_campaign"], out["next_item_free_queue"]):
+        lines.append(f"| {c['annotators']} | {c['p50_ms']} / {c['p95_ms']} / {c['p99_ms']} | {c['items_over_k']} | "
+                     f"{f['p50_ms']} / {f['p95_ms']} / {f['p99_ms']} |")
+    p99 = out["next_item_campaign"][-1]["p99_ms"]
+    lines += ["", f"Target: p99 < 50 ms at 32 annotators: {'met' if p99 < 50 else 'not met'} ({p99} ms)."]
     a = out["agreement"]
     lines += ["", f"## Agreement over {a['ratings']:,} ratings ({a['annotators']} annotators, {a['items']:,} items)", "",
               f"- without bootstrap: {a['seconds_no_bootstrap']} s (alpha, ICC, {a['pairs_qwk']:,} pairwise QWK, per annotator, per emotion)",

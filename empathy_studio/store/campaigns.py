@@ -23,6 +23,7 @@ SCALES = ("initial", "final", "emotion", "turns")
 REQUIRED_SCALES = ("initial", "final")  # the ratings table keeps both for every rating
 ITEM_KINDS = ("item", "calibration", "gold")
 CLAIM_TTL_S = 15 * 60
+MAX_CLAIM_TRIES = 50  # choices that another annotator took first before a claim gives up (never seen past a few)
 DEFAULT_CAMPAIGN = "default"
 
 _LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: rated, or claimed and not expired
@@ -104,49 +105,84 @@ class Campaigns:
 
     def claim(self, campaign_id: int, annotator_id: int, skip: Sequence[str] = (), ttl_s: float = CLAIM_TTL_S,
               clock: float | None = None) -> str | None:
-        """The annotator's next item: a claim of theirs still open, else calibration, a gold check when due, else the least-rated item below k."""
+        """The annotator's next item: a claim of theirs still open, else calibration, a gold check when due, else the least-rated item below k.
+
+        The choice is read without the write lock (WAL readers never wait); the claim itself is one
+        IMMEDIATE transaction that checks the chosen item again and records it, so the lock is held
+        for two index look-ups and an insert, and an item taken meanwhile means choosing again.
+        """
         t = time.time() if clock is None else clock
         skip = list(dict.fromkeys(skip))
-        not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        mine_open = "ci.item_id NOT IN (SELECT item_id FROM ratings WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0)"
-        with self.write() as db:
-            camp = db.execute("SELECT k, all_items, gold_rate, active FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
-            if camp is None:
-                raise NotFound(f"unknown campaign {campaign_id!r}")
-            k, all_items, gold_rate, active = camp
-            if all_items:
-                raise StoreError("the default campaign has no assignments; its queue is the free one")
-            if not active:
-                raise StoreError("this campaign is closed")
-            row = db.execute(f"SELECT ci.item_id FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND ci.item_id = a.item_id "
-                             f"WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 0 AND a.expires > ? {not_skipped} "
-                             f"ORDER BY a.claimed LIMIT 1", [campaign_id, annotator_id, t, *skip]).fetchone()
-            if row:
-                return row[0]
-            pick = None
-            for kind in ("calibration", "gold"):
-                if kind == "gold":
-                    done = dict(db.execute("SELECT ci.kind, count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
-                                           "AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 1 "
-                                           "GROUP BY ci.kind", [campaign_id, annotator_id]).fetchall())
-                    if not gold_rate or done.get("item", 0) * gold_rate < done.get("gold", 0) + 1:
-                        continue
-                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = ? AND {mine_open} {not_skipped} "
-                               f"ORDER BY ci.position LIMIT 1", [campaign_id, kind, annotator_id, *skip]).fetchone()
-                if r:
-                    pick = r[0]
-                    break
+        camp = self.db.execute("SELECT k, all_items, gold_rate, active FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+        if camp is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        k, all_items, gold_rate, active = camp
+        if all_items:
+            raise StoreError("the default campaign has no assignments; its queue is the free one")
+        if not active:
+            raise StoreError("this campaign is closed")
+        passed: list[str] = []  # chosen, but full with other annotators' open claims: choose again without them
+        for _ in range(MAX_CLAIM_TRIES):
+            pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t)
             if pick is None:
-                r = db.execute(
-                    f"SELECT ci.item_id, (SELECT count(*) FROM assignments a WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id "
-                    f"AND a.annotator_id != ? AND {_LIVE}) AS taken FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' "
-                    f"AND {mine_open} {not_skipped} AND taken < ? ORDER BY taken, ci.position LIMIT 1",
-                    [annotator_id, t, campaign_id, annotator_id, *skip, k]).fetchone()
-                pick = r[0] if r else None
-            if pick is not None:
-                db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) VALUES (?, ?, ?, ?, ?, 0)",
-                           [campaign_id, pick, annotator_id, t, t + ttl_s])
-            return pick
+                return None
+            item, kind, mine = pick
+            if mine:
+                return item
+            with self.write() as db:
+                rated = db.execute("SELECT 1 FROM ratings WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
+                                   [annotator_id, item, campaign_id]).fetchone()
+                taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND {_LIVE}",
+                                   [campaign_id, item, annotator_id, t]).fetchone()[0] if kind == "item" else 0
+                if not rated and taken < k:
+                    db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) "
+                               "VALUES (?, ?, ?, ?, ?, 0)", [campaign_id, item, annotator_id, t, t + ttl_s])
+                    return item
+            passed.append(item)
+        raise StoreError("the queue is very busy; ask for the next item again")
+
+    def _choose(self, campaign_id: int, annotator_id: int, k: int, gold_rate: float, skip: list[str], t: float) -> tuple[str, str, bool] | None:
+        """(item, kind, already mine) to claim next, read without the write lock."""
+        db = self.db
+        not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        # NOT EXISTS reads the ratings' (annotator, item, campaign) index: one probe per candidate
+        mine_open = ("NOT EXISTS (SELECT 1 FROM ratings r WHERE r.annotator_id = ? AND r.item_id = ci.item_id AND r.campaign_id = ci.campaign_id "
+                     "AND r.removed = 0)")
+        row = db.execute(f"SELECT ci.item_id, ci.kind FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
+                         f"AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 0 AND a.expires > ? {not_skipped} "
+                         f"ORDER BY a.claimed LIMIT 1", [campaign_id, annotator_id, t, *skip]).fetchone()
+        if row:
+            return row[0], row[1], True
+        for kind in ("calibration", "gold"):
+            if kind == "gold":
+                if not gold_rate:
+                    continue
+                done = dict(db.execute("SELECT ci.kind, count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
+                                       "AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 1 "
+                                       "GROUP BY ci.kind", [campaign_id, annotator_id]).fetchall())
+                if done.get("item", 0) * gold_rate < done.get("gold", 0) + 1:
+                    continue
+            r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = ? AND {mine_open} {not_skipped} "
+                           f"ORDER BY ci.position LIMIT 1", [campaign_id, kind, annotator_id, *skip]).fetchone()
+            if r:
+                return r[0], kind, False
+        # The least-rated items first (the count kept with each item; open claims are checked when claiming).
+        # Within a level each annotator starts at a place of their own and walks on in item order, wrapping
+        # around: annotators asking at once choose different items instead of racing for one, no order effect
+        # is shared by everyone, and each look-up is an index walk that stops at the first fit.
+        n = db.execute("SELECT max(position) + 1 FROM campaign_items WHERE campaign_id = ?", [campaign_id]).fetchone()[0] or 1
+        start = (annotator_id * 2654435761) % n
+        r = None
+        for level in range(k):
+            for span in ("ci.position >= ?", "ci.position < ?"):
+                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.rated = ? "
+                               f"AND {span} AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
+                               [campaign_id, level, start, annotator_id, *skip]).fetchone()
+                if r:
+                    break
+            if r:
+                break
+        return (r[0], "item", False) if r else None
 
     def release(self, campaign_id: int, annotator_id: int, item_id: str) -> None:
         """Give a claimed item back to the pool (a skip)."""
@@ -171,9 +207,13 @@ class Campaigns:
                                    [campaign_id, item_id, time.time()]).fetchone()[0]
                 if taken >= k:
                     raise StoreError(f"item {item_id!r} already has its {k} raters in campaign {name!r}")
+        was = db.execute("SELECT done FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+                         [campaign_id, item_id, annotator_id]).fetchone()
         db.execute("INSERT INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) VALUES (?, ?, ?, ?, 0, 1) "
                    "ON CONFLICT (campaign_id, item_id, annotator_id) DO UPDATE SET done = 1",
                    [campaign_id, item_id, annotator_id, time.time()])
+        if not (was and was[0]):
+            db.execute("UPDATE campaign_items SET rated = rated + 1 WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id])
 
     def claimed_at(self, campaign_id: int, annotator_id: int, item_id: str) -> float | None:
         row = self.db.execute("SELECT claimed FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",

@@ -166,3 +166,12 @@ def m007_sessions(db: sqlite_utils.Database) -> None:
             token_hash TEXT PRIMARY KEY, annotator_id INTEGER NOT NULL REFERENCES annotators(id),
             created TEXT NOT NULL, expires REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)"""
     )
+
+
+@migration
+def m008_campaign_item_counts(db: sqlite_utils.Database) -> None:
+    # each campaign item's number of ratings, kept with the item, so choosing the least-rated needs no count over all assignments
+    db.execute("ALTER TABLE campaign_items ADD COLUMN rated INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE campaign_items SET rated = (SELECT count(*) FROM assignments a WHERE a.campaign_id = campaign_items.campaign_id "
+               "AND a.item_id = campaign_items.item_id AND a.done = 1)")
+    db.execute("CREATE INDEX campaign_items_next ON campaign_items(campaign_id, kind, rated, position)")

@@ -129,8 +129,10 @@ class Ratings:
             if old is None:
                 db.execute("UPDATE ratings SET removed = 1, updated = ? WHERE id = ?", [stamp, rid])
                 if campaign_id is not None:
-                    db.execute("UPDATE assignments SET done = 0, expires = 0 WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
-                               [campaign_id, item_id, who.id])
+                    done = db.execute("UPDATE assignments SET done = 0, expires = 0 WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? "
+                                      "AND done = 1", [campaign_id, item_id, who.id]).rowcount
+                    if done:
+                        db.execute("UPDATE campaign_items SET rated = rated - 1 WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id])
             else:
                 db["ratings"].update(rid, {**json.loads(old), "updated": stamp})
             db["rating_history"].insert({"rating_id": rid, "changed_by": who.id, "changed_at": stamp, "old": new, "new": UNDONE})

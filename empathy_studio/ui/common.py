@@ -19,6 +19,7 @@ import gradio as gr
 from ..services import ProgressEvent, UserError
 
 log = logging.getLogger("empathy_studio.ui")
+WARNING_SECONDS = 4  # long enough to read a line; short, so warnings do not pile up over the form
 
 
 def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[..., Any]:
@@ -44,7 +45,7 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[...,
     def refuse(message: str, request: gr.Request | None) -> Any:
         if n_outputs is None or (request is not None and request.headers.get("x-gradio-user") == "api"):
             raise gr.Error(message, print_exception=False)
-        gr.Warning(esc(message))
+        gr.Warning(esc(message), duration=WARNING_SECONDS)
         if n_outputs == 0:
             return None
         return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
@@ -165,9 +166,8 @@ CSS = """
 /* the 1-5 scales stay on one line, down to a phone's width */
 .es-scale .wrap { flex-wrap: nowrap !important; gap: 6px !important; }
 .es-scale .wrap label { flex: 1 1 0; justify-content: center; min-width: 0 !important; padding: 6px 4px !important; }
-/* toasts sit below the header, away from the rating buttons, and one at a time */
-.toast-wrap { top: auto !important; bottom: 16px !important; }
-.toast-wrap > :not(:last-child) { display: none !important; }
+/* toasts sit bottom left, away from the rating controls on the right (or on top, on a narrow screen) */
+.toast-wrap { top: auto !important; bottom: 16px !important; left: 16px !important; right: auto !important; }
 @media (max-width: 900px) {
   .es-turn { max-width: 100%; }
   /* on a narrow screen the rating controls come before the dialogue, so Save is on screen without scrolling */
