@@ -139,7 +139,7 @@ def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: st
     _layout(fig, f"Bland-Altman, {target} intensity: {name_a} − {name_b} (n = {len(diff)})", height=360)
     fig.update_xaxes(title=f"mean of the two ratings ({target})", range=[0.5, 5.5])
     fig.update_yaxes(title=f"{name_a} − {name_b}", range=[-4.5, 4.5], zeroline=True)
-    fig.update_layout(showlegend=False)
+    fig.update_layout(showlegend=False, margin=dict(r=130))  # room for the labels of the three lines
     return fig
 
 

@@ -1,0 +1,113 @@
+"""Screenshots of the campaign views for the README, at 1400 and 800 px, from a real session on the demo set.
+
+Starts the studio on the bundled demo dialogues in a temporary folder, creates a campaign
+(k = 2 over 6 test items) as an admin in the browser, lets two annotators rate it by keyboard,
+computes agreement, and saves PNGs to docs/screenshots/. Needs Debian's Chromium.
+
+    python docs/screenshots.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--disable-quic"]
+# how far each scripted annotator's rating sits from the seeker's own, item by item (ben is noisier)
+OFFSETS = {"ana": [0, 0, 1, 0, -1, 0], "ben": [1, -1, 0, 1, 0, -1]}
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from empathy_studio.data import DEMO_PATH
+    from empathy_studio.services import Studio
+    from empathy_studio.settings import Account, apply_privacy_env, load_settings
+    from empathy_studio.ui import build_app, launch_options
+
+    apply_privacy_env()
+    tmp = Path(tempfile.mkdtemp(prefix="es-shots-"))
+    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=ROOT / "models", esconv_file=DEMO_PATH,
+                             auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw"), Account("ben", "benpw")))
+    studio = Studio(settings)
+    app = build_app(studio)
+    app.launch(server_name="127.0.0.1", server_port=7877, prevent_thread_lock=True, quiet=True, **launch_options())
+    url = "http://127.0.0.1:7877/"
+
+    def shows(page, selector, text, timeout=30_000):
+        page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                               f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+
+    def open_as(browser, name, password, width):
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#explore-run", timeout=60_000)
+        page.fill("#signin-name input", name)
+        page.fill("#signin-password input", password)
+        page.keyboard.press("Enter")
+        shows(page, "#whoami", f"Signed in as {name}")
+        return page
+
+    def pick(page, elem_id, option):
+        page.click(f"#{elem_id} input")
+        page.get_by_role("option", name=option, exact=True).click()
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+            admin = open_as(browser, "admin", "adminpw", 1400)
+            admin.get_by_role("tab", name="Campaigns").click()
+            admin.fill("#campaign-name input", "pilot")
+            admin.fill("#campaign-k input", "2")
+            admin.fill("#campaign-limit input", "6")
+            admin.click("#campaign-create")
+            shows(admin, "#campaign-table", "pilot")
+            for name, pw in (("ana", "anapw"), ("ben", "benpw")):
+                page = open_as(browser, name, pw, 1400 if name == "ana" else 800)
+                page.get_by_role("tab", name="Annotate").click()
+                pick(page, "annotate-campaign", "pilot")
+                shows(page, "#annotate-progress", "pilot")
+                page.locator("#annotate-chat").click()
+                for k, offset in enumerate(OFFSETS[name]):
+                    if k == 2:
+                        page.screenshot(path=str(OUT / f"annotate-campaign-{1400 if name == 'ana' else 800}.png"), full_page=False)
+                    before = page.evaluate("document.querySelector('#annotate-chat .es-dialogue').getAttribute('data-item')")
+                    d = studio.dialogue(before)
+                    initial, final = (str(min(5, max(1, int(v if v == v else 3) + offset))) for v in (d.initial, d.final))
+                    page.keyboard.press(initial)
+                    page.keyboard.press(final)
+                    page.keyboard.press("Enter")
+                    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+                                           f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=30_000)
+            admin.get_by_role("button", name="Refresh").click()
+            pick(admin, "agreement-campaign", "pilot")
+            admin.click("#agreement-run")
+            shows(admin, "#agreement-stats", "alpha 95% CI")
+            admin.wait_for_selector("#agreement-qwk .js-plotly-plot", timeout=30_000)
+            admin.get_by_role("button", name="Bland-Altman").click()
+            admin.wait_for_selector("#campaign-table + * .js-plotly-plot, .js-plotly-plot >> nth=2", timeout=30_000)
+            admin.screenshot(path=str(OUT / "campaigns-1400.png"), full_page=True)
+            narrow = open_as(browser, "admin", "adminpw", 800)
+            narrow.get_by_role("tab", name="Campaigns").click()
+            narrow.get_by_role("button", name="Refresh").click()
+            pick(narrow, "agreement-campaign", "pilot")
+            narrow.click("#agreement-run")
+            shows(narrow, "#agreement-stats", "alpha 95% CI")
+            narrow.wait_for_selector("#agreement-qwk .js-plotly-plot", timeout=30_000)
+            narrow.screenshot(path=str(OUT / "campaigns-800.png"), full_page=True)
+            browser.close()
+    finally:
+        app.close()
+        studio.close()
+    print("\n".join(str(p) for p in sorted(OUT.glob("*campaign*.png"))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The services the UI and the CLI call, and nothing else: `Studio`, built once from `Settings`.
+
+`Studio` wires the core together and owns the lazily loaded pieces (the data
+sources, the store, the predictors: a model loads on first use, so the page
+answers before any weights are in memory). Its use cases live beside it:
+fine-tuning in `finetune`, annotation in `annotation`, jobs in `jobs`, the
+researcher's tables and downloads in `analysis`; `Studio` gives each its
+dependencies and offers the UI and CLI one method per thing they do. The names
+the UI needs as vocabulary (`TrainRequest`, `UserError`, the choices) are
+re-exported here, so `ui/` imports services and nothing below it. One module per part:
+`base` (the pieces, start and stop, data), `models` (predictions, evaluation, analysis),
+`rating` (annotation, campaigns, sessions), `training` (fine-tuning and jobs).
+"""
+
+from __future__ import annotations
+
+from .. import data as D
+from ..annotation import QUEUE_ORDERS
+from ..campaigns import SOURCES as CAMPAIGN_SOURCES
+from ..campaigns import CampaignRequest
+from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
+from ..finetune import TrainRequest
+from ..jobs import JobCancelled
+from ..progress import ProgressEvent
+from ..store import DEFAULT_CAMPAIGN, SCALES, Annotator
+from ..tasks import TASKS
+from ..train_config import PRESETS
+from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
+from .models import ModelServices
+from .rating import RatingServices
+from .training import TrainingServices
+
+__all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder",
+           "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
+
+POLICIES = D.POLICIES
+
+
+class Studio(StudioBase, ModelServices, RatingServices, TrainingServices):
+    """Everything the UI and the CLI do, one method each; built once from `Settings`."""

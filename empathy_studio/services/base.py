@@ -1,0 +1,175 @@
+"""The core of `Studio`: settings, the lazily built pieces (data, store, annotation, fine-tuning, jobs), start and stop, data look-ups."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import analysis
+from .. import data as D
+from ..annotation import Annotation
+from ..errors import DataError, InputError, PermissionDenied
+from ..finetune import Finetuner, TrainRequest
+from ..jobs import JobRunner, zero_gpu
+from ..progress import ProgressFn
+from ..registry import Registry
+from ..settings import Settings
+from ..store import Annotator, Store
+from ..campaigns import dialogue_of_item
+
+if TYPE_CHECKING:
+    from ..inference import Predictor
+
+SPLITS = (*D.SPLITS, "all")
+MAX_UPLOAD_BYTES = 20 * 2**20
+
+
+DOWNLOADS_KEPT_S = 3600
+
+
+def download_folder(root: Path | None = None, kept_s: float = DOWNLOADS_KEPT_S) -> Path:
+    """A new folder for files a user downloads; folders older than `kept_s` are removed on the way."""
+    root = root or Path(tempfile.gettempdir()) / "empathy-studio-downloads"
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - kept_s
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+
+class StudioBase:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = Registry(settings.models_dir, settings.allow_hub_downloads)
+        self.sources = D.DataSources.from_settings(settings)
+        self._lock = threading.RLock()
+        self._predictors: dict[str, Predictor] = {}
+        self._store: Store | None = None
+        self._annotation: Annotation | None = None
+        self._jobs: JobRunner | None = None
+        self._finetune: Finetuner | None = None
+        self.snapshots = None
+
+    # -- the pieces, built on first use -------------------------------------------
+
+    @property
+    def esconv(self) -> D.EsconvSource:
+        return self.sources.esconv
+
+    @property
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.settings.effective_db_path)
+            return self._store
+
+    @property
+    def annotation(self) -> Annotation:
+        with self._lock:
+            if self._annotation is None:
+                self._annotation = Annotation(self.store, self.settings, self.registry)
+            return self._annotation
+
+    @property
+    def finetune(self) -> Finetuner:
+        with self._lock:
+            if self._finetune is None:
+                self._finetune = Finetuner(self.settings, self.registry, self.sources, self.store)
+            return self._finetune
+
+    @property
+    def jobs(self) -> JobRunner:
+        def here(params: dict[str, Any], reporter: ProgressFn) -> dict[str, Any]:
+            return self.train_and_register(TrainRequest.from_dict(params), progress=reporter)
+
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobRunner(self.store, self.settings, in_process=here if zero_gpu(self.settings) else None)
+            return self._jobs
+
+    def start_snapshots(self):
+        """Without a persistent volume, restore the last snapshot (if the disk came up empty) and keep taking them."""
+        from ..persistence import Snapshotter, restore_if_missing, target_for
+
+        s = self.settings
+        if s.effective_db_path != s.db_path or not s.snapshot_repo:
+            return None
+        target = target_for(s.snapshot_repo, s.hf_token)
+        with self._lock:
+            if self._store is None:
+                restore_if_missing(s.db_path, target)
+        snap = Snapshotter(self.store, target, s.snapshot_every_minutes, s.snapshot_debounce_seconds)
+        snap.start()
+        return snap
+
+    def start(self) -> None:
+        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process."""
+        self.snapshots = self.start_snapshots()
+        self.sync_items()
+        self.annotation.bootstrap_accounts()
+        self.jobs.recover()
+
+    def close(self) -> None:
+        """At shutdown: a last snapshot of anything not yet snapshotted, then the database closes."""
+        if self.snapshots is not None:
+            self.snapshots.stop(final=True)
+            self.snapshots = None
+        if self._store is not None:
+            self._store.close()
+
+    def sync_items(self) -> int:
+        """Put every labelled dialogue of the ESConv source into the store's items table."""
+        rows = [{"id": d.dialogue_id, "source": d.source, "dialogue_id": d.dialogue_id, "text": d.seeker_text, "split": split,
+                 "gold_emotion": d.emotion, "gold_initial": d.initial, "gold_final": d.final, "gold_change": d.change}
+                for split, dialogues in self.esconv.splits.items() for d in dialogues]
+        return self.store.upsert_items(rows)
+
+    # -- data -----------------------------------------------------------------------
+
+    def dialogue(self, dialogue_id: str) -> D.Dialogue:
+        """A dialogue of the ESConv source, or of a campaign's uploaded file (kept with its item)."""
+        if dialogue_id in self.esconv.by_id:
+            return self.esconv.by_id[dialogue_id]
+        uploaded = dialogue_of_item(self.store.item(dialogue_id)) if isinstance(dialogue_id, str) else None
+        if uploaded is None:
+            return self.esconv.dialogue(dialogue_id)  # raises NotFound
+        return uploaded
+
+    def hidden_from(self, actor: Annotator | None) -> set[str]:
+        """Items whose gold and predictions this user may not see: those of active blind campaigns, for everyone but admins."""
+        return set() if actor is not None and actor.is_admin else self.store.blinded_item_ids()
+
+    def check_visible(self, actor: Annotator | None, item_id: str) -> None:
+        if item_id in self.hidden_from(actor):
+            raise PermissionDenied("this dialogue is in a blind rating campaign: its labels and predictions are hidden until the campaign closes")
+
+    def dialogue_choices(self, query: str = "", emotion: str = analysis.ANY, problem: str = analysis.ANY, split: str = analysis.ANY,
+                         initial: str = analysis.ANY, actor: Annotator | None = None) -> list[tuple[str, str]]:
+        hidden = self.hidden_from(actor)
+        return [c for c in analysis.dialogue_choices(self.esconv, query, emotion, problem, split, initial) if c[1] not in hidden]
+
+    def problems(self) -> list[str]:
+        return analysis.problems(self.esconv)
+
+    def texts_from_file(self, path: str | Path) -> list[str]:
+        """The seeker texts of an ESConv-format JSON file, or the lines of a text file."""
+        return D.read_texts(path)
+
+    def load_upload(self, path: str | Path) -> list[D.Dialogue]:
+        """An ESConv-format file a user uploaded, checked for size first."""
+        path = Path(path)
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise InputError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files")
+        try:
+            return D.load_esconv(path)
+        except DataError as exc:  # name the file as the user knows it, never the server's upload folder
+            raise DataError(path.name, str(exc).removeprefix(f"{path}: ")) from None

@@ -1,0 +1,156 @@
+"""Models, predictions, evaluation and the researcher's analyses: the `ModelServices` part of `Studio`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .. import analysis
+from .. import data as D
+from ..agreement import aggregate_ratings
+from ..baselines import ZeroR
+from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
+from ..finetune import TrainRequest
+from ..labels import INTENSITY_TARGETS
+from ..metrics import confusion_counts, evaluate_predictions, per_class_report
+from ..progress import ProgressFn
+from ..registry import QUICK_MODEL, ModelSpec
+from ..store import Annotator, require
+from .base import SPLITS, download_folder
+
+if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at start-up
+    from ..inference import Prediction, Predictor
+
+
+class ModelServices:
+
+    def model_rows(self) -> list[dict[str, Any]]:
+        return self.registry.rows()
+
+    def model_choices(self) -> list[str]:
+        """Models that predict: fine-tuned ones and the first-run model."""
+        return [s.name for s in self.registry.all() if s.kind != "encoder"]
+
+    def trainable_models(self) -> list[str]:
+        return [s.name for s in self.registry.all() if s.kind != "quick"]
+
+    def default_model(self, choices: Sequence[str]) -> str | None:
+        return self.settings.default_model if self.settings.default_model in choices else (choices[0] if choices else None)
+
+    def predictor(self, name: str, progress: ProgressFn | None = None) -> Predictor:
+        with self._lock:
+            if name in self._predictors:
+                return self._predictors[name]
+            spec = self.registry.get(name)
+            if spec.kind == "quick":
+                spec = self.ensure_quick_model(progress)
+            if spec.kind != "finetuned" or spec.path is None:
+                raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
+                                       f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
+            max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
+            from ..inference import Predictor
+
+            pred = Predictor.from_folder(spec.path, name=name, max_length=max_length)
+            self._predictors[name] = pred
+            return pred
+
+    def ensure_quick_model(self, progress: ProgressFn | None = None) -> ModelSpec:
+        """The first-run model: frozen MiniLM plus heads trained on the gold labels at hand, built once."""
+        with self._lock:
+            spec = self.registry.get(QUICK_MODEL)
+            if spec.kind == "finetuned":
+                return spec
+            req = TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL)
+            self.train_and_register(req, progress=progress, description=self.registry.base[QUICK_MODEL].description)
+            return self.registry.get(QUICK_MODEL)
+
+    def labels_of(self, name: str) -> list[str]:
+        return list(self.predictor(name).labels)
+
+    # -- predictions ------------------------------------------------------------------
+
+    def predict_texts(self, name: str, texts: Sequence[str], progress: ProgressFn | None = None) -> list[Prediction]:
+        return self.predictor(name, progress).predict(list(texts), progress)
+
+    def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]]]]:
+        return self.predictor(name).explain_intensity(text)
+
+    def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:
+        """Predicted intensity after each seeker turn, from the dialogue prefix up to that turn."""
+        d = self.dialogue(dialogue_id)
+        preds = self.predict_texts(name, analysis.trajectory_prefixes(d))
+        return [{"turn": i + 1, "text": text, **p.to_dict()} for i, (text, p) in enumerate(zip(d.seeker_turns, preds))]
+
+    def split_predictions(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> list[dict[str, Any]]:
+        """Gold and predicted labels for every dialogue of a split; predictions are cached in the store."""
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        dialogues = self.esconv.splits[split] if split != "all" else D.labelled(self.esconv.dialogues)
+        cache = self.store.cached_predictions(name)
+        missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != D.text_hash(d.seeker_text)]
+        if missing:
+            preds = self.predict_texts(name, [d.seeker_text for d in missing], progress)
+            self.store.cache_predictions(name, [(d.dialogue_id, D.text_hash(d.seeker_text), p.to_dict()) for d, p in zip(missing, preds)])
+            cache = self.store.cached_predictions(name)
+        return [{"item_id": d.dialogue_id, "gold_emotion": d.emotion, **{f"gold_{t}": d.gold(t) for t in INTENSITY_TARGETS},
+                 **{k: v for k, v in cache[d.dialogue_id][1].items() if k != "probs"}} for d in dialogues]
+
+    # -- evaluation and analysis --------------------------------------------------------
+
+    def evaluate(self, name: str, dataset: str = "esconv", split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
+        splits, labels = self.sources.examples(dataset)
+        if split not in SPLITS:
+            raise ConfigError(f"split must be train, val, test or all, got {split!r}")
+        rows = [ex for s in D.SPLITS for ex in splits[s]] if split == "all" else splits[split]
+        if not rows:
+            raise DataError(dataset, f"the {split} split is empty")
+        gold_int = {t: [getattr(ex, t) for ex in rows] for t in INTENSITY_TARGETS}
+        has_intensity = any(not math.isnan(v) for v in gold_int["initial"])
+        if name == "zeror":
+            z = ZeroR.fit(splits["train"])
+            pred_labels = [labels[i] for i in z.predict_labels(len(rows))]
+            pred_int = z.predict_intensity(len(rows)) if has_intensity else None
+        else:
+            predictor = self.predictor(name, progress)
+            if list(predictor.labels) != list(labels):
+                raise ModelUnavailable(f"{name} predicts {', '.join(predictor.labels)}, not the labels of {dataset}")
+            preds = predictor.predict([ex.text for ex in rows], progress)
+            pred_labels = [p.emotion for p in preds]
+            pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds[0].intensity else None
+        gold_labels = [labels[ex.label] for ex in rows]
+        metrics = evaluate_predictions(gold_labels, pred_labels, gold_int, pred_int)
+        return {"model": name, "dataset": dataset, "split": split, "n": len(rows), **metrics,
+                "per_class": per_class_report(gold_labels, pred_labels, labels),
+                "confusion": confusion_counts(gold_labels, pred_labels, labels)}
+
+    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None) -> dict[str, Any]:
+        """A model against gold on a split of ESConv: its rows, metrics, per-class table and label order.
+
+        Items of an active blind campaign are left out for everyone but admins (`hidden` says how many).
+        """
+        rows = self.split_predictions(name, split, progress)
+        hidden = self.hidden_from(actor)
+        shown = [r for r in rows if r["item_id"] not in hidden]
+        labels = self.labels_of(name)
+        return {"model": name, "split": split, "rows": shown, "metrics": analysis.metrics_of(shown), "labels": labels,
+                "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown)}
+
+    @staticmethod
+    def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return analysis.metrics_table(metrics)
+
+    def analysis_downloads(self, name: str, split: str = "test", actor: Annotator | None = None) -> list[Path]:
+        result = self.analyze(name, split, actor=actor)
+        return analysis.write_downloads(result["rows"], result["labels"], name, split, download_folder())
+
+    def ratings_comparison(self, actor: Annotator | None, model: str) -> dict[str, Any]:
+        """Admins: mean human ratings against gold, and the model's cached predictions against the ratings."""
+        require(actor, "admin")
+        agg = aggregate_ratings(self.store.rating_table())
+        if not agg:
+            raise NotFound("no ratings yet")
+        items = {it["id"]: it for it in self.store.items()}
+        preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()}
+        return analysis.ratings_against(items, agg, preds)
+

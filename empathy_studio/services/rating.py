@@ -1,0 +1,121 @@
+"""Rating: the annotator's view of an item, campaigns, sessions, accounts, import and export: the `RatingServices` part of `Studio`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..annotation import export_ratings, import_ratings
+from ..campaigns import CampaignRequest, create_campaign
+from ..errors import NotFound
+from ..store import DEFAULT_CAMPAIGN, Annotator, require
+from .base import download_folder
+
+
+class RatingServices:
+
+    def rating_view(self, actor: Annotator | None, item_id: str, campaign: str | None = None) -> dict[str, Any]:
+        """What the Annotate tab shows for an item: the dialogue (never its gold), the annotator's own rating,
+        and, in an assisted campaign, the model's suggestion."""
+        who = require(actor)
+        d = self.dialogue(item_id)
+        camp = self.annotation.campaign(campaign)
+        mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
+        assisted = self.annotation.is_assisted(campaign)
+        suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
+        return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
+                "progress": self.annotation.progress(who, campaign), "campaign": camp}
+
+    def check_item(self, item_id: str) -> str:
+        item_id = (item_id or "").strip()
+        if self.store.item(item_id) is None:
+            raise NotFound(f"unknown item {item_id!r}")
+        return item_id
+
+    def set_queue(self, actor: Annotator | None, order: str, model: str, assisted: bool) -> None:
+        self.annotation.set_queue_order(actor, order, model)
+        self.annotation.set_assisted(actor, assisted)
+        if order in ("uncertainty", "spread") and not self.store.cached_predictions(model):
+            self.split_predictions(model, "all")  # the queue reads cached predictions
+
+    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None) -> int:
+        return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token, campaign)
+
+    def import_ratings(self, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
+        if not self.store.item_ids():
+            self.sync_items()
+        return import_ratings(self.store, path, dry_run=dry_run, create_annotators=create_annotators)
+
+    # -- campaigns ---------------------------------------------------------------
+
+    def create_campaign(self, actor: Annotator | None, req: CampaignRequest) -> int:
+        return create_campaign(actor, req, self.sources, self.store)
+
+    def campaign_names(self, actor: Annotator | None) -> list[str]:
+        """Campaigns a signed-in user can rate in (active ones), the default last."""
+        names = [c["name"] for c in self.annotation.campaigns(actor)]
+        return [n for n in names if n != DEFAULT_CAMPAIGN] + [n for n in names if n == DEFAULT_CAMPAIGN]
+
+    def first_campaign_with_work(self, actor: Annotator | None, names: Sequence[str]) -> str:
+        """Of the given campaigns, the first in which this annotator still has something to rate (else the first)."""
+        for name in names:
+            p = self.annotation.progress(actor, name)
+            if p["done"] < p["assigned"]:
+                return name
+        return names[0]
+
+    def campaign_overview(self, actor: Annotator | None) -> list[dict[str, Any]]:
+        """Admins: every campaign with its settings and progress."""
+        require(actor, "admin")
+        out = []
+        for c in self.store.campaigns():
+            p = self.store.campaign_progress(c["id"])
+            out.append({"name": c["name"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
+                        "blind": c["blind"], "active": c["active"], "scales": ", ".join(c["scales"]),
+                        "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items())})
+        return out
+
+    def set_campaign_active(self, actor: Annotator | None, campaign: str, active: bool) -> None:
+        require(actor, "admin")
+        self.store.set_campaign_active(self.store.campaign(campaign)["id"], active)
+
+    def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+        require(actor, "admin")
+        return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign)
+
+    def campaign_ratings(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
+        require(actor, "admin")
+        return self.store.ratings(campaign_id=self.store.campaign(campaign)["id"])
+
+    def campaign_export(self, actor: Annotator | None, campaign: str, fmt: str = "csv") -> Path:
+        """Admins: a campaign's ratings as a file to download (a `datasets` folder comes zipped)."""
+        require(actor, "admin")
+        folder = download_folder()
+        if fmt == "hf":
+            export_ratings(self.store, folder / campaign, "hf", campaign=campaign)
+            return Path(shutil.make_archive(str(folder / f"{campaign}-ratings-dataset"), "zip", folder, campaign))
+        path = folder / f"{campaign}-ratings.{'jsonl' if fmt == 'jsonl' else 'csv'}"
+        export_ratings(self.store, path, fmt, campaign=campaign)
+        return path
+
+    # -- sessions ------------------------------------------------------------------
+
+    def sign_in(self, name: str, password: str, client: str | None = None) -> tuple[Annotator, str]:
+        """An account and a session token for the browser to keep (never the password)."""
+        who = self.annotation.login(name, password, client)
+        return who, self.store.create_session(who)
+
+    def resume(self, token: str | None) -> Annotator | None:
+        return self.store.session_annotator(token)
+
+    def sign_out(self, token: str | None) -> None:
+        self.store.revoke_session(token)
+
+    def needs_first_admin(self) -> bool:
+        return not any(a.is_admin for a in self.store.annotators())
+
+    def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
+        """Local administration (the CLI, run by whoever holds the database); the app goes through `annotation.add_annotator`."""
+        return self.store.add_annotator(name, role, password)
+

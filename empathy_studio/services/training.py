@@ -1,0 +1,69 @@
+"""Fine-tuning and its jobs: the `TrainingServices` part of `Studio`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..finetune import TrainRequest
+from ..jobs import JobReporter, exit_with_parent
+from ..errors import NotFound
+from ..progress import ProgressFn, fan_out
+from ..store import Annotator, require
+from ..train_config import preset
+
+
+class TrainingServices:
+
+    def training_defaults(self) -> dict[str, Any]:
+        """The values the default preset trains with here (TrainConfig defaults, then space_config.yaml, then the preset)."""
+        return preset("default", "", defaults=self.settings.training).to_dict()
+
+    def train_and_register(self, req: TrainRequest, progress: ProgressFn | None = None, description: str = "") -> dict[str, Any]:
+        manifest = self.finetune.train_and_register(req, progress, description)
+        with self._lock:
+            self._predictors.pop(manifest["name"], None)
+        return manifest
+
+    def estimate_training(self, actor: Annotator | None, req: TrainRequest) -> dict[str, Any]:
+        require(actor, "admin")
+        return self.finetune.estimate(req)
+
+    def submit_training(self, actor: Annotator | None, req: TrainRequest) -> int:
+        require(actor, "admin")
+        self.registry.get(req.model)
+        return self.jobs.submit(actor, req.to_dict())
+
+    @staticmethod
+    def _job_as_seen_by(actor: Annotator | None, job: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Everyone sees a job's state and progress; who started it, its log and its error are for admins."""
+        if job is None or (actor is not None and actor.is_admin):
+            return job
+        return {**job, "created_by": None, "log_tail": "", "error": "failed (details for admins)" if job.get("error") else None}
+
+    def job_list(self, actor: Annotator | None = None, limit: int = 30) -> list[dict[str, Any]]:
+        return [self._job_as_seen_by(actor, j) for j in self.store.jobs()[:limit]]
+
+    def job(self, actor: Annotator | None, job_id: int | None) -> dict[str, Any] | None:
+        """A job by id, or the newest one when no id is given."""
+        if job_id:
+            return self._job_as_seen_by(actor, self.store.job(int(job_id)))
+        jobs = self.store.jobs()
+        return self._job_as_seen_by(actor, jobs[0] if jobs else None)
+
+    def jobs_active(self) -> bool:
+        return any(j["state"] in ("queued", "running") for j in self.store.jobs())
+
+    def cancel_job(self, actor: Annotator | None, job_id: int) -> str:
+        return self.jobs.cancel(actor, int(job_id))
+
+    def run_job(self, job_id: int, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """In a job's child process: train the request stored in the job's row, reporting progress back to it."""
+        job = self.store.job(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        exit_with_parent()
+        reporter = JobReporter(self.store, job_id)
+        manifest = self.train_and_register(TrainRequest.from_dict(job["params"]), progress=fan_out([progress, reporter]))
+        reporter.finished(manifest)
+        return manifest
+
