@@ -77,6 +77,7 @@ def main() -> None:
                 page.locator("#annotate-chat").click()
                 for k, offset in enumerate(OFFSETS[name]):
                     if k == 2:
+                        page.wait_for_function("document.querySelectorAll('.pending').length === 0", timeout=30_000)
                         page.screenshot(path=str(OUT / f"annotate-campaign-{1400 if name == 'ana' else 800}.png"), full_page=False)
                     before = page.evaluate("document.querySelector('#annotate-chat .es-dialogue').getAttribute('data-item')")
                     d = studio.dialogue(before)

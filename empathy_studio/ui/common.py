@@ -156,7 +156,7 @@ CSS = """
 .es-banner { padding: 8px 12px; border-radius: 8px; font-size: 13px; }
 .es-info { background: #eef6ff; color: #1e3a5f; }
 .es-warn { background: #fff5e6; color: #6b4200; }
-.es-scale.es-active { outline: 2px solid #3b6ea5; outline-offset: 2px; border-radius: 8px; }
+.es-scale.es-active { box-shadow: inset 0 0 0 2px #3b6ea5 !important; border-radius: 8px; }
 .es-keys { font-size: 12px; color: #667; }
 .es-word { white-space: nowrap; font-size: 13px; }
 .es-up { color: #9a3412; }
