@@ -175,6 +175,8 @@ class Annotation:
         """Save a rating in a campaign, with whether the model's suggestion was shown and how long the item was open."""
         who = require(actor)
         camp = self.campaign(campaign)
+        if not camp["active"]:
+            raise PermissionDenied(f"campaign {camp['name']} is closed; its ratings can no longer change")
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
         seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else extra.pop("seconds_on_item", None)
         extra.pop("seconds_on_item", None)

@@ -187,3 +187,66 @@ def test_sign_in_attempts_back_off_through_the_api(live_app):
             return False
 
     assert wait_for(ben_gets_in, timeout=10, every=0.5)
+
+
+def test_campaign_agreement_in_the_page_equals_the_cli(live_app, tmp_path):
+    import subprocess
+    import sys
+
+    from empathy_studio.services import CampaignRequest
+
+    from .conftest import ROOT
+
+    _, studio = live_app
+    admin_account = studio.annotation.login("admin", "adminpw")
+    studio.create_campaign(admin_account, CampaignRequest(name="same-numbers", k=2, source="split", split="train", limit=8))
+    cid = studio.store.campaign("same-numbers")["id"]
+    for who, shift in (("ana", 0), ("ben", 1)):
+        account = studio.store.annotator(who)
+        while (item := studio.store.claim(cid, account.id)) is not None:
+            d = studio.dialogue(item)
+            studio.store.rate(who, item, int(min(5, d.initial + shift)), int(max(1, min(5, (d.final if d.final == d.final else 2) - shift))),
+                              campaign_id=cid)
+    admin = signed_in(live_app, "admin", "adminpw")
+    stats = admin.predict("same-numbers", NO_MODEL, api_name="/campaign_agreement")[0]
+    shown = {row[0]: row[1:] for row in stats["data"]}
+    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "ratings", "agreement", "--json", "--campaign", "same-numbers",
+                          "--db", str(studio.settings.effective_db_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    cli = json.loads(res.stdout)
+    assert cli["n_ratings"] == 16
+    for key, label in (("alpha_interval", "Krippendorff's alpha (interval)"), ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
+                       ("icc2_1", "ICC(2,1)"), ("icc2_k", "ICC(2,k)")):
+        for col, target in enumerate(("initial", "final")):
+            want = cli[target][key]
+            assert (shown[label][col] is None and want is None) or shown[label][col] == pytest.approx(round(want, 3), abs=1e-9), (key, target)
+    lo, hi = cli["initial"]["alpha_interval_ci95"]
+    assert shown["alpha 95% CI (bootstrap over items)"][0] == f"{lo:.2f} to {hi:.2f}"
+    csv_path = admin.predict("same-numbers", "csv", api_name="/campaign_export")
+    assert Path(csv_path).read_text().count("\n") == 17  # a header and 16 ratings
+    studio.set_campaign_active(admin_account, "same-numbers", False)
+
+
+def test_a_campaign_from_an_uploaded_file_shows_its_own_dialogues_and_text_as_typed(live_app, tmp_path):
+    from empathy_studio.data import DEMO_PATH
+    from empathy_studio.services import CampaignRequest
+
+    _, studio = live_app
+    records = json.loads(DEMO_PATH.read_text())[:4]
+    for i, rec in enumerate(records):
+        rec["dialogue_id"] = f"<i>up{i}</i>"
+    upload = tmp_path / "mine.json"
+    upload.write_text(json.dumps(records))
+    studio.create_campaign(studio.annotation.login("admin", "adminpw"), CampaignRequest(name="uploaded", k=1, source="file", file=str(upload)))
+    ana = signed_in(live_app, "ana", "anapw")
+    view = ana.predict("uploaded", {}, api_name="/switch_campaign")
+    assert "&lt;i&gt;up" in view[0] and "<i>up" not in view[0]  # the uploaded dialogue is shown, its id as typed (escaped once)
+    out = ana.predict("uploaded", "3", "2", "", "", None, "", view[-2], api_name="/submit_rating")
+    assert "Saved uploaded:&lt;i&gt;up" in out[-2]
+    saved = [r for r in studio.store.ratings(annotator="ana") if r["campaign"] == "uploaded"]
+    assert len(saved) == 1 and saved[0]["item_id"].startswith("uploaded:<i>up")
+    with pytest.raises(Exception, match="unknown campaign 'nope'"):
+        ana.predict("nope", {}, api_name="/switch_campaign")
+    studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "uploaded", False)
+    with pytest.raises(Exception, match="campaign uploaded is closed"):
+        ana.predict("uploaded", "3", "2", "", "", None, "", {}, api_name="/submit_rating")

@@ -92,6 +92,9 @@ def test_sigterm_snapshots_every_acknowledged_rating_and_a_restart_restores_them
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert (remote / "studio.sqlite").exists()  # taken at shutdown
+    log = proc.stderr.read()
+    assert f"database {db} (named explicitly)" in log  # the log says which database is in use
+    assert "No admin account yet. Create one: empathy-studio annotators add --name admin" in log  # ana is no admin
     for path in db.parent.iterdir():
         path.unlink()  # the Space's disk is wiped
     proc, _ = serve()

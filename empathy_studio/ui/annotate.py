@@ -74,7 +74,9 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     item_id = gr.State(None)
     with gr.Column(elem_id="annotate-panel"):
         with gr.Row(equal_height=True):
-            campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1, min_width=160)
+            # custom values are checked by the studio itself (an unknown campaign is refused), so API callers may name any
+            campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1, min_width=160,
+                                   allow_custom_value=True)
             progress_html = gr.HTML(banner_html("Sign in above to start rating."), elem_id="annotate-progress")
         with gr.Row():
             with gr.Column(scale=3, min_width=360, elem_id="chat-col"):
