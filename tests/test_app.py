@@ -250,3 +250,19 @@ def test_a_campaign_from_an_uploaded_file_shows_its_own_dialogues_and_text_as_ty
     studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "uploaded", False)
     with pytest.raises(Exception, match="campaign uploaded is closed"):
         ana.predict("uploaded", "3", "2", "", "", None, "", {}, api_name="/submit_rating")
+
+
+def test_a_model_published_while_the_server_runs_appears_in_every_model_list(live_app):
+    import shutil
+
+    url, studio = live_app
+    shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
+    c = Client(url, verbose=False)
+    lists = c.predict("minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", api_name="/model_lists")
+    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for d in lists)  # no restart, no reload: the next tab shows it
+    assert [d["value"] for d in lists] == ["minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm"]  # choices kept
+    html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
+    assert "live-tiny" in html
+    shutil.rmtree(studio.settings.models_dir / "live-tiny")
+    lists = c.predict("live-tiny", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", api_name="/model_lists")
+    assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back

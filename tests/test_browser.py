@@ -101,3 +101,13 @@ def test_injected_script_does_not_run(page, tmp_path):
     page.wait_for_function("document.querySelector('#explore-upload-table') && "
                            "document.querySelector('#explore-upload-table').innerText.includes('pwned')", timeout=10_000)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_picking_a_dialogue_shows_its_prediction_at_once(page):
+    page.locator("#explore-dialogue input").click()
+    option = page.get_by_role("option").nth(3)
+    picked = option.inner_text().split(" · ")[0]
+    option.click()
+    page.wait_for_function(f"(() => {{ const e = document.querySelector('#explore-chat .es-dialogue'); "
+                           f"return e && e.getAttribute('data-item') === {json.dumps(picked)}; }})()", timeout=60_000)
+    assert "emotion" in page.inner_text("#explore-prediction")  # no "Predict dialogue" press needed

@@ -64,20 +64,38 @@ def build_app(studio: Studio) -> gr.Blocks:
                         signout = gr.Button("Sign out", elem_id="signout-button", size="sm")
                 if studio.settings.hf_oauth:
                     gr.LoginButton()
+        lists: list[tuple[gr.Dropdown, str]] = []  # every model dropdown, with which models it offers
         with gr.Tabs():
-            with gr.Tab("Explore", id="explore"):
-                explore.render(studio, choices, user)
-            with gr.Tab("Analyze", id="analyze"):
-                analyze.render(studio, choices, user)
-            with gr.Tab("Annotate", id="annotate"):
-                annotate.render(studio, user, session, choices)
-            with gr.Tab("Campaigns", id="campaigns"):
-                campaigns.render(studio, user, choices)
-            with gr.Tab("Train", id="train"):
-                train.render(studio, user)
-            with gr.Tab("Models", id="models"):
+            with gr.Tab("Explore", id="explore") as t_explore:
+                lists += explore.render(studio, choices, user)
+            with gr.Tab("Analyze", id="analyze") as t_analyze:
+                lists += analyze.render(studio, choices, user)
+            with gr.Tab("Annotate", id="annotate") as t_annotate:
+                lists += annotate.render(studio, user, session, choices)
+            with gr.Tab("Campaigns", id="campaigns") as t_campaigns:
+                lists += campaigns.render(studio, user, choices)
+            with gr.Tab("Train", id="train") as t_train:
+                lists += train.render(studio, user)
+            with gr.Tab("Models", id="models") as t_models:
                 table = gr.Dataframe(_models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
                 refresh = gr.Button("Refresh")
+
+        dropdowns = [d for d, _ in lists]
+
+        def model_lists(*current: str):
+            """Every model dropdown with the models on disk now: a model published by a job or the CLI appears without a restart."""
+            predicting, trainable = studio.model_choices(), studio.trainable_models()
+            offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
+                       "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable}
+            out = []
+            for (_, kind), value in zip(lists, current):
+                opts = offered[kind]
+                fallback = studio.default_model(opts) if kind in ("predict", "train") else opts[0]
+                out.append(gr.Dropdown(choices=opts, value=value if value in opts else fallback))
+            return out
+
+        for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train)):
+            on(tab.select, model_lists, dropdowns, dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
 
         def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
             account, token = studio.sign_in(n, pw, client=request.client.host if request and request.client else None)
@@ -113,6 +131,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         if studio.settings.hf_oauth:
             on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
         on(refresh.click, lambda: _models_frame(studio), None, table, api_name="models")
+        on(t_models.select, lambda: _models_frame(studio), None, table, api_name=False, show_progress="hidden")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
     app.queue(default_concurrency_limit=16)
     _calm_queue(app)

@@ -25,7 +25,7 @@ def _figures(result: dict[str, Any]) -> list[Any]:
     return figs
 
 
-def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
+def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     default = studio.default_model(model_choices)
     with gr.Row():
         model = gr.Dropdown(model_choices, value=default, label="Model", elem_id="analyze-model")
@@ -82,3 +82,4 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
     on(run.click, analyze, [user, model, other, split], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
     on(export.click, analyze_downloads, [user, model, split], files, api_name="analyze_downloads", concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
+    return [(model, "predict"), (other, "predict-or-none")]

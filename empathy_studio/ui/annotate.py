@@ -70,7 +70,7 @@ def _guidelines(campaign: dict[str, Any]) -> str:
     return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + GUIDELINES
 
 
-def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> None:
+def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
     item_id = gr.State(None)
     with gr.Column(elem_id="annotate-panel"):
         with gr.Row(equal_height=True):
@@ -236,3 +236,4 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     for c in (note, turns):
         on(c.blur, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)
     on(save_queue.click, set_queue, [user, order, qmodel, assisted], order, api_name="set_queue", concurrency_limit=1)
+    return [(qmodel, "predict")]

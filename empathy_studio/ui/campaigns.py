@@ -58,7 +58,7 @@ def emotion_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["emotion", "ratings", "items", "alpha initial", "alpha final", "ICC(2,1) initial"])
 
 
-def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
+def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
     gr.Markdown("Admins: a campaign serves each item to exactly k annotators, least-rated items first. "
                 "Annotators choose it in the Annotate tab.")
     with gr.Accordion("New campaign", open=True):
@@ -171,3 +171,4 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> None:
     on(export.click, download, [user, chosen, fmt], files, api_name="campaign_export")
     on(user.change, lambda who: table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
        api_name=False, show_progress="hidden")
+    return [(model, "predict-or-no-model")]

@@ -23,7 +23,7 @@ def _count_label(choices: list) -> str:
     return f"Dialogue ({len(choices)} match)"
 
 
-def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
+def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     problems = studio.problems()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
@@ -93,6 +93,9 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> None:
     on(lambda *a, **k: gr.on([c.change for c in filters], *a, **k), filter_dialogues, [user, *filters], dialogue, api_name="filter_dialogues",
        show_progress="hidden")
     on(show.click, explore_dialogue, [user, model, dialogue], outputs, api_name="explore_dialogue", concurrency_limit=2)
+    # picking a dialogue shows its prediction at once (a pick, not the list refreshing under a filter)
+    on(dialogue.input, explore_dialogue, [user, model, dialogue], outputs, api_name=False, concurrency_limit=2, trigger_mode="always_last")
     on(predict_btn.click, predict_text, [model, text], outputs, api_name="predict_text", concurrency_limit=2)
     on(upload.upload, predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
     on(text.submit, predict_text, [model, text], outputs, api_name=False, concurrency_limit=2)
+    return [(model, "predict")]

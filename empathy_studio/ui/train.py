@@ -38,7 +38,7 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, pd
     return head + err + log, table
 
 
-def render(studio: Studio, user: gr.State) -> None:
+def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     trainable = studio.trainable_models()
     gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
                 "the test split of the paper is never trained on.")
@@ -106,3 +106,4 @@ def render(studio: Studio, user: gr.State) -> None:
     on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="jobs")
     on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
     on(cancel.click, cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")
+    return [(base, "train")]
