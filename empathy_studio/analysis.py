@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .data import Dialogue, EsconvSource
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report
-from .plots import export_confusion, export_violin
+from .plots import export_confusion, export_violin, fmt_p
 
 ANY = "any"
 METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [
@@ -39,12 +39,28 @@ def per_class(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dic
     return per_class_report([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels)
 
 
+METRIC_NAMES = {"n": "items", "f1_weighted": "F1 (weighted)", "recall_weighted": "recall (weighted)", "accuracy": "accuracy",
+                "f1_macro": "F1 (macro)", "mse": "MSE", "mae": "MAE", "pearson": "Pearson r", "pearson_p": "Pearson p", "spearman": "Spearman rho"}
+
+
+def metric_name(key: str) -> str:
+    """`mse_initial` -> "MSE, initial"; names a reader of a paper knows."""
+    for t in INTENSITY_TARGETS:
+        if key.endswith(f"_{t}"):
+            return f"{METRIC_NAMES[key[: -len(t) - 1]]}, {t}"
+    return METRIC_NAMES.get(key, key)
+
+
 def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per metric, one column per model (in the order given)."""
-    def show(v: Any) -> Any:
+    """One row per metric, one column per model (in the order given); p-values in scientific notation."""
+    def show(key: str, v: Any) -> Any:
+        if v is None:
+            return None
+        if key.startswith("pearson_p"):
+            return fmt_p(v)
         return round(v, 4) if isinstance(v, float) else v
 
-    return [{"metric": k, **{name: show(m.get(k)) for name, m in metrics.items()}} for k in METRIC_KEYS]
+    return [{"metric": metric_name(k), **{name: show(k, m.get(k)) for name, m in metrics.items()}} for k in METRIC_KEYS]
 
 
 def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path) -> list[Path]:

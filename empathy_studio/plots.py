@@ -49,27 +49,46 @@ def _fmt_p(p: float | None) -> str:
     return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def violin(gold: Sequence[float], pred: Sequence[float], target: str, who: str = "predicted") -> go.Figure:
-    """Violins of `pred` for each gold level, plus the OLS regression line."""
+fmt_p = _fmt_p  # p-values as tables show them: scientific below 0.001
+
+
+def violin(gold: Sequence[float], pred: Sequence[float], target: str, who: str = "predicted", full_scale: bool = False,
+           x_title: str | None = None, y_title: str | None = None) -> go.Figure:
+    """Violins of `pred` for each gold level, plus the OLS regression line; n under each level.
+
+    Every level of the scale gets its place, an empty one with n = 0, so a gap is visible rather than
+    silently closed. The y axis fits the data (the slope that r measures stays visible) unless
+    `full_scale` asks for the whole scale.
+    """
     g, p = _pairs(gold, pred)
     st = regression_stats(g, p)
     fig = go.Figure()
-    levels = sorted({int(v) for v in g})
+    lo, hi = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN) if target == "change" else (INTENSITY_MIN, INTENSITY_MAX)
+    present = {int(v) for v in g}
+    levels = list(range(min([lo, *present]), max([hi, *present]) + 1))
+    counts = {lv: int((g == lv).sum()) for lv in levels}
     for lv in levels:
         vals = p[g == lv]
+        if not len(vals):
+            continue
         fig.add_trace(go.Violin(x=[lv] * len(vals), y=vals, name=f"gold {lv}", box_visible=True, meanline_visible=True, points="all",
                                 pointpos=0, jitter=0.3, marker=dict(size=3, opacity=0.5), line_color=LEVEL_COLORS.get(abs(lv), "#3b6ea5"),
                                 spanmode="hard", scalemode="width", width=0.8, showlegend=False))
     if st["slope"] is not None:
-        xs = np.array([min(levels) - 0.4, max(levels) + 0.4])
+        xs = np.array([min(present) - 0.4, max(present) + 0.4])
         fig.add_trace(go.Scatter(x=xs, y=st["intercept"] + st["slope"] * xs, mode="lines", name="OLS fit",
                                  line=dict(color="#222", width=2, dash="dash")))
     r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
-    _layout(fig, f"{target.capitalize()} intensity: {who} vs gold  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})")
-    lo, hi = (-4, 4) if target == "change" else (INTENSITY_MIN, INTENSITY_MAX)
-    fig.update_xaxes(title="gold (self-report)", tickmode="array", tickvals=levels)
-    fig.update_yaxes(title=who, range=[lo - 0.5, hi + 0.5])
-    fig.update_layout(legend=dict(orientation="h", y=-0.2))
+    _layout(fig, f"{target.capitalize()} intensity: {who}  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})", height=420)
+    fig.update_xaxes(title=x_title or f"self-reported {target} intensity", tickmode="array", tickvals=levels,
+                     ticktext=[f"{lv}<br><span style='font-size:10px'>n = {counts[lv]}</span>" for lv in levels], range=[levels[0] - 0.6, levels[-1] + 0.6])
+    if full_scale or not len(p):
+        y_range = [lo - 0.5, hi + 0.5]
+    else:
+        pad = max(0.15, 0.08 * float(np.ptp(p)))
+        y_range = [float(p.min()) - pad, float(p.max()) + pad]
+    fig.update_yaxes(title=y_title or f"predicted {target} intensity", range=y_range)
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return fig
 
 

@@ -63,12 +63,21 @@ def test_bad_input_gives_an_error_not_a_crash(client):
 
 
 def test_analyze_and_downloads(client):
-    out = client.predict("minilm-quick", "minilm-quick", "all", api_name="/analyze")
+    out = client.predict("minilm-quick", "minilm-quick", "all", False, api_name="/analyze")
     metrics = out[0]
     rows = {r[0]: r[1:] for r in metrics["data"]}
-    assert 0 <= rows["f1_weighted"][0] <= 1 and rows["n"][0] == 30
+    assert 0 <= rows["F1 (weighted)"][0] <= 1 and rows["items"][0] == 30
+    p = rows["Pearson p, initial"][0]
+    assert p is None or "e" in p or float(p) >= 1e-3  # a p-value is never shown as "0"
     violin = _plot(out[1])
     assert any(t["type"] == "violin" for t in violin["data"]) and any(t.get("name") == "OLS fit" for t in violin["data"])
+    layout = violin["layout"]
+    assert layout["xaxis"]["title"]["text"] == "self-reported initial intensity" and layout["yaxis"]["title"]["text"] == "predicted initial intensity"
+    assert [t.split("<br>")[0] for t in layout["xaxis"]["ticktext"]] == ["1", "2", "3", "4", "5"]  # every level, empty ones with n = 0
+    assert all("n = " in t for t in layout["xaxis"]["ticktext"])
+    fitted = layout["yaxis"]["range"]
+    full = _plot(client.predict("minilm-quick", "(none)", "all", True, api_name="/analyze")[1])["layout"]["yaxis"]["range"]
+    assert full == [0.5, 5.5] and fitted[1] - fitted[0] < 5  # fitted to the data unless the full scale is asked for
     assert out[5] is not None  # side-by-side model B
     files = client.predict("minilm-quick", "test", api_name="/analyze_downloads")
     suffixes = {Path(f).suffix for f in files}

@@ -203,7 +203,7 @@ def test_a_blind_campaign_hides_gold_and_predictions_from_annotators(browser, li
     pick(page, "analyze-split", "val")
     page.locator("#analyze-run").click()
     n_val = len(studio.esconv.splits["val"])
-    page.wait_for_function(f"(() => {{ const t = document.querySelector('#analyze-metrics'); return t && /\\bn\\s+{n_val - 1}\\b/.test(t.innerText); }})()",
+    page.wait_for_function(f"(() => {{ const t = document.querySelector('#analyze-metrics'); return t && /\\bitems\\s+{n_val - 1}\\b/.test(t.innerText); }})()",
                            timeout=60_000)  # the metrics count one item fewer: the campaign's is left out
     rows = studio.analyze("minilm-quick", "val", actor=studio.annotation.login("ana", "anapw"))
     assert rows["hidden"] == 1 and item not in [r["item_id"] for r in rows["rows"]]

@@ -15,12 +15,12 @@ from .common import on, progress_bar
 NONE = "(none)"
 
 
-def _figures(result: dict[str, Any]) -> list[Any]:
+def _figures(result: dict[str, Any], full_scale: bool = False) -> list[Any]:
     rows, who = result["rows"], result["model"]
     figs: list[Any] = []
     for t in INTENSITY_TARGETS:
         has = rows and rows[0].get(f"pred_{t}") is not None
-        figs.append(violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, who) if has else None)
+        figs.append(violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, who, full_scale=full_scale) if has else None)
     figs.append(confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], result["labels"], f"Confusion matrix: {who}"))
     return figs
 
@@ -31,6 +31,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         model = gr.Dropdown(model_choices, value=default, label="Model", elem_id="analyze-model")
         other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (e.g. parent vs fine-tuned child)", elem_id="analyze-other")
         split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)", elem_id="analyze-split")
+        full = gr.Checkbox(False, label="Full 1-5 scale on the y axis", elem_id="analyze-full-scale")
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
     table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="analyze-metrics")
     with gr.Row(equal_height=False):
@@ -51,7 +52,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         with gr.Row():
             rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
-    def analyze(who, model_name: str, other_name: str, split_name: str, progress=gr.Progress()):
+    def analyze(who, model_name: str, other_name: str, split_name: str, full_scale: bool, progress=gr.Progress()):
         a = studio.analyze(model_name, split_name, progress_bar(progress), actor=who)
         if a["hidden"]:
             gr.Info(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
@@ -60,8 +61,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         if other_name and other_name != NONE:
             b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who)
             metrics[f"B: {other_name}"] = b["metrics"]
-            figs_b = _figures(b)
-        return (pd.DataFrame(studio.metrics_table(metrics)), *_figures(a), *figs_b, pd.DataFrame(a["per_class"]).round(4),
+            figs_b = _figures(b, full_scale)
+        return (pd.DataFrame(studio.metrics_table(metrics)), *_figures(a, full_scale), *figs_b, pd.DataFrame(a["per_class"]).round(4),
                 gr.Column(visible=len(metrics) > 1))
 
     def analyze_downloads(who, model_name: str, split_name: str) -> list[str]:
@@ -69,17 +70,17 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
 
     def analyze_ratings(who, model_name: str):
         pairs = studio.ratings_comparison(who, model_name)
-        out = [violin(*pairs["vs_gold"][t], t, "human rating (mean)") for t in ("initial", "final")]
+        out = [violin(*pairs["vs_gold"][t], t, "annotators vs the seeker", y_title=f"annotator mean, {t} intensity") for t in ("initial", "final")]
         for t in ("initial", "final"):
             x, y = pairs["model_vs_ratings"][t]
             if not x:
                 gr.Warning(f"{model_name} has no cached predictions for the rated items; run Analyze on split 'all' first.")
                 out.append(None)
                 continue
-            out.append(violin(x, y, t, f"{model_name} (vs rounded rating)"))
+            out.append(violin(x, y, t, f"{model_name} vs annotators", x_title=f"annotator mean, {t} intensity (rounded)"))
         return out
 
-    on(run.click, analyze, [user, model, other, split], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
+    on(run.click, analyze, [user, model, other, split, full], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
     on(export.click, analyze_downloads, [user, model, split], files, api_name="analyze_downloads", concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
     return [(model, "predict"), (other, "predict-or-none")]
