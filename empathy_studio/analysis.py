@@ -51,8 +51,11 @@ def metric_name(key: str) -> str:
     return METRIC_NAMES.get(key, key)
 
 
-def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per metric, one column per model (in the order given); p-values in scientific notation."""
+def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per metric, one column per model (in the order given); p-values in scientific notation.
+
+    With two models, a "B − A" column, and for weighted F1 and each MSE the paired bootstrap 95% CI of that difference.
+    """
     def show(key: str, v: Any) -> Any:
         if v is None:
             return None
@@ -60,7 +63,58 @@ def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             return fmt_p(v)
         return round(v, 4) if isinstance(v, float) else v
 
-    return [{"metric": metric_name(k), **{name: show(k, m.get(k)) for name, m in metrics.items()}} for k in METRIC_KEYS]
+    rows = [{"metric": metric_name(k), **{name: show(k, m.get(k)) for name, m in metrics.items()}} for k in METRIC_KEYS]
+    if len(metrics) == 2:
+        (_, a), (_, b) = metrics.items()
+        for row, k in zip(rows, METRIC_KEYS):
+            both = isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float)) and k != "n" and not k.startswith("pearson_p")
+            row["B − A"] = round(b[k] - a[k], 4) if both else None
+            c = (compared or {}).get(k)
+            row["B − A, 95% CI (paired bootstrap)"] = f"{c['ci95'][0]:+.4f} to {c['ci95'][1]:+.4f}" if c else None
+    return rows
+
+
+COMPARED = ("f1_weighted", "mse_initial", "mse_final", "mse_change")
+
+
+def paired_bootstrap(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]], n_boot: int = 500,
+                     seed: int = 0) -> dict[str, dict[str, Any]]:
+    """B − A for weighted F1 and each MSE on the items both models were scored on, with a 95% CI from
+    resampling those items (the same resample for both models: a paired bootstrap)."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    by_b = {r["item_id"]: r for r in rows_b}
+    pairs = [(a, by_b[a["item_id"]]) for a in rows_a if a["item_id"] in by_b]
+    if len(pairs) < 2:
+        return {}
+    gold = np.array([a["gold_emotion"] for a, _ in pairs])
+    pred = {side: np.array([p[side]["pred_emotion"] for p in pairs]) for side in (0, 1)}
+
+    def sq_err(side: int, t: str) -> np.ndarray:
+        return np.array([math.nan if p[side].get(f"pred_{t}") is None or p[0][f"gold_{t}"] is None else (p[side][f"pred_{t}"] - p[0][f"gold_{t}"]) ** 2
+                         for p in pairs], dtype=float)
+
+    errs = {t: (sq_err(0, t), sq_err(1, t)) for t in INTENSITY_TARGETS}
+
+    def stat(key: str, idx: np.ndarray) -> float:
+        if key == "f1_weighted":
+            return (f1_score(gold[idx], pred[1][idx], average="weighted", zero_division=0)
+                    - f1_score(gold[idx], pred[0][idx], average="weighted", zero_division=0))
+        a, b = errs[key[len("mse_"):]]
+        return float(np.nanmean(b[idx]) - np.nanmean(a[idx]))
+
+    rng = np.random.default_rng(seed)
+    full = np.arange(len(pairs))
+    out: dict[str, dict[str, Any]] = {}
+    for key in COMPARED:
+        if key != "f1_weighted" and (np.isnan(errs[key[4:]][0]).all() or np.isnan(errs[key[4:]][1]).all()):
+            continue
+        with np.errstate(all="ignore"):
+            boots = [stat(key, rng.integers(0, len(pairs), len(pairs))) for _ in range(n_boot)]
+        lo, hi = np.nanpercentile(boots, [2.5, 97.5])
+        out[key] = {"difference": float(stat(key, full)), "ci95": [float(lo), float(hi)], "n": len(pairs)}
+    return out
 
 
 def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path) -> list[Path]:

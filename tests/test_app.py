@@ -67,6 +67,8 @@ def test_analyze_and_downloads(client):
     metrics = out[0]
     rows = {r[0]: r[1:] for r in metrics["data"]}
     assert 0 <= rows["F1 (weighted)"][0] <= 1 and rows["items"][0] == 30
+    assert metrics["headers"][-2:] == ["B − A", "B − A, 95% CI (paired bootstrap)"]
+    assert rows["MSE, initial"][2] == 0 and rows["F1 (weighted)"][3] == "+0.0000 to +0.0000"  # a model against itself
     p = rows["Pearson p, initial"][0]
     assert p is None or "e" in p or float(p) >= 1e-3  # a p-value is never shown as "0"
     violin = _plot(out[1])

@@ -94,3 +94,29 @@ def test_rowwise_against_matches_scipy():
         r = stats.pearsonr(row[ok], ref[ok])
         assert res["n"] == ok.sum() and res["mae"] == pytest.approx(np.abs(row[ok] - ref[ok]).mean())
         assert res["pearson"] == pytest.approx(r.statistic) and res["pearson_p"] == pytest.approx(r.pvalue, rel=1e-6)
+
+
+def test_paired_bootstrap_of_two_models_on_the_same_items():
+    from empathy_studio.analysis import metrics_of, metrics_table, paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    gold = rng.integers(1, 6, 200).astype(float)
+    emotions = rng.choice(["anger", "fear", "shame"], 200)
+
+    def rows(noise: float, wrong_every: int):
+        return [{"item_id": f"i{k}", "gold_emotion": e, "pred_emotion": e if k % wrong_every else "fear",
+                 **{f"gold_{t}": g for t in ("initial", "final", "change")},
+                 **{f"pred_{t}": g + rng.normal(0, noise) for t in ("initial", "final", "change")}}
+                for k, (g, e) in enumerate(zip(gold, emotions))]
+
+    a, b = rows(1.0, 2), rows(0.3, 10)
+    cmp = paired_bootstrap(a, b, n_boot=300)
+    assert set(cmp) == {"f1_weighted", "mse_initial", "mse_final", "mse_change"} and cmp["f1_weighted"]["n"] == 200
+    assert cmp["f1_weighted"]["difference"] > 0 and cmp["f1_weighted"]["ci95"][0] > 0  # B is clearly better
+    assert cmp["mse_initial"]["difference"] < 0 and cmp["mse_initial"]["ci95"][1] < 0
+    lo, hi = cmp["mse_final"]["ci95"]
+    assert lo <= cmp["mse_final"]["difference"] <= hi
+    table = {r["metric"]: r for r in metrics_table({"A": metrics_of(a), "B": metrics_of(b)}, cmp)}
+    assert table["F1 (weighted)"]["B − A"] == round(metrics_of(b)["f1_weighted"] - metrics_of(a)["f1_weighted"], 4)
+    assert table["Pearson p, initial"]["B − A"] is None and table["items"]["B − A"] is None
+    assert paired_bootstrap(a[:1], b[:1]) == {}  # too few shared items to say anything

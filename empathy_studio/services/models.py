@@ -137,8 +137,13 @@ class ModelServices:
                 "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown)}
 
     @staticmethod
-    def metrics_table(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        return analysis.metrics_table(metrics)
+    def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        return analysis.metrics_table(metrics, compared)
+
+    @staticmethod
+    def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """B − A on the items both were scored on, with paired bootstrap CIs (results of `analyze`)."""
+        return analysis.paired_bootstrap(a["rows"], b["rows"])
 
     def analysis_downloads(self, name: str, split: str = "test", actor: Annotator | None = None) -> list[Path]:
         result = self.analyze(name, split, actor=actor)

@@ -58,11 +58,13 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             gr.Info(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
         metrics = {f"A: {model_name}": a["metrics"]}
         figs_b: list[Any] = [None, None, None, None]
+        compared = None
         if other_name and other_name != NONE:
             b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who)
             metrics[f"B: {other_name}"] = b["metrics"]
             figs_b = _figures(b, full_scale)
-        return (pd.DataFrame(studio.metrics_table(metrics)), *_figures(a, full_scale), *figs_b, pd.DataFrame(a["per_class"]).round(4),
+            compared = studio.compare(a, b)
+        return (pd.DataFrame(studio.metrics_table(metrics, compared)), *_figures(a, full_scale), *figs_b, pd.DataFrame(a["per_class"]).round(4),
                 gr.Column(visible=len(metrics) > 1))
 
     def analyze_downloads(who, model_name: str, split_name: str) -> list[str]:
