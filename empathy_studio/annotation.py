@@ -178,8 +178,8 @@ class Annotation:
         if not camp["active"]:
             raise PermissionDenied(f"campaign {camp['name']} is closed; its ratings can no longer change")
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
-        seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else extra.pop("seconds_on_item", None)
-        extra.pop("seconds_on_item", None)
+        given = extra.pop("seconds_on_item", None)  # the claim's own time wins over what a caller says
+        seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else given
         return self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
                                seconds_on_item=seconds, **extra)
 

@@ -121,8 +121,6 @@ def test_annotator_rates_skips_goes_back_undoes_and_edits(live_app):
     assert "withdrew it" in undone[-2] and [r["item_id"] for r in studio.store.ratings(annotator="ben")] == [rated[0]["item_id"]]
     mine = c.predict(api_name="/my_ratings")
     assert mine["data"][0][mine["headers"].index("note")] == "<b>first</b>"  # shown as typed: not escaped twice, not stripped
-    opened = c.predict("default", {}, api_name="/open_rating") if False else None  # a row click needs the browser (select data)
-    assert opened is None
     with pytest.raises(Exception, match="both the initial"):
         c.predict("default", None, "2", "", "", None, "", {}, api_name="/submit_rating")
     with pytest.raises(Exception, match="not in the list of choices"):

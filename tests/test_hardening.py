@@ -242,7 +242,7 @@ def test_out_of_range_training_options_are_refused(tmp_path, args, message):
 # -- jobs and their server ---------------------------------------------------------
 
 SERVER = textwrap.dedent("""
-    import sys, time
+    import signal, sys
     from pathlib import Path
     from empathy_studio.services import Studio, TrainRequest
     from empathy_studio.settings import Settings
@@ -252,7 +252,7 @@ SERVER = textwrap.dedent("""
     root = studio.annotation.login("root", "pw")
     job = studio.submit_training(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="orphan", max_length=32, batch_size=8))
     print(job, flush=True)
-    time.sleep(600)
+    signal.pause()  # a server until it is killed
 """)
 
 
