@@ -117,20 +117,23 @@ def paired_bootstrap(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str
     return out
 
 
-def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path) -> list[Path]:
-    """Publication figures (PNG and SVG), the metrics and the predictions (CSV) of one model on one split."""
+def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path,
+                    full_scale: bool = False) -> list[Path]:
+    """Publication figures (PNG and SVG, the same figures as on screen), the metrics and the predictions (CSV) of one model on one split."""
     import pandas as pd
 
     stem = f"{model}-{split}"
     paths: list[Path] = []
     if has_intensity(rows):
         for t in INTENSITY_TARGETS:
-            paths += export_violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}")
-    paths += export_confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels, folder, f"{stem}-confusion")
-    metrics_csv, preds_csv = folder / f"{stem}-metrics.csv", folder / f"{stem}-predictions.csv"
+            paths += export_violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}", model, full_scale)
+    paths += export_confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels, folder, f"{stem}-confusion",
+                              f"Confusion matrix: {model}")
+    metrics_csv, preds_csv, classes_csv = folder / f"{stem}-metrics.csv", folder / f"{stem}-predictions.csv", folder / f"{stem}-per-class.csv"
     pd.DataFrame(metrics_table({model: metrics_of(rows)})).to_csv(metrics_csv, index=False)
-    pd.DataFrame(list(rows)).to_csv(preds_csv, index=False)
-    return [*paths, metrics_csv, preds_csv]
+    pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]).to_csv(preds_csv, index=False)
+    pd.DataFrame(per_class(rows, labels)).to_csv(classes_csv, index=False)
+    return [*paths, metrics_csv, classes_csv, preds_csv]
 
 
 def ratings_against(items: dict[str, dict[str, Any]], aggregated: dict[str, dict[str, Any]],

@@ -183,15 +183,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _data_note(studio)
     result = studio.evaluate(args.model, args.dataset, args.split, progress=None if args.model == "zeror" else _bar())
     per_class = result.pop("per_class")
+    if result["dropped_note"]:
+        print(f"note: {result['dropped_note']}", file=sys.stderr)
     if args.json:
         _print_json(result)
         return 0
     result.pop("confusion")
+    baseline = result.pop("baseline")
+    result.pop("dropped"), result.pop("dropped_note")
     for k, v in result.items():
-        print(f"{k:<22} {v:.4f}" if isinstance(v, float) else f"{k:<22} {v}")
+        zero = baseline.get(k)
+        against = f"   ZeroR {zero:.4f}" if isinstance(v, float) and isinstance(zero, float) and k != "n" else ""
+        print(f"{k:<22} {v:.4f}{against}" if isinstance(v, float) else f"{k:<22} {v}")
+    print(f"ZeroR fitted on the {baseline['fitted_on']}")
     for row in per_class:
         print(f"  {row['emotion']:<34} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n {row['support']}")
     return 0
+
+
+def _with_interval(row: dict, target: str) -> str:
+    iv = (row.get(f"pred_{target}_interval") or {}).get("0.8")
+    return f"{row[f'pred_{target}']:.2f} (80%: {iv[0]:.2f} to {iv[1]:.2f})" if iv else f"{row[f'pred_{target}']:.2f}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -204,7 +216,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _print_json(rows if len(rows) > 1 else rows[0])
     else:
         for r in rows:
-            inten = "  ".join(f"{t} {r[f'pred_{t}']:.2f}" for t in ("initial", "final", "change") if r[f"pred_{t}"] is not None)
+            if r["too_little_text"]:
+                print(f"too little text ({r['words']} words; {args.model} needs {r['min_words']})  | {r['text'][:60]}")
+                continue
+            inten = "  ".join(f"{t} {_with_interval(r, t)}" for t in ("initial", "final", "change") if r[f"pred_{t}"] is not None)
             print(f"{r['pred_emotion']:<12} {r['probs'][r['pred_emotion']]:.2f}  {inten}  | {r['text'][:60]}")
     return 0
 

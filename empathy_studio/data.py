@@ -399,13 +399,47 @@ def examples_hash(examples: Iterable[Example]) -> str:
 @dataclass(frozen=True)
 class EsconvSource:
     dialogues: tuple[Dialogue, ...]
-    origin: str  # a path, a hub id, or "demo"
+    origin: str  # a path, a hub id, "demo", or the "+"-joined origins of its parts
     is_demo: bool = False
+    parts: tuple["EsconvSource", ...] = ()  # a union of sources (ESConv + FailedESConv): each part is split on its own
+
+    @classmethod
+    def union(cls, parts: Sequence["EsconvSource"]) -> "EsconvSource":
+        """Several ESConv-format sources as one: each split by the same seeded rule, the splits joined, ids kept distinct."""
+        seen: dict[str, str] = {}
+        for part in parts:
+            for d in part.dialogues:
+                if seen.setdefault(d.dialogue_id, part.origin) != part.origin:
+                    raise DataError(part.origin, f"dialogue id {d.dialogue_id!r} is also in {Path(seen[d.dialogue_id]).name}; ids must be distinct")
+        return cls(tuple(d for p in parts for d in p.dialogues), "+".join(p.origin for p in parts), parts=tuple(parts))
 
     @cached_property
     def splits(self) -> dict[str, list[Dialogue]]:
         """The paper's split, computed once per source (a frozen dataclass keeps the cache in its __dict__)."""
+        if self.parts:
+            return {s: [d for p in self.parts for d in p.splits[s]] for s in SPLITS}
         return split_dialogues(self.dialogues, source=self.origin)
+
+    @cached_property
+    def dropped(self) -> dict[str, int]:
+        """Records the loader keeps but the splits leave out, counted by reason."""
+        out: dict[str, int] = {}
+        for d in self.dialogues:
+            if d.emotion not in ESCONV_EMOTIONS:
+                reason = f"emotion {d.emotion!r} is not one of the 7 of the taxonomy"
+                out[reason] = out.get(reason, 0) + 1
+        return out
+
+    def dropped_note(self) -> str:
+        """One line for a banner or stderr; empty when nothing was left out."""
+        if not self.dropped:
+            return ""
+        total = sum(self.dropped.values())
+        return f"{total} dialogue{'s' * (total != 1)} of {self.name} left out: " + "; ".join(f"{n} × {why}" for why, n in self.dropped.items())
+
+    @property
+    def name(self) -> str:
+        return "+".join(Path(p).name for p in self.origin.split("+"))
 
     @cached_property
     def split_of(self) -> dict[str, str]:
@@ -444,6 +478,7 @@ def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = Non
 # training data policies: gold, gold plus ratings, ratings only
 
 POLICIES = ("gold", "gold+ratings", "ratings")
+FAILED = "failed"  # the dataset name of the configured FailedESConv file
 TRAINABLE_SPLIT = "train"
 
 
@@ -488,25 +523,37 @@ class DataSources:
     """Where each dataset comes from, resolved on first use and kept: ESConv, ESConv-format files, SAD, EPITOME."""
 
     def __init__(self, esconv: Sequence[Path] = (), esconv_file: Path | str | None = None, hub_esconv: bool = False,
-                 sad: Path | None = None, epitome: Path | None = None):
+                 sad: Path | None = None, epitome: Path | None = None, failed: Path | None = None):
         self._candidates, self._explicit, self._hub = tuple(esconv), esconv_file, hub_esconv
-        self.sad, self.epitome = sad, epitome
+        self.sad, self.epitome, self.failed = sad, epitome, failed
         self._files: dict[str, EsconvSource] = {}
 
     @classmethod
     def from_settings(cls, settings) -> "DataSources":
-        return cls(settings.esconv, settings.esconv_file, settings.hub_esconv, settings.first_existing("sad"), settings.first_existing("epitome"))
+        return cls(settings.esconv, settings.esconv_file, settings.hub_esconv, settings.first_existing("sad"), settings.first_existing("epitome"),
+                   settings.first_existing("failed_esconv"))
 
     @cached_property
     def esconv(self) -> EsconvSource:
         return resolve_esconv(self._candidates, self._explicit, hub=self._hub)
 
+    def esconv_datasets(self) -> list[str]:
+        """The named ESConv-format datasets available here: esconv, and with FailedESConv configured, failed and esconv+failed."""
+        return ["esconv", FAILED, f"esconv+{FAILED}"] if self.failed is not None and not self.esconv.is_demo else ["esconv"]
+
     def esconv_like(self, dataset: str) -> EsconvSource:
-        """`esconv` (the configured source) or an ESConv-format file, each loaded once."""
+        """`esconv` (the configured source), `failed` (FailedESConv), an ESConv-format file, or several joined by "+"; each loaded once."""
         if dataset == "esconv":
             return self.esconv
         if dataset not in self._files:
-            self._files[dataset] = EsconvSource(tuple(load_esconv(dataset)), dataset)
+            if "+" in dataset:
+                self._files[dataset] = EsconvSource.union([self.esconv_like(part) for part in dataset.split("+")])
+            elif dataset == FAILED:
+                if self.failed is None:
+                    raise DataError(FAILED, "FailedESConv is not configured (space_config.yaml: failed_esconv)")
+                self._files[dataset] = EsconvSource(tuple(load_esconv(self.failed, source="failed-esconv")), str(self.failed))
+            else:
+                self._files[dataset] = EsconvSource(tuple(load_esconv(dataset)), dataset)
         return self._files[dataset]
 
     def examples(self, dataset: str) -> tuple[dict[str, list[Example]], tuple[str, ...]]:

@@ -25,13 +25,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import calibration
 from . import data as D
 from .agreement import aggregate_ratings
 from .errors import ConfigError, DataError, ModelUnavailable
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, regression_metrics
 from .names import check_name, inside
-from .progress import PUBLISHING, TESTING, ProgressEvent, ProgressFn, fan_out
+from .progress import CALIBRATING, PUBLISHING, TESTING, ProgressEvent, ProgressFn, fan_out
 from .registry import ModelSpec, Registry
 from .settings import Settings
 from .store import Store
@@ -255,8 +256,13 @@ class Finetuner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+        emit(ProgressEvent(CALIBRATING, 0, 1, "temperature, intervals and the least text, on the validation split"))
+        predictor = Predictor(result.model, result.tokenizer, name=name, max_length=config.max_length, cache_size=0)
+        residuals = {t: r.pop("residuals") for t, r in result.ridge.items() if r.get("residuals")}
+        cal = calibration.fit(predictor, splits["val"], splits["train"], residuals)
+        predictor.calibration = cal
+        emit(ProgressEvent(CALIBRATING, 1, 1))
         emit(ProgressEvent(TESTING, 0, len(splits["test"]), "test split"))
-        predictor = Predictor(result.model, result.tokenizer, name=name, max_length=config.max_length)
         metrics = self.test_metrics(predictor, splits["test"], labels, req)
         parent_metrics = spec.metrics if spec.kind == "finetuned" else {}
         delta = {k: metrics[k] - parent_metrics[k] for k in metrics if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)}
@@ -278,11 +284,13 @@ class Finetuner:
         emit(ProgressEvent(PUBLISHING, 0, 1, name))
         tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}"
         save(result.model, result.tokenizer, tmp, manifest)
+        cal.save(tmp)
         os.replace(tmp, target)  # atomic publish: a failed or killed run never leaves a half-written model
         emit(ProgressEvent(PUBLISHING, 1, 1, name))
         return manifest
 
     def test_metrics(self, predictor, test: Sequence[D.Example], labels: Sequence[str], req: TrainRequest) -> dict[str, Any]:
+        """Test-split metrics; with a calibrated predictor also ECE before/after and interval coverage (`uncertainty`)."""
         preds = predictor.predict([ex.text for ex in test])
         gold_int = {t: [getattr(ex, t) for ex in test] for t in INTENSITY_TARGETS}
         pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds and preds[0].intensity else None
@@ -294,6 +302,9 @@ class Finetuner:
             for t in ("initial", "final"):
                 r = regression_metrics([a[t] for _, a in held], [pred_int[t][i] for i, _ in held])
                 metrics[f"rated_mse_{t}"], metrics[f"rated_n_{t}"] = r["mse"], r["n"]
+        if predictor.calibration is not None and preds:
+            metrics["uncertainty"] = {**calibration.uncertainty_metrics(preds, test, labels, predictor.calibration),
+                                      "min_words": predictor.calibration.min_words}
         return metrics
 
 

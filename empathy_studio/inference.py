@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .calibration import Calibration, word_count
 from .data import text_hash
 from .errors import InputError
 from .labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
@@ -34,12 +35,22 @@ class Prediction:
     intensity: dict[str, float] = field(default_factory=dict)  # clipped to the scale
     embedding: np.ndarray | None = None
     spread: float | None = None  # sd of the intensity outputs across emotions, weighted by their probabilities
+    intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> level ("0.8") -> [lo, hi]
+    words: int = 0
+    min_words: int | None = None  # the model's calibrated minimum; below it the prediction is "too little text"
+
+    @property
+    def too_little_text(self) -> bool:
+        return self.min_words is not None and self.words < self.min_words
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"pred_emotion": self.emotion, "probs": self.probs, "pred_spread": self.spread}
+        out: dict[str, Any] = {"pred_emotion": self.emotion, "probs": self.probs, "pred_spread": self.spread,
+                               "words": self.words, "min_words": self.min_words, "too_little_text": self.too_little_text}
         for t in INTENSITY_TARGETS:
             out[f"pred_{t}"] = self.intensity.get(t)
             out[f"pred_{t}_raw"] = self.intensity_raw.get(t)
+            if t in self.intervals:
+                out[f"pred_{t}_interval"] = self.intervals[t]
         return out
 
 
@@ -66,6 +77,7 @@ class Predictor:
         max_length: int = 256,
         batch_size: int = 16,
         cache_size: int = 20_000,
+        calibration: Calibration | None = None,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -75,10 +87,12 @@ class Predictor:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], Prediction] = OrderedDict()
         self.labels = list(model.heads_config.labels)
+        self.calibration = calibration
 
     @classmethod
     def from_folder(cls, folder: Path | str, name: str | None = None, **kwargs: Any) -> "Predictor":
         model, tokenizer = load(folder)
+        kwargs.setdefault("calibration", Calibration.load(folder))
         return cls(model, tokenizer, name or Path(folder).name, **kwargs)
 
     @property
@@ -139,9 +153,11 @@ class Predictor:
     def predict_one(self, text: str) -> Prediction:
         return self.predict([text])[0]
 
-    def explain_intensity(self, text: str, k: int = 6) -> dict[str, tuple[float, list[tuple[str, float]]]]:
-        """The words that move each intensity prediction most; empty for models without TF-IDF terms."""
-        return self.model.lexical.explain(text, k) if self.model.lexical is not None and self.model.intensity_heads is not None else {}
+    def explain_intensity(self, text: str, k: int = 6, threshold: float = 0.0, drop_stop_words: bool = False) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
+        """The words that move each intensity prediction most (see `LexicalIntensity.explain`); empty for models without TF-IDF terms."""
+        if self.model.lexical is None or self.model.intensity_heads is None:
+            return {}
+        return self.model.lexical.explain(text, k, threshold, drop_stop_words)
 
     def _run(self, texts: Sequence[str], progress: ProgressFn | None) -> list[Prediction]:
         out: list[Prediction | None] = [None] * len(texts)
@@ -152,20 +168,26 @@ class Predictor:
                 if "intensity" in res and self.model.lexical is not None:
                     words = torch.from_numpy(self.model.lexical.predict([texts[i] for i in idx])).to(res["intensity"])
                     res["intensity"] = res["intensity"] + words[:, :, None]  # the same for every emotion's output
-                probs = torch.softmax(res["logits"].float(), dim=-1).cpu().numpy()
+                temperature = self.calibration.temperature if self.calibration else 1.0
+                probs = torch.softmax(res["logits"].float() / temperature, dim=-1).cpu().numpy()
                 pred = res["logits"].argmax(-1)
                 inten = select_emotion(res["intensity"], pred).float().cpu().numpy() if "intensity" in res else None
                 spread = _spread(res["intensity"].float().cpu().numpy(), probs) if "intensity" in res else None
                 pooled = res["pooled"].float().cpu().numpy()
                 for row, i in enumerate(idx):
                     raw = {t: float(inten[row, k]) for k, t in enumerate(INTENSITY_TARGETS)} if inten is not None else {}
+                    clipped = {t: clip_intensity(t, v) for t, v in raw.items()}
+                    cal = self.calibration
                     out[i] = Prediction(
                         emotion=self.labels[int(pred[row])],
                         probs={lab: float(p) for lab, p in zip(self.labels, probs[row])},
                         intensity_raw=raw,
-                        intensity={t: clip_intensity(t, v) for t, v in raw.items()},
+                        intensity=clipped,
                         embedding=pooled[row],
                         spread=float(spread[row]) if spread is not None else None,
+                        intervals=cal.intervals(clipped) if cal else {},
+                        words=word_count(texts[i]),
+                        min_words=cal.min_words if cal else None,
                     )
                 done += len(idx)
                 if progress:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from .errors import ModelUnavailable
 from .labels import INTENSITY_TARGETS
@@ -61,15 +61,29 @@ class LexicalIntensity:
         """(len(texts), targets): what the words add to each intensity target."""
         return np.asarray(self.features(texts) @ self.weights.T, dtype=np.float32)
 
-    def explain(self, text: str, k: int = 6) -> dict[str, tuple[float, list[tuple[str, float]]]]:
-        """Per target: what all the words of `text` add together, and the `k` terms that add most (signed)."""
+    def explain(self, text: str, k: int = 6, threshold: float = 0.0, drop_stop_words: bool = False) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
+        """Per target: (what all the words add together, the terms that add most, what the other words add).
+
+        A term is listed when it adds at least `threshold` (on the 1-5 scale) either way, it is among
+        the `k` largest, and (with `drop_stop_words`) it has a word that is not a stop word; the rest
+        is summed as "other words", so the listed terms plus the other words give the total.
+        """
         row = self.features([text]).tocsr()
         inverse = {i: t for t, i in self.vocabulary.items()}
         out = {}
         for n, target in enumerate(INTENSITY_TARGETS):
             contrib = row.data * self.weights[n, row.indices]
-            top = np.argsort(-np.abs(contrib))[:k]
-            out[target] = (float(contrib.sum()), [(inverse[int(row.indices[i])], float(contrib[i])) for i in top if contrib[i] != 0])
+            order = np.argsort(-np.abs(contrib))
+            terms = []
+            for i in order:
+                term, value = inverse[int(row.indices[i])], float(contrib[i])
+                if len(terms) == k or abs(value) < max(threshold, 1e-12):
+                    break
+                if drop_stop_words and all(w in ENGLISH_STOP_WORDS for w in term.split()):
+                    continue
+                terms.append((term, value))
+            total = float(contrib.sum())
+            out[target] = (total, terms, total - sum(v for _, v in terms))
         return out
 
     def save(self, path: Path | str) -> None:

@@ -1,4 +1,4 @@
-"""Figures: plotly for the app (violin, regression, confusion, probabilities, trajectory), seaborn for export.
+"""Figures: plotly for the app (violin, confusion, reliability, probabilities, trajectory), matplotlib for download.
 
 Builders take plain rows and return figures; they never import gradio. The
 violin view is the paper's: one violin of predicted intensity per gold level,
@@ -9,6 +9,7 @@ title.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,43 +53,85 @@ def _fmt_p(p: float | None) -> str:
 fmt_p = _fmt_p  # p-values as tables show them: scientific below 0.001
 
 
+@dataclass
+class ViolinSpec:
+    """Everything a violin figure shows, computed once; the screen (plotly) and the download (matplotlib) both draw it."""
+
+    levels: list[int]
+    groups: dict[int, np.ndarray]  # level -> predicted values (empty levels keep their place)
+    stats: dict[str, Any]
+    line: tuple[np.ndarray, np.ndarray] | None
+    title: str
+    x_title: str
+    y_title: str
+    y_range: tuple[float, float]
+
+    def tick(self, level: int, newline: str) -> str:
+        return f"{level}{newline}n = {len(self.groups[level])}"
+
+
+def violin_spec(gold: Sequence[float], pred: Sequence[float], target: str, who: str = "predicted", full_scale: bool = False,
+                x_title: str | None = None, y_title: str | None = None) -> ViolinSpec:
+    g, p = _pairs(gold, pred)
+    st = regression_stats(g, p)
+    lo, hi = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN) if target == "change" else (INTENSITY_MIN, INTENSITY_MAX)
+    present = {int(v) for v in g}
+    levels = list(range(min([lo, *present]), max([hi, *present]) + 1))
+    line = None
+    if st["slope"] is not None:
+        xs = np.array([min(present) - 0.4, max(present) + 0.4])
+        line = (xs, st["intercept"] + st["slope"] * xs)
+    if full_scale or not len(p):
+        y_range = (lo - 0.5, hi + 0.5)
+    else:
+        pad = max(0.15, 0.08 * float(np.ptp(p)))
+        y_range = (float(p.min()) - pad, float(p.max()) + pad)
+    r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
+    return ViolinSpec(levels, {lv: p[g == lv] for lv in levels}, st, line,
+                      f"{target.capitalize()} intensity: {who}  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})",
+                      x_title or f"self-reported {target} intensity", y_title or f"predicted {target} intensity", y_range)
+
+
 def violin(gold: Sequence[float], pred: Sequence[float], target: str, who: str = "predicted", full_scale: bool = False,
            x_title: str | None = None, y_title: str | None = None) -> go.Figure:
     """Violins of `pred` for each gold level, plus the OLS regression line; n under each level.
 
     Every level of the scale gets its place, an empty one with n = 0, so a gap is visible rather than
     silently closed. The y axis fits the data (the slope that r measures stays visible) unless
-    `full_scale` asks for the whole scale.
+    `full_scale` asks for the whole scale. `export_violin` draws the same spec for download.
     """
-    g, p = _pairs(gold, pred)
-    st = regression_stats(g, p)
+    spec = violin_spec(gold, pred, target, who, full_scale, x_title, y_title)
     fig = go.Figure()
-    lo, hi = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN) if target == "change" else (INTENSITY_MIN, INTENSITY_MAX)
-    present = {int(v) for v in g}
-    levels = list(range(min([lo, *present]), max([hi, *present]) + 1))
-    counts = {lv: int((g == lv).sum()) for lv in levels}
-    for lv in levels:
-        vals = p[g == lv]
+    for lv, vals in spec.groups.items():
         if not len(vals):
             continue
         fig.add_trace(go.Violin(x=[lv] * len(vals), y=vals, name=f"gold {lv}", box_visible=True, meanline_visible=True, points="all",
                                 pointpos=0, jitter=0.3, marker=dict(size=3, opacity=0.5), line_color=LEVEL_COLORS.get(abs(lv), "#3b6ea5"),
                                 spanmode="hard", scalemode="width", width=0.8, showlegend=False))
-    if st["slope"] is not None:
-        xs = np.array([min(present) - 0.4, max(present) + 0.4])
-        fig.add_trace(go.Scatter(x=xs, y=st["intercept"] + st["slope"] * xs, mode="lines", name="OLS fit",
-                                 line=dict(color="#222", width=2, dash="dash")))
-    r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
-    _layout(fig, f"{target.capitalize()} intensity: {who}  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})", height=420)
-    fig.update_xaxes(title=x_title or f"self-reported {target} intensity", tickmode="array", tickvals=levels,
-                     ticktext=[f"{lv}<br><span style='font-size:10px'>n = {counts[lv]}</span>" for lv in levels], range=[levels[0] - 0.6, levels[-1] + 0.6])
-    if full_scale or not len(p):
-        y_range = [lo - 0.5, hi + 0.5]
-    else:
-        pad = max(0.15, 0.08 * float(np.ptp(p)))
-        y_range = [float(p.min()) - pad, float(p.max()) + pad]
-    fig.update_yaxes(title=y_title or f"predicted {target} intensity", range=y_range)
+    if spec.line is not None:
+        fig.add_trace(go.Scatter(x=spec.line[0], y=spec.line[1], mode="lines", name="OLS fit", line=dict(color="#222", width=2, dash="dash")))
+    _layout(fig, spec.title, height=420)
+    fig.update_xaxes(title=spec.x_title, tickmode="array", tickvals=spec.levels,
+                     ticktext=[spec.tick(lv, "<br>") for lv in spec.levels], range=[spec.levels[0] - 0.6, spec.levels[-1] + 0.6])
+    fig.update_yaxes(title=spec.y_title, range=list(spec.y_range))
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def reliability_diagram(rows: Sequence[dict[str, float]], after: Sequence[dict[str, float]] | None = None, title: str = "Reliability") -> go.Figure:
+    """Accuracy against confidence per bin (`calibration.reliability` rows), before and after temperature scaling."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line=dict(color="#999", dash="dot")))
+    for name, data, color in (("raw", rows, "#c44e52"), ("temperature-scaled", after or [], "#3b6ea5")):
+        if data:
+            fig.add_trace(go.Scatter(x=[r["confidence"] for r in data], y=[r["accuracy"] for r in data], mode="lines+markers", name=name,
+                                     marker=dict(size=[6 + 14 * (r["n"] / max(x["n"] for x in data)) ** 0.5 for r in data], color=color),
+                                     line=dict(color=color), text=[f"n = {r['n']}" for r in data],
+                                     hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>"))
+    _layout(fig, title, height=380)
+    fig.update_xaxes(title="confidence of the predicted emotion", range=[0, 1])
+    fig.update_yaxes(title="accuracy in the bin", range=[0, 1])
+    fig.update_layout(legend=dict(orientation="h", y=-0.22))
     return fig
 
 
@@ -163,45 +206,64 @@ def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: st
 
 
 # ---------------------------------------------------------------------------
-# publication export (matplotlib/seaborn)
+# publication export (matplotlib)
 
 
-def export_violin(gold: Sequence[float], pred: Sequence[float], target: str, folder: Path | str, stem: str, who: str = "predicted") -> list[Path]:
+def export_violin(gold: Sequence[float], pred: Sequence[float], target: str, folder: Path | str, stem: str, who: str = "predicted",
+                  full_scale: bool = False) -> list[Path]:
+    """The on-screen violin (the same `violin_spec`) drawn with matplotlib, as PNG and SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    g, p = _pairs(gold, pred)
-    st = regression_stats(g, p)
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=150)
-    levels = sorted({int(v) for v in g})
-    sns.violinplot(x=g.astype(int), y=p, order=levels, ax=ax, inner="box", cut=0, color="#9ecae1", linewidth=1)
-    if st["slope"] is not None:
-        xs = np.arange(len(levels))
-        ax.plot(xs, st["intercept"] + st["slope"] * np.array(levels), "k--", lw=1.5, label="OLS fit")
+    spec = violin_spec(gold, pred, target, who, full_scale)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=150)
+    filled = [lv for lv in spec.levels if len(spec.groups[lv])]
+    if filled:
+        parts = ax.violinplot([spec.groups[lv] for lv in filled], positions=filled, widths=0.8, showmeans=True, showextrema=False)
+        for body, lv in zip(parts["bodies"], filled):
+            body.set_facecolor(LEVEL_COLORS.get(abs(lv), "#3b6ea5"))
+            body.set_alpha(0.45)
+        for lv in filled:
+            jitter = np.random.default_rng(lv + 10).uniform(-0.12, 0.12, len(spec.groups[lv]))
+            ax.scatter(lv + jitter, spec.groups[lv], s=3, color="#333", alpha=0.4, linewidths=0)
+    if spec.line is not None:
+        ax.plot(*spec.line, "k--", lw=1.5, label="OLS fit")
         ax.legend(loc="upper left", frameon=False)
-    r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
-    ax.set_title(f"{target.capitalize()} intensity (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})", fontsize=10)
-    ax.set_xlabel("gold (self-report)")
-    ax.set_ylabel(who)
-    sns.despine(fig)
+    ax.set_xticks(spec.levels, [spec.tick(lv, "\n") for lv in spec.levels], fontsize=8)
+    ax.set_xlim(spec.levels[0] - 0.6, spec.levels[-1] + 0.6)
+    ax.set_ylim(*spec.y_range)
+    ax.set_title(spec.title, fontsize=9)
+    ax.set_xlabel(spec.x_title)
+    ax.set_ylabel(spec.y_title)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
     fig.tight_layout()
     return _save(fig, folder, stem)
 
 
-def export_confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], folder: Path | str, stem: str) -> list[Path]:
+def export_confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], folder: Path | str, stem: str,
+                     title: str = "Confusion matrix") -> list[Path]:
+    """The on-screen confusion matrix (row shares as colour, count and share as text, same title) as PNG and SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
+
     cm = np.array(confusion_counts(gold, pred, labels))
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=150)
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, ax=ax, cbar=False)
+    norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=150)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.6 else "#222")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="row %")
     fig.tight_layout()
     return _save(fig, folder, stem)
 

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import json
+import os
+import shutil
 
-from .errors import ModelUnavailable
+from .errors import ConfigError, ModelUnavailable, NotFound
+from .names import check_name, inside
 
 __all__ = ["ModelSpec", "ModelUnavailable", "Registry"]
 
@@ -111,6 +114,34 @@ class Registry:
                 return spec
         known = ", ".join(s.name for s in self.all())
         raise ModelUnavailable(f"unknown model {name!r}; known models: {known}")
+
+    def _own(self, name: str) -> ModelSpec:
+        """A fine-tuned model by name: the only kind a user may rename or delete (base rows are declarations)."""
+        spec = next((s for s in self.finetuned() if s.name == name), None)
+        if spec is None or spec.path is None:
+            if name in self.base:
+                raise ConfigError(f"{name} is a registry row, not a trained model: only trained models can be renamed or deleted")
+            raise NotFound(f"no trained model named {name!r}")
+        return spec
+
+    def rename(self, old: str, new: str) -> ModelSpec:
+        """Move a trained model's folder to a new name (the manifest follows); the name rule is the one of `train --name`."""
+        spec = self._own(old)
+        check_name(new, "model name")
+        if new in self.base or any(s.name == new for s in self.finetuned()):
+            raise ConfigError(f"a model named {new!r} already exists")
+        target = inside(self.models_dir, new, "model name")
+        manifest = dict(spec.manifest, name=new, renamed_from=old)
+        os.replace(spec.path, target)
+        (target / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        return self.get(new)
+
+    def delete(self, name: str) -> None:
+        """Remove a trained model's folder: first moved aside (atomic), so no half-deleted model is ever listed."""
+        spec = self._own(name)
+        trash = self.models_dir / f".deleted-{name}-{os.getpid()}"
+        os.replace(spec.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def encoder_source(self, spec: ModelSpec) -> tuple[str, bool]:
         """(path or hub id, local_files_only) to load a base encoder, or ModelUnavailable."""

@@ -52,6 +52,7 @@ class Settings:
     hub_esconv: bool = False
     sad: tuple[Path, ...] = ()
     epitome: tuple[Path, ...] = ()
+    failed_esconv: tuple[Path, ...] = ()  # FailedESConv candidates: the dataset `failed`, joined to ESConv as `esconv+failed`
     models_dir: Path = PROJECT_ROOT / "models"
     db_path: Path = PROJECT_ROOT / "db" / "studio.sqlite"
     persistent_dir: Path | None = None
@@ -103,6 +104,7 @@ class Settings:
             "EMPATHY_STUDIO_HUB_ESCONV": str(self.hub_esconv),
             "EMPATHY_STUDIO_SAD": paths(self.sad),
             "EMPATHY_STUDIO_EPITOME": paths(self.epitome),
+            "EMPATHY_STUDIO_FAILED_ESCONV": paths(self.failed_esconv),
             "EMPATHY_STUDIO_MODELS_DIR": str(self.models_dir),
             "EMPATHY_STUDIO_DB_PATH": str(self.effective_db_path),
             "EMPATHY_STUDIO_PERSISTENT_DIR": "",
@@ -180,6 +182,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         hub_esconv=_bool(get("hub_esconv", False)),
         sad=_paths(get("sad"), base),
         epitome=_paths(get("epitome"), base),
+        failed_esconv=_paths(get("failed_esconv"), base),
         models_dir=_paths(get("models_dir", "models"), base)[0],
         db_path=_paths(get("db_path", "db/studio.sqlite"), base)[0],
         persistent_dir=Path(persistent) if persistent else None,

@@ -45,6 +45,7 @@ TASKS: dict[str, Task] = {
 }
 
 DEFAULT_TASK = "emotion-intensity"
+ESCONV_NAMED = ("esconv", "failed")  # ESConv and the configured FailedESConv; "+" joins them or files
 ALIASES = {"multitask": "emotion-intensity", "classify": "emotion"}
 
 
@@ -59,9 +60,11 @@ def dataset_for(task: Task, dataset: str | None) -> str:
     """The dataset a request trains on: the task's default, a dataset it knows, or (where allowed) a file."""
     if dataset in (None, ""):
         return task.datasets[0]
-    if dataset in task.datasets or (task.files and dataset.lower().endswith((".json", ".jsonl"))):
+    if dataset in task.datasets:
+        return dataset
+    if task.files and all(part in ESCONV_NAMED or part.lower().endswith((".json", ".jsonl")) for part in dataset.split("+")):
         return dataset
     others = [t.name for t in TASKS.values() if dataset in t.datasets]
     hint = f"; {dataset} is for --task {others[0]}" if others else ""
-    files = " or an ESConv-format JSON file" if task.files else ""
+    files = ", failed, esconv+failed, or ESConv-format JSON files (joined by +)" if task.files else ""
     raise ConfigError(f"task {task.name} trains on {', '.join(task.datasets)}{files}, not {dataset!r}{hint}")

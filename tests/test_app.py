@@ -24,6 +24,8 @@ def signed_in(live_app, name: str, password: str) -> Client:
 
 
 def _plot(value) -> dict:
+    if isinstance(value, dict) and value.get("__type__") == "update":  # a plot sent with its visibility
+        value = value["value"]
     return json.loads(value["plot"]) if isinstance(value, dict) else json.loads(value)
 
 
@@ -44,12 +46,13 @@ def test_explore_dialogue_and_text(client):
     assert chosen.startswith("demo-") and all(label.split(" · ")[1] == "test" for label, _ in update["choices"])
     html, probs, traj, chat = client.predict("minilm-quick", chosen, api_name="/explore_dialogue")
     assert "predicted" in html and "gold" in html and "SEEKER" in chat.upper()
-    assert "Words that moved the intensity" in html and "es-word" in html
+    assert "What the words add" in html and "other words" in html
     bars = _plot(probs)["data"][0]
     assert len(bars["y"]) == 7 and abs(sum(bars["x"]) - 1) < 1e-4
     assert {t["name"] for t in _plot(traj)["data"]} >= {"predicted initial", "predicted final"}
-    html, probs, _, chat = client.predict("minilm-quick", "I failed my exam and I feel worthless", api_name="/predict_text")
-    assert "initial intensity" in html and "I failed my exam" in chat
+    html, probs, traj, chat = client.predict("minilm-quick", "I failed my exam and I feel worthless", api_name="/predict_text")
+    assert "initial intensity" in html and "I failed my exam" in chat and "For one typed text" in html
+    assert traj["visible"] is False  # no empty trajectory for a single text
 
 
 def test_bad_input_gives_an_error_not_a_crash(client):

@@ -121,7 +121,7 @@ def test_training_reports_named_phases_in_order(tiny_studio, tiny_encoder):
     events = []
     tiny_studio.train_and_register(TrainRequest(model="tiny-linear", max_steps=2, name="phases", max_length=32), progress=events.append)
     phases = list(dict.fromkeys(e.phase for e in events))
-    assert phases == ["tokenising", "training", "evaluating", "embedding", "fitting intensity heads", "testing", "publishing"]
+    assert phases == ["tokenising", "training", "evaluating", "embedding", "fitting intensity heads", "calibrating", "testing", "publishing"]
 
 
 def test_report_to_trackio_logs_offline_to_a_local_folder(tmp_path, tiny_encoder):

@@ -193,11 +193,16 @@ def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, 
     got = np.array([x.intensity_raw["final"] for x in p.predict(texts)])
     np.testing.assert_allclose(got, encoder_part + words, atol=1e-5)
     # the explanation's terms come from the text, and all of them together are the lexical part
-    total, every = p.explain_intensity(texts[1], k=10_000)["final"]
+    total, every, rest = p.explain_intensity(texts[1], k=10_000)["final"]
+    assert rest == pytest.approx(0, abs=1e-5)
     assert every and all(all(w in texts[1] for w in term.split()) for term, _ in every)
     assert sum(v for _, v in every) == pytest.approx(float(words[1]), abs=1e-5) == pytest.approx(total, abs=1e-5)
-    total_top, top = p.explain_intensity(texts[1], k=2)["final"]
-    assert total_top == total
+    total_top, top, other = p.explain_intensity(texts[1], k=2)["final"]
+    assert total_top == total and other == pytest.approx(total - top[0][1] - top[1][1], abs=1e-6)
+    # a threshold keeps only terms that move the prediction at least that much, and stop words go
+    cut = sorted(abs(v) for _, v in every)[-2]
+    _, kept, _ = p.explain_intensity(texts[1], k=10_000, threshold=cut, drop_stop_words=True)["final"]
+    assert all(abs(v) >= cut for _, v in kept) and not any(t in ("i", "am", "i am", "and", "the") for t, _ in kept)
     assert len(top) == 2 and abs(top[0][1]) >= abs(top[1][1]) >= max(abs(v) for _, v in every[2:]) - 1e-9
 
     folder = save(res.model, res.tokenizer, tmp_path / "m")

@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at
     from ..inference import Prediction, Predictor
 
 
+DEFAULT_MODEL_KEY = "default_model"  # app setting: the default an admin chose, over space_config.yaml's
+EXPLAIN_THRESHOLD = 0.05  # on the 1-5 scale: a term that moves a prediction less than this is noise to a reader
+
+
 class ModelServices:
 
     def model_rows(self) -> list[dict[str, Any]]:
@@ -35,8 +39,42 @@ class ModelServices:
     def trainable_models(self) -> list[str]:
         return [s.name for s in self.registry.all() if s.kind != "quick"]
 
-    def default_model(self, choices: Sequence[str]) -> str | None:
-        return self.settings.default_model if self.settings.default_model in choices else (choices[0] if choices else None)
+    def default_model(self, choices: Sequence[str] | None = None) -> str | None:
+        """The model lists open on: the one an admin set, else space_config.yaml's, else the first that predicts."""
+        choices = self.model_choices() if choices is None else choices
+        for name in (self.store.get_setting(DEFAULT_MODEL_KEY), self.settings.default_model):
+            if name in choices:
+                return name
+        return choices[0] if choices else None
+
+    # -- managing models (admins) -------------------------------------------------------
+
+    def set_default_model(self, actor: Annotator | None, name: str) -> str:
+        require(actor, "admin")
+        if name not in self.model_choices():
+            raise ModelUnavailable(f"{name!r} is not a model that predicts; choose from {', '.join(self.model_choices())}")
+        self.store.set_setting(DEFAULT_MODEL_KEY, name)
+        return name
+
+    def rename_model(self, actor: Annotator | None, old: str, new: str) -> str:
+        require(actor, "admin")
+        new = (new or "").strip()
+        with self._lock:
+            self.registry.rename(old, new)
+            self._predictors.pop(old, None)
+            self.store.move_cached_predictions(old, new)
+            if self.store.get_setting(DEFAULT_MODEL_KEY) == old:
+                self.store.set_setting(DEFAULT_MODEL_KEY, new)
+        return new
+
+    def delete_model(self, actor: Annotator | None, name: str) -> None:
+        require(actor, "admin")
+        with self._lock:
+            self.registry.delete(name)
+            self._predictors.pop(name, None)
+            self.store.move_cached_predictions(name, None)
+            if self.store.get_setting(DEFAULT_MODEL_KEY) == name:
+                self.store.set_setting(DEFAULT_MODEL_KEY, None)
 
     def predictor(self, name: str, progress: ProgressFn | None = None) -> Predictor:
         with self._lock:
@@ -61,7 +99,9 @@ class ModelServices:
             spec = self.registry.get(QUICK_MODEL)
             if spec.kind == "finetuned":
                 return spec
-            req = TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL)
+            # FailedESConv joins the training data where it is configured: ESConv alone teaches that intensity always falls
+            dataset = f"esconv+{D.FAILED}" if f"esconv+{D.FAILED}" in self.sources.esconv_datasets() else None
+            req = TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL, dataset=dataset)
             self.train_and_register(req, progress=progress, description=self.registry.base[QUICK_MODEL].description)
             return self.registry.get(QUICK_MODEL)
 
@@ -73,8 +113,9 @@ class ModelServices:
     def predict_texts(self, name: str, texts: Sequence[str], progress: ProgressFn | None = None) -> list[Prediction]:
         return self.predictor(name, progress).predict(list(texts), progress)
 
-    def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]]]]:
-        return self.predictor(name).explain_intensity(text)
+    def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
+        """Per target: all words' share of the prediction, the terms that move it at least EXPLAIN_THRESHOLD (stop words dropped), the rest."""
+        return self.predictor(name).explain_intensity(text, k=8, threshold=EXPLAIN_THRESHOLD, drop_stop_words=True)
 
     def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:
         """Predicted intensity after each seeker turn, from the dialogue prefix up to that turn."""
@@ -99,6 +140,12 @@ class ModelServices:
     # -- evaluation and analysis --------------------------------------------------------
 
     def evaluate(self, name: str, dataset: str = "esconv", split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
+        """A model (or `zeror`) on a split of a dataset, with ZeroR fitted on the model's own training data beside it.
+
+        `baseline.fitted_on` says where ZeroR's constants come from: the train split of the model's training
+        dataset when it is available here, else the evaluated dataset's (and it says so). `dropped` counts the
+        records the loader left out, by reason.
+        """
         splits, labels = self.sources.examples(dataset)
         if split not in SPLITS:
             raise ConfigError(f"split must be train, val, test or all, got {split!r}")
@@ -107,10 +154,17 @@ class ModelServices:
             raise DataError(dataset, f"the {split} split is empty")
         gold_int = {t: [getattr(ex, t) for ex in rows] for t in INTENSITY_TARGETS}
         has_intensity = any(not math.isnan(v) for v in gold_int["initial"])
+        gold_labels = [labels[ex.label] for ex in rows]
+        trained_on = dataset if name == "zeror" else self.registry.get(name).manifest.get("dataset") or "esconv"
+        zeror, fitted_on = self._zeror_for(trained_on, dataset, splits)
+
+        def zeror_metrics() -> dict[str, Any]:
+            return evaluate_predictions(gold_labels, [labels[i] for i in zeror.predict_labels(len(rows))], gold_int,
+                                        zeror.predict_intensity(len(rows)) if has_intensity else None)
+
         if name == "zeror":
-            z = ZeroR.fit(splits["train"])
-            pred_labels = [labels[i] for i in z.predict_labels(len(rows))]
-            pred_int = z.predict_intensity(len(rows)) if has_intensity else None
+            metrics = zeror_metrics()
+            pred_labels = [labels[zeror.label]] * len(rows)
         else:
             predictor = self.predictor(name, progress)
             if list(predictor.labels) != list(labels):
@@ -118,11 +172,23 @@ class ModelServices:
             preds = predictor.predict([ex.text for ex in rows], progress)
             pred_labels = [p.emotion for p in preds]
             pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds[0].intensity else None
-        gold_labels = [labels[ex.label] for ex in rows]
-        metrics = evaluate_predictions(gold_labels, pred_labels, gold_int, pred_int)
+            metrics = evaluate_predictions(gold_labels, pred_labels, gold_int, pred_int)
+        source = self.sources.esconv_like(dataset) if dataset not in ("sad", "epitome") else None
         return {"model": name, "dataset": dataset, "split": split, "n": len(rows), **metrics,
+                "baseline": {"name": "ZeroR", "fitted_on": fitted_on, **({} if name == "zeror" else zeror_metrics())},
+                "dropped": source.dropped if source else {}, "dropped_note": source.dropped_note() if source else "",
                 "per_class": per_class_report(gold_labels, pred_labels, labels),
                 "confusion": confusion_counts(gold_labels, pred_labels, labels)}
+
+    def _zeror_for(self, trained_on: str, evaluated: str, splits: dict[str, list[D.Example]]) -> tuple[ZeroR, str]:
+        """ZeroR from the train split of the data a model learned from; the evaluated data's only when that is not here."""
+        if trained_on == evaluated:
+            return ZeroR.fit(splits["train"]), f"train split of {trained_on}"
+        try:
+            own, _ = self.sources.examples(trained_on)
+            return ZeroR.fit(own["train"]), f"train split of {trained_on} (the model's training data)"
+        except (DataError, OSError):
+            return ZeroR.fit(splits["train"]), f"train split of {evaluated} (the model's training data, {trained_on}, is not available here)"
 
     def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None) -> dict[str, Any]:
         """A model against gold on a split of ESConv: its rows, metrics, per-class table and label order.

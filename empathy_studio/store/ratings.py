@@ -198,6 +198,15 @@ class Ratings:
         rows = self.db.execute("SELECT item_id, text_hash, result FROM predictions WHERE model = ?", [model]).fetchall()
         return {i: (h, json.loads(r)) for i, h, r in rows}
 
+    def move_cached_predictions(self, model: str, to: str | None) -> None:
+        """A renamed model keeps its cached predictions (`to`); a deleted one (`to` None) loses them."""
+        with self.write() as db:
+            if to is None:
+                db.execute("DELETE FROM predictions WHERE model = ?", [model])
+            else:
+                db.execute("DELETE FROM predictions WHERE model = ?", [to])
+                db.execute("UPDATE predictions SET model = ? WHERE model = ?", [to, model])
+
     # -- app settings ---------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:

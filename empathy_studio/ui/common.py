@@ -111,21 +111,39 @@ def text_html(text: str) -> str:
     return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
 
 
-def words_html(words: dict[str, tuple[float, list[tuple[str, float]]]]) -> str:
-    """What the words add to each intensity (from the model's TF-IDF weights), and the terms that add most."""
+def words_html(words: dict[str, tuple[float, list[tuple[str, float]], float]]) -> str:
+    """What the words add to each intensity (the model's TF-IDF weights): the terms that move it at least 0.05, and the rest."""
     rows = []
-    for target, (total, terms) in words.items():
-        if terms:
-            chips = " · ".join(f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{'+' if v > 0 else '−'} {esc(t)} {abs(v):.2f}</span>" for t, v in terms)
-            rows.append(f"<tr><td>{esc(target)}</td><td><b>{total:+.2f}</b></td><td>{chips}</td></tr>")
+    for target, (total, terms, other) in words.items():
+        chips = [f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{'+' if v > 0 else '−'}{abs(v):.2f} {esc(t)}</span>" for t, v in terms]
+        chips.append(f"<span class='es-word es-other'>{other:+.2f} other words</span>")
+        rows.append(f"<tr><td>{esc(target)}</td><td><b>{total:+.2f}</b></td><td>{' '.join(chips)}</td></tr>")
     if not rows:
         return ""
-    return ('<div class="es-meta" style="margin-top:8px">Words that moved the intensity: all words together, and the terms '
-            'that add most (on the 1-5 scale)</div>'
-            f'<table class="es-table es-words"><tr><th></th><th>words</th><th>top terms</th></tr>{"".join(rows)}</table>')
+    return ('<div class="es-meta" style="margin-top:8px">What the words add to each intensity on the 1-5 scale: all words together, '
+            'each word or phrase that adds at least 0.05 (stop words left out), and the other words summed</div>'
+            f'<table class="es-table es-words"><tr><th></th><th>words</th><th>terms</th></tr>{"".join(rows)}</table>')
 
 
-def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "", words: dict[str, tuple[float, list[tuple[str, float]]]] | None = None) -> str:
+TYPED_TEXT_NOTE = ("For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
+                   "<b>final</b> is what seekers who wrote like this reported after a supportive chat in ESConv; <b>change</b> is their difference as "
+                   "the model learned it.")
+
+
+def _value(pred: dict[str, Any], target: str) -> str:
+    """"4.52 (80%: 3.41-5.00)": the prediction and its conformal interval, when the model is calibrated."""
+    value = fmt(pred[f"pred_{target}"])
+    iv = (pred.get(f"pred_{target}_interval") or {}).get("0.8")
+    return f"{value} <span class='es-interval'>(80%: {iv[0]:.2f} to {iv[1]:.2f})</span>" if iv else value
+
+
+def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "",
+                    words: dict[str, tuple[float, list[tuple[str, float]], float]] | None = None, typed: bool = False) -> str:
+    title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
+    if pred.get("too_little_text"):
+        return (f'<div class="es-pred">{title}<div class="es-banner es-warn">Too little text to read: {pred["words"]} words, and this model '
+                f'beats a constant guess only from {pred["min_words"]} words on (measured on its validation split). Type more of what the '
+                f'seeker said.</div></div>')
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
     rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
             + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
@@ -133,9 +151,18 @@ def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "", wor
         if pred.get(f"pred_{t}") is None:
             continue
         g = f"<td>{fmt(gold.gold(t), 0)}</td>" if gold else ""
-        rows.append(f"<tr><td>{t} intensity</td><td>{fmt(pred[f'pred_{t}'])}</td>{g}</tr>")
-    title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
-    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{words_html(words or {})}</div>'
+        rows.append(f"<tr><td>{t} intensity</td><td>{_value(pred, t)}</td>{g}</tr>")
+    notes = []
+    if pred.get("pred_change") is not None:
+        diff = pred["pred_final"] - pred["pred_initial"]
+        if abs(pred["pred_change"] - diff) >= 0.05:
+            notes.append(f"Change has a head of its own, trained on the reported change, so it need not equal final − initial ({diff:+.2f} here).")
+        if pred.get("pred_initial_interval"):
+            notes.append("Ranges are 80% conformal intervals, fitted on held-out errors: about 4 in 5 seekers' own ratings fall inside.")
+    if typed:
+        notes.append(TYPED_TEXT_NOTE)
+    note_html = "".join(f'<div class="es-meta es-note">{n}</div>' for n in notes)
+    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{note_html}{words_html(words or {})}</div>'
 
 
 def banner_html(text: str, kind: str = "info") -> str:
@@ -161,6 +188,9 @@ CSS = """
 .es-word { white-space: nowrap; font-size: 13px; }
 .es-up { color: #9a3412; }
 .es-down { color: #1d4ed8; }
+.es-other { color: #6b7280; }
+.es-interval { color: #6b7280; font-size: 13px; }
+.es-note { margin-top: 6px; }
 .es-status { font-size: 13px; color: #14532d; background: #ecfdf3; border-radius: 6px; padding: 4px 8px; }
 .es-progress progress { height: 10px; }
 /* the 1-5 scales stay on one line, down to a phone's width */

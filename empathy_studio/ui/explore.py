@@ -68,15 +68,16 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         words = studio.explain_intensity(model_name, d.seeker_text)
-        return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion), trajectory(points, d.initial, d.final),
-                dialogue_html(d))
+        return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion),
+                gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d))
 
     def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
             raise InputError("type some text first")
         pred = studio.predict_texts(model_name, [value], progress_bar(progress))[0].to_dict()
         words = studio.explain_intensity(model_name, value)
-        return prediction_html(pred, None, model_name, words), probabilities(pred["probs"]), None, text_html(value)
+        # one text has no turns to follow: the trajectory plot goes away rather than stay an empty frame
+        return prediction_html(pred, None, model_name, words, typed=True), probabilities(pred["probs"]), gr.Plot(None, visible=False), text_html(value)
 
     def predict_file(model_name: str, path: str | None):
         if not path:
