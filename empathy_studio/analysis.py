@@ -18,7 +18,7 @@ from .metrics import evaluate_predictions, per_class_report
 from .plots import export_confusion, export_violin, fmt_p
 
 ANY = "any"
-METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [
+METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro", "ece"] + [
     f"{k}_{t}" for t in INTENSITY_TARGETS for k in ("mse", "mae", "pearson", "pearson_p", "spearman")]
 
 
@@ -32,7 +32,22 @@ def metrics_of(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     pred_int = {t: [math.nan if r.get(f"pred_{t}") is None else r[f"pred_{t}"] for r in rows] for t in INTENSITY_TARGETS}
     m = evaluate_predictions([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], gold_int,
                              pred_int if has_intensity(rows) else None)
-    return {"n": len(rows), **m}
+    return {"n": len(rows), **m, "ece": calibration_of(rows)["ece_after"] if rows and rows[0].get("probs") else None}
+
+
+def calibration_of(rows: Sequence[dict[str, Any]], temperature: float = 1.0) -> dict[str, Any]:
+    """ECE and reliability bins of the rows' emotion probabilities, and of the raw ones before `temperature` was applied."""
+    import numpy as np
+
+    from .calibration import reliability, softmax
+
+    labels = list(rows[0]["probs"])
+    shown = np.array([[r["probs"][lab] for lab in labels] for r in rows])
+    gold = [labels.index(r["gold_emotion"]) if r["gold_emotion"] in labels else -1 for r in rows]
+    raw = softmax(np.log(np.clip(shown, 1e-12, None)), 1.0 / temperature)
+    ece_before, bins_before = reliability(raw, gold)
+    ece_after, bins_after = reliability(shown, gold)
+    return {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after, "bins_before": bins_before, "bins_after": bins_after}
 
 
 def per_class(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
@@ -40,7 +55,7 @@ def per_class(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dic
 
 
 METRIC_NAMES = {"n": "items", "f1_weighted": "F1 (weighted)", "recall_weighted": "recall (weighted)", "accuracy": "accuracy",
-                "f1_macro": "F1 (macro)", "mse": "MSE", "mae": "MAE", "pearson": "Pearson r", "pearson_p": "Pearson p", "spearman": "Spearman rho"}
+                "f1_macro": "F1 (macro)", "ece": "expected calibration error", "mse": "MSE", "mae": "MAE", "pearson": "Pearson r", "pearson_p": "Pearson p", "spearman": "Spearman rho"}
 
 
 def metric_name(key: str) -> str:

@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import ConfigError, JobCancelled, ProgressEvent, Studio, TrainRequest, UserError
+from .services import COMMAND_LINE, ConfigError, JobCancelled, ProgressEvent, Studio, TrainRequest, UserError
 from .settings import apply_privacy_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -143,14 +143,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """List the registry.  Example: empathy-studio models --json"""
-    rows = _studio(args).model_rows()
+    """List the registry, or manage trained models.  Example: empathy-studio models --rename old-name new-name"""
+    studio = _studio(args)
+    if args.set_default:
+        print(f"default model: {studio.set_default_model(COMMAND_LINE, args.set_default)}")
+        return 0
+    if args.rename:
+        print(f"renamed {args.rename[0]} to {studio.rename_model(COMMAND_LINE, *args.rename)}")
+        return 0
+    if args.delete:
+        studio.delete_model(COMMAND_LINE, args.delete)
+        print(f"deleted {args.delete}")
+        return 0
+    rows = studio.model_rows()
     if args.json:
         _print_json(rows)
     else:
         for r in rows:
             f1 = r["metrics"].get("f1_weighted")
             print(f"{r['name']:<28} {r['kind']:<10} {r['availability']:<24} {'F1 %.3f' % f1 if f1 is not None else ''}")
+    return 0
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    """Predict and cache every labelled ESConv dialogue, so Analyze answers at once.  Example: empathy-studio warm --model minilm-quick"""
+    studio = _studio(args)
+    names = [args.model] if args.model else [name for name, _ in studio.warm_pending()]
+    for name in names:
+        print(f"{name}: {studio.warm(name, progress=_bar())} dialogues cached", file=sys.stderr)
     return 0
 
 
@@ -284,8 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("models", help=cmd_models.__doc__, description=cmd_models.__doc__)
     s.add_argument("--json", action="store_true", help="print JSON")
+    manage = s.add_mutually_exclusive_group()
+    manage.add_argument("--set-default", metavar="NAME", help="the model every list opens on")
+    manage.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a trained model (its cached predictions follow)")
+    manage.add_argument("--delete", metavar="NAME", help="delete a trained model and its cached predictions")
     common(s, esconv=False)
     s.set_defaults(fn=cmd_models)
+
+    s = sub.add_parser("warm", help=cmd_warm.__doc__, description=cmd_warm.__doc__)
+    s.add_argument("--model", help="registry name (default: every model that is not warm yet)")
+    common(s)
+    s.set_defaults(fn=cmd_warm)
 
     s = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
     add_request_options(s, TrainRequest)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import os
 import secrets
@@ -38,6 +39,9 @@ from .settings import Settings
 from .store import Store
 from .tasks import ALIASES, DEFAULT_TASK, TASKS, Task, dataset_for, get_task
 from .train_config import INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, REPORT_TO, TrainConfig, check_choice, preset
+
+PROBE_CACHE = ".probe-cache.json"  # timed probes of this machine, per shape of training (a dotfile: the registry skips it)
+CALIBRATION_PREFIX_COST = 0.5  # the six short prefixes of each val text cost about half a full pass together
 
 # Packages that each experiment tracker needs, for one clear message instead of transformers' RuntimeError.
 TRACKER_PACKAGES = {"trackio": ("trackio",), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
@@ -75,6 +79,8 @@ class TrainRequest:
     pooling: str | None = field(default=None, metadata=option("how the encoder output is pooled", POOLINGS))
     intensity_head: str | None = field(default=None, metadata=option("intensity head design", INTENSITY_HEADS))
     focal_gamma: float | None = field(default=None, metadata=option("focal loss gamma (0 = cross-entropy)"))
+    compare_with: str | None = field(default=None, metadata=option(
+        "model whose test metrics the new one is compared with (default: the parent when it has them, else the default model)"))
     report_to: str = field(default="none", metadata=option("experiment tracker for the run (trackio needs empathy-studio[tracking])", REPORT_TO))
 
     def __post_init__(self) -> None:
@@ -210,21 +216,55 @@ class Finetuner:
             raise ConfigError(f"--report-to {req.report_to} needs the {needs[0]} package{extra}")
 
     def estimate(self, req: TrainRequest) -> dict[str, Any]:
-        """Estimated duration from steps timed on this machine, on the batches the training would run."""
-        from .training import TrainData, measure_step_seconds
+        """Estimated duration, from a probe timed on this machine (cached per shape), of every phase the training runs.
+
+        Training steps, then the passes after them: evaluation after each epoch, the intensity heads'
+        embedding of train and val, calibration (val, and val cut to short prefixes) and the test split.
+        """
+        from .training import TrainData
 
         _, encoder, local = self.parent(req)
         splits, labels = self.training_set(req)
         config = training_config(req, self.settings, encoder, local)
-        sec, per_step = measure_step_seconds(config, TrainData(splits["train"], splits["val"], labels))
+        probe = self._probe(config, TrainData(splits["train"], splits["val"], labels))
+        n_train, n_val, n_test = len(splits["train"]), len(splits["val"]), len(splits["test"])
         if config.freeze_encoder:  # the embedding pass over train and val is the cost; the head steps are negligible
-            steps = math.ceil((len(splits["train"]) + len(splits["val"])) / per_step)
+            steps = math.ceil((n_train + n_val) / probe["batch"])
+            passes = 0
         else:
-            steps = math.ceil(len(splits["train"]) / config.batch_size) * config.epochs
+            steps = math.ceil(n_train / config.batch_size) * config.epochs
             steps = min(steps, config.max_steps) if config.max_steps > 0 else steps
-        return {"n_train": len(splits["train"]), "steps": int(math.ceil(steps)), "seconds_per_step": round(sec, 3),
-                "estimated_seconds": round(sec * steps), "batch_size": config.batch_size, "max_length": config.max_length,
-                "epochs": config.epochs, "device": _device()}
+            evaluations = math.ceil(config.epochs) if config.max_steps <= 0 else 1
+            passes = evaluations * n_val + ((n_train + n_val) if config.ridge_intensity else 0)
+        passes += n_val + CALIBRATION_PREFIX_COST * n_val + n_test
+        phases = {"loading": probe["load_s"], "training": probe["step_s"] * steps, "evaluating, heads, calibrating, testing": probe["forward_s"] * passes}
+        return {"n_train": n_train, "steps": int(math.ceil(steps)), "seconds_per_step": round(probe["step_s"], 3),
+                "estimated_seconds": round(sum(phases.values())), "phases": {k: round(v, 1) for k, v in phases.items()},
+                "batch_size": config.batch_size, "max_length": config.max_length, "epochs": config.epochs, "device": _device(),
+                "probe_cached": probe.get("cached", False)}
+
+    def _probe(self, config: TrainConfig, data: Any) -> dict[str, Any]:
+        """The timed probe for this shape of training on this machine, measured once and kept in the models folder."""
+        import torch
+
+        from .training import measure_step_seconds
+
+        key = json.dumps([Path(config.encoder).name, config.max_length, config.batch_size, config.freeze_encoder, config.freeze_layers,
+                          _device(), torch.get_num_threads(), os.cpu_count()])
+        path = self.settings.models_dir / PROBE_CACHE
+        try:
+            cache = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return {**cache[key], "cached": True}
+        probe = measure_step_seconds(config, data)
+        cache[key] = probe
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+        return probe
 
     # -- train, test, publish ---------------------------------------------------------
 
@@ -264,7 +304,8 @@ class Finetuner:
         emit(ProgressEvent(CALIBRATING, 1, 1))
         emit(ProgressEvent(TESTING, 0, len(splits["test"]), "test split"))
         metrics = self.test_metrics(predictor, splits["test"], labels, req)
-        parent_metrics = spec.metrics if spec.kind == "finetuned" else {}
+        compared = self.registry.get(req.compare_with) if req.compare_with else (spec if spec.kind == "finetuned" else None)
+        parent_metrics = compared.metrics if compared is not None else {}
         delta = {k: metrics[k] - parent_metrics[k] for k in metrics if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)}
         task = req.task_spec
         dataset = dataset_for(task, req.dataset)
@@ -276,7 +317,7 @@ class Finetuner:
             "heads": result.model.heads_config.to_dict(),
             "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None,
                         "dataset": _portable(dataset)},
-            "metrics": metrics, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
+            "metrics": metrics, "compared_with": compared.name if compared is not None else None, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
             "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
             "device": result.device, "precision": result.precision, "created_at": _utc(),
             "data_source": _portable(self.sources.esconv_like(dataset).origin if task.files else dataset),

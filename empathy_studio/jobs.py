@@ -75,7 +75,14 @@ class JobReporter:
         self.store.update_job(job_id, pid=os.getpid())
 
     def __call__(self, event: ProgressEvent) -> None:
-        self._fields["phase"] = event.label
+        now = time.monotonic()
+        if event.label != getattr(self, "_label", None):
+            self._label, self._started = event.label, now
+        self._fields["phase"] = event.label + (f": {event.done:,} of {event.total:,}" if event.total and event.phase not in self.LOOP else "")
+        if event.phase not in self.LOOP and event.total:
+            # outside the training loop the ETA is this phase's own, from its measured pace so far
+            elapsed = now - self._started
+            self._fields["eta_s"] = elapsed / event.done * (event.total - event.done) if event.done and elapsed > 0.5 else None
         if event.phase == TRAINING:
             self._fields.update(progress=round(100 * event.fraction, 1), epoch=event.epoch, step=event.done, eta_s=event.eta_s)
         if event.phase == PUBLISHING and event.detail:
@@ -97,7 +104,8 @@ class JobReporter:
 
     def finished(self, manifest: dict[str, Any]) -> None:
         self.store.update_job(self.job_id, model_name=manifest["name"], phase="done", metrics={
-            "test": manifest["metrics"], "delta": manifest["delta"], "parent": manifest["parent_metrics"]})
+            "test": manifest["metrics"], "delta": manifest["delta"], "parent": manifest["parent_metrics"],
+            "compared_with": manifest.get("compared_with")})
 
 
 def _alive(pid: int | None) -> bool:

@@ -65,6 +65,7 @@ class Settings:
     auth: tuple[Account, ...] = ()
     hf_oauth: bool = False
     hf_token: str | None = field(default=None, repr=False)
+    warm_predictions: bool = True  # a server predicts every ESConv dialogue for each published model in the background
     zero_gpu: bool = False  # a ZeroGPU Space: the GPU is reachable only from the app process
     training: dict[str, Any] = field(default_factory=dict)  # overrides of TrainConfig's defaults
 
@@ -196,6 +197,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         hf_oauth=_bool(get("hf_oauth", False)),
         hf_token=env.get("HF_TOKEN") or None,
         zero_gpu=bool(env.get("SPACES_ZERO_GPU")),
+        warm_predictions=_bool(get("warm_predictions", True)),
         training=check_overrides(training, str(config_path)),
     )
     if overrides.get("db_path") is not None:

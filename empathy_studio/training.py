@@ -387,17 +387,21 @@ def _out_of_fold_residuals(alpha: float, x_train: np.ndarray, x_val: np.ndarray 
     return (target - pred).astype(float).tolist()
 
 
-def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -> tuple[float, int]:
-    """(seconds, examples) of one step, timed on real batches of the training set after one warm-up step.
+def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -> dict[str, float]:
+    """A short timed probe on real batches of the training set, after one warm-up step.
 
-    A training step (forward, backward, optimiser) at the config's batch size and length, or, with a
-    frozen encoder, one forward pass of the embedding batch that caches the features, which is where
-    that time goes.
+    `step_s`: one training step (forward, backward, optimiser) at the config's batch size and length,
+    or, with a frozen encoder, one forward pass of the embedding batch that caches the features,
+    which is where that time goes; `batch`: the examples of that step; `forward_s`: one text's
+    forward pass in inference mode, the unit of evaluation, the heads' embedding pass, calibration
+    and testing; `load_s`: building the model.
     """
     set_seed(config.seed)
+    t_load = time.perf_counter()
     model, tokenizer = _init_model(config, data)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
+    load_s = time.perf_counter() - t_load
     batch_size = EMBED_BATCH if config.freeze_encoder else config.batch_size
     rows = _text_rows(list(data.train)[: batch_size * (steps + 1)], tokenizer, config.max_length)
     collate = _Collator(tokenizer)
@@ -419,4 +423,15 @@ def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -
             opt.step()
             opt.zero_grad()
         times.append(time.perf_counter() - t0)
-    return float(np.mean(times[1:])), batch_size
+    step_s = float(np.mean(times[1:]))
+    if config.freeze_encoder:
+        forward_s = step_s / batch_size
+    else:
+        model.eval()
+        batch = collate([rows[i % len(rows)] for i in range(batch_size)])
+        batch = {key: v.to(device) for key, v in batch.items() if key in ("input_ids", "attention_mask")}
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            model(**batch)
+            forward_s = (time.perf_counter() - t0) / batch_size
+    return {"step_s": step_s, "batch": batch_size, "forward_s": forward_s, "load_s": load_s}

@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 ESCONV = SHARED / "esconv" / "ESConv.json"
+FAILED = SHARED / "esconv" / "FailedESConv-dev.json"
 SAD = SHARED / "sad" / "SAD_v1.csv"
 EPITOME = SHARED / "epitome"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -51,6 +52,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(root=ROOT, esconv=(ESCONV,) if ESCONV.exists() else (), sad=(SAD,), epitome=(EPITOME,), models_dir=tmp_path / "models",
+                    failed_esconv=(FAILED,) if FAILED.exists() else (), warm_predictions=False,
                     db_path=tmp_path / "db" / "studio.sqlite", persistent_dir=None)
 
 
@@ -170,7 +172,7 @@ def live_app(tmp_path_factory):
     from empathy_studio.ui import build_app, launch_options
 
     tmp = tmp_path_factory.mktemp("app")
-    settings = Settings(root=ROOT, models_dir=tmp / "models", db_path=tmp / "studio.sqlite", persistent_dir=None,
+    settings = Settings(root=ROOT, models_dir=tmp / "models", db_path=tmp / "studio.sqlite", persistent_dir=None, warm_predictions=False,
                         auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
     studio = Studio(settings.replace(esconv_file=DEMO_PATH))
     studio.ensure_quick_model()

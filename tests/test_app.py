@@ -36,7 +36,8 @@ def test_every_event_has_an_api_name(live_app):
                 "/next_item", "/submit_rating", "/skip_item", "/previous_item", "/open_rating", "/undo_rating", "/my_ratings", "/set_queue",
                 "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
                 "/campaign_export",
-                "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models"}
+                "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
+                "/delete_model", "/model_lists"}
     assert expected <= names, expected - names
 
 
@@ -66,27 +67,28 @@ def test_bad_input_gives_an_error_not_a_crash(client):
 
 
 def test_analyze_and_downloads(client):
-    out = client.predict("minilm-quick", "minilm-quick", "all", False, api_name="/analyze")
-    metrics = out[0]
+    out = client.predict("minilm-quick", "minilm-quick", "esconv", "all", False, api_name="/analyze")
+    metrics = out[1]
     rows = {r[0]: r[1:] for r in metrics["data"]}
     assert 0 <= rows["F1 (weighted)"][0] <= 1 and rows["items"][0] == 30
     assert metrics["headers"][-2:] == ["B − A", "B − A, 95% CI (paired bootstrap)"]
     assert rows["MSE, initial"][2] == 0 and rows["F1 (weighted)"][3] == "+0.0000 to +0.0000"  # a model against itself
     p = rows["Pearson p, initial"][0]
     assert p is None or "e" in p or float(p) >= 1e-3  # a p-value is never shown as "0"
-    violin = _plot(out[1])
+    violin = _plot(out[2])
     assert any(t["type"] == "violin" for t in violin["data"]) and any(t.get("name") == "OLS fit" for t in violin["data"])
     layout = violin["layout"]
     assert layout["xaxis"]["title"]["text"] == "self-reported initial intensity" and layout["yaxis"]["title"]["text"] == "predicted initial intensity"
     assert [t.split("<br>")[0] for t in layout["xaxis"]["ticktext"]] == ["1", "2", "3", "4", "5"]  # every level, empty ones with n = 0
     assert all("n = " in t for t in layout["xaxis"]["ticktext"])
     fitted = layout["yaxis"]["range"]
-    full = _plot(client.predict("minilm-quick", "(none)", "all", True, api_name="/analyze")[1])["layout"]["yaxis"]["range"]
+    full = _plot(client.predict("minilm-quick", "(none)", "esconv", "all", True, api_name="/analyze")[2])["layout"]["yaxis"]["range"]
     assert full == [0.5, 5.5] and fitted[1] - fitted[0] < 5  # fitted to the data unless the full scale is asked for
-    assert out[5] is not None  # side-by-side model B
-    files = client.predict("minilm-quick", "test", api_name="/analyze_downloads")
+    assert out[7] is not None and out[13] is not None  # side-by-side model B: violins and its per-class table
+    assert rows["expected calibration error"][0] is not None
+    files = client.predict("minilm-quick", "minilm-quick", "esconv", "test", False, api_name="/analyze_downloads")
     suffixes = {Path(f).suffix for f in files}
-    assert {".png", ".svg", ".csv"} <= suffixes
+    assert {".png", ".svg", ".csv"} <= suffixes and any(Path(f).name.endswith("per-class.csv") for f in files)
 
 
 def test_roles_hold_without_credentials(client):
@@ -141,7 +143,7 @@ def test_admin_queue_ratings_view_and_training_controls(live_app):
     admin.predict("default", "3", "2", "", "", None, "", {}, api_name="/submit_rating")
     plots = admin.predict("minilm-quick", api_name="/analyze_ratings")
     assert plots[0] is not None
-    jobs_df, detail, _, _ = admin.predict(None, api_name="/jobs")
+    jobs_df, detail, *_ = admin.predict(None, api_name="/jobs")
     assert "job" in detail.lower()
     models = admin.predict(api_name="/models")
     assert "minilm-quick" in [r[0] for r in models["data"]]
@@ -270,11 +272,11 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     url, studio = live_app
     shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
     c = Client(url, verbose=False)
-    lists = c.predict("minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", api_name="/model_lists")
+    lists = c.predict("minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
     assert all("live-tiny" in [ch[0] for ch in d["choices"]] for d in lists)  # no restart, no reload: the next tab shows it
-    assert [d["value"] for d in lists] == ["minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm"]  # choices kept
+    assert [d["value"] for d in lists] == ["minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None]  # choices kept
     html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
     assert "live-tiny" in html
     shutil.rmtree(studio.settings.models_dir / "live-tiny")
-    lists = c.predict("live-tiny", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", api_name="/model_lists")
+    lists = c.predict("live-tiny", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back

@@ -29,6 +29,9 @@ def test_estimate_and_training_run_the_same_batches_for_every_preset(tiny_studio
     assert (estimate["batch_size"], estimate["max_length"], estimate["epochs"]) == (trained["batch_size"], trained["max_length"], trained["epochs"])
     assert estimate["estimated_seconds"] >= 0 and estimate["steps"] >= 1
     assert trained["freeze_encoder"] == PRESETS[name].get("freeze_encoder", False)
+    assert set(estimate["phases"]) == {"loading", "training", "evaluating, heads, calibrating, testing"}
+    # the probe is timed once per shape of training on this machine, then read back
+    assert tiny_studio.finetune.estimate(req)["probe_cached"] is True
 
 
 def test_defaults_then_settings_then_preset_then_request(settings):

@@ -33,8 +33,10 @@ def test_job_completes_and_registers_a_model_with_lineage(studio):
     job_id = studio.jobs.submit(root, request.to_dict())
     job = studio.jobs.wait(job_id, timeout=240)
     assert job["state"] == "succeeded", job["log_tail"]
-    # the child read the request from the job's row: every field arrived as it was asked
-    assert studio.registry.get("tiny-child").manifest["request"] == request.to_dict()
+    # the child read the request from the job's row: every field arrived as it was asked, and the
+    # comparison was filled in with the parent, which has test metrics
+    assert studio.registry.get("tiny-child").manifest["request"] == {**request.to_dict(), "compare_with": "tiny"}
+    assert job["metrics"]["compared_with"] == "tiny" and job["metrics"]["parent"] == {"f1_weighted": 0.1}
     assert job["model_name"] == "tiny-child" and job["progress"] == 100.0
     spec = studio.registry.get("tiny-child")
     assert spec.parent == "tiny" and spec.manifest["data_hash"] and spec.manifest["metrics"]["f1_weighted"] >= 0

@@ -15,6 +15,7 @@ re-exported here, so `ui/` imports services and nothing below it. One module per
 from __future__ import annotations
 
 from .. import data as D
+from ..analysis import metric_name
 from ..annotation import QUEUE_ORDERS
 from ..campaigns import SOURCES as CAMPAIGN_SOURCES
 from ..campaigns import CampaignRequest
@@ -31,10 +32,12 @@ from .rating import RatingServices
 from .training import TrainingServices
 
 __all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
-           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder",
+           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 
 POLICIES = D.POLICIES
+# Whoever runs the command line holds the database and the models folder: an admin by construction.
+COMMAND_LINE = Annotator(0, "(command line)", "admin")
 
 
 class Studio(StudioBase, ModelServices, RatingServices, TrainingServices):

@@ -58,6 +58,7 @@ class StudioBase:
         self._jobs: JobRunner | None = None
         self._finetune: Finetuner | None = None
         self.snapshots = None
+        self.warmer = None
 
     # -- the pieces, built on first use -------------------------------------------
 
@@ -112,14 +113,21 @@ class StudioBase:
         return snap
 
     def start(self) -> None:
-        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process."""
+        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process, the warmer."""
         self.snapshots = self.start_snapshots()
         self.sync_items()
         self.annotation.bootstrap_accounts()
         self.jobs.recover()
+        if self.settings.warm_predictions and self.warmer is None:
+            from ..warming import Warmer
+
+            self.warmer = Warmer(self.settings, self.warm_pending, self.jobs_active).start()
 
     def close(self) -> None:
-        """At shutdown: a last snapshot of anything not yet snapshotted, then the database closes."""
+        """At shutdown: the warmer stops, a last snapshot of anything not yet snapshotted, then the database closes."""
+        if self.warmer is not None:
+            self.warmer.stop()
+            self.warmer = None
         if self.snapshots is not None:
             self.snapshots.stop(final=True)
             self.snapshots = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -10,12 +12,14 @@ from .. import analysis
 from .. import data as D
 from ..agreement import aggregate_ratings
 from ..baselines import ZeroR
+from ..calibration import Calibration
 from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
 from ..finetune import TrainRequest
-from ..labels import INTENSITY_TARGETS
+from ..labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
+from ..tasks import get_task
 from ..metrics import confusion_counts, evaluate_predictions, per_class_report
-from ..progress import ProgressFn
-from ..registry import QUICK_MODEL, ModelSpec
+from ..progress import ProgressEvent, ProgressFn
+from ..registry import HEADS_FILE, QUICK_MODEL, ModelSpec
 from ..store import Annotator, require
 from .base import SPLITS, download_folder
 
@@ -24,6 +28,8 @@ if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at
 
 
 DEFAULT_MODEL_KEY = "default_model"  # app setting: the default an admin chose, over space_config.yaml's
+# Measured with `empathy-studio predict` on a fresh models folder (README, "First run").
+STARTER_BUILD = "Building the starter model (one time, about 1.5 minutes on a free 2-core machine)"
 EXPLAIN_THRESHOLD = 0.05  # on the 1-5 scale: a term that moves a prediction less than this is noise to a reader
 
 
@@ -102,10 +108,22 @@ class ModelServices:
             # FailedESConv joins the training data where it is configured: ESConv alone teaches that intensity always falls
             dataset = f"esconv+{D.FAILED}" if f"esconv+{D.FAILED}" in self.sources.esconv_datasets() else None
             req = TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL, dataset=dataset)
-            self.train_and_register(req, progress=progress, description=self.registry.base[QUICK_MODEL].description)
+
+            def starter(event: ProgressEvent) -> None:  # say what happens and that it happens once, not "embedding 17.8%"
+                if progress:
+                    progress(dataclasses.replace(event, phase=STARTER_BUILD, detail=event.label))
+
+            self.train_and_register(req, progress=starter, description=self.registry.base[QUICK_MODEL].description)
             return self.registry.get(QUICK_MODEL)
 
     def labels_of(self, name: str) -> list[str]:
+        """A model's label order, read from its heads.json: Analyze on cached predictions never loads the weights."""
+        spec = self.registry.get(name)
+        if spec.path is not None and (spec.path / HEADS_FILE).exists():
+            try:
+                return list(json.loads((spec.path / HEADS_FILE).read_text())["labels"])
+            except (ValueError, KeyError, TypeError):
+                pass  # the predictor says what is wrong with the folder
         return list(self.predictor(name).labels)
 
     # -- predictions ------------------------------------------------------------------
@@ -123,11 +141,12 @@ class ModelServices:
         preds = self.predict_texts(name, analysis.trajectory_prefixes(d))
         return [{"turn": i + 1, "text": text, **p.to_dict()} for i, (text, p) in enumerate(zip(d.seeker_turns, preds))]
 
-    def split_predictions(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> list[dict[str, Any]]:
-        """Gold and predicted labels for every dialogue of a split; predictions are cached in the store."""
+    def split_predictions(self, name: str, split: str = "test", progress: ProgressFn | None = None, dataset: str = "esconv") -> list[dict[str, Any]]:
+        """Gold and predicted labels for every dialogue of a split of an ESConv-format dataset; predictions are cached in the store."""
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        dialogues = self.esconv.splits[split] if split != "all" else D.labelled(self.esconv.dialogues)
+        source = self.sources.esconv_like(dataset)
+        dialogues = source.splits[split] if split != "all" else D.labelled(source.dialogues)
         cache = self.store.cached_predictions(name)
         missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != D.text_hash(d.seeker_text)]
         if missing:
@@ -135,7 +154,26 @@ class ModelServices:
             self.store.cache_predictions(name, [(d.dialogue_id, D.text_hash(d.seeker_text), p.to_dict()) for d, p in zip(missing, preds)])
             cache = self.store.cached_predictions(name)
         return [{"item_id": d.dialogue_id, "gold_emotion": d.emotion, **{f"gold_{t}": d.gold(t) for t in INTENSITY_TARGETS},
-                 **{k: v for k, v in cache[d.dialogue_id][1].items() if k != "probs"}} for d in dialogues]
+                 **cache[d.dialogue_id][1]} for d in dialogues]
+
+    def warm_pending(self) -> list[tuple[str, Path]]:
+        """Built models that predict ESConv's labels and lack a cached prediction for some labelled dialogue."""
+        wanted = {d.dialogue_id: D.text_hash(d.seeker_text) for d in D.labelled(self.esconv.dialogues)}
+        out = []
+        for spec in self.registry.finetuned():
+            try:
+                esconv_task = get_task(spec.manifest.get("task") or "emotion-intensity").labels == ESCONV_EMOTIONS
+            except ConfigError:
+                esconv_task = False
+            if esconv_task and spec.path is not None:
+                cached = self.store.cached_hashes(spec.name)
+                if any(cached.get(i) != h for i, h in wanted.items()):
+                    out.append((spec.name, spec.path))
+        return out
+
+    def warm(self, name: str, progress: ProgressFn | None = None) -> int:
+        """Predict and cache every labelled ESConv dialogue for a model (what the background warmer runs); how many there are."""
+        return len(self.split_predictions(name, "all", progress))
 
     # -- evaluation and analysis --------------------------------------------------------
 
@@ -190,17 +228,23 @@ class ModelServices:
         except (DataError, OSError):
             return ZeroR.fit(splits["train"]), f"train split of {evaluated} (the model's training data, {trained_on}, is not available here)"
 
-    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None) -> dict[str, Any]:
-        """A model against gold on a split of ESConv: its rows, metrics, per-class table and label order.
+    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None,
+                dataset: str = "esconv") -> dict[str, Any]:
+        """A model against gold on a split of an ESConv-format dataset: rows, metrics, per-class table, calibration, label order.
 
-        Items of an active blind campaign are left out for everyone but admins (`hidden` says how many).
+        Items of an active blind campaign are left out for everyone but admins (`hidden` says how many);
+        `dropped_note` says which records the loader left out, and why.
         """
-        rows = self.split_predictions(name, split, progress)
+        rows = self.split_predictions(name, split, progress, dataset)
         hidden = self.hidden_from(actor)
         shown = [r for r in rows if r["item_id"] not in hidden]
         labels = self.labels_of(name)
-        return {"model": name, "split": split, "rows": shown, "metrics": analysis.metrics_of(shown), "labels": labels,
-                "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown)}
+        spec = self.registry.get(name)
+        cal = Calibration.load(spec.path) if spec.path is not None else None
+        calibrated = analysis.calibration_of(shown, cal.temperature) if cal is not None and shown and shown[0].get("probs") else None
+        return {"model": name, "split": split, "dataset": dataset, "rows": shown, "metrics": analysis.metrics_of(shown), "labels": labels,
+                "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown), "calibration": calibrated,
+                "dropped_note": self.sources.esconv_like(dataset).dropped_note()}
 
     @staticmethod
     def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -211,9 +255,19 @@ class ModelServices:
         """B − A on the items both were scored on, with paired bootstrap CIs (results of `analyze`)."""
         return analysis.paired_bootstrap(a["rows"], b["rows"])
 
-    def analysis_downloads(self, name: str, split: str = "test", actor: Annotator | None = None) -> list[Path]:
-        result = self.analyze(name, split, actor=actor)
-        return analysis.write_downloads(result["rows"], result["labels"], name, split, download_folder())
+    def analysis_downloads(self, names: Sequence[str], split: str = "test", actor: Annotator | None = None, dataset: str = "esconv",
+                           full_scale: bool = False) -> list[Path]:
+        """Figures (the on-screen ones), metrics, per-class table and predictions of each model, in one folder."""
+        folder = download_folder()
+        out: list[Path] = []
+        for name in dict.fromkeys(names):
+            result = self.analyze(name, split, actor=actor, dataset=dataset)
+            out += analysis.write_downloads(result["rows"], result["labels"], name, f"{dataset}-{split}" if dataset != "esconv" else split,
+                                            folder, full_scale)
+        return out
+
+    def analysis_datasets(self) -> list[str]:
+        return self.sources.esconv_datasets()
 
     def ratings_comparison(self, actor: Annotator | None, model: str) -> dict[str, Any]:
         """Admins: mean human ratings against gold, and the model's cached predictions against the ratings."""

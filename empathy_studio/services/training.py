@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..finetune import TrainRequest
@@ -18,8 +19,21 @@ class TrainingServices:
         """The values the default preset trains with here (TrainConfig defaults, then space_config.yaml, then the preset)."""
         return preset("default", "", defaults=self.settings.training).to_dict()
 
+    def comparison_for(self, req: TrainRequest) -> TrainRequest:
+        """The request with the model to compare against filled in: the parent when it has test metrics, else today's default."""
+        if req.compare_with is not None:
+            self.registry.get(req.compare_with)
+            return req
+        parent = self.registry.get(req.model)
+        if parent.metrics:
+            return dataclasses.replace(req, compare_with=parent.name)
+        default = self.default_model()
+        if default and default != req.name and self.registry.get(default).metrics:
+            return dataclasses.replace(req, compare_with=default)
+        return req
+
     def train_and_register(self, req: TrainRequest, progress: ProgressFn | None = None, description: str = "") -> dict[str, Any]:
-        manifest = self.finetune.train_and_register(req, progress, description)
+        manifest = self.finetune.train_and_register(self.comparison_for(req), progress, description)
         with self._lock:
             self._predictors.pop(manifest["name"], None)
         return manifest
@@ -31,7 +45,7 @@ class TrainingServices:
     def submit_training(self, actor: Annotator | None, req: TrainRequest) -> int:
         require(actor, "admin")
         self.registry.get(req.model)
-        return self.jobs.submit(actor, req.to_dict())
+        return self.jobs.submit(actor, self.comparison_for(req).to_dict())  # the default *now* is what the job compares with
 
     @staticmethod
     def _job_as_seen_by(actor: Annotator | None, job: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -198,6 +198,10 @@ class Ratings:
         rows = self.db.execute("SELECT item_id, text_hash, result FROM predictions WHERE model = ?", [model]).fetchall()
         return {i: (h, json.loads(r)) for i, h, r in rows}
 
+    def cached_hashes(self, model: str) -> dict[str, str]:
+        """Item id -> text hash of a model's cached predictions (the cheap check of what is missing)."""
+        return dict(self.db.execute("SELECT item_id, text_hash FROM predictions WHERE model = ?", [model]).fetchall())
+
     def move_cached_predictions(self, model: str, to: str | None) -> None:
         """A renamed model keeps its cached predictions (`to`); a deleted one (`to` None) loses them."""
         with self.write() as db:

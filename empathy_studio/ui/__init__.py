@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from ..services import Studio
-from . import analyze, annotate, campaigns, explore, train
+from . import analyze, annotate, campaigns, explore, models, train
 from .common import CSS, KEYBOARD_JS, banner_html, esc, on
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
@@ -28,16 +27,6 @@ def launch_options() -> dict[str, Any]:
     """What `launch()` needs besides host and port (Gradio 6 takes theme, CSS and head there)."""
     return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS, "footer_links": ["api"],
             "show_error": False}
-
-
-def _models_frame(studio: Studio) -> pd.DataFrame:
-    rows = []
-    for r in studio.model_rows():
-        m = r["metrics"] or {}
-        rows.append({"name": r["name"], "kind": r["kind"], "availability": r["availability"], "parent": r["parent"], "task": r["task"],
-                     "F1 (test)": m.get("f1_weighted"), "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
-                     "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
-    return pd.DataFrame(rows).round(4)
 
 
 def build_app(studio: Studio) -> gr.Blocks:
@@ -77,8 +66,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             with gr.Tab("Train", id="train") as t_train:
                 lists += train.render(studio, user)
             with gr.Tab("Models", id="models") as t_models:
-                table = gr.Dataframe(_models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
-                refresh = gr.Button("Refresh")
+                table, managed = models.render(studio, user)
+                lists += managed
 
         dropdowns = [d for d, _ in lists]
 
@@ -86,15 +75,16 @@ def build_app(studio: Studio) -> gr.Blocks:
             """Every model dropdown with the models on disk now: a model published by a job or the CLI appears without a restart."""
             predicting, trainable = studio.model_choices(), studio.trainable_models()
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
-                       "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable}
+                       "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable,
+                       "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"]}
             out = []
             for (_, kind), value in zip(lists, current):
                 opts = offered[kind]
-                fallback = studio.default_model(opts) if kind in ("predict", "train") else opts[0]
+                fallback = studio.default_model(opts) if kind in ("predict", "train") else (opts[0] if opts and kind != "trained" else None)
                 out.append(gr.Dropdown(choices=opts, value=value if value in opts else fallback))
             return out
 
-        for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train)):
+        for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train, t_models)):
             on(tab.select, model_lists, dropdowns, dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
 
         def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
@@ -130,8 +120,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         on(app.load, resume, session, [user, who, setup], api_name=False, show_progress="hidden")
         if studio.settings.hf_oauth:
             on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
-        on(refresh.click, lambda: _models_frame(studio), None, table, api_name="models")
-        on(t_models.select, lambda: _models_frame(studio), None, table, api_name=False, show_progress="hidden")
+        on(t_models.select, lambda: models.models_frame(studio), None, table, api_name=False, show_progress="hidden")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
     app.queue(default_concurrency_limit=16)
     _calm_queue(app)

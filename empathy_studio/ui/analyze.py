@@ -8,9 +8,9 @@ import gradio as gr
 import pandas as pd
 
 from ..labels import INTENSITY_TARGETS
-from ..plots import confusion, violin
+from ..plots import confusion, reliability_diagram, violin
 from ..services import Studio
-from .common import on, progress_bar
+from .common import banner_html, on, progress_bar
 
 NONE = "(none)"
 
@@ -25,25 +25,43 @@ def _figures(result: dict[str, Any], full_scale: bool = False) -> list[Any]:
     return figs
 
 
+def _reliability(result: dict[str, Any]) -> Any:
+    cal = result.get("calibration")
+    if not cal:
+        return None
+    title = (f"Reliability: {result['model']}  (ECE {cal['ece_before']:.3f} raw, {cal['ece_after']:.3f} at temperature "
+             f"{cal['temperature']:.2f}; n = {len(result['rows'])})")
+    return reliability_diagram(cal["bins_before"], cal["bins_after"], title)
+
+
 def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     default = studio.default_model(model_choices)
+    datasets = studio.analysis_datasets()
     with gr.Row():
-        model = gr.Dropdown(model_choices, value=default, label="Model", elem_id="analyze-model")
-        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (e.g. parent vs fine-tuned child)", elem_id="analyze-other")
+        model = gr.Dropdown(model_choices, value=default, label="Model (A)", elem_id="analyze-model")
+        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (B), e.g. parent vs fine-tuned child", elem_id="analyze-other")
+        dataset = gr.Dropdown(datasets, value=datasets[0], label="Data", elem_id="analyze-dataset",
+                              info="failed: FailedESConv, chats where support did not work" if len(datasets) > 1 else None)
         split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)", elem_id="analyze-split")
-        full = gr.Checkbox(False, label="Full 1-5 scale on the y axis", elem_id="analyze-full-scale")
+        full = gr.Checkbox(False, label="Full scale on the y axis", elem_id="analyze-full-scale")
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
+    note = gr.HTML(elem_id="analyze-note")
     table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="analyze-metrics")
     with gr.Row(equal_height=False):
         with gr.Column():
-            va = [gr.Plot(label=f"{t} ({'A'})", elem_id=f"analyze-violin-{t}") for t in INTENSITY_TARGETS]
+            va = [gr.Plot(label=f"{t} (A)", elem_id=f"analyze-violin-{t}") for t in INTENSITY_TARGETS]
             ca = gr.Plot(label="Confusion (A)", elem_id="analyze-confusion")
+            ra = gr.Plot(label="Reliability (A)", elem_id="analyze-reliability")
         with gr.Column(visible=False) as col_b:
             vb = [gr.Plot(label=f"{t} (B)") for t in INTENSITY_TARGETS]
             cb = gr.Plot(label="Confusion (B)")
-    per_class = gr.Dataframe(label="Per-class precision / recall / F1", interactive=False)
+            rb = gr.Plot(label="Reliability (B)")
+    with gr.Row(equal_height=False):
+        per_class = gr.Dataframe(label="Per-class precision / recall / F1 (A)", interactive=False, elem_id="analyze-per-class")
+        with gr.Column(visible=False) as col_pb:
+            per_class_b = gr.Dataframe(label="Per-class precision / recall / F1 (B)", interactive=False, elem_id="analyze-per-class-b")
     with gr.Row():
-        export = gr.Button("Prepare downloads (PNG, SVG, CSV)", elem_id="analyze-export")
+        export = gr.Button("Prepare downloads (the figures above as PNG and SVG, CSV tables; both models)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
@@ -52,23 +70,27 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         with gr.Row():
             rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
-    def analyze(who, model_name: str, other_name: str, split_name: str, full_scale: bool, progress=gr.Progress()):
-        a = studio.analyze(model_name, split_name, progress_bar(progress), actor=who)
+    def analyze(who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool, progress=gr.Progress()):
+        a = studio.analyze(model_name, split_name, progress_bar(progress), actor=who, dataset=data)
+        notes = [a["dropped_note"]] if a["dropped_note"] else []
         if a["hidden"]:
-            gr.Info(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
+            notes.append(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
         metrics = {f"A: {model_name}": a["metrics"]}
-        figs_b: list[Any] = [None, None, None, None]
-        compared = None
+        figs_b: list[Any] = [None] * 5
+        compared, classes_b = None, None
         if other_name and other_name != NONE:
-            b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who)
+            b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who, dataset=data)
             metrics[f"B: {other_name}"] = b["metrics"]
-            figs_b = _figures(b, full_scale)
+            figs_b = [*_figures(b, full_scale), _reliability(b)]
             compared = studio.compare(a, b)
-        return (pd.DataFrame(studio.metrics_table(metrics, compared)), *_figures(a, full_scale), *figs_b, pd.DataFrame(a["per_class"]).round(4),
-                gr.Column(visible=len(metrics) > 1))
+            classes_b = pd.DataFrame(b["per_class"]).round(4)
+        two = len(metrics) > 1
+        return (banner_html(" ".join(notes)) if notes else "", pd.DataFrame(studio.metrics_table(metrics, compared)), *_figures(a, full_scale),
+                _reliability(a), *figs_b, pd.DataFrame(a["per_class"]).round(4), classes_b, gr.Column(visible=two), gr.Column(visible=two))
 
-    def analyze_downloads(who, model_name: str, split_name: str) -> list[str]:
-        return [str(p) for p in studio.analysis_downloads(model_name, split_name, actor=who)]
+    def analyze_downloads(who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool) -> list[str]:
+        names = [model_name] + ([other_name] if other_name and other_name != NONE else [])
+        return [str(p) for p in studio.analysis_downloads(names, split_name, actor=who, dataset=data, full_scale=full_scale)]
 
     def analyze_ratings(who, model_name: str):
         pairs = studio.ratings_comparison(who, model_name)
@@ -82,7 +104,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             out.append(violin(x, y, t, f"{model_name} vs annotators", x_title=f"annotator mean, {t} intensity (rounded)"))
         return out
 
-    on(run.click, analyze, [user, model, other, split, full], [table, *va, ca, *vb, cb, per_class, col_b], api_name="analyze", concurrency_limit=1)
-    on(export.click, analyze_downloads, [user, model, split], files, api_name="analyze_downloads", concurrency_limit=1)
+    on(run.click, analyze, [user, model, other, dataset, split, full], [note, table, *va, ca, ra, *vb, cb, rb, per_class, per_class_b, col_b, col_pb],
+       api_name="analyze", concurrency_limit=1)
+    on(export.click, analyze_downloads, [user, model, other, dataset, split, full], files, api_name="analyze_downloads", concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
     return [(model, "predict"), (other, "predict-or-none")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..services import POLICIES, InputError, Studio, TrainRequest
+from ..services import POLICIES, InputError, Studio, TrainRequest, metric_name
 from .common import esc, fmt, on
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
@@ -18,24 +18,32 @@ def _jobs_frame(studio: Studio, who=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "state", "progress %", "model", "policy", "new model", "by", "created"])
 
 
-def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, pd.DataFrame | None]:
+COMPARE_COLUMNS = ["metric", "new model", "compared with", "difference"]
+
+
+def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, str, pd.DataFrame]:
+    """(state line, log, comparison table) of a job; the table compares the new model with its parent or the default at submission."""
     job = studio.job(who, job_id)
+    empty = pd.DataFrame(columns=COMPARE_COLUMNS)
     if job is None:
-        return "<div class='es-banner es-info'>No jobs yet.</div>", None
-    eta = f", about {job['eta_s'] / 60:.1f} min left" if job.get("eta_s") and job["state"] == "running" else ""
-    phase = f" · {esc(job['phase'])}" if job.get("phase") and job["state"] == "running" else ""
+        return "<div class='es-banner es-info'>No jobs yet.</div>", "", empty
+    running = job["state"] == "running"
+    eta = f" · about {max(job['eta_s'], 1) / 60:.1f} min left" if job.get("eta_s") and running else ""
+    phase = f" · {esc(job['phase'])}" if job.get("phase") and running else ""
     err = f"<div class='es-banner es-warn'>{esc(job['error'])}</div>" if job.get("error") else ""
-    head = (f"<div class='es-meta'>job <b>{job['id']}</b>: {esc(job['state'])}, {fmt(job['progress'], 1)}%, "
-            f"epoch {fmt(job['epoch'], 2)}{eta}{phase}</div><progress max='100' value='{job['progress'] or 0}' style='width:100%'></progress>")
-    log = f"<pre style='max-height:220px;overflow:auto;font-size:12px'>{esc(job['log_tail'] or '')}</pre>"
-    table = None
-    test = (job.get("metrics") or {}).get("test")
-    if test:
-        parent = (job["metrics"] or {}).get("parent") or {}
-        table = pd.DataFrame([{"metric": k, "new model": test.get(k), "parent": parent.get(k),
-                               "change": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
-                              for k in HEADLINE]).round(4)
-    return head + err + log, table
+    head = (f"<div class='es-meta'>job <b>{job['id']}</b>: {esc(job['state'])}, training {fmt(job['progress'], 1)}%, "
+            f"epoch {fmt(job['epoch'], 2)}{phase}{eta}</div><progress max='100' value='{job['progress'] or 0}' style='width:100%'></progress>")
+    metrics = job.get("metrics") or {}
+    test = metrics.get("test")
+    if not test:
+        return head + err, job["log_tail"] or "", empty
+    parent, other = metrics.get("parent") or {}, metrics.get("compared_with") or "–"
+    rows = [{"metric": metric_name(k), "new model": test.get(k), "compared with": parent.get(k),
+             "difference": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
+            for k in HEADLINE]
+    table = pd.DataFrame(rows, columns=COMPARE_COLUMNS).round(4).rename(columns={"new model": job["model_name"] or "new model",
+                                                                                 "compared with": other})
+    return head + err, job["log_tail"] or "", table
 
 
 def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
@@ -43,17 +51,17 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
                 "the test split of the paper is never trained on.")
     with gr.Row():
-        base = gr.Dropdown(trainable, value="minilm", label="Base model")
+        base = gr.Dropdown(trainable, value="minilm", label="Base model", elem_id="train-base")
         policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
         task = gr.Radio(["emotion-intensity", "emotion"], value="emotion-intensity", label="Task")
     t = studio.training_defaults()
     with gr.Row():
-        epochs = gr.Number(t["epochs"], label="Epochs", info=TrainRequest.option_help("epochs"))
+        epochs = gr.Number(t["epochs"], label="Epochs", info=TrainRequest.option_help("epochs"), elem_id="train-epochs")
         lr = gr.Number(t["learning_rate"], label="Encoder learning rate", info=TrainRequest.option_help("learning_rate"))
-        max_len = gr.Number(t["max_length"], label="Max tokens", precision=0, info=TrainRequest.option_help("max_length"))
-        bs = gr.Number(t["batch_size"], label="Batch size", precision=0, info=TrainRequest.option_help("batch_size"))
+        max_len = gr.Number(t["max_length"], label="Max tokens", precision=0, info=TrainRequest.option_help("max_length"), elem_id="train-max-len")
+        bs = gr.Number(t["batch_size"], label="Batch size", precision=0, info=TrainRequest.option_help("batch_size"), elem_id="train-batch")
         min_ann = gr.Number(1, label="Min annotators per item", precision=0, minimum=1)
-        name = gr.Textbox(label="New model name (optional)")
+        name = gr.Textbox(label="New model name (optional)", elem_id="train-name")
     with gr.Row():
         estimate_btn = gr.Button("Estimate duration")
         start = gr.Button("Start fine-tuning", variant="primary", elem_id="train-start")
@@ -65,9 +73,10 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
         with gr.Column(scale=2):
             job_id = gr.Number(None, label="Job id (detail / cancel)", precision=0)
             cancel = gr.Button("Cancel job", variant="stop")
-    detail = gr.HTML()
-    compare = gr.Dataframe(pd.DataFrame(columns=["metric", "new model", "parent", "change"]), label="New model vs parent (test split)",
-                           interactive=False)
+    detail = gr.HTML(elem_id="train-detail")
+    log = gr.Textbox(label="Log (newest line last)", lines=8, max_lines=8, autoscroll=True, interactive=False, elem_id="train-log")
+    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="New model against its parent, or the default model when it was started (test split)",
+                           interactive=False, elem_id="train-compare")
     timer = gr.Timer(2.0, active=False)
 
     def request(base_name, pol, tk, ep, rate, ml, b, mn, nm) -> TrainRequest:
@@ -80,30 +89,29 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
 
     def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
         est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
+        parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in est["phases"].items())
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
-                f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about {est['estimated_seconds'] / 60:.1f} minutes</div>")
+                f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about <b>{est['estimated_seconds'] / 60:.1f} minutes</b> "
+                f"({parts} min; timed on this machine{' earlier' if est['probe_cached'] else ' now'})</div>")
 
     def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
         job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
         gr.Info(f"Job {job} queued")
-        html, table = _job_detail(studio, job, who)
-        return _jobs_frame(studio, who), job, html, table, gr.Timer(active=True)
+        return _jobs_frame(studio, who), job, *_job_detail(studio, job, who), gr.Timer(active=True)
 
     def poll_jobs(who, jid):
-        html, table = _job_detail(studio, jid, who)
-        return _jobs_frame(studio, who), html, table, gr.Timer(active=studio.jobs_active())
+        return _jobs_frame(studio, who), *_job_detail(studio, jid, who), gr.Timer(active=studio.jobs_active())
 
     def cancel_job(who, jid):
         if not jid:
             raise InputError("enter a job id")
         state = studio.cancel_job(who, int(jid))
         gr.Info(f"Job {int(jid)}: {state}")
-        html, table = _job_detail(studio, jid, who)
-        return _jobs_frame(studio, who), html, table
+        return _jobs_frame(studio, who), *_job_detail(studio, jid, who)
 
     on(estimate_btn.click, estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
-    on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, compare, timer], api_name="start_training")
-    on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="jobs")
-    on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, compare, timer], api_name="poll_jobs", show_progress="hidden")
-    on(cancel.click, cancel_job, [user, job_id], [jobs, detail, compare], api_name="cancel_job")
+    on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, log, compare, timer], api_name="start_training")
+    on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="jobs")
+    on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="poll_jobs", show_progress="hidden")
+    on(cancel.click, cancel_job, [user, job_id], [jobs, detail, log, compare], api_name="cancel_job")
     return [(base, "train")]

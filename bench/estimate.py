@@ -1,0 +1,71 @@
+"""The Train tab's duration estimate against the actual duration, on three trainings of different shapes.
+
+Each run asks `Finetuner.estimate` (a timed probe on this machine, cached per shape) and then trains
+the same request, timing the whole of it: loading, training, evaluation, the intensity heads,
+calibration, testing, publishing. The baseline is the estimate before it counted the passes after
+training (steps × seconds per step, what the tab showed earlier), recomputed from the same probe.
+
+    python bench/estimate.py
+
+Writes bench/results/estimate.{json,md}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from empathy_studio.services import Studio, TrainRequest  # noqa: E402
+from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = {
+    "quick preset (frozen encoder)": dict(preset="quick"),
+    "default preset, 1 epoch, 128 tokens": dict(epochs=1, max_length=128),
+    "default preset, 40 steps, 256 tokens": dict(max_steps=40, max_length=256),
+}
+
+
+def main() -> int:
+    apply_privacy_env()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(models_dir=Path(tmp) / "models", db_path=Path(tmp) / "bench.sqlite", warm_predictions=False)
+        studio = Studio(settings)
+        for i, (label, options) in enumerate(RUNS.items()):
+            req = TrainRequest(model="minilm", name=f"estimate-{i}", **options)
+            t0 = time.monotonic()
+            est = studio.finetune.estimate(req)
+            probe_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            studio.train_and_register(req)
+            actual = time.monotonic() - t0
+            steps_only = est["steps"] * est["seconds_per_step"]
+            rows.append({"run": label, "estimated_s": est["estimated_seconds"], "phases": est["phases"], "steps_only_s": round(steps_only),
+                         "actual_s": round(actual, 1), "ratio": round(actual / max(est["estimated_seconds"], 1), 2),
+                         "steps_only_ratio": round(actual / max(steps_only, 1), 2), "probe_s": round(probe_s, 1)})
+            print(rows[-1], file=sys.stderr)
+        studio.close()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "estimate.json").write_text(json.dumps(rows, indent=2))
+    lines = ["# Training duration: estimate against actual", "",
+             "Command: `python bench/estimate.py` (CPU, 2 cores). Estimate: the timed probe (cached per shape of training) times every phase; "
+             "baseline: steps × seconds per step alone, from the same probe.", "",
+             "| run | estimate | of which after training | baseline (steps only) | actual | actual / estimate | actual / baseline | probe |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        after = r["phases"]["evaluating, heads, calibrating, testing"]
+        lines.append(f"| {r['run']} | {r['estimated_s']} s | {after:.0f} s | {r['steps_only_s']} s | {r['actual_s']:.0f} s | {r['ratio']:.2f} | "
+                     f"{r['steps_only_ratio']:.2f} | {r['probe_s']:.0f} s |")
+    (RESULTS / "estimate.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

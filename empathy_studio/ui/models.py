@@ -1,0 +1,70 @@
+"""Models: the registry as a table; admins set the default model, rename and delete trained ones."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from ..services import InputError, Studio
+from .common import on
+
+
+def models_frame(studio: Studio) -> pd.DataFrame:
+    default = studio.default_model()
+    rows = []
+    for r in studio.model_rows():
+        m = r["metrics"] or {}
+        rows.append({"name": r["name"], "default": "✓" if r["name"] == default else "", "kind": r["kind"], "availability": r["availability"],
+                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "F1 (test)": m.get("f1_weighted"),
+                     "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"), "r initial": m.get("pearson_initial"),
+                     "created": r["created_at"], "description": r["description"]})
+    return pd.DataFrame(rows).round(4)
+
+
+def _trained(studio: Studio) -> list[str]:
+    return [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"]
+
+
+def render(studio: Studio, user: gr.State) -> tuple[gr.Dataframe, list[tuple[gr.Dropdown, str]]]:
+    table = gr.Dataframe(models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
+    refresh = gr.Button("Refresh", elem_id="models-refresh")
+    with gr.Accordion("Manage trained models (admins)", open=False):
+        with gr.Row():
+            target = gr.Dropdown(_trained(studio), value=None, label="Model", elem_id="models-target")
+            new_name = gr.Textbox(label="New name", max_lines=1, elem_id="models-new-name",
+                                  info="1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
+            sure = gr.Checkbox(False, label="Yes, delete it (its cached predictions go too)", elem_id="models-sure")
+        with gr.Row():
+            default_btn = gr.Button("Set as default", elem_id="models-default")
+            rename_btn = gr.Button("Rename", elem_id="models-rename")
+            delete_btn = gr.Button("Delete", variant="stop", elem_id="models-delete")
+
+    def after(message: str):
+        gr.Info(message)
+        names = _trained(studio)
+        return models_frame(studio), gr.Dropdown(choices=names, value=None), "", False
+
+    def set_default(who, name):
+        if not name:
+            raise InputError("pick a model first")
+        return after(f"{studio.set_default_model(who, name)} is now the default model")
+
+    def rename(who, name, new):
+        if not name:
+            raise InputError("pick a model first")
+        return after(f"renamed {name} to {studio.rename_model(who, name, new)}")
+
+    def delete(who, name, confirmed):
+        if not name:
+            raise InputError("pick a model first")
+        if not confirmed:
+            raise InputError(f"tick 'Yes, delete it' to delete {name}")
+        studio.delete_model(who, name)
+        return after(f"deleted {name}")
+
+    outs = [table, target, new_name, sure]
+    on(default_btn.click, set_default, [user, target], outs, api_name="set_default_model")
+    on(rename_btn.click, rename, [user, target, new_name], outs, api_name="rename_model")
+    on(delete_btn.click, delete, [user, target, sure], outs, api_name="delete_model")
+    on(refresh.click, lambda: models_frame(studio), None, table, api_name="models")
+    return table, [(target, "trained")]
