@@ -7,7 +7,12 @@ with a think time between submits. Baselines in the same run: gradio_client with
 its default settings, one user alone, the same rating written straight through
 the store (what the HTTP path adds), and Analyze before its predictions are cached.
 
-    python bench/app.py [--model minilm-esconv] [--users 32] [--ratings 10] [--think 2]
+    python bench/app.py [--model minilm-quick] [--users 32] [--ratings 10] [--think 2] [--models-dir DIR] [--analyze-only]
+
+Analyze for a freshly published model: a copy of `--model` is published into the running server's
+models folder under a new name and analysed at once (cold: its predictions computed on request), and
+another copy is published and analysed on every split once the background warmer has cached it (warm).
+`--analyze-only` runs that part alone.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="minilm-esconv", help="registry name used for predictions and Analyze")
+    ap.add_argument("--model", default="minilm-quick", help="registry name used for predictions and Analyze")
+    ap.add_argument("--models-dir", default=str(ROOT / "models"), help="the server's models folder (holds --model)")
+    ap.add_argument("--analyze-only", action="store_true", help="only the cold and warm Analyze of a freshly published model")
     ap.add_argument("--users", type=int, default=32)
     ap.add_argument("--ratings", type=int, default=10, help="ratings per user")
     ap.add_argument("--think", type=float, default=2.0, help="mean seconds a user waits between submits, in the think-time run")
@@ -61,7 +68,8 @@ def main() -> None:
     auth = [a for u in range(args.users) for a in ("--auth", f"u{u}:pw{u}")]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "empathy_studio.cli", "serve", "--port", str(port), "--db", str(tmp / "studio.sqlite"), *auth],
+    server = subprocess.Popen([sys.executable, "-m", "empathy_studio.cli", "serve", "--port", str(port), "--db", str(tmp / "studio.sqlite"),
+                               "--models-dir", args.models_dir, *auth],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -80,6 +88,11 @@ def main() -> None:
         t1 = time.perf_counter()
         client.predict(args.model, "I can't sleep since I lost my job and I feel like a failure.", api_name="/predict_text")
         first_prediction = time.perf_counter() - t1
+
+        published = publish_and_analyze(client, Path(args.models_dir), args.model, tmp / "studio.sqlite")
+        if args.analyze_only:
+            write_published(published, args)
+            return
 
         solo = Client(url, verbose=False, ssl_verify=False)  # baseline: one user alone, the same calls
         solo.predict("u0", "pw0", {}, api_name="/sign_in")
@@ -150,7 +163,7 @@ def main() -> None:
         analyze = []
         for _ in range(2):
             s = time.perf_counter()
-            client.predict(args.model, "(none)", "test", api_name="/analyze")
+            client.predict(args.model, "(none)", "esconv", "test", False, api_name="/analyze")
             analyze.append(time.perf_counter() - s)
 
         client.close()
@@ -187,7 +200,62 @@ def main() -> None:
               f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
               f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
               f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |", ""]
+    lines += published_lines(published)
     (RESULTS / "app.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def publish_and_analyze(client, models_dir: Path, source: str, db: Path) -> dict:
+    """Publish copies of `source` into the live server's models folder: Analyze one at once (cold), the other once warmed."""
+    import shutil
+
+    from empathy_studio.data import DataSources, labelled
+    from empathy_studio.settings import load_settings
+    from empathy_studio.store import Store
+
+    stamp = os.getpid()
+    cold, warm = f"bench-cold-{stamp}", f"bench-warm-{stamp}"
+    out: dict = {}
+    try:
+        shutil.copytree(models_dir / source, models_dir / cold)
+        s = time.perf_counter()
+        client.predict(cold, "(none)", "esconv", "test", False, api_name="/analyze")
+        out["cold_test_s"] = round(time.perf_counter() - s, 2)
+        store = Store(db)
+        # the cold copy's test split is cached now: wait for the warmer to finish it, so the warm copy is timed alone
+        t0 = time.perf_counter()
+        shutil.copytree(models_dir / source, models_dir / warm)
+        n = len(labelled(DataSources.from_settings(load_settings()).esconv.dialogues))
+        while len(store.cached_hashes(warm)) < n or len(store.cached_hashes(cold)) < n:
+            if time.perf_counter() - t0 > 900:
+                raise SystemExit("the warmer did not cache the published model within 15 minutes")
+            time.sleep(1)
+        out["warmed_after_s"] = round(time.perf_counter() - t0, 1)
+        store.close()
+        for split in ("test", "val", "train", "all"):
+            s = time.perf_counter()
+            client.predict(warm, "(none)", "esconv", split, False, api_name="/analyze")
+            out[f"warm_{split}_s"] = round(time.perf_counter() - s, 2)
+    finally:
+        for name in (cold, warm):
+            shutil.rmtree(models_dir / name, ignore_errors=True)
+    return out
+
+
+def published_lines(p: dict) -> list[str]:
+    return [f"| Analyze, a freshly published model, test split, cold (baseline: predictions computed on request) | {p['cold_test_s']} s | |",
+            f"| background warmer: publish to every ESConv dialogue cached | {p['warmed_after_s']} s | |",
+            *[f"| Analyze, a freshly published model once warm, {split} split | {p[f'warm_{split}_s']} s | < 2 s |" for split in ("test", "val", "train", "all")]]
+
+
+def write_published(p: dict, args) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "app-analyze.json").write_text(json.dumps({"model": args.model, **p}, indent=2))
+    lines = ["# Analyze for a freshly published model, cold and warm", "",
+             f"Command: `python bench/app.py --model {args.model} --models-dir DIR --analyze-only` (server and client on one 2-core machine; "
+             "the server's warmer predicts every labelled ESConv dialogue in a niced child process).", "",
+             "| measure | value | target |", "|---|---|---|", *published_lines(p), ""]
+    (RESULTS / "app-analyze.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -103,7 +103,7 @@ def markdown(results: dict) -> str:
         below = all(r["esconv"][k] < r["esconv_zeror"][k] for k in ("mse_initial", "mse_final", "mse_change"))
         lines.append(f"| {name} | {fmt(r['esconv']['f1_weighted'])} | {fmt(r['esconv']['mse_initial'])} | {fmt(r['esconv']['mse_final'])} | "
                      f"{fmt(r['esconv']['mse_change'])} | {'yes' if below else 'no'} |")
-        lines.append(f"| ZeroR ({r['zeror_fitted_on']}) | {fmt(r['esconv_zeror']['f1_weighted'])} | {fmt(r['esconv_zeror']['mse_initial'])} | "
+        lines.append(f"| ZeroR, fitted on the {r['zeror_fitted_on'].split(' (')[0]} | {fmt(r['esconv_zeror']['f1_weighted'])} | {fmt(r['esconv_zeror']['mse_initial'])} | "
                      f"{fmt(r['esconv_zeror']['mse_final'])} | {fmt(r['esconv_zeror']['mse_change'])} | |")
     first = results["runs"][names[0]]["failed"]
     lines += ["", f"### FailedESConv-dev, test part ({first['n_test']} chats; {first['final']['n']} with a final rating)", "",
@@ -124,7 +124,8 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {c['temperature']:.3f} | {fmt(c['ece_before'])} | {fmt(c['ece_after'])} | {cov} |")
     r = results["runs"][names[-1]]
     vt = r["val_vs_test"]
-    lines += ["", f"Intervals come from {vt['n_residuals']} out-of-fold residuals of the ridge heads over train and val. "
+    counts = ", ".join(f"{n} for {t}" for t, n in vt["n_residuals"].items())
+    lines += ["", f"Intervals come from out-of-fold residuals of the ridge heads over train and val ({counts}). "
               f"ZeroR's initial MSE is {fmt(vt['zeror_mse_initial_val'])} on val and {fmt(vt['zeror_mse_initial_test'])} on test: "
               "the paper's test split is harder than the data the intervals are fitted on.", "",
               f"### The least text ({names[-1]}): min_words = {r['min_words']}", "",
@@ -143,7 +144,11 @@ def markdown(results: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", help="where to build the models (default: a temporary folder)")
+    ap.add_argument("--markdown-only", action="store_true", help="rewrite the markdown from bench/results/uncertainty.json")
     args = ap.parse_args()
+    if args.markdown_only:
+        write(json.loads((RESULTS / "uncertainty.json").read_text()))
+        return 0
     apply_privacy_env()
     t0 = time.monotonic()
     runs = {}
@@ -162,6 +167,11 @@ def main() -> int:
     results = {"runs": runs, "seconds": time.monotonic() - t0}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "uncertainty.json").write_text(json.dumps(results, indent=2, default=str))
+    write(results)
+    return 0
+
+
+def write(results: dict) -> None:
     md = markdown(results)
     (RESULTS / "uncertainty.md").write_text("# " + md.lstrip("# "))
     quality = RESULTS / "quality.md"
@@ -171,7 +181,6 @@ def main() -> int:
         text = text[: text.index(start)] + text[text.index(end) + len(end):].lstrip("\n")
     quality.write_text(text.rstrip("\n") + f"\n\n{start}\n{md}{end}\n")
     print(md)
-    return 0
 
 
 if __name__ == "__main__":

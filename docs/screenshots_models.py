@@ -1,0 +1,91 @@
+"""Screenshots of Analyze (violins with n per level, compare mode with B − A) and Explore (intervals, word explanations), at 1400 and 800 px.
+
+Runs the studio on the configured ESConv with a models folder holding two first-run models: A trained on
+ESConv alone, B on ESConv + FailedESConv (as `python bench/uncertainty.py --models-dir DIR` leaves them).
+Analyze shows aggregates only; Explore predicts a text typed here, so no corpus text is in the images.
+
+    python docs/screenshots_models.py --a DIR/ESConv/minilm-quick --b DIR/ESConv-FailedESConv/minilm-quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--disable-quic"]
+TEXT = ("I lost my job three weeks ago and since then I can't sleep. I keep thinking I will never find anything again, "
+        "my family depends on me and I feel like a failure every time I look at them.")
+A, B = "quick-esconv", "quick-esconv-failed"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True, help="model folder A (trained on ESConv)")
+    ap.add_argument("--b", required=True, help="model folder B (trained on ESConv + FailedESConv)")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from empathy_studio.services import Studio
+    from empathy_studio.settings import apply_privacy_env, load_settings
+    from empathy_studio.ui import build_app, launch_options
+
+    apply_privacy_env()
+    tmp = Path(tempfile.mkdtemp(prefix="es-shots-models-"))
+    shutil.copytree(args.a, tmp / "models" / A)
+    shutil.copytree(args.b, tmp / "models" / B)
+    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False)
+    studio = Studio(settings)
+    app = build_app(studio)
+    app.launch(server_name="127.0.0.1", server_port=7878, prevent_thread_lock=True, quiet=True, **launch_options())
+    url = "http://127.0.0.1:7878/"
+
+    def shows(page, selector, text, timeout=120_000):
+        page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                               f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+
+    def pick(page, elem_id, option):
+        page.click(f"#{elem_id} input")
+        page.get_by_role("option", name=option, exact=True).click()
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+            for width in (1400, 800):
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.goto(url)
+                page.wait_for_selector("#explore-run", timeout=60_000)
+                page.locator("#explore-text textarea").first.evaluate("e => e.closest('.block').scrollIntoView()")
+                page.get_by_text("…or type text").click()
+                page.fill("#explore-text textarea", TEXT)
+                page.locator("#explore-predict-text").click()
+                shows(page, "#explore-prediction", "80%:")
+                page.wait_for_selector("#explore-probs .js-plotly-plot", timeout=60_000)
+                page.screenshot(path=str(OUT / f"explore-{width}.png"), full_page=False)
+
+                page.get_by_role("tab", name="Analyze").click()
+                pick(page, "analyze-model", A)
+                pick(page, "analyze-other", B)
+                page.locator("#analyze-run").click()
+                shows(page, "#analyze-metrics", "B − A")
+                page.wait_for_function("document.querySelector('#analyze-reliability .js-plotly-plot') !== null", timeout=60_000)
+                page.screenshot(path=str(OUT / f"analyze-{width}.png"), full_page=True)
+                page.close()
+            browser.close()
+    finally:
+        app.close()
+        studio.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(str(p) for p in sorted(OUT.glob("*.png"))))
+
+
+if __name__ == "__main__":
+    main()
