@@ -35,14 +35,15 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from empathy_studio.services import Studio
-    from empathy_studio.settings import apply_privacy_env, load_settings
+    from empathy_studio.settings import Account, apply_privacy_env, load_settings
     from empathy_studio.ui import build_app, launch_options
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-models-"))
     shutil.copytree(args.a, tmp / "models" / A)
     shutil.copytree(args.b, tmp / "models" / B)
-    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False)
+    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False,
+                             auth=(Account("admin", "screenshots", "admin"),))  # an admin exists: no first-admin hint in the images
     studio = Studio(settings)
     app = build_app(studio)
     app.launch(server_name="127.0.0.1", server_port=7878, prevent_thread_lock=True, quiet=True, **launch_options())
@@ -54,7 +55,8 @@ def main() -> None:
 
     def pick(page, elem_id, option):
         page.click(f"#{elem_id} input")
-        page.get_by_role("option", name=option, exact=True).click()
+        page.locator(f"#{elem_id} [role=option]").filter(has_text=option).and_(page.locator(f'[aria-label="{option}"]')).click()
+        page.keyboard.press("Escape")
 
     try:
         with sync_playwright() as p:
@@ -63,14 +65,20 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": width, "height": 1000})
                 page.goto(url)
                 page.wait_for_selector("#explore-run", timeout=60_000)
-                page.locator("#explore-text textarea").first.evaluate("e => e.closest('.block').scrollIntoView()")
                 page.get_by_text("…or type text").click()
                 page.fill("#explore-text textarea", TEXT)
                 page.locator("#explore-predict-text").click()
                 shows(page, "#explore-prediction", "80%:")
                 page.wait_for_selector("#explore-probs .js-plotly-plot", timeout=60_000)
-                page.screenshot(path=str(OUT / f"explore-{width}.png"), full_page=False)
+                # the prediction, its plot and the typed text; the dialogue list (corpus text) stays out of the image
+                shown = ("explore-prediction", "explore-probs") + (("explore-chat",) if width >= 1200 else ())  # narrow: the chat sits under the list
+                boxes = [page.locator(f"#{e}").bounding_box() for e in shown]
+                sx, sy = page.evaluate("[window.scrollX, window.scrollY]")  # boxes are in the viewport, the clip in the page
+                x0, y0 = min(b["x"] for b in boxes) - 8 + sx, min(b["y"] for b in boxes) - 8 + sy
+                x1, y1 = max(b["x"] + b["width"] for b in boxes) + 8 + sx, max(b["y"] + b["height"] for b in boxes) + 8 + sy
+                page.screenshot(path=str(OUT / f"explore-{width}.png"), full_page=True, clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
 
+                page.evaluate("window.scrollTo(0, 0)")
                 page.get_by_role("tab", name="Analyze").click()
                 pick(page, "analyze-model", A)
                 pick(page, "analyze-other", B)

@@ -40,6 +40,7 @@ from .store import Store
 from .tasks import ALIASES, DEFAULT_TASK, TASKS, Task, dataset_for, get_task
 from .train_config import INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, REPORT_TO, TrainConfig, check_choice, preset
 
+PROBE_VERSION = 3  # a probe measures more than it used to: older cached probes are not read
 PROBE_CACHE = ".probe-cache.json"  # timed probes of this machine, per shape of training (a dotfile: the registry skips it)
 CALIBRATION_PREFIX_COST = 0.5  # the six short prefixes of each val text cost about half a full pass together
 
@@ -237,7 +238,8 @@ class Finetuner:
             evaluations = math.ceil(config.epochs) if config.max_steps <= 0 else 1
             passes = evaluations * n_val + ((n_train + n_val) if config.ridge_intensity else 0)
         passes += n_val + CALIBRATION_PREFIX_COST * n_val + n_test
-        phases = {"loading": probe["load_s"], "training": probe["step_s"] * steps, "evaluating, heads, calibrating, testing": probe["forward_s"] * passes}
+        phases = {"loading": probe["load_s"], "training": probe["step_s"] * steps,
+                  "evaluating, heads, calibrating, testing": probe["forward_s"] * passes + probe.get("ridge_fit_s", 0) * probe.get("ridge_fits", 0)}
         return {"n_train": n_train, "steps": int(math.ceil(steps)), "seconds_per_step": round(probe["step_s"], 3),
                 "estimated_seconds": round(sum(phases.values())), "phases": {k: round(v, 1) for k, v in phases.items()},
                 "batch_size": config.batch_size, "max_length": config.max_length, "epochs": config.epochs, "device": _device(),
@@ -249,8 +251,9 @@ class Finetuner:
 
         from .training import measure_step_seconds
 
-        key = json.dumps([Path(config.encoder).name, config.max_length, config.batch_size, config.freeze_encoder, config.freeze_layers,
-                          _device(), torch.get_num_threads(), os.cpu_count()])
+        key = json.dumps([PROBE_VERSION, Path(config.encoder).name, config.max_length, config.batch_size, config.freeze_encoder,
+                          config.freeze_layers, config.ridge_intensity, config.lexical_intensity, len(data.train), _device(),
+                          torch.get_num_threads(), os.cpu_count()])
         path = self.settings.models_dir / PROBE_CACHE
         try:
             cache = json.loads(path.read_text()) if path.exists() else {}

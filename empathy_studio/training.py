@@ -394,7 +394,8 @@ def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -
     or, with a frozen encoder, one forward pass of the embedding batch that caches the features,
     which is where that time goes; `batch`: the examples of that step; `forward_s`: one text's
     forward pass in inference mode, the unit of evaluation, the heads' embedding pass, calibration
-    and testing; `load_s`: building the model.
+    and testing; `load_s`: building the model; `ridge_fit_s` and `ridge_fits`: one fit of the linear
+    intensity heads on a design of the real shape, and how many fits training makes.
     """
     set_seed(config.seed)
     t_load = time.perf_counter()
@@ -434,4 +435,24 @@ def measure_step_seconds(config: TrainConfig, data: TrainData, steps: int = 2) -
             t0 = time.perf_counter()
             model(**batch)
             forward_s = (time.perf_counter() - t0) / batch_size
-    return {"step_s": step_s, "batch": batch_size, "forward_s": forward_s, "load_s": load_s}
+    ridge_fit_s, ridge_fits = _time_ridge(config, data, model.encoder.config.hidden_size) if config.ridge_intensity else (0.0, 0)
+    return {"step_s": step_s, "batch": batch_size, "forward_s": forward_s, "load_s": load_s, "ridge_fit_s": ridge_fit_s, "ridge_fits": ridge_fits}
+
+
+def _time_ridge(config: TrainConfig, data: TrainData, hidden: int) -> tuple[float, int]:
+    """(seconds of one ridge fit on a design of the real shape, fits the intensity heads make): CPU work no forward pass shows."""
+    from sklearn.linear_model import Ridge
+
+    texts = [e.text for e in data.train]
+    x = np.random.default_rng(0).standard_normal((len(texts), hidden))
+    if config.lexical_intensity:
+        x = np.hstack([x, fit_vectorizer(texts).transform(texts).toarray()])
+    y = np.random.default_rng(1).standard_normal(len(texts))
+    times = []
+    for alpha in (1.0, 100.0):  # the first fit pays for warming BLAS up; the second is what the grid's fits cost
+        t0 = time.perf_counter()
+        Ridge(alpha=alpha).fit(x, y)
+        times.append(time.perf_counter() - t0)
+    one = times[-1]
+    grid = (len(LEXICAL_SCALES) if config.lexical_intensity else 1) * len(RIDGE_ALPHAS)
+    return one, len(INTENSITY_TARGETS) * (grid + 5)  # the grid per target, then 5 out-of-fold fits

@@ -32,7 +32,8 @@ def tab(page, name):
 
 def pick(page, elem_id, option):
     page.click(f"#{elem_id} input")
-    page.get_by_role("option", name=option, exact=True).click()
+    page.locator(f"#{elem_id} [role=option]").filter(has_text=option).and_(page.locator(f'[aria-label="{option}"]')).click()
+    page.keyboard.press("Escape")  # a list that accepts typed values stays open after a pick
 
 
 def current_item(page):

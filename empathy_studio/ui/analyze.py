@@ -29,8 +29,7 @@ def _reliability(result: dict[str, Any]) -> Any:
     cal = result.get("calibration")
     if not cal:
         return None
-    title = (f"Reliability: {result['model']}  (ECE {cal['ece_before']:.3f} raw, {cal['ece_after']:.3f} at temperature "
-             f"{cal['temperature']:.2f}; n = {len(result['rows'])})")
+    title = f"Reliability: {result['model']}  (ECE {cal['ece_before']:.3f} raw, {cal['ece_after']:.3f} at T = {cal['temperature']:.2f})"
     return reliability_diagram(cal["bins_before"], cal["bins_after"], title)
 
 
@@ -38,8 +37,10 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     default = studio.default_model(model_choices)
     datasets = studio.analysis_datasets()
     with gr.Row():
-        model = gr.Dropdown(model_choices, value=default, label="Model (A)", elem_id="analyze-model")
-        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (B), e.g. parent vs fine-tuned child", elem_id="analyze-other")
+        # custom values: a model published after this page was built is a valid name for API callers too (the registry checks it)
+        model = gr.Dropdown(model_choices, value=default, label="Model (A)", elem_id="analyze-model", allow_custom_value=True)
+        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (B), e.g. parent vs fine-tuned child", elem_id="analyze-other",
+                            allow_custom_value=True)
         dataset = gr.Dropdown(datasets, value=datasets[0], label="Data", elem_id="analyze-dataset",
                               info="failed: FailedESConv, chats where support did not work" if len(datasets) > 1 else None)
         split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)", elem_id="analyze-split")
@@ -47,12 +48,12 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
     note = gr.HTML(elem_id="analyze-note")
     table = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="analyze-metrics")
-    with gr.Row(equal_height=False):
-        with gr.Column():
+    with gr.Row(equal_height=False):  # A and B side by side on a wide screen, one under the other below about 1,150 px
+        with gr.Column(min_width=560):
             va = [gr.Plot(label=f"{t} (A)", elem_id=f"analyze-violin-{t}") for t in INTENSITY_TARGETS]
             ca = gr.Plot(label="Confusion (A)", elem_id="analyze-confusion")
             ra = gr.Plot(label="Reliability (A)", elem_id="analyze-reliability")
-        with gr.Column(visible=False) as col_b:
+        with gr.Column(visible=False, min_width=560) as col_b:
             vb = [gr.Plot(label=f"{t} (B)") for t in INTENSITY_TARGETS]
             cb = gr.Plot(label="Confusion (B)")
             rb = gr.Plot(label="Reliability (B)")

@@ -28,7 +28,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             gr.HTML(banner_html(studio.esconv.describe(), "warn" if studio.esconv.is_demo else "info"))
-            model = gr.Dropdown(model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model")
+            model = gr.Dropdown(model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model",
+                                allow_custom_value=True)  # a model published after the page was built: the registry checks the name
             query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
             with gr.Row():
                 emotion = gr.Dropdown([ANY, *ESCONV_EMOTIONS], value=ANY, label="Gold emotion", min_width=120)
