@@ -24,26 +24,39 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 OFFSETS = {"ana": [0, 0, 1, 0, -1, 0], "ben": [1, -1, 0, 1, 0, -1]}
 
 
+def serve(settings, port: int):
+    """The studio on `settings`, launched in this process on a loopback port: (studio, app, url)."""
+    from empathy_studio.services import Studio
+    from empathy_studio.ui import build_app, launch_options
+
+    studio = Studio(settings)
+    app = build_app(studio)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    return studio, app, f"http://127.0.0.1:{port}/"
+
+
+def shows(page, selector: str, text: str, timeout: int = 120_000) -> None:
+    page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                           f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.locator(f"#{elem_id} [role=option]").filter(has_text=option).and_(page.locator(f'[aria-label="{option}"]')).click()
+    page.keyboard.press("Escape")  # a list that accepts typed values stays open after a pick
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from empathy_studio.data import DEMO_PATH
-    from empathy_studio.services import Studio
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from empathy_studio.ui import build_app, launch_options
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-"))
     settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=ROOT / "models", esconv_file=DEMO_PATH,
                              auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw"), Account("ben", "benpw")))
-    studio = Studio(settings)
-    app = build_app(studio)
-    app.launch(server_name="127.0.0.1", server_port=7877, prevent_thread_lock=True, quiet=True, **launch_options())
-    url = "http://127.0.0.1:7877/"
-
-    def shows(page, selector, text, timeout=30_000):
-        page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
-                               f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+    studio, app, url = serve(settings, 7877)
 
     def open_as(browser, name, password, width):
         page = browser.new_page(viewport={"width": width, "height": 1000})
@@ -54,10 +67,6 @@ def main() -> None:
         page.keyboard.press("Enter")
         shows(page, "#whoami", f"Signed in as {name}")
         return page
-
-    def pick(page, elem_id, option):
-        page.click(f"#{elem_id} input")
-        page.get_by_role("option", name=option, exact=True).click()
 
     try:
         with sync_playwright() as p:

@@ -10,7 +10,6 @@ Analyze shows aggregates only; Explore predicts a text typed here, so no corpus 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -34,9 +33,8 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from empathy_studio.services import Studio
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from empathy_studio.ui import build_app, launch_options
+    from screenshots import pick, serve, shows  # docs/ is on the path of a script run from it
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-models-"))
@@ -44,19 +42,7 @@ def main() -> None:
     shutil.copytree(args.b, tmp / "models" / B)
     settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False,
                              auth=(Account("admin", "screenshots", "admin"),))  # an admin exists: no first-admin hint in the images
-    studio = Studio(settings)
-    app = build_app(studio)
-    app.launch(server_name="127.0.0.1", server_port=7878, prevent_thread_lock=True, quiet=True, **launch_options())
-    url = "http://127.0.0.1:7878/"
-
-    def shows(page, selector, text, timeout=120_000):
-        page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
-                               f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
-
-    def pick(page, elem_id, option):
-        page.click(f"#{elem_id} input")
-        page.locator(f"#{elem_id} [role=option]").filter(has_text=option).and_(page.locator(f'[aria-label="{option}"]')).click()
-        page.keyboard.press("Escape")
+    studio, app, url = serve(settings, 7878)
 
     try:
         with sync_playwright() as p:

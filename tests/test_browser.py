@@ -31,7 +31,7 @@ def test_load_a_dialogue_and_see_its_prediction(page, artifacts):
     page.wait_for_selector("#explore-trajectory .js-plotly-plot", timeout=10_000)
     pred = page.inner_text("#explore-prediction")
     assert "emotion" in pred and "initial intensity" in pred and "gold" in pred
-    assert "Words that moved the intensity" in pred and page.locator("#explore-prediction .es-word").count() >= 3
+    assert "What the words add" in pred and page.locator("#explore-prediction .es-word").count() >= 3
     assert page.locator("#explore-chat .es-seeker").count() >= 1
     page.screenshot(path=str(artifacts / "explore.png"), full_page=True)
 

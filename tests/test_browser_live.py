@@ -20,7 +20,7 @@ def test_a_model_trained_in_the_browser_is_usable_at_once(browser, live_app, tin
         pick(page, "train-base", "tiny-parent")  # published after the page loaded: the tab's list is live
         for elem, value in (("train-epochs", "1"), ("train-max-len", "32"), ("train-batch", "8")):
             page.fill(f"#{elem} input", value)
-        page.fill("#train-name input", "browser-tiny")
+        page.fill("#train-name textarea", "browser-tiny")
         page.locator("#train-start").click()
         shows(page, "#train-detail", "succeeded", timeout=240_000)
         shows(page, "#train-compare", "browser-tiny")  # the new model's column next to the parent it is compared with
