@@ -199,6 +199,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a model on a split.  Example: empathy-studio evaluate --model zeror --dataset esconv --split test --json"""
     studio = _studio(args)
+    if args.task == "empathy":
+        result = studio.evaluate_rater(args.model, args.split, progress=_bar())
+        if args.json:
+            _print_json(result)
+        else:
+            for k, v in result.items():
+                print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
+        return 0
     if args.dataset == "esconv":
         _data_note(studio)
     result = studio.evaluate(args.model, args.dataset, args.split, progress=None if args.model == "zeror" else _bar())
@@ -226,9 +234,33 @@ def _with_interval(row: dict, target: str) -> str:
     return f"{row[f'pred_{target}']:.2f} (80%: {iv[0]:.2f} to {iv[1]:.2f})" if iv else f"{row[f'pred_{target}']:.2f}"
 
 
+def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
+    """The empathy rater on one (post, response) pair, or on every supporter turn of an ESConv-format file."""
+    if args.file:
+        rows = [{"dialogue": d.dialogue_id, **r} for d in studio.load_dialogues(args.file) for r in studio.rate_dialogue(args.model, d)]
+    elif args.post is not None and args.response is not None:
+        rows = [{"post": args.post, "response": args.response, **studio.rate_pairs(args.model, [(args.post, args.response)])[0].to_dict()}]
+    else:
+        raise ConfigError("--task empathy needs --post TEXT --response TEXT, or --file ESConv.json")
+    if args.json:
+        _print_json(rows if len(rows) > 1 or args.file else rows[0])
+        return 0
+    for r in rows:
+        where = f"{r['dialogue']} turn {r['turn']}: " if "dialogue" in r else ""
+        levels = "  ".join(f"{m.split('_')[0][:3].upper()} {v}" for m, v in r["levels"].items())
+        print(f"{where}{levels}  4-level {r['level4']}  score {r['score']:.2f}  | {r['response'][:60]}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict emotion and intensity.  Example: empathy-studio predict --model minilm-quick --text "I can't sleep since I lost my job" """
     studio = _studio(args)
+    if args.task == "empathy":
+        return _predict_empathy(studio, args)
+    if args.post is not None or args.response is not None:
+        raise ConfigError("--post and --response go with --task empathy")
+    if args.text is None and args.file is None:
+        raise ConfigError("give --text TEXT or --file FILE")
     texts = [args.text] if args.text is not None else studio.texts_from_file(args.file)
     preds = studio.predict_texts(args.model, texts, progress=_bar() if len(texts) > 1 else None)
     rows = [{"text": t, **p.to_dict()} for t, p in zip(texts, preds)]
@@ -325,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     s.add_argument("--model", required=True, help="registry name, or zeror")
-    s.add_argument("--dataset", default="esconv", help="esconv, sad, epitome, or an ESConv-format JSON file")
+    s.add_argument("--task", default="emotion-intensity", choices=["emotion-intensity", "empathy"],
+                   help="empathy: an empathy rater on EPITOME's split (the --dataset is then epitome)")
+    s.add_argument("--dataset", default="esconv", help="esconv, failed, esconv+failed, sad, epitome, or an ESConv-format JSON file")
     s.add_argument("--split", default="test", choices=["test", "val", "train", "all"], help="the paper's split")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     common(s)
@@ -333,9 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("predict", help=cmd_predict.__doc__, description=cmd_predict.__doc__)
     s.add_argument("--model", required=True, help="registry name")
-    g = s.add_mutually_exclusive_group(required=True)
+    s.add_argument("--task", default="emotion-intensity", choices=["emotion-intensity", "empathy"],
+                   help="empathy: rate a supporter's response (--post and --response, or every supporter turn of --file)")
+    g = s.add_mutually_exclusive_group()
     g.add_argument("--text", help="one text")
     g.add_argument("--file", help="a text file (one text per line) or an ESConv-format JSON file")
+    s.add_argument("--post", help="with --task empathy: the seeker's post")
+    s.add_argument("--response", help="with --task empathy: the supporter's response")
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s)
     s.set_defaults(fn=cmd_predict)

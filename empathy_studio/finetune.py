@@ -38,6 +38,7 @@ from .registry import ModelSpec, Registry
 from .settings import Settings
 from .store import Store
 from .tasks import ALIASES, DEFAULT_TASK, TASKS, Task, dataset_for, get_task
+from .rater_config import ARCHS, LOSSES, SCORE_LOSSES
 from .train_config import INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, REPORT_TO, TrainConfig, check_choice, preset
 
 PROBE_VERSION = 3  # a probe measures more than it used to: older cached probes are not read
@@ -80,6 +81,9 @@ class TrainRequest:
     pooling: str | None = field(default=None, metadata=option("how the encoder output is pooled", POOLINGS))
     intensity_head: str | None = field(default=None, metadata=option("intensity head design", INTENSITY_HEADS))
     focal_gamma: float | None = field(default=None, metadata=option("focal loss gamma (0 = cross-entropy)"))
+    arch: str | None = field(default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default cross", ARCHS))
+    loss: str | None = field(default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default ce", LOSSES))
+    score_loss: str | None = field(default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES))
     compare_with: str | None = field(default=None, metadata=option(
         "model whose test metrics the new one is compared with (default: the parent when it has them, else the default model)"))
     report_to: str = field(default="none", metadata=option("experiment tracker for the run (trackio needs empathy-studio[tracking])", REPORT_TO))
@@ -102,6 +106,9 @@ class TrainRequest:
             check_name(self.name, "model name")
         if self.with_ratings and self.policy == "gold":
             self.policy = "gold+ratings"
+        rater_options = [f for f in ("arch", "loss", "score_loss") if getattr(self, f) is not None]
+        if rater_options and self.task_spec.objective != "rater":
+            raise ConfigError(f"--{rater_options[0].replace('_', '-')} is an option of --task empathy, not of --task {self.task}")
 
     @classmethod
     def option_help(cls, name: str) -> str:
@@ -286,6 +293,14 @@ class Finetuner:
 
         emit = fan_out([progress])
         spec, encoder, local = self.parent(req)
+        if req.task_spec.objective == "rater":
+            from .rater_finetune import train_and_register_rater
+
+            name = self.new_name(req, spec)
+            workdir = self.settings.models_dir / f".trainer-{os.getpid()}-{secrets.token_hex(4)}"
+            config = training_config(req, self.settings, encoder, local, output_dir=str(workdir), run_name=name, select_metric="f1_weighted")
+            return train_and_register_rater(self, req, spec, name, config, emit,
+                                            {"description": description, "hyperparameters": portable(config.to_dict(), spec), "created_at": _utc()})
         name = self.new_name(req, spec)
         target = inside(self.settings.models_dir, name, "model name")
         if target.exists():

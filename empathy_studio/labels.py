@@ -27,6 +27,8 @@ SAD_LABELS: tuple[str, ...] = tuple(
 
 EPITOME_MECHANISMS: tuple[str, ...] = ("emotional_reactions", "interpretations", "explorations")
 EPITOME_LEVELS: tuple[str, ...] = ("none", "weak", "strong")
+# The empathy-rater report's 4-level scale: the sum of the three mechanism levels, values above 3 folded into 3.
+EMPATHY_SCALE: tuple[str, ...] = ("none", "weak", "moderate", "strong")
 
 # Seeker self-report, before and after the chat.
 INTENSITY_MIN, INTENSITY_MAX = 1, 5

@@ -25,6 +25,7 @@ __all__ = ["ModelSpec", "ModelUnavailable", "Registry"]
 WEIGHTS_FILE = "model.safetensors"
 HEADS_FILE = "heads.json"
 LEXICAL_FILE = "lexical.json"
+RATER_FILE = "rater.json"  # an empathy rater's heads, in place of heads.json
 MANIFEST_FILE = "manifest.json"
 
 
@@ -46,6 +47,11 @@ class ModelSpec:
     @property
     def parent(self) -> str | None:
         return self.manifest.get("parent")
+
+    @property
+    def is_rater(self) -> bool:
+        """An empathy rater (the supporter's side) rather than a model of the seeker."""
+        return self.path is not None and (self.path / RATER_FILE).exists()
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -97,7 +103,7 @@ class Registry:
             return []
         specs = []
         for folder in sorted(self.models_dir.iterdir()):
-            if folder.name.startswith(".") or not (folder / HEADS_FILE).exists():
+            if folder.name.startswith(".") or not ((folder / HEADS_FILE).exists() or (folder / RATER_FILE).exists()):
                 continue  # temporary folders of running jobs start with "."
             manifest = read_manifest(folder)
             specs.append(ModelSpec(folder.name, "finetuned", str(folder), manifest.get("description", ""), path=folder, manifest=manifest))

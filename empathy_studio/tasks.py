@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .labels import EPITOME_LEVELS, ESCONV_EMOTIONS, SAD_LABELS
+from .labels import EMPATHY_SCALE, EPITOME_LEVELS, ESCONV_EMOTIONS, SAD_LABELS
 
 CLASSIFICATION = ("f1_weighted", "recall_weighted", "accuracy", "f1_macro")
+RATER = ("level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
+         "score_mse", "score_pearson")
 INTENSITY = ("mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final")
 
 
@@ -24,7 +26,7 @@ class Task:
     description: str
     datasets: tuple[str, ...]  # the datasets it trains on; the first is the default
     labels: tuple[str, ...]
-    objective: str  # the model's heads: "multitask" (emotion + intensity) or "classify"
+    objective: str  # the model's heads: "multitask" (emotion + intensity), "classify", or "rater" (the empathy rater)
     metrics: tuple[str, ...]  # the headline metrics, in the order tables show them
     files: bool = False  # also trains on ESConv-format JSON files (FailedESConv, uploads)
     ratings: bool = False  # annotators' ratings of ESConv items can join or replace the gold labels
@@ -41,6 +43,8 @@ TASKS: dict[str, Task] = {
              ("sad",), SAD_LABELS, "classify", CLASSIFICATION),
         Task("epitome-er", "level of emotional reaction in a supporter's response (EPITOME, none/weak/strong)",
              ("epitome",), EPITOME_LEVELS, "classify", CLASSIFICATION),
+        Task("empathy", "how empathic a supporter's response to a post is: EPITOME's three mechanisms, the 4-level scale, a 0-1 score",
+             ("epitome",), EMPATHY_SCALE, "rater", RATER),
     )
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-OBJECTIVES = ("multitask", "classify")  # emotion + intensity heads, or the emotion head alone
+OBJECTIVES = ("multitask", "classify", "rater")  # emotion + intensity heads, the emotion head alone, or the empathy rater
 POOLINGS = ("cls", "mean")
 INTENSITY_HEADS = ("per_emotion", "shared", "linear")
 SELECT_METRICS = {"loss": False, "accuracy": True, "f1_weighted": True}  # name -> higher is better

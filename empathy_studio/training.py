@@ -105,7 +105,7 @@ class _Collator:
 # callbacks
 
 
-class _KeepBest(TrainerCallback):
+class KeepBest(TrainerCallback):
     """Early stopping that keeps the best trainable weights in memory (no checkpoint files)."""
 
     def __init__(self, metric: str, patience: int, history: list[dict[str, Any]]):
@@ -132,7 +132,7 @@ class _KeepBest(TrainerCallback):
                 control.should_training_stop = True
 
 
-class _Progress(TrainerCallback):
+class StepProgress(TrainerCallback):
     """Steps and evaluations as ProgressEvents: the epoch in words, an ETA from the measured step times."""
 
     def __init__(self, emit: ProgressFn, epochs: float):
@@ -252,7 +252,7 @@ def train(config: TrainConfig, data: TrainData, progress: ProgressFn | Sequence[
         dataloader_pin_memory=False,
     )
     history: list[dict[str, Any]] = []
-    keep = _KeepBest(config.select_metric, config.patience, history)
+    keep = KeepBest(config.select_metric, config.patience, history)
     trainer = Trainer(
         model=model,
         args=args,
@@ -261,7 +261,7 @@ def train(config: TrainConfig, data: TrainData, progress: ProgressFn | Sequence[
         data_collator=_Collator(tokenizer),
         optimizers=(optimizer, None),
         compute_metrics=_compute_metrics,
-        callbacks=[keep, _Progress(emit, config.epochs)],
+        callbacks=[keep, StepProgress(emit, config.epochs)],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through our callbacks, not stdout
     t0 = time.monotonic()

@@ -27,6 +27,7 @@ from ..store import DEFAULT_CAMPAIGN, SCALES, Annotator
 from ..tasks import TASKS
 from ..train_config import PRESETS
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
+from .empathy import EmpathyServices
 from .models import ModelServices
 from .rating import RatingServices
 from .training import TrainingServices
@@ -40,5 +41,5 @@ POLICIES = D.POLICIES
 COMMAND_LINE = Annotator(0, "(command line)", "admin")
 
 
-class Studio(StudioBase, ModelServices, RatingServices, TrainingServices):
+class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices):
     """Everything the UI and the CLI do, one method each; built once from `Settings`."""

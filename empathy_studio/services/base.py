@@ -181,3 +181,7 @@ class StudioBase:
             return D.load_esconv(path)
         except DataError as exc:  # name the file as the user knows it, never the server's upload folder
             raise DataError(path.name, str(exc).removeprefix(f"{path}: ")) from None
+
+    def load_dialogues(self, path: str | Path) -> list[D.Dialogue]:
+        """Every dialogue of an ESConv-format file named on the command line (no upload size limit)."""
+        return D.load_esconv(path)

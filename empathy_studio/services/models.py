@@ -39,8 +39,8 @@ class ModelServices:
         return self.registry.rows()
 
     def model_choices(self) -> list[str]:
-        """Models that predict: fine-tuned ones and the first-run model."""
-        return [s.name for s in self.registry.all() if s.kind != "encoder"]
+        """Models of the seeker that predict: fine-tuned ones and the first-run model (empathy raters are `rater_choices`)."""
+        return [s.name for s in self.registry.all() if s.kind != "encoder" and not s.is_rater]
 
     def trainable_models(self) -> list[str]:
         return [s.name for s in self.registry.all() if s.kind != "quick"]

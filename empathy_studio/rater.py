@@ -1,0 +1,127 @@
+"""The empathy rater: how empathic is a supporter's response to a seeker's post (EPITOME's three mechanisms).
+
+Two architectures over one encoder, as in the empathy-rater report:
+
+- **cross**: `post [SEP] response` as one sequence, mean-pooled;
+- **bi**: the post and the response embedded separately by the shared encoder,
+  and the heads read `[u, v, |u - v|, u * v]` (SBERT's pair features).
+
+Both carry the same heads: three 3-way mechanism heads (none/weak/strong), the
+4-level head (sum of levels, capped at 3) and a 0-1 score head (sum / 6), with
+one weighted multi-task loss. Classification losses: cross-entropy, focal
+(gamma), or KL divergence to soft labels (the gold level smoothed toward its
+neighbours); the score: MSE or MAE. Saved as a Hugging Face-style folder with
+`rater.json` beside the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from .epitome import LEVEL4
+from .errors import ModelUnavailable
+from .labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+from .modeling import focal_cross_entropy, load_encoder
+from .registry import MANIFEST_FILE, RATER_FILE, WEIGHTS_FILE
+from .rater_config import ARCHS, LOSSES, SCORE_LOSSES, RaterConfig  # noqa: F401 - re-exported with the model
+
+def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.Tensor:
+    """The gold level keeps 1 - smoothing; its neighbours on the ordinal scale share the rest."""
+    eye = torch.eye(classes, device=labels.device)
+    near = (torch.roll(eye, 1, 1) + torch.roll(eye, -1, 1))
+    near[0, -1] = near[-1, 0] = 0  # no wrap-around: 0 and the top level are not neighbours
+    near = near / near.sum(1, keepdim=True)
+    table = (1 - smoothing) * eye + smoothing * near
+    return table[labels]
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-6)
+
+
+def _head(inputs: int, hidden: int, outputs: int) -> nn.Module:
+    return nn.Sequential(nn.Dropout(0.1), nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, outputs))
+
+
+class EmpathyRater(nn.Module):
+    def __init__(self, encoder: nn.Module, config: RaterConfig):
+        super().__init__()
+        self.encoder, self.config = encoder, config
+        h = encoder.config.hidden_size
+        features = 4 * h if config.arch == "bi" else h
+        self.mechanisms = nn.ModuleDict({m: _head(features, config.hidden, len(EPITOME_LEVELS)) for m in EPITOME_MECHANISMS})
+        self.level4 = _head(features, config.hidden, len(LEVEL4))
+        self.score = _head(features, config.hidden, 1)
+
+    def _embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return _mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
+
+    def features(self, **batch: torch.Tensor) -> torch.Tensor:
+        if self.config.arch == "bi":
+            u = self._embed(batch["post_input_ids"], batch["post_attention_mask"])
+            v = self._embed(batch["response_input_ids"], batch["response_attention_mask"])
+            return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+        return self._embed(batch["input_ids"], batch["attention_mask"])
+
+    def forward(self, levels: torch.Tensor | None = None, level4: torch.Tensor | None = None, score: torch.Tensor | None = None,
+                **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.features(**batch)
+        out = {"mechanism_logits": torch.stack([self.mechanisms[m](x) for m in EPITOME_MECHANISMS], dim=1),  # (B, 3, 3)
+               "level4_logits": self.level4(x), "score": torch.sigmoid(self.score(x)).squeeze(-1)}
+        if levels is not None:
+            out["loss"] = self.loss(out, levels, level4, score)
+        return out
+
+    def _classification(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if cfg.loss == "focal":
+            return focal_cross_entropy(logits, labels, cfg.focal_gamma)
+        if cfg.loss == "kl":
+            target = soft_labels(labels, logits.shape[-1], cfg.kl_smoothing)
+            return nn.functional.kl_div(torch.log_softmax(logits.float(), -1), target, reduction="batchmean")
+        return nn.functional.cross_entropy(logits.float(), labels)
+
+    def loss(self, out: dict[str, torch.Tensor], levels: torch.Tensor, level4: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        mech = sum(self._classification(out["mechanism_logits"][:, k], levels[:, k]) for k in range(len(EPITOME_MECHANISMS))) / len(EPITOME_MECHANISMS)
+        diff = out["score"].float() - score.float()
+        reg = (diff ** 2).mean() if cfg.score_loss == "mse" else diff.abs().mean()
+        return cfg.mechanism_weight * mech + cfg.level4_weight * self._classification(out["level4_logits"], level4) + cfg.score_weight * reg
+
+
+def build_rater(encoder_source: str | Path, config: RaterConfig, local_files_only: bool = True) -> tuple[EmpathyRater, Any]:
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_source), local_files_only=local_files_only)
+    return EmpathyRater(load_encoder(encoder_source, local_files_only), config), tokenizer
+
+
+def save_rater(model: EmpathyRater, tokenizer: Any, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.config.save_pretrained(folder)
+    (folder / RATER_FILE).write_text(json.dumps(model.config.to_dict(), indent=2))
+    save_model(model, str(folder / WEIGHTS_FILE))
+    tokenizer.save_pretrained(folder)
+    if manifest is not None:
+        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+    return folder
+
+
+def load_rater(folder: Path | str, device: str = "cpu") -> tuple[EmpathyRater, Any]:
+    folder = Path(folder)
+    if not (folder / RATER_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
+        raise ModelUnavailable(f"{folder.name}: not an empathy rater (needs {RATER_FILE} and {WEIGHTS_FILE})")
+    try:
+        config = RaterConfig(**json.loads((folder / RATER_FILE).read_text()))
+    except (ValueError, TypeError) as exc:
+        raise ModelUnavailable(f"{folder.name}/{RATER_FILE}: {exc}") from None
+    model = EmpathyRater(AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True)), config)
+    load_model(model, str(folder / WEIGHTS_FILE), device=device)
+    return model.to(device).eval(), AutoTokenizer.from_pretrained(folder, local_files_only=True)

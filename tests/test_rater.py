@@ -1,0 +1,120 @@
+"""The empathy rater: EPITOME pairs and their split, both architectures, every loss, save and load, metrics, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from empathy_studio.epitome import LEVEL4, Pair, epitome_pairs, split_pairs
+from empathy_studio.errors import ConfigError, InputError, ModelUnavailable
+from empathy_studio.rater import RaterConfig, load_rater, save_rater, soft_labels
+from empathy_studio.rater_training import RaterPredictor, rater_metrics, train_rater
+from empathy_studio.train_config import TrainConfig
+
+from .conftest import EPITOME
+
+POSTS = ["i am so sad and lonely", "my job is making me anxious", "i cannot sleep since my mother is sick", "i feel lost and tired"]
+REPLIES = ["i am sorry you feel that way", "that sounds hard. what happened at work?", "ok", "you are not alone, i feel that too"]
+
+
+def _pairs(n: int = 24) -> list[Pair]:
+    rng = np.random.default_rng(0)
+    return [Pair(f"p{i}", POSTS[i % 4], REPLIES[(i // 4) % 4], tuple(int(v) for v in rng.integers(0, 3, 3))) for i in range(n)]
+
+
+def test_targets_follow_the_report_4_levels_capped_and_a_0_1_score():
+    p = Pair("x", "post", "reply", (2, 2, 1))
+    assert p.level4 == 3 and p.score == pytest.approx(5 / 6) and LEVEL4[p.level4] == "strong"
+    assert Pair("y", "a", "b", (0, 1, 0)).level4 == 1
+
+
+@pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME is not beside the project (../shared/data)")
+def test_epitome_gives_3023_pairs_and_the_documented_split():
+    pairs = epitome_pairs(EPITOME)
+    split = split_pairs(pairs)
+    assert len(pairs) == 3023 and {k: len(v) for k, v in split.items()} == {"train": 2418, "val": 302, "test": 303}
+    assert not {p.pair_id for p in split["train"]} & {p.pair_id for p in split["test"]}
+
+
+def test_soft_labels_move_mass_to_ordinal_neighbours_only():
+    t = soft_labels(torch.tensor([0, 1, 3]), 4, 0.2)
+    torch.testing.assert_close(t.sum(1), torch.ones(3))
+    assert t[0].tolist() == pytest.approx([0.8, 0.2, 0, 0]) and t[1].tolist() == pytest.approx([0.1, 0.8, 0.1, 0])
+    assert t[2].tolist() == pytest.approx([0, 0, 0.2, 0.8])  # the top level has one neighbour, not the bottom
+
+
+@pytest.mark.parametrize("arch,loss,score_loss", [("cross", "ce", "mse"), ("cross", "kl", "mae"), ("bi", "focal", "mse")])
+def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_encoder, tmp_path, arch, loss, score_loss):
+    pairs = _pairs()
+    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=1, batch_size=8, max_length=32, output_dir=str(tmp_path / "t"), select_metric="accuracy")
+    res = train_rater(cfg, RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16), pairs[:16], pairs[16:])
+    assert res.history and "eval_accuracy" in res.history[0]
+    predictor = RaterPredictor(res.model, res.tokenizer, max_length=32)
+    texts = [(p.post, p.response) for p in pairs]
+    ratings = predictor.rate(texts)
+    assert all(set(r.levels) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= r.score <= 1 for r in ratings)
+    assert all(abs(sum(r.probs["explorations"].values()) - 1) < 1e-5 for r in ratings)
+    m = rater_metrics(ratings, pairs)
+    assert 0 <= m["level4_f1_weighted"] <= 1 and m["n"] == 24 and "interpretations_f1_macro" in m
+    folder = save_rater(res.model, res.tokenizer, tmp_path / "m")
+    again = RaterPredictor(*load_rater(folder), max_length=32).rate(texts)
+    assert all(a.levels == b.levels and a.level4 == b.level4 and abs(a.score - b.score) < 1e-5 for a, b in zip(again, ratings))
+    # order does not matter: batches are sorted by length and put back
+    assert [r.levels for r in predictor.rate(texts[::-1])] == [r.levels for r in ratings][::-1]
+
+
+def test_bad_input_is_one_clear_error(tiny_encoder, tmp_path):
+    with pytest.raises(ConfigError, match="arch"):
+        RaterConfig(arch="triple")
+    with pytest.raises(ConfigError, match="loss"):
+        RaterConfig(loss="hinge")
+    from empathy_studio.rater import EmpathyRater, build_rater
+
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+    assert isinstance(model, EmpathyRater)
+    p = RaterPredictor(model, tok)
+    for pair, what in ((("", "reply"), "post is empty"), (("post", "   "), "response is empty"), (("post", "x" * 20_001), "limit")):
+        with pytest.raises(InputError, match=what):
+            p.rate([pair])
+    with pytest.raises(ModelUnavailable, match="not an empathy rater"):
+        load_rater(tmp_path)
+
+
+def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encoder, monkeypatch):
+    """The rater's use case end to end on the tiny encoder, registered as a base row, through the command line."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from empathy_studio.data import DEMO_PATH
+
+    if not EPITOME.exists():
+        pytest.skip("EPITOME is not beside the project (../shared/data)")
+    env = {**os.environ, "EMPATHY_STUDIO_MODELS_DIR": str(tmp_path / "models"), "EMPATHY_STUDIO_DB_PATH": str(tmp_path / "db.sqlite"),
+           "EMPATHY_STUDIO_EPITOME": str(EPITOME), "HF_HUB_OFFLINE": "1", "EMPATHY_STUDIO_TINY_ENCODER": str(tiny_encoder)}
+
+    def cli(*args):
+        code = ("import os, sys; from empathy_studio import registry as r; "
+                "r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER']); "
+                "from empathy_studio.cli import main; sys.exit(main(sys.argv[1:]))")
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    out = cli("train", "--task", "empathy", "--model", "tiny-bert", "--arch", "bi", "--loss", "kl", "--score-loss", "mae",
+              "--max-steps", "3", "--max-length", "32", "--batch-size", "8", "--name", "rater-t", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    manifest = json.loads((tmp_path / "models" / "rater-t" / "manifest.json").read_text())
+    assert manifest["task"] == "empathy" and manifest["rater"]["arch"] == "bi" and manifest["n_test"] == 303
+    ev = cli("evaluate", "--task", "empathy", "--model", "rater-t", "--json")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads(ev.stdout)["n"] == 303
+    one = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "i feel so alone", "--response",
+                         "i am sorry, that sounds hard. what happened?", "--json").stdout)
+    assert set(one["levels"]) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= one["score"] <= 1
+    turns = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--file", str(DEMO_PATH), "--json").stdout)
+    assert turns and all(r["post"] and r["response"] for r in turns)
+    bad = cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "", "--response", "x")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "post is empty" in bad.stderr
+    wrong = cli("train", "--task", "emotion", "--model", "tiny-bert", "--arch", "bi")
+    assert wrong.returncode == 2 and "--arch is an option of --task empathy" in wrong.stderr
