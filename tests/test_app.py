@@ -9,6 +9,7 @@ import pytest
 from gradio_client import Client
 
 NO_MODEL = "(no model)"
+NO_RATER = "(no empathy rater)"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_every_event_has_an_api_name(live_app):
                 "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
                 "/campaign_export",
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
-                "/delete_model", "/model_lists"}
+                "/delete_model", "/model_lists", "/rate_response"}
     assert expected <= names, expected - names
 
 
@@ -272,11 +273,37 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     url, studio = live_app
     shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
     c = Client(url, verbose=False)
-    lists = c.predict("minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
-    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for d in lists)  # no restart, no reload: the next tab shows it
-    assert [d["value"] for d in lists] == ["minilm-quick", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None]  # choices kept
+    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None]
+    lists = c.predict(*values, api_name="/model_lists")
+    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i != 1)  # no restart, no reload
+    assert "live-tiny" not in [ch[0] for ch in lists[1]["choices"]]  # a seeker model is not an empathy rater
+    assert [d["value"] for d in lists] == values  # choices kept
     html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
     assert "live-tiny" in html
     shutil.rmtree(studio.settings.models_dir / "live-tiny")
-    lists = c.predict("live-tiny", "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
+    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back
+
+
+def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(live_app, tiny_encoder):
+    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+
+    url, studio = live_app
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+    save_rater(model, tok, studio.settings.models_dir / "tiny-rater", {"name": "tiny-rater", "task": "empathy", "objective": "rater"})
+    c = Client(url, verbose=False)
+    assert "tiny-rater" not in studio.model_choices() and studio.rater_choices() == ["tiny-rater"]
+    chosen = c.predict("", "any", "any", "test", "any", api_name="/filter_dialogues")["value"]
+    *_, chat = c.predict("minilm-quick", chosen, "tiny-rater", api_name="/explore_dialogue")
+    assert "es-badge" in chat and "ER " in chat and "IP " in chat and "EX " in chat
+    *_, plain = c.predict("minilm-quick", chosen, NO_RATER, api_name="/explore_dialogue")
+    assert "es-badge" not in plain
+    html = c.predict("tiny-rater", "I feel so alone since the move", "That sounds really hard. What has been the hardest part?",
+                     api_name="/rate_response")
+    assert "emotional reactions" in html and "4-level" in html
+    with pytest.raises(Exception, match="post is empty"):
+        c.predict("tiny-rater", "  ", "a reply", api_name="/rate_response")
+    with pytest.raises(Exception, match="pick an empathy rater"):
+        c.predict(NO_RATER, "post", "reply", api_name="/rate_response")
+    with pytest.raises(Exception, match="not an empathy rater"):
+        c.predict("minilm-quick", "post", "reply", api_name="/rate_response")

@@ -76,7 +76,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             predicting, trainable = studio.model_choices(), studio.trainable_models()
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
                        "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable,
-                       "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"]}
+                       "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
+                       "rater-or-none": [explore.NO_RATER, *studio.rater_choices()]}
             out = []
             for (_, kind), value in zip(lists, current):
                 opts = offered[kind]

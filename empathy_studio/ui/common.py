@@ -93,13 +93,28 @@ def progress_bar(progress: gr.Progress) -> Callable[[ProgressEvent], None]:
     return lambda event: progress(event.fraction, desc=event.label)
 
 
-def dialogue_html(d: Any, show_gold: bool = True) -> str:
-    """A dialogue as chat bubbles; `data-item` tells the keyboard script when a new item is on screen."""
+MECHANISM_BADGES = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX"}
+
+
+def empathy_badges(levels: dict[str, str], score: float | None = None) -> str:
+    """The rater's levels of one response as small badges: ER/IP/EX with none, weak or strong."""
+    badges = "".join(f'<span class="es-badge es-{esc(v)}" title="{esc(m.replace("_", " "))}: {esc(v)}">{MECHANISM_BADGES.get(m, m)} {esc(v)}</span>'
+                     for m, v in levels.items())
+    return badges + (f'<span class="es-badge es-score" title="empathy score, 0-1">{score:.2f}</span>' if score is not None else "")
+
+
+def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, Any]] | None = None) -> str:
+    """A dialogue as chat bubbles; `data-item` tells the keyboard script when a new item is on screen.
+
+    `ratings` (turn index -> the empathy rater's reading) puts ER/IP/EX badges on those supporter bubbles.
+    """
     rows = []
-    for t in d.turns:
+    for i, t in enumerate(d.turns):
         who = "seeker" if t.role == "seeker" else "supporter"
         strategy = f'<span class="es-strategy">{esc(t.strategy)}</span>' if t.strategy else ""
-        rows.append(f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div></div>')
+        rated = (ratings or {}).get(i)
+        badges = f'<div class="es-badges">{empathy_badges(rated["levels"], rated["score"])}</div>' if rated else ""
+        rows.append(f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div>{badges}</div>')
     meta = [f"<b>{esc(d.dialogue_id)}</b>", f"problem: {esc(d.problem or '–')}"]
     if show_gold:
         meta += [f"gold emotion: <b>{esc(d.emotion)}</b>", f"gold initial {fmt(d.initial, 0)}", f"final {fmt(d.final, 0)}"]
@@ -175,6 +190,12 @@ CSS = """
 .es-seeker { background: #eef3fb; border: 1px solid #d3e0f3; margin-right: auto; }
 .es-supporter { background: #f4f1ea; border: 1px solid #e6dfcf; margin-left: auto; }
 .es-who { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: #667; margin-bottom: 2px; }
+.es-badges { margin-top: 4px; }
+.es-badge { display: inline-block; margin: 2px 4px 0 0; padding: 0 6px; border-radius: 8px; font-size: 11px; border: 1px solid #cbd5e1; }
+.es-badge.es-none { background: #f1f5f9; color: #64748b; }
+.es-badge.es-weak { background: #fef3c7; color: #92400e; }
+.es-badge.es-strong { background: #dcfce7; color: #166534; }
+.es-badge.es-score { background: #e0e7ff; color: #3730a3; }
 .es-strategy { margin-left: 8px; padding: 1px 6px; border-radius: 8px; background: #e6dfcf; color: #554; text-transform: none; }
 .es-meta { font-size: 13px; color: #445; margin-bottom: 6px; }
 .es-situation { font-size: 13px; font-style: italic; color: #556; margin-bottom: 8px; }

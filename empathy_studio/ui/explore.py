@@ -10,9 +10,10 @@ import pandas as pd
 from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import InputError, Studio
-from .common import banner_html, dialogue_html, on, prediction_html, progress_bar, text_html
+from .common import banner_html, dialogue_html, empathy_badges, esc, on, prediction_html, progress_bar, text_html
 
 ANY = "any"
+NO_RATER = "(no empathy rater)"
 MAX_CHOICES = 400
 PRED_COLUMNS = ("pred_emotion", "pred_initial", "pred_final", "pred_change")
 
@@ -39,10 +40,18 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
                 initial = gr.Dropdown([ANY, "1", "2", "3", "4", "5"], value=ANY, label="Gold initial", min_width=100)
             first = studio.dialogue_choices()
             dialogue = gr.Dropdown(first[:MAX_CHOICES], value=first[0][1] if first else None, label=_count_label(first), elem_id="explore-dialogue")
+            raters = studio.rater_choices()
+            rater = gr.Dropdown([NO_RATER, *raters], value=raters[0] if raters else NO_RATER, label="Empathy rater (badges on supporter turns)",
+                                elem_id="explore-rater", allow_custom_value=True)
             show = gr.Button("Predict dialogue", variant="primary", elem_id="explore-run")
             with gr.Accordion("…or type text", open=False):
                 text = gr.Textbox(label="Help-seeker text", lines=4, max_length=20_000, elem_id="explore-text")
                 predict_btn = gr.Button("Predict text", elem_id="explore-predict-text")
+            with gr.Accordion("…or rate a supporter's response", open=False):
+                post = gr.Textbox(label="Seeker's post", lines=3, max_length=20_000, elem_id="explore-post")
+                response = gr.Textbox(label="Supporter's response", lines=3, max_length=20_000, elem_id="explore-response")
+                rate_btn = gr.Button("Rate response", elem_id="explore-rate")
+                rating_html = gr.HTML(elem_id="explore-rating")
             with gr.Accordion("…or upload an ESConv-format file", open=False):
                 upload = gr.File(label="ESConv.json / FailedESConv.json format", file_types=[".json", ".jsonl"], elem_id="explore-upload")
                 upload_table = gr.Dataframe(label="Predictions for the uploaded dialogues", interactive=False, wrap=True, elem_id="explore-upload-table")
@@ -59,7 +68,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             gr.Warning("No dialogue matches these filters.")
         return gr.Dropdown(choices=choices[:MAX_CHOICES], value=choices[0][1] if choices else None, label=_count_label(choices))
 
-    def explore_dialogue(who, model_name: str, dialogue_id: str, progress=gr.Progress()):
+    def explore_dialogue(who, model_name: str, dialogue_id: str, rater_name: str = NO_RATER, progress=gr.Progress()):
         if not dialogue_id:
             raise InputError("pick a dialogue first")
         studio.check_visible(who, dialogue_id)
@@ -69,8 +78,19 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         words = studio.explain_intensity(model_name, d.seeker_text)
+        ratings = {r["turn"]: r for r in studio.rate_dialogue(rater_name, d)} if rater_name and rater_name != NO_RATER else None
         return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion),
-                gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d))
+                gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
+
+    def rate_response(rater_name: str, post_text: str, response_text: str) -> str:
+        if not rater_name or rater_name == NO_RATER:
+            raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
+        r = studio.rate_pairs(rater_name, [(post_text or "", response_text or "")])[0]
+        rows = "".join(f"<tr><td>{esc(m.replace('_', ' '))}</td><td><b>{esc(v)}</b></td><td>"
+                       + " · ".join(f"{lv} {p:.0%}" for lv, p in r.probs[m].items()) + "</td></tr>" for m, v in r.levels.items())
+        return (f'<div class="es-pred"><div class="es-meta">rater <b>{esc(rater_name)}</b>: {empathy_badges(r.levels, r.score)} '
+                f'4-level: <b>{esc(r.level4)}</b></div><table class="es-table"><tr><th>mechanism</th><th>level</th><th>probabilities</th></tr>'
+                f'{rows}</table></div>')
 
     def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
@@ -94,10 +114,11 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     outputs = [pred_html, probs_plot, traj_plot, chat]
     on(lambda *a, **k: gr.on([c.change for c in filters], *a, **k), filter_dialogues, [user, *filters], dialogue, api_name="filter_dialogues",
        show_progress="hidden")
-    on(show.click, explore_dialogue, [user, model, dialogue], outputs, api_name="explore_dialogue", concurrency_limit=2)
+    on(show.click, explore_dialogue, [user, model, dialogue, rater], outputs, api_name="explore_dialogue", concurrency_limit=2)
     # picking a dialogue shows its prediction at once (a pick, not the list refreshing under a filter)
-    on(dialogue.input, explore_dialogue, [user, model, dialogue], outputs, api_name=False, concurrency_limit=2, trigger_mode="always_last")
+    on(dialogue.input, explore_dialogue, [user, model, dialogue, rater], outputs, api_name=False, concurrency_limit=2, trigger_mode="always_last")
+    on(rate_btn.click, rate_response, [rater, post, response], rating_html, api_name="rate_response", concurrency_limit=2)
     on(predict_btn.click, predict_text, [model, text], outputs, api_name="predict_text", concurrency_limit=2)
     on(upload.upload, predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
     on(text.submit, predict_text, [model, text], outputs, api_name=False, concurrency_limit=2)
-    return [(model, "predict")]
+    return [(model, "predict"), (rater, "rater-or-none")]
