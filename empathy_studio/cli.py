@@ -205,7 +205,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             _print_json(result)
         else:
             for k, v in result.items():
-                print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
+                if not isinstance(v, list):  # the per-pair levels are for --json
+                    print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
         return 0
     if args.dataset == "esconv":
         _data_note(studio)

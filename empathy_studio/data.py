@@ -55,6 +55,7 @@ class Dialogue:
     initial: float = math.nan
     final: float = math.nan
     source: str = "esconv"
+    empathy: float = math.nan  # the seeker's own rating of the supporter's empathy after the chat, 1-5 (survey_score.seeker.empathy)
 
     @property
     def change(self) -> float:
@@ -156,6 +157,7 @@ def parse_esconv_record(rec: Any, index: int, path: Path, source: str = "esconv"
         initial=_intensity(seeker.get("initial_emotion_intensity"), path, index, "survey_score.seeker.initial_emotion_intensity"),
         final=_intensity(seeker.get("final_emotion_intensity"), path, index, "survey_score.seeker.final_emotion_intensity"),
         source=source,
+        empathy=_intensity(seeker.get("empathy"), path, index, "survey_score.seeker.empathy"),
     )
 
 

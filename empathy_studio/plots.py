@@ -20,6 +20,7 @@ from scipy import stats
 from .labels import INTENSITY_MAX, INTENSITY_MIN
 from .metrics import confusion_counts
 
+QUANTITY = {"empathy": "Empathy"}  # a violin's title names its quantity; the intensity targets are "<Target> intensity"
 LEVEL_COLORS = {1: "#5a9e6f", 2: "#9bbf5a", 3: "#e0b339", 4: "#e07b39", 5: "#c44e52"}
 
 
@@ -88,7 +89,7 @@ def violin_spec(gold: Sequence[float], pred: Sequence[float], target: str, who: 
         y_range = (float(p.min()) - pad, float(p.max()) + pad)
     r = "n/a" if st["r"] is None else f"{st['r']:.2f}"
     return ViolinSpec(levels, {lv: p[g == lv] for lv in levels}, st, line,
-                      f"{target.capitalize()} intensity: {who}  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})",
+                      f"{QUANTITY.get(target, f'{target.capitalize()} intensity')}: {who}  (r = {r}, p = {_fmt_p(st['p'])}, n = {st['n']})",
                       x_title or f"self-reported {target} intensity", y_title or f"predicted {target} intensity", y_range)
 
 

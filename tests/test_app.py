@@ -38,7 +38,7 @@ def test_every_event_has_an_api_name(live_app):
                 "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
                 "/campaign_export",
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
-                "/delete_model", "/model_lists", "/rate_response"}
+                "/delete_model", "/model_lists", "/rate_response", "/analyze_rater"}
     assert expected <= names, expected - names
 
 
@@ -273,15 +273,15 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     url, studio = live_app
     shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
     c = Client(url, verbose=False)
-    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None]
+    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", None, "minilm-quick", NO_MODEL, "minilm", None]
     lists = c.predict(*values, api_name="/model_lists")
-    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i != 1)  # no restart, no reload
-    assert "live-tiny" not in [ch[0] for ch in lists[1]["choices"]]  # a seeker model is not an empathy rater
+    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i not in (1, 4))  # no restart, no reload
+    assert "live-tiny" not in [ch[0] for ch in lists[1]["choices"]] + [ch[0] for ch in lists[4]["choices"]]  # not an empathy rater
     assert [d["value"] for d in lists] == values  # choices kept
     html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
     assert "live-tiny" in html
     shutil.rmtree(studio.settings.models_dir / "live-tiny")
-    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
+    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", None, "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back
 
 
@@ -307,3 +307,5 @@ def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(
         c.predict(NO_RATER, "post", "reply", api_name="/rate_response")
     with pytest.raises(Exception, match="not an empathy rater"):
         c.predict("minilm-quick", "post", "reply", api_name="/rate_response")
+    with pytest.raises(Exception, match="EPITOME is not configured"):  # this server runs on the demo set alone
+        c.predict("tiny-rater", "esconv", api_name="/analyze_rater")

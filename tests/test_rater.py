@@ -118,3 +118,21 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "post is empty" in bad.stderr
     wrong = cli("train", "--task", "emotion", "--model", "tiny-bert", "--arch", "bi")
     assert wrong.returncode == 2 and "--arch is an option of --task empathy" in wrong.stderr
+
+
+@pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME and FailedESConv are not beside the project (../shared/data)")
+def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_turn_scores(tiny_studio, tiny_encoder):
+    from empathy_studio.rater import build_rater, save_rater
+
+    from .conftest import FAILED
+
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+    save_rater(model, tok, tiny_studio.settings.models_dir / "r0", {"name": "r0", "task": "empathy", "objective": "rater"})
+    check = tiny_studio.empathy_check("r0", str(FAILED))
+    assert check["dialogues"] == 71 and check["turns"] > 500 and len(check["predicted"]) == 71
+    assert set(check["self_rated"]) <= {1.0, 2.0, 3.0, 4.0, 5.0} and check["ols_n"] == 71
+    assert len(tiny_studio.store.cached_hashes("r0")) == check["turns"]  # every turn's score is cached
+    again = tiny_studio.empathy_check("r0", str(FAILED))
+    assert again["predicted"] == pytest.approx(check["predicted"])
+    ev = tiny_studio.evaluate_rater("r0", "test")
+    assert ev["n"] == 303 and len(ev["level4_pred"]) == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelUnavailable, NotFound
@@ -12,6 +13,17 @@ if TYPE_CHECKING:
     from ..rater_training import Rating, RaterPredictor
 
 CONTEXT_TURNS = 3  # a supporter turn is rated against this many seeker turns before it (EPITOME's posts are one message)
+
+
+def supporter_turns(dialogue: Dialogue) -> list[dict[str, Any]]:
+    """(turn index, post, response) of every supporter turn after a seeker turn; the post is the last CONTEXT_TURNS seeker turns."""
+    rows, seen = [], []
+    for i, turn in enumerate(dialogue.turns):
+        if turn.role == "seeker":
+            seen.append(turn.text.strip())
+        elif seen and turn.text.strip():
+            rows.append({"turn": i, "post": " ".join(seen[-CONTEXT_TURNS:]), "response": turn.text.strip()})
+    return rows
 
 
 class EmpathyServices:
@@ -38,18 +50,47 @@ class EmpathyServices:
 
     def rate_dialogue(self, name: str, dialogue: Dialogue, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
         """Every supporter turn that follows a seeker turn, rated against the seeker turns before it."""
-        rows, seen = [], []
-        for i, turn in enumerate(dialogue.turns):
-            if turn.role == "seeker":
-                seen.append(turn.text.strip())
-            elif seen and turn.text.strip():
-                rows.append({"turn": i, "post": " ".join(seen[-CONTEXT_TURNS:]), "response": turn.text.strip()})
+        rows = supporter_turns(dialogue)
         if not rows:
             raise NotFound(f"{dialogue.dialogue_id} has no supporter turn after a seeker turn")
         ratings = self.rate_pairs(name, [(r["post"], r["response"]) for r in rows], progress)
         return [{**r, **rating.to_dict()} for r, rating in zip(rows, ratings)]
 
+    def empathy_check(self, name: str, dataset: str = "esconv", progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Each dialogue's mean predicted empathy score against the seeker's own rating of the supporter's empathy (1-5)."""
+        from ..plots import regression_stats
+
+        dialogues = [d for d in self.sources.esconv_like(dataset).dialogues if not math.isnan(d.empathy) and supporter_turns(d)]
+        if not dialogues:
+            raise NotFound(f"no dialogue of {dataset} has a seeker's empathy rating and a supporter turn")
+        turns = [(f"{d.dialogue_id}#t{t['turn']}", d.dialogue_id, t) for d in dialogues for t in supporter_turns(d)]
+        scores = self._cached_scores(name, turns, progress)
+        per: dict[str, list[float]] = {}
+        for (key, dialogue_id, _) in turns:
+            per.setdefault(dialogue_id, []).append(scores[key])
+        self_rated = [d.empathy for d in dialogues]
+        predicted = [float(sum(per[d.dialogue_id]) / len(per[d.dialogue_id])) for d in dialogues]
+        from scipy import stats
+
+        rho, rho_p = stats.spearmanr(self_rated, predicted)
+        return {"rater": name, "dataset": dataset, "dialogues": len(dialogues), "turns": len(turns), "self_rated": self_rated,
+                "predicted": predicted, **{f"ols_{k}": v for k, v in regression_stats(self_rated, predicted).items()},
+                "spearman": float(rho), "spearman_p": float(rho_p)}
+
+    def _cached_scores(self, name: str, turns: list[tuple[str, str, dict[str, Any]]], progress: ProgressFn | None) -> dict[str, float]:
+        """Scores of supporter turns, from the store's prediction cache (keyed by turn and by the hash of post and response)."""
+        from ..data import text_hash
+
+        hashes = {key: text_hash(t["post"] + "\x00" + t["response"]) for key, _, t in turns}
+        cached = self.store.cached_hashes(name)
+        missing = [(key, t) for key, _, t in turns if cached.get(key) != hashes[key]]
+        if missing:
+            ratings = self.rate_pairs(name, [(t["post"], t["response"]) for _, t in missing], progress)
+            self.store.cache_predictions(name, [(key, hashes[key], r.to_dict()) for (key, _), r in zip(missing, ratings)])
+        return {key: float(r["score"]) for key, (_, r) in self.store.cached_predictions(name).items() if key in hashes}
+
     def evaluate_rater(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
+        from ..epitome import LEVEL4
         from ..rater_finetune import rater_splits
         from ..rater_training import rater_metrics
 
@@ -58,4 +99,5 @@ class EmpathyServices:
             raise NotFound(f"split must be train, val or test, got {split!r}")
         pairs = splits[split]
         ratings = self.rate_pairs(name, [(p.post, p.response) for p in pairs], progress)
-        return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(ratings, pairs)}
+        return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(ratings, pairs),
+                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [r.level4 for r in ratings]}

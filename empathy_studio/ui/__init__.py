@@ -77,7 +77,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
                        "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable,
                        "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
-                       "rater-or-none": [explore.NO_RATER, *studio.rater_choices()]}
+                       "rater-or-none": [explore.NO_RATER, *studio.rater_choices()], "rater": studio.rater_choices()}
             out = []
             for (_, kind), value in zip(lists, current):
                 opts = offered[kind]

@@ -7,9 +7,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..labels import INTENSITY_TARGETS
+from ..labels import EMPATHY_SCALE, INTENSITY_TARGETS
 from ..plots import confusion, reliability_diagram, violin
-from ..services import Studio
+from ..services import InputError, Studio
 from .common import banner_html, on, progress_bar
 
 NONE = "(none)"
@@ -64,6 +64,16 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     with gr.Row():
         export = gr.Button("Prepare downloads (the figures above as PNG and SVG, CSV tables; both models)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+    with gr.Accordion("Empathy rater: EPITOME test split, and the seekers' own empathy ratings", open=False):
+        raters = studio.rater_choices()
+        with gr.Row():
+            rater = gr.Dropdown(raters, value=raters[0] if raters else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True)
+            rater_data = gr.Dropdown(datasets[:2], value=datasets[0], label="Conversations for the external check", elem_id="analyze-rater-data")
+            rater_btn = gr.Button("Analyze the rater", elem_id="analyze-rater-run")
+        rater_table = gr.Dataframe(label="EPITOME test split", interactive=False, elem_id="analyze-rater-metrics")
+        with gr.Row():
+            rater_confusion = gr.Plot(label="4-level confusion (EPITOME test)", elem_id="analyze-rater-confusion")
+            rater_check = gr.Plot(label="Mean predicted empathy per conversation against the seeker's own rating", elem_id="analyze-rater-check")
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
         with gr.Row():
@@ -108,5 +118,16 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     on(run.click, analyze, [user, model, other, dataset, split, full], [note, table, *va, ca, ra, *vb, cb, rb, per_class, per_class_b, col_b, col_pb],
        api_name="analyze", concurrency_limit=1)
     on(export.click, analyze_downloads, [user, model, other, dataset, split, full], files, api_name="analyze_downloads", concurrency_limit=1)
+    def analyze_rater(name: str, data: str, progress=gr.Progress()):
+        if not name:
+            raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
+        ev = studio.evaluate_rater(name, "test", progress_bar(progress))
+        rows = [{"metric": k.replace("_", " "), "value": round(v, 4)} for k, v in ev.items() if isinstance(v, float)]
+        check = studio.empathy_check(name, data, progress_bar(progress))
+        fig = violin(check["self_rated"], check["predicted"], "empathy", f"{name} on {data}", x_title="seeker's own rating of the supporter's empathy",
+                     y_title="mean predicted empathy score (0-1) over the supporter's turns")
+        return pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig
+
+    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check], api_name="analyze_rater", concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
-    return [(model, "predict"), (other, "predict-or-none")]
+    return [(model, "predict"), (other, "predict-or-none"), (rater, "rater")]
