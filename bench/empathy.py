@@ -121,7 +121,8 @@ def main() -> int:
              "| model | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for name, row in rows.items():
         std = row.get("std")
-        cells = [f"{row['metrics'][k]:.4f}" + (f" ± {std[k]:.4f}" if std and len(args.seeds) > 1 else "") for k in KEYS]
+        cells = ["–" if row["metrics"][k] != row["metrics"][k] else  # NaN: a constant prediction has no correlation
+                 f"{row['metrics'][k]:.4f}" + (f" ± {std[k]:.4f}" if std and len(args.seeds) > 1 else "") for k in KEYS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, a in ANCHORS.items():
         lines.append(f"| {name} | " + " | ".join(f"{a[k]:.3f}" if k in a else "–" for k in KEYS) + " |")
