@@ -213,23 +213,37 @@ def load_encoder(name_or_path: str | Path, local_files_only: bool = True, config
     return AutoModel.from_pretrained(str(name_or_path), config=cfg, local_files_only=local_files_only)
 
 
-def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
+def encoder_and_tokenizer(encoder_source: str | Path, local_files_only: bool = True) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """A pretrained encoder and its tokenizer: what every studio model (the seeker's, the empathy rater) is built on."""
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_source), local_files_only=local_files_only)
-    return EmotionIntensityModel(load_encoder(encoder_source, local_files_only), heads), tokenizer
+    return load_encoder(encoder_source, local_files_only), tokenizer
 
 
-def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
-    """A Hugging Face-style folder: config.json, heads.json, model.safetensors, tokenizer, manifest.json (and lexical.json)."""
+def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
+    encoder, tokenizer = encoder_and_tokenizer(encoder_source, local_files_only)
+    return EmotionIntensityModel(encoder, heads), tokenizer
+
+
+def save_folder(model: nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path | str, files: dict[str, str],
+                manifest: dict[str, Any] | None = None) -> Path:
+    """A Hugging Face-style folder: the encoder's config.json, the heads' own `files`, model.safetensors, tokenizer, manifest.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.encoder.config.save_pretrained(folder)
-    (folder / HEADS_FILE).write_text(json.dumps(model.heads_config.to_dict(), indent=2))
+    for name, text in files.items():
+        (folder / name).write_text(text)
     save_model(model, str(folder / WEIGHTS_FILE))
-    if model.lexical is not None:
-        model.lexical.save(folder / LEXICAL_FILE)
     tokenizer.save_pretrained(folder)
     if manifest is not None:
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=_json_default))
+    return folder
+
+
+def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
+    """The seeker model's folder: heads.json beside the weights (and lexical.json for TF-IDF terms)."""
+    folder = save_folder(model, tokenizer, folder, {HEADS_FILE: json.dumps(model.heads_config.to_dict(), indent=2)}, manifest)
+    if model.lexical is not None:
+        model.lexical.save(folder / LEXICAL_FILE)
     return folder
 
 

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .epitome import LEVEL4
 from .errors import ModelUnavailable
 from .labels import EPITOME_LEVELS, EPITOME_MECHANISMS
-from .modeling import focal_cross_entropy, load_encoder
-from .registry import MANIFEST_FILE, RATER_FILE, WEIGHTS_FILE
+from .modeling import encoder_and_tokenizer, focal_cross_entropy, save_folder
+from .registry import RATER_FILE, WEIGHTS_FILE
 from .rater_config import ARCHS, LOSSES, SCORE_LOSSES, RaterConfig  # noqa: F401 - re-exported with the model
 
 def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.Tensor:
@@ -98,20 +98,13 @@ class EmpathyRater(nn.Module):
 
 
 def build_rater(encoder_source: str | Path, config: RaterConfig, local_files_only: bool = True) -> tuple[EmpathyRater, Any]:
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_source), local_files_only=local_files_only)
-    return EmpathyRater(load_encoder(encoder_source, local_files_only), config), tokenizer
+    encoder, tokenizer = encoder_and_tokenizer(encoder_source, local_files_only)
+    return EmpathyRater(encoder, config), tokenizer
 
 
 def save_rater(model: EmpathyRater, tokenizer: Any, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.encoder.config.save_pretrained(folder)
-    (folder / RATER_FILE).write_text(json.dumps(model.config.to_dict(), indent=2))
-    save_model(model, str(folder / WEIGHTS_FILE))
-    tokenizer.save_pretrained(folder)
-    if manifest is not None:
-        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
-    return folder
+    """A rater's folder: rater.json beside the weights, in the layout of every studio model."""
+    return save_folder(model, tokenizer, folder, {RATER_FILE: json.dumps(model.config.to_dict(), indent=2)}, manifest)
 
 
 def load_rater(folder: Path | str, device: str = "cpu") -> tuple[EmpathyRater, Any]:

@@ -26,7 +26,7 @@ from .labels import EPITOME_LEVELS, EPITOME_MECHANISMS
 from .progress import PREDICTING, ProgressEvent, ProgressFn, fan_out
 from .rater import EmpathyRater, RaterConfig, build_rater, load_rater
 from .train_config import TrainConfig
-from .training import KeepBest, StepProgress
+from .training import KeepBest, Rows, StepProgress
 
 MAX_PAIR_CHARS = 20_000
 
@@ -55,17 +55,6 @@ def encode(pairs: Sequence[tuple[str, str]], tokenizer: Any, arch: str, max_leng
 
 def _targets(pair: Pair) -> dict[str, Any]:
     return {"levels": list(pair.levels), "level4": pair.level4, "score": pair.score}
-
-
-class _Rows(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, Any]]):
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.rows[i]
 
 
 class PairCollator:
@@ -109,9 +98,9 @@ def train_rater(config: TrainConfig, rater: RaterConfig, train: Sequence[Pair], 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
 
-    def rows(pairs: Sequence[Pair]) -> _Rows:
+    def rows(pairs: Sequence[Pair]) -> Rows:
         ids = encode([(p.post, p.response) for p in pairs], tokenizer, rater.arch, config.max_length)
-        return _Rows([{**i, **_targets(p)} for i, p in zip(ids, pairs)])
+        return Rows([{**i, **_targets(p)} for i, p in zip(ids, pairs)])
 
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW([{"params": list(model.encoder.parameters()), "lr": config.learning_rate},

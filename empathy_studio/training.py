@@ -59,7 +59,9 @@ class TrainResult:
 # rows and batches
 
 
-class _Rows(torch.utils.data.Dataset):
+class Rows(torch.utils.data.Dataset):
+    """Prepared rows as a torch Dataset (the Trainer's input; the collators pad them)."""
+
     def __init__(self, rows: list[dict[str, Any]]):
         self.rows = rows
 
@@ -74,13 +76,13 @@ def _targets(ex: Example) -> list[float]:
     return [float(getattr(ex, t)) for t in INTENSITY_TARGETS]
 
 
-def _text_rows(examples: Sequence[Example], tokenizer: Any, max_length: int) -> _Rows:
+def _text_rows(examples: Sequence[Example], tokenizer: Any, max_length: int) -> Rows:
     ids = tokenizer([ex.text for ex in examples], truncation=True, max_length=max_length)["input_ids"]
-    return _Rows([{"input_ids": i, "labels": ex.label, "intensity": _targets(ex)} for i, ex in zip(ids, examples)])
+    return Rows([{"input_ids": i, "labels": ex.label, "intensity": _targets(ex)} for i, ex in zip(ids, examples)])
 
 
-def _pooled_rows(examples: Sequence[Example], pooled: tuple[torch.Tensor, torch.Tensor]) -> _Rows:
-    return _Rows([{"pooled": p, "pooled_intensity": q, "labels": ex.label, "intensity": _targets(ex)} for p, q, ex in zip(*pooled, examples)])
+def _pooled_rows(examples: Sequence[Example], pooled: tuple[torch.Tensor, torch.Tensor]) -> Rows:
+    return Rows([{"pooled": p, "pooled_intensity": q, "labels": ex.label, "intensity": _targets(ex)} for p, q, ex in zip(*pooled, examples)])
 
 
 class _Collator:
