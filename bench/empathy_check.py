@@ -61,6 +61,8 @@ def main() -> int:
             checks[dataset] = {k: c[k] for k in ("dialogues", "turns", "ols_r", "ols_p", "ols_n", "spearman", "spearman_p")}
             checks[dataset]["mean_self_rated"] = sum(c["self_rated"]) / len(c["self_rated"])
             checks[dataset]["mean_predicted"] = sum(c["predicted"]) / len(c["predicted"])
+            fb = c["feedback"]
+            checks[dataset]["feedback"] = {k: fb[k] for k in ("ols_r", "ols_p", "ols_n")}
         studio.close()
     out = {"rater": args.rater, "turns": len(turns), "sorted_pairs_per_s": len(turns) / sorted_s, "sorted_seconds": sorted_s,
            "plain_pairs_per_s": len(sample) / plain_s, "checks": checks}
@@ -78,6 +80,11 @@ def main() -> int:
     for name, c in checks.items():
         lines.append(f"| {name} | {c['dialogues']} | {c['turns']} | {c['mean_self_rated']:.2f} | {c['mean_predicted']:.3f} | {f(c['ols_r'])} | "
                      f"{f(c['ols_p'], 'p')} | {f(c['spearman'])} | {f(c['spearman_p'], 'p')} |")
+    lines += ["", "Per-turn feedback (seeker turns with their own 1-5 rating; the supporter turn just before them, rated by the model):", "",
+              "| conversations | turns with feedback | OLS r | p |", "|---|---|---|---|"]
+    for name, c in checks.items():
+        fb = c["feedback"]
+        lines.append(f"| {name} | {fb['ols_n']} | {f(fb['ols_r'])} | {f(fb['ols_p'], 'p')} |")
     lines += ["", "| speed, all ESConv supporter turns | pairs per second |", "|---|---|",
               f"| `RaterPredictor` (length-sorted batches of 32), {len(turns):,} pairs in {sorted_s:.0f} s | {out['sorted_pairs_per_s']:.1f} |",
               f"| baseline: the same model, batches in file order (first {len(sample):,} pairs) | {out['plain_pairs_per_s']:.1f} |"]

@@ -43,6 +43,7 @@ class Turn:
     role: str  # "seeker" or "supporter"
     text: str
     strategy: str | None = None
+    feedback: float = math.nan  # a seeker turn's own 1-5 rating of how the chat is going (FailedESConv keeps them)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def parse_esconv_record(rec: Any, index: int, path: Path, source: str = "esconv"
             raise DataError(path, "missing or not a string", index, f"dialog[{j}].content")
         annotation = turn.get("annotation") or {}
         strategy = turn.get("strategy") or (annotation.get("strategy") if isinstance(annotation, dict) else None)
-        turns.append(Turn(role, text, strategy))
+        feedback = _intensity(annotation.get("feedback"), path, index, f"dialog[{j}].annotation.feedback") if isinstance(annotation, dict) else math.nan
+        turns.append(Turn(role, text, strategy, feedback))
     if not any(t.role == "seeker" and t.text.strip() for t in turns):
         raise DataError(path, "no seeker turn with text", index, "dialog")
     emotion = rec.get("emotion_type")

@@ -132,6 +132,8 @@ def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_tur
     assert check["dialogues"] == 71 and check["turns"] > 500 and len(check["predicted"]) == 71
     assert set(check["self_rated"]) <= {1.0, 2.0, 3.0, 4.0, 5.0} and check["ols_n"] == 71
     assert len(tiny_studio.store.cached_hashes("r0")) == check["turns"]  # every turn's score is cached
+    fb = check["feedback"]  # FailedESConv keeps the seekers' per-turn feedback: each against the supporter turn before it
+    assert fb["ols_n"] == len(fb["seeker_feedback"]) > 300 and set(fb["seeker_feedback"]) <= {1.0, 2.0, 3.0, 4.0, 5.0}
     again = tiny_studio.empathy_check("r0", str(FAILED))
     assert again["predicted"] == pytest.approx(check["predicted"])
     ev = tiny_studio.evaluate_rater("r0", "test")

@@ -73,9 +73,22 @@ class EmpathyServices:
         from scipy import stats
 
         rho, rho_p = stats.spearmanr(self_rated, predicted)
+        # where seeker turns carry their own feedback (FailedESConv): the supporter turn just before, against that feedback
+        feedback, before = [], []
+        for d in self.sources.esconv_like(dataset).dialogues:
+            last = None
+            for i, turn in enumerate(d.turns):
+                key = f"{d.dialogue_id}#t{i}"
+                if turn.role == "supporter":
+                    last = key
+                elif not math.isnan(turn.feedback) and last in scores:
+                    feedback.append(turn.feedback)
+                    before.append(scores[last])
         return {"rater": name, "dataset": dataset, "dialogues": len(dialogues), "turns": len(turns), "self_rated": self_rated,
                 "predicted": predicted, **{f"ols_{k}": v for k, v in regression_stats(self_rated, predicted).items()},
-                "spearman": float(rho), "spearman_p": float(rho_p)}
+                "spearman": float(rho), "spearman_p": float(rho_p),
+                "feedback": {"seeker_feedback": feedback, "score_before": before,
+                             **{f"ols_{k}": v for k, v in regression_stats(feedback, before).items()}}}
 
     def _cached_scores(self, name: str, turns: list[tuple[str, str, dict[str, Any]]], progress: ProgressFn | None) -> dict[str, float]:
         """Scores of supporter turns, from the store's prediction cache (keyed by turn and by the hash of post and response)."""

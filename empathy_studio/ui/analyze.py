@@ -74,6 +74,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         with gr.Row():
             rater_confusion = gr.Plot(label="4-level confusion (EPITOME test)", elem_id="analyze-rater-confusion")
             rater_check = gr.Plot(label="Mean predicted empathy per conversation against the seeker's own rating", elem_id="analyze-rater-check")
+        rater_feedback = gr.Plot(label="The supporter turn just before a seeker's own feedback (FailedESConv)", elem_id="analyze-rater-feedback",
+                                 visible=False)
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
         with gr.Row():
@@ -122,12 +124,18 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         if not name:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
         ev = studio.evaluate_rater(name, "test", progress_bar(progress))
-        rows = [{"metric": k.replace("_", " "), "value": round(v, 4)} for k, v in ev.items() if isinstance(v, float)]
+        rows = [{"metric": k.replace("level4", "4-level").replace("_", " ").replace("f1", "F1"), "value": round(v, 4)}
+                for k, v in ev.items() if isinstance(v, float)]
         check = studio.empathy_check(name, data, progress_bar(progress))
         fig = violin(check["self_rated"], check["predicted"], "empathy", f"{name} on {data}", x_title="seeker's own rating of the supporter's empathy",
-                     y_title="mean predicted empathy score (0-1) over the supporter's turns")
-        return pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig
+                     y_title="mean predicted empathy (0-1)")
+        fb = check["feedback"]
+        per_turn = (gr.Plot(violin(fb["seeker_feedback"], fb["score_before"], "empathy", f"{name}, turn before the feedback",
+                                   x_title="seeker's feedback on the chat so far (1-5)", y_title="predicted empathy (0-1)"), visible=True)
+                    if fb["seeker_feedback"] else gr.Plot(None, visible=False))
+        return pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig, per_turn
 
-    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check], api_name="analyze_rater", concurrency_limit=1)
+    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback], api_name="analyze_rater",
+       concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
     return [(model, "predict"), (other, "predict-or-none"), (rater, "rater")]
