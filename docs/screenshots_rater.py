@@ -57,7 +57,7 @@ def main() -> None:
                 page.get_by_text("Empathy rater: EPITOME test split").click()
                 pick(page, "analyze-rater", "minilm-rater")
                 page.locator("#analyze-rater-run").click()
-                shows(page, "#analyze-rater-metrics", "level4", timeout=900_000)
+                shows(page, "#analyze-rater-metrics", "4-level", timeout=900_000)
                 page.wait_for_function("document.querySelector('#analyze-rater-check .js-plotly-plot') !== null", timeout=900_000)
                 page.locator("#analyze-rater-check").evaluate("e => e.closest('.block, .form, div').scrollIntoView()")
                 box = page.locator("#analyze-rater-metrics").bounding_box()
