@@ -19,8 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "docs" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-quic"]
 TEXT = ("I lost my job three weeks ago and since then I can't sleep. I keep thinking I will never find anything again, "
         "my family depends on me and I feel like a failure every time I look at them.")
 A, B = "quick-esconv", "quick-esconv-failed"
@@ -34,7 +32,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from screenshots import pick, serve, shows  # docs/ is on the path of a script run from it
+    from screenshots import ARGS, pick, serve, shows  # docs/ is on the path of a script run from it
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-models-"))

@@ -16,8 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "docs" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-quic"]
 
 
 def main() -> None:
@@ -29,7 +27,7 @@ def main() -> None:
 
     from empathy_studio.data import DEMO_PATH
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from screenshots import pick, serve, shows  # docs/ is on the path of a script run from it
+    from screenshots import ARGS, pick, serve, shows  # docs/ is on the path of a script run from it
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-rater-"))

@@ -446,6 +446,11 @@ class EsconvSource:
         return "+".join(Path(p).name for p in self.origin.split("+"))
 
     @cached_property
+    def text_hashes(self) -> dict[str, str]:
+        """Dialogue id -> hash of its seeker text, for every labelled dialogue: the prediction cache's key, computed once per source."""
+        return {d.dialogue_id: text_hash(d.seeker_text) for d in labelled(self.dialogues)}
+
+    @cached_property
     def split_of(self) -> dict[str, str]:
         return {d.dialogue_id: name for name, ds in self.splits.items() for d in ds}
 

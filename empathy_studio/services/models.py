@@ -148,17 +148,18 @@ class ModelServices:
         source = self.sources.esconv_like(dataset)
         dialogues = source.splits[split] if split != "all" else D.labelled(source.dialogues)
         cache = self.store.cached_predictions(name)
-        missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != D.text_hash(d.seeker_text)]
+        hashes = source.text_hashes
+        missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != hashes[d.dialogue_id]]
         if missing:
             preds = self.predict_texts(name, [d.seeker_text for d in missing], progress)
-            self.store.cache_predictions(name, [(d.dialogue_id, D.text_hash(d.seeker_text), p.to_dict()) for d, p in zip(missing, preds)])
+            self.store.cache_predictions(name, [(d.dialogue_id, hashes[d.dialogue_id], p.to_dict()) for d, p in zip(missing, preds)])
             cache = self.store.cached_predictions(name)
         return [{"item_id": d.dialogue_id, "gold_emotion": d.emotion, **{f"gold_{t}": d.gold(t) for t in INTENSITY_TARGETS},
                  **cache[d.dialogue_id][1]} for d in dialogues]
 
     def warm_pending(self) -> list[tuple[str, Path]]:
         """Built models that predict ESConv's labels and lack a cached prediction for some labelled dialogue."""
-        wanted = {d.dialogue_id: D.text_hash(d.seeker_text) for d in D.labelled(self.esconv.dialogues)}
+        wanted = self.esconv.text_hashes  # polled every few seconds by the warmer: hashed once per source
         out = []
         for spec in self.registry.finetuned():
             try:
