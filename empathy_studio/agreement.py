@@ -1,8 +1,8 @@
 """Agreement statistics over a ratings table, and ratings aggregated per item.
 
-Inputs are plain rows `(annotator, item, initial, final, emotion)` as the store
-gives them, so the same functions serve the app, the CLI, training on ratings
-and the benchmarks.
+Inputs are plain rows as the store gives them, `(annotator, item, initial, final,
+emotion)` for intensity and `(annotator, item, ER, IP, EX)` for response empathy, so
+the same functions serve the app, the CLI, training on ratings and the benchmarks.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .labels import ESCONV_EMOTIONS
-from .metrics import (bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
+from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
+from .metrics import (_none_if_nan, bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
                       qwk_matrix, qwk_summary, rowwise_against)
 from .errors import ConfigError
 
@@ -37,6 +37,17 @@ def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], ho
         majority = max(set(emotions), key=emotions.count) if emotions else None
         out[item] = {"initial": float(f([r[0] for r in rows])), "final": float(f([r[1] for r in rows])), "emotion": majority, "n": len(rows)}
     return out
+
+
+def aggregate_empathy(table: Iterable[tuple[str, str, int, int, int]], min_annotators: int = 1) -> dict[str, dict[str, Any]]:
+    """item id -> {"levels": [ER, IP, EX] (each the median of the annotators, halves rounded up), "n"}: response-empathy
+    ratings as training labels."""
+    by_item: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    for _, item, *levels in table:
+        by_item[item].append(tuple(levels))
+    return {item: {"levels": [int(math.floor(float(np.median([r[k] for r in rows])) + 0.5)) for k in range(len(EPITOME_MECHANISMS))],
+                   "n": len(rows)}
+            for item, rows in by_item.items() if len(rows) >= min_annotators}
 
 
 def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, items: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -95,3 +106,46 @@ def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gol
 
 def _nan(v: Any) -> float:
     return math.nan if v is None else float(v)
+
+
+def empathy_agreement_report(table: Sequence[tuple[str, str, int, int, int]], gold: dict[str, Sequence[int]],
+                             model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200) -> dict[str, Any]:
+    """Agreement on response empathy, per mechanism: Krippendorff's alpha (ordinal, with a bootstrap CI), pairwise QWK,
+    and each annotator's exact agreement and QWK with gold (EPITOME's levels) and with a rater's predictions.
+
+    gold: item id -> [ER, IP, EX] levels; model: item id -> a rating's dict ({"levels": {mechanism: "none"|"weak"|"strong"}}).
+    """
+    from .labels import EPITOME_LEVELS
+
+    items = sorted({r[1] for r in table})
+    report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}
+    for k, mech in enumerate(EPITOME_MECHANISMS):
+        names, m = _matrix(table, 2 + k, items)
+        m = m + 1  # levels 0-2 on the 1-5 domain of the alpha helpers: a shift changes neither alpha nor QWK
+        lo, hi = bootstrap_alpha(m, "ordinal", n_boot) if n_boot else (None, None)
+        pairs = pairwise_qwk_arrays(m)
+        refs = {"gold": np.array([gold[it][k] + 1 if it in gold else np.nan for it in items], dtype=float)}
+        if model is not None:
+            refs["model"] = np.array([EPITOME_LEVELS.index(model[it]["levels"][mech]) + 1 if it in model else np.nan for it in items], dtype=float)
+        against = {ref: _exact_and_qwk(m, row) for ref, row in refs.items()}
+        report[mech] = {
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), "alpha_ordinal_ci95": [lo, hi], "alpha_nominal": krippendorff_alpha(m, "nominal"),
+            "qwk": qwk_summary(m, arrays=pairs), "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
+            "qwk_matrix": {"annotators": names, "values": [[None if math.isnan(v) else float(v) for v in row] for row in qwk_matrix(m)]}
+            if len(names) <= MAX_MATRIX else None,
+            "annotators": {name: {ref: rows[i] for ref, rows in against.items()} for i, name in enumerate(names)},
+        }
+    return report
+
+
+def _exact_and_qwk(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
+    """For each rater: n, the share of items on the reference's level, and QWK with the reference."""
+    out = []
+    for row in matrix:
+        ok = ~(np.isnan(row) | np.isnan(reference))
+        n = int(ok.sum())
+        kappa = pairwise_qwk_arrays(np.vstack([row[ok], reference[ok]]))[3] if n >= 2 else []
+        out.append({"n": n, "exact": float((row[ok] == reference[ok]).mean()) if n else None,
+                    "qwk": _none_if_nan(float(kappa[0])) if len(kappa) else None})
+    return out
+

@@ -22,9 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .agreement import _nan, agreement_report
+from .agreement import _nan, agreement_report, empathy_agreement_report
 from .data import parse_json
-from .errors import DataError
+from .errors import DataError, NotFound
+from .labels import EPITOME_MECHANISMS
 from .metrics import entropy
 from .registry import Registry
 from .settings import Settings
@@ -34,6 +35,7 @@ from .throttle import SignInThrottle
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
 EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "campaign", "assisted",
                  "seconds_on_item", "created", "updated")
+EMPATHY_EXPORT_FIELDS = ("annotator", "item_id", *EPITOME_MECHANISMS, "note", "campaign", "assisted", "seconds_on_item", "created", "updated")
 
 
 # ---------------------------------------------------------------------------
@@ -183,11 +185,25 @@ class Annotation:
         return self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
                                seconds_on_item=seconds, **extra)
 
-    def undo(self, actor: Annotator | None) -> dict[str, Any] | None:
-        return self.store.undo_last(require(actor).name)
+    def rate_empathy(self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str, note: str | None = None,
+                     seconds_on_item: float | None = None) -> dict[str, Any]:
+        """Save a response-empathy rating (ER, IP, EX at 0-2) in an empathy campaign."""
+        who = require(actor)
+        camp = self.campaign(campaign)
+        if not camp["active"]:
+            raise PermissionDenied(f"campaign {camp['name']} is closed; its ratings can no longer change")
+        claimed = self.store.claimed_at(camp["id"], who.id, item_id)
+        seconds = round(time.time() - claimed, 1) if claimed else seconds_on_item
+        return self.store.rate_empathy(who.name, item_id, levels, camp["id"], note=note, assisted=self.is_assisted(campaign),
+                                       seconds_on_item=seconds)
 
-    def my_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
-        return self.store.ratings(annotator=require(actor).name)
+    def undo(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, Any] | None:
+        """Take back the annotator's last save of the campaign's kind of rating (intensity or response empathy)."""
+        return self.store.undo_last(require(actor).name, self.campaign(campaign)["kind"])
+
+    def my_ratings(self, actor: Annotator | None, kind: str = "intensity") -> list[dict[str, Any]]:
+        who = require(actor)
+        return self.store.empathy_ratings(annotator=who.name) if kind == "empathy" else self.store.ratings(annotator=who.name)
 
     def all_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
         require(actor, "admin")
@@ -196,12 +212,17 @@ class Annotation:
     # -- agreement --------------------------------------------------------------
 
     def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None) -> dict[str, Any]:
-        """Agreement over all ratings, or over one campaign's."""
+        """Agreement over all ratings, or over one campaign's (per mechanism, for a response-empathy campaign)."""
         camp_id = self.store.campaign(campaign)["id"] if campaign else None
+        if campaign and self.store.campaign(campaign)["kind"] == "empathy":
+            gold = {it["id"]: json.loads(it["gold_levels"]) for it in self.store.items() if it.get("gold_levels")}
+            preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
+            return {"campaign": campaign, "kind": "empathy",
+                    **empathy_agreement_report(self.store.empathy_rating_table(camp_id), gold, preds, n_boot=n_boot)}
         gold = {it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])} for it in self.store.items()}
         preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
         report = agreement_report(self.store.rating_table(camp_id), gold, preds, n_boot=n_boot)
-        return {"campaign": campaign, **report}
+        return {"campaign": campaign, "kind": "intensity", **report}
 
     # -- import and export --------------------------------------------------------
 
@@ -218,14 +239,19 @@ class Annotation:
 def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
                    campaign: str | None = None) -> int:
     """Ratings (of one campaign, or all) as CSV, JSONL or a `datasets` folder."""
-    camp_id = store.campaign(campaign)["id"] if campaign else None
-    rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in EXPORT_FIELDS}
-            for r in store.ratings(campaign_id=camp_id)]
+    camp = store.campaign(campaign) if campaign else None
+    camp_id = camp["id"] if camp else None
+    fields = EMPATHY_EXPORT_FIELDS if camp and camp["kind"] == "empathy" else EXPORT_FIELDS
+    if fields is EMPATHY_EXPORT_FIELDS:
+        rows = [{k: r[k] for k in fields} for r in store.empathy_ratings(campaign_id=camp_id)]
+    else:
+        rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in fields}
+                for r in store.ratings(campaign_id=camp_id)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS)
+            w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             w.writerows(rows)
     elif fmt == "jsonl":
@@ -233,7 +259,7 @@ def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: s
     elif fmt == "hf":
         from datasets import Dataset
 
-        ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in EXPORT_FIELDS})
+        ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in fields})
         ds.save_to_disk(str(path))
         if hub_repo and token:  # needs network; not exercised offline
             ds.push_to_hub(hub_repo, token=token, private=True)
@@ -311,6 +337,12 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
             continue
         raw_name = row.get("annotator")
         name = raw_name if isinstance(raw_name, str) else ("" if raw_name is None else str(raw_name))
+        if any(m in row for m in EPITOME_MECHANISMS):
+            try:
+                ok.append(("empathy", _empathy_row(store, row, name, create_annotators, dry_run)))
+            except (StoreError, DataError, NotFound) as exc:
+                rejected.append({"row": n, "reason": str(exc)})
+            continue
         try:
             turns = row.get("turn_intensities")
             if isinstance(turns, str) and turns:
@@ -328,12 +360,33 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
             store.validate_rating(**args, annotator_must_exist=not create)
             if create and not dry_run:
                 store.add_annotator(name, "annotator")
-            ok.append(args)
+            ok.append(("intensity", args))
         except (StoreError, DataError) as exc:
             rejected.append({"row": n, "reason": str(exc)})
     written = 0
     if not dry_run:
-        for args in ok:
-            store.rate(**args)
+        for kind, args in ok:
+            (store.rate_empathy if kind == "empathy" else store.rate)(**args)
             written += 1
     return {"rows": len(rows), "ok": len(ok), "rejected": rejected, "written": written, "dry_run": dry_run}
+
+
+def _empathy_row(store: Store, row: dict[str, Any], name: str, create_annotators: bool, dry_run: bool) -> dict[str, Any]:
+    """A response-empathy rating row of an import (annotator, item_id, the three mechanisms, campaign), checked like a live one."""
+    campaign = str(row.get("campaign") or "").strip()
+    if not campaign:
+        raise StoreError("a response-empathy rating needs the campaign it belongs to (column campaign)")
+    camp = store.campaign(campaign)
+    if camp["kind"] != "empathy":
+        raise StoreError(f"campaign {campaign!r} collects intensity ratings, not response empathy")
+    note = row.get("note") or None
+    args = dict(annotator=name, item_id=str(row.get("item_id") or ""), levels={m: _number(row.get(m)) for m in EPITOME_MECHANISMS},
+                note=note if note is None or isinstance(note, str) else str(note))
+    create = create_annotators and store.annotator(name) is None
+    if create:
+        account_name(name)
+    store.validate_empathy_rating(**args, annotator_must_exist=not create)
+    if create and not dry_run:
+        store.add_annotator(name, "annotator")
+    return {**args, "campaign_id": camp["id"]}
+

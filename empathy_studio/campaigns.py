@@ -1,9 +1,12 @@
 """Rating campaigns as a use case: which items a campaign holds, and creating one from what an admin asks.
 
-An admin names the items by a split of ESConv (optionally one emotion), by a
-list of ids, or by an uploaded ESConv-format file (its dialogues become items
-of their own, prefixed with the campaign's name, and keep their turns so they
-can be shown). Optionally the first few become calibration items that everyone
+A campaign rates either the intensity of seekers' dialogues or the empathy of
+supporters' responses (`kind`). For intensity, an admin names the items by a
+split of ESConv (optionally one emotion), by a list of ids, or by an uploaded
+ESConv-format file (its dialogues become items of their own, prefixed with the
+campaign's name, and keep their turns so they can be shown). For response
+empathy: a split of EPITOME, a list of ids, or an uploaded pairs file (CSV or
+JSONL with `post` and `response`, optionally gold levels; `epitome.read_pairs`). Optionally the first few become calibration items that everyone
 rates first, and hidden gold-check items are drawn from the same source's
 other labelled dialogues. The store does the assignment (`store.campaigns`).
 """
@@ -20,9 +23,10 @@ from typing import Any
 
 from . import data as D
 from .errors import ConfigError
-from .labels import ESCONV_EMOTIONS
+from .epitome import epitome_pairs, read_pairs, split_pairs
+from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from .names import check_name
-from .store import SCALES, Annotator, Store, require
+from .store import CAMPAIGN_KINDS, SCALES, Annotator, Store, require
 
 SOURCES = ("split", "ids", "file")
 SPLIT_CHOICES = ("train", "val", "test", "all")
@@ -35,11 +39,12 @@ class CampaignRequest:
 
     name: str
     k: int = 2
+    kind: str = "intensity"  # intensity (dialogues) or empathy ((post, response) pairs)
     source: str = "split"  # split, ids or file
     split: str = "test"
     emotion: str | None = None  # with a split: only this gold emotion
     ids: str = ""  # with ids: item ids separated by commas, spaces or new lines
-    file: str | None = None  # with file: an ESConv-format JSON file
+    file: str | None = None  # with file: an ESConv-format JSON file (intensity) or a pairs CSV/JSONL (empathy)
     limit: int | None = None  # at most this many items, drawn with seed 42
     scales: list[str] = field(default_factory=lambda: ["initial", "final"])
     blind: bool = True
@@ -49,12 +54,16 @@ class CampaignRequest:
 
     def __post_init__(self) -> None:
         check_name(self.name, "campaign name")
+        if self.kind not in CAMPAIGN_KINDS:
+            raise ConfigError(f"campaign kind must be one of {', '.join(CAMPAIGN_KINDS)}, got {self.kind!r}")
         if self.source not in SOURCES:
             raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.source == "split" and self.split not in SPLIT_CHOICES:
             raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {self.split!r}")
         if self.emotion not in (None, "", *ESCONV_EMOTIONS):
             raise ConfigError(f"unknown emotion {self.emotion!r}")
+        if self.kind == "empathy" and self.emotion:
+            raise ConfigError("response-empathy items have no emotion to choose by")
         for key, lo, hi in (("k", 1, 100), ("calibration", 0, 1000), ("limit", 1, MAX_ITEMS)):
             value = getattr(self, key)
             if value is None and key == "limit":
@@ -63,6 +72,9 @@ class CampaignRequest:
                 raise ConfigError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
         if not isinstance(self.gold_rate, (int, float)) or not 0 <= self.gold_rate <= 0.5:
             raise ConfigError(f"gold-check rate must be from 0 to 0.5, got {self.gold_rate!r}")
+        if self.kind == "empathy":
+            self.scales = list(EPITOME_MECHANISMS)  # always the three mechanisms
+            return
         bad = [s for s in self.scales if s not in SCALES]
         if bad or not {"initial", "final"} <= set(self.scales):
             raise ConfigError(f"scales must include initial and final and may add emotion and turns, got {list(self.scales)}")
@@ -71,8 +83,41 @@ class CampaignRequest:
         return asdict(self)
 
 
+def pair_item(item_id: str, source: str, post: str, response: str, levels: Any, split: str | None = None) -> dict[str, Any]:
+    """A (post, response) pair as a store item: the response is its text, the post and any gold levels columns of their own."""
+    return {"id": item_id, "source": source, "dialogue_id": None, "text": response, "post": post, "split": split,
+            "gold_levels": json.dumps(list(levels)) if levels is not None else None}
+
+
+def _pair_pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tuple[list[str], list[str]]:
+    """The empathy campaign's items (written to the store as pairs) and the other gold-labelled pairs for gold checks."""
+    if req.source == "ids":
+        ids = [i for i in re.split(r"[\s,;]+", req.ids or "") if i]
+        if not ids:
+            raise ConfigError("list at least one item id")
+        return list(dict.fromkeys(ids)), []
+    if req.source == "split":
+        if sources.epitome is None:
+            raise ConfigError("EPITOME is not configured (space_config.yaml: epitome): upload a pairs file instead")
+        splits = split_pairs(epitome_pairs(sources.epitome))
+        items = [pair_item(f"epitome:{p.pair_id}", "epitome", p.post, p.response, p.levels, name) for name, part in splits.items() for p in part]
+        chosen = set(D.SPLITS if req.split == "all" else (req.split,))
+        keep = [it["id"] for it in items if it["split"] in chosen]
+        rest = [it["id"] for it in items if it["split"] not in chosen]
+    else:
+        if not req.file:
+            raise ConfigError("upload a pairs file (CSV or JSONL with post and response) for this campaign")
+        rows = read_pairs(req.file)
+        items = [pair_item(f"{req.name}:{r['id']}", f"upload:{Path(req.file).name}", r["post"], r["response"], r["levels"]) for r in rows]
+        keep, rest = [it["id"] for it in items], []
+    store.upsert_items(items)
+    return keep, rest
+
+
 def _pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tuple[list[str], list[str]]:
     """(the requested item ids, the other labelled ids of the same source, for gold checks)."""
+    if req.kind == "empathy":
+        return _pair_pool(req, sources, store)
     if req.source == "split":
         splits = sources.esconv.splits
         chosen = [d for name in (D.SPLITS if req.split == "all" else (req.split,)) for d in splits[name]]
@@ -121,7 +166,7 @@ def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: D.Da
     who = require(actor, "admin")
     items = campaign_items(req, sources, store)
     return store.create_campaign(req.name, items, k=req.k, scales=req.scales, blind=req.blind, guidelines=req.guidelines,
-                                 gold_rate=req.gold_rate, created_by=who.name)
+                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind)
 
 
 def dialogue_of_item(item: dict[str, Any]) -> D.Dialogue | None:

@@ -61,3 +61,64 @@ def split_pairs(pairs: Sequence[Pair], seed: int = 42, source: str = "epitome") 
         train, rest = train_test_split(idx, test_size=0.2, random_state=seed)
         val, test = train_test_split(rest, test_size=0.5, random_state=seed)
     return {name: [pairs[i] for i in part] for name, part in zip(SPLITS, (train, val, test))}
+
+
+PAIR_COLUMNS = ("post", "response")
+MAX_PAIRS_FILE_BYTES = 64 * 2**20
+
+
+def read_pairs(path: Path | str) -> list[dict]:
+    """(post, response) pairs from a CSV, JSONL or JSON-list file: `post` and `response` columns, an optional `id`,
+    and optionally all three mechanism levels (0-2) as gold. Anything else is one `DataError` naming the row."""
+    import csv
+    import json
+
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise DataError(name, "file not found")
+    if path.stat().st_size > MAX_PAIRS_FILE_BYTES:
+        raise DataError(name, f"the file is over {MAX_PAIRS_FILE_BYTES // 2**20} MB")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(name, "not UTF-8 text") from None
+    try:
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(text.splitlines()))
+            columns = set(csv.DictReader(text.splitlines()).fieldnames or [])
+        else:
+            rows = json.loads(text) if path.suffix.lower() == ".json" else [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise DataError(name, "expected one JSON object per pair")
+            columns = set().union(*rows) if rows else set()
+    except (csv.Error, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(name, f"not a readable {path.suffix.lstrip('.').upper() or 'pairs'} file ({str(exc)[:120]})") from None
+    missing = [c for c in PAIR_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(name, f"missing column {', '.join(missing)}: a pairs file needs 'post' and 'response' "
+                              f"(and optionally 'id', {', '.join(EPITOME_MECHANISMS)}); it has {', '.join(sorted(map(str, columns))) or 'none'}")
+    gold = [m for m in EPITOME_MECHANISMS if m in columns]
+    if gold and len(gold) < len(EPITOME_MECHANISMS):
+        raise DataError(name, f"gold levels need all three mechanisms; {', '.join(m for m in EPITOME_MECHANISMS if m not in gold)} is missing")
+    out, seen = [], set()
+    for n, row in enumerate(rows, 1):
+        post, response = (str(row.get(c) or "").strip() for c in PAIR_COLUMNS)
+        if not post or not response:
+            raise DataError(name, f"row {n}: the {'post' if not post else 'response'} is empty")
+        pid = str(row.get("id") or n).strip()
+        if pid in seen:
+            raise DataError(name, f"row {n}: id {pid!r} appears twice")
+        seen.add(pid)
+        levels = None
+        if gold:
+            levels = []
+            for m in EPITOME_MECHANISMS:
+                v = str(row.get(m)).strip()
+                if v not in ("0", "1", "2"):
+                    raise DataError(name, f"row {n}: {m.replace('_', ' ')} must be 0, 1 or 2, got {row.get(m)!r}")
+                levels.append(int(v))
+        out.append({"id": pid, "post": post, "response": response, "levels": levels})
+    if not out:
+        raise DataError(name, "no pairs")
+    return out

@@ -39,7 +39,7 @@ from .settings import Settings
 from .store import Store
 from .tasks import ALIASES, DEFAULT_TASK, TASKS, Task, dataset_for, get_task
 from .rater_config import ARCHS, LOSSES, SCORE_LOSSES
-from .train_config import INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, REPORT_TO, TrainConfig, check_choice, preset
+from .train_config import INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, RATER_PRESETS, REPORT_TO, SELECT_METRICS, TrainConfig, check_choice, preset
 
 PROBE_VERSION = 3  # a probe measures more than it used to: older cached probes are not read
 PROBE_CACHE = ".probe-cache.json"  # timed probes of this machine, per shape of training (a dotfile: the registry skips it)
@@ -62,7 +62,8 @@ class TrainRequest:
     task: str = field(default=DEFAULT_TASK, metadata=option("what the model learns", [*TASKS, *ALIASES]))
     dataset: str | None = field(default=None, metadata=option("the task's dataset (default: its own), or an ESConv-format JSON file"))
     preset: str = field(default="default", metadata=option(
-        "default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen encoder)", list(PRESETS)))
+        "default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen encoder); "
+        "rater and rater-quick for --task empathy (default: rater)", list(PRESETS)))
     epochs: float | None = field(default=None, metadata=option("training epochs"))
     max_length: int | None = field(default=None, metadata=option("tokens per text"))
     batch_size: int | None = field(default=None, metadata=option("examples per step"))
@@ -84,6 +85,8 @@ class TrainRequest:
     arch: str | None = field(default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default cross", ARCHS))
     loss: str | None = field(default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default ce", LOSSES))
     score_loss: str | None = field(default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES))
+    select_metric: str | None = field(default=None, metadata=option(
+        "what picks the best epoch on val: accuracy, f1_weighted (the rater's 4-level scale) or loss; default: the preset's", list(SELECT_METRICS)))
     compare_with: str | None = field(default=None, metadata=option(
         "model whose test metrics the new one is compared with (default: the parent when it has them, else the default model)"))
     report_to: str = field(default="none", metadata=option("experiment tracker for the run (trackio needs empathy-studio[tracking])", REPORT_TO))
@@ -109,6 +112,9 @@ class TrainRequest:
         rater_options = [f for f in ("arch", "loss", "score_loss") if getattr(self, f) is not None]
         if rater_options and self.task_spec.objective != "rater":
             raise ConfigError(f"--{rater_options[0].replace('_', '-')} is an option of --task empathy, not of --task {self.task}")
+        if (self.preset in RATER_PRESETS) != (self.task_spec.objective == "rater") and self.preset != "default":
+            raise ConfigError(f"preset {self.preset} is for {'--task empathy' if self.preset in RATER_PRESETS else 'the seeker model'}, "
+                              f"not for --task {self.task}")
 
     @classmethod
     def option_help(cls, name: str) -> str:
@@ -136,9 +142,12 @@ def training_config(req: TrainRequest, settings: Settings, encoder: str, local: 
     """The one mapping of a request to a TrainConfig: defaults, then space_config.yaml, then the preset, then the request."""
     asked = {"epochs": req.epochs, "max_length": req.max_length, "batch_size": req.batch_size, "learning_rate": req.learning_rate,
              "head_learning_rate": req.head_learning_rate, "seed": req.seed, "patience": req.patience, "pooling": req.pooling,
-             "intensity_head": req.intensity_head, "focal_gamma": req.focal_gamma, "freeze_encoder": req.freeze_encoder or None}
-    overrides = {k: v for k, v in asked.items() if v is not None}
-    return preset(req.preset, encoder, defaults=settings.training, objective=req.task_spec.objective, local_files_only=local,
+             "intensity_head": req.intensity_head, "focal_gamma": req.focal_gamma, "freeze_encoder": req.freeze_encoder or None,
+             "select_metric": req.select_metric}
+    overrides = {k: v for k, v in {**asked, **extra}.items() if v is not None}
+    extra = {}
+    name = "rater" if req.task_spec.objective == "rater" and req.preset == "default" else req.preset
+    return preset(name, encoder, defaults=settings.training, objective=req.task_spec.objective, local_files_only=local,
                   max_steps=req.max_steps, report_to=req.report_to, **overrides, **extra)
 
 
@@ -232,6 +241,10 @@ class Finetuner:
         from .training import TrainData
 
         _, encoder, local = self.parent(req)
+        if req.task_spec.objective == "rater":
+            from .rater_finetune import estimate_rater
+
+            return {**estimate_rater(self, req, training_config(req, self.settings, encoder, local)), "device": _device()}
         splits, labels = self.training_set(req)
         config = training_config(req, self.settings, encoder, local)
         probe = self._probe(config, TrainData(splits["train"], splits["val"], labels))
@@ -298,7 +311,7 @@ class Finetuner:
 
             name = self.new_name(req, spec)
             workdir = self.settings.models_dir / f".trainer-{os.getpid()}-{secrets.token_hex(4)}"
-            config = training_config(req, self.settings, encoder, local, output_dir=str(workdir), run_name=name, select_metric="f1_weighted")
+            config = training_config(req, self.settings, encoder, local, output_dir=str(workdir), run_name=name)
             return train_and_register_rater(self, req, spec, name, config, emit,
                                             {"description": description, "hyperparameters": portable(config.to_dict(), spec), "created_at": _utc()})
         name = self.new_name(req, spec)

@@ -129,6 +129,32 @@ def train_rater(config: TrainConfig, rater: RaterConfig, train: Sequence[Pair], 
                        "bf16" if bf16 else ("fp16" if cuda else "fp32"))
 
 
+def time_rater(config: TrainConfig, rater: RaterConfig, pairs: Sequence[Pair]) -> dict[str, float]:
+    """Seconds to load the encoder, per training step (forward, backward, update) and per pair rated, timed on a few batches here."""
+    t0 = time.monotonic()
+    model, tokenizer = build_rater(config.encoder, rater, config.local_files_only)
+    load_s = time.monotonic() - t0
+    # the longest pairs, so the estimate errs long rather than short
+    pairs = sorted(pairs, key=lambda p: -len(p.post) - len(p.response))[: config.batch_size]
+    ids = encode([(p.post, p.response) for p in pairs], tokenizer, rater.arch, config.max_length)
+    batch = PairCollator(tokenizer)([{**i, **_targets(p)} for i, p in zip(ids, pairs)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    model.train()
+    steps = []
+    for _ in range(3):  # the first step warms up allocations; the median of three is the pace
+        t = time.monotonic()
+        model(**batch)["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        steps.append(time.monotonic() - t)
+    model.eval()
+    with torch.inference_mode():
+        t = time.monotonic()
+        model(**{k: v for k, v in batch.items() if k not in ("levels", "level4", "score")})
+        forward = (time.monotonic() - t) / len(pairs)
+    return {"load_s": load_s, "step_s": float(np.median(steps)), "forward_s": forward, "batch": len(pairs)}
+
+
 @dataclass
 class Rating:
     """The rater's reading of one response: a level per mechanism with its probabilities, the 4-level scale, the 0-1 score."""

@@ -43,6 +43,7 @@ class ModelSpec:
     params_m: float | None = None
     path: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    rater: bool = False  # a registry row of an empathy rater (a trained one is known by its rater.json)
 
     @property
     def parent(self) -> str | None:
@@ -51,7 +52,7 @@ class ModelSpec:
     @property
     def is_rater(self) -> bool:
         """An empathy rater (the supporter's side) rather than a model of the seeker."""
-        return self.path is not None and (self.path / RATER_FILE).exists()
+        return self.rater or (self.path is not None and (self.path / RATER_FILE).exists())
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -70,10 +71,14 @@ BASE_MODELS: dict[str, ModelSpec] = {
         ModelSpec("mental-bert", "encoder", "mental/mental-bert-base-uncased", "MentalBERT-base-uncased", 110.0),
         ModelSpec("modernbert", "encoder", "answerdotai/ModernBERT-base", "ModernBERT-base", 149.0),
         ModelSpec("minilm-quick", "quick", BUNDLED, "frozen MiniLM + heads trained on ESConv gold; built on first use (< 3 min on CPU)", 22.7),
+        ModelSpec("minilm-rater-quick", "quick", BUNDLED, "empathy rater: MiniLM trained one epoch on EPITOME (preset rater-quick); "
+                  "built on first use when EPITOME is configured", 22.7, rater=True),
     )
 }
 
 QUICK_MODEL = "minilm-quick"
+QUICK_RATER = "minilm-rater-quick"
+DEFAULT_RATER = "minilm-rater"  # what `empathy-studio train --task empathy --model minilm --name minilm-rater` makes: the bench's best
 
 
 def bundled_minilm_path() -> Path:

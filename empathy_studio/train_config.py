@@ -139,7 +139,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True,
                   lexical_intensity=True, epochs=150, batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0,
                   patience=15, select_metric="loss"),
+    # the empathy rater (--task empathy), as bench/empathy.py trains it; the best epoch on val by 4-level weighted F1
+    "rater": dict(epochs=3, batch_size=16, max_length=128, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"),
+    # the first-use rater: one epoch on shorter texts
+    "rater-quick": dict(epochs=1, batch_size=16, max_length=64, learning_rate=5e-5, head_learning_rate=1e-3, patience=0,
+                        select_metric="f1_weighted"),
 }
+RATER_PRESETS = ("rater", "rater-quick")
 
 
 def check_overrides(raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from empathy_studio.cli import build_parser, request_from_args
 from empathy_studio.errors import ConfigError, UserError
 from empathy_studio.finetune import TrainRequest, training_config
 from empathy_studio.tasks import TASKS, get_task
-from empathy_studio.train_config import PRESETS, SETTABLE, TrainConfig, check_overrides
+from empathy_studio.train_config import PRESETS, RATER_PRESETS, SETTABLE, TrainConfig, check_overrides
 
 from .conftest import ROOT, save_tiny_model
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - set(RATER_PRESETS)))
 def test_estimate_and_training_run_the_same_batches_for_every_preset(tiny_studio, name):
     req = TrainRequest(model="tiny", preset=name, max_steps=1, name=f"p-{name}")
     estimate = tiny_studio.finetune.estimate(req)

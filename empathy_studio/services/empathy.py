@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelUnavailable, NotFound
 from ..progress import ProgressFn
+from ..registry import ModelSpec
 
 if TYPE_CHECKING:
     from ..data import Dialogue
@@ -29,13 +30,39 @@ def supporter_turns(dialogue: Dialogue) -> list[dict[str, Any]]:
 class EmpathyServices:
 
     def rater_choices(self) -> list[str]:
-        return [s.name for s in self.registry.finetuned() if s.is_rater]
+        """Trained raters, the default rater first when it is built; the quick rater (built on first use) where EPITOME is."""
+        from ..registry import DEFAULT_RATER
 
-    def rater(self, name: str) -> RaterPredictor:
+        names = [s.name for s in self.registry.all() if s.is_rater and (s.kind == "finetuned" or self.sources.epitome is not None)]
+        return sorted(names, key=lambda n: (n != DEFAULT_RATER, self.registry.get(n).kind == "quick"))
+
+    def ensure_quick_rater(self, progress: ProgressFn | None = None) -> ModelSpec:
+        """The first-use rater: MiniLM trained one epoch on EPITOME (preset rater-quick), built once."""
+        from ..finetune import TrainRequest
+        from ..registry import QUICK_RATER
+
+        with self._lock:
+            spec = self.registry.get(QUICK_RATER)
+            if spec.kind == "finetuned":
+                return spec
+            if self.sources.epitome is None:
+                raise ModelUnavailable(f"{QUICK_RATER} is built from EPITOME, which is not configured (space_config.yaml: epitome)")
+            self.train_and_register(TrainRequest(model="minilm", task="empathy", preset="rater-quick", name=QUICK_RATER),
+                                    progress=progress, description=self.registry.base[QUICK_RATER].description)
+            return self.registry.get(QUICK_RATER)
+
+    def suggestion_rater(self) -> str | None:
+        """The rater whose levels an assisted response-empathy campaign shows: the default rater if built, else the first one."""
+        names = self.rater_choices()
+        return names[0] if names else None
+
+    def rater(self, name: str, progress: ProgressFn | None = None) -> RaterPredictor:
         with self._lock:
             key = f"rater:{name}"
             if key not in self._predictors:
                 spec = self.registry.get(name)
+                if spec.kind == "quick" and spec.is_rater:
+                    spec = self.ensure_quick_rater(progress)
                 if not spec.is_rater:
                     raise ModelUnavailable(f"{name} is not an empathy rater; raters: {', '.join(self.rater_choices()) or 'none yet'} "
                                            "(empathy-studio train --task empathy --model minilm)")
@@ -46,7 +73,7 @@ class EmpathyServices:
             return self._predictors[key]
 
     def rate_pairs(self, name: str, pairs: Sequence[tuple[str, str]], progress: ProgressFn | None = None) -> list[Rating]:
-        return self.rater(name).rate(list(pairs), progress)
+        return self.rater(name, progress).rate(list(pairs), progress)
 
     def rate_dialogue(self, name: str, dialogue: Dialogue, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
         """Every supporter turn that follows a seeker turn, rated against the seeker turns before it."""
@@ -91,16 +118,21 @@ class EmpathyServices:
                              **{f"ols_{k}": v for k, v in regression_stats(feedback, before).items()}}}
 
     def _cached_scores(self, name: str, turns: list[tuple[str, str, dict[str, Any]]], progress: ProgressFn | None) -> dict[str, float]:
-        """Scores of supporter turns, from the store's prediction cache (keyed by turn and by the hash of post and response)."""
+        ratings = self.cached_ratings(name, [(key, t["post"], t["response"]) for key, _, t in turns], progress)
+        return {key: float(r["score"]) for key, r in ratings.items()}
+
+    def cached_ratings(self, name: str, rows: Sequence[tuple[str, str, str]], progress: ProgressFn | None = None) -> dict[str, dict[str, Any]]:
+        """A rater's ratings of (key, post, response) rows, from the store's prediction cache (keyed by the row's key and the
+        hash of post and response), rating only what is missing or changed."""
         from ..data import text_hash
 
-        hashes = {key: text_hash(t["post"] + "\x00" + t["response"]) for key, _, t in turns}
+        hashes = {key: text_hash(post + "\x00" + response) for key, post, response in rows}
         cached = self.store.cached_hashes(name)
-        missing = [(key, t) for key, _, t in turns if cached.get(key) != hashes[key]]
+        missing = [(key, post, response) for key, post, response in rows if cached.get(key) != hashes[key]]
         if missing:
-            ratings = self.rate_pairs(name, [(t["post"], t["response"]) for _, t in missing], progress)
-            self.store.cache_predictions(name, [(key, hashes[key], r.to_dict()) for (key, _), r in zip(missing, ratings)])
-        return {key: float(r["score"]) for key, (_, r) in self.store.cached_predictions(name).items() if key in hashes}
+            ratings = self.rate_pairs(name, [(post, response) for _, post, response in missing], progress)
+            self.store.cache_predictions(name, [(key, hashes[key], r.to_dict()) for (key, _, _), r in zip(missing, ratings)])
+        return {key: r for key, (_, r) in self.store.cached_predictions(name).items() if key in hashes}
 
     def evaluate_rater(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
         from ..epitome import LEVEL4

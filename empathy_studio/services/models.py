@@ -43,7 +43,7 @@ class ModelServices:
         return [s.name for s in self.registry.all() if s.kind != "encoder" and not s.is_rater]
 
     def trainable_models(self) -> list[str]:
-        return [s.name for s in self.registry.all() if s.kind != "quick"]
+        return [s.name for s in self.registry.all() if s.kind != "quick" and not s.is_rater]
 
     def default_model(self, choices: Sequence[str] | None = None) -> str | None:
         """The model lists open on: the one an admin set, else space_config.yaml's, else the first that predicts."""

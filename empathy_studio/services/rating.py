@@ -17,15 +17,30 @@ class RatingServices:
 
     def rating_view(self, actor: Annotator | None, item_id: str, campaign: str | None = None) -> dict[str, Any]:
         """What the Annotate tab shows for an item: the dialogue (never its gold), the annotator's own rating,
-        and, in an assisted campaign, the model's suggestion."""
+        and, in an assisted campaign, the model's suggestion. A response-empathy campaign shows the
+        (post, response) pair and, assisted, the empathy rater's levels."""
         who = require(actor)
-        d = self.dialogue(item_id)
         camp = self.annotation.campaign(campaign)
+        if camp["kind"] == "empathy":
+            return self._pair_view(who, item_id, camp)
+        d = self.dialogue(item_id)
         mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self.annotation.is_assisted(campaign)
         suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
         return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
                 "progress": self.annotation.progress(who, campaign), "campaign": camp}
+
+    def _pair_view(self, who: Annotator, item_id: str, camp: dict[str, Any]) -> dict[str, Any]:
+        item = self.store.item(item_id)
+        if item is None or not item.get("post"):
+            raise NotFound(f"unknown response {item_id!r}")
+        mine = self.store.empathy_ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
+        assisted = self.annotation.is_assisted(camp["name"])
+        rater = self.suggestion_rater() if assisted else None
+        suggestion = self.rate_pairs(rater, [(item["post"], item["text"])])[0].to_dict() if rater else None
+        return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
+                "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
+                "campaign": camp}
 
     def check_item(self, item_id: str) -> str:
         item_id = (item_id or "").strip()
@@ -71,7 +86,7 @@ class RatingServices:
         out = []
         for c in self.store.campaigns():
             p = self.store.campaign_progress(c["id"])
-            out.append({"name": c["name"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
+            out.append({"name": c["name"], "kind": c["kind"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
                         "blind": c["blind"], "active": c["active"], "scales": ", ".join(c["scales"]),
                         "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items())})
         return out
@@ -81,12 +96,19 @@ class RatingServices:
         self.store.set_campaign_active(self.store.campaign(campaign)["id"], active)
 
     def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+        """Admins: a campaign's agreement; for response empathy, `model` names a rater, which rates the campaign's items first."""
         require(actor, "admin")
+        camp = self.store.campaign(campaign)
+        if camp["kind"] == "empathy" and model:
+            self.rater(model)  # an unknown name, or a seeker model, is refused here
+            items = [self.store.item(i) for i in self.store.campaign_item_ids(camp["id"])]
+            self.cached_ratings(model, [(it["id"], it["post"], it["text"]) for it in items])
         return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign)
 
     def campaign_ratings(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
         require(actor, "admin")
-        return self.store.ratings(campaign_id=self.store.campaign(campaign)["id"])
+        camp = self.store.campaign(campaign)
+        return (self.store.empathy_ratings if camp["kind"] == "empathy" else self.store.ratings)(campaign_id=camp["id"])
 
     def campaign_export(self, actor: Annotator | None, campaign: str, fmt: str = "csv") -> Path:
         """Admins: a campaign's ratings as a file to download (a `datasets` folder comes zipped)."""

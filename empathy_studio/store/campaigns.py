@@ -17,9 +17,12 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import NotFound, StoreError
 from ..names import check_name
+from ..labels import EPITOME_MECHANISMS
 from .migrations import now
+from .ratings import KINDS
 
 SCALES = ("initial", "final", "emotion", "turns")
+CAMPAIGN_KINDS = ("intensity", "empathy")  # what is rated: a dialogue's intensity, or a response's empathy (store.ratings.KINDS)
 REQUIRED_SCALES = ("initial", "final")  # the ratings table keeps both for every rating
 ITEM_KINDS = ("item", "calibration", "gold")
 CLAIM_TTL_S = 15 * 60
@@ -31,13 +34,21 @@ _LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: 
 
 class Campaigns:
     def create_campaign(self, name: str, items: Sequence[tuple[str, str]], k: int = 2, scales: Sequence[str] = ("initial", "final"),
-                        blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None) -> int:
-        """A new campaign over (item id, kind) pairs, validated whole before anything is written."""
+                        blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None,
+                        kind: str = "intensity") -> int:
+        """A new campaign over (item id, kind) pairs, validated whole before anything is written.
+
+        `kind` is what is rated: "intensity" (dialogues, on `scales`) or "empathy" ((post, response)
+        items, on the three mechanisms)."""
         check_name(name, "campaign name")
+        if kind not in CAMPAIGN_KINDS:
+            raise StoreError(f"campaign kind must be one of {', '.join(CAMPAIGN_KINDS)}, got {kind!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
             raise StoreError(f"k (annotators per item) must be an integer from 1 to 100, got {k!r}")
+        if kind == "empathy":
+            scales = EPITOME_MECHANISMS
         unknown = sorted(set(scales) - set(SCALES))
-        if unknown or not set(REQUIRED_SCALES) <= set(scales):
+        if kind == "intensity" and (unknown or not set(REQUIRED_SCALES) <= set(scales)):
             raise StoreError(f"scales must include initial and final, and may add emotion and turns; got {list(scales)}")
         if not isinstance(gold_rate, (int, float)) or not 0 <= gold_rate <= 0.5:
             raise StoreError(f"gold-check rate must be from 0 to 0.5, got {gold_rate!r}")
@@ -47,17 +58,17 @@ class Campaigns:
         if bad:
             raise StoreError(f"item kind must be one of {', '.join(ITEM_KINDS)}, got {bad[0]!r}")
         ids = [i for i, _ in items]
-        known = {r[0] for r in self.db.execute(f"SELECT id FROM items WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()} if len(ids) < 900 \
-            else set(self.item_ids())
+        known = set(self.item_ids(kind))
         missing = [i for i in ids if i not in known]
         if missing:
-            raise StoreError(f"unknown item {missing[0]!r} ({len(missing)} of {len(ids)} items are not in the studio)")
+            what = "(post, response) pairs" if kind == "empathy" else "dialogues"
+            raise StoreError(f"unknown item {missing[0]!r} ({len(missing)} of {len(ids)} items are not {what} of the studio)")
         with self.write() as db:
             if db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
                 raise StoreError(f"a campaign named {name!r} exists already")
             cid = db["campaigns"].insert({"name": name, "k": k, "all_items": 0, "scales": json.dumps(list(scales)), "blind": int(bool(blind)),
                                           "guidelines": guidelines or "", "gold_rate": float(gold_rate), "active": 1,
-                                          "created_by": created_by, "created": now()}).last_pk
+                                          "created_by": created_by, "created": now(), "kind": kind}).last_pk
             seen: set[str] = set()
             rows = []
             for pos, (item, kind) in enumerate(items):
@@ -73,6 +84,16 @@ class Campaigns:
         if not rows:
             raise NotFound(f"unknown campaign {ref!r}")
         return _campaign(rows[0])
+
+    def campaign_kind(self, campaign_id: int) -> str:
+        row = self.db.execute("SELECT kind FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+        if row is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        return row[0]
+
+    def _table(self, campaign_id: int) -> str:
+        """The ratings table a campaign's ratings live in."""
+        return KINDS[self.campaign_kind(campaign_id)].table
 
     def default_campaign_id(self) -> int:
         if getattr(self, "_default_campaign", None) is None:
@@ -130,7 +151,7 @@ class Campaigns:
             if mine:
                 return item
             with self.write() as db:
-                rated = db.execute("SELECT 1 FROM ratings WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
+                rated = db.execute(f"SELECT 1 FROM {self._table(campaign_id)} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
                                    [annotator_id, item, campaign_id]).fetchone()
                 taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND {_LIVE}",
                                    [campaign_id, item, annotator_id, t]).fetchone()[0] if kind == "item" else 0
@@ -146,7 +167,7 @@ class Campaigns:
         db = self.db
         not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         # NOT EXISTS reads the ratings' (annotator, item, campaign) index: one probe per candidate
-        mine_open = ("NOT EXISTS (SELECT 1 FROM ratings r WHERE r.annotator_id = ? AND r.item_id = ci.item_id AND r.campaign_id = ci.campaign_id "
+        mine_open = (f"NOT EXISTS (SELECT 1 FROM {self._table(campaign_id)} r WHERE r.annotator_id = ? AND r.item_id = ci.item_id AND r.campaign_id = ci.campaign_id "
                      "AND r.removed = 0)")
         row = db.execute(f"SELECT ci.item_id, ci.kind FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
                          f"AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 0 AND a.expires > ? {not_skipped} "
@@ -225,15 +246,16 @@ class Campaigns:
     def campaign_progress(self, campaign_id: int) -> dict[str, Any]:
         """Items with their k ratings, of all items; ratings per annotator."""
         camp = self.campaign(campaign_id)
-        per = dict(self.db.execute("SELECT an.name, count(*) FROM ratings r JOIN annotators an ON an.id = r.annotator_id "
+        table = self._table(campaign_id)
+        per = dict(self.db.execute(f"SELECT an.name, count(*) FROM {table} r JOIN annotators an ON an.id = r.annotator_id "
                                    "WHERE r.campaign_id = ? AND r.removed = 0 GROUP BY an.name ORDER BY an.name", [campaign_id]).fetchall())
         if camp["all_items"]:
             n = self.count_items()
-            complete = self.db.execute("SELECT count(DISTINCT item_id) FROM ratings WHERE campaign_id = ? AND removed = 0", [campaign_id]).fetchone()[0]
+            complete = self.db.execute(f"SELECT count(DISTINCT item_id) FROM {table} WHERE campaign_id = ? AND removed = 0", [campaign_id]).fetchone()[0]
         else:
             n = self.db.execute("SELECT count(*) FROM campaign_items WHERE campaign_id = ? AND kind = 'item'", [campaign_id]).fetchone()[0]
             complete = self.db.execute(
-                "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM ratings r "
+                f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM {table} r "
                 "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?", [campaign_id, camp["k"]]).fetchone()[0]
         return {"campaign": camp["name"], "items": n, "complete": complete, "ratings": sum(per.values()), "per_annotator": per}
 
@@ -241,13 +263,14 @@ class Campaigns:
         """(done, done + what the annotator can still be given) in a campaign."""
         t = time.time() if clock is None else clock
         camp = self.campaign(campaign_id)
-        done = self.db.execute("SELECT count(*) FROM ratings WHERE campaign_id = ? AND annotator_id = ? AND removed = 0",
+        table = self._table(campaign_id)
+        done = self.db.execute(f"SELECT count(*) FROM {table} WHERE campaign_id = ? AND annotator_id = ? AND removed = 0",
                                [campaign_id, annotator_id]).fetchone()[0]
         if camp["all_items"]:
             return {"done": done, "assigned": self.count_items()}
         left = self.db.execute(
             f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN "
-            f"(SELECT item_id FROM ratings WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
+            f"(SELECT item_id FROM {table} WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
             f"WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND {_LIVE}) < ?)",
             [campaign_id, annotator_id, annotator_id, t, camp["k"]]).fetchone()[0]
         return {"done": done, "assigned": done + left}

@@ -175,3 +175,33 @@ def m008_campaign_item_counts(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE campaign_items SET rated = (SELECT count(*) FROM assignments a WHERE a.campaign_id = campaign_items.campaign_id "
                "AND a.item_id = campaign_items.item_id AND a.done = 1)")
     db.execute("CREATE INDEX campaign_items_next ON campaign_items(campaign_id, kind, rated, position)")
+
+
+@migration
+def m009_response_empathy(db: sqlite_utils.Database) -> None:
+    # A second kind of rating: how empathic a supporter's response to a seeker's post is, as EPITOME's three
+    # mechanisms (emotional reactions, interpretations, explorations), each 0-2. Its items are (post, response)
+    # pairs: the response is the item's text, the post a column of its own. The intensity ratings are untouched.
+    db.execute("ALTER TABLE campaigns ADD COLUMN kind TEXT NOT NULL DEFAULT 'intensity' CHECK (kind IN ('intensity', 'empathy'))")
+    db.execute("ALTER TABLE items ADD COLUMN post TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN gold_levels TEXT")  # EPITOME's [ER, IP, EX] for pairs that have them
+    db.execute(
+        """CREATE TABLE empathy_ratings (
+            id INTEGER PRIMARY KEY,
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            item_id TEXT NOT NULL REFERENCES items(id),
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            emotional_reactions INTEGER NOT NULL CHECK (emotional_reactions BETWEEN 0 AND 2),
+            interpretations INTEGER NOT NULL CHECK (interpretations BETWEEN 0 AND 2),
+            explorations INTEGER NOT NULL CHECK (explorations BETWEEN 0 AND 2),
+            note TEXT CHECK (note IS NULL OR length(note) <= 5000),
+            assisted INTEGER, seconds_on_item REAL, removed INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (annotator_id, item_id, campaign_id))"""
+    )
+    db.execute(
+        """CREATE TABLE empathy_rating_history (
+            id INTEGER PRIMARY KEY, rating_id INTEGER NOT NULL REFERENCES empathy_ratings(id),
+            changed_by INTEGER NOT NULL REFERENCES annotators(id), changed_at TEXT NOT NULL, old TEXT, new TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX empathy_ratings_campaign ON empathy_ratings(campaign_id, annotator_id)")
+    db.execute("CREATE INDEX empathy_rating_history_rating ON empathy_rating_history(rating_id)")

@@ -1,19 +1,45 @@
-"""Items, ratings with their history, the predictions cache and the app's own settings: the `Ratings` mixin."""
+"""Items, ratings with their history, the predictions cache and the app's own settings: the `Ratings` mixin.
+
+Two kinds of rating share one way of being saved, edited and undone (`KINDS`): intensity
+ratings of a seeker's dialogue (`ratings`), and response-empathy ratings of a (post,
+response) pair, EPITOME's three mechanisms at 0-2 each (`empathy_ratings`).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from ..errors import StoreError
-from ..labels import ESCONV_EMOTIONS, is_valid_intensity
+from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS, ESCONV_EMOTIONS, is_valid_intensity
 from .accounts import Annotator
 from .migrations import now
 
 MAX_NOTE = 5000
 UNDONE = '{"undone": true}'  # the history's record of an undo
 RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
+EMPATHY_FIELDS = (*EPITOME_MECHANISMS, "note")
+
+
+@dataclass(frozen=True)
+class RatingKind:
+    """Where one kind of rating lives: its table, its history table and the fields an edit compares."""
+
+    name: str
+    table: str
+    history: str
+    fields: tuple[str, ...]
+
+
+_OF_KIND = {"intensity": "post IS NULL", "empathy": "post IS NOT NULL"}  # a response item carries its post
+KINDS = {k.name: k for k in (RatingKind("intensity", "ratings", "rating_history", RATING_FIELDS),
+                             RatingKind("empathy", "empathy_ratings", "empathy_rating_history", EMPATHY_FIELDS))}
+
+
+def is_level(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2
 
 
 class Ratings:
@@ -35,11 +61,13 @@ class Ratings:
             return list(self.db.query("SELECT * FROM items WHERE split = ? ORDER BY rowid", [split]))
         return list(self.db.query("SELECT * FROM items ORDER BY rowid"))
 
-    def count_items(self) -> int:
-        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+    def count_items(self, kind: str = "intensity") -> int:
+        return self.db.execute(f"SELECT count(*) FROM items WHERE {_OF_KIND[kind]}").fetchone()[0]
 
-    def item_ids(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT id FROM items ORDER BY rowid").fetchall()]
+    def item_ids(self, kind: str | None = "intensity") -> list[str]:
+        """Ids of the dialogues (intensity), of the (post, response) pairs (empathy), or of every item (None)."""
+        where = f"WHERE {_OF_KIND[kind]} " if kind else ""
+        return [r[0] for r in self.db.execute(f"SELECT id FROM items {where}ORDER BY rowid").fetchall()]
 
     # -- ratings --------------------------------------------------------------
 
@@ -51,8 +79,11 @@ class Ratings:
         who = self.annotator(annotator)
         if who is None and annotator_must_exist:
             raise StoreError(f"unknown annotator {annotator!r}")
-        if self.item(item_id) is None:
+        item = self.item(item_id)
+        if item is None:
             raise StoreError(f"unknown item {item_id!r}")
+        if item.get("post"):
+            raise StoreError(f"{item_id!r} is a supporter's response, not a dialogue: rate its empathy instead")
         for name, value in (("initial", initial), ("final", final)):
             if not is_valid_intensity(value):
                 raise StoreError(f"{name} intensity must be an integer from 1 to 5, got {value!r}")
@@ -79,38 +110,80 @@ class Ratings:
         has fewer than the campaign's k raters, so no item ever gets more.
         """
         who, values = self.validate_rating(annotator, item_id, initial, final, emotion, confidence, note, turn_intensities)
+        campaign_id = self.default_campaign_id() if campaign_id is None else campaign_id
+        return self._save(KINDS["intensity"], who, item_id, values, changed_by, campaign_id, assisted, seconds_on_item)
+
+    def validate_empathy_rating(self, annotator: str, item_id: str, levels: Mapping[str, Any], note: str | None = None,
+                                annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
+        """Check a response-empathy rating: a known response item, each mechanism 0, 1 or 2 (or none/weak/strong)."""
+        if not (annotator or "").strip():
+            raise StoreError("annotator name is empty")
+        who = self.annotator(annotator)
+        if who is None and annotator_must_exist:
+            raise StoreError(f"unknown annotator {annotator!r}")
+        item = self.item(item_id)
+        if item is None:
+            raise StoreError(f"unknown response {item_id!r}")
+        if not item.get("post"):
+            raise StoreError(f"{item_id!r} is a dialogue, not a (post, response) pair: rate its intensity instead")
+        if not isinstance(levels, Mapping):
+            raise StoreError("levels must name each mechanism: emotional_reactions, interpretations, explorations")
+        values: dict[str, Any] = {}
+        for m in EPITOME_MECHANISMS:
+            v = levels.get(m)
+            v = EPITOME_LEVELS.index(v) if v in EPITOME_LEVELS else v
+            if not is_level(v):
+                raise StoreError(f"{m.replace('_', ' ')} must be 0, 1 or 2, got {levels.get(m)!r}")
+            values[m] = v
+        extra = sorted(set(levels) - set(EPITOME_MECHANISMS))
+        if extra:
+            raise StoreError(f"unknown mechanism {extra[0]!r}; the mechanisms are {', '.join(EPITOME_MECHANISMS)}")
+        if note is not None and len(note) > MAX_NOTE:
+            raise StoreError(f"note is {len(note):,} characters; the limit is {MAX_NOTE:,}")
+        return who, {**values, "note": note or None}
+
+    def rate_empathy(self, annotator: str, item_id: str, levels: Mapping[str, Any], campaign_id: int, note: str | None = None,
+                     changed_by: str | None = None, assisted: bool | None = None, seconds_on_item: float | None = None) -> dict[str, Any]:
+        """Save a response-empathy rating in an empathy campaign, with the same edit, history and k rules as `rate`."""
+        who, values = self.validate_empathy_rating(annotator, item_id, levels, note)
+        return self._save(KINDS["empathy"], who, item_id, values, changed_by, campaign_id, assisted, seconds_on_item)
+
+    def _save(self, kind: RatingKind, who: Annotator, item_id: str, values: dict[str, Any], changed_by: str | None, campaign_id: int,
+              assisted: bool | None, seconds_on_item: float | None) -> dict[str, Any]:
         editor = self.annotator(changed_by) if changed_by else who
         if editor is None:
             raise StoreError(f"unknown annotator {changed_by!r}")
         if seconds_on_item is not None and not (isinstance(seconds_on_item, (int, float)) and 0 <= seconds_on_item < 1e9):
             raise StoreError(f"seconds on item must be a non-negative number, got {seconds_on_item!r}")
+        own = self.campaign_kind(campaign_id)
+        if own != kind.name:
+            raise StoreError(f"this campaign collects {own} ratings, not {kind.name} ratings")
         stamp = now()
-        campaign_id = self.default_campaign_id() if campaign_id is None else campaign_id
         meta = {"campaign_id": campaign_id, "assisted": None if assisted is None else int(bool(assisted)), "seconds_on_item": seconds_on_item}
         with self.write() as db:
-            cur = db.execute(f"SELECT id, removed, {', '.join(RATING_FIELDS)} FROM ratings WHERE annotator_id = ? AND item_id = ? "
+            cur = db.execute(f"SELECT id, removed, {', '.join(kind.fields)} FROM {kind.table} WHERE annotator_id = ? AND item_id = ? "
                              "AND campaign_id = ?", [who.id, item_id, campaign_id]).fetchone()
             if cur is None or cur[1]:
                 self._complete_assignment(db, campaign_id, item_id, who.id)
             if cur is None:
-                rid = db["ratings"].insert({"annotator_id": who.id, "item_id": item_id, **values, **meta, "created": stamp, "updated": stamp}).last_pk
-                db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": None, "new": json.dumps(values)})
+                rid = db[kind.table].insert({"annotator_id": who.id, "item_id": item_id, **values, **meta, "created": stamp, "updated": stamp}).last_pk
+                db[kind.history].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp, "old": None, "new": json.dumps(values)})
                 status = "created"
             else:
                 rid, removed = cur[0], cur[1]
-                old = None if removed else dict(zip(RATING_FIELDS, cur[2:]))
+                old = None if removed else dict(zip(kind.fields, cur[2:]))
                 if old == values:
                     status = "unchanged"
                 else:
                     # an edit keeps where and how the rating was first made; a rating made again after an undo is new
                     fresh = {**values, "updated": stamp, "removed": 0, **(meta if removed else {})}
-                    db["ratings"].update(rid, fresh)
-                    db["rating_history"].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp,
-                                                 "old": json.dumps(old) if old else None, "new": json.dumps(values)})
+                    db[kind.table].update(rid, fresh)
+                    db[kind.history].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp,
+                                             "old": json.dumps(old) if old else None, "new": json.dumps(values)})
                     status = "created" if removed else "updated"
         return {"rating_id": int(rid), "status": status, "annotator": who.name, "item_id": item_id, **values}
 
-    def undo_last(self, annotator: str) -> dict[str, Any] | None:
+    def undo_last(self, annotator: str, kind: str = "intensity") -> dict[str, Any] | None:
         """Take back the annotator's last change: an edit gets its previous values back, a first rating is withdrawn.
 
         The undo is itself a line of the rating's history; a withdrawn rating's item returns to the
@@ -119,23 +192,24 @@ class Ratings:
         who = self.annotator(annotator)
         if who is None:
             raise StoreError(f"unknown annotator {annotator!r}")
+        k = KINDS[kind]
         stamp = now()
         with self.write() as db:
-            last = db.execute("SELECT h.rating_id, h.old, h.new, r.item_id, r.campaign_id FROM rating_history h JOIN ratings r ON r.id = h.rating_id "
+            last = db.execute(f"SELECT h.rating_id, h.old, h.new, r.item_id, r.campaign_id FROM {k.history} h JOIN {k.table} r ON r.id = h.rating_id "
                               "WHERE h.changed_by = ? AND r.annotator_id = ? ORDER BY h.id DESC LIMIT 1", [who.id, who.id]).fetchone()
             if last is None or last[2] == UNDONE:
                 return None
             rid, old, new, item_id, campaign_id = last
             if old is None:
-                db.execute("UPDATE ratings SET removed = 1, updated = ? WHERE id = ?", [stamp, rid])
+                db.execute(f"UPDATE {k.table} SET removed = 1, updated = ? WHERE id = ?", [stamp, rid])
                 if campaign_id is not None:
                     done = db.execute("UPDATE assignments SET done = 0, expires = 0 WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? "
                                       "AND done = 1", [campaign_id, item_id, who.id]).rowcount
                     if done:
                         db.execute("UPDATE campaign_items SET rated = rated - 1 WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id])
             else:
-                db["ratings"].update(rid, {**json.loads(old), "updated": stamp})
-            db["rating_history"].insert({"rating_id": rid, "changed_by": who.id, "changed_at": stamp, "old": new, "new": UNDONE})
+                db[k.table].update(rid, {**json.loads(old), "updated": stamp})
+            db[k.history].insert({"rating_id": rid, "changed_by": who.id, "changed_at": stamp, "old": new, "new": UNDONE})
         return {"item_id": item_id, "restored": json.loads(old) if old else None}
 
     def ratings(self, annotator: str | None = None, item_id: str | None = None, campaign_id: int | None = None) -> list[dict[str, Any]]:
@@ -161,8 +235,29 @@ class Ratings:
             r["assisted"] = None if r["assisted"] is None else bool(r["assisted"])
         return rows
 
-    def rating_history(self, rating_id: int) -> list[dict[str, Any]]:
-        sql = ("SELECT h.id, a.name AS changed_by, h.changed_at, h.old, h.new FROM rating_history h "
+    def empathy_ratings(self, annotator: str | None = None, item_id: str | None = None, campaign_id: int | None = None) -> list[dict[str, Any]]:
+        """Response-empathy ratings, with each response's post, as plain rows."""
+        where, params = ["r.removed = 0"], []
+        for col, value in (("a.name", annotator), ("r.item_id", item_id), ("r.campaign_id", campaign_id)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        sql = (f"SELECT r.id, a.name AS annotator, r.item_id, {', '.join('r.' + m for m in EPITOME_MECHANISMS)}, r.note, c.name AS campaign, "
+               "r.assisted, r.seconds_on_item, r.created, r.updated FROM empathy_ratings r JOIN annotators a ON a.id = r.annotator_id "
+               "JOIN campaigns c ON c.id = r.campaign_id WHERE " + " AND ".join(where) + " ORDER BY r.id")
+        rows = list(self.db.query(sql, params))
+        for r in rows:
+            r["assisted"] = None if r["assisted"] is None else bool(r["assisted"])
+        return rows
+
+    def empathy_rating_table(self, campaign_id: int | None = None) -> list[tuple[str, str, int, int, int]]:
+        """(annotator, item, ER, IP, EX) for every response-empathy rating (of a campaign): agreement's and training's input."""
+        sql = (f"SELECT a.name, r.item_id, {', '.join('r.' + m for m in EPITOME_MECHANISMS)} FROM empathy_ratings r "
+               "JOIN annotators a ON a.id = r.annotator_id WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
+        return self.db.execute(sql, [campaign_id] if campaign_id is not None else []).fetchall()
+
+    def rating_history(self, rating_id: int, kind: str = "intensity") -> list[dict[str, Any]]:
+        sql = (f"SELECT h.id, a.name AS changed_by, h.changed_at, h.old, h.new FROM {KINDS[kind].history} h "
                "JOIN annotators a ON a.id = h.changed_by WHERE h.rating_id = ? ORDER BY h.id")
         return [{**r, "old": json.loads(r["old"]) if r["old"] else None, "new": json.loads(r["new"])} for r in self.db.query(sql, [rating_id])]
 
