@@ -309,3 +309,58 @@ def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(
         c.predict("minilm-quick", "post", "reply", api_name="/rate_response")
     with pytest.raises(Exception, match="EPITOME is not configured"):  # this server runs on the demo set alone
         c.predict("tiny-rater", "esconv", api_name="/analyze_rater")
+
+
+def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_suggestion(live_app, tiny_encoder, tmp_path):
+    """Campaign of (post, response) pairs: create, rate ER/IP/EX, refuse bad levels, undo, agreement per mechanism, export."""
+    from gradio_client import handle_file
+
+    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+
+    url, studio = live_app
+    if "tiny-rater" not in studio.rater_choices():
+        model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+        save_rater(model, tok, studio.settings.models_dir / "tiny-rater", {"name": "tiny-rater", "task": "empathy", "objective": "rater"})
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("id,post,response\n" + "".join(f"r{i},i feel so alone <b>{i}</b>,that sounds hard. what happened?\n" for i in range(4)))
+    admin = signed_in(live_app, "admin", "adminpw")
+    admin.predict("resp-1", 2, "file", "test", "", None, "", handle_file(str(pairs)), ["initial", "final"], False, 0, 0.0, "be kind", "empathy",
+                  api_name="/create_campaign")
+    assert studio.store.campaign("resp-1")["kind"] == "empathy"
+    ana = signed_in(live_app, "ana", "anapw")
+    view = ana.predict("resp-1", {}, api_name="/switch_campaign")
+    chat, helper = view[0], view[1]
+    assert "i feel so alone &lt;b&gt;" in chat and "that sounds hard" in chat  # the pair, as typed
+    assert "tiny-rater" in helper and "es-badge" in chat  # not blind: the rater's levels under the response
+    session = next(v for v in view if isinstance(v, dict) and v.get("campaign") == "resp-1")
+    with pytest.raises(Exception, match="set Explorations \\(EX\\) \\(keys 0-2\\)"):
+        ana.predict("resp-1", "2", "1", None, "", session, api_name="/submit_empathy_rating")
+    with pytest.raises(Exception, match="'7'.* is not in the list of choices"):
+        ana.predict("resp-1", "7", "1", "0", "", session, api_name="/submit_empathy_rating")
+    with pytest.raises(Exception, match="is a supporter's response, not a dialogue: rate its empathy instead"):
+        ana.predict("resp-1", "3", "2", "", "", None, "", session, api_name="/submit_rating")
+    assert studio.store.empathy_ratings(annotator="ana") == []
+    out = ana.predict("resp-1", "2", "1", "0", "warm", session, api_name="/submit_empathy_rating")
+    assert "Saved resp-1:r" in out[-2]
+    saved = studio.store.empathy_ratings(annotator="ana")
+    assert [(r["emotional_reactions"], r["interpretations"], r["explorations"], r["note"]) for r in saved] == [(2, 1, 0, "warm")]
+    assert saved[0]["assisted"] is True
+    undone = ana.predict("resp-1", {}, api_name="/undo_rating")
+    assert "withdrew it" in undone[-2] and studio.store.empathy_ratings(annotator="ana") == []
+    ben = signed_in(live_app, "ben", "benpw")
+    for who in (ana, ben):
+        sess = next(x for x in who.predict("resp-1", {}, api_name="/switch_campaign") if isinstance(x, dict) and x.get("campaign") == "resp-1")
+        while sess.get("item"):
+            out = who.predict("resp-1", "1", "1", "1", "", sess, api_name="/submit_empathy_rating")
+            sess = next(x for x in out if isinstance(x, dict) and x.get("campaign") == "resp-1")
+    assert studio.store.campaign_progress(studio.store.campaign("resp-1")["id"])["complete"] == 4
+    stats, *_ = admin.predict("resp-1", "tiny-rater", api_name="/campaign_agreement")
+    assert stats["headers"] == ["statistic", "ER", "IP", "EX"]
+    with pytest.raises(Exception, match="not an empathy rater"):
+        admin.predict("resp-1", "minilm-quick", api_name="/campaign_agreement")
+    csv_path = admin.predict("resp-1", "csv", api_name="/campaign_export")
+    lines = Path(csv_path).read_text().splitlines()
+    assert lines[0].startswith("annotator,item_id,emotional_reactions,interpretations,explorations") and len(lines) == 9
+    with pytest.raises(Exception, match="not an admin"):
+        ana.predict("resp-1", NO_MODEL, api_name="/campaign_agreement")
+    studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "resp-1", False)

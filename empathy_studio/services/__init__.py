@@ -23,17 +23,18 @@ from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFo
 from ..finetune import TrainRequest
 from ..jobs import JobCancelled
 from ..progress import ProgressEvent
-from ..store import DEFAULT_CAMPAIGN, SCALES, Annotator
+from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, SCALES, Annotator
 from ..tasks import TASKS
-from ..train_config import PRESETS
+from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
+from ..train_config import PRESETS, SELECT_METRICS
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .models import ModelServices
 from .rating import RatingServices
 from .training import TrainingServices
 
-__all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
-           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
+__all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 
 POLICIES = D.POLICIES

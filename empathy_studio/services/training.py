@@ -15,9 +15,9 @@ from ..train_config import preset
 
 class TrainingServices:
 
-    def training_defaults(self) -> dict[str, Any]:
-        """The values the default preset trains with here (TrainConfig defaults, then space_config.yaml, then the preset)."""
-        return preset("default", "", defaults=self.settings.training).to_dict()
+    def training_defaults(self, name: str = "default") -> dict[str, Any]:
+        """The values a preset trains with here (TrainConfig defaults, then space_config.yaml, then the preset)."""
+        return preset(name, "", defaults=self.settings.training).to_dict()
 
     def comparison_for(self, req: TrainRequest) -> TrainRequest:
         """The request with the model to compare against filled in: the parent when it has test metrics, else today's default."""

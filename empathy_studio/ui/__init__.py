@@ -75,7 +75,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             """Every model dropdown with the models on disk now: a model published by a job or the CLI appears without a restart."""
             predicting, trainable = studio.model_choices(), studio.trainable_models()
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
-                       "predict-or-no-model": [campaigns.NO_MODEL, *predicting], "train": trainable,
+                       "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()], "train": trainable,
                        "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
                        "rater-or-none": [explore.NO_RATER, *studio.rater_choices()], "rater": studio.rater_choices()}
             out = []

@@ -1,5 +1,9 @@
 """Annotate: pick a campaign, rate its items by keyboard, go back, skip, undo, edit earlier ratings.
 
+Two kinds of campaign share the tab: the intensity of a seeker's dialogue (1-5, initial
+and final) and the empathy of a supporter's response to a post (EPITOME's three
+mechanisms, 0-2 each); the form shows the scales of the campaign's kind.
+
 Gold labels are never shown here; in an assisted campaign the model's suggestion
 is. Where the annotator is (campaign, item, skips, history, an unsaved draft)
 lives in the browser's session state, so a page reload carries on where it was.
@@ -14,12 +18,29 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..labels import ESCONV_EMOTIONS, INTENSITY_ANCHORS
+from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS, INTENSITY_ANCHORS
 from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, InputError, Studio
-from .common import banner_html, dialogue_html, esc, on, prediction_html
+from .common import banner_html, dialogue_html, esc, on, pair_html, prediction_html
 
 SCALE = ["1", "2", "3", "4", "5"]
+LEVELS = ["0", "1", "2"]
 KEYS = "Keys: 1-5 rate (initial, then final) · ↑↓ switch scale · Enter save · s skip · b back · u undo"
+EMPATHY_KEYS = "Keys: 0-2 rate (ER, then IP, then EX) · ↑↓ switch mechanism · Enter save · s skip · b back · u undo"
+MECHANISM_LABELS = {"emotional_reactions": ("Emotional reactions (ER)", "warmth, compassion, concern: 0 none · 1 weak (\"I'm sorry\") · "
+                                            "2 strong (specific to what the seeker feels)"),
+                    "interpretations": ("Interpretations (IP)", "understanding what the seeker feels or lives through: 0 none · 1 weak "
+                                        "(\"I understand\") · 2 strong (names their feelings or a shared experience)"),
+                    "explorations": ("Explorations (EX)", "asking about the seeker's experience: 0 none · 1 weak (a generic question) · "
+                                     "2 strong (a specific question about what they said)")}
+EMPATHY_GUIDELINES = """
+**What you rate.** How the supporter's response shows empathy for the seeker's post, in EPITOME's three
+mechanisms (Sharma et al., 2020), each 0 (none), 1 (weak) or 2 (strong):
+
+""" + "\n".join(f"- **{label}**: {info}" for label, info in MECHANISM_LABELS.values()) + """
+
+**Keys** (outside text fields): `0`-`2` set the highlighted mechanism (ER first, then IP, then EX),
+`↑`/`↓` switch mechanism, `Enter` saves and moves on, `s` skips, `b` goes back, `u` (or Ctrl+Z) undoes your last save.
+"""
 GUIDELINES = """
 **What you rate.** How intense the help-seeker's emotion is, on 1-5, *at the start* of the chat
 (initial) and *at the end* (final), judged from the seeker's own words.
@@ -60,6 +81,11 @@ def _turns(text: str) -> list[int | None] | None:
     return values
 
 
+def _level(value: Any) -> Any:
+    """A mechanism level as the store takes it: "0"-"2" as a number; anything else as given, for the store to refuse."""
+    return int(value) if isinstance(value, str) and value in LEVELS else value
+
+
 def _session(value: Any) -> dict[str, Any]:
     """The browser's session state, or an empty one when it holds something else (an API caller may send anything)."""
     return value if isinstance(value, dict) else {}
@@ -67,7 +93,8 @@ def _session(value: Any) -> dict[str, Any]:
 
 def _guidelines(campaign: dict[str, Any]) -> str:
     own = campaign.get("guidelines") or ""
-    return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + GUIDELINES
+    general = EMPATHY_GUIDELINES if campaign.get("kind") == "empathy" else GUIDELINES
+    return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + general
 
 
 def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
@@ -88,15 +115,20 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                     skip = gr.Button("Skip (s)", elem_id="skip-item", size="sm", min_width=60)
                     undo = gr.Button("Undo (u)", elem_id="undo-rating", size="sm", min_width=60)
                     submit = gr.Button("Save (Enter)", variant="primary", elem_id="submit-rating", size="sm", min_width=90)
+                    submit_e = gr.Button("Save (Enter)", variant="primary", elem_id="submit-empathy", size="sm", min_width=90, visible=False)
                 status = gr.HTML(elem_id="annotate-status")
-                anchors = "1 barely there · 2 mild · 3 moderate · 4 strong · 5 overwhelming"
-                initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", info=anchors, elem_id="rate-initial", elem_classes=["es-scale"])
-                final = gr.Radio(SCALE, label="Final intensity (end of chat)", elem_id="rate-final", elem_classes=["es-scale"])
-                emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion", visible=False, elem_id="rate-emotion")
-                turns = gr.Textbox(label="Per-turn intensity (1-5 per seeker turn, commas)", visible=False, max_lines=1, elem_id="rate-turns")
-                confidence = gr.Radio(SCALE, label="Confidence (optional)", elem_id="rate-confidence", elem_classes=["es-scale"])
+                with gr.Column(elem_id="intensity-form") as intensity_box:
+                    anchors = "1 barely there · 2 mild · 3 moderate · 4 strong · 5 overwhelming"
+                    initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", info=anchors, elem_id="rate-initial", elem_classes=["es-scale"])
+                    final = gr.Radio(SCALE, label="Final intensity (end of chat)", elem_id="rate-final", elem_classes=["es-scale"])
+                    emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion", visible=False, elem_id="rate-emotion")
+                    turns = gr.Textbox(label="Per-turn intensity (1-5 per seeker turn, commas)", visible=False, max_lines=1, elem_id="rate-turns")
+                    confidence = gr.Radio(SCALE, label="Confidence (optional)", elem_id="rate-confidence", elem_classes=["es-scale"])
+                with gr.Column(elem_id="empathy-form", visible=False) as empathy_box:
+                    er, ip, ex = (gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], info=MECHANISM_LABELS[m][1], elem_id=f"rate-{short}",
+                                           elem_classes=["es-scale"]) for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex")))
                 note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000, elem_id="rate-note")
-                gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
+                keys = gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
         with gr.Accordion("Guidelines", open=False, elem_id="annotate-guidelines") as guide_panel:
             guide = gr.Markdown(GUIDELINES)
         with gr.Accordion("My ratings (click a row to open it)", open=False) as mine_panel:
@@ -108,13 +140,23 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                 assisted = gr.Checkbox(value=studio.annotation.assisted(), label="Model-assisted (shows the model's suggestion, never gold)")
                 save_queue = gr.Button("Apply")
 
-    view = [item_id, chat, assisted_html, initial, final, emotion, turns, confidence, note, progress_html]
+    view = [item_id, chat, assisted_html, initial, final, emotion, turns, confidence, note, progress_html,
+            er, ip, ex, intensity_box, empathy_box, keys, submit, submit_e]
+
+    def form(kind: str) -> list[Any]:
+        """The scales of the campaign's kind, shown; the others hidden (and their keys with them)."""
+        empathy = kind == "empathy"
+        return [gr.Column(visible=not empathy), gr.Column(visible=empathy), f"<div class='es-keys'>{esc(EMPATHY_KEYS if empathy else KEYS)}</div>",
+                gr.Button(visible=not empathy), gr.Button(visible=empathy)]
 
     def show(who, camp: str, target: str | None, draft: dict | None = None) -> list[Any]:
+        kind = studio.annotation.campaign(camp)["kind"]
         if target is None:
             p = studio.annotation.progress(who, camp)
             return [None, "<div class='es-banner es-info'>Nothing left to rate in this campaign. Thank you!</div>", "", None, None,
-                    gr.Dropdown(value=""), gr.Textbox(value=""), None, "", _progress_html(p, camp)]
+                    gr.Dropdown(value=""), gr.Textbox(value=""), None, "", _progress_html(p, camp), None, None, None, *form(kind)]
+        if kind == "empathy":
+            return show_pair(who, camp, target, draft)
         v = studio.rating_view(who, target, camp)
         d, r, scales = v["dialogue"], v["rating"] or {}, v["campaign"]["scales"]
         values = {"initial": str(r["initial"]) if r else None, "final": str(r["final"]) if r else None, "emotion": r.get("emotion") or "",
@@ -125,7 +167,18 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
         return [target, edit_note + dialogue_html(d, show_gold=False), helper, values["initial"], values["final"],
                 gr.Dropdown(value=values["emotion"], visible="emotion" in scales), gr.Textbox(value=values["turns"], visible="turns" in scales),
-                values["confidence"], values["note"], _progress_html(v["progress"], camp)]
+                values["confidence"], values["note"], _progress_html(v["progress"], camp), None, None, None, *form("intensity")]
+
+    def show_pair(who, camp: str, target: str, draft: dict | None) -> list[Any]:
+        v = studio.rating_view(who, target, camp)
+        r, pair = v["rating"] or {}, v["pair"]
+        values = {**{m: str(r[m]) if r else None for m in EPITOME_MECHANISMS}, "note": r.get("note") or ""}
+        values.update({k: val for k, val in (draft or {}).items() if k in values})
+        edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
+        helper = banner_html(f"Assisted campaign: the levels under the response are {v['rater']}'s suggestion", "info") if v["suggestion"] else ""
+        return [target, edit_note + pair_html(target, pair["post"], pair["response"], v["suggestion"], v["rater"]), helper, None, None,
+                gr.Dropdown(value="", visible=False), gr.Textbox(value="", visible=False), None, values["note"], _progress_html(v["progress"], camp),
+                *(values[m] for m in EPITOME_MECHANISMS), *form("empathy")]
 
     def remember(sess: dict | None, **changes: Any) -> dict:
         return {**_session(sess), **changes}
@@ -163,6 +216,20 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             raise InputError("set both the initial and the final intensity (keys 1-5)")
         res = studio.annotation.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
                                      note=text or None, turn_intensities=_turns(turn_text))
+        return saved_and_next(who, camp, current, res, sess)
+
+    def submit_empathy(who, camp, current, er_, ip_, ex_, text, sess):
+        studio.annotation.require(who)
+        if not current:
+            raise InputError("no item loaded")
+        levels = dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))
+        missing = [MECHANISM_LABELS[m][0] for m, v in levels.items() if v in (None, "")]
+        if missing:
+            raise InputError(f"set {', '.join(missing)} (keys 0-2)")
+        res = studio.annotation.rate_empathy(who, current, {m: _level(v) for m, v in levels.items()}, camp, note=text or None)
+        return saved_and_next(who, camp, current, res, sess)
+
+    def saved_and_next(who, camp, current, res, sess):
         sess = _session(sess)
         nxt = studio.annotation.next_in(who, camp, sess.get("skips") or [])
         saved = f"<div class='es-status'>Saved {esc(current)} ({esc(res['status'])})</div>"
@@ -186,7 +253,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return [*show(who, camp, hist[-1]), "", remember(sess, item=hist[-1], history=hist[:-1], draft=None)]
 
     def undo_last(who, camp, sess):
-        done = studio.annotation.undo(who)
+        done = studio.annotation.undo(who, camp)
         if done is None:
             raise InputError("nothing to undo")
         what = "restored its previous values" if done["restored"] else "withdrew it; rate it again"
@@ -195,7 +262,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
 
     def open_rating(who, camp, sess, evt: gr.SelectData):
         studio.annotation.require(who)
-        rows = studio.annotation.my_ratings(who)
+        rows = studio.annotation.my_ratings(who, studio.annotation.campaign(camp)["kind"])
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if row is None or not 0 <= row < len(rows):
             raise InputError("pick a row of the table")
@@ -204,15 +271,18 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             raise InputError(f"campaign {where} is closed; its ratings can no longer be edited")
         return [gr.Dropdown(value=where), *show(who, where, target), "", remember(sess, campaign=where, item=target, draft=None)]
 
-    def my_ratings(who):
-        rows = studio.annotation.my_ratings(who)
-        cols = ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"]
+    def my_ratings(who, camp):
+        kind = studio.annotation.campaign(camp)["kind"] if camp else "intensity"
+        rows = studio.annotation.my_ratings(who, kind)
+        cols = (["item_id", "campaign", *EPITOME_MECHANISMS, "note", "updated"] if kind == "empathy" else
+                ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"])
         return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)  # the table escapes text itself
 
-    def keep_draft(who, current, ini, fin, emo, turn_text, conf, text, sess):
+    def keep_draft(who, current, ini, fin, emo, turn_text, conf, text, er_, ip_, ex_, sess):
         if who is None or not current:
             return gr.skip()
-        return remember(sess, item=current, draft={"initial": ini, "final": fin, "emotion": emo, "turns": turn_text, "confidence": conf, "note": text})
+        return remember(sess, item=current, draft={"initial": ini, "final": fin, "emotion": emo, "turns": turn_text, "confidence": conf, "note": text,
+                                                   **dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))})
 
     def set_queue(who, order_name: str, model_name: str, on_: bool) -> str:
         studio.set_queue(who, order_name, model_name, bool(on_))
@@ -224,14 +294,16 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
     on(submit.click, submit_rating, [user, campaign, item_id, initial, final, emotion, turns, confidence, note, session], [*view, *after],
        api_name="submit_rating", concurrency_limit=None)
+    on(submit_e.click, submit_empathy, [user, campaign, item_id, er, ip, ex, note, session], [*view, *after],
+       api_name="submit_empathy_rating", concurrency_limit=None)
     on(skip.click, skip_item, [user, campaign, item_id, session], [*view, *after], api_name="skip_item")
     on(back.click, previous_item, [user, campaign, session], [*view, *after], api_name="previous_item")
     on(undo.click, undo_last, [user, campaign, session], [*view, *after], api_name="undo_rating")
     on(mine.select, open_rating, [user, campaign, session], [campaign, *view, *after], api_name="open_rating")
     # the table refreshes when it is opened, not after every rating: one event per submit keeps the queue short
-    on(mine_panel.expand, my_ratings, user, mine, api_name="my_ratings", show_progress="hidden")
-    draft_inputs = [user, item_id, initial, final, emotion, turns, confidence, note, session]
-    for c in (initial, final, emotion, confidence):
+    on(mine_panel.expand, my_ratings, [user, campaign], mine, api_name="my_ratings", show_progress="hidden")
+    draft_inputs = [user, item_id, initial, final, emotion, turns, confidence, note, er, ip, ex, session]
+    for c in (initial, final, emotion, confidence, er, ip, ex):
         on(c.input, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)
     for c in (note, turns):
         on(c.blur, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)

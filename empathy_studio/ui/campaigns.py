@@ -1,5 +1,8 @@
 """Campaigns (admins): create one, watch its progress, read its agreement, and download its ratings.
 
+A campaign rates dialogues' intensity or responses' empathy (per mechanism); its agreement
+table has a column per scale: initial and final, or ER, IP and EX.
+
 The numbers come from the same service call as `empathy-studio ratings agreement --json --campaign NAME`.
 """
 
@@ -10,9 +13,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..labels import ESCONV_EMOTIONS
+from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
-from ..services import CAMPAIGN_SOURCES, SCALES, CampaignRequest, InputError, Studio
+from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, SCALES, CampaignRequest, InputError, Studio
 from .common import on
 
 NO_MODEL = "(no model)"
@@ -35,6 +38,33 @@ def stats_frame(report: dict[str, Any]) -> pd.DataFrame:
     rows.insert(1, {"statistic": "alpha 95% CI (bootstrap over items)", **{t: _ci(report[t]["alpha_interval_ci95"]) for t in ("initial", "final")}})
     rows.append({"statistic": "pairwise QWK, mean over pairs", **{t: _r(report[t]["qwk"]["mean"]) for t in ("initial", "final")}})
     rows.append({"statistic": "annotator pairs", **{t: report[t]["qwk"]["pairs"] for t in ("initial", "final")}})
+    return pd.DataFrame(rows)
+
+
+SHORT = dict(zip(EPITOME_MECHANISMS, ("ER", "IP", "EX")))
+EMPATHY_STATS = [("alpha_ordinal", "Krippendorff's alpha (ordinal)"), ("alpha_nominal", "Krippendorff's alpha (nominal)")]
+
+
+def empathy_stats_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """Agreement per mechanism: a column each for ER, IP and EX."""
+    rows = [{"statistic": label, **{SHORT[m]: _r(report[m][key]) for m in EPITOME_MECHANISMS}} for key, label in EMPATHY_STATS]
+    rows.insert(1, {"statistic": "alpha 95% CI (bootstrap over items)", **{SHORT[m]: _ci(report[m]["alpha_ordinal_ci95"]) for m in EPITOME_MECHANISMS}})
+    rows.append({"statistic": "pairwise QWK, mean over pairs", **{SHORT[m]: _r(report[m]["qwk"]["mean"]) for m in EPITOME_MECHANISMS}})
+    rows.append({"statistic": "annotator pairs", **{SHORT[m]: report[m]["qwk"]["pairs"] for m in EPITOME_MECHANISMS}})
+    return pd.DataFrame(rows)
+
+
+def empathy_annotator_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """Each annotator's exact agreement and QWK with gold (EPITOME's levels) and with the rater, per mechanism."""
+    rows = []
+    for name in report[EPITOME_MECHANISMS[0]]["annotators"]:
+        row: dict[str, Any] = {"annotator": name}
+        for m in EPITOME_MECHANISMS:
+            for ref, against in report[m]["annotators"][name].items():
+                row[f"{SHORT[m]} vs {ref}: n"] = against["n"]
+                row[f"{SHORT[m]} vs {ref}: exact"] = _r(against["exact"])
+                row[f"{SHORT[m]} vs {ref}: QWK"] = _r(against["qwk"])
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -64,6 +94,8 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     with gr.Accordion("New campaign", open=True):
         with gr.Row():
             name = gr.Textbox(label="Name", placeholder="pilot-1", max_lines=1, elem_id="campaign-name")
+            kind = gr.Radio(list(CAMPAIGN_KINDS), value="intensity", label="What is rated", elem_id="campaign-kind",
+                            info="intensity: a seeker's dialogue, 1-5 · empathy: a supporter's response to a post, ER/IP/EX 0-2")
             k = gr.Number(2, label="Annotators per item (k)", precision=0, elem_id="campaign-k")
             source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
             split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split")
@@ -71,7 +103,8 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             limit = gr.Number(None, label="At most this many items", precision=0, elem_id="campaign-limit")
         with gr.Row():
             ids = gr.Textbox(label="Item ids (with 'ids')", lines=2, placeholder="esconv-12, esconv-40 ...")
-            upload = gr.File(label="ESConv-format file (with 'file')", file_types=[".json", ".jsonl"])
+            upload = gr.File(label="With 'file': an ESConv-format JSON (intensity), or a CSV/JSONL of post and response (empathy)",
+                             file_types=[".json", ".jsonl", ".csv"], elem_id="campaign-file-upload")
         with gr.Row():
             scales = gr.CheckboxGroup(list(SCALES), value=["initial", "final"], label="Scales asked (initial and final always)")
             blind = gr.Checkbox(True, label="Blind (no model suggestion)", elem_id="campaign-blind")
@@ -87,18 +120,20 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     with gr.Accordion("Agreement and export", open=True):
         with gr.Row():
             chosen = gr.Dropdown([], label="Campaign", elem_id="agreement-campaign", allow_custom_value=True)
-            model = gr.Dropdown([NO_MODEL, *model_choices], value=NO_MODEL, label="Compare annotators with (cached predictions)")
+            model = gr.Dropdown([NO_MODEL, *model_choices], value=NO_MODEL, label="Compare annotators with (a model; an empathy rater for empathy)",
+                                allow_custom_value=True)
             compute = gr.Button("Compute agreement", variant="primary", elem_id="agreement-run")
         stats = gr.Dataframe(label="Agreement", interactive=False, elem_id="agreement-stats")
         with gr.Row():
-            heat_i = gr.Plot(label="Pairwise QWK, initial", elem_id="agreement-qwk")
-            heat_f = gr.Plot(label="Pairwise QWK, final")
+            heat_i = gr.Plot(label="Pairwise QWK, initial (ER for empathy)", elem_id="agreement-qwk")
+            heat_f = gr.Plot(label="Pairwise QWK, final (IP for empathy)")
+            heat_x = gr.Plot(label="Pairwise QWK, EX", visible=False)
         bias = gr.Dataframe(label="Each annotator's bias (initial): mean difference with 95% CI", interactive=False, elem_id="agreement-bias")
         per_emotion = gr.Dataframe(label="Per emotion (by gold emotion)", interactive=False)
         with gr.Row():
             a_name = gr.Dropdown([], label="Annotator A", allow_custom_value=True)
             b_name = gr.Dropdown([], label="Annotator B", allow_custom_value=True)
-            target = gr.Radio(["initial", "final"], value="initial", label="Scale")
+            target = gr.Radio(["initial", "final", *EPITOME_MECHANISMS], value="initial", label="Scale")
             ba_run = gr.Button("Bland-Altman")
         ba_plot = gr.Plot(label="Bland-Altman")
         with gr.Row():
@@ -111,10 +146,10 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         names = [r["name"] for r in rows]
         return pd.DataFrame(rows), gr.Dropdown(choices=names), gr.Dropdown(choices=names, value=names[-1] if names else None)
 
-    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide):
+    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity"):
         if kk is None:
             raise InputError("set k, the number of annotators per item")
-        req = CampaignRequest(name=(nm or "").strip(), k=int(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
+        req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=int(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
                               file=path, limit=int(lim) if lim else None, scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
                               blind=bool(bl), guidelines=guide or "", calibration=int(cal or 0), gold_rate=float(gr_rate or 0))
         studio.create_campaign(who, req)
@@ -136,18 +171,29 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         report = studio.campaign_agreement(who, camp, None if mdl in (None, NO_MODEL) else mdl)
         if not report["n_ratings"]:
             raise InputError(f"campaign {camp} has no ratings yet")
+        if report["kind"] == "empathy":
+            heat = []
+            for m in EPITOME_MECHANISMS:
+                q = report[m].get("qwk_matrix")
+                heat.append(qwk_heatmap(q["annotators"], q["values"], f"Pairwise QWK, {m.replace('_', ' ')} ({camp})") if q else None)
+            names = list(report[EPITOME_MECHANISMS[0]]["annotators"])
+            return (empathy_stats_frame(report), heat[0], heat[1], gr.Plot(value=heat[2], visible=True), empathy_annotator_frame(report),
+                    pd.DataFrame(), gr.Dropdown(choices=names, value=names[0] if names else None),
+                    gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None))
         heat = []
         for t in ("initial", "final"):
             m = report[t].get("qwk_matrix")
             heat.append(qwk_heatmap(m["annotators"], m["values"], f"Pairwise QWK, {t} intensity ({camp})") if m else None)
         names = list(report["initial"]["annotators"])
-        return (stats_frame(report), *heat, bias_frame(report, "initial"), emotion_frame(report),
+        return (stats_frame(report), *heat, gr.Plot(value=None, visible=False), bias_frame(report, "initial"), emotion_frame(report),
                 gr.Dropdown(choices=names, value=names[0] if names else None), gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None))
 
     def bland(who, camp, a, b, t):
         if not (camp and a and b) or a == b:
             raise InputError("pick a campaign and two different annotators")
         rows = studio.campaign_ratings(who, camp)
+        if rows and t not in rows[0]:
+            raise InputError(f"campaign {camp} has no {t.replace('_', ' ')} scale; pick one of its own")
         va = {r["item_id"]: r[t] for r in rows if r["annotator"] == a}
         vb = {r["item_id"]: r[t] for r in rows if r["annotator"] == b}
         both = sorted(set(va) & set(vb))
@@ -160,15 +206,15 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             raise InputError("pick a campaign")
         return str(studio.campaign_export(who, camp, f))
 
-    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines]
+    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines, kind]
     listing = [overview, toggle_name, chosen]
     on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
     on(refresh.click, table, user, listing, api_name="campaigns")
     on(toggle.click, toggle_campaign, [user, toggle_name], listing, api_name="toggle_campaign")
-    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, bias, per_emotion, a_name, b_name], api_name="campaign_agreement",
+    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, heat_x, bias, per_emotion, a_name, b_name], api_name="campaign_agreement",
        concurrency_limit=2)
     on(ba_run.click, bland, [user, chosen, a_name, b_name, target], ba_plot, api_name="bland_altman")
     on(export.click, download, [user, chosen, fmt], files, api_name="campaign_export")
     on(user.change, lambda who: table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
        api_name=False, show_progress="hidden")
-    return [(model, "predict-or-no-model")]
+    return [(model, "predict-or-rater-or-no-model")]

@@ -122,6 +122,15 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
     return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
 
 
+def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any] | None = None, rater: str | None = None) -> str:
+    """A (post, response) item to rate for empathy; in an assisted campaign the rater's levels sit under the response."""
+    hint = (f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
+            f'{empathy_badges(suggestion["levels"], suggestion["score"])}</div>') if suggestion else ""
+    return (f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
+            f'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div class="es-text">{esc(post)}</div></div>'
+            f'<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div class="es-text">{esc(response)}</div>{hint}</div></div>')
+
+
 def text_html(text: str) -> str:
     return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
 
@@ -228,13 +237,16 @@ CSS = """
 """
 
 # 1-5 set the active scale (initial, then final), Enter submits, s skips, b goes back, u or Ctrl+Z undoes,
-# arrow keys switch the scale. Inactive while typing in a text field. The active scale returns to initial
-# only when a new item is on screen, so a refused save keeps it. After sign-in, focus leaves the password box.
+# arrow keys switch the scale. In a response-empathy campaign 0-2 set the active mechanism (ER, then IP,
+# then EX). Inactive while typing in a text field. The active scale returns to the first only when a new
+# item is on screen, so a refused save keeps it. After sign-in, focus leaves the password box.
 KEYBOARD_JS = """
 <script>
 (() => {
+  const orders = {intensity: ['initial', 'final'], empathy: ['er', 'ip', 'ex']};
   let active = 'initial';
   let shown = null;
+  const mode = () => { const e = document.getElementById('rate-er'); return e && e.offsetParent !== null ? 'empathy' : 'intensity'; };
   const mark = () => {
     document.querySelectorAll('.es-scale').forEach(e => e.classList.remove('es-active'));
     const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
@@ -242,7 +254,7 @@ KEYBOARD_JS = """
   new MutationObserver(() => {
     const d = document.querySelector('#annotate-chat .es-dialogue');
     const item = d ? d.getAttribute('data-item') : null;
-    if (item !== shown) { shown = item; active = 'initial'; mark(); }
+    if (item !== shown) { shown = item; active = orders[mode()][0]; mark(); }
     const who = document.getElementById('whoami');
     if (who && who.innerText.startsWith('Signed in') && !who.dataset.seen) {
       who.dataset.seen = '1';
@@ -254,7 +266,8 @@ KEYBOARD_JS = """
   }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
   document.addEventListener('focusin', (ev) => {
     const scale = ev.target.closest && ev.target.closest('.es-scale');
-    if (scale && (scale.id === 'rate-initial' || scale.id === 'rate-final')) { active = scale.id === 'rate-final' ? 'final' : 'initial'; mark(); }
+    const name = scale ? scale.id.replace('rate-', '') : null;
+    if (name && orders[mode()].includes(name)) { active = name; mark(); }
   });
   document.addEventListener('keydown', (ev) => {
     const panel = document.getElementById('annotate-panel');
@@ -263,14 +276,20 @@ KEYBOARD_JS = """
     if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button' && t.type !== 'checkbox'))) return;
     const click = (sel) => { const b = document.querySelector(sel); if (b) b.click(); };
     if (ev.ctrlKey) { if (ev.key === 'z') { click('#undo-rating'); ev.preventDefault(); } return; }
-    if (ev.key >= '1' && ev.key <= '5') {
+    const order = orders[mode()];
+    if (!order.includes(active)) active = order[0];
+    const [lo, hi] = mode() === 'empathy' ? ['0', '2'] : ['1', '5'];
+    if (ev.key.length === 1 && ev.key >= lo && ev.key <= hi) {
       const input = document.querySelector('#rate-' + active + ' input[type=radio][value="' + ev.key + '"]');
-      if (input) { input.click(); if (active === 'initial') active = 'final'; mark(); ev.preventDefault(); }
-    } else if (ev.key === 'Enter') { click('#submit-rating'); ev.preventDefault(); }
+      if (input) { input.click(); const i = order.indexOf(active); if (i < order.length - 1) active = order[i + 1]; mark(); ev.preventDefault(); }
+    } else if (ev.key === 'Enter') { click(mode() === 'empathy' ? '#submit-empathy' : '#submit-rating'); ev.preventDefault(); }
     else if (ev.key === 's') { click('#skip-item'); ev.preventDefault(); }
     else if (ev.key === 'b') { click('#back-item'); ev.preventDefault(); }
     else if (ev.key === 'u') { click('#undo-rating'); ev.preventDefault(); }
-    else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') { active = active === 'initial' ? 'final' : 'initial'; mark(); ev.preventDefault(); }
+    else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      const step = ev.key === 'ArrowDown' ? 1 : order.length - 1;
+      active = order[(order.indexOf(active) + step) % order.length]; mark(); ev.preventDefault();
+    }
   });
 })();
 </script>

@@ -1,14 +1,22 @@
-"""Train (admins): pick base model, data policy and hyperparameters; run, watch, cancel, compare with the parent."""
+"""Train (admins): pick base model, task, data policy and hyperparameters; run, watch, cancel, compare with the parent.
+
+The empathy rater (task `empathy`) adds its own choices (architecture, losses, what selects
+the best epoch); its labels follow the same policies: EPITOME gold, the response-empathy
+ratings, or both.
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
-from ..services import POLICIES, InputError, Studio, TrainRequest, metric_name
+from ..services import ARCHS, LOSSES, POLICIES, SCORE_LOSSES, SELECT_METRICS, InputError, Studio, TrainRequest, metric_name
 from .common import esc, fmt, on
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
+RATER_HEADLINE = ["level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
+                  "score_mse", "score_pearson"]
+TASKS = ["emotion-intensity", "emotion", "empathy"]
 
 
 def _jobs_frame(studio: Studio, who=None) -> pd.DataFrame:
@@ -40,7 +48,7 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     parent, other = metrics.get("parent") or {}, metrics.get("compared_with") or "–"
     rows = [{"metric": metric_name(k), "new model": test.get(k), "compared with": parent.get(k),
              "difference": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
-            for k in HEADLINE]
+            for k in (RATER_HEADLINE if job["params"].get("task") == "empathy" else HEADLINE)]
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS).round(4).rename(columns={"new model": job["model_name"] or "new model",
                                                                                  "compared with": other})
     return head + err, job["log_tail"] or "", table
@@ -53,7 +61,13 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     with gr.Row():
         base = gr.Dropdown(trainable, value="minilm", label="Base model", elem_id="train-base")
         policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
-        task = gr.Radio(["emotion-intensity", "emotion"], value="emotion-intensity", label="Task")
+        task = gr.Radio(TASKS, value="emotion-intensity", label="Task", elem_id="train-task",
+                        info="empathy: the rater of supporters' responses (EPITOME gold and/or response-empathy ratings)")
+    with gr.Row(visible=False, elem_id="train-rater-options") as rater_row:
+        arch = gr.Radio(list(ARCHS), value="bi", label="Rater architecture", info=TrainRequest.option_help("arch"), elem_id="train-arch")
+        loss = gr.Radio(list(LOSSES), value="focal", label="Classification loss", info=TrainRequest.option_help("loss"), elem_id="train-loss")
+        score_loss = gr.Radio(list(SCORE_LOSSES), value="mse", label="Score loss", info=TrainRequest.option_help("score_loss"))
+        select = gr.Radio(list(SELECT_METRICS), value="f1_weighted", label="Best epoch on val by", info=TrainRequest.option_help("select_metric"))
     t = studio.training_defaults()
     with gr.Row():
         epochs = gr.Number(t["epochs"], label="Epochs", info=TrainRequest.option_help("epochs"), elem_id="train-epochs")
@@ -79,23 +93,24 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                            interactive=False, elem_id="train-compare")
     timer = gr.Timer(2.0, active=False)
 
-    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm) -> TrainRequest:
+    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel) -> TrainRequest:
         if any(v is None for v in (ep, rate, ml, b, mn)):
             raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
+        rater = dict(arch=ar, loss=ls, score_loss=sl, select_metric=sel) if tk == "empathy" else {}
         return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=ml,
-                            batch_size=b, min_annotators=mn, name=(nm or "").strip() or None)
+                            batch_size=b, min_annotators=mn, name=(nm or "").strip() or None, **rater)
 
-    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name]
+    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select]
 
-    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
-        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
+    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel):
+        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel))
         parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in est["phases"].items())
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about <b>{est['estimated_seconds'] / 60:.1f} minutes</b> "
                 f"({parts} min; timed on this machine{' earlier' if est['probe_cached'] else ' now'})</div>")
 
-    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm):
-        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm))
+    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel):
+        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel))
         gr.Info(f"Job {job} queued")
         return _jobs_frame(studio, who), job, *_job_detail(studio, job, who), gr.Timer(active=True)
 
@@ -109,6 +124,13 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
         gr.Info(f"Job {int(jid)}: {state}")
         return _jobs_frame(studio, who), *_job_detail(studio, jid, who)
 
+    def task_changed(tk):
+        """The rater's own choices appear with its task, and its preset's numbers (bench/empathy.py) fill the form."""
+        rater = tk == "empathy"
+        d = studio.training_defaults("rater" if rater else "default")
+        return gr.Row(visible=rater), d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"]
+
+    on(task.input, task_changed, task, [rater_row, epochs, lr, max_len, bs], api_name=False, show_progress="hidden", queue=False)
     on(estimate_btn.click, estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
     on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, log, compare, timer], api_name="start_training")
     on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="jobs")
