@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import COMMAND_LINE, ConfigError, JobCancelled, ProgressEvent, Studio, TrainRequest, UserError
+from .services import COMMAND_LINE, SCORE_TASKS, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TrainRequest, UserError
 from .settings import apply_privacy_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -277,6 +277,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a corpus file into Parquet, in shards that resume after an interruption; runs unchanged under `accelerate launch`.
+    Example: empathy-studio score --task empathy --model minilm-rater --input pairs.jsonl --output scored.parquet"""
+    studio = _studio(args)
+    req = ScoreRequest(task=args.task, model=args.model, input=args.input, output=args.output, shard_size=args.shard_size)
+    summary = studio.score_corpus(req, progress=None if args.json else lambda line: print(line, file=sys.stderr))
+    if args.json:
+        _print_json(summary)
+    return 0
+
+
 def cmd_ratings(args: argparse.Namespace) -> int:
     """Export, import or measure agreement of ratings.  Example: empathy-studio ratings export --format csv --out ratings.csv"""
     studio = _studio(args)
@@ -378,6 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s)
     s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("score", help=cmd_score.__doc__, description=cmd_score.__doc__)
+    s.add_argument("--task", required=True, choices=list(SCORE_TASKS), help="empathy (columns post, response) or emotion-intensity (column text)")
+    s.add_argument("--model", required=True, help="an empathy rater (--task empathy) or a seeker model")
+    s.add_argument("--input", required=True, help="a .jsonl, .csv or .parquet file")
+    s.add_argument("--output", required=True, help="the .parquet file to write (shards beside it until the end)")
+    s.add_argument("--shard-size", type=int, default=1000, help="rows per shard: the unit of resuming and of work per process")
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    common(s, esconv=False)
+    s.set_defaults(fn=cmd_score)
 
     s = sub.add_parser("ratings", help=cmd_ratings.__doc__, description=cmd_ratings.__doc__)
     s.add_argument("action", choices=["export", "import", "agreement"], help="what to do")

@@ -26,14 +26,17 @@ from ..progress import ProgressEvent
 from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, SCALES, Annotator
 from ..tasks import TASKS
 from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
+from ..scoring import TASK_COLUMNS as SCORE_TASKS
+from ..scoring import ScoreRequest
 from ..train_config import PRESETS, SELECT_METRICS
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .models import ModelServices
 from .rating import RatingServices
+from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["Studio", "TrainRequest", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+__all__ = ["Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 
@@ -42,5 +45,5 @@ POLICIES = D.POLICIES
 COMMAND_LINE = Annotator(0, "(command line)", "admin")
 
 
-class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices):
+class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices, ScoringServices):
     """Everything the UI and the CLI do, one method each; built once from `Settings`."""
