@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import COMMAND_LINE, SCORE_TASKS, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TrainRequest, UserError
+from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TrainRequest, UserError
 from .settings import apply_privacy_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -307,13 +307,46 @@ def cmd_ratings(args: argparse.Namespace) -> int:
             for r in report["rejected"][:20]:
                 print(f"  row {r['row']}: {r['reason']}")
     else:
-        report = studio.annotation.agreement(model=args.model, n_boot=args.n_boot, campaign=args.campaign)
+        report = (studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot) if args.campaign
+                  else studio.annotation.agreement(model=args.model, n_boot=args.n_boot))
         if args.json:
             _print_json(report)
+        elif report["kind"] == "empathy":
+            for m in EPITOME_MECHANISMS:
+                b = report[m]
+                print(f"{m}: alpha ordinal {b['alpha_ordinal']}, nominal {b['alpha_nominal']}, pairwise QWK mean {b['qwk']['mean']} "
+                      f"({b['qwk']['pairs']} pairs)")
         else:
             for t in ("initial", "final"):
                 b = report[t]
                 print(f"{t}: alpha interval {b['alpha_interval']}, ordinal {b['alpha_ordinal']}, ICC(2,1) {b['icc2_1']}, ICC(2,k) {b['icc2_k']}")
+    return 0
+
+
+def cmd_campaigns(args: argparse.Namespace) -> int:
+    """Create, list, close or reopen rating campaigns (intensity of dialogues, or empathy of responses).
+    Example: empathy-studio campaigns create --name pilot --kind empathy --source file --file pairs.csv --k 2"""
+    studio = _studio(args)
+    if args.action == "create":
+        if not args.name:
+            raise ConfigError("create needs --name")
+        req = CampaignRequest(name=args.name, kind=args.kind, k=args.k, source=args.source, split=args.split, emotion=args.emotion,
+                              ids=args.ids or "", file=args.file, limit=args.limit, blind=not args.assisted, guidelines=args.guidelines or "",
+                              calibration=args.calibration, gold_rate=args.gold_rate,
+                              **({"scales": args.scales.split(",")} if args.scales else {}))
+        studio.create_campaign(COMMAND_LINE, req)
+        print(f"campaign {req.name} created ({req.kind})", file=sys.stderr)
+    elif args.action in ("close", "reopen"):
+        if not args.name:
+            raise ConfigError(f"{args.action} needs --name")
+        studio.set_campaign_active(COMMAND_LINE, args.name, args.action == "reopen")
+    rows = studio.campaign_overview(COMMAND_LINE)
+    if args.json:
+        _print_json(rows)
+    elif args.action == "list":
+        for r in rows:
+            print(f"{r['name']:<24} {r['kind']:<9} k={r['k'] or '-':<3} {r['complete']}/{r['items']} complete, {r['ratings']} ratings"
+                  f"{'' if r['active'] else ' (closed)'}")
     return 0
 
 
@@ -414,6 +447,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s)
     s.set_defaults(fn=cmd_ratings)
+
+    s = sub.add_parser("campaigns", help=cmd_campaigns.__doc__, description=cmd_campaigns.__doc__)
+    s.add_argument("action", choices=["list", "create", "close", "reopen"], help="what to do")
+    s.add_argument("--name", help="the campaign")
+    s.add_argument("--kind", default="intensity", choices=list(CAMPAIGN_KINDS), help="what is rated: dialogues' intensity or responses' empathy")
+    s.add_argument("--k", type=int, default=2, help="annotators per item")
+    s.add_argument("--source", default="split", choices=list(CAMPAIGN_SOURCES), help="items from a split (ESConv, or EPITOME for empathy), ids or a file")
+    s.add_argument("--split", default="test", help="with --source split: train, val, test or all")
+    s.add_argument("--emotion", help="with --source split (intensity): only this gold emotion")
+    s.add_argument("--ids", help="with --source ids: item ids, comma-separated")
+    s.add_argument("--file", help="with --source file: ESConv-format JSON (intensity) or a CSV/JSONL of post and response (empathy)")
+    s.add_argument("--limit", type=int, help="at most this many items, drawn with seed 42")
+    s.add_argument("--scales", help="intensity: comma-separated scales (initial,final[,emotion][,turns])")
+    s.add_argument("--assisted", action="store_true", help="show the model's (or the rater's) suggestion: not blind")
+    s.add_argument("--guidelines", help="shown to annotators on first entry")
+    s.add_argument("--calibration", type=int, default=0, help="items everyone rates first")
+    s.add_argument("--gold-rate", type=float, default=0.0, help="hidden gold checks per item (0-0.5)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    common(s, esconv=False)
+    s.set_defaults(fn=cmd_campaigns)
 
     s = sub.add_parser("annotators", help=cmd_annotators.__doc__, description=cmd_annotators.__doc__)
     s.add_argument("action", choices=["add"], help="what to do")

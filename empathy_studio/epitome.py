@@ -106,7 +106,8 @@ def read_pairs(path: Path | str) -> list[dict]:
         post, response = (str(row.get(c) or "").strip() for c in PAIR_COLUMNS)
         if not post or not response:
             raise DataError(name, f"row {n}: the {'post' if not post else 'response'} is empty")
-        pid = str(row.get("id") or n).strip()
+        given = row.get("id")
+        pid = str(n if given is None or str(given).strip() == "" else given).strip()
         if pid in seen:
             raise DataError(name, f"row {n}: id {pid!r} appears twice")
         seen.add(pid)
@@ -114,7 +115,8 @@ def read_pairs(path: Path | str) -> list[dict]:
         if gold:
             levels = []
             for m in EPITOME_MECHANISMS:
-                v = str(row.get(m)).strip()
+                v = row.get(m)
+                v = str(int(v) if isinstance(v, float) and v.is_integer() else v).strip()  # JSON 2.0 is level 2
                 if v not in ("0", "1", "2"):
                     raise DataError(name, f"row {n}: {m.replace('_', ' ')} must be 0, 1 or 2, got {row.get(m)!r}")
                 levels.append(int(v))

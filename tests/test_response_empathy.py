@@ -108,6 +108,8 @@ def test_pairs_files_are_checked_whole(tmp_path):
         read_pairs(tmp_path / "broken.jsonl")
     (tmp_path / "ok.jsonl").write_text('{"post": "hi", "response": "hello"}\n{"post": "a", "response": "b", "id": "x"}\n')
     assert [r["id"] for r in read_pairs(tmp_path / "ok.jsonl")] == ["1", "x"]
+    (tmp_path / "ids.jsonl").write_text("".join(f'{{"post": "p", "response": "r", "id": {i}, "{ER}": 2.0, "{IP}": 0, "{EX}": 1}}\n' for i in range(3)))
+    assert [(r["id"], r["levels"]) for r in read_pairs(tmp_path / "ids.jsonl")] == [(str(i), [2, 0, 1]) for i in range(3)]
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -211,3 +213,23 @@ def test_rated_epitome_test_pairs_never_train_and_rated_train_pairs_take_their_r
     assert next(p for p in splits["train"] if p.pair_id == train_pair.pair_id).levels == flipped
     only, held = rater_training_set(tiny_studio.finetune, TrainRequest(model="minilm", task="empathy", policy="ratings"))
     assert held == 1 and [p.pair_id for p in only["train"]] == [train_pair.pair_id]
+
+
+def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_reads_agreement(tmp_path, capsys):
+    from empathy_studio.cli import main
+
+    where = ["--db", str(tmp_path / "db.sqlite"), "--models-dir", str(tmp_path / "models")]
+    pairs = pairs_csv(tmp_path / "pairs.csv", n=6, gold=False)
+    assert main(["campaigns", "create", "--name", "cli-e", "--kind", "empathy", "--source", "file", "--file", str(pairs), "--k", "2", *where]) == 0
+    assert main(["campaigns", "list", *where]) == 0
+    assert "cli-e" in capsys.readouterr().out
+    rows = [f"{who},cli-e:p{i},{i % 3},{(i + (who == 'ben')) % 3},1,cli-e" for i in range(6) for who in ("ana", "ben")]
+    (tmp_path / "r.csv").write_text(f"annotator,item_id,{ER},{IP},{EX},campaign\n" + "\n".join(rows) + f"\nana,cli-e:p0,0,0,5,cli-e\n")
+    assert main(["ratings", "import", "--file", str(tmp_path / "r.csv"), "--create-annotators", *where]) == 0
+    out = capsys.readouterr().out
+    assert "13 rows: 12 ok, 1 rejected, 12 written" in out and "row 13: explorations must be 0, 1 or 2, got 5" in out
+    assert main(["ratings", "agreement", "--campaign", "cli-e", "--json", *where]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "empathy" and report[ER]["alpha_ordinal"] == pytest.approx(1.0) and report[IP]["alpha_ordinal"] < 1
+    assert main(["campaigns", "create", "--name", "cli-bad", "--kind", "empathy", "--source", "file", "--file", str(tmp_path / "r.csv"), *where]) == 2
+    assert "missing column post, response" in capsys.readouterr().err

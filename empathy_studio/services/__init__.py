@@ -22,6 +22,7 @@ from ..campaigns import CampaignRequest
 from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
 from ..finetune import TrainRequest
 from ..jobs import JobCancelled
+from ..labels import EPITOME_MECHANISMS
 from ..progress import ProgressEvent
 from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, SCALES, Annotator
 from ..tasks import TASKS
@@ -36,7 +37,7 @@ from .rating import RatingServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+__all__ = ["Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 
