@@ -240,7 +240,8 @@ def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
     if args.file:
         rows = [{"dialogue": d.dialogue_id, **r} for d in studio.load_dialogues(args.file) for r in studio.rate_dialogue(args.model, d)]
     elif args.post is not None and args.response is not None:
-        rows = [{"post": args.post, "response": args.response, **studio.rate_pairs(args.model, [(args.post, args.response)])[0].to_dict()}]
+        rating = studio.rate_pairs(args.model, [(args.post, args.response)], progress=_bar())[0]
+        rows = [{"post": args.post, "response": args.response, **rating.to_dict()}]
     else:
         raise ConfigError("--task empathy needs --post TEXT --response TEXT, or --file ESConv.json")
     if args.json:

@@ -224,7 +224,7 @@ def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_re
     assert main(["campaigns", "list", *where]) == 0
     assert "cli-e" in capsys.readouterr().out
     rows = [f"{who},cli-e:p{i},{i % 3},{(i + (who == 'ben')) % 3},1,cli-e" for i in range(6) for who in ("ana", "ben")]
-    (tmp_path / "r.csv").write_text(f"annotator,item_id,{ER},{IP},{EX},campaign\n" + "\n".join(rows) + f"\nana,cli-e:p0,0,0,5,cli-e\n")
+    (tmp_path / "r.csv").write_text(f"annotator,item_id,{ER},{IP},{EX},campaign\n" + "\n".join(rows) + "\nana,cli-e:p0,0,0,5,cli-e\n")
     assert main(["ratings", "import", "--file", str(tmp_path / "r.csv"), "--create-annotators", *where]) == 0
     out = capsys.readouterr().out
     assert "13 rows: 12 ok, 1 rejected, 12 written" in out and "row 13: explorations must be 0, 1 or 2, got 5" in out

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelUnavailable, NotFound
-from ..progress import ProgressFn
+from ..progress import ProgressEvent, ProgressFn
 from ..registry import ModelSpec
 
 if TYPE_CHECKING:
     from ..data import Dialogue
     from ..rater_training import Rating, RaterPredictor
 
+RATER_BUILD = "Building the starter empathy rater (one time, about 3 minutes on a 2-core machine)"
 CONTEXT_TURNS = 3  # a supporter turn is rated against this many seeker turns before it (EPITOME's posts are one message)
 
 
@@ -36,6 +38,9 @@ class EmpathyServices:
         names = [s.name for s in self.registry.all() if s.is_rater and (s.kind == "finetuned" or self.sources.epitome is not None)]
         return sorted(names, key=lambda n: (n != DEFAULT_RATER, self.registry.get(n).kind == "quick"))
 
+    def built_raters(self) -> list[str]:
+        return [n for n in self.rater_choices() if self.registry.get(n).kind == "finetuned"]
+
     def ensure_quick_rater(self, progress: ProgressFn | None = None) -> ModelSpec:
         """The first-use rater: MiniLM trained one epoch on EPITOME (preset rater-quick), built once."""
         from ..finetune import TrainRequest
@@ -47,8 +52,12 @@ class EmpathyServices:
                 return spec
             if self.sources.epitome is None:
                 raise ModelUnavailable(f"{QUICK_RATER} is built from EPITOME, which is not configured (space_config.yaml: epitome)")
+            def starter(event: ProgressEvent) -> None:  # say what happens and that it happens once
+                if progress:
+                    progress(dataclasses.replace(event, phase=RATER_BUILD, detail=event.label))
+
             self.train_and_register(TrainRequest(model="minilm", task="empathy", preset="rater-quick", name=QUICK_RATER),
-                                    progress=progress, description=self.registry.base[QUICK_RATER].description)
+                                    progress=starter, description=self.registry.base[QUICK_RATER].description)
             return self.registry.get(QUICK_RATER)
 
     def suggestion_rater(self) -> str | None:

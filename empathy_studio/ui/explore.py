@@ -41,7 +41,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             first = studio.dialogue_choices()
             dialogue = gr.Dropdown(first[:MAX_CHOICES], value=first[0][1] if first else None, label=_count_label(first), elem_id="explore-dialogue")
             raters = studio.rater_choices()
-            rater = gr.Dropdown([NO_RATER, *raters], value=raters[0] if raters else NO_RATER, label="Empathy rater (badges on supporter turns)",
+            built = studio.built_raters()  # a rater built on first use is offered, never chosen for the user
+            rater = gr.Dropdown([NO_RATER, *raters], value=built[0] if built else NO_RATER, label="Empathy rater (badges on supporter turns)",
                                 elem_id="explore-rater", allow_custom_value=True)
             show = gr.Button("Predict dialogue", variant="primary", elem_id="explore-run")
             with gr.Accordion("…or type text", open=False):
@@ -78,7 +79,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         words = studio.explain_intensity(model_name, d.seeker_text)
-        ratings = {r["turn"]: r for r in studio.rate_dialogue(rater_name, d)} if rater_name and rater_name != NO_RATER else None
+        ratings = ({r["turn"]: r for r in studio.rate_dialogue(rater_name, d, progress_bar(progress))}
+                   if rater_name and rater_name != NO_RATER else None)
         return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion),
                 gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
 
