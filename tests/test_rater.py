@@ -138,3 +138,6 @@ def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_tur
     assert again["predicted"] == pytest.approx(check["predicted"])
     ev = tiny_studio.evaluate_rater("r0", "test")
     assert ev["n"] == 303 and len(ev["level4_pred"]) == 303
+    er = ev["mechanisms"]["emotional_reactions"]  # the per-mechanism confusions of Analyze
+    assert len(er["gold"]) == len(er["pred"]) == 303 and set(er["gold"]) <= {"none", "weak", "strong"}
+    assert sum(g == p for g, p in zip(er["gold"], er["pred"])) / 303 == pytest.approx(ev["emotional_reactions_accuracy"])

@@ -153,5 +153,9 @@ class EmpathyServices:
             raise NotFound(f"split must be train, val or test, got {split!r}")
         pairs = splits[split]
         ratings = self.rate_pairs(name, [(p.post, p.response) for p in pairs], progress)
+        from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+
         return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(ratings, pairs),
-                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [r.level4 for r in ratings]}
+                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [r.level4 for r in ratings],
+                "mechanisms": {m: {"gold": [EPITOME_LEVELS[p.levels[k]] for p in pairs], "pred": [r.levels[m] for r in ratings]}
+                               for k, m in enumerate(EPITOME_MECHANISMS)}}

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from ..labels import EMPATHY_SCALE, INTENSITY_TARGETS
+from ..labels import EMPATHY_SCALE, EPITOME_LEVELS, EPITOME_MECHANISMS, INTENSITY_TARGETS
 from ..plots import confusion, reliability_diagram, violin
 from ..services import InputError, Studio
 from .common import banner_html, on, progress_bar
@@ -65,9 +65,9 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         export = gr.Button("Prepare downloads (the figures above as PNG and SVG, CSV tables; both models)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
     with gr.Accordion("Empathy rater: EPITOME test split, and the seekers' own empathy ratings", open=False):
-        raters = studio.rater_choices()
+        raters, built = studio.rater_choices(), studio.built_raters()
         with gr.Row():
-            rater = gr.Dropdown(raters, value=raters[0] if raters else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True)
+            rater = gr.Dropdown(raters, value=built[0] if built else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True)
             rater_data = gr.Dropdown(datasets[:2], value=datasets[0], label="Conversations for the external check", elem_id="analyze-rater-data")
             rater_btn = gr.Button("Analyze the rater", elem_id="analyze-rater-run")
         rater_table = gr.Dataframe(label="EPITOME test split", interactive=False, elem_id="analyze-rater-metrics")
@@ -76,6 +76,10 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             rater_check = gr.Plot(label="Mean predicted empathy per conversation against the seeker's own rating", elem_id="analyze-rater-check")
         rater_feedback = gr.Plot(label="The supporter turn just before a seeker's own feedback (FailedESConv)", elem_id="analyze-rater-feedback",
                                  visible=False)
+        rater_mechanisms = gr.Dataframe(label="Per mechanism (EPITOME test)", interactive=False, elem_id="analyze-rater-mechanisms")
+        with gr.Row():
+            rater_mech_confusions = [gr.Plot(label=f"{m.replace('_', ' ')}: confusion (EPITOME test)", elem_id=f"analyze-rater-confusion-{m}")
+                                     for m in EPITOME_MECHANISMS]
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
         with gr.Row():
@@ -133,9 +137,15 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         per_turn = (gr.Plot(violin(fb["seeker_feedback"], fb["score_before"], "empathy", f"{name}, turn before the feedback",
                                    x_title="seeker's feedback on the chat so far (1-5)", y_title="predicted empathy (0-1)"), visible=True)
                     if fb["seeker_feedback"] else gr.Plot(None, visible=False))
-        return pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig, per_turn
+        mech_rows = [{"mechanism": m.replace("_", " "), "accuracy": round(ev[f"{m}_accuracy"], 4), "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
+                      "F1 macro": round(ev[f"{m}_f1_macro"], 4)} for m in EPITOME_MECHANISMS]
+        mech_figs = [confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
+                     for m in EPITOME_MECHANISMS]
+        return (pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig, per_turn,
+                pd.DataFrame(mech_rows), *mech_figs)
 
-    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback], api_name="analyze_rater",
+    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback, rater_mechanisms,
+                                                              *rater_mech_confusions], api_name="analyze_rater",
        concurrency_limit=1)
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
     return [(model, "predict"), (other, "predict-or-none"), (rater, "rater")]
