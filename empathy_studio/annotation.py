@@ -353,13 +353,7 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
             args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_number(row.get("initial")),
                         final=_number(row.get("final")), emotion=row.get("emotion") or None, confidence=_number(row.get("confidence")),
                         note=note if note is None or isinstance(note, str) else str(note), turn_intensities=turns or None)
-            # an annotator the import creates must have a name that can be an account; it is created only for a valid row
-            create = create_annotators and store.annotator(name) is None
-            if create:
-                account_name(name)
-            store.validate_rating(**args, annotator_must_exist=not create)
-            if create and not dry_run:
-                store.add_annotator(name, "annotator")
+            _validated(store, name, create_annotators, dry_run, store.validate_rating, args)
             ok.append(("intensity", args))
         except (StoreError, DataError) as exc:
             rejected.append({"row": n, "reason": str(exc)})
@@ -382,11 +376,17 @@ def _empathy_row(store: Store, row: dict[str, Any], name: str, create_annotators
     note = row.get("note") or None
     args = dict(annotator=name, item_id=str(row.get("item_id") or ""), levels={m: _number(row.get(m)) for m in EPITOME_MECHANISMS},
                 note=note if note is None or isinstance(note, str) else str(note))
+    _validated(store, name, create_annotators, dry_run, store.validate_empathy_rating, args)
+    return {**args, "campaign_id": camp["id"]}
+
+
+def _validated(store: Store, name: str, create_annotators: bool, dry_run: bool, validate: Any, args: dict[str, Any]) -> None:
+    """Check an import row with the store's own rule; an annotator the import creates must have a name that can be an
+    account, and is created only for a valid row (and not in a dry run)."""
     create = create_annotators and store.annotator(name) is None
     if create:
         account_name(name)
-    store.validate_empathy_rating(**args, annotator_must_exist=not create)
+    validate(**args, annotator_must_exist=not create)
     if create and not dry_run:
         store.add_annotator(name, "annotator")
-    return {**args, "campaign_id": camp["id"]}
 

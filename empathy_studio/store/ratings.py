@@ -71,14 +71,18 @@ class Ratings:
 
     # -- ratings --------------------------------------------------------------
 
-    def validate_rating(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None,
-                        confidence: Any = None, note: str | None = None, turn_intensities: list[Any] | None = None,
-                        annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
+    def _rater_of(self, annotator: str, must_exist: bool) -> Annotator | None:
         if not (annotator or "").strip():
             raise StoreError("annotator name is empty")
         who = self.annotator(annotator)
-        if who is None and annotator_must_exist:
+        if who is None and must_exist:
             raise StoreError(f"unknown annotator {annotator!r}")
+        return who
+
+    def validate_rating(self, annotator: str, item_id: str, initial: Any, final: Any, emotion: str | None = None,
+                        confidence: Any = None, note: str | None = None, turn_intensities: list[Any] | None = None,
+                        annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
+        who = self._rater_of(annotator, annotator_must_exist)
         item = self.item(item_id)
         if item is None:
             raise StoreError(f"unknown item {item_id!r}")
@@ -116,11 +120,7 @@ class Ratings:
     def validate_empathy_rating(self, annotator: str, item_id: str, levels: Mapping[str, Any], note: str | None = None,
                                 annotator_must_exist: bool = True) -> tuple[Annotator | None, dict[str, Any]]:
         """Check a response-empathy rating: a known response item, each mechanism 0, 1 or 2 (or none/weak/strong)."""
-        if not (annotator or "").strip():
-            raise StoreError("annotator name is empty")
-        who = self.annotator(annotator)
-        if who is None and annotator_must_exist:
-            raise StoreError(f"unknown annotator {annotator!r}")
+        who = self._rater_of(annotator, annotator_must_exist)
         item = self.item(item_id)
         if item is None:
             raise StoreError(f"unknown response {item_id!r}")
