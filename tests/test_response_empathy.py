@@ -188,9 +188,15 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
         tiny_studio.train_and_register(TrainRequest(model="tiny-bert", task="empathy", name="r0"))
     with pytest.raises(DataError, match="train on --policy ratings alone"):
         tiny_studio.train_and_register(TrainRequest(model="tiny-bert", task="empathy", policy="gold+ratings", name="r0"))
-    manifest = tiny_studio.train_and_register(TrainRequest(model="tiny-bert", task="empathy", policy="ratings", max_steps=2,
-                                                           max_length=32, batch_size=8, name="rated-rater"))
+    req = TrainRequest(model="tiny-bert", task="empathy", policy="ratings", max_steps=2, max_length=32, batch_size=8, name="rated-rater",
+                       select_metric="loss", arch="cross", loss="kl")
+    estimate = tiny_studio.finetune.estimate(req)
+    assert estimate["n_train"] == 24 and estimate["steps"] == 2 and estimate["estimated_seconds"] >= 0
+    assert set(estimate["phases"]) == {"loading", "training", "evaluating, testing"}
+    manifest = tiny_studio.train_and_register(req)
     assert manifest["policy"] == "ratings" and manifest["dataset"] == "ratings"
+    assert manifest["hyperparameters"]["select_metric"] == "loss" and manifest["rater"]["arch"] == "cross" and manifest["rater"]["loss"] == "kl"
+    assert manifest["hyperparameters"]["max_length"] == 32 and manifest["hyperparameters"]["learning_rate"] == 5e-5  # the rater preset
     assert (manifest["n_train"], manifest["n_val"], manifest["n_test"]) == (24, 3, 3)
     assert "rated-rater" in tiny_studio.rater_choices()
 
@@ -233,3 +239,15 @@ def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_re
     assert report["kind"] == "empathy" and report[ER]["alpha_ordinal"] == pytest.approx(1.0) and report[IP]["alpha_ordinal"] < 1
     assert main(["campaigns", "create", "--name", "cli-bad", "--kind", "empathy", "--source", "file", "--file", str(tmp_path / "r.csv"), *where]) == 2
     assert "missing column post, response" in capsys.readouterr().err
+
+
+def test_the_raters_presets_and_the_seekers_do_not_mix():
+    from empathy_studio.errors import ConfigError
+    from empathy_studio.finetune import TrainRequest
+
+    with pytest.raises(ConfigError, match="preset rater is for --task empathy, not for --task emotion-intensity"):
+        TrainRequest(model="minilm", preset="rater")
+    with pytest.raises(ConfigError, match="preset quick is for the seeker model, not for --task empathy"):
+        TrainRequest(model="minilm", task="empathy", preset="quick")
+    with pytest.raises(ConfigError, match="select_metric must be one of"):
+        TrainRequest(model="minilm", task="empathy", select_metric="f2")
