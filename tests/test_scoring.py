@@ -138,3 +138,18 @@ def test_shards_of_another_run_are_never_mixed_in(corpus):
             studio.score_corpus(ScoreRequest(task="empathy", model="minilm", input=str(pairs), output=str(corpus / "p.parquet")))
     finally:
         studio.store.close()
+
+
+def test_a_seeker_model_scores_a_csv_of_texts(tiny_studio, tmp_path):
+    from empathy_studio.services import ScoreRequest
+
+    texts = tmp_path / "texts.csv"
+    texts.write_text('text,source\n"I can\'t sleep since I lost my job, and I feel so anxious",forum\n"",forum\n"my exam went badly, i am scared",chat\n')
+    summary = tiny_studio.score_corpus(ScoreRequest(task="emotion-intensity", model="tiny", input=str(texts), output=str(tmp_path / "t.parquet")))
+    rows = table(tmp_path / "t.parquet").to_pylist()
+    assert summary["rows"] == 3 and [r["row"] for r in rows] == [0, 1, 2]
+    assert rows[1]["skipped"] == "text is empty" and rows[1]["emotion"] is None
+    assert rows[0]["emotion"] and 1 <= rows[0]["pred_initial"] <= 5 and 0 < rows[0]["emotion_probability"] <= 1
+    with pytest.raises(Exception, match="missing column text"):
+        tiny_studio.score_corpus(ScoreRequest(task="emotion-intensity", model="tiny", input=str(write_pairs(tmp_path / "p.jsonl", 3)),
+                                              output=str(tmp_path / "u.parquet")))
