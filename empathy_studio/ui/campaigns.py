@@ -206,6 +206,12 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             raise InputError("pick a campaign")
         return str(studio.campaign_export(who, camp, f))
 
+    def kind_changed(kd):
+        """The intensity scales and the emotion filter belong to dialogues; a response-empathy campaign asks ER, IP and EX."""
+        dialogues = kd != "empathy"
+        return gr.CheckboxGroup(visible=dialogues), gr.Dropdown(visible=dialogues)
+
+    on(kind.input, kind_changed, kind, [scales, emotion], api_name=False, show_progress="hidden", queue=False)
     form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines, kind]
     listing = [overview, toggle_name, chosen]
     on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
