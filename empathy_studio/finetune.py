@@ -83,7 +83,7 @@ class TrainRequest:
     intensity_head: str | None = field(default=None, metadata=option("intensity head design", INTENSITY_HEADS))
     focal_gamma: float | None = field(default=None, metadata=option("focal loss gamma (0 = cross-entropy)"))
     arch: str | None = field(default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default bi", ARCHS))
-    loss: str | None = field(default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default focal", LOSSES))
+    loss: str | None = field(default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default ce", LOSSES))
     score_loss: str | None = field(default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES))
     select_metric: str | None = field(default=None, metadata=option(
         "what picks the best epoch on val: accuracy, f1_weighted (the rater's 4-level scale) or loss; default: the preset's", list(SELECT_METRICS)))

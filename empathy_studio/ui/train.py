@@ -65,7 +65,7 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                         info="empathy: the rater of supporters' responses (EPITOME gold and/or response-empathy ratings)")
     with gr.Row(visible=False, elem_id="train-rater-options") as rater_row:
         arch = gr.Radio(list(ARCHS), value="bi", label="Rater architecture", info=TrainRequest.option_help("arch"), elem_id="train-arch")
-        loss = gr.Radio(list(LOSSES), value="focal", label="Classification loss", info=TrainRequest.option_help("loss"), elem_id="train-loss")
+        loss = gr.Radio(list(LOSSES), value="ce", label="Classification loss", info=TrainRequest.option_help("loss"), elem_id="train-loss")
         score_loss = gr.Radio(list(SCORE_LOSSES), value="mse", label="Score loss", info=TrainRequest.option_help("score_loss"))
         select = gr.Radio(list(SELECT_METRICS), value="f1_weighted", label="Best epoch on val by", info=TrainRequest.option_help("select_metric"))
     t = studio.training_defaults()
