@@ -87,6 +87,22 @@ def load_rows(path: Path | str, columns: Sequence[str], cache_dir: Path) -> Any:
     return ds
 
 
+SHARD_WAIT_S = 600
+
+
+def _await_shards(paths: Sequence[Path]) -> None:
+    """Before the merge: every shard on disk. The barrier should see to it; a slow shared filesystem may lag behind it."""
+    deadline = time.monotonic() + SHARD_WAIT_S
+    while True:
+        missing = [p for p in paths if not p.exists()]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise DataError(missing[0].parent.name, f"{len(missing)} shards were not written (e.g. {missing[0].name}); run the same command "
+                                                    "again to score them")
+        time.sleep(0.2)
+
+
 def score_file(req: ScoreRequest, scorer: Scorer, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score `req.input` into `req.output`, shard by shard, resuming from the shards already written; see the module docstring."""
     import pyarrow as pa
@@ -135,6 +151,8 @@ def score_file(req: ScoreRequest, scorer: Scorer, progress: Callable[[str], None
             say(f"shard {k + 1} of {count} written ({done} of {len(mine)} of this process's)")
     seconds = time.monotonic() - t0
     state.wait_for_everyone()
+    if state.is_main_process:
+        _await_shards(path_of)
     summary = {**asdict(req), "rows": n, "shards": count, "resumed_shards": count - len(todo), "processes": state.num_processes,
                "seconds": round(seconds, 2), "rows_scored_here": scored, "rows_per_second_here": round(scored / seconds, 1) if seconds else None}
     if state.is_main_process:

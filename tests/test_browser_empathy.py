@@ -45,7 +45,7 @@ def test_rate_a_response_by_keyboard_then_see_the_raters_badges_in_explore(brows
                            f"return !d || d.getAttribute('data-item') !== '{first}'; }})()", timeout=20_000)
     # the next pair opens with an empty form
     page.wait_for_function("Array.from(document.querySelectorAll('#empathy-form input[type=radio]')).every(i => !i.checked)", timeout=20_000)
-    saved = studio.store.empathy_ratings(annotator="ana")
+    saved = studio.store.empathy_ratings(annotator="ana", campaign_id=studio.store.campaign("browser-empathy")["id"])
     assert [(r["item_id"], r["emotional_reactions"], r["interpretations"], r["explorations"]) for r in saved] == [(first, 2, 1, 0)]
     page.screenshot(path=str(artifacts / "annotate-empathy.png"), full_page=True)
 
