@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..data import Dialogue
     from ..rater_training import Rating, RaterPredictor
 
-RATER_BUILD = "Building the starter empathy rater (one time, about 3 minutes on a 2-core machine)"
+RATER_BUILD = "Building the starter empathy rater (one time, about 2 minutes on a free 2-core machine)"
 CONTEXT_TURNS = 3  # a supporter turn is rated against this many seeker turns before it (EPITOME's posts are one message)
 
 
