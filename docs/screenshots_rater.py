@@ -23,6 +23,59 @@ exam,"I failed my driving test for the second time and I feel like an idiot.",Ev
 """
 
 
+def clip_between(page, first: str, last: str, path: Path, width: int, above: int = 0, below: int = 16) -> None:
+    """A full-page screenshot from the top of `first` to the bottom of `last`."""
+    top, end = page.locator(first).bounding_box(), page.locator(last).bounding_box()
+    sy = page.evaluate("window.scrollY")
+    page.screenshot(path=str(path), full_page=True,
+                    clip={"x": 0, "y": top["y"] + sy - above, "width": width, "height": end["y"] + end["height"] - top["y"] + above + below})
+
+
+def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
+    from screenshots import pick, shows
+
+    page.fill("#signin-name input", "admin")
+    page.fill("#signin-password input", "screenshots")
+    page.keyboard.press("Enter")
+    shows(page, "#whoami", "Signed in as admin")
+    page.get_by_role("tab", name="Annotate").click()
+    pick(page, "annotate-campaign", "responses-pilot")
+    page.wait_for_selector("#annotate-chat .es-dialogue[data-item^='responses-pilot:'] .es-badge", timeout=60_000)
+    # mid-rating: ER and IP set (tests/test_browser_empathy.py sets them by keyboard)
+    page.locator("#rate-er label").nth(2).click()
+    page.locator("#rate-ip label").nth(1).click()
+    page.wait_for_function("document.querySelector('#rate-er input[value=\"2\"]').checked && "
+                           "document.querySelector('#rate-ip input[value=\"1\"]').checked", timeout=20_000)
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1500)  # the radios' colour transition, slow in a headless browser on a busy machine
+    clip_between(page, "#annotate-panel", "#annotate-keys", path, width)
+
+
+def shoot_explore(page, rater: str, path: Path, width: int) -> None:
+    from screenshots import pick
+
+    pick(page, "explore-rater", rater)
+    page.locator("#explore-run").click()
+    page.wait_for_selector("#explore-chat .es-badge", timeout=120_000)
+    page.locator("#explore-chat").screenshot(path=str(path))
+
+
+def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
+    from screenshots import pick, shows
+
+    page.get_by_role("tab", name="Analyze").click()
+    page.get_by_text("Empathy rater: EPITOME test split").click()
+    pick(page, "analyze-rater", rater)
+    page.locator("#analyze-rater-run").click()
+    shows(page, "#analyze-rater-metrics", "4-level", timeout=900_000)
+    page.wait_for_function("document.querySelector('#analyze-rater-check .js-plotly-plot') !== null", timeout=900_000)
+    page.locator("#analyze-rater-check").evaluate("e => e.closest('.block, .form, div').scrollIntoView()")
+    clip_between(page, "#analyze-rater-metrics", "#analyze-rater-check", path, width, above=60, below=20)
+
+
+SHOOT = {"annotate": shoot_annotate, "explore": shoot_explore, "analyze": shoot_analyze}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rater", required=True, help="an empathy rater's folder")
@@ -34,7 +87,7 @@ def main() -> None:
     from empathy_studio.data import DEMO_PATH
     from empathy_studio.services import CampaignRequest
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from screenshots import ARGS, pick, serve, shows  # docs/ is on the path of a script run from it
+    from screenshots import ARGS, serve  # docs/ is on the path of a script run from it
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-rater-"))
@@ -56,58 +109,13 @@ def main() -> None:
                                    CampaignRequest(name="responses-pilot", kind="empathy", source="file", file=str(tmp / "pairs.csv"), k=2,
                                                    blind=False, guidelines="Rate the response as the seeker would receive it."))
             for width in (1400, 800):
-                if "annotate" in args.only:
-                    page = browser.new_page(viewport={"width": width, "height": 1000})
-                    page.goto(servers[0][2])
-                    page.wait_for_selector("#explore-run", timeout=60_000)
-                    page.fill("#signin-name input", "admin")
-                    page.fill("#signin-password input", "screenshots")
-                    page.keyboard.press("Enter")
-                    shows(page, "#whoami", "Signed in as admin")
-                    page.get_by_role("tab", name="Annotate").click()
-                    pick(page, "annotate-campaign", "responses-pilot")
-                    page.wait_for_selector("#annotate-chat .es-dialogue[data-item^='responses-pilot:'] .es-badge", timeout=60_000)
-                    # mid-rating: ER and IP set (tests/test_browser_empathy.py sets them by keyboard)
-                    page.locator("#rate-er label").nth(2).click()
-                    page.locator("#rate-ip label").nth(1).click()
-                    page.wait_for_function("document.querySelector('#rate-er input[value=\"2\"]').checked && "
-                                           "document.querySelector('#rate-ip input[value=\"1\"]').checked", timeout=20_000)
-                    page.mouse.move(0, 0)
-                    page.wait_for_timeout(1500)  # the radios' colour transition, slow in a headless browser on a busy machine
-                    top = page.locator("#annotate-panel").bounding_box()
-                    end = page.locator("#annotate-keys").bounding_box()
-                    sx, sy = page.evaluate("[window.scrollX, window.scrollY]")
-                    page.screenshot(path=str(OUT / f"annotate-empathy-{width}.png"), full_page=True,
-                                    clip={"x": 0, "y": top["y"] + sy, "width": width, "height": end["y"] + end["height"] - top["y"] + 16})
-                    page.close()
-                if "explore" not in args.only:
-                    continue
-                page = browser.new_page(viewport={"width": width, "height": 1000})
-                page.goto(servers[0][2])
-                page.wait_for_selector("#explore-run", timeout=60_000)
-                pick(page, "explore-rater", rater)
-                page.locator("#explore-run").click()
-                page.wait_for_selector("#explore-chat .es-badge", timeout=120_000)
-                page.locator("#explore-chat").screenshot(path=str(OUT / f"explore-rater-{width}.png"))
-                page.close()
-                if "analyze" not in args.only:
-                    continue
-                page = browser.new_page(viewport={"width": width, "height": 1000})
-                page.goto(servers[1][2])
-                page.wait_for_selector("#explore-run", timeout=60_000)
-                page.get_by_role("tab", name="Analyze").click()
-                page.get_by_text("Empathy rater: EPITOME test split").click()
-                pick(page, "analyze-rater", rater)
-                page.locator("#analyze-rater-run").click()
-                shows(page, "#analyze-rater-metrics", "4-level", timeout=900_000)
-                page.wait_for_function("document.querySelector('#analyze-rater-check .js-plotly-plot') !== null", timeout=900_000)
-                page.locator("#analyze-rater-check").evaluate("e => e.closest('.block, .form, div').scrollIntoView()")
-                box = page.locator("#analyze-rater-metrics").bounding_box()
-                end = page.locator("#analyze-rater-check").bounding_box()
-                sx, sy = page.evaluate("[window.scrollX, window.scrollY]")
-                page.screenshot(path=str(OUT / f"analyze-rater-{width}.png"), full_page=True,
-                                clip={"x": 0, "y": box["y"] + sy - 60, "width": width, "height": end["y"] + end["height"] - box["y"] + 80})
-                page.close()
+                for part in ("annotate", "explore", "analyze"):
+                    if part in args.only:
+                        page = browser.new_page(viewport={"width": width, "height": 1000})
+                        page.goto(servers[1 if part == "analyze" else 0][2])
+                        page.wait_for_selector("#explore-run", timeout=60_000)
+                        SHOOT[part](page, rater, OUT / f"{part}-{'empathy' if part == 'annotate' else 'rater'}-{width}.png", width)
+                        page.close()
             browser.close()
     finally:
         for studio, app, _ in servers:

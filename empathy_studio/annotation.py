@@ -213,8 +213,9 @@ class Annotation:
 
     def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None) -> dict[str, Any]:
         """Agreement over all ratings, or over one campaign's (per mechanism, for a response-empathy campaign)."""
-        camp_id = self.store.campaign(campaign)["id"] if campaign else None
-        if campaign and self.store.campaign(campaign)["kind"] == "empathy":
+        camp = self.store.campaign(campaign) if campaign else None
+        camp_id = camp["id"] if camp else None
+        if camp and camp["kind"] == "empathy":
             gold = {it["id"]: json.loads(it["gold_levels"]) for it in self.store.items() if it.get("gold_levels")}
             preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
             return {"campaign": campaign, "kind": "empathy",

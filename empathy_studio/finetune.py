@@ -144,8 +144,7 @@ def training_config(req: TrainRequest, settings: Settings, encoder: str, local: 
              "head_learning_rate": req.head_learning_rate, "seed": req.seed, "patience": req.patience, "pooling": req.pooling,
              "intensity_head": req.intensity_head, "focal_gamma": req.focal_gamma, "freeze_encoder": req.freeze_encoder or None,
              "select_metric": req.select_metric}
-    overrides = {k: v for k, v in {**asked, **extra}.items() if v is not None}
-    extra = {}
+    overrides = {k: v for k, v in asked.items() if v is not None}
     name = "rater" if req.task_spec.objective == "rater" and req.preset == "default" else req.preset
     return preset(name, encoder, defaults=settings.training, objective=req.task_spec.objective, local_files_only=local,
                   max_steps=req.max_steps, report_to=req.report_to, **overrides, **extra)

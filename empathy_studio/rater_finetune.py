@@ -54,7 +54,8 @@ def rated_pairs(store: Any, req: Any) -> list[Pair]:
 
         other = Store(req.with_ratings)
         try:
-            table, items = other.empathy_rating_table(), {i: other.item(i) for i in {r[1] for r in other.empathy_rating_table()}}
+            table = other.empathy_rating_table()
+            items = {i: other.item(i) for i in {r[1] for r in table}}
         finally:
             other.close()
     else:

@@ -37,7 +37,7 @@ class RatingServices:
         mine = self.store.empathy_ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self.annotation.is_assisted(camp["name"])
         rater = self.suggestion_rater() if assisted else None
-        suggestion = self.rate_pairs(rater, [(item["post"], item["text"])])[0].to_dict() if rater else None
+        suggestion = self.cached_ratings(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
         return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
                 "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
                 "campaign": camp}

@@ -134,24 +134,25 @@ class Campaigns:
         """
         t = time.time() if clock is None else clock
         skip = list(dict.fromkeys(skip))
-        camp = self.db.execute("SELECT k, all_items, gold_rate, active FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+        camp = self.db.execute("SELECT k, all_items, gold_rate, active, kind FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
         if camp is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
-        k, all_items, gold_rate, active = camp
+        k, all_items, gold_rate, active, kind = camp
+        table = KINDS[kind].table
         if all_items:
             raise StoreError("the default campaign has no assignments; its queue is the free one")
         if not active:
             raise StoreError("this campaign is closed")
         passed: list[str] = []  # chosen, but full with other annotators' open claims: choose again without them
         for _ in range(MAX_CLAIM_TRIES):
-            pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t)
+            pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t, table)
             if pick is None:
                 return None
             item, kind, mine = pick
             if mine:
                 return item
             with self.write() as db:
-                rated = db.execute(f"SELECT 1 FROM {self._table(campaign_id)} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
+                rated = db.execute(f"SELECT 1 FROM {table} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
                                    [annotator_id, item, campaign_id]).fetchone()
                 taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND {_LIVE}",
                                    [campaign_id, item, annotator_id, t]).fetchone()[0] if kind == "item" else 0
@@ -162,12 +163,13 @@ class Campaigns:
             passed.append(item)
         raise StoreError("the queue is very busy; ask for the next item again")
 
-    def _choose(self, campaign_id: int, annotator_id: int, k: int, gold_rate: float, skip: list[str], t: float) -> tuple[str, str, bool] | None:
+    def _choose(self, campaign_id: int, annotator_id: int, k: int, gold_rate: float, skip: list[str], t: float,
+                table: str) -> tuple[str, str, bool] | None:
         """(item, kind, already mine) to claim next, read without the write lock."""
         db = self.db
         not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         # NOT EXISTS reads the ratings' (annotator, item, campaign) index: one probe per candidate
-        mine_open = (f"NOT EXISTS (SELECT 1 FROM {self._table(campaign_id)} r WHERE r.annotator_id = ? AND r.item_id = ci.item_id AND r.campaign_id = ci.campaign_id "
+        mine_open = (f"NOT EXISTS (SELECT 1 FROM {table} r WHERE r.annotator_id = ? AND r.item_id = ci.item_id AND r.campaign_id = ci.campaign_id "
                      "AND r.removed = 0)")
         row = db.execute(f"SELECT ci.item_id, ci.kind FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id "
                          f"AND ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.annotator_id = ? AND a.done = 0 AND a.expires > ? {not_skipped} "
