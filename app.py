@@ -18,9 +18,12 @@ def build():
     import atexit
 
     from empathy_studio.services import Studio
+    from empathy_studio.settings import apply_server_env
     from empathy_studio.ui import build_app
 
     studio = Studio(load_settings())
+    apply_server_env(studio.settings)
+    studio.start()  # the server's own work: snapshots, accounts, jobs left by a dead server, the warmer, the starter model
     atexit.register(studio.close)
     return build_app(studio)
 

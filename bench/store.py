@@ -125,6 +125,66 @@ def next_item(annotators: int, per_annotator: int, campaign: bool) -> dict:
             "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
 
+ESCONV_ITEMS = 1284  # ESConv's labelled dialogues: a campaign over all of them at k = 3
+# What each Annotate response counted before: per item, its ratings (team) and the annotator's own (mine); the baseline.
+BEFORE_TEAM = ("SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM ratings r "
+               "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?")
+BEFORE_MINE = ("SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN (SELECT item_id FROM ratings WHERE "
+               "annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
+               "WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND (a.done = 1 OR a.expires > ?)) < ?)")
+
+
+def as_it_fills(items: int = ESCONV_ITEMS, k: int = 3, annotators: int = 30, samples: int = 40) -> list[dict]:
+    """Next-item and progress latency of one annotator as a k = 3 campaign of `items` fills from empty to complete.
+
+    Progress is what every Annotate response runs (`Annotation.progress`: the annotator's and the team's); the
+    baseline, timed in the same run on the same database, is the per-item count that progress ran before.
+    """
+    from empathy_studio.annotation import Annotation
+    from empathy_studio.registry import Registry
+    from empathy_studio.settings import Settings
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "fill.sqlite")
+        store.upsert_items({"id": f"i{j}", "source": "bench", "text": "t", "split": "train"} for j in range(items))
+        names = [f"w{w}" for w in range(annotators)]
+        store.add_annotators([(n, "annotator", None) for n in names])
+        ann = Annotation(store, Settings(), Registry(Path(tmp) / "models"))
+        cid = store.create_campaign("fill", [(f"i{j}", "item") for j in range(items)], k=k)
+        probe = store.annotator("probe") or store.add_annotator("probe")  # asks and never rates: its view stays comparable
+        rated = 0
+        for step in range(k + 1):
+            if step:  # one more rating per item, each item from another annotator (round robin, never twice the same)
+                for j in range(items):
+                    store.rate(names[(j + step * 7) % annotators], f"i{j}", 3, 3, campaign_id=cid)
+                    rated += 1
+
+            def timed(fn) -> list[float]:
+                t = []
+                for _ in range(samples):
+                    t0 = time.perf_counter()
+                    fn()
+                    t.append((time.perf_counter() - t0) * 1000)
+                return t
+
+            def next_and_back() -> None:
+                item = ann.next_in(probe, "fill")
+                if item is not None:
+                    store.release(cid, probe.id, item)
+
+            nxt = timed(next_and_back)
+            prog = timed(lambda: ann.progress(probe, "fill"))
+            before = timed(lambda: (store.db.execute(BEFORE_TEAM, [cid, k]).fetchone(),
+                                    store.db.execute(BEFORE_MINE, [cid, store.annotator("w0").id, store.annotator("w0").id, time.time(), k]).fetchone()))
+            out.append({"ratings": rated, "complete_items": store.campaign_progress(cid, per_annotator=False)["complete"],
+                        "next_item_p50_ms": round(float(np.percentile(nxt, 50)), 2), "next_item_p99_ms": round(float(np.percentile(nxt, 99)), 2),
+                        "progress_p50_ms": round(float(np.percentile(prog, 50)), 2), "progress_p99_ms": round(float(np.percentile(prog, 99)), 2),
+                        "before_progress_p50_ms": round(float(np.percentile(before, 50)), 2)})
+        store.close()
+    return out
+
+
 def naive(writers: int, per_writer: int) -> dict:
     """Plain sqlite3 defaults: one connection per thread, rollback journal, a read then a write in one deferred transaction."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,6 +254,7 @@ def main() -> None:
            "baseline_naive_sqlite": [naive(w, args.ratings_per_writer) for w in (1, 8, 32)],
            "next_item_campaign": [next_item(a, args.claims_per_annotator, campaign=True) for a in (1, 8, 32)],
            "next_item_free_queue": [next_item(a, args.claims_per_annotator, campaign=False) for a in (1, 8, 32)],
+           "as_it_fills": as_it_fills(),
            "agreement": agreement_at_scale()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
@@ -215,6 +276,20 @@ def main() -> None:
                      f"{f['p50_ms']} / {f['p95_ms']} / {f['p99_ms']} |")
     p99 = out["next_item_campaign"][-1]["p99_ms"]
     lines += ["", f"Target: p99 < 50 ms at 32 annotators: {'met' if p99 < 50 else 'not met'} ({p99} ms)."]
+    fill = out["as_it_fills"]
+    lines += ["", f"## Next item and progress as a k = 3 campaign of {ESCONV_ITEMS:,} items fills (ESConv at k = 3)", "",
+              "One annotator asks for the next item and reads progress (the team's and their own, as every Annotate response does), "
+              "40 times at each fill level. Baseline in the same run: the per-item count progress ran before.", "",
+              "| ratings | items complete | next item p50 / p99 ms | progress p50 / p99 ms | progress before, p50 ms |", "|---|---|---|---|---|"]
+    lines += [f"| {r['ratings']:,} | {r['complete_items']:,} | {r['next_item_p50_ms']} / {r['next_item_p99_ms']} | "
+              f"{r['progress_p50_ms']} / {r['progress_p99_ms']} | {r['before_progress_p50_ms']} |" for r in fill]
+    # growth: the slowest fill level against the empty campaign (a complete one answers "nothing left", faster still)
+    worst = {key: max(r[key] for r in fill) / max(fill[0][key], 1e-3) for key in ("next_item_p50_ms", "progress_p50_ms")}
+    out["fill_ratio"] = {key: round(v, 2) for key, v in worst.items()}
+    lines += ["", f"Target: flat within 2x from empty to complete: next item {worst['next_item_p50_ms']:.2f}x, progress "
+              f"{worst['progress_p50_ms']:.2f}x ({'met' if max(worst.values()) <= 2 else 'not met'}); the count before grew "
+              f"{fill[-1]['before_progress_p50_ms'] / max(fill[0]['before_progress_p50_ms'], 1e-3):.0f}x."]
+    (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
     a = out["agreement"]
     lines += ["", f"## Agreement over {a['ratings']:,} ratings ({a['annotators']} annotators, {a['items']:,} items)", "",
               f"- without bootstrap: {a['seconds_no_bootstrap']} s (alpha, ICC, {a['pairs_qwk']:,} pairwise QWK, per annotator, per emotion)",

@@ -30,6 +30,7 @@ def serve(settings, port: int):
     from empathy_studio.ui import build_app, launch_options
 
     studio = Studio(settings)
+    studio.start()
     app = build_app(studio)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     return studio, app, f"http://127.0.0.1:{port}/"

@@ -63,10 +63,9 @@ class Annotation:
         except StoreError:
             account = ("account", str(name)[:64])
         keys = [account] + ([("client", client)] if client else [])
-        self.throttle.check(keys)
+        self.throttle.admit(keys)  # counted as a failure from here on, unless the password is right
         who = self.store.authenticate(name, password)
         if who is None:
-            self.throttle.failed(keys)
             raise PermissionDenied("unknown name or wrong password")
         self.throttle.succeeded(keys)
         return who
@@ -167,7 +166,7 @@ class Annotation:
         who = require(actor)
         camp = self.campaign(campaign)
         mine = self.store.annotator_progress(camp["id"], who.id)
-        team = self.store.campaign_progress(camp["id"])
+        team = self.store.campaign_progress(camp["id"], per_annotator=False)
         return {"done": mine["done"], "assigned": mine["assigned"], "complete": team["complete"], "items": team["items"],
                 "team_ratings": team["ratings"], "k": camp["k"]}
 
@@ -248,24 +247,32 @@ def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: s
     else:
         rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in fields}
                 for r in store.ratings(campaign_id=camp_id)]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
-    elif fmt == "jsonl":
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    elif fmt == "hf":
-        from datasets import Dataset
-
-        ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in fields})
-        ds.save_to_disk(str(path))
-        if hub_repo and token:  # needs network; not exercised offline
-            ds.push_to_hub(hub_repo, token=token, private=True)
-    else:
+    if fmt not in ("csv", "jsonl", "hf"):
         raise StoreError(f"format must be csv, jsonl or hf, got {fmt!r}")
+    path = Path(path)
+    if fmt != "hf" and path.is_dir():
+        raise StoreError(f"{path}: is a folder; name a file to write the {fmt.upper()} to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "hf":
+            from datasets import Dataset
+
+            ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in fields})
+            ds.save_to_disk(str(path))
+            if hub_repo and token:  # needs network; not exercised offline
+                ds.push_to_hub(hub_repo, token=token, private=True)
+            return len(rows)
+        tmp = path.with_name(f".{path.name}.part")  # written whole, then renamed: never half a file
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            if fmt == "csv":
+                w = csv.DictWriter(fh, fieldnames=fields)
+                w.writeheader()
+                w.writerows(rows)
+            else:
+                fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        tmp.replace(path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
     return len(rows)
 
 

@@ -89,13 +89,16 @@ def pair_item(item_id: str, source: str, post: str, response: str, levels: Any, 
             "gold_levels": json.dumps(list(levels)) if levels is not None else None}
 
 
-def _pair_pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tuple[list[str], list[str]]:
-    """The empathy campaign's items (written to the store as pairs) and the other gold-labelled pairs for gold checks."""
+Pool = tuple[list[str], list[str], list[dict[str, Any]]]  # (item ids, other labelled ids for gold checks, item rows to write)
+
+
+def _pair_pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
+    """The empathy campaign's items, the other gold-labelled pairs for gold checks, and the pairs as store items."""
     if req.source == "ids":
         ids = [i for i in re.split(r"[\s,;]+", req.ids or "") if i]
         if not ids:
             raise ConfigError("list at least one item id")
-        return list(dict.fromkeys(ids)), []
+        return list(dict.fromkeys(ids)), [], []
     if req.source == "split":
         if sources.epitome is None:
             raise ConfigError("EPITOME is not configured (space_config.yaml: epitome): upload a pairs file instead")
@@ -110,25 +113,24 @@ def _pair_pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tu
         rows = read_pairs(req.file)
         items = [pair_item(f"{req.name}:{r['id']}", f"upload:{Path(req.file).name}", r["post"], r["response"], r["levels"]) for r in rows]
         keep, rest = [it["id"] for it in items], []
-    store.upsert_items(items)
-    return keep, rest
+    return keep, rest, items
 
 
-def _pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tuple[list[str], list[str]]:
-    """(the requested item ids, the other labelled ids of the same source, for gold checks)."""
+def _pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
+    """(the requested item ids, the other labelled ids of the same source for gold checks, the new items to write)."""
     if req.kind == "empathy":
-        return _pair_pool(req, sources, store)
+        return _pair_pool(req, sources)
     if req.source == "split":
         splits = sources.esconv.splits
         chosen = [d for name in (D.SPLITS if req.split == "all" else (req.split,)) for d in splits[name]]
         keep = [d.dialogue_id for d in chosen if not req.emotion or d.emotion == req.emotion]
         rest = [d.dialogue_id for name in D.SPLITS for d in splits[name] if d.dialogue_id not in set(keep)]
-        return keep, rest
+        return keep, rest, []
     if req.source == "ids":
         ids = [i for i in re.split(r"[\s,;]+", req.ids or "") if i]
         if not ids:
             raise ConfigError("list at least one item id")
-        return list(dict.fromkeys(ids)), []
+        return list(dict.fromkeys(ids)), [], []
     if not req.file:
         raise ConfigError("upload an ESConv-format file for this campaign")
     dialogues = D.labelled(D.load_esconv(req.file))
@@ -140,13 +142,13 @@ def _pool(req: CampaignRequest, sources: D.DataSources, store: Store) -> tuple[l
     items = [{"id": f"{req.name}:{d.dialogue_id}", "source": f"upload:{Path(req.file).name}", "dialogue_id": d.dialogue_id,
               "text": d.seeker_text, "split": None, "gold_emotion": d.emotion, "gold_initial": d.initial, "gold_final": d.final,
               "gold_change": d.change, "record": json.dumps(by_id.get(d.dialogue_id, {}))} for d in dialogues]
-    store.upsert_items(items)
-    return [it["id"] for it in items], []
+    return [it["id"] for it in items], [], items
 
 
-def campaign_items(req: CampaignRequest, sources: D.DataSources, store: Store) -> list[tuple[str, str]]:
-    """(item id, kind) for a request: calibration items first, then the items to rate, then hidden gold checks."""
-    keep, rest = _pool(req, sources, store)
+def campaign_items(req: CampaignRequest, sources: D.DataSources) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """(item id, kind) for a request, calibration items first, then the items to rate, then hidden gold checks; and the
+    items the campaign brings (an upload's dialogues or pairs, EPITOME's pairs), for the store to write with the campaign."""
+    keep, rest, new_items = _pool(req, sources)
     if not keep:
         raise ConfigError("no item matches this choice (split and emotion)")
     rng = random.Random(42)
@@ -159,14 +161,17 @@ def campaign_items(req: CampaignRequest, sources: D.DataSources, store: Store) -
         raise ConfigError(f"{n_gold} gold-check items are needed and only {len(rest)} other labelled items are left; lower the rate")
     gold = rng.sample(rest, n_gold) if n_gold else []
     return ([(i, "calibration") for i in keep[: req.calibration]] + [(i, "item") for i in keep[req.calibration:]]
-            + [(i, "gold") for i in gold])
+            + [(i, "gold") for i in gold]), new_items
 
 
 def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: D.DataSources, store: Store) -> int:
+    """A new campaign. An existing name is refused before anything is read or written; the store writes the campaign
+    and the items it brings in one transaction, and never changes an item another campaign holds."""
     who = require(actor, "admin")
-    items = campaign_items(req, sources, store)
+    store.check_campaign_name_free(req.name)
+    items, new_items = campaign_items(req, sources)
     return store.create_campaign(req.name, items, k=req.k, scales=req.scales, blind=req.blind, guidelines=req.guidelines,
-                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind)
+                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind, new_items=new_items)
 
 
 def dialogue_of_item(item: dict[str, Any]) -> D.Dialogue | None:

@@ -20,8 +20,8 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TrainRequest, UserError
-from .settings import apply_privacy_env, load_settings, parse_account
+from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TASKS, TrainRequest, UserError, metric_name
+from .settings import apply_privacy_env, apply_server_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
 EXIT_BAD_INPUT = 2
@@ -129,6 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     studio = _studio(args)
     _data_note(studio)
+    apply_server_env(studio.settings)
+    studio.start()  # the server's own work: snapshots, accounts, jobs left by a dead server, the warmer, the starter model
     app = build_app(studio)
     print(f"Empathy Studio on http://{args.host}:{args.port}; {studio.settings.describe_db()}", file=sys.stderr)
     if studio.needs_first_admin():
@@ -190,9 +192,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(summary)
     else:
-        m = manifest["metrics"]
-        print(f"registered {manifest['name']} in {manifest['train_seconds']:.0f} s: F1 {m['f1_weighted']:.4f}, "
-              f"MSE initial {m.get('mse_initial')}, final {m.get('mse_final')}")
+        m, task = manifest["metrics"], TASKS.get(manifest.get("task") or "", TASKS["emotion-intensity"])
+        headline = [f"{metric_name(k)} {m[k]:.4f}" for k in task.metrics if isinstance(m.get(k), (int, float))][:4]  # the task's own
+        print(f"registered {manifest['name']} in {manifest['train_seconds']:.0f} s: {', '.join(headline) or 'no test metrics'}")
     return 0
 
 

@@ -293,14 +293,16 @@ def remove_leftovers(models_dir: Path) -> list[Path]:
     return removed
 
 
-def exit_with_parent(every: float = 1.0) -> None:
-    """In a job's child: leave cleanly on SIGTERM (cancel), and when the server that started us dies.
+def exit_with_parent(parent: int | None = None, every: float = 1.0) -> None:
+    """In a server's child (a job, the warmer's `warm`): leave cleanly on SIGTERM (cancel), and when the server dies.
 
-    The child leads its own session so that cancel can signal its whole group, which also means
-    the server's death does not reach it; it watches for being re-parented instead. Leaving goes
-    through SystemExit, so the run's temporary folders are removed on the way out.
+    A job's child leads its own session so that cancel can signal its whole group, which also means
+    the server's death does not reach it; it watches for being re-parented instead. `parent` is the
+    server's pid as the server passed it down (`Settings.server_pid`): a server that died while the
+    child was still starting is noticed at once, not taken for the parent. Leaving goes through
+    SystemExit, so the run's temporary folders are removed on the way out.
     """
-    parent = os.getppid()
+    parent = parent or os.getppid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     def watch() -> None:

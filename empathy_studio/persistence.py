@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from .store import Store
+from .store import Store, is_empty_database
 
 SNAPSHOT_NAME = "studio.sqlite"
 
@@ -86,10 +86,24 @@ def target_for(spec: str, token: str | None = None) -> SnapshotTarget | None:
 
 
 def restore_if_missing(db_path: Path, target: SnapshotTarget) -> bool:
-    """Before the store opens: bring back the latest snapshot when the disk came up empty."""
-    if db_path.exists():
+    """Before the store opens: bring back the latest snapshot when the disk came up empty.
+
+    An empty database file (nothing migrated, or no row anyone made, as a process that died young
+    may leave) counts as missing: it is moved aside, never deleted, and the snapshot comes back.
+    """
+    if not is_empty_database(db_path):
         return False
-    return target.download(db_path)
+    tmp = db_path.with_name(db_path.name + ".restore")
+    if not target.download(tmp):
+        return False
+    if db_path.exists():
+        aside = db_path.with_name(f"{db_path.name}.empty-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            extra = Path(str(db_path) + suffix)
+            if extra.exists():
+                extra.replace(Path(str(aside) + suffix))
+    tmp.replace(db_path)
+    return True
 
 
 class Snapshotter:

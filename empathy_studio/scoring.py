@@ -55,6 +55,11 @@ class ScoreRequest:
             raise ConfigError(f"the output must be a .parquet file, got {Path(self.output).name!r}")
         if not isinstance(self.shard_size, int) or isinstance(self.shard_size, bool) or not 1 <= self.shard_size <= MAX_SHARD_ROWS:
             raise ConfigError(f"shard size must be an integer from 1 to {MAX_SHARD_ROWS:,}, got {self.shard_size!r}")
+        src = Path(self.input)  # checked before any model loads: a missing or empty input is one line, at once
+        if not src.is_file():
+            raise DataError(src.name, "file not found")
+        if src.stat().st_size == 0:
+            raise DataError(src.name, "the file is empty: no rows to score")
 
     @property
     def shards(self) -> Path:
@@ -75,11 +80,13 @@ def load_rows(path: Path | str, columns: Sequence[str], cache_dir: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(path.name, "file not found")
+    if path.stat().st_size == 0:
+        raise DataError(path.name, "the file is empty: no rows to score")
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset(INPUT_FORMATS[path.suffix.lower()], data_files=str(path), split="train", cache_dir=str(cache_dir))
     except Exception as exc:  # datasets raises many kinds for a malformed file; the user needs its one line
-        raise DataError(path.name, f"not a readable {path.suffix.lstrip('.')} file ({str(exc).splitlines()[0][:160]})") from None
+        raise DataError(path.name, f"not a readable {path.suffix.lstrip('.')} file ({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})") from None
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
         raise DataError(path.name, f"missing column {', '.join(missing)}: this task reads {', '.join(columns)}; "

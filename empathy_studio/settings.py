@@ -37,6 +37,11 @@ def apply_privacy_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def apply_server_env(settings: "Settings") -> None:
+    """Before a server launches: the proxies whose X-Forwarded-For uvicorn believes (read when its config is made)."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", settings.trusted_proxies)
+
+
 @dataclass(frozen=True)
 class Account:
     name: str
@@ -66,8 +71,15 @@ class Settings:
     hf_oauth: bool = False
     hf_token: str | None = field(default=None, repr=False)
     warm_predictions: bool = True  # a server predicts every ESConv dialogue for each published model in the background
+    build_starter: bool = False  # a server builds the starter model at start-up, in the background (load_settings: on)
     zero_gpu: bool = False  # a ZeroGPU Space: the GPU is reachable only from the app process
     training: dict[str, Any] = field(default_factory=dict)  # overrides of TrainConfig's defaults
+    # In a server's child (a job, the warmer's `warm`): the server's pid. A child never creates the database, and
+    # leaves when that process is gone, even if it died while the child was still starting.
+    server_pid: int | None = None
+    # Addresses whose X-Forwarded-For the server believes, for the per-address sign-in back-off behind a reverse
+    # proxy (uvicorn's forwarded_allow_ips): "*" on a Space, whose proxy is the only way in; loopback elsewhere.
+    trusted_proxies: str = "127.0.0.1"
 
     @property
     def effective_db_path(self) -> Path:
@@ -113,6 +125,7 @@ class Settings:
             "EMPATHY_STUDIO_ALLOW_HUB_DOWNLOADS": str(self.allow_hub_downloads),
             "EMPATHY_STUDIO_TRAINING": json.dumps(self.training),
             "EMPATHY_STUDIO_AUTH": "",
+            "EMPATHY_STUDIO_SERVER_PID": str(os.getpid()),
         }
         return env
 
@@ -198,7 +211,10 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         hf_token=env.get("HF_TOKEN") or None,
         zero_gpu=bool(env.get("SPACES_ZERO_GPU")),
         warm_predictions=_bool(get("warm_predictions", True)),
+        build_starter=_bool(get("build_starter", True)),
         training=check_overrides(training, str(config_path)),
+        server_pid=_int(env["EMPATHY_STUDIO_SERVER_PID"], "EMPATHY_STUDIO_SERVER_PID") if env.get("EMPATHY_STUDIO_SERVER_PID") else None,
+        trusted_proxies=str(get("trusted_proxies", "*" if env.get("SPACE_ID") else "127.0.0.1") or "127.0.0.1"),
     )
     if overrides.get("db_path") is not None:
         overrides["db_explicit"] = True

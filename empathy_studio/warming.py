@@ -30,6 +30,14 @@ NICENESS = 10
 POLL_SECONDS = 10.0
 
 
+def start_child(settings: Settings, args: list[str], stderr: int = subprocess.PIPE, python: str = sys.executable) -> subprocess.Popen:
+    """`empathy-studio ARGS` as a niced child of the server: it opens the server's database (never creates one) and leaves
+    when the server is gone (`Settings.child_env` passes the server's pid down)."""
+    env = {**os.environ, **settings.child_env(), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([python, "-m", "empathy_studio.cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                            preexec_fn=lambda: os.nice(NICENESS))
+
+
 class Warmer:
     """Finds models whose predictions are not all cached and warms them, one child process at a time."""
 
@@ -72,10 +80,7 @@ class Warmer:
             stamp = _mtime(folder)
             if self._failed.get(name) == stamp:
                 continue
-            env = {**os.environ, **self.settings.child_env(), "PYTHONUNBUFFERED": "1"}
-            cmd = [self.python, "-m", "empathy_studio.cli", "warm", "--model", name]
-            self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                          preexec_fn=lambda: os.nice(NICENESS))
+            self._proc = start_child(self.settings, ["warm", "--model", name], python=self.python)
             _, err = self._proc.communicate()
             code, self._proc = self._proc.returncode, None
             if code != 0 and not self._stop.is_set():

@@ -176,6 +176,7 @@ def live_app(tmp_path_factory):
                         auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
     studio = Studio(settings.replace(esconv_file=DEMO_PATH))
     studio.ensure_quick_model()
+    studio.start()
     app = build_app(studio)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())

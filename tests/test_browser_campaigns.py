@@ -211,3 +211,55 @@ def test_a_blind_campaign_hides_gold_and_predictions_from_annotators(browser, li
     assert studio.analyze("minilm-quick", "val", actor=admin)["hidden"] == 0  # admins still see everything
     studio.set_campaign_active(admin, "blind-check", False)
     ctx.close()
+
+
+def _session_value(page):
+    return page.evaluate("localStorage.getItem('empathy-studio-session')")
+
+
+def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_empty_scale(browser, live_app):
+    from empathy_studio.services import CampaignRequest
+
+    url, studio = live_app
+    studio.create_campaign(studio.annotation.login("admin", "adminpw"),
+                           CampaignRequest(name="reload-mid", k=1, source="ids", ids="demo-10 demo-11 demo-12"))
+    cid = studio.store.campaign("reload-mid")["id"]
+    ctx, page = open_page(browser, url)
+    sign_in(page, "ben", "benpw")
+    tab(page, "Annotate")
+    page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
+    pick(page, "annotate-campaign", "reload-mid")
+    shows(page, "#annotate-progress", "reload-mid")
+    page.locator("#annotate-chat").click()
+    item = current_item(page)
+    kept = _session_value(page)
+    page.keyboard.press("5")  # initial; the highlight moves to final
+    page.wait_for_selector("#rate-final.es-active", timeout=10_000)
+    page.wait_for_function(f"localStorage.getItem('empathy-studio-session') !== {json.dumps(kept)}", timeout=10_000)  # the draft is kept
+    page.reload()
+    shows(page, "#whoami", "Signed in as ben", timeout=30_000)
+    tab(page, "Annotate")
+    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+                           f"return d && d.getAttribute('data-item') === {json.dumps(item)}; }})()", timeout=30_000)
+    page.wait_for_selector('#rate-initial input[value="5"]:checked', timeout=10_000)  # the draft came back
+    page.wait_for_selector("#rate-final.es-active", timeout=10_000)  # and the next key goes to the first empty scale
+    page.locator("#annotate-chat").click()
+    assert rate_by_keyboard_one(page, "1") == item
+    saved = studio.store.ratings(annotator="ben", item_id=item, campaign_id=cid)
+    assert [(r["initial"], r["final"]) for r in saved] == [(5, 1)]
+    page.keyboard.press("3")  # the next item: initial set, highlight on final
+    page.wait_for_selector("#rate-final.es-active", timeout=10_000)
+    pick(page, "annotate-campaign", "reload-mid")  # picked again: the form is cleared, and so is the highlight's place
+    page.wait_for_selector("#rate-initial.es-active", timeout=10_000)
+    assert page.locator('#rate-initial input[type=radio]:checked').count() == 0
+    ctx.close()
+
+
+def rate_by_keyboard_one(page, final):
+    """One digit (the scale the highlight is on) and Enter; waits until another item is on screen."""
+    before = current_item(page)
+    page.keyboard.press(final)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+                           f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=20_000)
+    return before

@@ -133,3 +133,27 @@ def test_in_process_jobs_for_zero_gpu_spaces(studio):
     # the job stops itself at its next step; its thread then starts the next job, of which there is none
     assert _wait_for(lambda: not any(t.name == "job-%d" % slow for t in threading.enumerate()), timeout=30)
     assert studio.store.job(slow)["state"] == "cancelled" and not (studio.settings.models_dir / "stopped").exists()
+
+
+def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(studio, tiny_encoder, tmp_path, monkeypatch):
+    """The job's child runs `train --job-id N` without --json, which printed a seeker metric a rater does not have."""
+    from empathy_studio import registry
+
+    from .conftest import EPITOME
+
+    if not EPITOME.exists():
+        pytest.skip("EPITOME is not beside the project (../shared/data)")
+    hook = tmp_path / "hook"
+    hook.mkdir()  # the child learns the tiny encoder's registry row the way this process does
+    (hook / "sitecustomize.py").write_text(
+        "import os\nif os.environ.get('EMPATHY_STUDIO_TINY_ENCODER'):\n    from empathy_studio import registry as r\n"
+        "    r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER'])\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("EMPATHY_STUDIO_TINY_ENCODER", str(tiny_encoder))
+    studio.registry.base["tiny-bert"] = registry.ModelSpec("tiny-bert", "encoder", str(tiny_encoder))
+    root = studio.annotation.login("root", "pw")
+    request = TrainRequest(model="tiny-bert", task="empathy", max_steps=2, max_length=32, batch_size=8, name="job-rater")
+    job = studio.jobs.wait(studio.jobs.submit(root, request.to_dict()), timeout=300)
+    assert job["state"] == "succeeded", job["log_tail"]
+    assert studio.registry.get("job-rater").is_rater and job["model_name"] == "job-rater"
+    assert "registered job-rater" in job["log_tail"] and "level4_f1_weighted" in job["log_tail"]

@@ -63,7 +63,8 @@ def test_sigterm_snapshots_every_acknowledged_rating_and_a_restart_restores_them
 
     remote, db = tmp_path / "remote", tmp_path / "disk" / "studio.sqlite"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMPATHY_STUDIO_SNAPSHOT_REPO": f"file://{remote}", "EMPATHY_STUDIO_SNAPSHOT_EVERY_MINUTES": "60",
-           "EMPATHY_STUDIO_SNAPSHOT_DEBOUNCE_SECONDS": "600", "EMPATHY_STUDIO_PERSISTENT_DIR": str(tmp_path / "no-volume")}
+           "EMPATHY_STUDIO_SNAPSHOT_DEBOUNCE_SECONDS": "600", "EMPATHY_STUDIO_PERSISTENT_DIR": str(tmp_path / "no-volume"),
+           "EMPATHY_STUDIO_BUILD_STARTER": "false"}
 
     def serve():
         port = free_port()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import analysis
 from .. import data as D
 from ..annotation import Annotation
-from ..errors import DataError, InputError, PermissionDenied
+from ..errors import DataError, InputError, ModelUnavailable, PermissionDenied
 from ..finetune import Finetuner, TrainRequest
 from ..jobs import JobRunner, zero_gpu
 from ..progress import ProgressFn
-from ..registry import Registry
+from ..registry import QUICK_MODEL, Registry
 from ..settings import Settings
 from ..store import Annotator, Store
 from ..campaigns import dialogue_of_item
@@ -24,7 +29,16 @@ from ..campaigns import dialogue_of_item
 if TYPE_CHECKING:
     from ..inference import Predictor
 
+log = logging.getLogger(__name__)
 SPLITS = (*D.SPLITS, "all")
+
+
+@dataclass(frozen=True)
+class _Caller:
+    actor: Annotator | None
+
+
+_CALLER: contextvars.ContextVar[_Caller | None] = contextvars.ContextVar("caller", default=None)  # set for one call of the app
 MAX_UPLOAD_BYTES = 20 * 2**20
 
 
@@ -52,6 +66,8 @@ class StudioBase:
         self.registry = Registry(settings.models_dir, settings.allow_hub_downloads)
         self.sources = D.DataSources.from_settings(settings)
         self._lock = threading.RLock()
+        self._starter_lock = threading.Lock()  # one starter model built at a time, without holding the studio's lock
+        self._starter_proc: subprocess.Popen | None = None  # the server's child building the starter model
         self._predictors: dict[str, Predictor] = {}
         self._store: Store | None = None
         self._annotation: Annotation | None = None
@@ -70,7 +86,8 @@ class StudioBase:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(self.settings.effective_db_path)
+                # a server's child (settings.server_pid) opens the server's database, and never creates one
+                self._store = Store(self.settings.effective_db_path, create=self.settings.server_pid is None)
             return self._store
 
     @property
@@ -112,22 +129,60 @@ class StudioBase:
         snap.start()
         return snap
 
+    # -- who may start a build -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def acting(self, actor: Annotator | None) -> Iterator[None]:
+        """Within one call of the app: who is calling (resolved, or None for an anonymous caller)."""
+        token = _CALLER.set(_Caller(actor))
+        try:
+            yield
+        finally:
+            _CALLER.reset(token)
+
+    def check_may_build(self, name: str) -> None:
+        """A starter model is built by the server's start-up, an admin's first use, or the CLI; never by any other caller of the app."""
+        caller = _CALLER.get()
+        if caller is None or (caller.actor is not None and caller.actor.is_admin):
+            return
+        if self.starter_building():
+            raise ModelUnavailable(f"{name} is being built by the server since it started (one time, about 1.5 minutes on a free "
+                                   "2-core machine): try again shortly")
+        raise ModelUnavailable(f"{name} is not built yet: an admin builds it by using it once (signed in), or on the server: "
+                               f"empathy-studio predict --model {name} ...")
+
+    def starter_building(self) -> bool:
+        return self._starter_proc is not None and self._starter_proc.poll() is None
+
     def start(self) -> None:
-        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process, the warmer."""
+        """What a server does once at start: restore a snapshot, items in the store, accounts, jobs left by a dead process,
+        the warmer, and (with `settings.build_starter`) the starter model when it is missing, built by a niced child process
+        (`empathy-studio warm --model minilm-quick`: it builds the model, then caches its ESConv predictions) that the
+        server ends at shutdown."""
         self.snapshots = self.start_snapshots()
         self.sync_items()
         self.annotation.bootstrap_accounts()
         self.jobs.recover()
+        if self.settings.build_starter and self._starter_proc is None and self.registry.get(QUICK_MODEL).kind != "finetuned":
+            from ..warming import start_child
+
+            self._starter_proc = start_child(self.settings, ["warm", "--model", QUICK_MODEL], stderr=subprocess.DEVNULL)
         if self.settings.warm_predictions and self.warmer is None:
             from ..warming import Warmer
 
-            self.warmer = Warmer(self.settings, self.warm_pending, self.jobs_active).start()
+            self.warmer = Warmer(self.settings, self.warm_pending, lambda: self.jobs_active() or self.starter_building()).start()
 
     def close(self) -> None:
         """At shutdown: the warmer stops, a last snapshot of anything not yet snapshotted, then the database closes."""
         if self.warmer is not None:
             self.warmer.stop()
             self.warmer = None
+        if self.starter_building():
+            self._starter_proc.terminate()
+            try:
+                self._starter_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._starter_proc.kill()
         if self.snapshots is not None:
             self.snapshots.stop(final=True)
             self.snapshots = None

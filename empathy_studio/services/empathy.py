@@ -46,7 +46,7 @@ class EmpathyServices:
         from ..finetune import TrainRequest
         from ..registry import QUICK_RATER
 
-        with self._lock:
+        with self._starter_lock:
             spec = self.registry.get(QUICK_RATER)
             if spec.kind == "finetuned":
                 return spec
@@ -66,12 +66,16 @@ class EmpathyServices:
         return names[0] if names else None
 
     def rater(self, name: str, progress: ProgressFn | None = None) -> RaterPredictor:
+        key = f"rater:{name}"
         with self._lock:
-            key = f"rater:{name}"
+            if key in self._predictors:
+                return self._predictors[key]
+            spec = self.registry.get(name)
+        if spec.kind == "quick" and spec.is_rater:  # built outside the studio's lock: other models keep predicting meanwhile
+            self.check_may_build(name)
+            spec = self.ensure_quick_rater(progress)
+        with self._lock:
             if key not in self._predictors:
-                spec = self.registry.get(name)
-                if spec.kind == "quick" and spec.is_rater:
-                    spec = self.ensure_quick_rater(progress)
                 if not spec.is_rater:
                     raise ModelUnavailable(f"{name} is not an empathy rater; raters: {', '.join(self.rater_choices()) or 'none yet'} "
                                            "(empathy-studio train --task empathy --model minilm)")

@@ -15,6 +15,7 @@ from ..baselines import ZeroR
 from ..calibration import Calibration
 from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
 from ..finetune import TrainRequest
+from ..jobs import exit_with_parent
 from ..labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
 from ..tasks import get_task
 from ..metrics import confusion_counts, evaluate_predictions, per_class_report
@@ -87,8 +88,12 @@ class ModelServices:
             if name in self._predictors:
                 return self._predictors[name]
             spec = self.registry.get(name)
-            if spec.kind == "quick":
-                spec = self.ensure_quick_model(progress)
+        if spec.kind == "quick":  # built outside the studio's lock: other models keep predicting meanwhile
+            self.check_may_build(name)
+            spec = self.ensure_quick_model(progress)
+        with self._lock:
+            if name in self._predictors:
+                return self._predictors[name]
             if spec.kind != "finetuned" or spec.path is None:
                 raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
                                        f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
@@ -101,7 +106,7 @@ class ModelServices:
 
     def ensure_quick_model(self, progress: ProgressFn | None = None) -> ModelSpec:
         """The first-run model: frozen MiniLM plus heads trained on the gold labels at hand, built once."""
-        with self._lock:
+        with self._starter_lock:
             spec = self.registry.get(QUICK_MODEL)
             if spec.kind == "finetuned":
                 return spec
@@ -173,7 +178,11 @@ class ModelServices:
         return out
 
     def warm(self, name: str, progress: ProgressFn | None = None) -> int:
-        """Predict and cache every labelled ESConv dialogue for a model (what the background warmer runs); how many there are."""
+        """Predict and cache every labelled ESConv dialogue for a model (what the background warmer runs); how many there are.
+
+        Run by the warmer (in a server's child), it leaves as soon as the server is gone, and never creates a database."""
+        if self.settings.server_pid:
+            exit_with_parent(self.settings.server_pid)
         return len(self.split_predictions(name, "all", progress))
 
     # -- evaluation and analysis --------------------------------------------------------

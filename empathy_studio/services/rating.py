@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,11 +22,13 @@ class RatingServices:
         (post, response) pair and, assisted, the empathy rater's levels."""
         who = require(actor)
         camp = self.annotation.campaign(campaign)
+        if not self.in_campaign(camp, item_id):
+            raise NotFound(f"item {item_id!r} is not in campaign {camp['name']}")
         if camp["kind"] == "empathy":
             return self._pair_view(who, item_id, camp)
         d = self.dialogue(item_id)
         mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
-        assisted = self.annotation.is_assisted(campaign)
+        assisted = self._suggests(who, camp, item_id)
         suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
         return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
                 "progress": self.annotation.progress(who, campaign), "campaign": camp}
@@ -35,12 +38,26 @@ class RatingServices:
         if item is None or not item.get("post"):
             raise NotFound(f"unknown response {item_id!r}")
         mine = self.store.empathy_ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
-        assisted = self.annotation.is_assisted(camp["name"])
+        assisted = self._suggests(who, camp, item_id)
         rater = self.suggestion_rater() if assisted else None
         suggestion = self.cached_ratings(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
         return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
                 "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
                 "campaign": camp}
+
+    def in_campaign(self, campaign: dict[str, Any] | str | None, item_id: Any) -> bool:
+        """Whether an item is one of a campaign's (the default campaign holds every dialogue)."""
+        camp = campaign if isinstance(campaign, dict) else self.annotation.campaign(campaign)
+        if not isinstance(item_id, str) or not item_id:
+            return False
+        if camp["all_items"]:
+            item = self.store.item(item_id)
+            return item is not None and not item.get("post")
+        return self.store.campaign_has_item(camp["id"], item_id)
+
+    def _suggests(self, who: Annotator, camp: dict[str, Any], item_id: str) -> bool:
+        """An assisted campaign shows the model's suggestion, except for an item of an active blind campaign (hidden_from)."""
+        return self.annotation.is_assisted(camp["name"]) and item_id not in self.hidden_from(who)
 
     def check_item(self, item_id: str) -> str:
         item_id = (item_id or "").strip()
@@ -65,6 +82,9 @@ class RatingServices:
     # -- campaigns ---------------------------------------------------------------
 
     def create_campaign(self, actor: Annotator | None, req: CampaignRequest) -> int:
+        """A new campaign; on a database no server has opened yet, ESConv's dialogues are put into it first."""
+        if req.kind == "intensity" and not self.store.count_items("intensity"):
+            self.sync_items()
         return create_campaign(actor, req, self.sources, self.store)
 
     def campaign_names(self, actor: Annotator | None) -> list[str]:
@@ -124,12 +144,33 @@ class RatingServices:
     # -- sessions ------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, client: str | None = None) -> tuple[Annotator, str]:
-        """An account and a session token for the browser to keep (never the password)."""
+        """An account, acting under a new session, and its token for the browser to keep (never the password)."""
         who = self.annotation.login(name, password, client)
-        return who, self.store.create_session(who)
+        token = self.store.create_session(who)
+        return dataclasses.replace(who, token=token), token
+
+    def sign_in_oauth(self, username: str) -> Annotator:
+        """A Hugging Face OAuth profile's account (made on first sign-in), acting under a session like any other."""
+        who = self.annotation.oauth_login(username)
+        return dataclasses.replace(who, token=self.store.create_session(who))
 
     def resume(self, token: str | None) -> Annotator | None:
-        return self.store.session_annotator(token)
+        who = self.store.session_annotator(token)
+        return dataclasses.replace(who, token=token) if who else None
+
+    def current_actor(self, who: Any) -> Any:
+        """The caller as the database knows them now, for every call the app handles.
+
+        A page holds the account it signed in with; this checks that its session is still open (not
+        signed out in another tab, not expired) and reads the account's role again (an admin demoted
+        since is an annotator from the next call on). A closed session is no account: None. Values
+        other than an account pass through unchanged."""
+        if not isinstance(who, Annotator):
+            return who
+        if who.token is None:  # made in-process (the CLI, tests): the account's current role
+            fresh = self.store.annotator_by_id(who.id)
+            return fresh
+        return self.resume(who.token)
 
     def sign_out(self, token: str | None) -> None:
         self.store.revoke_session(token)

@@ -72,10 +72,10 @@ class TrainingServices:
 
     def run_job(self, job_id: int, progress: ProgressFn | None = None) -> dict[str, Any]:
         """In a job's child process: train the request stored in the job's row, reporting progress back to it."""
+        exit_with_parent(self.settings.server_pid)
         job = self.store.job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}")
-        exit_with_parent()
         reporter = JobReporter(self.store, job_id)
         manifest = self.train_and_register(TrainRequest.from_dict(job["params"]), progress=fan_out([progress, reporter]))
         reporter.finished(manifest)

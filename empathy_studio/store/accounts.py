@@ -8,7 +8,7 @@ import hmac
 import secrets
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import PermissionDenied, StoreError
@@ -89,6 +89,8 @@ class Annotator:
     id: int
     name: str
     role: str
+    # the sign-in session this account acts under in the app (checked again on every call; never stored in the clear)
+    token: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -141,6 +143,10 @@ class Accounts:
     def annotator(self, name: str) -> Annotator | None:
         key = _key_or_none(name)
         row = self.db.execute("SELECT id, name, role FROM annotators WHERE name_key = ?", [key]).fetchone() if key else None
+        return Annotator(*row) if row else None
+
+    def annotator_by_id(self, ident: int) -> Annotator | None:
+        row = self.db.execute("SELECT id, name, role FROM annotators WHERE id = ?", [ident]).fetchone()
         return Annotator(*row) if row else None
 
     def authenticate(self, name: str, password: str) -> Annotator | None:

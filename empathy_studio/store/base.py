@@ -19,10 +19,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 60_000
 
 
-def _check_database_file(path: Path) -> None:
+def _check_database_file(path: Path, create: bool = True) -> None:
     """One clear line, before SQLite's own errors, when the database cannot be what the studio needs."""
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a database file")
+    if not create and not (path.exists() and path.stat().st_size):
+        raise StoreError(f"{path}: no database here, and only the server creates it")
     if path.exists():
         try:
             with path.open("rb") as fh:
@@ -42,11 +44,40 @@ def _check_database_file(path: Path) -> None:
         raise StoreError(f"{path.parent}: the folder is read-only; the studio needs to write its database there")
 
 
+_KEPT = ("annotators", "ratings", "empathy_ratings", "jobs", "sessions")  # what a database holds that a restore must not lose
+
+
+def is_empty_database(path: Path | str) -> bool:
+    """No database worth keeping at `path`: no file, an empty file, no migrations applied, or no row of anything a user made.
+
+    A server that comes up on such a file restores its snapshot instead of serving it (read-only look; nothing is created).
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "migrations" not in tables or not conn.execute("SELECT 1 FROM migrations LIMIT 1").fetchone():
+            return True
+        if "campaigns" in tables and conn.execute("SELECT 1 FROM campaigns WHERE all_items = 0 LIMIT 1").fetchone():
+            return False
+        return not any(conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in _KEPT if t in tables)
+    except sqlite3.DatabaseError:
+        return False  # not ours to judge: the store's own checks will say what is wrong with it
+    finally:
+        conn.close()
+
+
 class Connection:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, create: bool = True):
+        """`create=False` (a server's child processes): open the database only if it is there; never make a new one."""
         self.path = Path(path)
         if str(path) != ":memory:":
-            _check_database_file(self.path)
+            _check_database_file(self.path, create)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()

@@ -12,6 +12,7 @@ named `default` holds every item with no k: the free queue of earlier versions.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any, Iterable, Sequence
 
@@ -35,12 +36,14 @@ _LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: 
 class Campaigns:
     def create_campaign(self, name: str, items: Sequence[tuple[str, str]], k: int = 2, scales: Sequence[str] = ("initial", "final"),
                         blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None,
-                        kind: str = "intensity") -> int:
+                        kind: str = "intensity", new_items: Sequence[dict[str, Any]] = ()) -> int:
         """A new campaign over (item id, kind) pairs, validated whole before anything is written.
 
         `kind` is what is rated: "intensity" (dialogues, on `scales`) or "empathy" ((post, response)
-        items, on the three mechanisms)."""
-        check_name(name, "campaign name")
+        items, on the three mechanisms). `new_items` are item rows the campaign brings (an upload's
+        dialogues or pairs): they are written in the campaign's own transaction, after its name is
+        found free, and an item that another campaign holds is never changed by them."""
+        self.check_campaign_name_free(name)
         if kind not in CAMPAIGN_KINDS:
             raise StoreError(f"campaign kind must be one of {', '.join(CAMPAIGN_KINDS)}, got {kind!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
@@ -58,7 +61,8 @@ class Campaigns:
         if bad:
             raise StoreError(f"item kind must be one of {', '.join(ITEM_KINDS)}, got {bad[0]!r}")
         ids = [i for i, _ in items]
-        known = set(self.item_ids(kind))
+        rows = _item_rows(new_items)
+        known = set(self.item_ids(kind)) | {r["id"] for r in rows if (r.get("post") is not None) == (kind == "empathy")}
         missing = [i for i in ids if i not in known]
         if missing:
             what = "(post, response) pairs" if kind == "empathy" else "dialogues"
@@ -66,6 +70,11 @@ class Campaigns:
         with self.write() as db:
             if db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
                 raise StoreError(f"a campaign named {name!r} exists already")
+            held = _held_elsewhere(db, rows)
+            if held:
+                raise StoreError(f"item {held!r} belongs to another campaign with other content; nothing was written")
+            if rows:
+                db["items"].upsert_all(rows, pk="id")
             cid = db["campaigns"].insert({"name": name, "k": k, "all_items": 0, "scales": json.dumps(list(scales)), "blind": int(bool(blind)),
                                           "guidelines": guidelines or "", "gold_rate": float(gold_rate), "active": 1,
                                           "created_by": created_by, "created": now(), "kind": kind}).last_pk
@@ -77,6 +86,11 @@ class Campaigns:
                     rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos})
             db["campaign_items"].insert_all(rows)
         return int(cid)
+
+    def check_campaign_name_free(self, name: str) -> None:
+        check_name(name, "campaign name")
+        if self.db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
+            raise StoreError(f"a campaign named {name!r} exists already; choose another name (its items stay as they are)")
 
     def campaign(self, ref: int | str) -> dict[str, Any]:
         col = "id" if isinstance(ref, int) else "name"
@@ -115,6 +129,9 @@ class Campaigns:
         kinds = list(kinds)
         sql = f"SELECT item_id FROM campaign_items WHERE campaign_id = ? AND kind IN ({','.join('?' * len(kinds))}) ORDER BY position"
         return [r[0] for r in self.db.execute(sql, [campaign_id, *kinds]).fetchall()]
+
+    def campaign_has_item(self, campaign_id: int, item_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone() is not None
 
     def blinded_item_ids(self) -> set[str]:
         """Items of every active blind campaign: their gold and predictions stay hidden from non-admins."""
@@ -214,22 +231,26 @@ class Campaigns:
                        [campaign_id, item_id, annotator_id])
 
     def _complete_assignment(self, db, campaign_id: int, item_id: str, annotator_id: int) -> None:
-        """Inside a rating's transaction: mark the assignment done, or refuse a rating that would push the item past k."""
+        """Inside a rating's transaction: mark the assignment done, or refuse a rating that would push the item past k.
+
+        Every first rating (and every rating made again after an undo) counts the item's other live
+        raters, whatever the annotator's own assignment row says: a live claim, an expired one, one
+        reset by an undo, or none. A live claim of one's own kept the others below k when it was made,
+        so it passes; an expired or undone one may have let someone else in, and then the save is refused.
+        """
         camp = db.execute("SELECT k, all_items, name FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
         if camp is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
         k, all_items, name = camp
         if not all_items:
-            if not db.execute("SELECT 1 FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone():
+            row = db.execute("SELECT kind FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()
+            if row is None:
                 raise StoreError(f"item {item_id!r} is not in campaign {name!r}")
-            mine = db.execute("SELECT 1 FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
-                              [campaign_id, item_id, annotator_id]).fetchone()
-            kind = db.execute("SELECT kind FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()[0]
-            if not mine and kind == "item":
-                taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND {_LIVE}",
-                                   [campaign_id, item_id, time.time()]).fetchone()[0]
-                if taken >= k:
-                    raise StoreError(f"item {item_id!r} already has its {k} raters in campaign {name!r}")
+            if row[0] == "item":
+                others = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? "
+                                    f"AND {_LIVE}", [campaign_id, item_id, annotator_id, time.time()]).fetchone()[0]
+                if others >= k:
+                    raise StoreError(f"item {item_id!r} already has its {k} raters in campaign {name!r}; ask for the next item")
         was = db.execute("SELECT done FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
                          [campaign_id, item_id, annotator_id]).fetchone()
         db.execute("INSERT INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) VALUES (?, ?, ?, ?, 0, 1) "
@@ -245,24 +266,34 @@ class Campaigns:
 
     # -- progress ----------------------------------------------------------------
 
-    def campaign_progress(self, campaign_id: int) -> dict[str, Any]:
-        """Items with their k ratings, of all items; ratings per annotator."""
+    def campaign_progress(self, campaign_id: int, per_annotator: bool = True) -> dict[str, Any]:
+        """Items with their k ratings, of all items; ratings in all, and (`per_annotator`) per annotator.
+
+        A campaign with k reads the count kept with each item (`rated`), so the cost does not grow as the
+        campaign fills; the breakdown per annotator is a count over the ratings, for the admins' overview.
+        """
         camp = self.campaign(campaign_id)
         table = self._table(campaign_id)
         per = dict(self.db.execute(f"SELECT an.name, count(*) FROM {table} r JOIN annotators an ON an.id = r.annotator_id "
-                                   "WHERE r.campaign_id = ? AND r.removed = 0 GROUP BY an.name ORDER BY an.name", [campaign_id]).fetchall())
+                                   "WHERE r.campaign_id = ? AND r.removed = 0 GROUP BY an.name ORDER BY an.name",
+                                   [campaign_id]).fetchall()) if per_annotator or camp["all_items"] else {}
         if camp["all_items"]:
             n = self.count_items()
             complete = self.db.execute(f"SELECT count(DISTINCT item_id) FROM {table} WHERE campaign_id = ? AND removed = 0", [campaign_id]).fetchone()[0]
+            ratings = sum(per.values())
         else:
-            n = self.db.execute("SELECT count(*) FROM campaign_items WHERE campaign_id = ? AND kind = 'item'", [campaign_id]).fetchone()[0]
-            complete = self.db.execute(
-                f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM {table} r "
-                "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?", [campaign_id, camp["k"]]).fetchone()[0]
-        return {"campaign": camp["name"], "items": n, "complete": complete, "ratings": sum(per.values()), "per_annotator": per}
+            n, complete, ratings = self.db.execute(
+                "SELECT sum(kind = 'item'), sum(kind = 'item' AND rated >= ?), sum(rated) FROM campaign_items WHERE campaign_id = ?",
+                [camp["k"], campaign_id]).fetchone()
+        return {"campaign": camp["name"], "items": n or 0, "complete": complete or 0, "ratings": ratings or 0, "per_annotator": per}
 
     def annotator_progress(self, campaign_id: int, annotator_id: int, clock: float | None = None) -> dict[str, int]:
-        """(done, done + what the annotator can still be given) in a campaign."""
+        """(done, done + what the annotator can still be given) in a campaign.
+
+        What is left: the items below k that are not the annotator's, less those that other annotators'
+        open claims fill, plus the calibration and gold items not yet rated. Each part is an index range
+        over the kept counts, the annotator's own ratings or the open claims, never a count per item.
+        """
         t = time.time() if clock is None else clock
         camp = self.campaign(campaign_id)
         table = self._table(campaign_id)
@@ -270,12 +301,35 @@ class Campaigns:
                                [campaign_id, annotator_id]).fetchone()[0]
         if camp["all_items"]:
             return {"done": done, "assigned": self.count_items()}
+        mine = (f"EXISTS (SELECT 1 FROM {table} r WHERE r.annotator_id = :a AND r.item_id = ci.item_id AND r.campaign_id = :c "
+                "AND r.removed = 0)")
         left = self.db.execute(
-            f"SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN "
-            f"(SELECT item_id FROM {table} WHERE annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
-            f"WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND {_LIVE}) < ?)",
-            [campaign_id, annotator_id, annotator_id, t, camp["k"]]).fetchone()[0]
+            "SELECT (SELECT count(*) FROM campaign_items WHERE campaign_id = :c AND kind = 'item' AND rated < :k)"
+            f" - (SELECT count(*) FROM {table} r JOIN campaign_items ci ON ci.campaign_id = r.campaign_id AND ci.item_id = r.item_id "
+            "     WHERE r.campaign_id = :c AND r.annotator_id = :a AND r.removed = 0 AND ci.kind = 'item' AND ci.rated < :k)"
+            " - (SELECT count(*) FROM (SELECT item_id, count(*) AS n FROM assignments WHERE campaign_id = :c AND done = 0 AND expires > :t "
+            "     AND annotator_id != :a GROUP BY item_id) o JOIN campaign_items ci ON ci.campaign_id = :c AND ci.item_id = o.item_id "
+            f"    WHERE ci.kind = 'item' AND ci.rated < :k AND ci.rated + o.n >= :k AND NOT {mine})"
+            f" + (SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = :c AND ci.kind != 'item' AND NOT {mine})",
+            {"c": campaign_id, "a": annotator_id, "k": camp["k"], "t": t}).fetchone()[0]
         return {"done": done, "assigned": done + left}
+
+
+def _item_rows(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in it.items()} for it in items]
+
+
+_CONTENT = ("text", "post", "gold_levels", "gold_emotion", "gold_initial", "gold_final", "record")
+
+
+def _held_elsewhere(db, rows: list[dict[str, Any]]) -> str | None:
+    """The first new item whose id an existing campaign already holds with other content (which an upsert would overwrite)."""
+    for row in rows:
+        cur = db.execute(f"SELECT {', '.join(_CONTENT)} FROM items i WHERE i.id = ? AND EXISTS "
+                         "(SELECT 1 FROM campaign_items ci WHERE ci.item_id = i.id)", [row["id"]]).fetchone()
+        if cur is not None and any(row.get(c) != v for c, v in zip(_CONTENT, cur) if c in row):
+            return row["id"]
+    return None
 
 
 def _campaign(row: dict[str, Any]) -> dict[str, Any]:

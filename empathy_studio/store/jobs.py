@@ -38,6 +38,8 @@ class Jobs:
         return self.job(row[0])
 
     def job(self, job_id: int) -> dict[str, Any] | None:
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:  # SQLite's integers end there
+            return None
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
         if not rows:
             return None

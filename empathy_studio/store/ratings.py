@@ -18,6 +18,7 @@ from .accounts import Annotator
 from .migrations import now
 
 MAX_NOTE = 5000
+MAX_TURNS = 200  # per-turn intensities of one dialogue at most (ESConv's longest has 67 seeker turns); the page checks the dialogue's own count
 UNDONE = '{"undone": true}'  # the history's record of an undo
 RATING_FIELDS = ("initial", "final", "emotion", "confidence", "note", "turn_intensities")
 EMPATHY_FIELDS = (*EPITOME_MECHANISMS, "note")
@@ -100,6 +101,8 @@ class Ratings:
         if turn_intensities is not None:
             if not isinstance(turn_intensities, list) or any(v is not None and not is_valid_intensity(v) for v in turn_intensities):
                 raise StoreError("turn intensities must be a list of integers from 1 to 5 (or empty)")
+            if len(turn_intensities) > MAX_TURNS:
+                raise StoreError(f"{len(turn_intensities):,} per-turn intensities; a dialogue has at most {MAX_TURNS} seeker turns here")
         values = {"initial": initial, "final": final, "emotion": emotion or None, "confidence": confidence, "note": note or None,
                   "turn_intensities": json.dumps(turn_intensities) if turn_intensities else None}
         return who, values

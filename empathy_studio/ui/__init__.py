@@ -11,12 +11,13 @@ from typing import Any
 
 import gradio as gr
 
-from ..services import Studio
+from ..services import MAX_UPLOAD_BYTES, Studio
 from . import analyze, annotate, campaigns, explore, models, train
-from .common import CSS, KEYBOARD_JS, banner_html, esc, on
+from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, on
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+QUEUE_SIZE = 512  # waiting calls at most (several hundred raters' saves fit; a flood of anonymous calls does not)
 
 
 def first_admin_command(studio: Studio) -> str:
@@ -26,14 +27,14 @@ def first_admin_command(studio: Studio) -> str:
 def launch_options() -> dict[str, Any]:
     """What `launch()` needs besides host and port (Gradio 6 takes theme, CSS and head there)."""
     return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS, "footer_links": ["api"],
-            "show_error": False}
+            "show_error": False, "max_file_size": MAX_UPLOAD_BYTES}
 
 
 def build_app(studio: Studio) -> gr.Blocks:
-    studio.start()
+    """The page over a studio; no side effects: the server's own work starts in `Studio.start`, called by `serve` and app.py."""
     choices = studio.model_choices()
     # files served for download leave Gradio's cache after an hour
-    with gr.Blocks(title="Empathy Studio", delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="Empathy Studio", delete_cache=(3600, 3600)) as app, actors_from(studio.current_actor, studio.acting):
         user = gr.State(None)
         # where a signed-in user is, kept encrypted in the browser: a session token (never a password), campaign, item, draft
         session = gr.BrowserState({}, storage_key="empathy-studio-session")
@@ -94,8 +95,11 @@ def build_app(studio: Studio) -> gr.Blocks:
             fresh = {"token": token} if sess.get("user") != account.name else {**sess, "token": token}
             return account, banner_html(f"Signed in as {account.name} ({account.role})"), "", {**fresh, "user": account.name}, ""
 
-        def sign_out(sess: dict | None):
+        def sign_out(account, sess: dict | None):
+            """Ends the session the page acts under (every tab that shares it is signed out from its next call on)."""
             studio.sign_out(sess.get("token") if isinstance(sess, dict) else None)
+            if account is not None:
+                studio.sign_out(account.token)
             return None, banner_html(SIGNED_OUT), {}
 
         def resume(sess: dict | None, request: gr.Request):
@@ -112,18 +116,19 @@ def build_app(studio: Studio) -> gr.Blocks:
         def sign_in_oauth(profile: gr.OAuthProfile | None):
             if profile is None:  # not signed in on the Hub yet: stay anonymous, no toast on every page load
                 return None, banner_html("Not signed in: use the Hugging Face button to annotate.")
-            account = studio.annotation.oauth_login(profile.username)
+            account = studio.sign_in_oauth(profile.username)
             return account, banner_html(f"Signed in as {account.name} ({account.role})")
 
         on(signin.click, sign_in, [name, password, session], [user, who, password, session, setup], api_name="sign_in")
         on(password.submit, sign_in, [name, password, session], [user, who, password, session, setup], api_name=False)
-        on(signout.click, sign_out, session, [user, who, session], api_name="sign_out")
+        on(signout.click, sign_out, [user, session], [user, who, session], api_name="sign_out")
         on(app.load, resume, session, [user, who, setup], api_name=False, show_progress="hidden")
         if studio.settings.hf_oauth:
             on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
         on(t_models.select, lambda: models.models_frame(studio), None, table, api_name=False, show_progress="hidden")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
-    app.queue(default_concurrency_limit=16)
+    # The queue holds at most QUEUE_SIZE waiting calls; past that a caller is told the server is busy.
+    app.queue(default_concurrency_limit=16, max_size=QUEUE_SIZE)
     _calm_queue(app)
     return app
 

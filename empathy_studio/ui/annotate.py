@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS, INTENSITY_ANCHORS
 from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, InputError, Studio
-from .common import banner_html, dialogue_html, esc, on, pair_html, prediction_html
+from .common import banner_html, dialogue_html, esc, markdown_html, on, pair_html, prediction_html
 
 SCALE = ["1", "2", "3", "4", "5"]
 LEVELS = ["0", "1", "2"]
@@ -92,9 +92,11 @@ def _session(value: Any) -> dict[str, Any]:
 
 
 def _guidelines(campaign: dict[str, Any]) -> str:
+    """The campaign's own guidelines (an admin's Markdown, rendered without raw HTML or remote images), then the general ones."""
     own = campaign.get("guidelines") or ""
     general = EMPATHY_GUIDELINES if campaign.get("kind") == "empathy" else GUIDELINES
-    return (f"**Guidelines of {campaign['name']}**\n\n{own}\n\n---\n" if own else "") + general
+    head = f"<div class='es-meta'><b>Guidelines of {esc(campaign['name'])}</b></div>{markdown_html(own)}<hr>" if own else ""
+    return head + markdown_html(general)
 
 
 def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
@@ -130,7 +132,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                 note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000, elem_id="rate-note")
                 keys = gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
         with gr.Accordion("Guidelines", open=False, elem_id="annotate-guidelines") as guide_panel:
-            guide = gr.Markdown(GUIDELINES)
+            guide = gr.HTML(markdown_html(GUIDELINES), elem_id="annotate-guidelines-text")
         with gr.Accordion("My ratings (click a row to open it)", open=False) as mine_panel:
             mine = gr.Dataframe(interactive=False, elem_id="my-ratings", wrap=True)
         with gr.Accordion("Queue of the default campaign (admins)", open=False):
@@ -191,7 +193,8 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         names = studio.campaign_names(who)
         sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
-        target = sess.get("item") or studio.annotation.next_in(who, camp, sess.get("skips") or [])
+        target = sess.get("item") if studio.in_campaign(camp, sess.get("item")) else None  # a session names only its campaign's items
+        target = target or studio.annotation.next_in(who, camp, sess.get("skips") or [])
         seen = sess.get("seen") or []
         first = camp not in seen
         return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")),
@@ -214,8 +217,13 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             raise InputError("no item loaded")
         if ini is None or fin is None:
             raise InputError("set both the initial and the final intensity (keys 1-5)")
+        per_turn = _turns(turn_text)
+        if per_turn:
+            n = len(studio.dialogue(current).seeker_turns)
+            if len(per_turn) > n:
+                raise InputError(f"{len(per_turn)} per-turn intensities for {n} seeker turn{'s' if n != 1 else ''}: one value per seeker turn")
         res = studio.annotation.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
-                                     note=text or None, turn_intensities=_turns(turn_text))
+                                     note=text or None, turn_intensities=per_turn)
         return saved_and_next(who, camp, current, res, sess)
 
     def submit_empathy(who, camp, current, er_, ip_, ex_, text, sess):

@@ -16,7 +16,7 @@ import pandas as pd
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
 from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, SCALES, CampaignRequest, InputError, Studio
-from .common import on
+from .common import on, whole
 
 NO_MODEL = "(no model)"
 STAT_ROWS = [("alpha_interval", "Krippendorff's alpha (interval)"), ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
@@ -96,11 +96,11 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             name = gr.Textbox(label="Name", placeholder="pilot-1", max_lines=1, elem_id="campaign-name")
             kind = gr.Radio(list(CAMPAIGN_KINDS), value="intensity", label="What is rated", elem_id="campaign-kind",
                             info="intensity: a seeker's dialogue, 1-5 · empathy: a supporter's response to a post, ER/IP/EX 0-2")
-            k = gr.Number(2, label="Annotators per item (k)", precision=0, elem_id="campaign-k")
+            k = gr.Number(2, label="Annotators per item (k)", step=1, elem_id="campaign-k")
             source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
             split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split")
             emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Only this gold emotion")
-            limit = gr.Number(None, label="At most this many items", precision=0, elem_id="campaign-limit")
+            limit = gr.Number(None, label="At most this many items (empty: all)", step=1, elem_id="campaign-limit")
         with gr.Row():
             ids = gr.Textbox(label="Item ids (with 'ids')", lines=2, placeholder="esconv-12, esconv-40 ...")
             upload = gr.File(label="With 'file': an ESConv-format JSON (intensity), or a CSV/JSONL of post and response (empathy)",
@@ -108,7 +108,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         with gr.Row():
             scales = gr.CheckboxGroup(list(SCALES), value=["initial", "final"], label="Scales asked (initial and final always)")
             blind = gr.Checkbox(True, label="Blind (no model suggestion)", elem_id="campaign-blind")
-            calibration = gr.Number(0, label="Calibration items (everyone, first)", precision=0)
+            calibration = gr.Number(0, label="Calibration items (everyone, first)", step=1)
             gold_rate = gr.Number(0.0, label="Gold checks per item (0-0.5)")
         guidelines = gr.Textbox(label="Guidelines (shown on first entry and on demand)", lines=3)
         create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
@@ -149,9 +149,9 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity"):
         if kk is None:
             raise InputError("set k, the number of annotators per item")
-        req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=int(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
-                              file=path, limit=int(lim) if lim else None, scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
-                              blind=bool(bl), guidelines=guide or "", calibration=int(cal or 0), gold_rate=float(gr_rate or 0))
+        req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=whole(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
+                              file=path, limit=None if lim in (None, "") else whole(lim), scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
+                              blind=bool(bl), guidelines=guide or "", calibration=whole(cal) if cal not in (None, "") else 0, gold_rate=float(gr_rate or 0))
         studio.create_campaign(who, req)
         gr.Info(f"Campaign {req.name} created")
         return table(who)

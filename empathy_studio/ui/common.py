@@ -6,23 +6,46 @@ Every piece of dialogue text, typed text or note reaches the page through
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import html
 import inspect
 import logging
 import math
 import typing
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
+from markdown_it import MarkdownIt
 
-from ..services import ProgressEvent, UserError
+from ..services import Annotator, ProgressEvent, UserError
 
 log = logging.getLogger("empathy_studio.ui")
 WARNING_SECONDS = 4  # long enough to read a line; short, so warnings do not pile up over the form
 
 
-def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[..., Any]:
+_ACTOR = contextvars.ContextVar("actor", default=None)
+
+
+@contextlib.contextmanager
+def actors_from(resolve: Callable[[Any], Any], acting: Callable[[Any], Any]) -> Iterator[None]:
+    """While the app is built: every handler registered by `on` hands its arguments through `resolve` first,
+    and runs within `acting(the caller)`.
+
+    `build_app` passes `Studio.current_actor` and `Studio.acting`, so a signed-in user held in the page's
+    state is checked again on every call (session still open, role as it is now), not trusted as it was
+    at sign-in, and the studio knows who is calling (an anonymous caller never starts a model build).
+    """
+    token = _ACTOR.set((resolve, acting))
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
+def guard(fn: Callable[..., Any], n_outputs: int | None = None,
+          actors: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None) -> Callable[..., Any]:
     """Run an event handler so that a user's mistake never locks the page.
 
     In the browser a `UserError` becomes a warning toast and every output keeps its value (a
@@ -58,7 +81,13 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[...,
             args = tuple(a for a in args if a is not request or request is None)
             kwargs.pop("_request", None)
         try:
-            return fn(*args, **kwargs)
+            if actors is None:
+                return fn(*args, **kwargs)
+            resolve, acting = actors
+            args = tuple(resolve(a) for a in args)
+            kwargs = {k: resolve(v) for k, v in kwargs.items()}
+            with acting(next((a for a in (*args, *kwargs.values()) if isinstance(a, Annotator)), None)):
+                return fn(*args, **kwargs)
         except gr.Error:
             raise
         except UserError as exc:
@@ -75,7 +104,41 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None) -> Callable[...,
 def on(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Any:
     """Register `fn` on an event (`button.click`, `timer.tick`, ...) behind `guard`, which needs to know how many outputs to keep."""
     n = 0 if outputs is None else (len(outputs) if isinstance(outputs, (list, tuple, set)) else 1)
-    return trigger(guard(fn, n), inputs, outputs, **kwargs)
+    return trigger(guard(fn, n, _ACTOR.get()), inputs, outputs, **kwargs)
+
+
+def whole(value: Any) -> Any:
+    """A number field's value as an integer when it is one ("3", 3.0), else as given, for the request's own check to refuse.
+
+    Number fields carry no `precision=0`: Gradio would round 2.5 to 2 before any handler sees it.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML for text an admin wrote (campaign guidelines): raw HTML is shown as typed, never run or
+    dropped, and images are not loaded (a remote image would be fetched by every annotator's browser, a tracker);
+    each image left out is named in a line under the text. Links stay links (markdown-it refuses javascript: ones)."""
+    left_out: list[str] = []
+
+    def image(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        tok = tokens[idx]
+        src = tok.attrGet("src") or ""
+        left_out.append(src)
+        return f'<span class="es-removed">[image not shown: {esc(tok.content or src)}]</span>'
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.add_render_rule("image", image)
+    body = md.render(text or "")
+    if left_out:
+        body += (f'<div class="es-meta es-removed">{len(left_out)} image{"s" if len(left_out) != 1 else ""} in these guidelines '
+                 f'{"are" if len(left_out) != 1 else "is"} not shown, so that no page calls out to another site: '
+                 + ", ".join(esc(src) for src in left_out) + "</div>")
+    return f'<div class="es-markdown">{body}</div>'
 
 
 def esc(text: Any) -> str:
@@ -221,6 +284,7 @@ CSS = """
 .es-other { color: #6b7280; }
 .es-interval { color: #6b7280; font-size: 13px; }
 .es-note { margin-top: 6px; }
+.es-removed { color: #92400e; }
 .es-status { font-size: 13px; color: #14532d; background: #ecfdf3; border-radius: 6px; padding: 4px 8px; }
 .es-progress progress { height: 10px; }
 /* the 1-5 scales stay on one line, down to a phone's width */
@@ -238,23 +302,30 @@ CSS = """
 
 # 1-5 set the active scale (initial, then final), Enter submits, s skips, b goes back, u or Ctrl+Z undoes,
 # arrow keys switch the scale. In a response-empathy campaign 0-2 set the active mechanism (ER, then IP,
-# then EX). Inactive while typing in a text field. The active scale returns to the first only when a new
-# item is on screen, so a refused save keeps it. After sign-in, focus leaves the password box.
+# then EX). Inactive while typing in a text field. Whenever the form is filled from elsewhere (a new item,
+# a draft restored after a reload, a campaign picked again) and until the next key, the active scale is
+# the first one still empty, so a key never overwrites a restored value; a refused save keeps it.
+# After sign-in, focus leaves the password box.
 KEYBOARD_JS = """
 <script>
 (() => {
   const orders = {intensity: ['initial', 'final'], empathy: ['er', 'ip', 'ex']};
   let active = 'initial';
   let shown = null;
+  let keyed = false;  // a rating key was pressed on this item since the form was last filled from elsewhere
   const mode = () => { const e = document.getElementById('rate-er'); return e && e.offsetParent !== null ? 'empathy' : 'intensity'; };
+  const isSet = (n) => { const el = document.getElementById('rate-' + n); return !!(el && el.querySelector('input[type=radio]:checked')); };
+  const firstEmpty = () => orders[mode()].find(n => !isSet(n)) || orders[mode()][0];
   const mark = () => {
     document.querySelectorAll('.es-scale').forEach(e => e.classList.remove('es-active'));
     const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
   };
+  const settle = () => { const next = firstEmpty(); if (next !== active || !document.querySelector('.es-scale.es-active')) { active = next; mark(); } };
   new MutationObserver(() => {
     const d = document.querySelector('#annotate-chat .es-dialogue');
     const item = d ? d.getAttribute('data-item') : null;
-    if (item !== shown) { shown = item; active = orders[mode()][0]; mark(); }
+    if (item !== shown) { shown = item; keyed = false; }
+    if (!keyed || orders[mode()].every(n => !isSet(n))) settle();  // filled (or cleared) from elsewhere: the first empty scale
     const who = document.getElementById('whoami');
     if (who && who.innerText.startsWith('Signed in') && !who.dataset.seen) {
       who.dataset.seen = '1';
@@ -267,7 +338,7 @@ KEYBOARD_JS = """
   document.addEventListener('focusin', (ev) => {
     const scale = ev.target.closest && ev.target.closest('.es-scale');
     const name = scale ? scale.id.replace('rate-', '') : null;
-    if (name && orders[mode()].includes(name)) { active = name; mark(); }
+    if (name && orders[mode()].includes(name)) { keyed = true; active = name; mark(); }
   });
   document.addEventListener('keydown', (ev) => {
     const panel = document.getElementById('annotate-panel');
@@ -281,12 +352,13 @@ KEYBOARD_JS = """
     const [lo, hi] = mode() === 'empathy' ? ['0', '2'] : ['1', '5'];
     if (ev.key.length === 1 && ev.key >= lo && ev.key <= hi) {
       const input = document.querySelector('#rate-' + active + ' input[type=radio][value="' + ev.key + '"]');
-      if (input) { input.click(); const i = order.indexOf(active); if (i < order.length - 1) active = order[i + 1]; mark(); ev.preventDefault(); }
+      if (input) { keyed = true; input.click(); const i = order.indexOf(active); if (i < order.length - 1) active = order[i + 1]; mark(); ev.preventDefault(); }
     } else if (ev.key === 'Enter') { click(mode() === 'empathy' ? '#submit-empathy' : '#submit-rating'); ev.preventDefault(); }
     else if (ev.key === 's') { click('#skip-item'); ev.preventDefault(); }
     else if (ev.key === 'b') { click('#back-item'); ev.preventDefault(); }
     else if (ev.key === 'u') { click('#undo-rating'); ev.preventDefault(); }
     else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      keyed = true;
       const step = ev.key === 'ArrowDown' ? 1 : order.length - 1;
       active = order[(order.indexOf(active) + step) % order.length]; mark(); ev.preventDefault();
     }

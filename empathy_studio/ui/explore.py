@@ -84,7 +84,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion),
                 gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
 
-    def rate_response(rater_name: str, post_text: str, response_text: str) -> str:
+    def rate_response(_who, rater_name: str, post_text: str, response_text: str) -> str:
         if not rater_name or rater_name == NO_RATER:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
         r = studio.rate_pairs(rater_name, [(post_text or "", response_text or "")])[0]
@@ -94,7 +94,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
                 f'4-level: <b>{esc(r.level4)}</b></div><table class="es-table"><tr><th>mechanism</th><th>level</th><th>probabilities</th></tr>'
                 f'{rows}</table></div>')
 
-    def predict_text(model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
+    def predict_text(_who, model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
             raise InputError("type some text first")
         pred = studio.predict_texts(model_name, [value], progress_bar(progress))[0].to_dict()
@@ -102,7 +102,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         # one text has no turns to follow: the trajectory plot goes away rather than stay an empty frame
         return prediction_html(pred, None, model_name, words, typed=True), probabilities(pred["probs"]), gr.Plot(None, visible=False), text_html(value)
 
-    def predict_file(model_name: str, path: str | None):
+    def predict_file(_who, model_name: str, path: str | None):
         if not path:
             raise InputError("upload a file first")
         dialogues = studio.load_upload(path)
@@ -119,8 +119,9 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     on(show.click, explore_dialogue, [user, model, dialogue, rater], outputs, api_name="explore_dialogue", concurrency_limit=2)
     # picking a dialogue shows its prediction at once (a pick, not the list refreshing under a filter)
     on(dialogue.input, explore_dialogue, [user, model, dialogue, rater], outputs, api_name=False, concurrency_limit=2, trigger_mode="always_last")
-    on(rate_btn.click, rate_response, [rater, post, response], rating_html, api_name="rate_response", concurrency_limit=2)
-    on(predict_btn.click, predict_text, [model, text], outputs, api_name="predict_text", concurrency_limit=2)
-    on(upload.upload, predict_file, [model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
-    on(text.submit, predict_text, [model, text], outputs, api_name=False, concurrency_limit=2)
+    # `user` rides along (a hidden state, not an API argument) so the studio knows the caller: only an admin's first use builds a model
+    on(rate_btn.click, rate_response, [user, rater, post, response], rating_html, api_name="rate_response", concurrency_limit=2)
+    on(predict_btn.click, predict_text, [user, model, text], outputs, api_name="predict_text", concurrency_limit=2)
+    on(upload.upload, predict_file, [user, model, upload], upload_table, api_name="predict_file", concurrency_limit=1)
+    on(text.submit, predict_text, [user, model, text], outputs, api_name=False, concurrency_limit=2)
     return [(model, "predict"), (rater, "rater-or-none")]

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from ..services import ARCHS, LOSSES, POLICIES, SCORE_LOSSES, SELECT_METRICS, InputError, Studio, TrainRequest, metric_name
-from .common import esc, fmt, on
+from .common import esc, fmt, on, whole
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
 RATER_HEADLINE = ["level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
@@ -72,9 +72,9 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     with gr.Row():
         epochs = gr.Number(t["epochs"], label="Epochs", info=TrainRequest.option_help("epochs"), elem_id="train-epochs")
         lr = gr.Number(t["learning_rate"], label="Encoder learning rate", info=TrainRequest.option_help("learning_rate"))
-        max_len = gr.Number(t["max_length"], label="Max tokens", precision=0, info=TrainRequest.option_help("max_length"), elem_id="train-max-len")
-        bs = gr.Number(t["batch_size"], label="Batch size", precision=0, info=TrainRequest.option_help("batch_size"), elem_id="train-batch")
-        min_ann = gr.Number(1, label="Min annotators per item", precision=0, minimum=1)
+        max_len = gr.Number(t["max_length"], label="Max tokens", step=1, info=TrainRequest.option_help("max_length"), elem_id="train-max-len")
+        bs = gr.Number(t["batch_size"], label="Batch size", step=1, info=TrainRequest.option_help("batch_size"), elem_id="train-batch")
+        min_ann = gr.Number(1, label="Min annotators per item", step=1)
         name = gr.Textbox(label="New model name (optional)", elem_id="train-name")
     with gr.Row():
         estimate_btn = gr.Button("Estimate duration")
@@ -97,8 +97,8 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
         if any(v is None for v in (ep, rate, ml, b, mn)):
             raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
         rater = dict(arch=ar, loss=ls, score_loss=sl, select_metric=sel) if tk == "empathy" else {}
-        return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=ml,
-                            batch_size=b, min_annotators=mn, name=(nm or "").strip() or None, **rater)
+        return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=whole(ml),
+                            batch_size=whole(b), min_annotators=whole(mn), name=(nm or "").strip() or None, **rater)
 
     inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select]
 
