@@ -1,4 +1,5 @@
-"""Store benchmark: rating-submit latency under concurrent writers, "next item" latency, agreement at scale.
+"""Store benchmark: rating-submit latency under concurrent writers, "next item" latency as a campaign fills, overlap policies,
+agreement at scale.
 
 "Next item" is a campaign claim (k = 3 over 2,000 items, one IMMEDIATE transaction
 per claim) at 1, 8 and 32 concurrent annotators, each claiming and rating in a
@@ -185,6 +186,36 @@ def as_it_fills(items: int = ESCONV_ITEMS, k: int = 3, annotators: int = 30, sam
     return out
 
 
+def overlap_policies(items: int = 200, checkpoints: tuple[int, ...] = (10, 20, 40, 80, 160)) -> list[dict]:
+    """Share of items complete (k ratings) after N ratings in all, for each overlap policy: a k = 2 pilot of two
+    annotators taking turns, and k = 3 with five; the subset policy has everyone rate the first 10 items."""
+    out = []
+    for k, annotators in ((2, 2), (3, 5)):
+        for policy in ("fill", "spread", "subset"):
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store(Path(tmp) / "overlap.sqlite")
+                store.upsert_items({"id": f"i{j}", "source": "bench", "text": "t", "split": "train"} for j in range(items))
+                names = [f"a{w}" for w in range(annotators)]
+                store.add_annotators([(n, "annotator", None) for n in names])
+                who = [store.annotator(n) for n in names]
+                cid = store.create_campaign("o", [(f"i{j}", "item") for j in range(items)], k=k, overlap=policy,
+                                            subset=10 if policy == "subset" else 0)
+                row = {"k": k, "annotators": annotators, "policy": policy}
+                total = 0
+                while total < max(checkpoints):
+                    w = who[total % annotators]
+                    item = store.claim(cid, w.id)
+                    if item is None:
+                        break
+                    store.rate(w.name, item, 3, 3, campaign_id=cid)
+                    total += 1
+                    if total in checkpoints:
+                        row[f"complete_after_{total}"] = round(store.campaign_progress(cid, per_annotator=False)["complete"] / items, 3)
+                store.close()
+            out.append(row)
+    return out
+
+
 def naive(writers: int, per_writer: int) -> dict:
     """Plain sqlite3 defaults: one connection per thread, rollback journal, a read then a write in one deferred transaction."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,6 +286,7 @@ def main() -> None:
            "next_item_campaign": [next_item(a, args.claims_per_annotator, campaign=True) for a in (1, 8, 32)],
            "next_item_free_queue": [next_item(a, args.claims_per_annotator, campaign=False) for a in (1, 8, 32)],
            "as_it_fills": as_it_fills(),
+           "overlap_policies": overlap_policies(),
            "agreement": agreement_at_scale()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
@@ -289,6 +321,14 @@ def main() -> None:
     lines += ["", f"Target: flat within 2x from empty to complete: next item {worst['next_item_p50_ms']:.2f}x, progress "
               f"{worst['progress_p50_ms']:.2f}x ({'met' if max(worst.values()) <= 2 else 'not met'}); the count before grew "
               f"{fill[-1]['before_progress_p50_ms'] / max(fill[0]['before_progress_p50_ms'], 1e-3):.0f}x."]
+    checkpoints = sorted(int(key.rsplit("_", 1)[1]) for key in out["overlap_policies"][0] if key.startswith("complete_after_"))
+    lines += ["", "## Overlap policies: the share of items with their k ratings after N ratings in all", "",
+              "200 items; annotators take turns, each asking for the next item and rating it. fill: each item gets its k ratings "
+              "before new ones open (the default for new campaigns); spread: least-rated first (what campaigns did before); subset: "
+              "everyone rates the first 10 items, the rest spread.", "",
+              "| k | annotators | policy | " + " | ".join(f"after {n}" for n in checkpoints) + " |", "|---|---|---|" + "---|" * len(checkpoints)]
+    lines += [f"| {r['k']} | {r['annotators']} | {r['policy']} | " + " | ".join(f"{r.get(f'complete_after_{n}', '–')}" for n in checkpoints) + " |"
+              for r in out["overlap_policies"]]
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
     a = out["agreement"]
     lines += ["", f"## Agreement over {a['ratings']:,} ratings ({a['annotators']} annotators, {a['items']:,} items)", "",

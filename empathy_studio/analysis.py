@@ -58,11 +58,19 @@ METRIC_NAMES = {"n": "items", "f1_weighted": "F1 (weighted)", "recall_weighted":
                 "f1_macro": "F1 (macro)", "ece": "expected calibration error", "mse": "MSE", "mae": "MAE", "pearson": "Pearson r", "pearson_p": "Pearson p", "spearman": "Spearman rho"}
 
 
+MECHANISM_SHORT = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX", "level4": "4-level"}
+
+
 def metric_name(key: str) -> str:
-    """`mse_initial` -> "MSE, initial"; names a reader of a paper knows."""
+    """`mse_initial` -> "MSE, initial"; `level4_f1_weighted` -> "4-level F1 (weighted)"; names a reader of a paper knows."""
     for t in INTENSITY_TARGETS:
-        if key.endswith(f"_{t}"):
+        if key.endswith(f"_{t}") and key[: -len(t) - 1] in METRIC_NAMES:
             return f"{METRIC_NAMES[key[: -len(t) - 1]]}, {t}"
+    for prefix, short in MECHANISM_SHORT.items():
+        if key.startswith(f"{prefix}_") and key[len(prefix) + 1:] in METRIC_NAMES:
+            return f"{short} {METRIC_NAMES[key[len(prefix) + 1:]]}"
+    if key.startswith("score_") and key[6:] in METRIC_NAMES:
+        return f"score {METRIC_NAMES[key[6:]]}"
     return METRIC_NAMES.get(key, key)
 
 

@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .epitome import epitome_pairs, read_pairs, split_pairs
 from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from .names import check_name
-from .store import CAMPAIGN_KINDS, SCALES, Annotator, Store, require
+from .store import CAMPAIGN_KINDS, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator, Store, require
 
 SOURCES = ("split", "ids", "file")
 SPLIT_CHOICES = ("train", "val", "test", "all")
@@ -51,6 +51,8 @@ class CampaignRequest:
     guidelines: str = ""
     calibration: int = 0  # how many of the items everyone rates first
     gold_rate: float = 0.0  # hidden gold checks per regular item (0 to 0.5)
+    overlap: str = DEFAULT_OVERLAP  # fill each item to k first, spread (least-rated first), or a subset everyone rates
+    subset: int = 0  # with overlap "subset": how many of the items everyone rates (the first ones)
 
     def __post_init__(self) -> None:
         check_name(self.name, "campaign name")
@@ -72,6 +74,12 @@ class CampaignRequest:
                 raise ConfigError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
         if not isinstance(self.gold_rate, (int, float)) or not 0 <= self.gold_rate <= 0.5:
             raise ConfigError(f"gold-check rate must be from 0 to 0.5, got {self.gold_rate!r}")
+        if self.overlap not in OVERLAPS:
+            raise ConfigError(f"overlap must be one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
+        if not isinstance(self.subset, int) or isinstance(self.subset, bool) or not 0 <= self.subset <= MAX_ITEMS:
+            raise ConfigError(f"the overlap subset must be an integer from 0 to {MAX_ITEMS}, got {self.subset!r}")
+        if (self.overlap == "subset") != (self.subset > 0):
+            raise ConfigError("overlap subset needs the number of items everyone rates (subset 1 or more); other policies take none")
         if self.kind == "empathy":
             self.scales = list(EPITOME_MECHANISMS)  # always the three mechanisms
             return
@@ -171,7 +179,8 @@ def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: D.Da
     store.check_campaign_name_free(req.name)
     items, new_items = campaign_items(req, sources)
     return store.create_campaign(req.name, items, k=req.k, scales=req.scales, blind=req.blind, guidelines=req.guidelines,
-                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind, new_items=new_items)
+                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind, new_items=new_items, overlap=req.overlap,
+                                 subset=req.subset)
 
 
 def dialogue_of_item(item: dict[str, Any]) -> D.Dialogue | None:

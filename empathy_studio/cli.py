@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TASKS, TrainRequest, UserError, metric_name
+from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, DEFAULT_OVERLAP, OVERLAPS, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TASKS, TrainRequest, UserError, metric_name
 from .settings import apply_privacy_env, apply_server_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -335,7 +335,7 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
             raise ConfigError("create needs --name")
         req = CampaignRequest(name=args.name, kind=args.kind, k=args.k, source=args.source, split=args.split, emotion=args.emotion,
                               ids=args.ids or "", file=args.file, limit=args.limit, blind=not args.assisted, guidelines=args.guidelines or "",
-                              calibration=args.calibration, gold_rate=args.gold_rate,
+                              calibration=args.calibration, gold_rate=args.gold_rate, overlap=args.overlap, subset=args.subset,
                               **({"scales": args.scales.split(",")} if args.scales else {}))
         studio.create_campaign(COMMAND_LINE, req)
         print(f"campaign {req.name} created ({req.kind})", file=sys.stderr)
@@ -467,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--guidelines", help="shown to annotators on first entry")
     s.add_argument("--calibration", type=int, default=0, help="items everyone rates first")
     s.add_argument("--gold-rate", type=float, default=0.0, help="hidden gold checks per item (0-0.5)")
+    s.add_argument("--overlap", choices=OVERLAPS, default=DEFAULT_OVERLAP,
+                   help="fill: each item gets its k ratings before new ones open; spread: least-rated first; subset: everyone rates the first N")
+    s.add_argument("--subset", type=int, default=0, help="with --overlap subset: how many items everyone rates (the first ones)")
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s, esconv=False)
     s.set_defaults(fn=cmd_campaigns)

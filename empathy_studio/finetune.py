@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from . import calibration
 from . import data as D
 from .agreement import aggregate_ratings
-from .errors import ConfigError, DataError, ModelUnavailable
+from .errors import ConfigError, DataError, ModelUnavailable, UserError
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, regression_metrics
 from .names import check_name, inside
@@ -335,10 +335,11 @@ class Finetuner:
         emit(ProgressEvent(TESTING, 0, len(splits["test"]), "test split"))
         metrics = self.test_metrics(predictor, splits["test"], labels, req)
         compared = self.registry.get(req.compare_with) if req.compare_with else (spec if spec.kind == "finetuned" else None)
-        parent_metrics = compared.metrics if compared is not None else {}
-        delta = {k: metrics[k] - parent_metrics[k] for k in metrics if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)}
         task = req.task_spec
         dataset = dataset_for(task, req.dataset)
+        parent_metrics = self.compared_on_same_items(compared, splits["test"], labels, req, emit)
+        delta = {k: metrics[k] - parent_metrics[k] for k in metrics if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)}
+        compared_on = {"dataset": _portable(dataset), "split": "test", "n": len(splits["test"])}
         manifest = {
             "name": name, "description": description, "parent": spec.name, "parent_source": spec.source if spec.kind != "finetuned" else spec.name,
             "task": task.name, "objective": task.objective, "dataset": _portable(dataset), "policy": req.policy, "split": "paper (seed 42)",
@@ -347,7 +348,8 @@ class Finetuner:
             "heads": result.model.heads_config.to_dict(),
             "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None,
                         "dataset": _portable(dataset)},
-            "metrics": metrics, "compared_with": compared.name if compared is not None else None, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
+            "metrics": metrics, "compared_with": compared.name if compared is not None and parent_metrics else None,
+            "compared_on": compared_on, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
             "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
             "device": result.device, "precision": result.precision, "created_at": _utc(),
             "data_source": _portable(self.sources.esconv_like(dataset).origin if task.files else dataset),
@@ -359,6 +361,24 @@ class Finetuner:
         os.replace(tmp, target)  # atomic publish: a failed or killed run never leaves a half-written model
         emit(ProgressEvent(PUBLISHING, 1, 1, name))
         return manifest
+
+    def compared_on_same_items(self, compared: ModelSpec | None, test: Sequence[D.Example], labels: Sequence[str], req: TrainRequest,
+                               emit: ProgressFn) -> dict[str, Any]:
+        """The compared model's metrics on the new model's own test items, never the numbers of its manifest (which
+        may come from another test set): a model that predicts other labels, or has no weights here, is not compared."""
+        from .inference import Predictor
+
+        if compared is None or compared.kind != "finetuned" or compared.path is None or compared.is_rater:
+            return {}
+        emit(ProgressEvent(TESTING, 0, len(test), f"{compared.name} on the same test items"))
+        try:
+            other = Predictor.from_folder(compared.path, name=compared.name,
+                                          max_length=int(compared.manifest.get("hyperparameters", {}).get("max_length", 256)))
+        except (UserError, OSError, ValueError):
+            return {}
+        if list(other.labels) != list(labels):
+            return {}
+        return self.test_metrics(other, test, labels, req)
 
     def test_metrics(self, predictor, test: Sequence[D.Example], labels: Sequence[str], req: TrainRequest) -> dict[str, Any]:
         """Test-split metrics; with a calibrated predictor also ECE before/after and interval coverage (`uncertainty`)."""

@@ -200,6 +200,8 @@ class Registry:
                     "data_hash": m.get("data_hash"),
                     "created_at": m.get("created_at"),
                     "metrics": spec.metrics,
+                    # what the test metrics were measured on: the test split of the model's own training data
+                    "measured_on": f"{m.get('dataset')} test, n = {m['n_test']}" if m.get("n_test") else None,
                 }
             )
         return out

@@ -147,7 +147,7 @@ def test_admin_queue_ratings_view_and_training_controls(live_app):
     jobs_df, detail, *_ = admin.predict(None, api_name="/jobs")
     assert "job" in detail.lower()
     models = admin.predict(api_name="/models")
-    assert "minilm-quick" in [r[0] for r in models["data"]]
+    assert "minilm-quick" in [r[0].removesuffix(" (default)") for r in models["data"]]  # the default is marked in its row
     with pytest.raises(Exception, match="not in the list of choices|unknown model"):
         admin.predict("nope", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, "", api_name="/start_training")
     with pytest.raises(Exception, match="enter a job id"):

@@ -263,3 +263,21 @@ def rate_by_keyboard_one(page, final):
     page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
                            f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=20_000)
     return before
+
+
+def test_sign_out_clears_the_previous_annotators_work_from_the_screen(browser, live_app):
+    url, _ = live_app
+    ctx, page = open_page(browser, url)
+    sign_in(page, "ben", "benpw")
+    tab(page, "Annotate")
+    page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
+    page.locator("#annotate-chat").click()
+    rate_by_keyboard(page, "4", "2")
+    shows(page, "#annotate-status", "Saved")
+    page.click("#signout-button")
+    shows(page, "#whoami", "Not signed in")
+    page.wait_for_function("(() => !document.querySelector('#annotate-chat .es-dialogue') && "
+                           "!document.querySelector('#annotate-status').innerText.includes('Saved') && "
+                           "document.querySelector('#annotate-progress').innerText.includes('Sign in above'))()", timeout=20_000)
+    assert "ben" not in page.locator("#annotate-panel").inner_text().lower()
+    ctx.close()

@@ -61,10 +61,10 @@ def test_32_annotators_in_threads_and_processes_give_every_item_exactly_k_rating
     assert store.campaign_progress(cid)["complete"] == N_ITEMS
 
 
-def test_least_rated_first_calibration_first_and_gold_at_its_rate(store):
+def test_spread_serves_least_rated_first_calibration_first_and_gold_at_its_rate(store):
     store.add_annotators([("ana", "annotator", None), ("ben", "annotator", None)])
     items = [("item-0", "calibration"), *((f"item-{i}", "item") for i in range(1, 9)), ("item-9", "gold"), ("item-10", "gold")]
-    cid = store.create_campaign("mixed", items, k=2, gold_rate=0.5)
+    cid = store.create_campaign("mixed", items, k=2, gold_rate=0.5, overlap="spread")
     ana, ben = store.annotator("ana"), store.annotator("ben")
     served = []
     for _ in range(5):

@@ -74,11 +74,11 @@ _LEFT_ORACLE = (  # what each annotator can still be given, counted item by item
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=OPS, k=st.integers(1, 2))
-def test_no_sequence_of_save_edit_undo_back_expiry_and_reload_passes_k(tmp_path_factory, ops, k):
+@given(ops=OPS, k=st.integers(1, 2), overlap=st.sampled_from(["fill", "spread"]))
+def test_no_sequence_of_save_edit_undo_back_expiry_and_reload_passes_k(tmp_path_factory, ops, k, overlap):
     s = _store(tmp_path_factory.mktemp("k") / "k.sqlite")
     try:
-        cid = s.create_campaign("prop", [(f"item-{i}", "item") for i in range(N_ITEMS)], k=k)
+        cid = s.create_campaign("prop", [(f"item-{i}", "item") for i in range(N_ITEMS)], k=k, overlap=overlap)
         ids = {n: s.annotator(n).id for n in ANNOTATORS}
         shown: dict[str, str | None] = dict.fromkeys(ANNOTATORS)  # the item each annotator's form shows
         history: dict[str, list[str]] = {n: [] for n in ANNOTATORS}
@@ -112,6 +112,53 @@ def test_no_sequence_of_save_edit_undo_back_expiry_and_reload_passes_k(tmp_path_
             assert team["ratings"] == sum(_per_item(s, cid).values())
     finally:
         s.close()
+
+
+# -- overlap between annotators -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interleaved", [True, False])
+def test_a_k2_pilot_that_fills_gets_ten_doubly_rated_items_from_ten_ratings_each(tmp_path, interleaved):
+    s = Store(tmp_path / "pilot.sqlite")
+    s.upsert_items({"id": f"d{i}", "source": "t", "text": "t"} for i in range(100))
+    ana, ben = s.add_annotator("ana"), s.add_annotator("ben")
+    cid = s.create_campaign("pilot", [(f"d{i}", "item") for i in range(100)], k=2)  # new campaigns fill by default
+    order = [ana, ben] * 10 if interleaved else [ana] * 10 + [ben] * 10
+    for who in order:
+        s.rate(who.name, s.claim(cid, who.id), 3, 2, campaign_id=cid)
+    assert sum(1 for v in _per_item(s, cid).values() if v == 2) == 10
+    spread = s.create_campaign("spread", [(f"d{i}", "item") for i in range(100)], k=2, overlap="spread")
+    for who in order:
+        s.rate(who.name, s.claim(spread, who.id), 3, 2, campaign_id=spread)
+    assert sum(1 for v in _per_item(s, spread).values() if v == 2) < 10  # what pilots got before
+    s.close()
+
+
+def test_an_overlap_subset_is_rated_by_everyone_and_the_rest_by_k(tmp_path):
+    s = Store(tmp_path / "subset.sqlite")
+    s.upsert_items({"id": f"d{i}", "source": "t", "text": "t"} for i in range(12))
+    people = [s.add_annotator(n) for n in ("a", "b", "c", "d")]
+    with pytest.raises(StoreError, match="overlap subset"):
+        s.create_campaign("bad", [(f"d{i}", "item") for i in range(12)], k=1, overlap="subset", subset=0)
+    cid = s.create_campaign("sub", [(f"d{i}", "item") for i in range(12)], k=1, overlap="subset", subset=3)
+    for who in people:
+        while (item := s.claim(cid, who.id)) is not None:
+            s.rate(who.name, item, 3, 2, campaign_id=cid)
+    per = _per_item(s, cid)
+    assert [per[f"d{i}"] for i in range(3)] == [4, 4, 4] and all(per[f"d{i}"] == 1 for i in range(3, 12))
+
+
+def test_seconds_on_an_item_count_from_when_it_was_on_screen_not_from_the_claim(tiny_studio):
+    from empathy_studio.services import CampaignRequest
+
+    root, ana = tiny_studio.annotation.login("root", "pw"), tiny_studio.annotation.login("ana", "pw")
+    tiny_studio.create_campaign(root, CampaignRequest(name="timed", k=1, source="ids", ids="demo-1 demo-2"))
+    cid = tiny_studio.store.campaign("timed")["id"]
+    item = tiny_studio.store.claim(cid, ana.id, clock=time.time() - 100)  # claimed at sign-in, 100 s before the item was on screen
+    tiny_studio.rating_view(ana, item, "timed")
+    saved = tiny_studio.annotation.rate(ana, item, 3, 2, campaign="timed")
+    rating = tiny_studio.store.ratings(annotator="ana", item_id=item, campaign_id=cid)[0]
+    assert saved["status"] == "created" and 0 <= rating["seconds_on_item"] < 30
 
 
 # -- creation never overwrites ----------------------------------------------------------

@@ -36,7 +36,11 @@ def test_job_completes_and_registers_a_model_with_lineage(studio):
     # the child read the request from the job's row: every field arrived as it was asked, and the
     # comparison was filled in with the parent, which has test metrics
     assert studio.registry.get("tiny-child").manifest["request"] == {**request.to_dict(), "compare_with": "tiny"}
-    assert job["metrics"]["compared_with"] == "tiny" and job["metrics"]["parent"] == {"f1_weighted": 0.1}
+    # the parent is measured again on the new model's own test items, not read from its manifest (another test set, maybe)
+    on = job["metrics"]["compared_on"]
+    assert job["metrics"]["compared_with"] == "tiny" and job["metrics"]["parent"]["f1_weighted"] != 0.1
+    assert (on["dataset"], on["split"]) == ("esconv", "test") and on["n"] >= job["metrics"]["test"]["n_initial"] > 0
+    assert job["metrics"]["parent"]["n_initial"] == job["metrics"]["test"]["n_initial"]
     assert job["model_name"] == "tiny-child" and job["progress"] == 100.0
     spec = studio.registry.get("tiny-child")
     assert spec.parent == "tiny" and spec.manifest["data_hash"] and spec.manifest["metrics"]["f1_weighted"] >= 0
@@ -156,4 +160,4 @@ def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(
     job = studio.jobs.wait(studio.jobs.submit(root, request.to_dict()), timeout=300)
     assert job["state"] == "succeeded", job["log_tail"]
     assert studio.registry.get("job-rater").is_rater and job["model_name"] == "job-rater"
-    assert "registered job-rater" in job["log_tail"] and "level4_f1_weighted" in job["log_tail"]
+    assert "registered job-rater" in job["log_tail"] and "4-level F1 (weighted)" in job["log_tail"]

@@ -24,7 +24,7 @@ from ..finetune import TrainRequest
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
 from ..progress import ProgressEvent
-from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, SCALES, Annotator
+from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
 from ..tasks import TASKS
 from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
@@ -37,7 +37,7 @@ from .rating import RatingServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+__all__ = ["DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 

@@ -24,6 +24,8 @@ class RatingServices:
         camp = self.annotation.campaign(campaign)
         if not self.in_campaign(camp, item_id):
             raise NotFound(f"item {item_id!r} is not in campaign {camp['name']}")
+        if not camp["all_items"]:
+            self.store.mark_shown(camp["id"], who.id, item_id)  # seconds on the item count from here
         if camp["kind"] == "empathy":
             return self._pair_view(who, item_id, camp)
         d = self.dialogue(item_id)
@@ -107,7 +109,7 @@ class RatingServices:
         for c in self.store.campaigns():
             p = self.store.campaign_progress(c["id"])
             out.append({"name": c["name"], "kind": c["kind"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
-                        "blind": c["blind"], "active": c["active"], "scales": ", ".join(c["scales"]),
+                        "blind": c["blind"], "overlap": c["overlap"], "active": c["active"], "scales": ", ".join(c["scales"]),
                         "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items())})
         return out
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from ..errors import PermissionDenied, StoreError
 from .accounts import ROLES, Accounts, Annotator, account_name, hash_password, name_key, require, verify_password
 from .base import Connection, is_empty_database
-from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, SCALES, Campaigns
+from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Campaigns
 from .jobs import JOB_STATES, Jobs
 from .migrations import MIGRATIONS, now
 from .ratings import EMPATHY_FIELDS, KINDS, MAX_NOTE, RATING_FIELDS, Ratings
@@ -34,7 +34,7 @@ from .sessions import Sessions
 
 __all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "account_name", "name_key", "hash_password",
            "verify_password", "is_empty_database", "MIGRATIONS", "now", "ROLES", "JOB_STATES", "MAX_NOTE", "RATING_FIELDS",
-           "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS"]
+           "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS"]
 
 
 class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs):

@@ -26,6 +26,11 @@ SCALES = ("initial", "final", "emotion", "turns")
 CAMPAIGN_KINDS = ("intensity", "empathy")  # what is rated: a dialogue's intensity, or a response's empathy (store.ratings.KINDS)
 REQUIRED_SCALES = ("initial", "final")  # the ratings table keeps both for every rating
 ITEM_KINDS = ("item", "calibration", "gold")
+# How items overlap between annotators (Prodigy's feed_overlap, Label Studio's overlap, Argilla's minimum responses):
+# "fill" gives each item its k ratings before opening new ones (pilots get doubly rated items at once), "spread" serves
+# the least-rated first (the widest coverage), "subset" has everyone rate a fixed first part and spreads the rest.
+OVERLAPS = ("fill", "spread", "subset")
+DEFAULT_OVERLAP = "fill"
 CLAIM_TTL_S = 15 * 60
 MAX_CLAIM_TRIES = 50  # choices that another annotator took first before a claim gives up (never seen past a few)
 DEFAULT_CAMPAIGN = "default"
@@ -36,14 +41,22 @@ _LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: 
 class Campaigns:
     def create_campaign(self, name: str, items: Sequence[tuple[str, str]], k: int = 2, scales: Sequence[str] = ("initial", "final"),
                         blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None,
-                        kind: str = "intensity", new_items: Sequence[dict[str, Any]] = ()) -> int:
+                        kind: str = "intensity", new_items: Sequence[dict[str, Any]] = (), overlap: str = DEFAULT_OVERLAP,
+                        subset: int = 0) -> int:
         """A new campaign over (item id, kind) pairs, validated whole before anything is written.
 
         `kind` is what is rated: "intensity" (dialogues, on `scales`) or "empathy" ((post, response)
         items, on the three mechanisms). `new_items` are item rows the campaign brings (an upload's
         dialogues or pairs): they are written in the campaign's own transaction, after its name is
-        found free, and an item that another campaign holds is never changed by them."""
+        found free, and an item that another campaign holds is never changed by them. `overlap` is the policy of
+        `OVERLAPS`; with "subset", the first `subset` items to rate are rated by everyone."""
         self.check_campaign_name_free(name)
+        if overlap not in OVERLAPS:
+            raise StoreError(f"overlap must be one of {', '.join(OVERLAPS)}, got {overlap!r}")
+        n_items = sum(1 for _, kind_ in items if kind_ == "item")
+        if not isinstance(subset, int) or isinstance(subset, bool) or not 0 <= subset <= n_items or (overlap == "subset") != (subset > 0):
+            raise StoreError(f"the overlap subset is 1 to {n_items} items (everyone rates them) with overlap subset, and 0 otherwise; "
+                             f"got {subset!r} with {overlap}")
         if kind not in CAMPAIGN_KINDS:
             raise StoreError(f"campaign kind must be one of {', '.join(CAMPAIGN_KINDS)}, got {kind!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
@@ -77,13 +90,16 @@ class Campaigns:
                 db["items"].upsert_all(rows, pk="id")
             cid = db["campaigns"].insert({"name": name, "k": k, "all_items": 0, "scales": json.dumps(list(scales)), "blind": int(bool(blind)),
                                           "guidelines": guidelines or "", "gold_rate": float(gold_rate), "active": 1,
-                                          "created_by": created_by, "created": now(), "kind": kind}).last_pk
+                                          "created_by": created_by, "created": now(), "kind": kind, "overlap": overlap}).last_pk
             seen: set[str] = set()
             rows = []
+            regular = 0
             for pos, (item, kind) in enumerate(items):
                 if item not in seen:
                     seen.add(item)
-                    rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos})
+                    everyone = kind == "item" and regular < subset
+                    regular += kind == "item"
+                    rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos, "everyone": int(everyone)})
             db["campaign_items"].insert_all(rows)
         return int(cid)
 
@@ -151,10 +167,10 @@ class Campaigns:
         """
         t = time.time() if clock is None else clock
         skip = list(dict.fromkeys(skip))
-        camp = self.db.execute("SELECT k, all_items, gold_rate, active, kind FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+        camp = self.db.execute("SELECT k, all_items, gold_rate, active, kind, overlap FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
         if camp is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
-        k, all_items, gold_rate, active, kind = camp
+        k, all_items, gold_rate, active, kind, overlap = camp
         table = KINDS[kind].table
         if all_items:
             raise StoreError("the default campaign has no assignments; its queue is the free one")
@@ -162,7 +178,7 @@ class Campaigns:
             raise StoreError("this campaign is closed")
         passed: list[str] = []  # chosen, but full with other annotators' open claims: choose again without them
         for _ in range(MAX_CLAIM_TRIES):
-            pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t, table)
+            pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t, table, overlap)
             if pick is None:
                 return None
             item, kind, mine = pick
@@ -171,8 +187,10 @@ class Campaigns:
             with self.write() as db:
                 rated = db.execute(f"SELECT 1 FROM {table} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
                                    [annotator_id, item, campaign_id]).fetchone()
-                taken = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND {_LIVE}",
-                                   [campaign_id, item, annotator_id, t]).fetchone()[0] if kind == "item" else 0
+                # k binds regular items; calibration, gold checks and an overlap subset are everyone's
+                taken = db.execute(f"SELECT count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND "
+                                   f"ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND ci.kind = 'item' "
+                                   f"AND ci.everyone = 0 AND {_LIVE}", [campaign_id, item, annotator_id, t]).fetchone()[0]
                 if not rated and taken < k:
                     db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) "
                                "VALUES (?, ?, ?, ?, ?, 0)", [campaign_id, item, annotator_id, t, t + ttl_s])
@@ -181,8 +199,12 @@ class Campaigns:
         raise StoreError("the queue is very busy; ask for the next item again")
 
     def _choose(self, campaign_id: int, annotator_id: int, k: int, gold_rate: float, skip: list[str], t: float,
-                table: str) -> tuple[str, str, bool] | None:
-        """(item, kind, already mine) to claim next, read without the write lock."""
+                table: str, overlap: str = "spread") -> tuple[str, str, bool] | None:
+        """(item, kind, already mine) to claim next, read without the write lock.
+
+        A claim of one's own still open comes first, then calibration items, then a gold check when one is due,
+        then an item of the campaign's overlap policy (`OVERLAPS`). Every look-up is an index walk that stops at
+        the first fit; the claim transaction checks the chosen item again."""
         db = self.db
         not_skipped = f"AND ci.item_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         # NOT EXISTS reads the ratings' (annotator, item, campaign) index: one probe per candidate
@@ -206,6 +228,26 @@ class Campaigns:
                            f"ORDER BY ci.position LIMIT 1", [campaign_id, kind, annotator_id, *skip]).fetchone()
             if r:
                 return r[0], kind, False
+        mine = [annotator_id, *skip]
+        if overlap == "subset":  # the subset everyone rates, in order, before the rest
+            r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.everyone = 1 "
+                           f"AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1", [campaign_id, *mine]).fetchone()
+            if r:
+                return r[0], "item", False
+        if overlap == "fill":
+            # items already rated but below k, the most rated first; then items others are rating now; then new ones
+            for level in range(k - 1, 0, -1):
+                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.rated = ? "
+                               f"AND ci.everyone = 0 AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
+                               [campaign_id, level, *mine]).fetchone()
+                if r:
+                    return r[0], "item", False
+            r = db.execute(f"SELECT ci.item_id FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND ci.item_id = a.item_id "
+                           f"WHERE a.campaign_id = ? AND a.done = 0 AND a.expires > ? AND a.annotator_id != ? AND ci.kind = 'item' AND ci.rated = 0 "
+                           f"AND ci.everyone = 0 AND {mine_open} {not_skipped} ORDER BY a.claimed LIMIT 1",
+                           [campaign_id, t, annotator_id, *mine]).fetchone() if k > 1 else None
+            if r:
+                return r[0], "item", False
         # The least-rated items first (the count kept with each item; open claims are checked when claiming).
         # Within a level each annotator starts at a place of their own and walks on in item order, wrapping
         # around: annotators asking at once choose different items instead of racing for one, no order effect
@@ -216,8 +258,8 @@ class Campaigns:
         for level in range(k):
             for span in ("ci.position >= ?", "ci.position < ?"):
                 r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.rated = ? "
-                               f"AND {span} AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
-                               [campaign_id, level, start, annotator_id, *skip]).fetchone()
+                               f"AND ci.everyone = 0 AND {span} AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
+                               [campaign_id, level, start, *mine]).fetchone()
                 if r:
                     break
             if r:
@@ -243,10 +285,10 @@ class Campaigns:
             raise NotFound(f"unknown campaign {campaign_id!r}")
         k, all_items, name = camp
         if not all_items:
-            row = db.execute("SELECT kind FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()
+            row = db.execute("SELECT kind, everyone FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()
             if row is None:
                 raise StoreError(f"item {item_id!r} is not in campaign {name!r}")
-            if row[0] == "item":
+            if row[0] == "item" and not row[1]:
                 others = db.execute(f"SELECT count(*) FROM assignments a WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? "
                                     f"AND {_LIVE}", [campaign_id, item_id, annotator_id, time.time()]).fetchone()[0]
                 if others >= k:
@@ -260,9 +302,16 @@ class Campaigns:
             db.execute("UPDATE campaign_items SET rated = rated + 1 WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id])
 
     def claimed_at(self, campaign_id: int, annotator_id: int, item_id: str) -> float | None:
-        row = self.db.execute("SELECT claimed FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+        """When the item was last put on the annotator's screen (`mark_shown`), else when it was claimed."""
+        row = self.db.execute("SELECT coalesce(shown, claimed) FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
                               [campaign_id, item_id, annotator_id]).fetchone()
         return row[0] if row else None
+
+    def mark_shown(self, campaign_id: int, annotator_id: int, item_id: str, clock: float | None = None) -> None:
+        """The item is on the annotator's screen now (its open claim only; a rated item keeps its seconds)."""
+        with self.write() as db:
+            db.execute("UPDATE assignments SET shown = ? WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? AND done = 0",
+                       [time.time() if clock is None else clock, campaign_id, item_id, annotator_id])
 
     # -- progress ----------------------------------------------------------------
 
@@ -304,12 +353,12 @@ class Campaigns:
         mine = (f"EXISTS (SELECT 1 FROM {table} r WHERE r.annotator_id = :a AND r.item_id = ci.item_id AND r.campaign_id = :c "
                 "AND r.removed = 0)")
         left = self.db.execute(
-            "SELECT (SELECT count(*) FROM campaign_items WHERE campaign_id = :c AND kind = 'item' AND rated < :k)"
+            "SELECT (SELECT count(*) FROM campaign_items WHERE campaign_id = :c AND kind = 'item' AND (rated < :k OR everyone = 1))"
             f" - (SELECT count(*) FROM {table} r JOIN campaign_items ci ON ci.campaign_id = r.campaign_id AND ci.item_id = r.item_id "
-            "     WHERE r.campaign_id = :c AND r.annotator_id = :a AND r.removed = 0 AND ci.kind = 'item' AND ci.rated < :k)"
+            "     WHERE r.campaign_id = :c AND r.annotator_id = :a AND r.removed = 0 AND ci.kind = 'item' AND (ci.rated < :k OR ci.everyone = 1))"
             " - (SELECT count(*) FROM (SELECT item_id, count(*) AS n FROM assignments WHERE campaign_id = :c AND done = 0 AND expires > :t "
             "     AND annotator_id != :a GROUP BY item_id) o JOIN campaign_items ci ON ci.campaign_id = :c AND ci.item_id = o.item_id "
-            f"    WHERE ci.kind = 'item' AND ci.rated < :k AND ci.rated + o.n >= :k AND NOT {mine})"
+            f"    WHERE ci.kind = 'item' AND ci.everyone = 0 AND ci.rated < :k AND ci.rated + o.n >= :k AND NOT {mine})"
             f" + (SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = :c AND ci.kind != 'item' AND NOT {mine})",
             {"c": campaign_id, "a": annotator_id, "k": camp["k"], "t": t}).fetchone()[0]
         return {"done": done, "assigned": done + left}

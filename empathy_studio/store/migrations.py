@@ -211,3 +211,15 @@ def m009_response_empathy(db: sqlite_utils.Database) -> None:
 def m010_open_claims(db: sqlite_utils.Database) -> None:
     # the open claims of a campaign, read by each annotator's progress without a walk over every assignment
     db.execute("CREATE INDEX assignments_open ON assignments(campaign_id, done, expires)")
+
+
+@migration
+def m011_campaign_overlap(db: sqlite_utils.Database) -> None:
+    # How a campaign's items overlap between annotators: "fill" each item to k before opening new ones, "spread" them
+    # (least-rated first, what campaigns did before: existing ones keep it), or a "subset" that everyone rates with the
+    # rest spread. The subset's items are marked; k does not apply to them.
+    db.execute("ALTER TABLE campaigns ADD COLUMN overlap TEXT NOT NULL DEFAULT 'spread' CHECK (overlap IN ('fill', 'spread', 'subset'))")
+    db.execute("ALTER TABLE campaign_items ADD COLUMN everyone INTEGER NOT NULL DEFAULT 0")
+    # when a claimed item was last put on the annotator's screen: a rating's seconds on the item count from there,
+    # not from the claim (which may come before sign-in or a reload)
+    db.execute("ALTER TABLE assignments ADD COLUMN shown REAL")

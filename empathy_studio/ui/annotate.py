@@ -185,11 +185,17 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     def remember(sess: dict | None, **changes: Any) -> dict:
         return {**_session(sess), **changes}
 
+    def cleared() -> list[Any]:
+        """The form with nobody's work on it: no item, no values, no progress (what a shared computer shows after sign-out)."""
+        return [None, "", "", None, None, gr.Dropdown(value=""), gr.Textbox(value=""), None, "", banner_html("Sign in above to start rating."),
+                None, None, None, *form("intensity")]
+
     def enter(who, sess: dict | None):
-        """Signed in (or a reload found the session): the campaign, the item and the draft where they were."""
+        """Signed in (or a reload found the session): the campaign, the item and the draft where they were.
+        Signed out: the form, the status line and "My ratings" are cleared."""
         if who is None:
-            return [gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), *[gr.skip()] * (len(view) - 1),
-                    banner_html("Sign in above to start rating."), gr.skip(), gr.skip(), gr.skip()]
+            return [gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), *cleared(), "", pd.DataFrame(), gr.skip(),
+                    gr.Accordion(open=False), markdown_html(GUIDELINES)]
         names = studio.campaign_names(who)
         sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
@@ -197,7 +203,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         target = target or studio.annotation.next_in(who, camp, sess.get("skips") or [])
         seen = sess.get("seen") or []
         first = camp not in seen
-        return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")),
+        return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")), gr.skip(), gr.skip(),
                 remember(sess, campaign=camp, item=target, seen=[*seen, camp] if first else seen),
                 gr.Accordion(open=first), _guidelines(studio.annotation.campaign(camp))]
 
@@ -298,7 +304,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return order_name
 
     after = [status, session]
-    on(user.change, enter, [user, session], [campaign, *view, session, guide_panel, guide], api_name="next_item", show_progress="hidden")
+    on(user.change, enter, [user, session], [campaign, *view, status, mine, session, guide_panel, guide], api_name="next_item", show_progress="hidden")
     on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
     on(submit.click, submit_rating, [user, campaign, item_id, initial, final, emotion, turns, confidence, note, session], [*view, *after],
        api_name="submit_rating", concurrency_limit=None)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
-from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, SCALES, CampaignRequest, InputError, Studio
+from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, SCALES, CampaignRequest, InputError, Studio
 from .common import on, whole
 
 NO_MODEL = "(no model)"
@@ -110,6 +110,11 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             blind = gr.Checkbox(True, label="Blind (no model suggestion)", elem_id="campaign-blind")
             calibration = gr.Number(0, label="Calibration items (everyone, first)", step=1)
             gold_rate = gr.Number(0.0, label="Gold checks per item (0-0.5)")
+        with gr.Row():
+            overlap = gr.Radio(list(OVERLAPS), value=DEFAULT_OVERLAP, label="Overlap between annotators", elem_id="campaign-overlap",
+                               info="fill: each item gets its k ratings before new ones open (agreement from the first ratings) · "
+                                    "spread: least-rated first (the widest coverage) · subset: everyone rates the first N, the rest spread")
+            subset = gr.Number(0, label="N, with subset: items everyone rates", step=1, elem_id="campaign-subset")
         guidelines = gr.Textbox(label="Guidelines (shown on first entry and on demand)", lines=3)
         create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
     with gr.Row():
@@ -146,12 +151,13 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         names = [r["name"] for r in rows]
         return pd.DataFrame(rows), gr.Dropdown(choices=names), gr.Dropdown(choices=names, value=names[-1] if names else None)
 
-    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity"):
+    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity", ov=DEFAULT_OVERLAP, sub=0):
         if kk is None:
             raise InputError("set k, the number of annotators per item")
         req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=whole(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
                               file=path, limit=None if lim in (None, "") else whole(lim), scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
-                              blind=bool(bl), guidelines=guide or "", calibration=whole(cal) if cal not in (None, "") else 0, gold_rate=float(gr_rate or 0))
+                              blind=bool(bl), guidelines=guide or "", calibration=whole(cal) if cal not in (None, "") else 0, gold_rate=float(gr_rate or 0),
+                              overlap=ov or DEFAULT_OVERLAP, subset=whole(sub) if sub not in (None, "") else 0)
         studio.create_campaign(who, req)
         gr.Info(f"Campaign {req.name} created")
         return table(who)
@@ -212,7 +218,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         return gr.CheckboxGroup(visible=dialogues), gr.Dropdown(visible=dialogues)
 
     on(kind.input, kind_changed, kind, [scales, emotion], api_name=False, show_progress="hidden", queue=False)
-    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines, kind]
+    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines, kind, overlap, subset]
     listing = [overview, toggle_name, chosen]
     on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
     on(refresh.click, table, user, listing, api_name="campaigns")

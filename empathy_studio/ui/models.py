@@ -5,8 +5,16 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..services import InputError, Studio
+from ..services import TASKS, InputError, Studio, metric_name
 from .common import on
+
+
+def _headline(task: str | None, metrics: dict) -> str:
+    """The task's own first headline metric on its test split ("F1 (weighted) 0.5712"; a rater's 4-level F1), or blank."""
+    for key in (TASKS[task].metrics if task in TASKS else ()):
+        if isinstance(metrics.get(key), (int, float)):
+            return f"{metric_name(key)} {metrics[key]:.4f}"
+    return ""
 
 
 def models_frame(studio: Studio) -> pd.DataFrame:
@@ -14,10 +22,10 @@ def models_frame(studio: Studio) -> pd.DataFrame:
     rows = []
     for r in studio.model_rows():
         m = r["metrics"] or {}
-        rows.append({"name": r["name"], "default": "✓" if r["name"] == default else "", "kind": r["kind"], "availability": r["availability"],
-                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "F1 (test)": m.get("f1_weighted"),
-                     "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"), "r initial": m.get("pearson_initial"),
-                     "created": r["created_at"], "description": r["description"]})
+        rows.append({"name": r["name"] + (" (default)" if r["name"] == default else ""), "kind": r["kind"], "availability": r["availability"],
+                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "test metric": _headline(r["task"], m),
+                     "measured on": r["measured_on"] or "", "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
+                     "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
     return pd.DataFrame(rows).round(4)
 
 

@@ -51,7 +51,10 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
             for k in (RATER_HEADLINE if job["params"].get("task") == "empathy" else HEADLINE)]
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS).round(4).rename(columns={"new model": job["model_name"] or "new model",
                                                                                  "compared with": other})
-    return head + err, job["log_tail"] or "", table
+    on = metrics.get("compared_on")
+    where = (f"<div class='es-meta'>Both models measured on the same items: {esc(on['dataset'])} {esc(on['split'])} split, "
+             f"n = {on['n']}</div>") if on else ""
+    return head + err + where, job["log_tail"] or "", table
 
 
 def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
@@ -89,7 +92,7 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
             cancel = gr.Button("Cancel job", variant="stop")
     detail = gr.HTML(elem_id="train-detail")
     log = gr.Textbox(label="Log (newest line last)", lines=8, max_lines=8, autoscroll=True, interactive=False, elem_id="train-log")
-    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="New model against its parent, or the default model when it was started (test split)",
+    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="New model against its parent, or the default model when it was started: both on the new model's test items",
                            interactive=False, elem_id="train-compare")
     timer = gr.Timer(2.0, active=False)
 
