@@ -47,6 +47,13 @@ def pick(page, elem_id: str, option: str) -> None:
     page.keyboard.press("Escape")  # a list that accepts typed values stays open after a pick
 
 
+def read_guidelines(page) -> None:
+    """A campaign's guidelines open at the top of the form on first entry; Enter says they were read."""
+    if page.locator("#annotate-guidelines").is_visible():
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#annotate-guidelines", state="hidden", timeout=10_000)
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -85,6 +92,7 @@ def main() -> None:
                 pick(page, "annotate-campaign", "pilot")
                 shows(page, "#annotate-progress", "pilot")
                 page.locator("#annotate-chat").click()
+                read_guidelines(page)
                 for k, offset in enumerate(OFFSETS[name]):
                     if k == 2:
                         page.wait_for_function("document.querySelectorAll('.pending').length === 0", timeout=30_000)

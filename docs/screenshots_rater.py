@@ -32,7 +32,7 @@ def clip_between(page, first: str, last: str, path: Path, width: int, above: int
 
 
 def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
-    from screenshots import pick, shows
+    from screenshots import pick, read_guidelines, shows
 
     page.fill("#signin-name input", "admin")
     page.fill("#signin-password input", "screenshots")
@@ -41,6 +41,7 @@ def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
     page.get_by_role("tab", name="Annotate").click()
     pick(page, "annotate-campaign", "responses-pilot")
     page.wait_for_selector("#annotate-chat .es-dialogue[data-item^='responses-pilot:'] .es-badge", timeout=60_000)
+    read_guidelines(page)
     # mid-rating: ER and IP set (tests/test_browser_empathy.py sets them by keyboard)
     page.locator("#rate-er label").nth(2).click()
     page.locator("#rate-ip label").nth(1).click()
@@ -61,7 +62,7 @@ def shoot_explore(page, rater: str, path: Path, width: int) -> None:
 
 
 def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
-    from screenshots import pick, shows
+    from screenshots import pick, read_guidelines, shows
 
     page.get_by_role("tab", name="Analyze").click()
     page.get_by_text("Empathy rater: EPITOME test split").click()

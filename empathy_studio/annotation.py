@@ -1,4 +1,4 @@
-"""Annotation use cases: sign-in and roles, the rating queue, agreement, import and export.
+"""Annotation use cases: sign-in and roles, the rating queue, agreement (import and export live in `rating_io`).
 
 Roles are checked here and in the store (`store.require`), at the API level, so
 a call that bypasses the page (gradio_client, the CLI) meets the same rules:
@@ -10,32 +10,24 @@ emotions), or disagreement between annotators; this is the studio's active learn
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .agreement import _nan, agreement_report, empathy_agreement_report
-from .data import parse_json
-from .errors import DataError, NotFound
-from .labels import EPITOME_MECHANISMS
+from .rating_io import export_ratings, import_ratings
 from .metrics import entropy
 from .registry import Registry
 from .settings import Settings
-from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, account_name, name_key, require
+from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, name_key, require
 from .throttle import SignInThrottle
 
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
-EXPORT_FIELDS = ("annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities", "campaign", "assisted",
-                 "seconds_on_item", "created", "updated")
-EMPATHY_EXPORT_FIELDS = ("annotator", "item_id", *EPITOME_MECHANISMS, "note", "campaign", "assisted", "seconds_on_item", "created", "updated")
 
 
 # ---------------------------------------------------------------------------
@@ -201,8 +193,10 @@ class Annotation:
         return self.store.undo_last(require(actor).name, self.campaign(campaign)["kind"])
 
     def my_ratings(self, actor: Annotator | None, kind: str = "intensity") -> list[dict[str, Any]]:
+        """The annotator's own ratings of a kind, the most recently changed first."""
         who = require(actor)
-        return self.store.empathy_ratings(annotator=who.name) if kind == "empathy" else self.store.ratings(annotator=who.name)
+        rows = self.store.empathy_ratings(annotator=who.name) if kind == "empathy" else self.store.ratings(annotator=who.name)
+        return sorted(rows, key=lambda r: (r["updated"], r["id"]), reverse=True)
 
     def all_ratings(self, actor: Annotator | None) -> list[dict[str, Any]]:
         require(actor, "admin")
@@ -227,174 +221,10 @@ class Annotation:
     # -- import and export --------------------------------------------------------
 
     def export(self, actor: Annotator | None, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
-               campaign: str | None = None) -> int:
+               campaign: str | None = None, with_text: bool = False) -> int:
         require(actor, "admin")
-        return export_ratings(self.store, path, fmt, hub_repo, token, campaign)
+        return export_ratings(self.store, path, fmt, hub_repo, token, campaign, with_text)
 
     def import_(self, actor: Annotator | None, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
         require(actor, "admin")
         return import_ratings(self.store, path, dry_run, create_annotators)
-
-
-def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
-                   campaign: str | None = None) -> int:
-    """Ratings (of one campaign, or all) as CSV, JSONL or a `datasets` folder."""
-    camp = store.campaign(campaign) if campaign else None
-    camp_id = camp["id"] if camp else None
-    fields = EMPATHY_EXPORT_FIELDS if camp and camp["kind"] == "empathy" else EXPORT_FIELDS
-    if fields is EMPATHY_EXPORT_FIELDS:
-        rows = [{k: r[k] for k in fields} for r in store.empathy_ratings(campaign_id=camp_id)]
-    else:
-        rows = [{k: (json.dumps(r[k]) if k == "turn_intensities" and r[k] is not None else r[k]) for k in fields}
-                for r in store.ratings(campaign_id=camp_id)]
-    if fmt not in ("csv", "jsonl", "hf"):
-        raise StoreError(f"format must be csv, jsonl or hf, got {fmt!r}")
-    path = Path(path)
-    if fmt != "hf" and path.is_dir():
-        raise StoreError(f"{path}: is a folder; name a file to write the {fmt.upper()} to")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "hf":
-            from datasets import Dataset
-
-            ds = Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in fields})
-            ds.save_to_disk(str(path))
-            if hub_repo and token:  # needs network; not exercised offline
-                ds.push_to_hub(hub_repo, token=token, private=True)
-            return len(rows)
-        tmp = path.with_name(f".{path.name}.part")  # written whole, then renamed: never half a file
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            if fmt == "csv":
-                w = csv.DictWriter(fh, fieldnames=fields)
-                w.writeheader()
-                w.writerows(rows)
-            else:
-                fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        tmp.replace(path)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
-    return len(rows)
-
-
-MAX_IMPORT_BYTES = 64 * 2**20
-
-
-def _read_rows(path: Path) -> list[Any]:
-    """The rows of a CSV or JSONL file; a JSONL line that does not parse is kept as its error, to be rejected with its number."""
-    if not path.is_file():
-        raise StoreError(f"{path}: file not found")
-    if path.stat().st_size > MAX_IMPORT_BYTES:
-        raise StoreError(f"{path}: the file is over {MAX_IMPORT_BYTES // 2**20} MB; split it into smaller files")
-    try:
-        if path.suffix.lower() == ".csv":
-            limit = csv.field_size_limit()
-            csv.field_size_limit(MAX_IMPORT_BYTES)  # an oversized cell is read, then refused with its row number
-            try:
-                with path.open(newline="", encoding="utf-8") as fh:
-                    return list(csv.DictReader(fh))
-            except csv.Error as exc:
-                raise StoreError(f"{path}: not a readable CSV ({exc})") from None
-            finally:
-                csv.field_size_limit(limit)
-        rows: list[Any] = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(parse_json(line, path, f"line {n}"))
-                except DataError as exc:
-                    rows.append(_Unreadable(str(exc).split(": ", 1)[-1]))
-        return rows
-    except UnicodeDecodeError:
-        raise StoreError(f"{path}: not UTF-8 text") from None
-
-
-@dataclass(frozen=True)
-class _Unreadable:
-    reason: str
-
-
-def _number(v: Any) -> Any:
-    """A CSV or JSON cell as the number it spells, when it is a finite one; anything else as given, for validation to refuse."""
-    if v in (None, ""):
-        return None
-    if isinstance(v, str):
-        try:
-            f = float(v)
-        except ValueError:
-            return v
-    elif isinstance(v, float):
-        f = v
-    else:
-        return v
-    if not math.isfinite(f):
-        return v
-    return int(f) if f == int(f) else f
-
-
-def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
-    """Validate every row with the store's own rules; write the valid ones unless dry_run."""
-    path = Path(path)
-    rows = _read_rows(path)
-    ok, rejected = [], []
-    for n, row in enumerate(rows, 1):
-        if isinstance(row, _Unreadable):
-            rejected.append({"row": n, "reason": row.reason})
-            continue
-        if not isinstance(row, dict):
-            rejected.append({"row": n, "reason": "not an object"})
-            continue
-        raw_name = row.get("annotator")
-        name = raw_name if isinstance(raw_name, str) else ("" if raw_name is None else str(raw_name))
-        if any(m in row for m in EPITOME_MECHANISMS):
-            try:
-                ok.append(("empathy", _empathy_row(store, row, name, create_annotators, dry_run)))
-            except (StoreError, DataError, NotFound) as exc:
-                rejected.append({"row": n, "reason": str(exc)})
-            continue
-        try:
-            turns = row.get("turn_intensities")
-            if isinstance(turns, str) and turns:
-                turns = parse_json(turns, path, "turn_intensities")
-            if isinstance(turns, list):
-                turns = [_number(v) for v in turns]
-            note = row.get("note") or None
-            args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_number(row.get("initial")),
-                        final=_number(row.get("final")), emotion=row.get("emotion") or None, confidence=_number(row.get("confidence")),
-                        note=note if note is None or isinstance(note, str) else str(note), turn_intensities=turns or None)
-            _validated(store, name, create_annotators, dry_run, store.validate_rating, args)
-            ok.append(("intensity", args))
-        except (StoreError, DataError) as exc:
-            rejected.append({"row": n, "reason": str(exc)})
-    written = 0
-    if not dry_run:
-        for kind, args in ok:
-            (store.rate_empathy if kind == "empathy" else store.rate)(**args)
-            written += 1
-    return {"rows": len(rows), "ok": len(ok), "rejected": rejected, "written": written, "dry_run": dry_run}
-
-
-def _empathy_row(store: Store, row: dict[str, Any], name: str, create_annotators: bool, dry_run: bool) -> dict[str, Any]:
-    """A response-empathy rating row of an import (annotator, item_id, the three mechanisms, campaign), checked like a live one."""
-    campaign = str(row.get("campaign") or "").strip()
-    if not campaign:
-        raise StoreError("a response-empathy rating needs the campaign it belongs to (column campaign)")
-    camp = store.campaign(campaign)
-    if camp["kind"] != "empathy":
-        raise StoreError(f"campaign {campaign!r} collects intensity ratings, not response empathy")
-    note = row.get("note") or None
-    args = dict(annotator=name, item_id=str(row.get("item_id") or ""), levels={m: _number(row.get(m)) for m in EPITOME_MECHANISMS},
-                note=note if note is None or isinstance(note, str) else str(note))
-    _validated(store, name, create_annotators, dry_run, store.validate_empathy_rating, args)
-    return {**args, "campaign_id": camp["id"]}
-
-
-def _validated(store: Store, name: str, create_annotators: bool, dry_run: bool, validate: Any, args: dict[str, Any]) -> None:
-    """Check an import row with the store's own rule; an annotator the import creates must have a name that can be an
-    account, and is created only for a valid row (and not in a dry run)."""
-    create = create_annotators and store.annotator(name) is None
-    if create:
-        account_name(name)
-    validate(**args, annotator_must_exist=not create)
-    if create and not dry_run:
-        store.add_annotator(name, "annotator")
-

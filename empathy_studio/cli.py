@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, DEFAULT_OVERLAP, OVERLAPS, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, TASKS, TrainRequest, UserError, metric_name
+from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, DEFAULT_OVERLAP, OVERLAPS, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, MECHANISM_SHORT, TASKS, TrainRequest, UserError, metric_name
 from .settings import apply_privacy_env, apply_server_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -125,7 +125,7 @@ def _interrupt(*_: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the studio.  Example: empathy-studio serve --port 7860 --auth admin:secret:admin"""
-    from .ui import build_app, first_admin_command, launch_options
+    from .ui import build_app, launch_options
 
     studio = _studio(args)
     _data_note(studio)
@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(studio)
     print(f"Empathy Studio on http://{args.host}:{args.port}; {studio.settings.describe_db()}", file=sys.stderr)
     if studio.needs_first_admin():
-        print(f"No admin account yet. Create one: {first_admin_command(studio)}", file=sys.stderr)
+        print(f"No admin account yet. Create one: {studio.first_admin_command()}", file=sys.stderr)
     # SIGTERM (a Space or a service manager stopping us) ends the server like Ctrl+C, through the clean-up below
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -251,7 +251,7 @@ def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         where = f"{r['dialogue']} turn {r['turn']}: " if "dialogue" in r else ""
-        levels = "  ".join(f"{m.split('_')[0][:3].upper()} {v}" for m, v in r["levels"].items())
+        levels = "  ".join(f"{MECHANISM_SHORT.get(m, m)} {v}" for m, v in r["levels"].items())  # ER/IP/EX, as the page says
         print(f"{where}{levels}  4-level {r['level4']}  score {r['score']:.2f}  | {r['response'][:60]}")
     return 0
 
@@ -273,7 +273,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             if r["too_little_text"]:
-                print(f"too little text ({r['words']} words; {args.model} needs {r['min_words']})  | {r['text'][:60]}")
+                print(f"too little text ({r['words']} word{'' if r['words'] == 1 else 's'}; {args.model} needs {r['min_words']})  | {r['text'][:60]}")
                 continue
             inten = "  ".join(f"{t} {_with_interval(r, t)}" for t in ("initial", "final", "change") if r[f"pred_{t}"] is not None)
             print(f"{r['pred_emotion']:<12} {r['probs'][r['pred_emotion']]:.2f}  {inten}  | {r['text'][:60]}")
@@ -297,7 +297,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
     if args.action == "export":
         if not args.out:
             raise ConfigError("export needs --out PATH")
-        n = studio.export_ratings(args.out, args.format, args.hub_repo, args.campaign)
+        n = studio.export_ratings(args.out, args.format, args.hub_repo, args.campaign, args.with_text)
         print(f"exported {n} ratings to {args.out}", file=sys.stderr)
     elif args.action == "import":
         if not args.file:
@@ -441,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="csv", choices=["csv", "jsonl", "hf"], help="export format")
     s.add_argument("--out", help="export destination")
     s.add_argument("--hub-repo", help="also push the hf export to this dataset repo (needs HF_TOKEN)")
+    s.add_argument("--with-text", action="store_true", help="export: add the items' text (seeker text; post and response)")
     s.add_argument("--file", help="CSV or JSONL to import")
     s.add_argument("--dry-run", action="store_true", help="validate the import and report, write nothing")
     s.add_argument("--create-annotators", action="store_true", help="create unknown annotators on import")

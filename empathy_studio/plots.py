@@ -162,15 +162,21 @@ def probabilities(probs: dict[str, float], gold: str | None = None) -> go.Figure
 def trajectory(points: Sequence[dict[str, Any]], gold_initial: float | None = None, gold_final: float | None = None) -> go.Figure:
     turns = [p["turn"] for p in points]
     fig = go.Figure()
+    # a prefix with too little text for the model has no prediction to draw (the model says so rather than guess)
+    short = [p.get("too_little_text") for p in points]
     for key, name, color in (("pred_initial", "predicted initial", "#e07b39"), ("pred_final", "predicted final", "#3b6ea5")):
-        fig.add_trace(go.Scatter(x=turns, y=[p.get(key) for p in points], mode="lines+markers", name=name, line=dict(color=color),
-                                 hovertext=[p["text"][:120] for p in points], hoverinfo="text+y"))
+        fig.add_trace(go.Scatter(x=turns, y=[None if too_short else p.get(key) for p, too_short in zip(points, short)], mode="lines+markers",
+                                 name=name, line=dict(color=color), hovertext=[p["text"][:120] for p in points], hoverinfo="text+y"))
     last = turns[-1] if turns else 1
     for value, name, color, x in ((gold_initial, "gold initial", "#e07b39", 1), (gold_final, "gold final", "#3b6ea5", last)):
         if value is not None and not math.isnan(value):
             fig.add_trace(go.Scatter(x=[x], y=[value], mode="markers", name=name, marker=dict(symbol="star", size=16, color=color,
                                                                                                  line=dict(color="#222", width=1))))
-    _layout(fig, "Intensity trajectory: prediction after each seeker turn", height=340)
+    skipped = sum(bool(x) for x in short)
+    title = "Intensity trajectory: prediction after each seeker turn"
+    if skipped:
+        title += f"<br><sup>the first {skipped} turn{'s' if skipped != 1 else ''}: too little text to read, not drawn</sup>"
+    _layout(fig, title, height=340)
     fig.update_xaxes(title="seeker turn", tickmode="auto", nticks=12, tickangle=0)
     fig.update_yaxes(title="intensity", range=[0.5, 5.5])
     return fig

@@ -70,7 +70,8 @@ BASE_MODELS: dict[str, ModelSpec] = {
         ModelSpec("mental-roberta", "encoder", "mental/mental-roberta-base", "MentalRoBERTa-base, the paper's best", 125.0),
         ModelSpec("mental-bert", "encoder", "mental/mental-bert-base-uncased", "MentalBERT-base-uncased", 110.0),
         ModelSpec("modernbert", "encoder", "answerdotai/ModernBERT-base", "ModernBERT-base", 149.0),
-        ModelSpec("minilm-quick", "quick", BUNDLED, "frozen MiniLM + heads trained on ESConv gold; built on first use (< 3 min on CPU)", 22.7),
+        ModelSpec("minilm-quick", "quick", BUNDLED, "frozen MiniLM + heads trained on the gold labels of ESConv and, where it is configured, "
+                  "FailedESConv; built by the server at start-up or on first use (about 1.5 min on 2 CPU cores)", 22.7),
         ModelSpec("minilm-rater-quick", "quick", BUNDLED, "empathy rater: MiniLM trained one epoch on EPITOME (preset rater-quick); "
                   "built on first use when EPITOME is configured", 22.7, rater=True),
     )

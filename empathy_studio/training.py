@@ -360,7 +360,12 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
             head.bias.fill_(float(fit.intercept_ - np.sum(coef[:h] * mu / sd)))
         if lexical_weights is not None:
             lexical_weights[k] = coef[h:] * scale
+        y, ok = labelled[k][0], labelled[k][1]
+        # where an explanation starts: the average training seeker, and what the average training text's words add
+        # (a ridge with an intercept predicts the target's mean on average over its training rows)
+        words_mean = float(np.mean(words["train"][ok] @ (coef[h:] * scale))) if vectorizer is not None and scale else 0.0
         chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if labelled[k][3].sum() else None,
+                          "train_mean": float(np.mean(y[ok])), "words_mean": words_mean,
                           "residuals": _out_of_fold_residuals(alpha, design("train", scale), design("val", scale) if data.val else None,
                                                               *labelled[k])}
     model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None

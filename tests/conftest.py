@@ -155,6 +155,13 @@ def browser():
             b.close()
 
 
+def read_guidelines(page) -> None:
+    """A campaign's guidelines open at the top of the form on first entry; Enter says they were read (no key rates before)."""
+    if page.locator("#annotate-guidelines").is_visible():
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#annotate-guidelines", state="hidden", timeout=10_000)
+
+
 def free_port() -> int:
     import socket
 

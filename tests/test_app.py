@@ -48,7 +48,7 @@ def test_explore_dialogue_and_text(client):
     assert chosen.startswith("demo-") and all(label.split(" · ")[1] == "test" for label, _ in update["choices"])
     html, probs, traj, chat = client.predict("minilm-quick", chosen, api_name="/explore_dialogue")
     assert "predicted" in html and "gold" in html and "SEEKER" in chat.upper()
-    assert "What the words add" in html and "other words" in html
+    assert "average seeker" in html and "other words" in html and "The parts add up to the prediction" in html
     bars = _plot(probs)["data"][0]
     assert len(bars["y"]) == 7 and abs(sum(bars["x"]) - 1) < 1e-4
     assert {t["name"] for t in _plot(traj)["data"]} >= {"predicted initial", "predicted final"}

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from .conftest import read_guidelines
+
 pytestmark = pytest.mark.browser
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -31,7 +33,7 @@ def test_load_a_dialogue_and_see_its_prediction(page, artifacts):
     page.wait_for_selector("#explore-trajectory .js-plotly-plot", timeout=10_000)
     pred = page.inner_text("#explore-prediction")
     assert "emotion" in pred and "initial intensity" in pred and "gold" in pred
-    assert "What the words add" in pred and page.locator("#explore-prediction .es-word").count() >= 3
+    assert "average seeker" in pred and page.locator("#explore-prediction .es-word").count() >= 3
     assert page.locator("#explore-chat .es-seeker").count() >= 1
     page.screenshot(path=str(artifacts / "explore.png"), full_page=True)
 
@@ -61,6 +63,7 @@ def test_annotator_rates_three_items_with_the_keyboard_only(page, live_app, arti
     _tab(page, "Annotate")
     page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
     page.locator("#annotate-chat").click()  # focus leaves the text fields; from here on only keys
+    read_guidelines(page)
     seen = []
     for initial, final in (("4", "2"), ("5", "3"), ("3", "1")):
         seen.append(page.inner_text("#annotate-chat .es-meta"))

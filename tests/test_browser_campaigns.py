@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from .conftest import read_guidelines
+
 pytestmark = pytest.mark.browser
 
 
@@ -84,6 +86,7 @@ def test_a_whole_campaign_by_keyboard_with_a_reload_then_agreement_and_csv(brows
         pick(page, "annotate-campaign", "browser-k2")
         page.wait_for_function("document.querySelector('#annotate-progress').innerText.includes('browser-k2')", timeout=20_000)
         page.locator("#annotate-chat").click()  # focus leaves the fields; from here on, only keys
+        read_guidelines(page)
         pages[name] = (ctx, page)
 
     rated = {"ana": [], "ben": []}
@@ -96,6 +99,7 @@ def test_a_whole_campaign_by_keyboard_with_a_reload_then_agreement_and_csv(brows
     tab(ana, "Annotate")
     shows(ana, "#annotate-progress", "browser-k2: you have rated 3 of 6", timeout=30_000)
     ana.locator("#annotate-chat").click()
+    read_guidelines(ana)
     for name in ("ana", "ben"):
         page = pages[name][1]
         for initial, final in (("2", "1"), ("4", "3"), ("3", "3")):
@@ -128,6 +132,10 @@ def test_a_whole_campaign_by_keyboard_with_a_reload_then_agreement_and_csv(brows
         exported = list(csv.DictReader(fh))
     assert len(exported) == 12 and {r["campaign"] for r in exported} == {"browser-k2"}
     pick(admin, "toggle-campaign", "browser-k2")
+    admin.click("#campaign-toggle")
+    warned(admin, "tick 'Yes, close or reopen it' to close browser-k2")  # not on one click
+    assert studio.store.campaign("browser-k2")["active"]
+    admin.locator("#campaign-toggle-sure input").check()
     admin.click("#campaign-toggle")  # closed: its items are no longer hidden from anyone
     admin.wait_for_function("(() => { const t = document.querySelector('#campaign-table'); "
                             "return t && /browser-k2[\\s\\S]*false/.test(t.innerText); })()", timeout=20_000)
@@ -140,19 +148,19 @@ def test_a_whole_campaign_by_keyboard_with_a_reload_then_agreement_and_csv(brows
 def test_every_error_leaves_the_form_usable(browser, live_app, artifacts):
     url, studio = live_app
     ctx, page = open_page(browser, url)
-    tab(page, "Train")
-    page.click("#train-start")
-    warned(page, "sign in first")  # Train before signing in
+    assert page.get_by_role("tab", name="Train").count() == 0  # not offered before an admin signs in (the API refuses too)
     page.fill("#signin-name input", "ben")
     page.fill("#signin-password input", "wrong")
     page.keyboard.press("Enter")
     warned(page, "wrong password")
     sign_in(page, "ben", "benpw")
     assert page.evaluate("document.activeElement && document.activeElement.closest('#signin-password') === null")  # focus left the password
+    assert page.get_by_role("tab", name="Campaigns").count() == 0 and page.get_by_role("tab", name="Train").count() == 0  # admins' tabs
     tab(page, "Annotate")
     pick(page, "annotate-campaign", "default")
     page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
     page.locator("#annotate-chat").click()
+    read_guidelines(page)
     page.keyboard.press("b")
     warned(page, "nothing to go back to")
     page.keyboard.press("3")  # initial set; the active scale moves to final
@@ -231,6 +239,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     pick(page, "annotate-campaign", "reload-mid")
     shows(page, "#annotate-progress", "reload-mid")
     page.locator("#annotate-chat").click()
+    read_guidelines(page)
     item = current_item(page)
     kept = _session_value(page)
     page.keyboard.press("5")  # initial; the highlight moves to final
@@ -244,6 +253,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     page.wait_for_selector('#rate-initial input[value="5"]:checked', timeout=10_000)  # the draft came back
     page.wait_for_selector("#rate-final.es-active", timeout=10_000)  # and the next key goes to the first empty scale
     page.locator("#annotate-chat").click()
+    read_guidelines(page)
     assert rate_by_keyboard_one(page, "1") == item
     saved = studio.store.ratings(annotator="ben", item_id=item, campaign_id=cid)
     assert [(r["initial"], r["final"]) for r in saved] == [(5, 1)]
@@ -272,6 +282,7 @@ def test_sign_out_clears_the_previous_annotators_work_from_the_screen(browser, l
     tab(page, "Annotate")
     page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
     page.locator("#annotate-chat").click()
+    read_guidelines(page)
     rate_by_keyboard(page, "4", "2")
     shows(page, "#annotate-status", "Saved")
     page.click("#signout-button")

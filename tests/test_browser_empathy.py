@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import read_guidelines
+
 from .test_browser_campaigns import current_item, open_page, pick, shows, sign_in, tab, warned
 
 pytestmark = pytest.mark.browser
@@ -32,6 +34,7 @@ def test_rate_a_response_by_keyboard_then_see_the_raters_badges_in_explore(brows
     assert page.locator("#rate-er").is_visible() and not page.locator("#rate-initial").is_visible()
     shows(page, "#annotate-keys", "0-2 rate (ER, then IP, then EX)")
     page.locator("#annotate-panel").focus()
+    read_guidelines(page)
     first = current_item(page)
     page.keyboard.press("2")
     page.keyboard.press("1")

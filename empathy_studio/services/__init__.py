@@ -15,7 +15,7 @@ re-exported here, so `ui/` imports services and nothing below it. One module per
 from __future__ import annotations
 
 from .. import data as D
-from ..analysis import metric_name
+from ..analysis import MECHANISM_SHORT, metric_name
 from ..annotation import QUEUE_ORDERS
 from ..campaigns import SOURCES as CAMPAIGN_SOURCES
 from ..campaigns import CampaignRequest
@@ -37,7 +37,7 @@ from .rating import RatingServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+__all__ = ["MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 

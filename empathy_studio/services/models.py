@@ -68,20 +68,29 @@ class ModelServices:
         new = (new or "").strip()
         with self._lock:
             self.registry.rename(old, new)
-            self._predictors.pop(old, None)
+            self._forget(old)
             self.store.move_cached_predictions(old, new)
+            self.store.rename_job_model(old, new)  # the job that made it names it as it is now
             if self.store.get_setting(DEFAULT_MODEL_KEY) == old:
                 self.store.set_setting(DEFAULT_MODEL_KEY, new)
         return new
 
-    def delete_model(self, actor: Annotator | None, name: str) -> None:
+    def delete_model(self, actor: Annotator | None, name: str) -> str | None:
+        """Delete a trained model; when it was the default, the model the lists fall back to (said to the admin), else None."""
         require(actor, "admin")
         with self._lock:
             self.registry.delete(name)
-            self._predictors.pop(name, None)
+            self._forget(name)
             self.store.move_cached_predictions(name, None)
-            if self.store.get_setting(DEFAULT_MODEL_KEY) == name:
+            if self.store.get_setting(DEFAULT_MODEL_KEY) == name or self.settings.default_model == name:
                 self.store.set_setting(DEFAULT_MODEL_KEY, None)
+                return self.default_model() or "none"
+        return None
+
+    def _forget(self, name: str) -> None:
+        """Whatever is held in memory under a model's name: its predictor, as a seeker model or as a rater."""
+        self._predictors.pop(name, None)
+        self._predictors.pop(f"rater:{name}", None)
 
     def predictor(self, name: str, progress: ProgressFn | None = None) -> Predictor:
         with self._lock:
@@ -139,6 +148,12 @@ class ModelServices:
     def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
         """Per target: all words' share of the prediction, the terms that move it at least EXPLAIN_THRESHOLD (stop words dropped), the rest."""
         return self.predictor(name).explain_intensity(text, k=8, threshold=EXPLAIN_THRESHOLD, drop_stop_words=True)
+
+    def intensity_baseline(self, name: str) -> dict[str, tuple[float, float]]:
+        """Per intensity target: (the average training seeker's value, what the average training text's words add), where a
+        word explanation starts; empty for a model trained before these were recorded."""
+        ridge = self.registry.get(name).manifest.get("ridge") or {}
+        return {t: (r["train_mean"], r.get("words_mean") or 0.0) for t, r in ridge.items() if isinstance(r, dict) and r.get("train_mean") is not None}
 
     def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:
         """Predicted intensity after each seeker turn, from the dialogue prefix up to that turn."""

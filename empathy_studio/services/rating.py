@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..annotation import export_ratings, import_ratings
+from ..rating_io import export_ratings, import_ratings
 from ..campaigns import CampaignRequest, create_campaign
 from ..errors import NotFound
 from ..store import DEFAULT_CAMPAIGN, Annotator, require
 from .base import download_folder
+
+
+SUGGESTED = ("pred_emotion", "pred_initial", "pred_final", "pred_change")  # what an assisted intensity campaign shows, kept with a rating
 
 
 class RatingServices:
@@ -24,16 +28,22 @@ class RatingServices:
         camp = self.annotation.campaign(campaign)
         if not self.in_campaign(camp, item_id):
             raise NotFound(f"item {item_id!r} is not in campaign {camp['name']}")
-        if not camp["all_items"]:
-            self.store.mark_shown(camp["id"], who.id, item_id)  # seconds on the item count from here
         if camp["kind"] == "empathy":
             return self._pair_view(who, item_id, camp)
         d = self.dialogue(item_id)
         mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self._suggests(who, camp, item_id)
-        suggestion = self.predict_texts(self.annotation.queue_model(), [d.seeker_text])[0].to_dict() if assisted else None
+        model = self.annotation.queue_model()
+        suggestion = self.predict_texts(model, [d.seeker_text])[0].to_dict() if assisted else None
+        shown = {"model": model, **{k: suggestion.get(k) for k in SUGGESTED}} if suggestion else None
+        self._shown(who, camp, item_id, shown)
         return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
                 "progress": self.annotation.progress(who, campaign), "campaign": camp}
+
+    def _shown(self, who: Annotator, camp: dict[str, Any], item_id: str, suggestion: dict[str, Any] | None) -> None:
+        """The item is on screen now, with what was suggested: its seconds count from here, and a rating keeps the suggestion."""
+        if not camp["all_items"]:
+            self.store.mark_shown(camp["id"], who.id, item_id, suggestion)
 
     def _pair_view(self, who: Annotator, item_id: str, camp: dict[str, Any]) -> dict[str, Any]:
         item = self.store.item(item_id)
@@ -43,6 +53,7 @@ class RatingServices:
         assisted = self._suggests(who, camp, item_id)
         rater = self.suggestion_rater() if assisted else None
         suggestion = self.cached_ratings(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
+        self._shown(who, camp, item_id, {"model": rater, "levels": suggestion["levels"], "score": suggestion["score"]} if suggestion else None)
         return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
                 "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
                 "campaign": camp}
@@ -73,8 +84,9 @@ class RatingServices:
         if order in ("uncertainty", "spread") and not self.store.cached_predictions(model):
             self.split_predictions(model, "all")  # the queue reads cached predictions
 
-    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None) -> int:
-        return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token, campaign)
+    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None,
+                       with_text: bool = False) -> int:
+        return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token, campaign, with_text)
 
     def import_ratings(self, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
         if not self.store.item_ids():
@@ -132,15 +144,16 @@ class RatingServices:
         camp = self.store.campaign(campaign)
         return (self.store.empathy_ratings if camp["kind"] == "empathy" else self.store.ratings)(campaign_id=camp["id"])
 
-    def campaign_export(self, actor: Annotator | None, campaign: str, fmt: str = "csv") -> Path:
-        """Admins: a campaign's ratings as a file to download (a `datasets` folder comes zipped)."""
+    def campaign_export(self, actor: Annotator | None, campaign: str, fmt: str = "csv", with_text: bool = False) -> Path:
+        """Admins: a campaign's ratings as a file to download (a `datasets` folder comes zipped); `with_text` adds the items' text."""
         require(actor, "admin")
+        self.store.campaign(campaign)  # an unknown name is refused before it becomes a file name
         folder = download_folder()
         if fmt == "hf":
-            export_ratings(self.store, folder / campaign, "hf", campaign=campaign)
+            export_ratings(self.store, folder / campaign, "hf", campaign=campaign, with_text=with_text)
             return Path(shutil.make_archive(str(folder / f"{campaign}-ratings-dataset"), "zip", folder, campaign))
         path = folder / f"{campaign}-ratings.{'jsonl' if fmt == 'jsonl' else 'csv'}"
-        export_ratings(self.store, path, fmt, campaign=campaign)
+        export_ratings(self.store, path, fmt, campaign=campaign, with_text=with_text)
         return path
 
     # -- sessions ------------------------------------------------------------------
@@ -179,6 +192,21 @@ class RatingServices:
 
     def needs_first_admin(self) -> bool:
         return not any(a.is_admin for a in self.store.annotators())
+
+    def first_admin_command(self) -> str:
+        """The command that creates the first admin, spelled so that it runs here: `empathy-studio` when it is on PATH, else the
+        script beside this Python (`.venv/bin/empathy-studio` in a fresh clone), else `python -m empathy_studio.cli`."""
+        exe = "empathy-studio"
+        if shutil.which(exe) is None:
+            beside = Path(sys.executable).parent / exe
+            if beside.exists():
+                try:
+                    exe = str(beside.relative_to(Path.cwd()))
+                except ValueError:
+                    exe = str(beside)
+            else:
+                exe = f"{sys.executable} -m empathy_studio.cli"
+        return f"{exe} annotators add --name admin --password CHOOSE-ONE --role admin --db {self.settings.effective_db_path}"
 
     def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
         """Local administration (the CLI, run by whoever holds the database); the app goes through `annotation.add_annotator`."""

@@ -307,11 +307,14 @@ class Campaigns:
                               [campaign_id, item_id, annotator_id]).fetchone()
         return row[0] if row else None
 
-    def mark_shown(self, campaign_id: int, annotator_id: int, item_id: str, clock: float | None = None) -> None:
-        """The item is on the annotator's screen now (its open claim only; a rated item keeps its seconds)."""
+    def mark_shown(self, campaign_id: int, annotator_id: int, item_id: str, suggestion: dict[str, Any] | None = None,
+                   clock: float | None = None) -> None:
+        """The item is on the annotator's screen now, with the model's suggestion if one is shown (its open claim only; a rated
+        item keeps its seconds and what it was rated with)."""
         with self.write() as db:
-            db.execute("UPDATE assignments SET shown = ? WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? AND done = 0",
-                       [time.time() if clock is None else clock, campaign_id, item_id, annotator_id])
+            db.execute("UPDATE assignments SET shown = ?, suggestion = ? WHERE campaign_id = ? AND item_id = ? AND annotator_id = ? AND done = 0",
+                       [time.time() if clock is None else clock, json.dumps(suggestion) if suggestion else None, campaign_id, item_id,
+                        annotator_id])
 
     # -- progress ----------------------------------------------------------------
 

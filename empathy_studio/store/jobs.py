@@ -37,6 +37,10 @@ class Jobs:
             db.execute("UPDATE jobs SET state = 'running', started = ? WHERE id = ?", [now(), row[0]])
         return self.job(row[0])
 
+    def rename_job_model(self, old: str, new: str) -> None:
+        with self.write() as db:
+            db.execute("UPDATE jobs SET model_name = ? WHERE model_name = ?", [new, old])
+
     def job(self, job_id: int) -> dict[str, Any] | None:
         if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:  # SQLite's integers end there
             return None

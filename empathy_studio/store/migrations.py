@@ -223,3 +223,7 @@ def m011_campaign_overlap(db: sqlite_utils.Database) -> None:
     # when a claimed item was last put on the annotator's screen: a rating's seconds on the item count from there,
     # not from the claim (which may come before sign-in or a reload)
     db.execute("ALTER TABLE assignments ADD COLUMN shown REAL")
+    # the model's suggestion as an assisted campaign showed it (JSON), kept with the claim and copied into the rating
+    db.execute("ALTER TABLE assignments ADD COLUMN suggestion TEXT")
+    db.execute("ALTER TABLE ratings ADD COLUMN suggestion TEXT")
+    db.execute("ALTER TABLE empathy_ratings ADD COLUMN suggestion TEXT")

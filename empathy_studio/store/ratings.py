@@ -167,6 +167,10 @@ class Ratings:
             cur = db.execute(f"SELECT id, removed, {', '.join(kind.fields)} FROM {kind.table} WHERE annotator_id = ? AND item_id = ? "
                              "AND campaign_id = ?", [who.id, item_id, campaign_id]).fetchone()
             if cur is None or cur[1]:
+                if assisted:  # the suggestion the annotator saw, as the view that showed it recorded it
+                    shown = db.execute("SELECT suggestion FROM assignments WHERE campaign_id = ? AND item_id = ? AND annotator_id = ?",
+                                       [campaign_id, item_id, who.id]).fetchone()
+                    meta["suggestion"] = shown[0] if shown else None
                 self._complete_assignment(db, campaign_id, item_id, who.id)
             if cur is None:
                 rid = db[kind.table].insert({"annotator_id": who.id, "item_id": item_id, **values, **meta, "created": stamp, "updated": stamp}).last_pk
@@ -258,6 +262,29 @@ class Ratings:
         sql = (f"SELECT a.name, r.item_id, {', '.join('r.' + m for m in EPITOME_MECHANISMS)} FROM empathy_ratings r "
                "JOIN annotators a ON a.id = r.annotator_id WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
         return self.db.execute(sql, [campaign_id] if campaign_id is not None else []).fetchall()
+
+    def rating_export(self, kind: str = "intensity", campaign_id: int | None = None) -> list[dict[str, Any]]:
+        """Every rating of a kind (of a campaign) with what an export needs beside it: its item's kind in the campaign, gold
+        labels and text, the suggestion shown, and its history (every change and undo, oldest first), in two queries."""
+        k = KINDS[kind]
+        values = ("r.initial, r.final, r.emotion, r.confidence, r.note, r.turn_intensities, i.gold_emotion, i.gold_initial, i.gold_final, "
+                  "i.text" if kind == "intensity" else
+                  f"{', '.join('r.' + m for m in EPITOME_MECHANISMS)}, r.note, i.gold_levels, i.post, i.text AS response")
+        where = "r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else "")
+        params = [campaign_id] if campaign_id is not None else []
+        rows = list(self.db.query(
+            f"SELECT r.id, a.name AS annotator, r.item_id, ci.kind AS item_kind, c.name AS campaign, {values}, r.assisted, r.suggestion, "
+            f"r.seconds_on_item, r.created, r.updated FROM {k.table} r JOIN annotators a ON a.id = r.annotator_id "
+            f"JOIN campaigns c ON c.id = r.campaign_id JOIN items i ON i.id = r.item_id "
+            f"LEFT JOIN campaign_items ci ON ci.campaign_id = r.campaign_id AND ci.item_id = r.item_id WHERE {where} ORDER BY r.id", params))
+        history: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
+        for h in self.db.query(f"SELECT h.rating_id, an.name AS changed_by, h.changed_at, h.old, h.new FROM {k.history} h "
+                               f"JOIN annotators an ON an.id = h.changed_by JOIN {k.table} r ON r.id = h.rating_id WHERE {where} ORDER BY h.id",
+                               params):
+            if h["rating_id"] in history:
+                history[h["rating_id"]].append({"by": h["changed_by"], "at": h["changed_at"], "old": json.loads(h["old"]) if h["old"] else None,
+                                                "new": json.loads(h["new"])})
+        return [{**r, "history": history[r["id"]]} for r in rows]
 
     def rating_history(self, rating_id: int, kind: str = "intensity") -> list[dict[str, Any]]:
         sql = (f"SELECT h.id, a.name AS changed_by, h.changed_at, h.old, h.new FROM {KINDS[kind].history} h "

@@ -17,11 +17,8 @@ from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, on
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+TAB_IDS = ("explore", "analyze", "annotate", "campaigns", "train", "models")
 QUEUE_SIZE = 512  # waiting calls at most (several hundred raters' saves fit; a flood of anonymous calls does not)
-
-
-def first_admin_command(studio: Studio) -> str:
-    return (f"empathy-studio annotators add --name admin --password CHOOSE-ONE --role admin --db {studio.settings.effective_db_path}")
 
 
 def launch_options() -> dict[str, Any]:
@@ -55,19 +52,21 @@ def build_app(studio: Studio) -> gr.Blocks:
                 if studio.settings.hf_oauth:
                     gr.LoginButton()
         lists: list[tuple[gr.Dropdown, str]] = []  # every model dropdown, with which models it offers
-        with gr.Tabs():
+        admin_only: list[gr.Block] = []  # sections an annotator cannot use: shown to admins only
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Explore", id="explore") as t_explore:
                 lists += explore.render(studio, choices, user)
             with gr.Tab("Analyze", id="analyze") as t_analyze:
                 lists += analyze.render(studio, choices, user)
             with gr.Tab("Annotate", id="annotate") as t_annotate:
-                lists += annotate.render(studio, user, session, choices)
-            with gr.Tab("Campaigns", id="campaigns") as t_campaigns:
+                lists += annotate.render(studio, user, session, choices, admin_only)
+            # admins' tabs: offered to admins only (the studio refuses everyone else's calls in any case)
+            with gr.Tab("Campaigns", id="campaigns", visible=False) as t_campaigns:
                 lists += campaigns.render(studio, user, choices)
-            with gr.Tab("Train", id="train") as t_train:
+            with gr.Tab("Train", id="train", visible=False) as t_train:
                 lists += train.render(studio, user)
             with gr.Tab("Models", id="models") as t_models:
-                table, managed = models.render(studio, user)
+                table, managed = models.render(studio, user, admin_only)
                 lists += managed
 
         dropdowns = [d for d, _ in lists]
@@ -86,8 +85,16 @@ def build_app(studio: Studio) -> gr.Blocks:
                 out.append(gr.Dropdown(choices=opts, value=value if value in opts else fallback))
             return out
 
+        def fresh_lists(*current: str):
+            """A page (re)load: the model lists as they are now, opened on today's default (set by an admin after the app was built)."""
+            return model_lists(*(None if kind in ("predict", "train") else value for (_, kind), value in zip(lists, current)))
+
+        on(app.load, fresh_lists, dropdowns, dropdowns, api_name=False, show_progress="hidden")
         for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train, t_models)):
             on(tab.select, model_lists, dropdowns, dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
+            # the tab a user is on, kept with the browser's session: a reload comes back to it
+            on(tab.select, lambda sess, _tab=TAB_IDS[i]: {**(sess if isinstance(sess, dict) else {}), "tab": _tab}, session, session,
+               api_name=False, queue=False, show_progress="hidden")
 
         def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
             account, token = studio.sign_in(n, pw, client=request.client.host if request and request.client else None)
@@ -108,10 +115,12 @@ def build_app(studio: Studio) -> gr.Blocks:
             host = request.client.host if request and request.client else ""
             hint = ""
             if studio.needs_first_admin() and host in LOOPBACK:
-                hint = banner_html(f"No admin account yet. In a terminal on this machine: {first_admin_command(studio)}", "warn")
+                hint = banner_html(f"No admin account yet. In a terminal on this machine: {studio.first_admin_command()}", "warn")
+            tab = sess.get("tab") if isinstance(sess, dict) and sess.get("tab") in TAB_IDS else None
+            back = gr.Tabs(selected=tab) if tab else gr.skip()
             if account is None:
-                return None, banner_html(SIGNED_OUT), hint
-            return account, banner_html(f"Signed in as {account.name} ({account.role})"), hint
+                return None, banner_html(SIGNED_OUT), hint, back
+            return account, banner_html(f"Signed in as {account.name} ({account.role})"), hint, back
 
         def sign_in_oauth(profile: gr.OAuthProfile | None):
             if profile is None:  # not signed in on the Hub yet: stay anonymous, no toast on every page load
@@ -122,10 +131,18 @@ def build_app(studio: Studio) -> gr.Blocks:
         on(signin.click, sign_in, [name, password, session], [user, who, password, session, setup], api_name="sign_in")
         on(password.submit, sign_in, [name, password, session], [user, who, password, session, setup], api_name=False)
         on(signout.click, sign_out, [user, session], [user, who, session], api_name="sign_out")
-        on(app.load, resume, session, [user, who, setup], api_name=False, show_progress="hidden")
+        on(app.load, resume, session, [user, who, setup, tabs], api_name=False, show_progress="hidden")
         if studio.settings.hf_oauth:
             on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
         on(t_models.select, lambda: models.models_frame(studio), None, table, api_name=False, show_progress="hidden")
+        sections = [t_campaigns, t_train, *admin_only]
+
+        def admin_sections(account):
+            """What the page offers follows the role: admins' tabs and sections appear for admins, and go at sign-out."""
+            shown = account is not None and account.is_admin
+            return [gr.Tab(visible=shown) if isinstance(c, gr.Tab) else gr.update(visible=shown) for c in sections]
+
+        on(user.change, admin_sections, user, sections, api_name=False, show_progress="hidden")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
     # The queue holds at most QUEUE_SIZE waiting calls; past that a caller is told the server is busy.
     app.queue(default_concurrency_limit=16, max_size=QUEUE_SIZE)

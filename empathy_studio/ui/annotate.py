@@ -13,7 +13,9 @@ Problems are warnings that leave the form as it was.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gradio as gr
 import pandas as pd
@@ -81,6 +83,18 @@ def _turns(text: str) -> list[int | None] | None:
     return values
 
 
+def _local_time(stamp: str | None, zone: str) -> str | None:
+    """A stored UTC time as "2026-12-02 08:41" in the browser's zone (UTC, said so, when the zone is unknown)."""
+    if not stamp:
+        return stamp
+    try:
+        when = datetime.fromisoformat(stamp)
+        tz = ZoneInfo(zone) if zone else timezone.utc
+    except (ValueError, ZoneInfoNotFoundError):
+        return stamp
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M") + ("" if zone else " UTC")
+
+
 def _level(value: Any) -> Any:
     """A mechanism level as the store takes it: "0"-"2" as a number; anything else as given, for the store to refuse."""
     return int(value) if isinstance(value, str) and value in LEVELS else value
@@ -99,9 +113,14 @@ def _guidelines(campaign: dict[str, Any]) -> str:
     return head + markdown_html(general)
 
 
-def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
+def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str],
+           admin_only: list[gr.Block]) -> list[tuple[gr.Dropdown, str]]:
     item_id = gr.State(None)
     with gr.Column(elem_id="annotate-panel"):
+        # a campaign's guidelines, on first entry, at the top of the form: read before the first key (Enter: "I have read them")
+        with gr.Column(visible=False, elem_id="annotate-guidelines") as guide_panel:
+            guide = gr.HTML(markdown_html(GUIDELINES), elem_id="annotate-guidelines-text")
+            read = gr.Button("I have read them (Enter)", variant="primary", size="sm", elem_id="guidelines-read")
         with gr.Row(equal_height=True):
             # custom values are checked by the studio itself (an unknown campaign is refused), so API callers may name any
             campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1, min_width=160,
@@ -116,6 +135,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                     back = gr.Button("← Back (b)", elem_id="back-item", size="sm", min_width=60)
                     skip = gr.Button("Skip (s)", elem_id="skip-item", size="sm", min_width=60)
                     undo = gr.Button("Undo (u)", elem_id="undo-rating", size="sm", min_width=60)
+                    again = gr.Button("Guidelines", elem_id="show-guidelines", size="sm", min_width=60)
                     submit = gr.Button("Save (Enter)", variant="primary", elem_id="submit-rating", size="sm", min_width=90)
                     submit_e = gr.Button("Save (Enter)", variant="primary", elem_id="submit-empathy", size="sm", min_width=90, visible=False)
                 status = gr.HTML(elem_id="annotate-status")
@@ -131,11 +151,12 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                                            elem_classes=["es-scale"]) for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex")))
                 note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000, elem_id="rate-note")
                 keys = gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
-        with gr.Accordion("Guidelines", open=False, elem_id="annotate-guidelines") as guide_panel:
-            guide = gr.HTML(markdown_html(GUIDELINES), elem_id="annotate-guidelines-text")
-        with gr.Accordion("My ratings (click a row to open it)", open=False) as mine_panel:
+        # the browser's time zone, written here by the page's script, so times read as the annotator's own
+        zone = gr.Textbox("", elem_id="browser-zone", elem_classes=["es-hidden"], container=False, show_label=False)
+        with gr.Accordion("My ratings, newest first (click a row to open it)", open=False) as mine_panel:
             mine = gr.Dataframe(interactive=False, elem_id="my-ratings", wrap=True)
-        with gr.Accordion("Queue of the default campaign (admins)", open=False):
+        with gr.Accordion("Queue of the default campaign (admins)", open=False, visible=False) as queue_panel:
+            admin_only.append(queue_panel)
             with gr.Row():
                 order = gr.Dropdown(list(QUEUE_ORDERS), value=studio.annotation.queue_order(), label="Queue order")
                 qmodel = gr.Dropdown(model_choices, value=model_choices[0] if model_choices else None, label="Model for uncertainty")
@@ -195,7 +216,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         Signed out: the form, the status line and "My ratings" are cleared."""
         if who is None:
             return [gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), *cleared(), "", pd.DataFrame(), gr.skip(),
-                    gr.Accordion(open=False), markdown_html(GUIDELINES)]
+                    gr.Column(visible=False), markdown_html(GUIDELINES)]
         names = studio.campaign_names(who)
         sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
@@ -205,7 +226,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         first = camp not in seen
         return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")), gr.skip(), gr.skip(),
                 remember(sess, campaign=camp, item=target, seen=[*seen, camp] if first else seen),
-                gr.Accordion(open=first), _guidelines(studio.annotation.campaign(camp))]
+                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp))]
 
     def switch(who, camp: str, sess: dict | None):
         studio.annotation.require(who)
@@ -215,7 +236,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         first = camp not in seen
         return [*show(who, camp, target), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None,
                                                      seen=[*seen, camp] if first else seen),
-                gr.Accordion(open=first), _guidelines(studio.annotation.campaign(camp))]
+                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp))]
 
     def submit_rating(who, camp, current, ini, fin, emo, turn_text, conf, text, sess):
         studio.annotation.require(who)
@@ -285,12 +306,14 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             raise InputError(f"campaign {where} is closed; its ratings can no longer be edited")
         return [gr.Dropdown(value=where), *show(who, where, target), "", remember(sess, campaign=where, item=target, draft=None)]
 
-    def my_ratings(who, camp):
+    def my_ratings(who, camp, zone: str = ""):
+        """The annotator's ratings, newest first, with the time in the browser's own time zone."""
         kind = studio.annotation.campaign(camp)["kind"] if camp else "intensity"
         rows = studio.annotation.my_ratings(who, kind)
         cols = (["item_id", "campaign", *EPITOME_MECHANISMS, "note", "updated"] if kind == "empathy" else
                 ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"])
-        return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)  # the table escapes text itself
+        shown = [{**r, "updated": _local_time(r["updated"], zone)} for r in rows]
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in shown], columns=cols)  # the table escapes text itself
 
     def keep_draft(who, current, ini, fin, emo, turn_text, conf, text, er_, ip_, ex_, sess):
         if who is None or not current:
@@ -306,6 +329,8 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     after = [status, session]
     on(user.change, enter, [user, session], [campaign, *view, status, mine, session, guide_panel, guide], api_name="next_item", show_progress="hidden")
     on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
+    on(read.click, lambda: gr.Column(visible=False), None, guide_panel, api_name=False, queue=False, show_progress="hidden")
+    on(again.click, lambda: gr.Column(visible=True), None, guide_panel, api_name=False, queue=False, show_progress="hidden")
     on(submit.click, submit_rating, [user, campaign, item_id, initial, final, emotion, turns, confidence, note, session], [*view, *after],
        api_name="submit_rating", concurrency_limit=None)
     on(submit_e.click, submit_empathy, [user, campaign, item_id, er, ip, ex, note, session], [*view, *after],
@@ -315,7 +340,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     on(undo.click, undo_last, [user, campaign, session], [*view, *after], api_name="undo_rating")
     on(mine.select, open_rating, [user, campaign, session], [campaign, *view, *after], api_name="open_rating")
     # the table refreshes when it is opened, not after every rating: one event per submit keeps the queue short
-    on(mine_panel.expand, my_ratings, [user, campaign], mine, api_name="my_ratings", show_progress="hidden")
+    on(mine_panel.expand, my_ratings, [user, campaign, zone], mine, api_name="my_ratings", show_progress="hidden")
     draft_inputs = [user, item_id, initial, final, emotion, turns, confidence, note, er, ip, ex, session]
     for c in (initial, final, emotion, confidence, er, ip, ex):
         on(c.input, keep_draft, draft_inputs, session, api_name=False, show_progress="hidden", queue=False)

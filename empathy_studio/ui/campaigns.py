@@ -100,7 +100,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
             split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split")
             emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Only this gold emotion")
-            limit = gr.Number(None, label="At most this many items (empty: all)", step=1, elem_id="campaign-limit")
+            limit = gr.Number(None, label="At most this many items", placeholder="all of them", step=1, elem_id="campaign-limit")
         with gr.Row():
             ids = gr.Textbox(label="Item ids (with 'ids')", lines=2, placeholder="esconv-12, esconv-40 ...")
             upload = gr.File(label="With 'file': an ESConv-format JSON (intensity), or a CSV/JSONL of post and response (empathy)",
@@ -120,6 +120,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
         toggle_name = gr.Dropdown([], label="Campaign to close or reopen", allow_custom_value=True, scale=2, elem_id="toggle-campaign")
+        toggle_sure = gr.Checkbox(False, label="Yes, close or reopen it", elem_id="campaign-toggle-sure", scale=1)
         toggle = gr.Button("Close / reopen", size="sm", elem_id="campaign-toggle")
     overview = gr.Dataframe(label="Campaigns", interactive=False, wrap=True, elem_id="campaign-table")
     with gr.Accordion("Agreement and export", open=True):
@@ -143,6 +144,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         ba_plot = gr.Plot(label="Bland-Altman")
         with gr.Row():
             fmt = gr.Radio(["csv", "jsonl", "hf"], value="csv", label="Export format (hf: a datasets folder, zipped)")
+            with_text = gr.Checkbox(False, label="With the items' text (seeker text; post and response)", elem_id="campaign-export-text")
             export = gr.Button("Download ratings", elem_id="campaign-export")
             files = gr.File(label="Download", interactive=False, elem_id="campaign-file")
 
@@ -162,14 +164,18 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         gr.Info(f"Campaign {req.name} created")
         return table(who)
 
-    def toggle_campaign(who, nm):
+    def toggle_campaign(who, nm, sure=False):
         if not nm:
             raise InputError("pick a campaign")
         current = next((r for r in studio.campaign_overview(who) if r["name"] == nm), None)
         if current is None:
             raise InputError(f"unknown campaign {nm!r}")
+        if not sure:  # one more click, on purpose: closing stops every annotator of the campaign at once
+            raise InputError(f"tick 'Yes, close or reopen it' to {'close' if current['active'] else 'reopen'} {nm}"
+                             + (": its annotators can no longer rate or edit its items" if current["active"] else ""))
         studio.set_campaign_active(who, nm, not current["active"])
-        return table(who)
+        gr.Info(f"Campaign {nm} {'closed' if current['active'] else 'reopened'}")
+        return *table(who), False
 
     def agreement(who, camp, mdl):
         if not camp:
@@ -207,10 +213,10 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             raise InputError(f"{a} and {b} have rated no item in common in {camp}")
         return bland_altman([va[i] for i in both], [vb[i] for i in both], a, b, t)
 
-    def download(who, camp, f):
+    def download(who, camp, f, text=False):
         if not camp:
             raise InputError("pick a campaign")
-        return str(studio.campaign_export(who, camp, f))
+        return str(studio.campaign_export(who, camp, f, bool(text)))
 
     def kind_changed(kd):
         """The intensity scales and the emotion filter belong to dialogues; a response-empathy campaign asks ER, IP and EX."""
@@ -222,11 +228,11 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     listing = [overview, toggle_name, chosen]
     on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
     on(refresh.click, table, user, listing, api_name="campaigns")
-    on(toggle.click, toggle_campaign, [user, toggle_name], listing, api_name="toggle_campaign")
+    on(toggle.click, toggle_campaign, [user, toggle_name, toggle_sure], [*listing, toggle_sure], api_name="toggle_campaign")
     on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, heat_x, bias, per_emotion, a_name, b_name], api_name="campaign_agreement",
        concurrency_limit=2)
     on(ba_run.click, bland, [user, chosen, a_name, b_name, target], ba_plot, api_name="bland_altman")
-    on(export.click, download, [user, chosen, fmt], files, api_name="campaign_export")
+    on(export.click, download, [user, chosen, fmt, with_text], files, api_name="campaign_export")
     on(user.change, lambda who: table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
        api_name=False, show_progress="hidden")
     return [(model, "predict-or-rater-or-no-model")]

@@ -159,6 +159,14 @@ def progress_bar(progress: gr.Progress) -> Callable[[ProgressEvent], None]:
 MECHANISM_BADGES = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX"}
 
 
+BADGE_LEGEND = ("ER emotional reactions · IP interpretations · EX explorations, each none, weak or strong (EPITOME's mechanisms); "
+                "the number is the empathy score from 0 (none at all) to 1 (all three strong)")
+
+
+def badge_legend() -> str:
+    return f'<div class="es-meta es-legend">{esc(BADGE_LEGEND)}</div>'
+
+
 def empathy_badges(levels: dict[str, str], score: float | None = None) -> str:
     """The rater's levels of one response as small badges: ER/IP/EX with none, weak or strong."""
     badges = "".join(f'<span class="es-badge es-{esc(v)}" title="{esc(m.replace("_", " "))}: {esc(v)}">{MECHANISM_BADGES.get(m, m)} {esc(v)}</span>'
@@ -182,13 +190,15 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
     if show_gold:
         meta += [f"gold emotion: <b>{esc(d.emotion)}</b>", f"gold initial {fmt(d.initial, 0)}", f"final {fmt(d.final, 0)}"]
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
+    if ratings:
+        situation += badge_legend()
     return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
 
 
 def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any] | None = None, rater: str | None = None) -> str:
     """A (post, response) item to rate for empathy; in an assisted campaign the rater's levels sit under the response."""
     hint = (f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
-            f'{empathy_badges(suggestion["levels"], suggestion["score"])}</div>') if suggestion else ""
+            f'{empathy_badges(suggestion["levels"], suggestion["score"])}</div>{badge_legend()}') if suggestion else ""
     return (f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
             f'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div class="es-text">{esc(post)}</div></div>'
             f'<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div class="es-text">{esc(response)}</div>{hint}</div></div>')
@@ -198,18 +208,33 @@ def text_html(text: str) -> str:
     return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
 
 
-def words_html(words: dict[str, tuple[float, list[tuple[str, float]], float]]) -> str:
-    """What the words add to each intensity (the model's TF-IDF weights): the terms that move it at least 0.05, and the rest."""
+def words_html(words: dict[str, tuple[float, list[tuple[str, float]], float]], pred: dict[str, Any] | None = None,
+               baseline: dict[str, tuple[float, float]] | None = None) -> str:
+    """How each intensity came about, in numbers a person can follow: the average seeker of the training data, then what
+    this text's words move it by against the average text's words (each word that moves it at least 0.05, and the others
+    together), then the rest (how the text reads as a whole, and the 1-5 limits). The parts add up to the prediction."""
     rows = []
     for target, (total, terms, other) in words.items():
-        chips = [f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{'+' if v > 0 else '−'}{abs(v):.2f} {esc(t)}</span>" for t, v in terms]
-        chips.append(f"<span class='es-word es-other'>{other:+.2f} other words</span>")
-        rows.append(f"<tr><td>{esc(target)}</td><td><b>{total:+.2f}</b></td><td>{' '.join(chips)}</td></tr>")
+        chips = [f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{esc(t)} {'raises' if v > 0 else 'lowers'} {abs(v):.2f}</span>"
+                 for t, v in terms]
+        chips.append(f"<span class='es-word es-other'>other words {other:+.2f}</span>")
+        if baseline and target in baseline and pred and pred.get(f"pred_{target}") is not None:
+            start, words_mean = baseline[target]
+            moved = total - words_mean
+            rest = pred[f"pred_{target}"] - start - moved
+            rows.append(f"<tr><td>{esc(target)}</td><td>{start:.2f}</td><td><b>{moved:+.2f}</b>: {' '.join(chips)} "
+                        f"<span class='es-word es-other'>(the average text's words {words_mean:+.2f})</span></td><td>{rest:+.2f}</td>"
+                        f"<td><b>{pred[f'pred_{target}']:.2f}</b></td></tr>")
+        else:
+            rows.append(f"<tr><td>{esc(target)}</td><td>–</td><td><b>{total:+.2f}</b>: {' '.join(chips)}</td><td>–</td><td>–</td></tr>")
     if not rows:
         return ""
-    return ('<div class="es-meta" style="margin-top:8px">What the words add to each intensity on the 1-5 scale: all words together, '
-            'each word or phrase that adds at least 0.05 (stop words left out), and the other words summed</div>'
-            f'<table class="es-table es-words"><tr><th></th><th>words</th><th>terms</th></tr>{"".join(rows)}</table>')
+    return ('<table class="es-table es-words"><tr><th></th><th>average seeker</th><th>this text\'s words, against the average text\'s</th>'
+            '<th>the rest</th><th>prediction</th></tr>' + "".join(rows) + "</table>"
+            '<div class="es-meta es-note">How to read it: start from the average seeker of the training data (their own rating, on '
+            'the 1-5 scale). This text\'s words move that up or down, compared with what the words of an average text do; each word '
+            'or phrase that moves it by 0.05 or more is named. "The rest" is how the text reads as a whole to the model, beyond its '
+            'single words, and the 1-5 limits. The parts add up to the prediction.</div>')
 
 
 TYPED_TEXT_NOTE = ("For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
@@ -225,12 +250,14 @@ def _value(pred: dict[str, Any], target: str) -> str:
 
 
 def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "",
-                    words: dict[str, tuple[float, list[tuple[str, float]], float]] | None = None, typed: bool = False) -> str:
+                    words: dict[str, tuple[float, list[tuple[str, float]], float]] | None = None, typed: bool = False,
+                    baseline: dict[str, tuple[float, float]] | None = None) -> str:
     title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
     if pred.get("too_little_text"):
-        return (f'<div class="es-pred">{title}<div class="es-banner es-warn">Too little text to read: {pred["words"]} words, and this model '
-                f'beats a constant guess only from {pred["min_words"]} words on (measured on its validation split). Type more of what the '
-                f'seeker said.</div></div>')
+        n = pred["words"]
+        return (f'<div class="es-pred">{title}<div class="es-banner es-warn">Too little text to read: {n} word{"" if n == 1 else "s"}, and this '
+                f'model beats a constant guess only from {pred["min_words"]} words on (measured on its validation split). Type more of what '
+                f'the seeker said.</div></div>')
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
     rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
             + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
@@ -249,7 +276,7 @@ def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "",
     if typed:
         notes.append(TYPED_TEXT_NOTE)
     note_html = "".join(f'<div class="es-meta es-note">{n}</div>' for n in notes)
-    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{note_html}{words_html(words or {})}</div>'
+    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{note_html}{words_html(words or {}, pred, baseline)}</div>'
 
 
 def banner_html(text: str, kind: str = "info") -> str:
@@ -285,6 +312,7 @@ CSS = """
 .es-interval { color: #6b7280; font-size: 13px; }
 .es-note { margin-top: 6px; }
 .es-removed { color: #92400e; }
+.es-hidden { display: none !important; }
 .es-status { font-size: 13px; color: #14532d; background: #ecfdf3; border-radius: 6px; padding: 4px 8px; }
 .es-progress progress { height: 10px; }
 /* the 1-5 scales stay on one line, down to a phone's width */
@@ -293,6 +321,10 @@ CSS = """
 /* toasts sit bottom left, away from the rating controls on the right (or on top, on a narrow screen) */
 .toast-wrap { top: auto !important; bottom: 16px !important; left: 16px !important; right: auto !important; }
 @media (max-width: 900px) {
+  /* narrow: the form's scales fill the lower screen, so a warning is a thin bar at the top, clear of them */
+  .toast-wrap { top: 4px !important; bottom: auto !important; left: 50% !important; right: auto !important; transform: translateX(-50%);
+                width: min(96vw, 520px) !important; }
+  .toast-wrap .toast-body { margin: 0 !important; padding: 6px 10px !important; }
   .es-turn { max-width: 100%; }
   /* on a narrow screen the rating controls come before the dialogue, so Save is on screen without scrolling */
   #rate-col { order: -1; }
@@ -321,7 +353,15 @@ KEYBOARD_JS = """
     const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
   };
   const settle = () => { const next = firstEmpty(); if (next !== active || !document.querySelector('.es-scale.es-active')) { active = next; mark(); } };
+  const zone = () => {  // the browser's time zone, into the hidden field the ratings table reads it from
+    const box = document.querySelector('#browser-zone textarea, #browser-zone input');
+    if (box && !box.value) {
+      box.value = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+      box.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+  };
   new MutationObserver(() => {
+    zone();
     const d = document.querySelector('#annotate-chat .es-dialogue');
     const item = d ? d.getAttribute('data-item') : null;
     if (item !== shown) { shown = item; keyed = false; }
@@ -346,6 +386,11 @@ KEYBOARD_JS = """
     const t = ev.target;
     if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button' && t.type !== 'checkbox'))) return;
     const click = (sel) => { const b = document.querySelector(sel); if (b) b.click(); };
+    const guide = document.getElementById('annotate-guidelines');
+    if (guide && guide.offsetParent !== null) {  // the guidelines are read first: Enter says so, no key rates until then
+      if (ev.key === 'Enter') { click('#guidelines-read'); ev.preventDefault(); }
+      return;
+    }
     if (ev.ctrlKey) { if (ev.key === 'z') { click('#undo-rating'); ev.preventDefault(); } return; }
     const order = orders[mode()];
     if (!order.includes(active)) active = order[0];

@@ -24,6 +24,11 @@ def _count_label(choices: list) -> str:
     return f"Dialogue ({len(choices)} match)"
 
 
+def _probabilities(pred: dict[str, Any], gold: str | None = None) -> Any:
+    """The emotion bars, or none at all when the text is too short to read (the page never says "too little" and then draws)."""
+    return gr.Plot(None, visible=False) if pred.get("too_little_text") else gr.Plot(probabilities(pred["probs"], gold), visible=True)
+
+
 def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     problems = studio.problems()
     with gr.Row():
@@ -81,7 +86,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         words = studio.explain_intensity(model_name, d.seeker_text)
         ratings = ({r["turn"]: r for r in studio.rate_dialogue(rater_name, d, progress_bar(progress))}
                    if rater_name and rater_name != NO_RATER else None)
-        return (prediction_html(pred, d, model_name, words), probabilities(pred["probs"], d.emotion),
+        return (prediction_html(pred, d, model_name, words, baseline=studio.intensity_baseline(model_name)), _probabilities(pred, d.emotion),
                 gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
 
     def rate_response(_who, rater_name: str, post_text: str, response_text: str) -> str:
@@ -100,7 +105,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         pred = studio.predict_texts(model_name, [value], progress_bar(progress))[0].to_dict()
         words = studio.explain_intensity(model_name, value)
         # one text has no turns to follow: the trajectory plot goes away rather than stay an empty frame
-        return prediction_html(pred, None, model_name, words, typed=True), probabilities(pred["probs"]), gr.Plot(None, visible=False), text_html(value)
+        html = prediction_html(pred, None, model_name, words, typed=True, baseline=studio.intensity_baseline(model_name))
+        return html, _probabilities(pred), gr.Plot(None, visible=False), text_html(value)
 
     def predict_file(_who, model_name: str, path: str | None):
         if not path:

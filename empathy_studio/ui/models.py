@@ -33,10 +33,11 @@ def _trained(studio: Studio) -> list[str]:
     return [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"]
 
 
-def render(studio: Studio, user: gr.State) -> tuple[gr.Dataframe, list[tuple[gr.Dropdown, str]]]:
+def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[gr.Dataframe, list[tuple[gr.Dropdown, str]]]:
     table = gr.Dataframe(models_frame(studio), interactive=False, wrap=True, elem_id="models-table")
     refresh = gr.Button("Refresh", elem_id="models-refresh")
-    with gr.Accordion("Manage trained models (admins)", open=False):
+    with gr.Accordion("Manage trained models (admins)", open=False, visible=False) as manage:
+        admin_only.append(manage)
         with gr.Row():
             target = gr.Dropdown(_trained(studio), value=None, label="Model", elem_id="models-target")
             new_name = gr.Textbox(label="New name", max_lines=1, elem_id="models-new-name",
@@ -67,8 +68,8 @@ def render(studio: Studio, user: gr.State) -> tuple[gr.Dataframe, list[tuple[gr.
             raise InputError("pick a model first")
         if not confirmed:
             raise InputError(f"tick 'Yes, delete it' to delete {name}")
-        studio.delete_model(who, name)
-        return after(f"deleted {name}")
+        fallback = studio.delete_model(who, name)
+        return after(f"deleted {name}" + (f"; it was the default model: the default is now {fallback}" if fallback else ""))
 
     outs = [table, target, new_name, sure]
     on(default_btn.click, set_default, [user, target], outs, api_name="set_default_model")

@@ -1,0 +1,86 @@
+"""What a clinic and a lab meet in their first study, through gradio_client: short texts that say so and draw nothing,
+explanations that start from a baseline, the default model as it is now, exports and downloads a researcher can use."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gradio_client import Client
+
+
+def _plot(value) -> dict | None:
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        if value.get("visible") is False:
+            return None
+        value = value.get("value")
+    if value is None:
+        return None
+    return json.loads(value["plot"]) if isinstance(value, dict) else json.loads(value)
+
+
+def test_too_little_text_is_said_once_and_nothing_is_drawn_for_it(live_app):
+    url, studio = live_app
+    cal = studio.predictor("minilm-quick").calibration
+    kept, cal.min_words = cal.min_words, 16  # the starter model's figure on ESConv (the demo set's model may have none)
+    try:
+        c = Client(url, verbose=False)
+        html, probs, _, _ = c.predict("minilm-quick", "hi", api_name="/predict_text")
+        assert "Too little text to read: 1 word," in html and _plot(probs) is None
+        d = next(d for d in studio.esconv.dialogues if len(d.seeker_turns[0].split()) < 16 and len(d.seeker_text.split()) >= 16)
+        html, probs, traj, _ = c.predict("minilm-quick", d.dialogue_id, api_name="/explore_dialogue")
+        fig = _plot(traj)
+        first = [t["y"][0] for t in fig["data"] if t.get("name", "").startswith("predicted")]
+        assert first == [None, None] and "too little text to read, not drawn" in fig["layout"]["title"]["text"]
+        assert _plot(probs) is not None
+    finally:
+        cal.min_words = kept
+
+
+def test_a_word_explanation_starts_from_the_average_seeker_and_adds_up(live_app):
+    import re
+
+    url, studio = live_app
+    html = Client(url, verbose=False).predict("minilm-quick", "I failed my exam and I feel worthless and alone", api_name="/predict_text")[0]
+    base = studio.intensity_baseline("minilm-quick")
+    assert set(base) == {"initial", "final", "change"} and "average seeker" in html and "= −0.89 other words" not in html
+    pred = studio.predict_texts("minilm-quick", ["I failed my exam and I feel worthless and alone"])[0].to_dict()
+    row = re.search(r"<tr><td>initial</td><td>([\d.]+)</td><td><b>([+-][\d.]+)</b>.*?<td>([+-][\d.]+)</td><td><b>([\d.]+)</b>", html)
+    start, words, rest, shown = (float(g) for g in row.groups())
+    assert start == pytest.approx(base["initial"][0], abs=0.005) and shown == pytest.approx(pred["pred_initial"], abs=0.005)
+    assert start + words + rest == pytest.approx(shown, abs=0.02)  # the parts add up to the prediction
+
+
+def test_an_export_carries_item_kinds_gold_text_the_suggestion_shown_history_and_fixed_types(live_app, tmp_path):
+    import csv
+
+    from datasets import concatenate_datasets, load_from_disk
+
+    from empathy_studio.rating_io import export_ratings
+    from empathy_studio.services import CampaignRequest
+
+    url, studio = live_app
+    admin = studio.annotation.login("admin", "adminpw")
+    studio.create_campaign(admin, CampaignRequest(name="export-full", k=1, source="ids", ids="demo-13 demo-14 demo-15", calibration=1,
+                                                  blind=False))
+    c = Client(url, verbose=False)
+    sess = c.predict("ana", "anapw", {}, api_name="/sign_in")[2]
+    view = c.predict("export-full", sess, api_name="/switch_campaign")
+    first = c.predict("export-full", "4", "2", "", "", None, "", view[-2], api_name="/submit_rating")
+    c.predict("export-full", "3", "3", "", "", None, "", first[-1], api_name="/submit_rating")
+    studio.annotation.rate(studio.annotation.login("ana", "anapw"), "demo-13", 5, 2, campaign="export-full")  # an edit: history
+    rows = list(csv.DictReader(open(studio.campaign_export(admin, "export-full", "csv", with_text=True), encoding="utf-8")))
+    assert {r["item_kind"] for r in rows} == {"calibration", "item"} and all(r["gold_initial"] and r["text"] for r in rows)
+    assert all(json.loads(r["suggestion"])["model"] == "minilm-quick" and "pred_initial" in json.loads(r["suggestion"]) for r in rows)
+    edited = next(r for r in rows if r["item_id"] == "demo-13")
+    assert [h["new"]["initial"] for h in json.loads(edited["history"])] == [4, 5]
+    plain = tmp_path / "plain.jsonl"
+    export_ratings(studio.store, plain, "jsonl", campaign="export-full")
+    assert "text" not in json.loads(plain.read_text().splitlines()[0])  # the text only when asked for
+    a, b = tmp_path / "a", tmp_path / "b"
+    export_ratings(studio.store, a, "hf", campaign="export-full")
+    studio.create_campaign(admin, CampaignRequest(name="export-empty", k=1, source="ids", ids="demo-16"))
+    export_ratings(studio.store, b, "hf", campaign="export-empty")  # no ratings at all: every column still typed
+    da, db = load_from_disk(str(a)), load_from_disk(str(b))
+    assert da.features == db.features and str(db.features["note"].dtype) == "string" and str(db.features["initial"].dtype) == "int64"
+    assert len(concatenate_datasets([da, db])) == len(da)
