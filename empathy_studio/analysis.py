@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .data import Dialogue, EsconvSource
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report
-from .plots import export_confusion, export_violin, fmt_p
+from .plots import export_confusion, export_reliability, export_violin, fmt_p
 
 ANY = "any"
 METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro", "ece"] + [
@@ -140,9 +140,35 @@ def paired_bootstrap(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str
     return out
 
 
+def prediction_table(rows: Sequence[dict[str, Any]], labels: Sequence[str], split: str) -> list[dict[str, Any]]:
+    """One flat row per item: gold, the prediction, each class's probability, the 80% and 90% interval bounds, and the split."""
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {"item_id": r["item_id"], "split": split, "gold_emotion": r["gold_emotion"],
+                               **{f"gold_{t}": r.get(f"gold_{t}") for t in INTENSITY_TARGETS}, "pred_emotion": r["pred_emotion"],
+                               **{f"pred_{t}": r.get(f"pred_{t}") for t in INTENSITY_TARGETS}}
+        row.update({f"prob_{lab}": (r.get("probs") or {}).get(lab) for lab in labels})
+        for t in INTENSITY_TARGETS:
+            for level in ("0.8", "0.9"):
+                lo, hi = ((r.get(f"pred_{t}_interval") or {}).get(level) or (None, None))
+                pct = int(float(level) * 100)
+                row[f"pred_{t}_lo{pct}"], row[f"pred_{t}_hi{pct}"] = lo, hi
+        row["too_little_text"] = r.get("too_little_text")
+        out.append(row)
+    return out
+
+
+def zeror_rows(rows: Sequence[dict[str, Any]], label: str, means: dict[str, float]) -> list[dict[str, Any]]:
+    """The same items as ZeroR predicts them: the majority class and each target's mean, of the model's own training data."""
+    return [{**{k: r[k] for k in ("item_id", "gold_emotion", *(f"gold_{t}" for t in INTENSITY_TARGETS))}, "pred_emotion": label,
+             **{f"pred_{t}": means[t] for t in INTENSITY_TARGETS}} for r in rows]
+
+
 def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path,
-                    full_scale: bool = False) -> list[Path]:
-    """Publication figures (PNG and SVG, the same figures as on screen), the metrics and the predictions (CSV) of one model on one split."""
+                    full_scale: bool = False, calibration: dict[str, Any] | None = None,
+                    zeror: Sequence[dict[str, Any]] | None = None) -> list[Path]:
+    """Publication figures (PNG and SVG, the same figures as on screen: violins, confusion, reliability), the metrics with ZeroR
+    beside them, the per-class table, and the predictions (class probabilities, interval bounds, split) of one model on one split."""
     import pandas as pd
 
     stem = f"{model}-{split}"
@@ -152,11 +178,53 @@ def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model
             paths += export_violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}", model, full_scale)
     paths += export_confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels, folder, f"{stem}-confusion",
                               f"Confusion matrix: {model}")
+    if calibration:
+        paths += export_reliability(calibration["bins_before"], calibration["bins_after"], folder, f"{stem}-reliability",
+                                    f"Reliability: {model} (ECE {calibration['ece_before']:.3f} raw, {calibration['ece_after']:.3f} scaled)")
     metrics_csv, preds_csv, classes_csv = folder / f"{stem}-metrics.csv", folder / f"{stem}-predictions.csv", folder / f"{stem}-per-class.csv"
-    pd.DataFrame(metrics_table({model: metrics_of(rows)})).to_csv(metrics_csv, index=False)
-    pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]).to_csv(preds_csv, index=False)
+    columns = {model: metrics_of(rows), **({"ZeroR (majority class, training means)": metrics_of(zeror)} if zeror else {})}
+    pd.DataFrame(metrics_table(columns)).to_csv(metrics_csv, index=False)
+    pd.DataFrame(prediction_table(rows, labels, split)).to_csv(preds_csv, index=False)
     pd.DataFrame(per_class(rows, labels)).to_csv(classes_csv, index=False)
     return [*paths, metrics_csv, classes_csv, preds_csv]
+
+
+def write_comparison(a: str, b: str, metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]], split: str, folder: Path) -> Path:
+    """The on-screen comparison of two models: each metric for A and B, B − A, and the paired bootstrap 95% CI, as CSV."""
+    import pandas as pd
+
+    path = folder / f"{a}-vs-{b}-{split}-comparison.csv"
+    pd.DataFrame(metrics_table(metrics, compared)).to_csv(path, index=False)
+    return path
+
+
+CHECK_AXES = ("seeker's own rating of the supporter's empathy", "mean predicted empathy (0-1)")
+
+
+def write_rater_downloads(name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any],
+                          check: dict[str, Any] | None, folder: Path) -> list[Path]:
+    """The rater's section of Analyze for download: its tables (CSV), the 4-level and per-mechanism confusions and the external
+    check's violin (PNG and SVG), and each conversation's mean predicted empathy beside the seeker's own rating (CSV)."""
+    import pandas as pd
+
+    from .labels import EMPATHY_SCALE, EPITOME_LEVELS, EPITOME_MECHANISMS
+
+    paths = [folder / f"{name}-epitome-test-metrics.csv", folder / f"{name}-epitome-test-mechanisms.csv"]
+    pd.DataFrame(metrics).to_csv(paths[0], index=False)
+    pd.DataFrame(mechanisms).to_csv(paths[1], index=False)
+    paths += export_confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), folder, f"{name}-confusion-4-level",
+                              f"4-level confusion: {name}")
+    for m in EPITOME_MECHANISMS:
+        paths += export_confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), folder,
+                                  f"{name}-confusion-{m}", f"{m.replace('_', ' ')}: {name}")
+    if check:
+        stem = f"{name}-external-check-{check['dataset']}"
+        paths += export_violin(check["self_rated"], check["predicted"], "empathy", folder, stem, name, x_title=CHECK_AXES[0],
+                               y_title=CHECK_AXES[1])
+        table = folder / f"{stem}.csv"
+        pd.DataFrame({"seeker_empathy": check["self_rated"], "pred_mean_empathy": check["predicted"]}).to_csv(table, index=False)
+        paths.append(table)
+    return paths
 
 
 def ratings_against(items: dict[str, dict[str, Any]], aggregated: dict[str, dict[str, Any]],

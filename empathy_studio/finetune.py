@@ -231,22 +231,27 @@ class Finetuner:
             extra = " (pip install 'empathy-studio[tracking]')" if req.report_to == "trackio" else ""
             raise ConfigError(f"--report-to {req.report_to} needs the {needs[0]} package{extra}")
 
-    def estimate(self, req: TrainRequest) -> dict[str, Any]:
+    def estimate(self, req: TrainRequest, cached_only: bool = False) -> dict[str, Any] | None:
         """Estimated duration, from a probe timed on this machine (cached per shape), of every phase the training runs.
 
         Training steps, then the passes after them: evaluation after each epoch, the intensity heads'
         embedding of train and val, calibration (val, and val cut to short prefixes) and the test split.
+        With `cached_only` (a running job planning its ETA) nothing is timed: None unless a probe is kept.
         """
         from .training import TrainData
 
         _, encoder, local = self.parent(req)
+        if req.task_spec.objective == "rater" and cached_only:
+            return None  # the rater's probe is not kept between runs
         if req.task_spec.objective == "rater":
             from .rater_finetune import estimate_rater
 
             return {**estimate_rater(self, req, training_config(req, self.settings, encoder, local)), "device": _device()}
         splits, labels = self.training_set(req)
         config = training_config(req, self.settings, encoder, local)
-        probe = self._probe(config, TrainData(splits["train"], splits["val"], labels))
+        probe = self._probe(config, TrainData(splits["train"], splits["val"], labels), cached_only)
+        if probe is None:
+            return None
         n_train, n_val, n_test = len(splits["train"]), len(splits["val"]), len(splits["test"])
         if config.freeze_encoder:  # the embedding pass over train and val is the cost; the head steps are negligible
             steps = math.ceil((n_train + n_val) / probe["batch"])
@@ -264,7 +269,7 @@ class Finetuner:
                 "batch_size": config.batch_size, "max_length": config.max_length, "epochs": config.epochs, "device": _device(),
                 "probe_cached": probe.get("cached", False)}
 
-    def _probe(self, config: TrainConfig, data: Any) -> dict[str, Any]:
+    def _probe(self, config: TrainConfig, data: Any, cached_only: bool = False) -> dict[str, Any] | None:
         """The timed probe for this shape of training on this machine, measured once and kept in the models folder."""
         import torch
 
@@ -280,6 +285,8 @@ class Finetuner:
             cache = {}
         if key in cache:
             return {**cache[key], "cached": True}
+        if cached_only:
+            return None
         probe = measure_step_seconds(config, data)
         cache[key] = probe
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,12 @@ class JobReporter:
 
     LOOP = (TRAINING, EVALUATING)
 
-    def __init__(self, store: Store, job_id: int, every: float = 1.0):
+    def __init__(self, store: Store, job_id: int, every: float = 1.0, after_training_s: float | None = None):
+        """`after_training_s`: the estimate's seconds for the work after the training steps (heads, calibration, testing,
+        publishing), added to the running ETA so that it covers the whole job, not the epochs alone."""
         self.store, self.job_id, self.every = store, job_id, every
+        self.after = after_training_s
+        self._post_start: float | None = None
         self._last = 0.0
         self._phase = ""
         self._fields: dict[str, Any] = {}
@@ -79,12 +83,17 @@ class JobReporter:
         if event.label != getattr(self, "_label", None):
             self._label, self._started = event.label, now
         self._fields["phase"] = event.label + (f": {event.done:,} of {event.total:,}" if event.total and event.phase not in self.LOOP else "")
+        if event.phase not in self.LOOP and self._phase == TRAINING and self._post_start is None:
+            self._post_start = now  # the training steps are over; what follows was estimated as a whole
         if event.phase not in self.LOOP and event.total:
-            # outside the training loop the ETA is this phase's own, from its measured pace so far
+            # outside the training loop: this phase's own pace so far, or what the estimate leaves of the work after training
             elapsed = now - self._started
-            self._fields["eta_s"] = elapsed / event.done * (event.total - event.done) if event.done and elapsed > 0.5 else None
+            own = elapsed / event.done * (event.total - event.done) if event.done and elapsed > 0.5 else None
+            left = self.after - (now - self._post_start) if self.after is not None and self._post_start is not None else None
+            self._fields["eta_s"] = max((v for v in (own, left) if v is not None), default=None)
         if event.phase == TRAINING:
-            self._fields.update(progress=round(100 * event.fraction, 1), epoch=event.epoch, step=event.done, eta_s=event.eta_s)
+            eta = event.eta_s + (self.after or 0) if event.eta_s is not None else None
+            self._fields.update(progress=round(100 * event.fraction, 1), epoch=event.epoch, step=event.done, eta_s=eta)
         if event.phase == PUBLISHING and event.detail:
             self._fields["model_name"] = event.detail  # before the rename: a restart can then tell whether it happened
         if event.metrics:

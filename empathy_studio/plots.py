@@ -193,6 +193,10 @@ def qwk_heatmap(names: Sequence[str], values: Sequence[Sequence[float | None]], 
     return fig
 
 
+EMPATHY_MECHANISM_NAMES = {"emotional_reactions": "emotional reactions (ER)", "interpretations": "interpretations (IP)",
+                           "explorations": "explorations (EX)"}
+
+
 def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, target: str) -> go.Figure:
     """Bland-Altman: the difference of two annotators against their mean, with the mean difference and 95% limits of agreement."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -205,9 +209,11 @@ def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: st
                                 (md - 1.96 * sd, f"-1.96 sd {md - 1.96 * sd:+.2f}", "dash")):
             fig.add_hline(y=yv, line=dict(color="#c44e52" if dash == "solid" else "#888", dash=dash), annotation_text=label,
                           annotation_position="right")
-    _layout(fig, f"Bland-Altman, {target} intensity: {name_a} − {name_b} (n = {len(diff)})", height=360)
-    fig.update_xaxes(title=f"mean of the two ratings ({target})", range=[0.5, 5.5])
-    fig.update_yaxes(title=f"{name_a} − {name_b}", range=[-4.5, 4.5], zeroline=True)
+    levels = target in EMPATHY_MECHANISM_NAMES  # a mechanism's 0-2 levels, or an intensity's 1-5
+    what = f"{EMPATHY_MECHANISM_NAMES[target]} (0-2)" if levels else f"{target} intensity"
+    _layout(fig, f"Bland-Altman, {what}: {name_a} − {name_b} (n = {len(diff)})", height=360)
+    fig.update_xaxes(title=f"mean of the two ratings ({what})", range=[-0.5, 2.5] if levels else [0.5, 5.5])
+    fig.update_yaxes(title=f"{name_a} − {name_b}", range=[-2.5, 2.5] if levels else [-4.5, 4.5], zeroline=True)
     fig.update_layout(showlegend=False, margin=dict(r=130))  # room for the labels of the three lines
     return fig
 
@@ -217,14 +223,14 @@ def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: st
 
 
 def export_violin(gold: Sequence[float], pred: Sequence[float], target: str, folder: Path | str, stem: str, who: str = "predicted",
-                  full_scale: bool = False) -> list[Path]:
+                  full_scale: bool = False, x_title: str | None = None, y_title: str | None = None) -> list[Path]:
     """The on-screen violin (the same `violin_spec`) drawn with matplotlib, as PNG and SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    spec = violin_spec(gold, pred, target, who, full_scale)
+    spec = violin_spec(gold, pred, target, who, full_scale, x_title, y_title)
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=150)
     filled = [lv for lv in spec.levels if len(spec.groups[lv])]
     if filled:
@@ -271,6 +277,32 @@ def export_confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[
     ax.set_ylabel("gold")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, label="row %")
+    fig.tight_layout()
+    return _save(fig, folder, stem)
+
+
+def export_reliability(before: Sequence[dict[str, float]], after: Sequence[dict[str, float]], folder: Path | str, stem: str,
+                       title: str = "Reliability") -> list[Path]:
+    """The on-screen reliability diagram (accuracy against confidence per bin, before and after temperature scaling) as PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=150)
+    ax.plot([0, 1], [0, 1], ":", color="#999", label="perfectly calibrated")
+    for name, data, color in (("raw", before, "#c44e52"), ("temperature-scaled", after, "#3b6ea5")):
+        if data:
+            biggest = max(r["n"] for r in data)
+            ax.plot([r["confidence"] for r in data], [r["accuracy"] for r in data], "-", color=color, label=name)
+            ax.scatter([r["confidence"] for r in data], [r["accuracy"] for r in data], s=[12 + 80 * (r["n"] / biggest) ** 0.5 for r in data],
+                       color=color)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence of the predicted emotion")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
     fig.tight_layout()
     return _save(fig, folder, stem)
 

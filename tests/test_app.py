@@ -354,13 +354,19 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
             out = who.predict("resp-1", "1", "1", "1", "", sess, api_name="/submit_empathy_rating")
             sess = next(x for x in out if isinstance(x, dict) and x.get("campaign") == "resp-1")
     assert studio.store.campaign_progress(studio.store.campaign("resp-1")["id"])["complete"] == 4
-    stats, *_ = admin.predict("resp-1", "tiny-rater", api_name="/campaign_agreement")
+    stats, heat_er, _, _, each, per_emotion, a_name, b_name, scale = admin.predict("resp-1", "tiny-rater", api_name="/campaign_agreement")
     assert stats["headers"] == ["statistic", "ER", "IP", "EX"]
+    # every view says what the campaign rates: mechanisms at 0-2, not intensity
+    assert heat_er["label"] == "Pairwise QWK, ER (emotional reactions)" and "gold" in each["label"] and per_emotion["visible"] is False
+    assert [c[0] for c in scale["choices"]] == ["emotional_reactions", "interpretations", "explorations"]
+    ba = json.loads(admin.predict("resp-1", a_name["value"], b_name["value"], "emotional_reactions", api_name="/bland_altman")["plot"])
+    assert "emotional reactions (ER) (0-2)" in ba["layout"]["title"]["text"] and ba["layout"]["xaxis"]["range"] == [-0.5, 2.5]
     with pytest.raises(Exception, match="not an empathy rater"):
         admin.predict("resp-1", "minilm-quick", api_name="/campaign_agreement")
     csv_path = admin.predict("resp-1", "csv", api_name="/campaign_export")
     lines = Path(csv_path).read_text().splitlines()
-    assert lines[0].startswith("annotator,item_id,emotional_reactions,interpretations,explorations") and len(lines) == 9
+    assert lines[0].startswith("annotator,item_id,item_kind,campaign,gold_emotional_reactions,gold_interpretations,gold_explorations,"
+                               "emotional_reactions,interpretations,explorations") and len(lines) == 9
     with pytest.raises(Exception, match="not an admin"):
         ana.predict("resp-1", NO_MODEL, api_name="/campaign_agreement")
     studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "resp-1", False)

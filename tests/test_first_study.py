@@ -84,3 +84,40 @@ def test_an_export_carries_item_kinds_gold_text_the_suggestion_shown_history_and
     da, db = load_from_disk(str(a)), load_from_disk(str(b))
     assert da.features == db.features and str(db.features["note"].dtype) == "string" and str(db.features["initial"].dtype) == "int64"
     assert len(concatenate_datasets([da, db])) == len(da)
+
+
+def test_the_train_tab_offers_presets_and_datasets_and_a_jobs_table_with_task_duration_and_end(live_app):
+    url, studio = live_app
+    c = Client(url, verbose=False)
+    c.predict("admin", "adminpw", {}, api_name="/sign_in")
+    args = ("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, "", "bi", "ce", "mse", "f1_weighted")
+    with pytest.raises(Exception, match="rater is not in the list of choices"):  # the seeker's presets only
+        c.predict(*args, "rater", "esconv", api_name="/estimate_training")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        c.predict(*args, "quick", "no-such-data", api_name="/estimate_training")
+    assert studio.dataset_choices()[0] == "esconv"
+    jobs = c.predict(None, api_name="/jobs")[0]
+    assert {"task", "duration", "ended"} <= set(jobs["headers"])
+
+
+def test_analyze_downloads_hold_reliability_the_b_minus_a_table_probabilities_intervals_and_zeror(live_app):
+    import csv
+    import shutil
+    from pathlib import Path
+
+    url, studio = live_app
+    target = studio.settings.models_dir / "dl-tiny"
+    if not target.exists():
+        shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", target)
+    files = Client(url, verbose=False).predict("minilm-quick", "dl-tiny", "esconv", "test", False, api_name="/analyze_downloads")
+    names = {Path(f).name: f for f in files}
+    assert {"minilm-quick-test-reliability.png", "minilm-quick-test-reliability.svg", "minilm-quick-vs-dl-tiny-test-comparison.csv"} <= set(names)
+    preds = list(csv.DictReader(open(names["minilm-quick-test-predictions.csv"], encoding="utf-8")))
+    head = set(preds[0])
+    assert {"split", "prob_anger", "prob_sadness", "pred_initial_lo80", "pred_initial_hi80", "pred_final_hi90"} <= head
+    assert "pred_spread" not in head and {r["split"] for r in preds} == {"test"}
+    assert abs(sum(float(preds[0][f"prob_{lab}"]) for lab in studio.labels_of("minilm-quick")) - 1) < 1e-3
+    metrics = list(csv.DictReader(open(names["minilm-quick-test-metrics.csv"], encoding="utf-8")))
+    assert "ZeroR (majority class, training means)" in metrics[0]
+    comparison = list(csv.DictReader(open(names["minilm-quick-vs-dl-tiny-test-comparison.csv"], encoding="utf-8")))
+    assert "B − A" in comparison[0]

@@ -161,3 +161,18 @@ def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(
     assert job["state"] == "succeeded", job["log_tail"]
     assert studio.registry.get("job-rater").is_rater and job["model_name"] == "job-rater"
     assert "registered job-rater" in job["log_tail"] and "4-level F1 (weighted)" in job["log_tail"]
+
+
+def test_a_jobs_eta_covers_the_work_after_the_training_steps(fresh_db):
+    from empathy_studio.jobs import JobReporter
+    from empathy_studio.progress import CALIBRATING, TESTING, TRAINING, ProgressEvent
+
+    job_id = fresh_db.create_job({"model": "tiny"}, "root")
+    fresh_db.update_job(job_id, state="running")
+    reporter = JobReporter(fresh_db, job_id, every=0.0, after_training_s=120.0)
+    reporter(ProgressEvent(TRAINING, 5, 10, eta_s=30.0))
+    assert fresh_db.job(job_id)["eta_s"] == pytest.approx(150.0)  # the epochs' 30 s and the 120 s of work after them
+    reporter(ProgressEvent(CALIBRATING, 0, 1))
+    assert 100.0 < fresh_db.job(job_id)["eta_s"] <= 120.0
+    reporter(ProgressEvent(TESTING, 0, 258))
+    assert fresh_db.job(job_id)["eta_s"] > 100.0  # not the test pass's own pace alone

@@ -141,3 +141,27 @@ def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_tur
     er = ev["mechanisms"]["emotional_reactions"]  # the per-mechanism confusions of Analyze
     assert len(er["gold"]) == len(er["pred"]) == 303 and set(er["gold"]) <= {"none", "weak", "strong"}
     assert sum(g == p for g, p in zip(er["gold"], er["pred"])) / 303 == pytest.approx(ev["emotional_reactions_accuracy"])
+
+
+def test_a_built_rater_is_warmed_in_the_background_and_its_analysis_downloads(settings, tiny_encoder):
+    """The warmer scores a rater's supporter turns of the studio's ESConv source (one `warm`, as its child runs it); Analyze then
+    only reads them. FailedESConv stands in for ESConv here: its seekers rated their supporters, and it is small."""
+    from empathy_studio.rater import build_rater, save_rater
+    from empathy_studio.services import Studio
+
+    from .conftest import FAILED
+
+    if not FAILED.exists():
+        pytest.skip("FailedESConv is not beside the project (../shared/data)")
+    tiny_studio = Studio(settings.replace(esconv_file=FAILED))
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+    save_rater(model, tok, tiny_studio.settings.models_dir / "r1", {"name": "r1", "task": "empathy", "objective": "rater"})
+    missing, total = tiny_studio.rater_turns_missing("r1", "esconv")
+    assert missing == total > 0 and "r1" in [name for name, _ in tiny_studio.warm_pending()]
+    assert tiny_studio.warm("r1") == total
+    assert tiny_studio.rater_turns_missing("r1", "esconv") == (0, total) and "r1" not in [n for n, _ in tiny_studio.warm_pending()]
+    ev, check = tiny_studio.evaluate_rater("r1", "test"), tiny_studio.empathy_check("r1", "esconv")
+    files = tiny_studio.rater_downloads("r1", [{"metric": "x", "value": 1.0}], [{"mechanism": "er"}], ev, check)
+    names = {f.name for f in files}
+    assert {"r1-confusion-4-level.png", "r1-confusion-explorations.svg", "r1-external-check-esconv.png", "r1-external-check-esconv.csv",
+            "r1-epitome-test-mechanisms.csv"} <= names

@@ -29,7 +29,7 @@ from ..tasks import TASKS
 from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
 from ..scoring import ScoreRequest
-from ..train_config import PRESETS, SELECT_METRICS
+from ..train_config import PRESETS, RATER_PRESETS, SELECT_METRICS
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .models import ModelServices
@@ -37,7 +37,7 @@ from .rating import RatingServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
+__all__ = ["RATER_PRESETS", "MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
 

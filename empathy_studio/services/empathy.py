@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelUnavailable, NotFound
@@ -96,14 +97,30 @@ class EmpathyServices:
         ratings = self.rate_pairs(name, [(r["post"], r["response"]) for r in rows], progress)
         return [{**r, **rating.to_dict()} for r, rating in zip(rows, ratings)]
 
+    def _check_turns(self, dataset: str) -> tuple[list[Any], list[tuple[str, str, dict[str, Any]]]]:
+        """(the dialogues with the seeker's own empathy rating, (key, dialogue id, supporter turn) for each of their supporter turns)."""
+        dialogues = [d for d in self.sources.esconv_like(dataset).dialogues if not math.isnan(d.empathy) and supporter_turns(d)]
+        if not dialogues:
+            raise NotFound(f"no dialogue of {dataset} has a seeker's empathy rating and a supporter turn")
+        return dialogues, [(f"{d.dialogue_id}#t{t['turn']}", d.dialogue_id, t) for d in dialogues for t in supporter_turns(d)]
+
+    def rater_turns_missing(self, name: str, dataset: str = "esconv") -> tuple[int, int]:
+        """(supporter turns of a dataset that a rater has not scored yet, all of them): what the external check still has to score.
+        The turns' hashes are computed once per dataset (the warmer asks every few seconds)."""
+        from ..data import text_hash
+
+        memo = self.__dict__.setdefault("_turn_hashes", {})
+        if dataset not in memo:
+            _, turns = self._check_turns(dataset)
+            memo[dataset] = {key: text_hash(t["post"] + "\x00" + t["response"]) for key, _, t in turns}
+        cached = self.store.cached_hashes(name)
+        return sum(cached.get(key) != h for key, h in memo[dataset].items()), len(memo[dataset])
+
     def empathy_check(self, name: str, dataset: str = "esconv", progress: ProgressFn | None = None) -> dict[str, Any]:
         """Each dialogue's mean predicted empathy score against the seeker's own rating of the supporter's empathy (1-5)."""
         from ..plots import regression_stats
 
-        dialogues = [d for d in self.sources.esconv_like(dataset).dialogues if not math.isnan(d.empathy) and supporter_turns(d)]
-        if not dialogues:
-            raise NotFound(f"no dialogue of {dataset} has a seeker's empathy rating and a supporter turn")
-        turns = [(f"{d.dialogue_id}#t{t['turn']}", d.dialogue_id, t) for d in dialogues for t in supporter_turns(d)]
+        dialogues, turns = self._check_turns(dataset)
         scores = self._cached_scores(name, turns, progress)
         per: dict[str, list[float]] = {}
         for (key, dialogue_id, _) in turns:
@@ -146,6 +163,14 @@ class EmpathyServices:
             ratings = self.rate_pairs(name, [(post, response) for _, post, response in missing], progress)
             self.store.cache_predictions(name, [(key, hashes[key], r.to_dict()) for (key, _, _), r in zip(missing, ratings)])
         return {key: r for key, (_, r) in self.store.cached_predictions(name).items() if key in hashes}
+
+    def rater_downloads(self, name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any],
+                        check: dict[str, Any] | None) -> list[Path]:
+        """The rater's tables and figures, as Analyze shows them, in a folder to download."""
+        from .. import analysis
+        from .base import download_folder
+
+        return analysis.write_rater_downloads(name, metrics, mechanisms, ev, check, download_folder())
 
     def evaluate_rater(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
         from ..epitome import LEVEL4

@@ -178,7 +178,8 @@ class ModelServices:
                  **cache[d.dialogue_id][1]} for d in dialogues]
 
     def warm_pending(self) -> list[tuple[str, Path]]:
-        """Built models that predict ESConv's labels and lack a cached prediction for some labelled dialogue."""
+        """Built models that predict ESConv's labels and lack a cached prediction for some labelled dialogue, and built raters
+        that have not scored every ESConv supporter turn whose seeker rated the supporter's empathy."""
         wanted = self.esconv.text_hashes  # polled every few seconds by the warmer: hashed once per source
         out = []
         for spec in self.registry.finetuned():
@@ -190,7 +191,15 @@ class ModelServices:
                 cached = self.store.cached_hashes(spec.name)
                 if any(cached.get(i) != h for i, h in wanted.items()):
                     out.append((spec.name, spec.path))
+            elif spec.is_rater and spec.path is not None and self._rater_pending(spec.name):
+                out.append((spec.name, spec.path))  # a rater: its scores of ESConv's supporter turns, for Analyze's external check
         return out
+
+    def _rater_pending(self, name: str) -> bool:
+        try:
+            return self.rater_turns_missing(name, "esconv")[0] > 0
+        except NotFound:  # no seeker rated their supporter here (the demo set has ratings; a file without them has none)
+            return False
 
     def warm(self, name: str, progress: ProgressFn | None = None) -> int:
         """Predict and cache every labelled ESConv dialogue for a model (what the background warmer runs); how many there are.
@@ -198,6 +207,8 @@ class ModelServices:
         Run by the warmer (in a server's child), it leaves as soon as the server is gone, and never creates a database."""
         if self.settings.server_pid:
             exit_with_parent(self.settings.server_pid)
+        if self.registry.get(name).is_rater:  # a rater's ESConv supporter-turn scores, which Analyze's external check reads
+            return self.empathy_check(name, "esconv", progress)["turns"]
         return len(self.split_predictions(name, "all", progress))
 
     # -- evaluation and analysis --------------------------------------------------------
@@ -285,11 +296,25 @@ class ModelServices:
         """Figures (the on-screen ones), metrics, per-class table and predictions of each model, in one folder."""
         folder = download_folder()
         out: list[Path] = []
+        where = f"{dataset}-{split}" if dataset != "esconv" else split
+        results = {}
         for name in dict.fromkeys(names):
-            result = self.analyze(name, split, actor=actor, dataset=dataset)
-            out += analysis.write_downloads(result["rows"], result["labels"], name, f"{dataset}-{split}" if dataset != "esconv" else split,
-                                            folder, full_scale)
+            result = results[name] = self.analyze(name, split, actor=actor, dataset=dataset)
+            out += analysis.write_downloads(result["rows"], result["labels"], name, where, folder, full_scale, result["calibration"],
+                                            self._zeror_rows(name, dataset, result["rows"]))
+        if len(results) == 2:  # the B − A table with its paired bootstrap CIs, as on screen
+            (a, ra), (b, rb) = results.items()
+            out.append(analysis.write_comparison(a, b, {a: ra["metrics"], b: rb["metrics"]}, self.compare(ra, rb), where, folder))
         return out
+
+    def _zeror_rows(self, name: str, dataset: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """ZeroR on the same items, fitted on the train split of the data the model learned from (as `evaluate` does)."""
+        try:
+            splits, labels = self.sources.examples(dataset)
+        except (DataError, OSError):
+            return None
+        zr, _ = self._zeror_for(self.registry.get(name).manifest.get("dataset") or "esconv", dataset, splits)
+        return analysis.zeror_rows(rows, labels[zr.label], zr.means) if rows else None
 
     def analysis_datasets(self) -> list[str]:
         return self.sources.esconv_datasets()

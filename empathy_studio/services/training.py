@@ -7,13 +7,17 @@ from typing import Any
 
 from ..finetune import TrainRequest
 from ..jobs import JobReporter, exit_with_parent
-from ..errors import NotFound
+from ..errors import NotFound, UserError
 from ..progress import ProgressFn, fan_out
 from ..store import Annotator, require
 from ..train_config import preset
 
 
 class TrainingServices:
+
+    def dataset_choices(self) -> list[str]:
+        """The seeker's named datasets here: esconv, and where FailedESConv is configured, failed and esconv+failed."""
+        return self.sources.esconv_datasets()
 
     def training_defaults(self, name: str = "default") -> dict[str, Any]:
         """The values a preset trains with here (TrainConfig defaults, then space_config.yaml, then the preset)."""
@@ -76,8 +80,14 @@ class TrainingServices:
         job = self.store.job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}")
-        reporter = JobReporter(self.store, job_id)
-        manifest = self.train_and_register(TrainRequest.from_dict(job["params"]), progress=fan_out([progress, reporter]))
+        req = TrainRequest.from_dict(job["params"])
+        try:  # the estimate's work after the training steps, from a probe kept on this machine (never timed here)
+            plan = self.finetune.estimate(req, cached_only=True)
+        except UserError:
+            plan = None
+        after = sum(v for k, v in plan["phases"].items() if k not in ("loading", "training")) if plan else None
+        reporter = JobReporter(self.store, job_id, after_training_s=after)
+        manifest = self.train_and_register(req, progress=fan_out([progress, reporter]))
         reporter.finished(manifest)
         return manifest
 

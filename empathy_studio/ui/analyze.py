@@ -9,10 +9,12 @@ import pandas as pd
 
 from ..labels import EMPATHY_SCALE, EPITOME_LEVELS, EPITOME_MECHANISMS, INTENSITY_TARGETS
 from ..plots import confusion, reliability_diagram, violin
-from ..services import InputError, Studio
+from ..services import InputError, Studio, metric_name
 from .common import banner_html, on, progress_bar
 
 NONE = "(none)"
+INLINE_TURNS = 1500  # supporter turns the external check scores within the request (about 20 s); more are the warmer's
+PAIRS_PER_S = 82  # the rater's speed on 2 cores (bench/results/empathy-check.md), for the time a scoring takes
 
 
 def _figures(result: dict[str, Any], full_scale: bool = False) -> list[Any]:
@@ -70,6 +72,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             rater = gr.Dropdown(raters, value=built[0] if built else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True)
             rater_data = gr.Dropdown(datasets[:2], value=datasets[0], label="Conversations for the external check", elem_id="analyze-rater-data")
             rater_btn = gr.Button("Analyze the rater", elem_id="analyze-rater-run")
+        rater_note = gr.HTML(elem_id="analyze-rater-note")
         rater_table = gr.Dataframe(label="EPITOME test split", interactive=False, elem_id="analyze-rater-metrics")
         with gr.Row():
             rater_confusion = gr.Plot(label="4-level confusion (EPITOME test)", elem_id="analyze-rater-confusion")
@@ -80,6 +83,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         with gr.Row():
             rater_mech_confusions = [gr.Plot(label=f"{m.replace('_', ' ')}: confusion (EPITOME test)", elem_id=f"analyze-rater-confusion-{m}")
                                      for m in EPITOME_MECHANISMS]
+        rater_files = gr.File(label="The rater's tables (CSV) and figures (PNG, SVG)", file_count="multiple", interactive=False,
+                              elem_id="analyze-rater-files")
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
         ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
         with gr.Row():
@@ -125,27 +130,46 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
        api_name="analyze", concurrency_limit=1)
     on(export.click, analyze_downloads, [user, model, other, dataset, split, full], files, api_name="analyze_downloads", concurrency_limit=1)
     def analyze_rater(name: str, data: str, progress=gr.Progress()):
+        """EPITOME's test split at once; the external check from the rater's cached turn scores. A few missing turns are scored
+        here (said first, with the time it takes); many are left to the background warmer, and the page says so."""
         if not name:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
-        ev = studio.evaluate_rater(name, "test", progress_bar(progress))
-        rows = [{"metric": k.replace("level4", "4-level").replace("_", " ").replace("f1", "F1"), "value": round(v, 4)}
-                for k, v in ev.items() if isinstance(v, float)]
-        check = studio.empathy_check(name, data, progress_bar(progress))
+        bar = progress_bar(progress)
+        ev = studio.evaluate_rater(name, "test", bar)
+        rows = [{"metric": metric_name(k), "value": round(v, 4)} for k, v in ev.items() if isinstance(v, float)]
+        mech_rows = [{"mechanism": m.replace("_", " "), "accuracy": round(ev[f"{m}_accuracy"], 4), "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
+                      "F1 macro": round(ev[f"{m}_f1_macro"], 4)} for m in EPITOME_MECHANISMS]
+        mech_figs = [confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
+                     for m in EPITOME_MECHANISMS]
+        level4 = confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}")
+        missing, total = studio.rater_turns_missing(name, data)
+        if missing > INLINE_TURNS:
+            minutes = missing / PAIRS_PER_S / 60
+            who_scores = ("The server's background warmer is scoring them (niced, one model at a time); open this again when it is done, "
+                          f"or on the server: empathy-studio warm --model {name}" if data == "esconv" else
+                          f"On the server: empathy-studio score, or pick esconv, which the background warmer scores")
+            note = banner_html(f"The external check reads {name}'s scores of {total:,} supporter turns of {data}; {missing:,} are not scored "
+                               f"yet, about {minutes:.0f} minutes at the {PAIRS_PER_S} pairs/s measured on 2 cores. {who_scores}. The EPITOME "
+                               "test results above are ready.", "warn")
+            files = studio.rater_downloads(name, rows, mech_rows, ev, None)
+            return (pd.DataFrame(rows), level4, gr.Plot(None, visible=False), gr.Plot(None, visible=False), pd.DataFrame(mech_rows), *mech_figs,
+                    note, [str(f) for f in files])
+        if missing:
+            progress(0, desc=f"scoring the {missing:,} supporter turns of {data} not scored yet (about {max(1, missing / PAIRS_PER_S):.0f} s)")
+        check = studio.empathy_check(name, data, bar)
         fig = violin(check["self_rated"], check["predicted"], "empathy", f"{name} on {data}", x_title="seeker's own rating of the supporter's empathy",
                      y_title="mean predicted empathy (0-1)")
         fb = check["feedback"]
         per_turn = (gr.Plot(violin(fb["seeker_feedback"], fb["score_before"], "empathy", f"{name}, turn before the feedback",
                                    x_title="seeker's feedback on the chat so far (1-5)", y_title="predicted empathy (0-1)"), visible=True)
                     if fb["seeker_feedback"] else gr.Plot(None, visible=False))
-        mech_rows = [{"mechanism": m.replace("_", " "), "accuracy": round(ev[f"{m}_accuracy"], 4), "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
-                      "F1 macro": round(ev[f"{m}_f1_macro"], 4)} for m in EPITOME_MECHANISMS]
-        mech_figs = [confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
-                     for m in EPITOME_MECHANISMS]
-        return (pd.DataFrame(rows), confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}"), fig, per_turn,
-                pd.DataFrame(mech_rows), *mech_figs)
+        files = studio.rater_downloads(name, rows, mech_rows, ev, check)
+        return (pd.DataFrame(rows), level4, gr.Plot(fig, visible=True), per_turn, pd.DataFrame(mech_rows), *mech_figs, "",
+                [str(f) for f in files])
 
+    # one progress bar (on the first table), not one on each of the section's outputs
     on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback, rater_mechanisms,
-                                                              *rater_mech_confusions], api_name="analyze_rater",
-       concurrency_limit=1)
+                                                              *rater_mech_confusions, rater_note, rater_files], api_name="analyze_rater",
+       concurrency_limit=1, show_progress_on=[rater_table])
     on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
     return [(model, "predict"), (other, "predict-or-none"), (rater, "rater")]

@@ -45,6 +45,10 @@ SHORT = dict(zip(EPITOME_MECHANISMS, ("ER", "IP", "EX")))
 EMPATHY_STATS = [("alpha_ordinal", "Krippendorff's alpha (ordinal)"), ("alpha_nominal", "Krippendorff's alpha (nominal)")]
 
 
+MECHANISM_NAMES = {"emotional_reactions": "ER (emotional reactions)", "interpretations": "IP (interpretations)",
+                   "explorations": "EX (explorations)"}
+
+
 def empathy_stats_frame(report: dict[str, Any]) -> pd.DataFrame:
     """Agreement per mechanism: a column each for ER, IP and EX."""
     rows = [{"statistic": label, **{SHORT[m]: _r(report[m][key]) for m in EPITOME_MECHANISMS}} for key, label in EMPATHY_STATS]
@@ -131,15 +135,15 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             compute = gr.Button("Compute agreement", variant="primary", elem_id="agreement-run")
         stats = gr.Dataframe(label="Agreement", interactive=False, elem_id="agreement-stats")
         with gr.Row():
-            heat_i = gr.Plot(label="Pairwise QWK, initial (ER for empathy)", elem_id="agreement-qwk")
-            heat_f = gr.Plot(label="Pairwise QWK, final (IP for empathy)")
-            heat_x = gr.Plot(label="Pairwise QWK, EX", visible=False)
-        bias = gr.Dataframe(label="Each annotator's bias (initial): mean difference with 95% CI", interactive=False, elem_id="agreement-bias")
-        per_emotion = gr.Dataframe(label="Per emotion (by gold emotion)", interactive=False)
+            heat_i = gr.Plot(label="Pairwise QWK", elem_id="agreement-qwk")
+            heat_f = gr.Plot(label="Pairwise QWK")
+            heat_x = gr.Plot(label="Pairwise QWK", visible=False)
+        bias = gr.Dataframe(label="Each annotator", interactive=False, elem_id="agreement-bias")
+        per_emotion = gr.Dataframe(label="Per gold emotion: agreement within each", interactive=False, elem_id="agreement-per-emotion")
         with gr.Row():
             a_name = gr.Dropdown([], label="Annotator A", allow_custom_value=True)
             b_name = gr.Dropdown([], label="Annotator B", allow_custom_value=True)
-            target = gr.Radio(["initial", "final", *EPITOME_MECHANISMS], value="initial", label="Scale")
+            target = gr.Radio(["initial", "final"], value="initial", label="Intensity (1-5)", elem_id="agreement-scale")
             ba_run = gr.Button("Bland-Altman")
         ba_plot = gr.Plot(label="Bland-Altman")
         with gr.Row():
@@ -183,22 +187,30 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         report = studio.campaign_agreement(who, camp, None if mdl in (None, NO_MODEL) else mdl)
         if not report["n_ratings"]:
             raise InputError(f"campaign {camp} has no ratings yet")
+        # every view is labelled for what the campaign rates: ER/IP/EX at 0-2, or initial/final intensity at 1-5
         if report["kind"] == "empathy":
             heat = []
             for m in EPITOME_MECHANISMS:
                 q = report[m].get("qwk_matrix")
-                heat.append(qwk_heatmap(q["annotators"], q["values"], f"Pairwise QWK, {m.replace('_', ' ')} ({camp})") if q else None)
+                heat.append(qwk_heatmap(q["annotators"], q["values"], f"Pairwise QWK, {MECHANISM_NAMES[m]} ({camp})") if q else None)
             names = list(report[EPITOME_MECHANISMS[0]]["annotators"])
-            return (empathy_stats_frame(report), heat[0], heat[1], gr.Plot(value=heat[2], visible=True), empathy_annotator_frame(report),
-                    pd.DataFrame(), gr.Dropdown(choices=names, value=names[0] if names else None),
-                    gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None))
+            plots = [gr.Plot(value=h, label=f"Pairwise QWK, {MECHANISM_NAMES[m]}", visible=True) for h, m in zip(heat, EPITOME_MECHANISMS)]
+            return (empathy_stats_frame(report), *plots,
+                    gr.Dataframe(value=empathy_annotator_frame(report), label="Each annotator against EPITOME's gold and the rater, per mechanism"),
+                    gr.Dataframe(value=pd.DataFrame(), visible=False), gr.Dropdown(choices=names, value=names[0] if names else None),
+                    gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
+                    gr.Radio(choices=list(EPITOME_MECHANISMS), value=EPITOME_MECHANISMS[0], label="Mechanism (0-2)"))
         heat = []
         for t in ("initial", "final"):
             m = report[t].get("qwk_matrix")
             heat.append(qwk_heatmap(m["annotators"], m["values"], f"Pairwise QWK, {t} intensity ({camp})") if m else None)
         names = list(report["initial"]["annotators"])
-        return (stats_frame(report), *heat, gr.Plot(value=None, visible=False), bias_frame(report, "initial"), emotion_frame(report),
-                gr.Dropdown(choices=names, value=names[0] if names else None), gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None))
+        return (stats_frame(report), *(gr.Plot(value=h, label=f"Pairwise QWK, {t} intensity", visible=True) for h, t in zip(heat, ("initial", "final"))),
+                gr.Plot(value=None, visible=False),
+                gr.Dataframe(value=bias_frame(report, "initial"), label="Each annotator's bias (initial intensity): mean difference with 95% CI"),
+                gr.Dataframe(value=emotion_frame(report), visible=True), gr.Dropdown(choices=names, value=names[0] if names else None),
+                gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
+                gr.Radio(choices=["initial", "final"], value="initial", label="Intensity (1-5)"))
 
     def bland(who, camp, a, b, t):
         if not (camp and a and b) or a == b:
@@ -229,7 +241,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
     on(refresh.click, table, user, listing, api_name="campaigns")
     on(toggle.click, toggle_campaign, [user, toggle_name, toggle_sure], [*listing, toggle_sure], api_name="toggle_campaign")
-    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, heat_x, bias, per_emotion, a_name, b_name], api_name="campaign_agreement",
+    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, heat_x, bias, per_emotion, a_name, b_name, target], api_name="campaign_agreement",
        concurrency_limit=2)
     on(ba_run.click, bland, [user, chosen, a_name, b_name, target], ba_plot, api_name="bland_altman")
     on(export.click, download, [user, chosen, fmt, with_text], files, api_name="campaign_export")

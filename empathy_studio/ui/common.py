@@ -313,6 +313,9 @@ CSS = """
 .es-note { margin-top: 6px; }
 .es-removed { color: #92400e; }
 .es-hidden { display: none !important; }
+.es-log { max-height: 220px; overflow-y: auto; display: flex; flex-direction: column-reverse; background: #f8fafc;
+          border: 1px solid #e5e7eb; border-radius: 8px; }
+.es-log pre { margin: 0; padding: 8px 10px; font-size: 12px; white-space: pre-wrap; word-break: break-word; }
 .es-status { font-size: 13px; color: #14532d; background: #ecfdf3; border-radius: 6px; padding: 4px 8px; }
 .es-progress progress { height: 10px; }
 /* the 1-5 scales stay on one line, down to a phone's width */

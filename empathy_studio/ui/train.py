@@ -7,23 +7,46 @@ ratings, or both.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import gradio as gr
 import pandas as pd
 
-from ..services import ARCHS, LOSSES, POLICIES, SCORE_LOSSES, SELECT_METRICS, InputError, Studio, TrainRequest, metric_name
+from ..services import ARCHS, LOSSES, POLICIES, PRESETS, RATER_PRESETS, SCORE_LOSSES, SELECT_METRICS, InputError, Studio, TrainRequest, metric_name
 from .common import esc, fmt, on, whole
 
 HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
 RATER_HEADLINE = ["level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
                   "score_mse", "score_pearson"]
 TASKS = ["emotion-intensity", "emotion", "empathy"]
+SEEKER_PRESETS = [p for p in PRESETS if p not in RATER_PRESETS]
+RATER_PRESET_CHOICES = list(RATER_PRESETS)
+
+
+JOB_COLUMNS = ["id", "state", "task", "progress %", "model", "policy", "new model", "by", "created", "ended", "duration"]
+
+
+def _duration(job: dict) -> str:
+    """Wall time of a job, start to end (or to now while it runs): "14 min 52 s"."""
+    if not job.get("started"):
+        return ""
+    start = datetime.fromisoformat(job["started"])
+    end = datetime.fromisoformat(job["ended"]) if job.get("ended") else datetime.now(timezone.utc)
+    seconds = max(0, int((end - start).total_seconds()))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
 def _jobs_frame(studio: Studio, who=None) -> pd.DataFrame:
-    rows = [{"id": j["id"], "state": j["state"], "progress %": j["progress"], "model": j["params"].get("model"),
-             "policy": j["params"].get("policy"), "new model": j["model_name"], "by": j["created_by"], "created": j["created"]}
+    rows = [{"id": j["id"], "state": j["state"], "task": j["params"].get("task"), "progress %": j["progress"], "model": j["params"].get("model"),
+             "policy": j["params"].get("policy"), "new model": j["model_name"], "by": j["created_by"], "created": j["created"],
+             "ended": j.get("ended"), "duration": _duration(j)}
             for j in studio.job_list(who)]
-    return pd.DataFrame(rows, columns=["id", "state", "progress %", "model", "policy", "new model", "by", "created"])
+    return pd.DataFrame(rows, columns=JOB_COLUMNS)
+
+
+def _log_html(text: str) -> str:
+    """The job's log, its newest line at the bottom and always in view (the box is anchored to its end)."""
+    return f"<div class='es-log'><pre>{esc(text or '')}</pre></div>"
 
 
 COMPARE_COLUMNS = ["metric", "new model", "compared with", "difference"]
@@ -34,7 +57,7 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     job = studio.job(who, job_id)
     empty = pd.DataFrame(columns=COMPARE_COLUMNS)
     if job is None:
-        return "<div class='es-banner es-info'>No jobs yet.</div>", "", empty
+        return "<div class='es-banner es-info'>No jobs yet.</div>", _log_html(""), empty
     running = job["state"] == "running"
     eta = f" · about {max(job['eta_s'], 1) / 60:.1f} min left" if job.get("eta_s") and running else ""
     phase = f" · {esc(job['phase'])}" if job.get("phase") and running else ""
@@ -44,7 +67,7 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     metrics = job.get("metrics") or {}
     test = metrics.get("test")
     if not test:
-        return head + err, job["log_tail"] or "", empty
+        return head + err, _log_html(job["log_tail"]), empty
     parent, other = metrics.get("parent") or {}, metrics.get("compared_with") or "–"
     rows = [{"metric": metric_name(k), "new model": test.get(k), "compared with": parent.get(k),
              "difference": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
@@ -54,7 +77,8 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     on = metrics.get("compared_on")
     where = (f"<div class='es-meta'>Both models measured on the same items: {esc(on['dataset'])} {esc(on['split'])} split, "
              f"n = {on['n']}</div>") if on else ""
-    return head + err + where, job["log_tail"] or "", table
+    ended = f" · ran {_duration(job)}" if job.get("ended") and job.get("started") else ""
+    return head.replace("</div><progress", f"{ended}</div><progress", 1) + err + where, _log_html(job["log_tail"]), table
 
 
 def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
@@ -63,6 +87,10 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                 "the test split of the paper is never trained on.")
     with gr.Row():
         base = gr.Dropdown(trainable, value="minilm", label="Base model", elem_id="train-base")
+        preset = gr.Dropdown(SEEKER_PRESETS, value="default", label="Preset", elem_id="train-preset",
+                             info="fills the numbers below; quick: the starter model's settings")
+        dataset = gr.Dropdown(studio.dataset_choices(), value="esconv", label="Dataset", elem_id="train-dataset",
+                              info="esconv+failed adds FailedESConv's failed chats")
         policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
         task = gr.Radio(TASKS, value="emotion-intensity", label="Task", elem_id="train-task",
                         info="empathy: the rater of supporters' responses (EPITOME gold and/or response-empathy ratings)")
@@ -91,29 +119,31 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
             job_id = gr.Number(None, label="Job id (detail / cancel)", precision=0)
             cancel = gr.Button("Cancel job", variant="stop")
     detail = gr.HTML(elem_id="train-detail")
-    log = gr.Textbox(label="Log (newest line last)", lines=8, max_lines=8, autoscroll=True, interactive=False, elem_id="train-log")
+    log = gr.HTML(_log_html(""), label="Log (newest line last)", elem_id="train-log")
     compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="New model against its parent, or the default model when it was started: both on the new model's test items",
                            interactive=False, elem_id="train-compare")
     timer = gr.Timer(2.0, active=False)
 
-    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel) -> TrainRequest:
+    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None) -> TrainRequest:
         if any(v is None for v in (ep, rate, ml, b, mn)):
             raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
         rater = dict(arch=ar, loss=ls, score_loss=sl, select_metric=sel) if tk == "empathy" else {}
+        seeker = {"dataset": ds} if ds and tk != "empathy" else {}
         return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=whole(ml),
-                            batch_size=whole(b), min_annotators=whole(mn), name=(nm or "").strip() or None, **rater)
+                            batch_size=whole(b), min_annotators=whole(mn), name=(nm or "").strip() or None,
+                            **({"preset": pr} if pr else {}), **seeker, **rater)
 
-    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select]
+    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select, preset, dataset]
 
-    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel):
-        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel))
+    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None):
+        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds))
         parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in est["phases"].items())
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about <b>{est['estimated_seconds'] / 60:.1f} minutes</b> "
                 f"({parts} min; timed on this machine{' earlier' if est['probe_cached'] else ' now'})</div>")
 
-    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel):
-        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel))
+    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None):
+        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds))
         gr.Info(f"Job {job} queued")
         return _jobs_frame(studio, who), job, *_job_detail(studio, job, who), gr.Timer(active=True)
 
@@ -128,12 +158,24 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
         return _jobs_frame(studio, who), *_job_detail(studio, jid, who)
 
     def task_changed(tk):
-        """The rater's own choices appear with its task, and its preset's numbers (bench/empathy.py) fill the form."""
+        """The rater's own choices and presets appear with its task, and its preset's numbers (bench/empathy.py) fill the form;
+        the seeker's datasets go with the seeker. An estimate made for the other task is cleared."""
         rater = tk == "empathy"
-        d = studio.training_defaults("rater" if rater else "default")
-        return gr.Row(visible=rater), d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"]
+        name = "rater" if rater else "default"
+        d = studio.training_defaults(name)
+        return (gr.Row(visible=rater), d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"],
+                gr.Dropdown(choices=RATER_PRESET_CHOICES if rater else SEEKER_PRESETS, value=name), gr.Dropdown(visible=not rater), "")
 
-    on(task.input, task_changed, task, [rater_row, epochs, lr, max_len, bs], api_name=False, show_progress="hidden", queue=False)
+    def preset_changed(name):
+        """A preset's numbers fill the form (the defaults, space_config.yaml's training block, then the preset)."""
+        d = studio.training_defaults(name or "default")
+        return d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"], ""
+
+    on(task.input, task_changed, task, [rater_row, epochs, lr, max_len, bs, preset, dataset, estimate_html], api_name=False,
+       show_progress="hidden", queue=False)
+    on(preset.input, preset_changed, preset, [epochs, lr, max_len, bs, estimate_html], api_name=False, show_progress="hidden", queue=False)
+    for c in (base, dataset, policy, epochs, lr, max_len, bs, min_ann):  # a changed request makes the estimate on screen stale
+        on(c.input, lambda: "", None, estimate_html, api_name=False, show_progress="hidden", queue=False)
     on(estimate_btn.click, estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
     on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, log, compare, timer], api_name="start_training")
     on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="jobs")
