@@ -1,8 +1,10 @@
 """Screenshots of the campaign views for the README, at 1400 and 800 px, from a real session on the demo set.
 
-Starts the studio on the bundled demo dialogues in a temporary folder, creates a campaign
-(k = 2 over 6 test items) as an admin in the browser, lets two annotators rate it by keyboard,
-computes agreement, and saves PNGs to docs/screenshots/. Needs Debian's Chromium.
+Starts the studio on the bundled demo dialogues in a temporary folder, creates a pilot campaign
+(k = 2 over 20 items; new campaigns fill each item to k first) as an admin in the browser, lets two
+annotators rate 10 items each by keyboard (ana reloads the page in the middle of an item), checks
+that the pilot has 10 doubly rated items and that the reloaded item was saved as keyed, computes
+agreement, and saves PNGs to docs/screenshots/. Needs Debian's Chromium.
 
     python docs/screenshots.py
 """
@@ -21,7 +23,8 @@ OUT = ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic"]
 # how far each scripted annotator's rating sits from the seeker's own, item by item (ben is noisier)
-OFFSETS = {"ana": [0, 0, 1, 0, -1, 0], "ben": [1, -1, 0, 1, 0, -1]}
+OFFSETS = {"ana": [0, 0, 1, 0, -1, 0, 0, 1, 0, 0], "ben": [1, -1, 0, 1, 0, -1, 0, 1, -1, 0]}
+RELOAD_AT = 4  # ana's fifth item: the first key, then a reload, then the second key
 
 
 def serve(settings, port: int):
@@ -62,7 +65,7 @@ def main() -> None:
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-"))
-    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=ROOT / "models", esconv_file=DEMO_PATH,
+    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=ROOT / "models", esconv_file=DEMO_PATH, build_starter=False,
                              auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw"), Account("ben", "benpw")))
     studio, app, url = serve(settings, 7877)
 
@@ -83,7 +86,8 @@ def main() -> None:
             admin.get_by_role("tab", name="Campaigns").click()
             admin.fill("#campaign-name input", "pilot")
             admin.fill("#campaign-k input", "2")
-            admin.fill("#campaign-limit input", "6")
+            pick(admin, "campaign-split", "all")
+            admin.fill("#campaign-limit input", "20")
             admin.click("#campaign-create")
             shows(admin, "#campaign-table", "pilot")
             for name, pw in (("ana", "anapw"), ("ben", "benpw")):
@@ -100,11 +104,30 @@ def main() -> None:
                     before = page.evaluate("document.querySelector('#annotate-chat .es-dialogue').getAttribute('data-item')")
                     d = studio.dialogue(before)
                     initial, final = (str(min(5, max(1, int(v if v == v else 3) + offset))) for v in (d.initial, d.final))
+                    kept = page.evaluate("localStorage.getItem('empathy-studio-session')")
                     page.keyboard.press(initial)
+                    if name == "ana" and k == RELOAD_AT:  # mid-item: the draft comes back and the next key goes to final
+                        page.wait_for_selector("#rate-final.es-active", timeout=10_000)
+                        page.wait_for_function(f"localStorage.getItem('empathy-studio-session') !== {json.dumps(kept)}", timeout=10_000)
+                        page.reload()
+                        shows(page, "#whoami", "Signed in as ana")
+                        page.get_by_role("tab", name="Annotate").click()
+                        page.wait_for_selector(f'#rate-initial input[value="{initial}"]:checked', timeout=30_000)
+                        page.wait_for_selector("#rate-final.es-active", timeout=10_000)
+                        page.locator("#annotate-chat").click()
+                        reloaded = (before, int(initial), int(final))
                     page.keyboard.press(final)
                     page.keyboard.press("Enter")
                     page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
                                            f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=30_000)
+            cid = studio.store.campaign("pilot")["id"]
+            rows = studio.store.ratings(campaign_id=cid)
+            per_item = {i: sum(r["item_id"] == i for r in rows) for i in {r["item_id"] for r in rows}}
+            doubly = sum(v == 2 for v in per_item.values())
+            saved = next(r for r in rows if r["annotator"] == "ana" and r["item_id"] == reloaded[0])
+            print(f"pilot: {len(rows)} ratings, {doubly} items rated by both annotators; the item ana reloaded mid-way was saved "
+                  f"{saved['initial']}/{saved['final']} (keyed {reloaded[1]}/{reloaded[2]})")
+            assert doubly == 10 and (saved["initial"], saved["final"]) == reloaded[1:]
             admin.get_by_role("button", name="Refresh").click()
             pick(admin, "agreement-campaign", "pilot")
             admin.click("#agreement-run")

@@ -406,6 +406,7 @@ class EsconvSource:
     origin: str  # a path, a hub id, "demo", or the "+"-joined origins of its parts
     is_demo: bool = False
     parts: tuple["EsconvSource", ...] = ()  # a union of sources (ESConv + FailedESConv): each part is split on its own
+    note: str = ""  # why this source and not the one asked for (the Hub could not be reached)
 
     @classmethod
     def union(cls, parts: Sequence["EsconvSource"]) -> "EsconvSource":
@@ -466,7 +467,8 @@ class EsconvSource:
     def describe(self) -> str:
         kept = labelled(self.dialogues)
         if self.is_demo:
-            return f"demo set ({len(kept)} short dialogues written for Empathy Studio); configure ESConv for real data"
+            return (f"demo set ({len(kept)} short dialogues written for Empathy Studio); "
+                    + (self.note if self.note else "configure ESConv for real data"))
         return f"ESConv from {Path(self.origin).name} ({len(kept)} labelled dialogues)"
 
 
@@ -478,9 +480,13 @@ def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = Non
     for path in candidates:
         if Path(path).exists():
             return EsconvSource(tuple(load_esconv(path)), str(path))
+    note = ""
     if hub:
-        return EsconvSource(tuple(load_esconv_hf(hub_id)), hub_id)
-    return EsconvSource(tuple(load_esconv(DEMO_PATH, source="demo")), "demo", is_demo=True)
+        try:
+            return EsconvSource(tuple(load_esconv_hf(hub_id)), hub_id)
+        except Exception as exc:  # noqa: BLE001 - offline, or the Hub refused: the studio still serves, and says why
+            note = f"ESConv could not be loaded from the Hub ({hub_id}: {exc.__class__.__name__}), so the demo set is shown"
+    return EsconvSource(tuple(load_esconv(DEMO_PATH, source="demo")), "demo", is_demo=True, note=note)
 
 
 # ---------------------------------------------------------------------------

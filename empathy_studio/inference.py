@@ -96,6 +96,16 @@ class Predictor:
         return cls(model, tokenizer, name or Path(folder).name, **kwargs)
 
     @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: Calibration | None) -> None:
+        """A new calibration (temperature, intervals, the least text) makes every cached prediction stale: they are dropped."""
+        self._calibration = value
+        self._cache.clear()
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

@@ -193,7 +193,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         root=base,
         esconv=_paths(env.get("EMPATHY_STUDIO_ESCONV_CANDIDATES", raw.get("esconv")), base),
         esconv_file=Path(esconv_file) if esconv_file else None,
-        hub_esconv=_bool(get("hub_esconv", False)),
+        hub_esconv=_bool(get("hub_esconv", bool(env.get("SPACE_ID")))),  # a Space reads ESConv from the Hub unless told otherwise
         sad=_paths(get("sad"), base),
         epitome=_paths(get("epitome"), base),
         failed_esconv=_paths(get("failed_esconv"), base),
@@ -207,7 +207,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         default_model=str(get("default_model", "minilm-quick")),
         allow_hub_downloads=_bool(get("allow_hub_downloads", False)),
         auth=tuple(parse_account(a) for a in auth_raw),
-        hf_oauth=_bool(get("hf_oauth", False)),
+        hf_oauth=_bool(get("hf_oauth", bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID")))),  # a Space with hf_oauth sets these
         hf_token=env.get("HF_TOKEN") or None,
         zero_gpu=bool(env.get("SPACES_ZERO_GPU")),
         warm_predictions=_bool(get("warm_predictions", True)),

@@ -230,7 +230,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
 
     url, studio = live_app
     studio.create_campaign(studio.annotation.login("admin", "adminpw"),
-                           CampaignRequest(name="reload-mid", k=1, source="ids", ids="demo-10 demo-11 demo-12"))
+                           CampaignRequest(name="reload-mid", k=1, source="ids", ids="demo-10 demo-11 demo-12", blind=False))
     cid = studio.store.campaign("reload-mid")["id"]
     ctx, page = open_page(browser, url)
     sign_in(page, "ben", "benpw")

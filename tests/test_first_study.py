@@ -21,20 +21,25 @@ def _plot(value) -> dict | None:
 
 def test_too_little_text_is_said_once_and_nothing_is_drawn_for_it(live_app):
     url, studio = live_app
-    cal = studio.predictor("minilm-quick").calibration
-    kept, cal.min_words = cal.min_words, 16  # the starter model's figure on ESConv (the demo set's model may have none)
+    import dataclasses
+
+    predictor = studio.predictor("minilm-quick")
+    kept = predictor.calibration
+    predictor.calibration = dataclasses.replace(kept, min_words=16)  # the starter model's figure on ESConv (the demo set's may be none)
     try:
         c = Client(url, verbose=False)
         html, probs, _, _ = c.predict("minilm-quick", "hi", api_name="/predict_text")
         assert "Too little text to read: 1 word," in html and _plot(probs) is None
-        d = next(d for d in studio.esconv.dialogues if len(d.seeker_turns[0].split()) < 16 and len(d.seeker_text.split()) >= 16)
+        hidden = studio.hidden_from(None)  # other tests' blind campaigns: their dialogues are not for anonymous callers
+        d = next(d for d in studio.esconv.dialogues if d.dialogue_id not in hidden and len(d.seeker_turns[0].split()) < 16
+                 and len(d.seeker_text.split()) >= 16)
         html, probs, traj, _ = c.predict("minilm-quick", d.dialogue_id, api_name="/explore_dialogue")
         fig = _plot(traj)
         first = [t["y"][0] for t in fig["data"] if t.get("name", "").startswith("predicted")]
         assert first == [None, None] and "too little text to read, not drawn" in fig["layout"]["title"]["text"]
         assert _plot(probs) is not None
     finally:
-        cal.min_words = kept
+        predictor.calibration = kept
 
 
 def test_a_word_explanation_starts_from_the_average_seeker_and_adds_up(live_app):
@@ -79,7 +84,7 @@ def test_an_export_carries_item_kinds_gold_text_the_suggestion_shown_history_and
     assert "text" not in json.loads(plain.read_text().splitlines()[0])  # the text only when asked for
     a, b = tmp_path / "a", tmp_path / "b"
     export_ratings(studio.store, a, "hf", campaign="export-full")
-    studio.create_campaign(admin, CampaignRequest(name="export-empty", k=1, source="ids", ids="demo-16"))
+    studio.create_campaign(admin, CampaignRequest(name="export-empty", k=1, source="ids", ids="demo-16", blind=False))
     export_ratings(studio.store, b, "hf", campaign="export-empty")  # no ratings at all: every column still typed
     da, db = load_from_disk(str(a)), load_from_disk(str(b))
     assert da.features == db.features and str(db.features["note"].dtype) == "string" and str(db.features["initial"].dtype) == "int64"
@@ -121,3 +126,41 @@ def test_analyze_downloads_hold_reliability_the_b_minus_a_table_probabilities_in
     assert "ZeroR (majority class, training means)" in metrics[0]
     comparison = list(csv.DictReader(open(names["minilm-quick-vs-dl-tiny-test-comparison.csv"], encoding="utf-8")))
     assert "B − A" in comparison[0]
+
+
+def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_command(live_app, tiny_encoder):
+    import shutil
+    from pathlib import Path
+
+    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.ui.common import dialogue_html, pair_html
+
+    url, studio = live_app
+    admin = studio.annotation.login("admin", "adminpw")
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
+    save_rater(model, tok, studio.settings.models_dir / "old-rater", {"name": "old-rater", "task": "empathy", "objective": "rater"})
+    job = studio.store.create_job({"model": "minilm", "task": "empathy"}, "admin")
+    studio.store.update_job(job, state="succeeded", model_name="old-rater")
+    studio.rater("old-rater")  # held in memory under its name
+    studio.cached_ratings("old-rater", [("k1", "I feel alone", "That sounds hard")])
+    studio.rename_model(admin, "old-rater", "new-rater")
+    assert studio.store.job(job)["model_name"] == "new-rater" and set(studio.store.cached_hashes("new-rater")) == {"k1"}
+    assert "rater:old-rater" not in studio._predictors and studio.rater("new-rater") is not None
+    studio.delete_model(admin, "new-rater")
+    ben = studio.annotation.login("ben", "benpw")
+    studio.annotation.rate(ben, "demo-2", 3, 2)
+    studio.annotation.rate(ben, "demo-3", 4, 2)
+    mine = studio.annotation.my_ratings(ben)
+    assert len(mine) >= 2 and mine[0]["item_id"] == "demo-3"
+    assert [r["updated"] for r in mine] == sorted((r["updated"] for r in mine), reverse=True)  # newest first
+    c = Client(url, verbose=False)
+    c.predict("ben", "benpw", {}, api_name="/sign_in")
+    table = c.predict("default", "Europe/Paris", api_name="/my_ratings")
+    stamp = table["data"][0][table["headers"].index("updated")]
+    assert len(stamp) == 16 and "T" not in stamp  # "2026-12-02 09:41", the browser's own time
+    d = studio.dialogue("demo-0")
+    assert "the number is the empathy score" in dialogue_html(d, ratings={1: {"levels": {"emotional_reactions": "weak"}, "score": 0.27}})
+    assert "the number is the empathy score" in pair_html("p:1", "post", "reply", {"levels": {"interpretations": "strong"}, "score": 0.5}, "r")
+    command = studio.first_admin_command()
+    assert "annotators add --name admin" in command and (command.startswith("empathy-studio") or shutil.which(command.split()[0])
+                                                         or Path(command.split()[0]).exists())

@@ -43,7 +43,7 @@ def test_a_demoted_admin_loses_admin_rights_on_the_next_call(live_app):
     c, _ = _sign_in(url, "boss", "bosspw")
     from empathy_studio.services import CampaignRequest
 
-    studio.create_campaign(_admin(studio), CampaignRequest(name="demotion", k=1, source="ids", ids="demo-3"))
+    studio.create_campaign(_admin(studio), CampaignRequest(name="demotion", k=1, source="ids", ids="demo-3", blind=False))
     assert any(row[0] == "demotion" for row in c.predict(api_name="/campaigns")[0]["data"])
     studio.store.add_annotators([("boss", "annotator", None)])  # demoted while the page is open
     with pytest.raises(Exception, match="not an admin"):
@@ -149,7 +149,7 @@ def test_guidelines_are_markdown_without_raw_html_or_remote_images(live_app):
     assert "<img" not in html and "<script" not in html and "https://tracker.example/p.png" in html and "not shown" in html
     assert '<a href="https://example.org">help</a>' in html
     assert "<a" not in markdown_html("[x](javascript:alert(1))")
-    studio.create_campaign(_admin(studio), CampaignRequest(name="guided", k=1, source="ids", ids="demo-5", guidelines=text))
+    studio.create_campaign(_admin(studio), CampaignRequest(name="guided", k=1, source="ids", ids="demo-5", guidelines=text, blind=False))
     c, sess = _sign_in(url, "ana", "anapw")
     shown = c.predict("guided", sess, api_name="/switch_campaign")[-1]
     assert "<img" not in shown and "&lt;script&gt;" in shown and "tracker.example" in shown

@@ -102,7 +102,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
                             info="intensity: a seeker's dialogue, 1-5 · empathy: a supporter's response to a post, ER/IP/EX 0-2")
             k = gr.Number(2, label="Annotators per item (k)", step=1, elem_id="campaign-k")
             source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
-            split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split")
+            split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split", elem_id="campaign-split")
             emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Only this gold emotion")
             limit = gr.Number(None, label="At most this many items", placeholder="all of them", step=1, elem_id="campaign-limit")
         with gr.Row():

@@ -321,13 +321,7 @@ CSS = """
 /* the 1-5 scales stay on one line, down to a phone's width */
 .es-scale .wrap { flex-wrap: nowrap !important; gap: 6px !important; }
 .es-scale .wrap label { flex: 1 1 0; justify-content: center; min-width: 0 !important; padding: 6px 4px !important; }
-/* toasts sit bottom left, away from the rating controls on the right (or on top, on a narrow screen) */
-.toast-wrap { top: auto !important; bottom: 16px !important; left: 16px !important; right: auto !important; }
 @media (max-width: 900px) {
-  /* narrow: the form's scales fill the lower screen, so a warning is a thin bar at the top, clear of them */
-  .toast-wrap { top: 4px !important; bottom: auto !important; left: 50% !important; right: auto !important; transform: translateX(-50%);
-                width: min(96vw, 520px) !important; }
-  .toast-wrap .toast-body { margin: 0 !important; padding: 6px 10px !important; }
   .es-turn { max-width: 100%; }
   /* on a narrow screen the rating controls come before the dialogue, so Save is on screen without scrolling */
   #rate-col { order: -1; }
@@ -341,7 +335,21 @@ CSS = """
 # a draft restored after a reload, a campaign picked again) and until the next key, the active scale is
 # the first one still empty, so a key never overwrites a restored value; a refused save keeps it.
 # After sign-in, focus leaves the password box.
-KEYBOARD_JS = """
+# Toasts live outside the app's container, where Gradio's scoping of `css` does not reach rules inside @media; these go in
+# the page's head as they are. Wide: bottom left, away from the rating controls on the right. Narrow (the form's scales
+# fill the lower screen): a thin bar at the top, clear of them.
+TOAST_CSS = """
+<style>
+.toast-wrap { top: auto !important; bottom: 16px !important; left: 16px !important; right: auto !important; }
+@media (max-width: 900px) {
+  .toast-wrap { top: 4px !important; bottom: auto !important; left: 50% !important; right: auto !important; transform: translateX(-50%);
+                width: min(96vw, 520px) !important; }
+  .toast-wrap .toast-body { margin: 0 !important; padding: 6px 10px !important; }
+}
+</style>
+"""
+
+KEYBOARD_JS = TOAST_CSS + """
 <script>
 (() => {
   const orders = {intensity: ['initial', 'final'], empathy: ['er', 'ip', 'ex']};
