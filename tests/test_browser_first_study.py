@@ -103,3 +103,22 @@ def test_at_800_px_a_warning_leaves_the_scales_in_view(browser, live_app, artifa
         assert box is None or not _boxes_overlap(toast, box), scale
     page.screenshot(path=str(artifacts / "annotate-warning-800.png"))
     ctx.close()
+
+
+def test_too_little_text_is_said_and_no_emotion_bars_are_drawn(browser, live_app):
+    import dataclasses
+
+    url, studio = live_app
+    predictor = studio.predictor("minilm-quick")
+    kept = predictor.calibration
+    predictor.calibration = dataclasses.replace(kept, min_words=16)  # the starter model's figure on ESConv
+    try:
+        ctx, page = open_page(browser, url)
+        page.get_by_text("…or type text").click()
+        page.fill("#explore-text textarea", "hi")
+        page.click("#explore-predict-text")
+        shows(page, "#explore-prediction", "Too little text to read: 1 word,")
+        page.wait_for_selector("#explore-probs", state="hidden", timeout=10_000)
+        ctx.close()
+    finally:
+        predictor.calibration = kept

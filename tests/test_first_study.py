@@ -161,6 +161,10 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     d = studio.dialogue("demo-0")
     assert "the number is the empathy score" in dialogue_html(d, ratings={1: {"levels": {"emotional_reactions": "weak"}, "score": 0.27}})
     assert "the number is the empathy score" in pair_html("p:1", "post", "reply", {"levels": {"interpretations": "strong"}, "score": 0.5}, "r")
+    models = c.predict(api_name="/models")
+    assert {"test metric", "measured on"} <= set(models["headers"]) and "default" not in models["headers"]
+    quick = next(r for r in models["data"] if r[0].startswith("minilm-quick"))
+    assert quick[models["headers"].index("measured on")].startswith("esconv test, n = ")
     command = studio.first_admin_command()
     assert "annotators add --name admin" in command and (command.startswith("empathy-studio") or shutil.which(command.split()[0])
                                                          or Path(command.split()[0]).exists())

@@ -161,6 +161,7 @@ def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(
     assert job["state"] == "succeeded", job["log_tail"]
     assert studio.registry.get("job-rater").is_rater and job["model_name"] == "job-rater"
     assert "registered job-rater" in job["log_tail"] and "4-level F1 (weighted)" in job["log_tail"]
+    assert " s in all (" in job["log_tail"]  # the whole job's time, not the training steps' alone
 
 
 def test_a_jobs_eta_covers_the_work_after_the_training_steps(fresh_db):

@@ -114,6 +114,8 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
     assert set(one["levels"]) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= one["score"] <= 1
     turns = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--file", str(DEMO_PATH), "--json").stdout)
     assert turns and all(r["post"] and r["response"] for r in turns)
+    plain = cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "i feel so alone", "--response", "i am sorry").stdout
+    assert "ER " in plain and "IP " in plain and "EX " in plain and "EMO" not in plain  # the page's names for the mechanisms
     bad = cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "", "--response", "x")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "post is empty" in bad.stderr
     wrong = cli("train", "--task", "emotion", "--model", "tiny-bert", "--arch", "bi")

@@ -176,6 +176,14 @@ class Campaigns:
             raise StoreError("the default campaign has no assignments; its queue is the free one")
         if not active:
             raise StoreError("this campaign is closed")
+        if overlap == "fill":
+            # fill sends annotators who ask at once to the same few items in progress: chosen and claimed in one
+            # transaction, they queue for the write lock (about a millisecond each) instead of colliding and retrying
+            with self.write():
+                pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip, t, table, overlap)
+                if pick is None or pick[2] or self._take(campaign_id, annotator_id, pick[0], k, t, ttl_s, table):
+                    return pick[0] if pick else None
+            raise StoreError("the queue is very busy; ask for the next item again")  # not reached: the choice saw the state it claims
         passed: list[str] = []  # chosen, but full with other annotators' open claims: choose again without them
         for _ in range(MAX_CLAIM_TRIES):
             pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t, table, overlap)
@@ -184,23 +192,30 @@ class Campaigns:
             item, kind, mine = pick
             if mine:
                 return item
-            with self.write() as db:
-                rated = db.execute(f"SELECT 1 FROM {table} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
-                                   [annotator_id, item, campaign_id]).fetchone()
-                # k binds regular items; calibration, gold checks and an overlap subset are everyone's
-                taken = db.execute(f"SELECT count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND "
-                                   f"ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND ci.kind = 'item' "
-                                   f"AND ci.everyone = 0 AND {_LIVE}", [campaign_id, item, annotator_id, t]).fetchone()[0]
-                if not rated and taken < k:
-                    db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) "
-                               "VALUES (?, ?, ?, ?, ?, 0)", [campaign_id, item, annotator_id, t, t + ttl_s])
+            with self.write():
+                if self._take(campaign_id, annotator_id, item, k, t, ttl_s, table):
                     return item
             passed.append(item)
         raise StoreError("the queue is very busy; ask for the next item again")
 
+    def _take(self, campaign_id: int, annotator_id: int, item: str, k: int, t: float, ttl_s: float, table: str) -> bool:
+        """Inside a write transaction: claim the item if the annotator has not rated it and it still has a place (k binds regular
+        items; calibration, gold checks and an overlap subset are everyone's)."""
+        db = self.db
+        rated = db.execute(f"SELECT 1 FROM {table} WHERE annotator_id = ? AND item_id = ? AND campaign_id = ? AND removed = 0",
+                           [annotator_id, item, campaign_id]).fetchone()
+        taken = db.execute(f"SELECT count(*) FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND "
+                           f"ci.item_id = a.item_id WHERE a.campaign_id = ? AND a.item_id = ? AND a.annotator_id != ? AND ci.kind = 'item' "
+                           f"AND ci.everyone = 0 AND {_LIVE}", [campaign_id, item, annotator_id, t]).fetchone()[0]
+        if rated or taken >= k:
+            return False
+        db.execute("INSERT OR REPLACE INTO assignments (campaign_id, item_id, annotator_id, claimed, expires, done) "
+                   "VALUES (?, ?, ?, ?, ?, 0)", [campaign_id, item, annotator_id, t, t + ttl_s])
+        return True
+
     def _choose(self, campaign_id: int, annotator_id: int, k: int, gold_rate: float, skip: list[str], t: float,
                 table: str, overlap: str = "spread") -> tuple[str, str, bool] | None:
-        """(item, kind, already mine) to claim next, read without the write lock.
+        """(item, kind, already mine) to claim next, read without the write lock (with it, for the fill policy).
 
         A claim of one's own still open comes first, then calibration items, then a gold check when one is due,
         then an item of the campaign's overlap policy (`OVERLAPS`). Every look-up is an index walk that stops at
@@ -234,37 +249,42 @@ class Campaigns:
                            f"AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1", [campaign_id, *mine]).fetchone()
             if r:
                 return r[0], "item", False
+        # Within a level each annotator starts at a place of their own and walks on in item order, wrapping around:
+        # annotators asking at once choose different items instead of racing for one, no order effect is shared by
+        # everyone, and each look-up is an index walk that stops at the first fit. (A pilot's one half-rated item is
+        # still found by everyone: it is the only fit.)
+        n = db.execute("SELECT max(position) + 1 FROM campaign_items WHERE campaign_id = ?", [campaign_id]).fetchone()[0] or 1
+        start = (annotator_id * 2654435761) % n
+
+        # an item whose places are all held (its ratings and others' open claims) is not chosen: one primary-key probe
+        room = ("ci.rated + (SELECT count(*) FROM assignments a WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id "
+                "AND a.done = 0 AND a.expires > ? AND a.annotator_id != ?) < ?")
+
+        def walk(sql: str, params: list[Any]) -> str | None:
+            for span in ("ci.position >= ?", "ci.position < ?"):
+                r = db.execute(f"{sql} AND {span} AND {room} AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
+                               [*params, start, t, annotator_id, k, *mine]).fetchone()
+                if r:
+                    return r[0]
+            return None
+
+        regular = "SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.everyone = 0 AND ci.rated = ?"
         if overlap == "fill":
             # items already rated but below k, the most rated first; then items others are rating now; then new ones
             for level in range(k - 1, 0, -1):
-                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.rated = ? "
-                               f"AND ci.everyone = 0 AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
-                               [campaign_id, level, *mine]).fetchone()
-                if r:
-                    return r[0], "item", False
-            r = db.execute(f"SELECT ci.item_id FROM assignments a JOIN campaign_items ci ON ci.campaign_id = a.campaign_id AND ci.item_id = a.item_id "
-                           f"WHERE a.campaign_id = ? AND a.done = 0 AND a.expires > ? AND a.annotator_id != ? AND ci.kind = 'item' AND ci.rated = 0 "
-                           f"AND ci.everyone = 0 AND {mine_open} {not_skipped} ORDER BY a.claimed LIMIT 1",
-                           [campaign_id, t, annotator_id, *mine]).fetchone() if k > 1 else None
-            if r:
-                return r[0], "item", False
-        # The least-rated items first (the count kept with each item; open claims are checked when claiming).
-        # Within a level each annotator starts at a place of their own and walks on in item order, wrapping
-        # around: annotators asking at once choose different items instead of racing for one, no order effect
-        # is shared by everyone, and each look-up is an index walk that stops at the first fit.
-        n = db.execute("SELECT max(position) + 1 FROM campaign_items WHERE campaign_id = ?", [campaign_id]).fetchone()[0] or 1
-        start = (annotator_id * 2654435761) % n
-        r = None
+                if (item := walk(regular, [campaign_id, level])) is not None:
+                    return item, "item", False
+            if k > 1:
+                claimed = ("SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.everyone = 0 "
+                           "AND ci.rated = 0 AND EXISTS (SELECT 1 FROM assignments a WHERE a.campaign_id = ci.campaign_id AND "
+                           "a.item_id = ci.item_id AND a.done = 0 AND a.expires > ? AND a.annotator_id != ?)")
+                if (item := walk(claimed, [campaign_id, t, annotator_id])) is not None:
+                    return item, "item", False
+        # the least-rated items first (the count kept with each item; open claims are checked when claiming)
         for level in range(k):
-            for span in ("ci.position >= ?", "ci.position < ?"):
-                r = db.execute(f"SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.rated = ? "
-                               f"AND ci.everyone = 0 AND {span} AND {mine_open} {not_skipped} ORDER BY ci.position LIMIT 1",
-                               [campaign_id, level, start, *mine]).fetchone()
-                if r:
-                    break
-            if r:
-                break
-        return (r[0], "item", False) if r else None
+            if (item := walk(regular, [campaign_id, level])) is not None:
+                return item, "item", False
+        return None
 
     def release(self, campaign_id: int, annotator_id: int, item_id: str) -> None:
         """Give a claimed item back to the pool (a skip)."""

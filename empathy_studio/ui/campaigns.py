@@ -93,7 +93,7 @@ def emotion_frame(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
-    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, least-rated items first. "
+    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, in the order of its overlap policy (fill: each item gets its k ratings before new ones open). "
                 "Annotators choose it in the Annotate tab.")
     with gr.Accordion("New campaign", open=True):
         with gr.Row():
