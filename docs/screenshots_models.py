@@ -38,7 +38,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-models-"))
     shutil.copytree(args.a, tmp / "models" / A)
     shutil.copytree(args.b, tmp / "models" / B)
-    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False,
+    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=tmp / "models", default_model=B, warm_predictions=False, build_starter=False,
                              auth=(Account("admin", "screenshots", "admin"),))  # an admin exists: no first-admin hint in the images
     studio, app, url = serve(settings, 7878)
 

@@ -62,7 +62,7 @@ def shoot_explore(page, rater: str, path: Path, width: int) -> None:
 
 
 def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
-    from screenshots import pick, read_guidelines, shows
+    from screenshots import pick, shows
 
     page.get_by_role("tab", name="Analyze").click()
     page.get_by_text("Empathy rater: EPITOME test split").click()
@@ -99,7 +99,7 @@ def main() -> None:
     elif "explore" in args.only:
         ap.error("--seeker is needed for the Explore screenshots")
     admin = (Account("admin", "screenshots", "admin"),)
-    servers = [serve(load_settings(db_path=tmp / f"{name}.sqlite", models_dir=tmp / "models", warm_predictions=False, auth=admin, **extra), port)
+    servers = [serve(load_settings(db_path=tmp / f"{name}.sqlite", models_dir=tmp / "models", warm_predictions=False, build_starter=False, auth=admin, **extra), port)
                for name, extra, port in (("demo", {"esconv_file": DEMO_PATH}, 7879), ("esconv", {}, 7880))]
     try:
         with sync_playwright() as p:

@@ -42,11 +42,11 @@ def current_item(page):
     return page.evaluate("(() => { const d = document.querySelector('#annotate-chat .es-dialogue'); return d ? d.getAttribute('data-item') : null; })()")
 
 
-def rate_by_keyboard(page, initial, final):
-    """Keys only: two digits and Enter, then wait until another item (or the end) is on screen."""
+def rate_by_keyboard(page, *digits):
+    """Keys only: the digits (each goes to the highlighted scale) and Enter, then wait until another item (or the end) is on screen."""
     before = current_item(page)
-    page.keyboard.press(initial)
-    page.keyboard.press(final)
+    for digit in digits:
+        page.keyboard.press(digit)
     page.keyboard.press("Enter")
     page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
                            f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=20_000)
@@ -254,7 +254,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     page.wait_for_selector("#rate-final.es-active", timeout=10_000)  # and the next key goes to the first empty scale
     page.locator("#annotate-chat").click()
     read_guidelines(page)
-    assert rate_by_keyboard_one(page, "1") == item
+    assert rate_by_keyboard(page, "1") == item  # one key: the highlight is on final
     saved = studio.store.ratings(annotator="ben", item_id=item, campaign_id=cid)
     assert [(r["initial"], r["final"]) for r in saved] == [(5, 1)]
     page.keyboard.press("3")  # the next item: initial set, highlight on final
@@ -263,16 +263,6 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     page.wait_for_selector("#rate-initial.es-active", timeout=10_000)
     assert page.locator('#rate-initial input[type=radio]:checked').count() == 0
     ctx.close()
-
-
-def rate_by_keyboard_one(page, final):
-    """One digit (the scale the highlight is on) and Enter; waits until another item is on screen."""
-    before = current_item(page)
-    page.keyboard.press(final)
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
-                           f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=20_000)
-    return before
 
 
 def test_sign_out_clears_the_previous_annotators_work_from_the_screen(browser, live_app):

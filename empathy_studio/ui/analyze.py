@@ -147,7 +147,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             minutes = missing / PAIRS_PER_S / 60
             who_scores = ("The server's background warmer is scoring them (niced, one model at a time); open this again when it is done, "
                           f"or on the server: empathy-studio warm --model {name}" if data == "esconv" else
-                          f"On the server: empathy-studio score, or pick esconv, which the background warmer scores")
+                          "On the server: empathy-studio score, or pick esconv, which the background warmer scores")
             note = banner_html(f"The external check reads {name}'s scores of {total:,} supporter turns of {data}; {missing:,} are not scored "
                                f"yet, about {minutes:.0f} minutes at the {PAIRS_PER_S} pairs/s measured on 2 cores. {who_scores}. The EPITOME "
                                "test results above are ready.", "warn")
