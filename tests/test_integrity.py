@@ -216,8 +216,8 @@ def test_a_child_never_creates_the_database(tmp_path):
 def test_a_warm_child_whose_server_died_while_it_started_leaves_at_once(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that is no longer our parent: the server died before the child looked
-    script = ("import time; from empathy_studio.jobs import exit_with_parent; "
-              f"exit_with_parent({dead.pid}, every=0.1); time.sleep(60)")
+    script = ("import threading; from empathy_studio.jobs import exit_with_parent; "
+              f"exit_with_parent({dead.pid}, every=0.1); threading.Event().wait(60)")  # idle until the watch ends it
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, cwd=ROOT)
     assert out.returncode == 143 and time.monotonic() - t0 < 30
