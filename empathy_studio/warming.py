@@ -1,12 +1,16 @@
 """Warm Analyze: predictions for every ESConv dialogue, computed in the background for each published model.
 
 A server's `Warmer` looks at the models folder every few seconds. A model that
-predicts ESConv labels and has no cached prediction for some labelled dialogue
-gets a child process, `empathy-studio warm --model NAME` under `nice`, which
-predicts what is missing and writes it to the store's prediction cache. One at
-a time, never while a training job runs, and a model whose warming failed is not
-retried until its folder changes. Analyze then reads the cache: under 2 s for
-any split of any registered model (bench/app.py measures it).
+predicts ESConv labels and has no cached prediction for some labelled dialogue,
+or an empathy rater that has not scored every ESConv supporter turn whose seeker
+rated the supporter's empathy, gets a child process, `empathy-studio warm --model
+NAME` under `nice`, which predicts what is missing and writes it to the store's
+prediction cache. One at a time, never while a training job or the starter build
+runs, and a model whose warming failed is not retried until its folder changes.
+Analyze then reads the cache: under 2 s for any split of any registered model
+(bench/app.py measures it). `start_child` also starts the server's starter build.
+A child opens the server's database and never creates one, and leaves when the
+server is gone (`Settings.server_pid`).
 
 A child process rather than a thread: niceness then covers torch's own worker
 threads too, and the server's interpreter never waits on a model's forward pass.

@@ -183,8 +183,7 @@ class RatingServices:
         if not isinstance(who, Annotator):
             return who
         if who.token is None:  # made in-process (the CLI, tests): the account's current role
-            fresh = self.store.annotator_by_id(who.id)
-            return fresh
+            return self.store.annotator_by_id(who.id)
         return self.resume(who.token)
 
     def sign_out(self, token: str | None) -> None:
