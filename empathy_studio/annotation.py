@@ -149,8 +149,9 @@ class Annotation:
         if not camp["all_items"] and item_id:
             self.store.release(camp["id"], who.id, item_id)
 
-    def is_assisted(self, campaign: str | None) -> bool:
-        camp = self.campaign(campaign)
+    def is_assisted(self, campaign: dict[str, Any] | str | None) -> bool:
+        """Whether a campaign (its row, or its name) shows the model's suggestion."""
+        camp = campaign if isinstance(campaign, dict) else self.campaign(campaign)
         return self.assisted() if camp["all_items"] else not camp["blind"]
 
     def progress(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, int]:

@@ -28,6 +28,17 @@ def sign_in(page, name, password):
     shows(page, "#whoami", f"Signed in as {name}")
 
 
+def annotating(browser, url, name, password, width=1280, height=1000):
+    """A page signed in as `name`, on Annotate with an item on screen, its guidelines read and the focus off the fields: keys only from here."""
+    ctx, page = open_page(browser, url, width, height)
+    sign_in(page, name, password)
+    tab(page, "Annotate")
+    page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
+    page.locator("#annotate-chat").click()
+    read_guidelines(page)
+    return ctx, page
+
+
 def tab(page, name):
     page.get_by_role("tab", name=name).click()
 
@@ -267,12 +278,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
 
 def test_sign_out_clears_the_previous_annotators_work_from_the_screen(browser, live_app):
     url, _ = live_app
-    ctx, page = open_page(browser, url)
-    sign_in(page, "ben", "benpw")
-    tab(page, "Annotate")
-    page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
-    page.locator("#annotate-chat").click()
-    read_guidelines(page)
+    ctx, page = annotating(browser, url, "ben", "benpw")
     rate_by_keyboard(page, "4", "2")
     shows(page, "#annotate-status", "Saved")
     page.click("#signout-button")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import read_guidelines
-from .test_browser_campaigns import current_item, open_page, pick, shows, sign_in, tab, warned
+from .test_browser_campaigns import annotating, current_item, open_page, pick, shows, sign_in, tab, warned
 
 pytestmark = pytest.mark.browser
 
@@ -87,12 +87,7 @@ def test_a_fresh_page_opens_on_the_default_an_admin_set_after_the_app_was_built(
 
 def test_at_800_px_a_warning_leaves_the_scales_in_view(browser, live_app, artifacts):
     url, _ = live_app
-    ctx, page = open_page(browser, url, width=800, height=900)
-    sign_in(page, "ben", "benpw")
-    tab(page, "Annotate")
-    page.wait_for_selector("#annotate-chat .es-dialogue", timeout=20_000)
-    page.locator("#annotate-chat").click()
-    read_guidelines(page)
+    ctx, page = annotating(browser, url, "ben", "benpw", width=800, height=900)
     page.locator("#rate-note").scroll_into_view_if_needed()
     page.keyboard.press("3")
     page.keyboard.press("Enter")  # final is missing: refused with a warning

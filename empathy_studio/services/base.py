@@ -69,6 +69,7 @@ class StudioBase:
         self._starter_lock = threading.Lock()  # one starter model built at a time, without holding the studio's lock
         self._starter_proc: subprocess.Popen | None = None  # the server's child building the starter model
         self._predictors: dict[str, Predictor] = {}
+        self._turn_hashes: dict[str, dict[str, str]] = {}  # dataset -> supporter turn -> text hash (the raters' external check)
         self._store: Store | None = None
         self._annotation: Annotation | None = None
         self._jobs: JobRunner | None = None

@@ -109,12 +109,15 @@ class EmpathyServices:
         The turns' hashes are computed once per dataset (the warmer asks every few seconds)."""
         from ..data import text_hash
 
-        memo = self.__dict__.setdefault("_turn_hashes", {})
-        if dataset not in memo:
-            _, turns = self._check_turns(dataset)
-            memo[dataset] = {key: text_hash(t["post"] + "\x00" + t["response"]) for key, _, t in turns}
-        cached = self.store.cached_hashes(name)
-        return sum(cached.get(key) != h for key, h in memo[dataset].items()), len(memo[dataset])
+        if dataset not in self._turn_hashes:
+            try:
+                _, turns = self._check_turns(dataset)
+            except NotFound:  # no seeker rated their supporter here: nothing to score (empathy_check says so)
+                turns = []
+            self._turn_hashes[dataset] = {key: text_hash(t["post"] + "\x00" + t["response"]) for key, _, t in turns}
+        hashes = self._turn_hashes[dataset]
+        cached = self.store.cached_hashes(name) if hashes else {}
+        return sum(cached.get(key) != h for key, h in hashes.items()), len(hashes)
 
     def empathy_check(self, name: str, dataset: str = "esconv", progress: ProgressFn | None = None) -> dict[str, Any]:
         """Each dialogue's mean predicted empathy score against the seeker's own rating of the supporter's empathy (1-5)."""

@@ -191,15 +191,9 @@ class ModelServices:
                 cached = self.store.cached_hashes(spec.name)
                 if any(cached.get(i) != h for i, h in wanted.items()):
                     out.append((spec.name, spec.path))
-            elif spec.is_rater and spec.path is not None and self._rater_pending(spec.name):
+            elif spec.is_rater and spec.path is not None and self.rater_turns_missing(spec.name, "esconv")[0]:
                 out.append((spec.name, spec.path))  # a rater: its scores of ESConv's supporter turns, for Analyze's external check
         return out
-
-    def _rater_pending(self, name: str) -> bool:
-        try:
-            return self.rater_turns_missing(name, "esconv")[0] > 0
-        except NotFound:  # no seeker rated their supporter here (the demo set has ratings; a file without them has none)
-            return False
 
     def warm(self, name: str, progress: ProgressFn | None = None) -> int:
         """Predict and cache every labelled ESConv dialogue for a model (what the background warmer runs); how many there are.

@@ -70,7 +70,7 @@ class RatingServices:
 
     def _suggests(self, who: Annotator, camp: dict[str, Any], item_id: str) -> bool:
         """An assisted campaign shows the model's suggestion, except for an item of an active blind campaign (hidden_from)."""
-        return self.annotation.is_assisted(camp["name"]) and item_id not in self.hidden_from(who)
+        return self.annotation.is_assisted(camp) and item_id not in self.hidden_from(who)
 
     def check_item(self, item_id: str) -> str:
         item_id = (item_id or "").strip()

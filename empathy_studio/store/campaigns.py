@@ -159,11 +159,13 @@ class Campaigns:
 
     def claim(self, campaign_id: int, annotator_id: int, skip: Sequence[str] = (), ttl_s: float = CLAIM_TTL_S,
               clock: float | None = None) -> str | None:
-        """The annotator's next item: a claim of theirs still open, else calibration, a gold check when due, else the least-rated item below k.
+        """The annotator's next item: a claim of theirs still open, else calibration, a gold check when due, else an item below k
+        in the order of the campaign's overlap policy (`OVERLAPS`).
 
-        The choice is read without the write lock (WAL readers never wait); the claim itself is one
-        IMMEDIATE transaction that checks the chosen item again and records it, so the lock is held
-        for two index look-ups and an insert, and an item taken meanwhile means choosing again.
+        With spread and subset, the choice is read without the write lock (WAL readers never wait) and the claim is one
+        IMMEDIATE transaction that checks the chosen item again and records it; an item taken meanwhile means choosing
+        again. With fill, annotators asking at once would choose the same few items in progress, so the choice and the
+        claim share one transaction and they queue for the lock instead.
         """
         t = time.time() if clock is None else clock
         skip = list(dict.fromkeys(skip))
@@ -183,7 +185,8 @@ class Campaigns:
                 pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip, t, table, overlap)
                 if pick is None or pick[2] or self._take(campaign_id, annotator_id, pick[0], k, t, ttl_s, table):
                     return pick[0] if pick else None
-            raise StoreError("the queue is very busy; ask for the next item again")  # not reached: the choice saw the state it claims
+            # the choice saw, under the same lock, the state the claim checks: a refusal here is a bug, said as one
+            raise StoreError(f"could not claim {pick[0]!r} that was just chosen; ask for the next item again")
         passed: list[str] = []  # chosen, but full with other annotators' open claims: choose again without them
         for _ in range(MAX_CLAIM_TRIES):
             pick = self._choose(campaign_id, annotator_id, k, gold_rate, skip + passed, t, table, overlap)
