@@ -3,6 +3,7 @@ the same tab, today's default model on a fresh page, and warnings that leave the
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -55,8 +56,11 @@ def test_a_reload_comes_back_to_the_tab_the_user_was_on(browser, live_app):
     url, _ = live_app
     ctx, page = open_page(browser, url)
     sign_in(page, "ana", "anapw")
+    kept = "localStorage.getItem('empathy-studio-session')"
+    before = page.evaluate(kept)
     tab(page, "Analyze")
     page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('Analyze')", timeout=10_000)
+    page.wait_for_function(f"{kept} !== {json.dumps(before)}", timeout=10_000)  # the browser kept the tab (a reload before that forgets it)
     page.reload()
     shows(page, "#whoami", "Signed in as ana", timeout=30_000)
     page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('Analyze')", timeout=20_000)

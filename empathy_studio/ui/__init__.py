@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..services import MAX_UPLOAD_BYTES, Studio
 from . import analyze, annotate, campaigns, explore, models, train
-from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, on
+from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, from_api, on
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -70,9 +70,17 @@ def build_app(studio: Studio) -> gr.Blocks:
                 lists += managed
 
         dropdowns = [d for d, _ in lists]
+        # False until this page's load answered: Gradio selects the first tab as the page opens, at the same time as the
+        # load, so a tab's handlers must not act on what the page was built with (a stale default, an empty session)
+        loaded = gr.State(False)
 
-        def model_lists(*current: str):
-            """Every model dropdown with the models on disk now: a model published by a job or the CLI appears without a restart."""
+        def model_lists(request: gr.Request, ready: bool, *current: str):
+            """Every model dropdown with the models on disk now: a model published by a job or the CLI appears without a restart.
+
+            Before the page's load answered, the seeker-model lists open on today's default (set by an admin after the app
+            was built), exactly as the load itself does, whichever of the two answers last. An API caller has no page load:
+            the values it passes are kept."""
+            ready = ready or from_api(request)
             predicting, trainable = studio.model_choices(), studio.trainable_models()
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
                        "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()], "train": trainable,
@@ -81,20 +89,20 @@ def build_app(studio: Studio) -> gr.Blocks:
             out = []
             for (_, kind), value in zip(lists, current):
                 opts = offered[kind]
+                if not ready and kind in ("predict", "train"):
+                    value = None
                 fallback = studio.default_model(opts) if kind in ("predict", "train") else (opts[0] if opts and kind != "trained" else None)
                 out.append(gr.Dropdown(choices=opts, value=value if value in opts else fallback))
             return out
 
-        def fresh_lists(*current: str):
-            """A page (re)load: the model lists as they are now, opened on today's default (set by an admin after the app was built)."""
-            return model_lists(*(None if kind in ("predict", "train") else value for (_, kind), value in zip(lists, current)))
-
-        on(app.load, fresh_lists, dropdowns, dropdowns, api_name=False, show_progress="hidden")
         for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train, t_models)):
-            on(tab.select, model_lists, dropdowns, dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
-            # the tab a user is on, kept with the browser's session: a reload comes back to it
-            on(tab.select, lambda sess, _tab=TAB_IDS[i]: {**(sess if isinstance(sess, dict) else {}), "tab": _tab}, session, session,
-               api_name=False, queue=False, show_progress="hidden")
+            on(tab.select, model_lists, [loaded, *dropdowns], dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
+
+            # the tab a user is on, kept with the browser's session: a reload comes back to it (not the select of page opening)
+            def remember(ready: bool, sess: dict | None, _tab: str = TAB_IDS[i]):
+                return {**(sess if isinstance(sess, dict) else {}), "tab": _tab} if ready else gr.skip()
+
+            on(tab.select, remember, [loaded, session], session, api_name=False, queue=False, show_progress="hidden")
 
         def sign_in(n: str, pw: str, sess: dict | None, request: gr.Request):
             account, token = studio.sign_in(n, pw, client=request.client.host if request and request.client else None)
@@ -109,8 +117,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                 studio.sign_out(account.token)
             return None, banner_html(SIGNED_OUT), {}
 
-        def resume(sess: dict | None, request: gr.Request):
-            """A page (re)load: the session the browser kept, and the first-admin hint for whoever sits at this machine."""
+        def resume(request: gr.Request, sess: dict | None, *current: str):
+            """A page (re)load: the session the browser kept, the first-admin hint for whoever sits at this machine, and the
+            model lists as they are now; one answer, so nothing the page opens with can race it."""
             account = studio.resume(sess.get("token") if isinstance(sess, dict) else None)
             host = request.client.host if request and request.client else ""
             hint = ""
@@ -118,9 +127,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                 hint = banner_html(f"No admin account yet. In a terminal on this machine: {studio.first_admin_command()}", "warn")
             tab = sess.get("tab") if isinstance(sess, dict) and sess.get("tab") in TAB_IDS else None
             back = gr.Tabs(selected=tab) if tab else gr.skip()
-            if account is None:
-                return None, banner_html(SIGNED_OUT), hint, back
-            return account, banner_html(f"Signed in as {account.name} ({account.role})"), hint, back
+            banner = banner_html(SIGNED_OUT) if account is None else banner_html(f"Signed in as {account.name} ({account.role})")
+            return account, banner, hint, back, True, *model_lists(None, False, *current)
 
         def sign_in_oauth(profile: gr.OAuthProfile | None):
             if profile is None:  # not signed in on the Hub yet: stay anonymous, no toast on every page load
@@ -131,7 +139,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         on(signin.click, sign_in, [name, password, session], [user, who, password, session, setup], api_name="sign_in")
         on(password.submit, sign_in, [name, password, session], [user, who, password, session, setup], api_name=False)
         on(signout.click, sign_out, [user, session], [user, who, session], api_name="sign_out")
-        on(app.load, resume, session, [user, who, setup, tabs], api_name=False, show_progress="hidden")
+        on(app.load, resume, [session, *dropdowns], [user, who, setup, tabs, loaded, *dropdowns], api_name=False, show_progress="hidden")
         if studio.settings.hf_oauth:
             on(app.load, sign_in_oauth, None, [user, who], api_name="sign_in_oauth")
         on(t_models.select, lambda: models.models_frame(studio), None, table, api_name=False, show_progress="hidden")

@@ -60,13 +60,14 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None,
     sig = inspect.signature(fn)
     own_request = next((n for n, t in hints.items() if t is gr.Request), None)
     params = list(sig.parameters.values())
-    if own_request is None:
-        kind = inspect.Parameter.KEYWORD_ONLY if any(p.kind == p.VAR_POSITIONAL for p in params) else inspect.Parameter.POSITIONAL_OR_KEYWORD
-        params.insert(next((i for i, p in enumerate(params) if p.kind in (p.VAR_KEYWORD, p.KEYWORD_ONLY)), len(params)),
-                      inspect.Parameter("_request", kind, default=None, annotation=gr.Request))
+    if own_request is None:  # Gradio hands a request only to a positional parameter before any *args: first, then
+        at = 0 if any(p.kind == p.VAR_POSITIONAL for p in params) else next(
+            (i for i, p in enumerate(params) if p.kind in (p.VAR_KEYWORD, p.KEYWORD_ONLY)), len(params))
+        params.insert(at, inspect.Parameter("_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request,
+                                            default=inspect.Parameter.empty if at == 0 else None))
 
     def refuse(message: str, request: gr.Request | None) -> Any:
-        if n_outputs is None or (request is not None and request.headers.get("x-gradio-user") == "api"):
+        if n_outputs is None or from_api(request):
             raise gr.Error(message, print_exception=False)
         gr.Warning(esc(message), duration=WARNING_SECONDS)
         if n_outputs == 0:
@@ -99,6 +100,11 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None,
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**hints, **({} if own_request else {"_request": gr.Request})}
     return wrapper
+
+
+def from_api(request: gr.Request | None) -> bool:
+    """Whether a call came from an API client (gradio_client says so in a header), not from the page."""
+    return request is not None and request.headers.get("x-gradio-user") == "api"
 
 
 def on(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Any:
