@@ -67,8 +67,8 @@ class Annotation:
         return self.store.annotator(username) or self.store.add_annotator(username, "annotator")
 
     def add_annotator(self, actor: Annotator | None, name: str, role: str, password: str | None) -> Annotator:
-        require(actor, "admin")
-        return self.store.add_annotator(name, role, password)
+        who = require(actor, "admin")
+        return self.store.add_annotator(name, role, password, by=who.name)
 
     # -- queue ------------------------------------------------------------------
 

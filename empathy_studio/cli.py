@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, COMMAND_LINE, DEFAULT_OVERLAP, OVERLAPS, EPITOME_MECHANISMS, SCORE_TASKS, CampaignRequest, ConfigError, JobCancelled, ProgressEvent, ScoreRequest, Studio, MECHANISM_SHORT, TASKS, TrainRequest, UserError, metric_name
+from .services import AGGREGATION_METHODS, DEFAULT_AGGREGATION, ROLES, ReleaseRequest
 from .settings import apply_privacy_env, apply_server_env, load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]
@@ -363,6 +364,56 @@ def cmd_annotators(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_releases(args: argparse.Namespace) -> int:
+    """Freeze, list, show and export releases: versioned consensus labels of campaigns, with provenance and a dataset card.
+    Example: empathy-studio releases create --name pilot-v1 --campaign pilot --method mace"""
+    studio = _studio(args)
+    if args.action == "create":
+        if not args.name or not args.campaign:
+            raise ConfigError("create needs --name and at least one --campaign")
+        rel = studio.create_release(COMMAND_LINE, ReleaseRequest(args.name, list(args.campaign), args.method))
+        print(f"release {rel['id']} frozen: {rel['n_items']} items, hash {rel['content_hash']}", file=sys.stderr)
+        rows: Any = rel
+    elif args.action in ("show", "export"):
+        if not args.id:
+            raise ConfigError(f"{args.action} needs --id (see: empathy-studio releases list)")
+        if args.action == "export":
+            if not args.to:
+                raise ConfigError("export needs --to file://FOLDER or a Hub dataset repo owner/name")
+            print(studio.export_release(COMMAND_LINE, args.id, args.to))
+            return 0
+        rows = studio.release(COMMAND_LINE, args.id)
+        if not args.json:
+            print(rows["card"])
+            return 0
+    else:
+        rows = studio.releases(COMMAND_LINE)
+        if not args.json:
+            for r in rows:
+                print(f"{r['id']:<40} {r['created'][:19]}  {r['method']:<13} {r['n_items']:>6} items  "
+                      f"{', '.join(c['name'] + ' v' + str(c['guideline_version']) for c in r['campaigns'])}"
+                      f"{'  supersedes ' + r['supersedes'] if r['supersedes'] else ''}")
+            return 0
+    _print_json(rows)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Read the append-only audit log (ratings made, changed and undone, adjudications, releases, campaign, guideline
+    and role changes), newest first, or write all of it as CSV.  Example: empathy-studio audit --limit 20"""
+    studio = _studio(args)
+    if args.csv:
+        print(studio.audit_export(COMMAND_LINE))
+        return 0
+    rows = studio.audit_log(COMMAND_LINE, args.limit, args.action)
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['at'][:19]}  {r['actor'] or '-':<16} {r['action']:<18} {r['campaign'] or '':<16} {r['item_id'] or ''}")
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # the parser
 
@@ -482,9 +533,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["add"], help="what to do")
     s.add_argument("--name", required=True, help="account name")
     s.add_argument("--password", help="password (stored hashed)")
-    s.add_argument("--role", default="annotator", choices=["annotator", "admin"], help="role")
+    s.add_argument("--role", default="annotator", choices=list(ROLES), help="role: annotators rate, reviewers also adjudicate, admins run campaigns")
     common(s, esconv=False)
     s.set_defaults(fn=cmd_annotators)
+
+    s = sub.add_parser("releases", help=cmd_releases.__doc__, description=cmd_releases.__doc__)
+    s.add_argument("action", choices=["list", "create", "show", "export"], help="what to do")
+    s.add_argument("--name", help="release name (create)")
+    s.add_argument("--campaign", action="append", help="a campaign to release (create; repeat for several of one kind)")
+    s.add_argument("--method", default=DEFAULT_AGGREGATION, choices=list(AGGREGATION_METHODS),
+                   help="aggregation where raters disagree without a majority (create)")
+    s.add_argument("--id", help="release id (show, export)")
+    s.add_argument("--to", help="export target: file://FOLDER or a Hub dataset repo owner/name (export)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    common(s, esconv=False)
+    s.set_defaults(fn=cmd_releases)
+
+    s = sub.add_parser("audit", help=cmd_audit.__doc__, description=cmd_audit.__doc__)
+    s.add_argument("--limit", type=int, default=50, help="latest rows to print")
+    s.add_argument("--action", help="only this action (e.g. 'item adjudicated')")
+    s.add_argument("--csv", action="store_true", help="write the whole log as CSV and print its path")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    common(s, esconv=False)
+    s.set_defaults(fn=cmd_audit)
     return p
 
 

@@ -29,6 +29,8 @@ from typing import Any, Sequence
 from . import calibration
 from . import data as D
 from .agreement import aggregate_ratings
+from .releases import latest as latest_release
+from .releases import training_labels
 from .errors import ConfigError, DataError, ModelUnavailable, UserError
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, regression_metrics
@@ -75,6 +77,9 @@ class TrainRequest:
     policy: str = field(default="gold", metadata=option("which labels to train on", D.POLICIES))
     with_ratings: str | None = field(default=None, metadata=option("database whose ratings to use (implies --policy gold+ratings)"))
     aggregate: str = field(default="mean", metadata=option("how ratings of one item combine", ("mean", "median")))
+    release: str | None = field(default=None, metadata=option(
+        "release whose consensus labels to train on, with --policy ratings or gold+ratings (default: the latest release of the "
+        "task's kind when there is one, else every rating in the database)"))
     min_annotators: int = field(default=1, metadata=option("ratings needed before an item counts"))
     name: str | None = field(default=None, metadata=option("name of the new model (default: derived)"))
     max_steps: int = field(default=-1, metadata=option("stop after this many steps (smoke tests)"))
@@ -109,6 +114,12 @@ class TrainRequest:
             check_name(self.name, "model name")
         if self.with_ratings and self.policy == "gold":
             self.policy = "gold+ratings"
+        if self.release is not None:
+            check_name(self.release, "release id")
+            if self.policy == "gold":
+                raise ConfigError("--release trains on a release's consensus labels: use it with --policy ratings or gold+ratings")
+            if self.with_ratings:
+                raise ConfigError("--release and --with-ratings name two sources of ratings: choose one")
         rater_options = [f for f in ("arch", "loss", "score_loss") if getattr(self, f) is not None]
         if rater_options and self.task_spec.objective != "rater":
             raise ConfigError(f"--{rater_options[0].replace('_', '-')} is an option of --task empathy, not of --task {self.task}")
@@ -174,7 +185,26 @@ class Finetuner:
 
     # -- the training set ---------------------------------------------------------
 
+    def release_for(self, req: TrainRequest) -> str | None:
+        """The release a request trains on: the one it names (which must exist), else the latest of its task's kind, else
+        None (every rating in the database, aggregated, as before releases existed)."""
+        if req.policy == "gold" or req.with_ratings:
+            return None
+        if req.release:
+            return self.store.release_row(req.release)["id"]
+        return latest_release(self.store.releases(), "empathy" if req.task_spec.objective == "rater" else "intensity")
+
+    def lineage(self, req: TrainRequest) -> dict[str, Any] | None:
+        """What a manifest records of the release a model was trained on: its id and content hash."""
+        if not req.release:
+            return None
+        row = self.store.release_row(req.release)
+        return {"id": row["id"], "content_hash": row["content_hash"], "campaigns": row["campaigns"], "method": row["method"]}
+
     def _ratings(self, req: TrainRequest) -> dict[str, dict[str, Any]]:
+        if req.release:
+            self.store.release_row(req.release)  # an unknown id is said, not trained on as "no labels"
+            return training_labels(self.store.release_items(req.release))
         if not req.with_ratings:
             return aggregate_ratings(self.store.rating_table(), req.aggregate, req.min_annotators)
         if not Path(req.with_ratings).is_file():
@@ -311,6 +341,7 @@ class Finetuner:
         from .training import TrainData, train
 
         emit = fan_out([progress])
+        req = dataclasses.replace(req, release=self.release_for(req))  # named in the manifest's request: a rebuild reads the same
         spec, encoder, local = self.parent(req)
         if req.task_spec.objective == "rater":
             from .rater_finetune import train_and_register_rater
@@ -355,6 +386,7 @@ class Finetuner:
             "heads": result.model.heads_config.to_dict(),
             "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None,
                         "dataset": _portable(dataset)},
+            "release": self.lineage(req),
             "metrics": metrics, "compared_with": compared.name if compared is not None and parent_metrics else None,
             "compared_on": compared_on, "parent_metrics": parent_metrics, "delta": delta, "history": result.history,
             "ridge": result.ridge, "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,

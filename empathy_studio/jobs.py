@@ -114,7 +114,8 @@ class JobReporter:
     def finished(self, manifest: dict[str, Any]) -> None:
         self.store.update_job(self.job_id, model_name=manifest["name"], phase="done", metrics={
             "test": manifest["metrics"], "delta": manifest["delta"], "parent": manifest["parent_metrics"],
-            "compared_with": manifest.get("compared_with"), "compared_on": manifest.get("compared_on")})
+            "compared_with": manifest.get("compared_with"), "compared_on": manifest.get("compared_on"),
+            "release": (manifest.get("release") or {}).get("id")})
 
 
 def _alive(pid: int | None) -> bool:

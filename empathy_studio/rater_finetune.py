@@ -23,6 +23,7 @@ import shutil
 from typing import Any
 
 from .agreement import aggregate_empathy
+from .releases import training_labels
 from .data import text_hash
 from .epitome import Pair, epitome_pairs, split_pairs
 from .errors import ConfigError, DataError, ModelUnavailable
@@ -48,6 +49,11 @@ def _key(post: str, response: str) -> str:
 
 def rated_pairs(store: Any, req: Any) -> list[Pair]:
     """The studio's rated (post, response) pairs with their raters' levels (`aggregate_empathy`), as training pairs."""
+    if getattr(req, "release", None):  # a release's settled levels
+        labels = training_labels(store.release_items(req.release))
+        items = {i: store.item(i) for i in labels}
+        return [Pair(item_id.removeprefix("epitome:"), items[item_id]["post"], items[item_id]["text"], tuple(v["levels"]))
+                for item_id, v in labels.items() if items.get(item_id)]
     table = store.empathy_rating_table()
     if req.with_ratings:
         from .store import Store
@@ -141,7 +147,7 @@ def train_and_register_rater(finetuner: Any, req: Any, spec: ModelSpec, name: st
         "objective": "rater", "dataset": "epitome" if finetuner.sources.epitome is not None else "ratings", "split": SPLIT_NOTE,
         "policy": req.policy, "rated_pairs_held_out": held_out,
         "n_train": len(splits["train"]), "n_val": len(splits["val"]), "n_test": len(splits["test"]),
-        "rater": rater.to_dict(), "request": req.to_dict(),
+        "rater": rater.to_dict(), "request": req.to_dict(), "release": finetuner.lineage(req),
         "metrics": metrics, "compared_with": compared.name if compared is not None and compared.is_rater else None,
         "parent_metrics": parent_metrics,
         "delta": {k: metrics[k] - parent_metrics[k] for k in metrics if isinstance(metrics[k], float) and isinstance(parent_metrics.get(k), float)},

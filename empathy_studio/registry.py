@@ -199,6 +199,8 @@ class Registry:
                     "task": m.get("task"),
                     "dataset": m.get("dataset"),
                     "data_hash": m.get("data_hash"),
+                    # lineage: the release whose consensus labels trained it (None: gold labels, or ratings before releases)
+                    "release": (m.get("release") or {}).get("id"),
                     "created_at": m.get("created_at"),
                     "metrics": spec.metrics,
                     # what the test metrics were measured on: the test split of the model's own training data

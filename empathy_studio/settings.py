@@ -88,6 +88,11 @@ class Settings:
             return self.persistent_dir / "empathy-studio" / self.db_path.name
         return self.db_path
 
+    @property
+    def effective_releases_dir(self) -> Path:
+        """Releases live beside the database (on the persistent volume when it is there): they are the lab's data too."""
+        return self.effective_db_path.parent / "releases"
+
     def describe_db(self) -> str:
         """Which database is in use, and why, for the server's log."""
         path = self.effective_db_path
@@ -136,8 +141,8 @@ def parse_account(text: str) -> Account:
     if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1]:
         raise ConfigError(f"auth must be USER:PASSWORD or USER:PASSWORD:ROLE, got {text!r}")
     role = parts[2] if len(parts) == 3 else "annotator"
-    if role not in ("annotator", "admin"):
-        raise ConfigError(f"auth role must be annotator or admin, got {role!r}")
+    if role not in ("annotator", "reviewer", "admin"):
+        raise ConfigError(f"auth role must be annotator, reviewer or admin, got {role!r}")
     return Account(parts[0].strip(), parts[1], role)
 
 

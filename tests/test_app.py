@@ -10,6 +10,8 @@ from gradio_client import Client
 
 NO_MODEL = "(no model)"
 NO_RATER = "(no empathy rater)"
+ALL_RATINGS = "every rating (mean per item)"
+LATEST_RELEASE = "latest release"
 
 
 @pytest.fixture
@@ -38,7 +40,9 @@ def test_every_event_has_an_api_name(live_app):
                 "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
                 "/campaign_export",
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
-                "/delete_model", "/model_lists", "/rate_response", "/analyze_rater"}
+                "/delete_model", "/model_lists", "/rate_response", "/analyze_rater", "/review_lists", "/review_queue", "/adjudicate",
+                "/create_release", "/show_release", "/export_release", "/review_options", "/edit_guidelines", "/audit_log", "/audit_export",
+                "/set_account"}
     assert expected <= names, expected - names
 
 
@@ -273,15 +277,17 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     url, studio = live_app
     shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
     c = Client(url, verbose=False)
-    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", None, "minilm-quick", NO_MODEL, "minilm", None]
+    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", None, ALL_RATINGS, "minilm-quick", NO_MODEL, "minilm", LATEST_RELEASE, None]
     lists = c.predict(*values, api_name="/model_lists")
-    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i not in (1, 4))  # no restart, no reload
+    not_models = (1, 4, 5, 9)  # raters, the Analyze reference, the Train release
+    assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i not in not_models)  # no restart, no reload
     assert "live-tiny" not in [ch[0] for ch in lists[1]["choices"]] + [ch[0] for ch in lists[4]["choices"]]  # not an empathy rater
     assert [d["value"] for d in lists] == values  # choices kept
     html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
     assert "live-tiny" in html
     shutil.rmtree(studio.settings.models_dir / "live-tiny")
-    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", None, "minilm-quick", NO_MODEL, "minilm", None, api_name="/model_lists")
+    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", None, ALL_RATINGS, "minilm-quick", NO_MODEL, "minilm", LATEST_RELEASE, None,
+                      api_name="/model_lists")
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back
 
 

@@ -24,7 +24,10 @@ from ..finetune import TrainRequest
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
 from ..progress import ProgressEvent
-from ..store import CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
+from ..aggregation import DEFAULT_METHOD as DEFAULT_AGGREGATION
+from ..aggregation import METHODS as AGGREGATION_METHODS
+from ..adjudication import DEFAULT_THRESHOLDS
+from ..store import ADJUDICATION_REASONS, ROLES, CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
 from ..tasks import TASKS
 from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
@@ -34,17 +37,19 @@ from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .models import ModelServices
 from .rating import RatingServices
+from .review import AdjudicationRequest, ReleaseRequest, ReviewServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
 __all__ = ["RATER_PRESETS", "MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
-           "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied"]
+           "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied", "AdjudicationRequest", "ReleaseRequest",
+           "ADJUDICATION_REASONS", "ROLES", "AGGREGATION_METHODS", "DEFAULT_AGGREGATION", "DEFAULT_THRESHOLDS"]
 
 POLICIES = D.POLICIES
 # Whoever runs the command line holds the database and the models folder: an admin by construction.
 COMMAND_LINE = Annotator(0, "(command line)", "admin")
 
 
-class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices, ScoringServices):
+class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices, ScoringServices, ReviewServices):
     """Everything the UI and the CLI do, one method each; built once from `Settings`."""

@@ -313,13 +313,20 @@ class ModelServices:
     def analysis_datasets(self) -> list[str]:
         return self.sources.esconv_datasets()
 
-    def ratings_comparison(self, actor: Annotator | None, model: str) -> dict[str, Any]:
-        """Admins: mean human ratings against gold, and the model's cached predictions against the ratings."""
+    def ratings_comparison(self, actor: Annotator | None, model: str, release: str | None = None) -> dict[str, Any]:
+        """Admins: human ratings against gold, and the model against them. The reference is every rating in the database
+        (the mean per item), or a release's consensus labels; the model's predictions come from the cache, and the few a
+        release's items lack are made here."""
         require(actor, "admin")
-        agg = aggregate_ratings(self.store.rating_table())
+        agg = self.release_labels(release) if release else aggregate_ratings(self.store.rating_table())
         if not agg:
-            raise NotFound("no ratings yet")
+            raise NotFound("no settled intensity labels in that release" if release else "no ratings yet")
         items = {it["id"]: it for it in self.store.items()}
         preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()}
-        return analysis.ratings_against(items, agg, preds)
+        if release:
+            missing = [i for i in agg if i in items and i not in preds and "initial" in agg[i]]
+            if missing:
+                texts = [self.dialogue(i).seeker_text for i in missing]
+                preds.update({i: p.to_dict() for i, p in zip(missing, self.predict_texts(model, texts))})
+        return {**analysis.ratings_against(items, agg, preds), "reference": release or "all ratings"}
 

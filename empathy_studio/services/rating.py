@@ -209,5 +209,5 @@ class RatingServices:
 
     def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
         """Local administration (the CLI, run by whoever holds the database); the app goes through `annotation.add_annotator`."""
-        return self.store.add_annotator(name, role, password)
+        return self.store.add_annotator(name, role, password, by="(command line)")
 

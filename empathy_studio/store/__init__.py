@@ -18,7 +18,8 @@ and recorded in `migrations`, so applying them again does nothing.
 One module per part of the schema, each a mixin of `Store`: `base` (connections,
 transactions, migrations, backup), `migrations` (the schema), `accounts`,
 `ratings` (items, ratings, the predictions cache, app settings), `campaigns`
-(campaigns and their assignments), `sessions` (sign-in tokens), `jobs`.
+(campaigns and their assignments), `sessions` (sign-in tokens), `jobs`, `review` (guideline versions,
+adjudications, releases, the append-only audit log).
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from .accounts import ROLES, Accounts, Annotator, account_name, hash_password, n
 from .base import Connection, is_empty_database
 from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Campaigns
 from .jobs import JOB_STATES, Jobs
-from .migrations import MIGRATIONS, now
+from .migrations import ADJUDICATION_REASONS, MIGRATIONS, now
 from .ratings import EMPATHY_FIELDS, KINDS, MAX_NOTE, RATING_FIELDS, Ratings
+from .review import Review
 from .sessions import Sessions
 
 __all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "account_name", "name_key", "hash_password",
            "verify_password", "is_empty_database", "MIGRATIONS", "now", "ROLES", "JOB_STATES", "MAX_NOTE", "RATING_FIELDS",
-           "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS"]
+           "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS", "ADJUDICATION_REASONS"]
 
 
-class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs):
+class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs, Review):
     """The studio's database: every table, behind methods that validate before they write."""

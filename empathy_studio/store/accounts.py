@@ -13,8 +13,9 @@ from typing import Any, Sequence
 
 from ..errors import PermissionDenied, StoreError
 from .migrations import now
+from .review import log
 
-ROLES = ("annotator", "admin")
+ROLES = ("annotator", "reviewer", "admin")  # each may do what the ones before it may
 MAX_NAME = 64
 
 
@@ -96,30 +97,35 @@ class Annotator:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def is_reviewer(self) -> bool:
+        """A reviewer or an admin: may adjudicate."""
+        return self.role in ("reviewer", "admin")
+
 
 def require(actor: Annotator | None, role: str = "annotator") -> Annotator:
     """The caller, if signed in with at least `role`; roles are checked here, below the page, so every path meets them."""
     if actor is None:
         raise PermissionDenied("sign in first")
-    if role == "admin" and not actor.is_admin:
-        raise PermissionDenied(f"{actor.name} is not an admin")
+    if ROLES.index(actor.role) < ROLES.index(role):
+        raise PermissionDenied(f"{actor.name} is not {'an' if role[0] in 'aeiou' else 'a'} {role}")
     return actor
 
 
 class Accounts:
     # -- annotators -----------------------------------------------------------
 
-    def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
-        return self.add_annotators([(name, role, password)])[0]
+    def add_annotator(self, name: str, role: str = "annotator", password: str | None = None, by: str | None = None) -> Annotator:
+        return self.add_annotators([(name, role, password)], by=by)[0]
 
-    def add_annotators(self, accounts: Sequence[tuple[str, str, str | None]]) -> list[Annotator]:
+    def add_annotators(self, accounts: Sequence[tuple[str, str, str | None]], by: str | None = None) -> list[Annotator]:
         """Create or update (name, role, password) accounts in one transaction; a None password keeps the old one."""
         if not accounts:
             return []
         accounts = [(account_name(name), role, pw) for name, role, pw in accounts]
         for name, role, _ in accounts:
             if role not in ROLES:
-                raise StoreError(f"role must be annotator or admin, got {role!r}")
+                raise StoreError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         # scrypt releases the GIL: a server's configured accounts hash side by side at start
         hash_one = lambda pw: hash_password(pw) if pw else None  # noqa: E731
         if len(accounts) == 1:
@@ -130,13 +136,16 @@ class Accounts:
         out = []
         with self.write() as db:
             for (name, role, _), pw in zip(accounts, hashes):
-                row = db.execute("SELECT id, name FROM annotators WHERE name_key = ?", [name.casefold()]).fetchone()
+                row = db.execute("SELECT id, name, role FROM annotators WHERE name_key = ?", [name.casefold()]).fetchone()
                 if row:
                     db.execute("UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]])
-                    ident, name = row
+                    ident, name, old = row
+                    if old != role:
+                        log(db, by, "role changed", detail={"account": name, "old": old, "new": role})
                 else:
                     ident = db["annotators"].insert({"name": name, "name_key": name.casefold(), "role": role, "password_hash": pw,
                                                      "created": now()}).last_pk
+                    log(db, by, "account created", detail={"account": name, "role": role})
                 out.append(Annotator(int(ident), name, role))
         return out
 

@@ -20,6 +20,7 @@ from ..errors import NotFound, StoreError
 from ..names import check_name
 from ..labels import EPITOME_MECHANISMS
 from .migrations import now
+from .review import log
 from .ratings import KINDS
 
 SCALES = ("initial", "final", "emotion", "turns")
@@ -101,6 +102,9 @@ class Campaigns:
                     regular += kind == "item"
                     rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos, "everyone": int(everyone)})
             db["campaign_items"].insert_all(rows)
+            db.execute("INSERT INTO guideline_versions (campaign_id, version, text, created, created_by) VALUES (?, 1, ?, ?, ?)",
+                       [cid, guidelines or "", now(), created_by])
+            log(db, created_by, "campaign created", cid, detail={"name": name, "kind": kind, "k": k, "items": len(rows), "blind": bool(blind)})
         return int(cid)
 
     def check_campaign_name_free(self, name: str) -> None:
@@ -134,9 +138,10 @@ class Campaigns:
         sql = "SELECT * FROM campaigns" + (" WHERE active = 1" if active_only else "") + " ORDER BY id"
         return [_campaign(r) for r in self.db.query(sql)]
 
-    def set_campaign_active(self, campaign_id: int, active: bool) -> None:
+    def set_campaign_active(self, campaign_id: int, active: bool, by: str | None = None) -> None:
         with self.write() as db:
             db.execute("UPDATE campaigns SET active = ? WHERE id = ?", [int(bool(active)), campaign_id])
+            log(db, by, "campaign reopened" if active else "campaign closed", campaign_id)
 
     def campaign_item_ids(self, campaign_id: int, kinds: Iterable[str] = ITEM_KINDS) -> list[str]:
         camp = self.campaign(campaign_id)

@@ -227,3 +227,95 @@ def m011_campaign_overlap(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE assignments ADD COLUMN suggestion TEXT")
     db.execute("ALTER TABLE ratings ADD COLUMN suggestion TEXT")
     db.execute("ALTER TABLE empathy_ratings ADD COLUMN suggestion TEXT")
+
+
+ADJUDICATION_REASONS = ("ambiguous text", "guideline gap", "rater error", "other")
+_APPEND_ONLY = ("audit_log", "adjudications", "releases", "release_items")
+
+
+@migration
+@rebuilds_tables
+def m012_review_and_releases(db: sqlite_utils.Database) -> None:
+    # A reviewer role between annotator and admin: SQLite changes a CHECK by rebuilding the table (ids kept).
+    db.execute(
+        """CREATE TABLE annotators_new (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+            role TEXT NOT NULL CHECK (role IN ('annotator', 'reviewer', 'admin')), password_hash TEXT, created TEXT NOT NULL,
+            name_key TEXT)"""
+    )
+    db.execute("INSERT INTO annotators_new (id, name, role, password_hash, created, name_key) "
+               "SELECT id, name, role, password_hash, created, name_key FROM annotators")
+    db.execute("DROP TABLE annotators")
+    db.execute("ALTER TABLE annotators_new RENAME TO annotators")
+    db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")
+    # Guideline versions: editing a campaign's guidelines makes a new version; every rating names the version it was made under.
+    db.execute(
+        """CREATE TABLE guideline_versions (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id), version INTEGER NOT NULL, text TEXT NOT NULL,
+            created TEXT NOT NULL, created_by TEXT, PRIMARY KEY (campaign_id, version))"""
+    )
+    db.execute("INSERT INTO guideline_versions SELECT id, 1, guidelines, created, created_by FROM campaigns")
+    db.execute("ALTER TABLE campaigns ADD COLUMN guideline_version INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE ratings ADD COLUMN guideline_version INTEGER")
+    db.execute("ALTER TABLE empathy_ratings ADD COLUMN guideline_version INTEGER")
+    db.execute("UPDATE ratings SET guideline_version = 1")
+    db.execute("UPDATE empathy_ratings SET guideline_version = 1")
+    # Adjudication: per campaign, the disagreement that sends an item to review (JSON; NULL = the defaults), whether a
+    # second reviewer must agree, whether reviewers see raters' names.
+    db.execute("ALTER TABLE campaigns ADD COLUMN thresholds TEXT")
+    db.execute("ALTER TABLE campaigns ADD COLUMN reviewers INTEGER NOT NULL DEFAULT 1 CHECK (reviewers IN (1, 2))")
+    db.execute("ALTER TABLE campaigns ADD COLUMN show_rater_names INTEGER NOT NULL DEFAULT 0")
+    reasons = ", ".join(f"'{r}'" for r in ADJUDICATION_REASONS)
+    db.execute(
+        f"""CREATE TABLE adjudications (
+            id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id), item_id TEXT NOT NULL REFERENCES items(id),
+            reviewer_id INTEGER NOT NULL REFERENCES annotators(id), vals TEXT NOT NULL, reason TEXT NOT NULL CHECK (reason IN ({reasons})),
+            note TEXT CHECK (note IS NULL OR length(note) <= 5000), replaced TEXT NOT NULL, guideline_version INTEGER, created TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX adjudications_item ON adjudications(campaign_id, item_id)")
+    # Releases: immutable, content-hashed sets of consensus labels; a new release supersedes an old one, never edits it.
+    db.execute(
+        """CREATE TABLE releases (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, created_by TEXT, campaigns TEXT NOT NULL,
+            guideline_versions TEXT NOT NULL, method TEXT NOT NULL, content_hash TEXT NOT NULL, n_items INTEGER NOT NULL,
+            supersedes TEXT REFERENCES releases(id), summary TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE release_items (
+            release_id TEXT NOT NULL REFERENCES releases(id), campaign_id INTEGER NOT NULL, item_id TEXT NOT NULL,
+            labels TEXT NOT NULL, PRIMARY KEY (release_id, campaign_id, item_id))"""
+    )
+    # The audit log: who did what, when. Append-only, held by the database itself: no UPDATE or DELETE of it (nor of
+    # adjudications and releases) can succeed, whatever the caller.
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT, action TEXT NOT NULL, campaign_id INTEGER, item_id TEXT,
+            detail TEXT)"""
+    )
+    db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
+    for table in _APPEND_ONLY:
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+    # every change to a rating, whatever path made it, is a line of the log (its history row names who made it)
+    for table, history in (("ratings", "rating_history"), ("empathy_ratings", "empathy_rating_history")):
+        db.execute(
+            f"""CREATE TRIGGER {history}_audit AFTER INSERT ON {history} BEGIN
+                INSERT INTO audit_log (at, actor, action, campaign_id, item_id, detail)
+                SELECT NEW.changed_at, (SELECT name FROM annotators WHERE id = NEW.changed_by),
+                       CASE WHEN NEW.old IS NULL THEN 'rating created' WHEN NEW.new = '{{"undone": true}}' THEN 'rating undone'
+                            ELSE 'rating changed' END,
+                       r.campaign_id, r.item_id, json_object('kind', '{table}', 'rating_id', NEW.rating_id, 'old', json(NEW.old),
+                                                             'new', json(NEW.new))
+                FROM {table} r WHERE r.id = NEW.rating_id;
+            END"""
+        )
+    # ratings of the past keep their history: their creation is in rating_history, so the log starts with it
+    for table, history in (("ratings", "rating_history"), ("empathy_ratings", "empathy_rating_history")):
+        db.execute(
+            f"""INSERT INTO audit_log (at, actor, action, campaign_id, item_id, detail)
+                SELECT h.changed_at, a.name, CASE WHEN h.old IS NULL THEN 'rating created' WHEN h.new = '{{"undone": true}}'
+                       THEN 'rating undone' ELSE 'rating changed' END, r.campaign_id, r.item_id,
+                       json_object('kind', '{table}', 'rating_id', h.rating_id, 'old', json(h.old), 'new', json(h.new))
+                FROM {history} h JOIN {table} r ON r.id = h.rating_id JOIN annotators a ON a.id = h.changed_by ORDER BY h.id"""
+        )

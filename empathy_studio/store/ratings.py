@@ -164,6 +164,8 @@ class Ratings:
         stamp = now()
         meta = {"campaign_id": campaign_id, "assisted": None if assisted is None else int(bool(assisted)), "seconds_on_item": seconds_on_item}
         with self.write() as db:
+            # the guidelines a rating is made under, read in its own transaction (an edit of them is a new version)
+            meta["guideline_version"] = db.execute("SELECT guideline_version FROM campaigns WHERE id = ?", [campaign_id]).fetchone()[0]
             cur = db.execute(f"SELECT id, removed, {', '.join(kind.fields)} FROM {kind.table} WHERE annotator_id = ? AND item_id = ? "
                              "AND campaign_id = ?", [who.id, item_id, campaign_id]).fetchone()
             if cur is None or cur[1]:
@@ -183,7 +185,7 @@ class Ratings:
                     status = "unchanged"
                 else:
                     # an edit keeps where and how the rating was first made; a rating made again after an undo is new
-                    fresh = {**values, "updated": stamp, "removed": 0, **(meta if removed else {})}
+                    fresh = {**values, "updated": stamp, "removed": 0, "guideline_version": meta["guideline_version"], **(meta if removed else {})}
                     db[kind.table].update(rid, fresh)
                     db[kind.history].insert({"rating_id": rid, "changed_by": editor.id, "changed_at": stamp,
                                              "old": json.dumps(old) if old else None, "new": json.dumps(values)})
@@ -232,7 +234,7 @@ class Ratings:
             params.append(campaign_id)
         sql = (
             "SELECT r.id, a.name AS annotator, r.item_id, r.initial, r.final, r.emotion, r.confidence, r.note, r.turn_intensities, "
-            "c.name AS campaign, r.assisted, r.seconds_on_item, r.created, r.updated "
+            "c.name AS campaign, r.assisted, r.suggestion, r.guideline_version, r.seconds_on_item, r.created, r.updated "
             "FROM ratings r JOIN annotators a ON a.id = r.annotator_id LEFT JOIN campaigns c ON c.id = r.campaign_id"
             " WHERE " + " AND ".join(where) + " ORDER BY r.id"
         )
@@ -250,7 +252,7 @@ class Ratings:
                 where.append(f"{col} = ?")
                 params.append(value)
         sql = (f"SELECT r.id, a.name AS annotator, r.item_id, {', '.join('r.' + m for m in EPITOME_MECHANISMS)}, r.note, c.name AS campaign, "
-               "r.assisted, r.seconds_on_item, r.created, r.updated FROM empathy_ratings r JOIN annotators a ON a.id = r.annotator_id "
+               "r.assisted, r.suggestion, r.guideline_version, r.seconds_on_item, r.created, r.updated FROM empathy_ratings r JOIN annotators a ON a.id = r.annotator_id "
                "JOIN campaigns c ON c.id = r.campaign_id WHERE " + " AND ".join(where) + " ORDER BY r.id")
         rows = list(self.db.query(sql, params))
         for r in rows:

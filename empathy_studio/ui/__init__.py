@@ -12,18 +12,18 @@ from typing import Any
 import gradio as gr
 
 from ..services import MAX_UPLOAD_BYTES, Studio
-from . import analyze, annotate, campaigns, explore, models, train
+from . import analyze, annotate, campaigns, explore, models, review, train
 from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, from_api, on
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-TAB_IDS = ("explore", "analyze", "annotate", "campaigns", "train", "models")
+TAB_IDS = ("explore", "analyze", "annotate", "review", "campaigns", "train", "models")
 QUEUE_SIZE = 512  # waiting calls at most (several hundred raters' saves fit; a flood of anonymous calls does not)
 
 
 def launch_options() -> dict[str, Any]:
     """What `launch()` needs besides host and port (Gradio 6 takes theme, CSS and head there)."""
-    return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS, "footer_links": ["api"],
+    return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS + review.REVIEW_JS, "footer_links": ["api"],
             "show_error": False, "max_file_size": MAX_UPLOAD_BYTES}
 
 
@@ -60,7 +60,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                 lists += analyze.render(studio, choices, user)
             with gr.Tab("Annotate", id="annotate") as t_annotate:
                 lists += annotate.render(studio, user, session, choices, admin_only)
-            # admins' tabs: offered to admins only (the studio refuses everyone else's calls in any case)
+            # reviewers' and admins' tabs: offered to them only (the studio refuses everyone else's calls in any case)
+            with gr.Tab("Review", id="review", visible=False) as t_review:
+                review_lists, review_outputs = review.render(studio, user, admin_only)
             with gr.Tab("Campaigns", id="campaigns", visible=False) as t_campaigns:
                 lists += campaigns.render(studio, user, choices)
             with gr.Tab("Train", id="train", visible=False) as t_train:
@@ -85,7 +87,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
                        "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()], "train": trainable,
                        "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
-                       "rater-or-none": [explore.NO_RATER, *studio.rater_choices()], "rater": studio.rater_choices()}
+                       "rater-or-none": [explore.NO_RATER, *studio.rater_choices()], "rater": studio.rater_choices(),
+                       "release": [train.LATEST_RELEASE, *studio.release_choices()], "reference": [analyze.ALL_RATINGS, *studio.release_choices()]}
             out = []
             for (_, kind), value in zip(lists, current):
                 opts = offered[kind]
@@ -95,7 +98,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 out.append(gr.Dropdown(choices=opts, value=value if value in opts else fallback))
             return out
 
-        for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_campaigns, t_train, t_models)):
+        for i, tab in enumerate((t_explore, t_analyze, t_annotate, t_review, t_campaigns, t_train, t_models)):
             on(tab.select, model_lists, [loaded, *dropdowns], dropdowns, api_name="model_lists" if i == 0 else False, show_progress="hidden")
 
             # the tab a user is on, kept with the browser's session: a reload comes back to it (not the select of page opening)
@@ -146,11 +149,13 @@ def build_app(studio: Studio) -> gr.Blocks:
         sections = [t_campaigns, t_train, *admin_only]
 
         def admin_sections(account):
-            """What the page offers follows the role: admins' tabs and sections appear for admins, and go at sign-out."""
+            """What the page offers follows the role: reviewers' and admins' tabs and sections appear for them, and go at sign-out."""
             shown = account is not None and account.is_admin
-            return [gr.Tab(visible=shown) if isinstance(c, gr.Tab) else gr.update(visible=shown) for c in sections]
+            return [gr.Tab(visible=account is not None and account.is_reviewer),
+                    *(gr.Tab(visible=shown) if isinstance(c, gr.Tab) else gr.update(visible=shown) for c in sections)]
 
-        on(user.change, admin_sections, user, sections, api_name=False, show_progress="hidden")
+        on(user.change, admin_sections, user, [t_review, *sections], api_name=False, show_progress="hidden")
+        on(t_review.select, review_lists, user, review_outputs, api_name="review_lists", show_progress="hidden")
     # Light events (sign-in, rating, queue) run side by side; model work sets its own lower limits per event.
     # The queue holds at most QUEUE_SIZE waiting calls; past that a caller is told the server is busy.
     app.queue(default_concurrency_limit=16, max_size=QUEUE_SIZE)

@@ -13,6 +13,7 @@ from ..services import InputError, Studio, metric_name
 from .common import banner_html, on, progress_bar
 
 NONE = "(none)"
+ALL_RATINGS = "every rating (mean per item)"
 INLINE_TURNS = 1500  # supporter turns the external check scores within the request (about 20 s); more are the warmer's
 PAIRS_PER_S = 82  # the rater's speed on 2 cores (bench/results/empathy-check.md), for the time a scoring takes
 
@@ -85,8 +86,12 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
                                      for m in EPITOME_MECHANISMS]
         rater_files = gr.File(label="The rater's tables (CSV) and figures (PNG, SVG)", file_count="multiple", interactive=False,
                               elem_id="analyze-rater-files")
-    with gr.Accordion("Human ratings against gold and against the model (admins)", open=False):
-        ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings")
+    with gr.Accordion("Human ratings against gold and against the model (admins)", open=False, elem_id="analyze-ratings-section"):
+        with gr.Row():
+            reference = gr.Dropdown([ALL_RATINGS, *studio.release_choices()], value=ALL_RATINGS, label="Reference: every rating, or a "
+                                    "release's consensus labels", elem_id="analyze-reference", scale=3,
+                                    allow_custom_value=True)  # a release made after the page loaded; the studio checks the id
+            ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings", scale=1)
         with gr.Row():
             rg = [gr.Plot(label=f"ratings vs gold: {t}") for t in ("initial", "final")]
         with gr.Row():
@@ -114,16 +119,19 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         names = [model_name] + ([other_name] if other_name and other_name != NONE else [])
         return [str(p) for p in studio.analysis_downloads(names, split_name, actor=who, dataset=data, full_scale=full_scale)]
 
-    def analyze_ratings(who, model_name: str):
-        pairs = studio.ratings_comparison(who, model_name)
-        out = [violin(*pairs["vs_gold"][t], t, "annotators vs the seeker", y_title=f"annotator mean, {t} intensity") for t in ("initial", "final")]
+    def analyze_ratings(who, model_name: str, ref: str = ALL_RATINGS):
+        release = ref if ref and ref != ALL_RATINGS else None
+        pairs = studio.ratings_comparison(who, model_name, release)
+        whom = f"consensus of {release}" if release else "annotators"
+        y_name = "consensus" if release else "annotator mean"
+        out = [violin(*pairs["vs_gold"][t], t, f"{whom} vs the seeker", y_title=f"{y_name}, {t} intensity") for t in ("initial", "final")]
         for t in ("initial", "final"):
             x, y = pairs["model_vs_ratings"][t]
             if not x:
                 gr.Warning(f"{model_name} has no cached predictions for the rated items; run Analyze on split 'all' first.")
                 out.append(None)
                 continue
-            out.append(violin(x, y, t, f"{model_name} vs annotators", x_title=f"annotator mean, {t} intensity (rounded)"))
+            out.append(violin(x, y, t, f"{model_name} vs {whom}", x_title=f"{y_name}, {t} intensity (rounded)"))
         return out
 
     on(run.click, analyze, [user, model, other, dataset, split, full], [note, table, *va, ca, ra, *vb, cb, rb, per_class, per_class_b, col_b, col_pb],
@@ -171,5 +179,5 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback, rater_mechanisms,
                                                               *rater_mech_confusions, rater_note, rater_files], api_name="analyze_rater",
        concurrency_limit=1, show_progress_on=[rater_table])
-    on(ratings_btn.click, analyze_ratings, [user, model], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
-    return [(model, "predict"), (other, "predict-or-none"), (rater, "rater")]
+    on(ratings_btn.click, analyze_ratings, [user, model, reference], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
+    return [(model, "predict"), (other, "predict-or-none"), (rater, "rater"), (reference, "reference")]

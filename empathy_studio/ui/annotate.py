@@ -105,12 +105,28 @@ def _session(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _guidelines(campaign: dict[str, Any]) -> str:
-    """The campaign's own guidelines (an admin's Markdown, rendered without raw HTML or remote images), then the general ones."""
+def _guidelines(campaign: dict[str, Any], change: dict[str, Any] | None = None) -> str:
+    """The campaign's own guidelines (an admin's Markdown, rendered without raw HTML or remote images), then the general ones;
+    after an edit, first what changed since the version the annotator last read."""
     own = campaign.get("guidelines") or ""
     general = EMPATHY_GUIDELINES if campaign.get("kind") == "empathy" else GUIDELINES
+    changed = (f"<div class='es-banner es-warn' id='guidelines-changed'>The guidelines of {esc(campaign['name'])} changed (version "
+               f"{change['from']} → {change['to']}). What changed:</div><pre class='es-diff'>{esc(change['diff'])}</pre>" if change else "")
     head = f"<div class='es-meta'><b>Guidelines of {esc(campaign['name'])}</b></div>{markdown_html(own)}<hr>" if own else ""
-    return head + markdown_html(general)
+    return changed + head + markdown_html(general)
+
+
+def _read(studio: Studio, who: Any, camp: str, seen: list[str]) -> tuple[bool, list[str], dict[str, Any] | None]:
+    """(show the guidelines, the session's read list, what changed): a campaign's guidelines open on first entry and again,
+    with the change, once after each new version. The read list names "campaign@version" (a plain name: version 1)."""
+    campaign = studio.annotation.campaign(camp)
+    version = campaign.get("guideline_version") or 1
+    key = f"{camp}@{version}"
+    if key in seen or (version == 1 and camp in seen):
+        return False, seen, None
+    before = [int(s.rsplit("@", 1)[1]) for s in seen if s.rsplit("@", 1)[0] == camp and s.rsplit("@", 1)[1].isdigit()]
+    last = max(before, default=1 if camp in seen else 0)
+    return True, [*seen, key], studio.guideline_change(who, camp, last) if last else None
 
 
 def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str],
@@ -222,21 +238,18 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
         target = sess.get("item") if studio.in_campaign(camp, sess.get("item")) else None  # a session names only its campaign's items
         target = target or studio.annotation.next_in(who, camp, sess.get("skips") or [])
-        seen = sess.get("seen") or []
-        first = camp not in seen
+        first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
         return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")), gr.skip(), gr.skip(),
-                remember(sess, campaign=camp, item=target, seen=[*seen, camp] if first else seen),
-                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp))]
+                remember(sess, campaign=camp, item=target, seen=seen),
+                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
 
     def switch(who, camp: str, sess: dict | None):
         studio.annotation.require(who)
         sess = _session(sess)
         target = studio.annotation.next_in(who, camp)
-        seen = sess.get("seen") or []
-        first = camp not in seen
-        return [*show(who, camp, target), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None,
-                                                     seen=[*seen, camp] if first else seen),
-                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp))]
+        first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
+        return [*show(who, camp, target), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None, seen=seen),
+                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
 
     def submit_rating(who, camp, current, ini, fin, emo, turn_text, conf, text, sess):
         studio.annotation.require(who)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
-from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, SCALES, CampaignRequest, InputError, Studio
+from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, SCALES, ROLES, CampaignRequest, InputError, Studio
 from .common import on, whole
 
 NO_MODEL = "(no model)"
@@ -151,6 +151,22 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             with_text = gr.Checkbox(False, label="With the items' text (seeker text; post and response)", elem_id="campaign-export-text")
             export = gr.Button("Download ratings", elem_id="campaign-export")
             files = gr.File(label="Download", interactive=False, elem_id="campaign-file")
+
+    with gr.Accordion("Accounts: roles (annotator, reviewer, admin); a Hugging Face user after their first sign-in", open=False):
+        with gr.Row():
+            acc_name = gr.Textbox(label="Account name", max_lines=1, elem_id="account-name")
+            acc_role = gr.Radio(list(ROLES), value="reviewer", label="Role", elem_id="account-role")
+            acc_pw = gr.Textbox(label="Password (new accounts; blank keeps the old one)", type="password", max_lines=1, elem_id="account-password")
+            acc_set = gr.Button("Create or set role", elem_id="account-set")
+
+    def set_account(who, nm, role, pw):
+        if not (nm or "").strip():
+            raise InputError("name the account")
+        account = studio.annotation.add_annotator(who, nm.strip(), role, pw or None)
+        gr.Info(f"{account.name} is now {'an' if account.role[0] in 'aeiou' else 'a'} {account.role}")
+        return ""
+
+    on(acc_set.click, set_account, [user, acc_name, acc_role, acc_pw], acc_pw, api_name="set_account")
 
     def table(who) -> Any:
         rows = studio.campaign_overview(who)

@@ -23,7 +23,7 @@ def models_frame(studio: Studio) -> pd.DataFrame:
     for r in studio.model_rows():
         m = r["metrics"] or {}
         rows.append({"name": r["name"] + (" (default)" if r["name"] == default else ""), "kind": r["kind"], "availability": r["availability"],
-                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "test metric": _headline(r["task"], m),
+                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "release": r["release"] or "", "test metric": _headline(r["task"], m),
                      "measured on": r["measured_on"] or "", "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
                      "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
     return pd.DataFrame(rows).round(4)

@@ -21,6 +21,7 @@ RATER_HEADLINE = ["level4_f1_weighted", "level4_accuracy", "emotional_reactions_
 TASKS = ["emotion-intensity", "emotion", "empathy"]
 SEEKER_PRESETS = [p for p in PRESETS if p not in RATER_PRESETS]
 RATER_PRESET_CHOICES = list(RATER_PRESETS)
+LATEST_RELEASE = "latest release"
 
 
 JOB_COLUMNS = ["id", "state", "task", "progress %", "model", "policy", "new model", "by", "created", "ended", "duration"]
@@ -77,6 +78,8 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     on = metrics.get("compared_on")
     where = (f"<div class='es-meta'>Both models measured on the same items: {esc(on['dataset'])} {esc(on['split'])} split, "
              f"n = {on['n']}</div>") if on else ""
+    if metrics.get("release"):
+        where += f"<div class='es-meta'>Trained on release <b>{esc(metrics['release'])}</b> (consensus labels, Campaigns → Releases)</div>"
     ended = f" · ran {_duration(job)}" if job.get("ended") and job.get("started") else ""
     return head.replace("</div><progress", f"{ended}</div><progress", 1) + err + where, _log_html(job["log_tail"]), table
 
@@ -91,7 +94,7 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                              info="fills the numbers below; quick: the starter model's settings")
         dataset = gr.Dropdown(studio.dataset_choices(), value="esconv", label="Dataset", elem_id="train-dataset",
                               info="esconv+failed adds FailedESConv's failed chats")
-        policy = gr.Radio(list(POLICIES), value="gold", label="Data policy")
+        policy = gr.Radio(list(POLICIES), value="gold", label="Data policy", elem_id="train-policy")
         task = gr.Radio(TASKS, value="emotion-intensity", label="Task", elem_id="train-task",
                         info="empathy: the rater of supporters' responses (EPITOME gold and/or response-empathy ratings)")
     with gr.Row(visible=False, elem_id="train-rater-options") as rater_row:
@@ -106,6 +109,9 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
         max_len = gr.Number(t["max_length"], label="Max tokens", step=1, info=TrainRequest.option_help("max_length"), elem_id="train-max-len")
         bs = gr.Number(t["batch_size"], label="Batch size", step=1, info=TrainRequest.option_help("batch_size"), elem_id="train-batch")
         min_ann = gr.Number(1, label="Min annotators per item", step=1)
+        release = gr.Dropdown([LATEST_RELEASE, *studio.release_choices()], value=LATEST_RELEASE, label="Release (ratings policies)",
+                              info=TrainRequest.option_help("release"), elem_id="train-release",
+                              allow_custom_value=True)  # the studio checks the id
         name = gr.Textbox(label="New model name (optional)", elem_id="train-name")
     with gr.Row():
         estimate_btn = gr.Button("Estimate duration")
@@ -124,26 +130,27 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                            interactive=False, elem_id="train-compare")
     timer = gr.Timer(2.0, active=False)
 
-    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None) -> TrainRequest:
+    def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None) -> TrainRequest:
         if any(v is None for v in (ep, rate, ml, b, mn)):
             raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
         rater = dict(arch=ar, loss=ls, score_loss=sl, select_metric=sel) if tk == "empathy" else {}
         seeker = {"dataset": ds} if ds and tk != "empathy" else {}
         return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=whole(ml),
                             batch_size=whole(b), min_annotators=whole(mn), name=(nm or "").strip() or None,
+                            release=rl if rl and rl != LATEST_RELEASE and pol != "gold" else None,
                             **({"preset": pr} if pr else {}), **seeker, **rater)
 
-    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select, preset, dataset]
+    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select, preset, dataset, release]
 
-    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None):
-        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds))
+    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None):
+        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds, rl))
         parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in est["phases"].items())
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about <b>{est['estimated_seconds'] / 60:.1f} minutes</b> "
                 f"({parts} min; timed on this machine{' earlier' if est['probe_cached'] else ' now'})</div>")
 
-    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None):
-        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds))
+    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None):
+        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds, rl))
         gr.Info(f"Job {job} queued")
         return _jobs_frame(studio, who), job, *_job_detail(studio, job, who), gr.Timer(active=True)
 
@@ -181,4 +188,4 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
     on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="jobs")
     on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="poll_jobs", show_progress="hidden")
     on(cancel.click, cancel_job, [user, job_id], [jobs, detail, log, compare], api_name="cancel_job")
-    return [(base, "train")]
+    return [(base, "train"), (release, "release")]
