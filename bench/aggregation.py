@@ -16,6 +16,14 @@ consensus (hand-written, here only) is the baseline row beside the median. The b
 on three seeds; the others on one. Wall time: 10,000 items x 5 ratings per method.
 
     python bench/aggregation.py [--seeds 3] [--quick]
+
+With `--raters`, the flags of `empathy_studio.quality` instead: rushed raters (a random answer in under 2 s) and
+straight-liners (always 3) among careful ones (k = 3 on ESConv, 10%, 20% and 30% of each bad kind, three seeds);
+precision and recall of the flag meant for each kind, and the share of careful raters flagged at all, to
+bench/results/rater-flags.md and .json. Bar: each kind caught with precision and recall >= 0.8, at most 5% of
+careful raters flagged.
+
+    python bench/aggregation.py --raters
 """
 
 from __future__ import annotations
@@ -125,12 +133,73 @@ def timing(ordinal: bool = True) -> dict:
     return out
 
 
+def rater_flags(seeds: int = 3) -> dict:
+    """The quality flags against rushed raters and straight-liners hidden among careful ones (see the module's docstring)."""
+    from empathy_studio.quality import QualityRules, assess, flag_kinds
+
+    truth = esconv_truth()
+    rules = QualityRules()
+    cells = []
+    for share in (0.1, 0.2, 0.3):
+        for seed in range(seeds):
+            rng = np.random.default_rng(100 + seed)
+            n_bad = int(round(share * POOL))
+            kinds = ["careful"] * (POOL - 2 * n_bad) + ["rushed"] * n_bad + ["straight"] * n_bad
+            rows = []
+            for item, t in enumerate(truth):
+                for w in rng.choice(POOL, 3, replace=False):
+                    kind = kinds[w]
+                    if kind == "rushed":
+                        v, secs = rng.integers(1, 6), rng.uniform(0.5, 2.0)
+                    else:
+                        v = 3 if kind == "straight" else (t + rng.normal(0, 0.7) if rng.random() > 0.1 else rng.integers(1, 6))
+                        secs = float(rng.lognormal(np.log(25), 0.5))
+                    rows.append({"annotator": f"r{w}", "item_id": item, "initial": int(np.clip(round(v), 1, 5)), "seconds": secs})
+            reports = {rep["annotator"]: rep for rep in assess(rows, "initial", True, rules)}
+            raised = {f"r{w}": (kind, flag_kinds(reports[f"r{w}"])) for w, kind in enumerate(kinds) if f"r{w}" in reports}
+            cell = {"share": share, "seed": seed, "careful_flagged": float(np.mean([bool(f) for k, f in raised.values() if k == "careful"]))}
+            for kind, flag in (("rushed", "rushed"), ("straight", "straight-lining")):
+                hits = {r for r, (k, f) in raised.items() if flag in f}
+                true = {r for r, (k, _) in raised.items() if k == kind}
+                cell[kind] = {"precision": len(hits & true) / len(hits) if hits else 0.0, "recall": len(hits & true) / len(true)}
+            cells.append(cell)
+            print(f"raters {share:.0%} seed {seed}: {cell}", file=sys.stderr)
+    worst = {kind: {m: min(c[kind][m] for c in cells) for m in ("precision", "recall")} for kind in ("rushed", "straight")}
+    careful = max(c["careful_flagged"] for c in cells)
+    passes = all(v >= 0.8 for w in worst.values() for v in w.values()) and careful <= 0.05
+    return {"cells": cells, "worst": worst, "careful_flagged_max": careful, "passes": passes, "rules": rules.to_dict(),
+            "command": "python bench/aggregation.py --raters", "pool": POOL}
+
+
+def flags_markdown(r: dict) -> str:
+    lines = [f"# Rater flags against rushed raters and straight-liners (`{r['command']}`)", "",
+             f"Pool of {r['pool']} simulated raters, k = 3 over ESConv's intensities; rules {r['rules']}. Bar: each kind caught "
+             "with precision and recall >= 0.8 (worst cell), at most 5% of careful raters flagged: "
+             f"**{'met' if r['passes'] else 'not met'}**.", "",
+             "| bad raters (each kind) | seed | rushed P / R | straight-liners P / R | careful raters flagged |", "|---|---|---|---|---|"]
+    for c in r["cells"]:
+        lines.append(f"| {c['share']:.0%} | {c['seed']} | {c['rushed']['precision']:.2f} / {c['rushed']['recall']:.2f} | "
+                     f"{c['straight']['precision']:.2f} / {c['straight']['recall']:.2f} | {c['careful_flagged']:.0%} |")
+    w = r["worst"]
+    lines += ["", f"Worst: rushed {w['rushed']['precision']:.2f} / {w['rushed']['recall']:.2f}, straight-liners "
+              f"{w['straight']['precision']:.2f} / {w['straight']['recall']:.2f}; careful flagged at most {r['careful_flagged_max']:.0%}.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the bar's cell")
     ap.add_argument("--quick", action="store_true", help="the bar's cell only (a smoke run)")
+    ap.add_argument("--raters", action="store_true", help="the rater-quality flags instead (rushed raters, straight-liners)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if args.raters:
+        flags = rater_flags(args.seeds)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "rater-flags.json").write_text(json.dumps(flags, indent=1))
+        (RESULTS / "rater-flags.md").write_text(flags_markdown(flags))
+        print(flags_markdown(flags))
+        return
     scales = {"intensity": (esconv_truth(), True, 1, 5), "levels": (epitome_truth(), False, 0, 2)}
     cells = []
     for scale, (truth, ordinal, lo, hi) in scales.items():

@@ -22,6 +22,7 @@ import numpy as np
 from .agreement import _nan, agreement_report, empathy_agreement_report
 from .rating_io import export_ratings, import_ratings
 from .metrics import entropy
+from .qualification import Attention, gold_expected, gold_missed
 from .registry import Registry
 from .settings import Settings
 from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, name_key, require
@@ -174,8 +175,9 @@ class Annotation:
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
         given = extra.pop("seconds_on_item", None)  # the claim's own time wins over what a caller says
         seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else given
-        return self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
-                               seconds_on_item=seconds, **extra)
+        res = self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
+                              seconds_on_item=seconds, **extra)
+        return {**res, "attention": self.attention(camp, who)}
 
     def rate_empathy(self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str, note: str | None = None,
                      seconds_on_item: float | None = None) -> dict[str, Any]:
@@ -186,8 +188,34 @@ class Annotation:
             raise PermissionDenied(f"campaign {camp['name']} is closed; its ratings can no longer change")
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
         seconds = round(time.time() - claimed, 1) if claimed else seconds_on_item
-        return self.store.rate_empathy(who.name, item_id, levels, camp["id"], note=note, assisted=self.is_assisted(campaign),
-                                       seconds_on_item=seconds)
+        res = self.store.rate_empathy(who.name, item_id, levels, camp["id"], note=note, assisted=self.is_assisted(campaign),
+                                      seconds_on_item=seconds)
+        return {**res, "attention": self.attention(camp, who)}
+
+    def attention(self, camp: dict[str, Any], who: Annotator) -> str | None:
+        """The campaign's attention gate after a save: a warning (what was expected) after `warn_after` missed gold checks, a
+        pause after `pause_after` (misses before a reinstatement do not count again). Returns what to tell the annotator."""
+        _, stored = self.store.gates(camp["id"])
+        stored = {k: v for k, v in (stored or {}).items() if k != "rules"}  # the quality rules live beside the gate
+        if not stored:
+            return None
+        gate = Attention(**stored)
+        checks = self.store.gold_checks(camp["id"], who.id)
+        misses = [c for c in checks if gold_missed(c)]
+        state = self.store.standing(camp["id"], who.id)
+        counted = len(misses) - state["forgiven"]
+        if counted <= 0 or not checks or checks[-1]["item_id"] != (misses[-1]["item_id"] if misses else None):
+            return None  # the save just made was not a missed check
+        expected = gold_expected(misses[-1])
+        if counted >= gate.pause_after:
+            self.store.set_standing(camp["id"], who.id, who.name, "annotator paused", {"misses": counted, "expected": expected}, paused=1)
+            return (f"Paused: {counted} attention checks missed (the last expected {expected}). An admin can look at your ratings "
+                    "and reinstate you.")
+        if counted >= gate.warn_after and state["warned"] < counted:
+            self.store.set_standing(camp["id"], who.id, who.name, "annotator warned", {"misses": counted, "expected": expected}, warned=counted)
+            return (f"Attention check missed ({counted} of {gate.pause_after} before a pause): the expected answer was {expected}. "
+                    "Read the whole dialogue before rating.")
+        return None
 
     def undo(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, Any] | None:
         """Take back the annotator's last save of the campaign's kind of rating (intensity or response empathy)."""

@@ -296,8 +296,20 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_ratings(args: argparse.Namespace) -> int:
-    """Export, import or measure agreement of ratings.  Example: empathy-studio ratings export --format csv --out ratings.csv"""
+    """Export, import or measure agreement of ratings, or each rater's quality with its flags.
+    Example: empathy-studio ratings export --format csv --out ratings.csv"""
     studio = _studio(args)
+    if args.action == "quality":
+        if not args.campaign:
+            raise ConfigError("quality needs --campaign NAME")
+        report = studio.rater_quality(COMMAND_LINE, args.campaign)
+        if args.json:
+            _print_json(report)
+        else:
+            for r in report["raters"]:
+                print(f"{r['annotator']:<20} {r['items']:>5} items  median {r['median_seconds'] or 0:6.1f} s  run {r['longest_run']:>3}  "
+                      f"spread {r['spread']:.2f}  {'; '.join(r['flags']) or 'no flags'}")
+        return 0
     if args.action == "export":
         if not args.out:
             raise ConfigError("export needs --out PATH")
@@ -491,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_score)
 
     s = sub.add_parser("ratings", help=cmd_ratings.__doc__, description=cmd_ratings.__doc__)
-    s.add_argument("action", choices=["export", "import", "agreement"], help="what to do")
+    s.add_argument("action", choices=["export", "import", "agreement", "quality"], help="what to do (quality: each rater's, with flags)")
     s.add_argument("--format", default="csv", choices=["csv", "jsonl", "hf"], help="export format")
     s.add_argument("--out", help="export destination")
     s.add_argument("--hub-repo", help="also push the hf export to this dataset repo (needs HF_TOKEN)")

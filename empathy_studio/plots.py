@@ -222,6 +222,37 @@ def bland_altman(a: Sequence[float], b: Sequence[float], name_a: str, name_b: st
 # publication export (matplotlib)
 
 
+def rater_distributions(raters: Sequence[dict[str, Any]], scale: str) -> go.Figure:
+    """Each rater's answers on one scale, side by side (a straight-liner is one tall bar); flagged raters marked ⚑."""
+    fig = go.Figure()
+    levels = sorted({int(v) for r in raters for v in r["distribution"]})
+    for r in raters:
+        counts = [r["distribution"].get(str(v), 0) for v in levels]
+        total = sum(counts) or 1
+        fig.add_bar(x=[str(v) for v in levels], y=[c / total for c in counts], name=r["annotator"] + (" ⚑" if r["flags"] else ""))
+    fig.update_layout(barmode="group", yaxis_title="share of their answers", xaxis_title=scale, legend_title_text="rater")
+    return _layout(fig, f"Each rater's answers ({scale}); ⚑ flagged", height=320)
+
+
+def drift(batches: Sequence[dict[str, Any]], raters: dict[str, Sequence[float]], batch: int) -> go.Figure:
+    """Krippendorff's alpha per batch of items with its 95% CI, and each rater's mean distance from the consensus per batch
+    of their own ratings (second axis)."""
+    fig = go.Figure()
+    x = [b["batch"] for b in batches]
+    alpha = [b["alpha"] for b in batches]
+    lo = [a - b["ci95"][0] if a is not None and b["ci95"][0] is not None else None for a, b in zip(alpha, batches)]
+    hi = [b["ci95"][1] - a if a is not None and b["ci95"][1] is not None else None for a, b in zip(alpha, batches)]
+    fig.add_scatter(x=x, y=alpha, mode="lines+markers", name="alpha (team)", line=dict(color="#2b6cb0", width=3),
+                    error_y=dict(type="data", array=hi, arrayminus=lo, visible=True))
+    for name, values in raters.items():
+        fig.add_scatter(x=list(range(1, len(values) + 1)), y=list(values), mode="lines+markers", name=f"{name}: distance", yaxis="y2",
+                        line=dict(dash="dot"))
+    fig.update_layout(xaxis_title=f"batch of {batch} items (time order)", yaxis_title="Krippendorff's alpha (95% CI)",
+                      yaxis2=dict(title="mean distance from the consensus", overlaying="y", side="right"),
+                      legend=dict(orientation="h", y=-0.3))
+    return _layout(fig, "Drift: agreement per batch, and each rater against the consensus", height=360)
+
+
 def export_violin(gold: Sequence[float], pred: Sequence[float], target: str, folder: Path | str, stem: str, who: str = "predicted",
                   full_scale: bool = False, x_title: str | None = None, y_title: str | None = None) -> list[Path]:
     """The on-screen violin (the same `violin_spec`) drawn with matplotlib, as PNG and SVG."""

@@ -42,7 +42,7 @@ def test_every_event_has_an_api_name(live_app):
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
                 "/delete_model", "/model_lists", "/rate_response", "/analyze_rater", "/review_lists", "/review_queue", "/adjudicate",
                 "/create_release", "/show_release", "/export_release", "/review_options", "/edit_guidelines", "/audit_log", "/audit_export",
-                "/set_account"}
+                "/set_account", "/set_rater_gates", "/rater_quality", "/exclude_rater", "/reinstate_rater", "/practice_view", "/practice_answer"}
     assert expected <= names, expected - names
 
 

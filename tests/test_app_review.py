@@ -114,3 +114,41 @@ def test_analyze_draws_a_model_against_a_releases_consensus(disputed):
     assert f"consensus of {rid}" in json.dumps(fig)
     with pytest.raises(Exception, match="unknown release"):
         admin.predict("minilm-quick", "nope-000000000000", api_name="/analyze_ratings")
+
+
+MODEL_WORK = {"/start_training", "/estimate_training", "/analyze", "/analyze_downloads", "/analyze_rater", "/rate_response", "/predict_text",
+              "/explore_dialogue", "/upload_predictions"}  # endpoints that run models: they write nothing to the audit log
+
+
+def test_no_endpoint_edits_or_deletes_a_line_of_the_audit_log(disputed):
+    """Every named endpoint, called by an admin with Gradio's own example inputs (a file input left empty): the audit log only grows."""
+    url, studio = disputed
+    admin = signed_in(disputed, "admin", "adminpw")
+    before = studio.store.audit_log()
+    info = admin.view_api(print_info=False, return_format="dict")
+    called = 0
+    for name, endpoint in info["named_endpoints"].items():
+        if name in MODEL_WORK or name in ("/sign_out", "/sign_in"):
+            continue
+        args = [None if isinstance(p.get("example_input"), dict) else p.get("example_input") for p in endpoint["parameters"]]
+        try:
+            admin.predict(*args, api_name=name)
+        except Exception:  # noqa: BLE001 - junk input is refused; what matters is what stays in the log
+            pass
+        called += 1
+    after = studio.store.audit_log()
+    assert called > 30 and len(after) >= len(before)
+    assert after[len(after) - len(before):] == before  # the log is newest first: the old lines are all there, unchanged
+
+
+def test_an_annotator_is_shown_what_changed_in_the_guidelines_once(disputed):
+    url, studio = disputed
+    admin = studio.annotation.login("admin", "adminpw")
+    version = studio.edit_guidelines(admin, "api-review", "Rate the seeker only.\nA typo is not a feeling.")
+    ben = signed_in(disputed, "ben", "benpw")
+    view = ben.predict("api-review", {"seen": [f"api-review@{version - 1}"]}, api_name="/switch_campaign")
+    shown = next(v for v in view if isinstance(v, str) and "Guidelines of api-review" in v)
+    assert f"changed (version {version - 1} → {version})" in shown and "+A typo is not a feeling." in shown
+    sess = next(v for v in view if isinstance(v, dict) and "seen" in v)
+    again = ben.predict("api-review", sess, api_name="/switch_campaign")
+    assert not any(isinstance(v, str) and "changed (version" in v for v in again)

@@ -35,6 +35,7 @@ from ..scoring import ScoreRequest
 from ..train_config import PRESETS, RATER_PRESETS, SELECT_METRICS
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
+from .gates import GateServices
 from .models import ModelServices
 from .rating import RatingServices
 from .review import AdjudicationRequest, ReleaseRequest, ReviewServices
@@ -51,5 +52,5 @@ POLICIES = D.POLICIES
 COMMAND_LINE = Annotator(0, "(command line)", "admin")
 
 
-class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices, ScoringServices, ReviewServices):
+class Studio(StudioBase, ModelServices, RatingServices, TrainingServices, EmpathyServices, ScoringServices, ReviewServices, GateServices):
     """Everything the UI and the CLI do, one method each; built once from `Settings`."""

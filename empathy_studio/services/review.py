@@ -201,7 +201,9 @@ class ReviewServices:
     # -- consensus and releases ------------------------------------------------------------
 
     def _consensus_of(self, camp: Mapping[str, Any], method: str, version: int | None = None) -> tuple[dict, dict, list[dict]]:
-        ratings = self._campaign_ratings(camp, version)
+        """Consensus of a campaign's ratings, without the raters an admin excluded (Campaigns → Raters)."""
+        excluded = set(self.store.excluded(camp["id"]))
+        ratings = [r for r in self._campaign_ratings(camp, version) if r["annotator"] not in excluded]
         scales = self._scales(camp)
         items, raters = consensus(ratings, scales, A.thresholds(_json(camp.get("thresholds"))), self._adjudications_by_item(camp),
                                   camp["reviewers"], method)
@@ -238,7 +240,7 @@ class ReviewServices:
         kind = kinds.pop()
         scales = self._scales(camps[0]) if len(camps) == 1 else sorted({s for c in camps for s in self._scales(c)})
         previous = [r for r in self.store.releases() if sorted(c["name"] for c in r["campaigns"]) == sorted(c["name"] for c in campaigns)]
-        summary = {"kind": kind, "n_items": len(items), "n_ratings": len(all_ratings), "n_raters": len({r["annotator"] for r in all_ratings}),
+        summary = {"kind": kind, "excluded_raters": {c["name"]: self.store.excluded(c["id"]) for c in camps if self.store.excluded(c["id"])}, "n_items": len(items), "n_ratings": len(all_ratings), "n_raters": len({r["annotator"] for r in all_ratings}),
                    "scales": scales, "sources": list(SOURCES),
                    "provenance": provenance_counts({f"{it['campaign']}/{it['item_id']}": it["labels"] for it in items}),
                    "agreement": agreement(all_ratings, scales),

@@ -19,7 +19,7 @@ One module per part of the schema, each a mixin of `Store`: `base` (connections,
 transactions, migrations, backup), `migrations` (the schema), `accounts`,
 `ratings` (items, ratings, the predictions cache, app settings), `campaigns`
 (campaigns and their assignments), `sessions` (sign-in tokens), `jobs`, `review` (guideline versions,
-adjudications, releases, the append-only audit log).
+adjudications, releases, the append-only audit log), `gates` (qualification, attention, standing, exclusions).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, DEFAULT_OV
 from .jobs import JOB_STATES, Jobs
 from .migrations import ADJUDICATION_REASONS, MIGRATIONS, now
 from .ratings import EMPATHY_FIELDS, KINDS, MAX_NOTE, RATING_FIELDS, Ratings
+from .gates import Gates
 from .review import Review
 from .sessions import Sessions
 
@@ -39,5 +40,5 @@ __all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "a
            "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS", "ADJUDICATION_REASONS"]
 
 
-class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs, Review):
+class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs, Review, Gates):
     """The studio's database: every table, behind methods that validate before they write."""

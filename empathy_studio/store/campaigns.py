@@ -178,6 +178,7 @@ class Campaigns:
         if camp is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
         k, all_items, gold_rate, active, kind, overlap = camp
+        self.check_entry(campaign_id, annotator_id)  # qualified, and not paused by the attention gate
         table = KINDS[kind].table
         if all_items:
             raise StoreError("the default campaign has no assignments; its queue is the free one")

@@ -319,3 +319,35 @@ def m012_review_and_releases(db: sqlite_utils.Database) -> None:
                        json_object('kind', '{table}', 'rating_id', h.rating_id, 'old', json(h.old), 'new', json(h.new))
                 FROM {history} h JOIN {table} r ON r.id = h.rating_id JOIN annotators a ON a.id = h.changed_by ORDER BY h.id"""
         )
+
+
+@migration
+def m013_rater_quality(db: sqlite_utils.Database) -> None:
+    # Qualification (JSON on the campaign; NULL = none): practice items with a reference answer, a pass rule, attempts.
+    # Practice ratings live apart from the study's: they never reach agreement, releases or training.
+    db.execute("ALTER TABLE campaigns ADD COLUMN qualification TEXT")
+    db.execute(
+        """CREATE TABLE practice_ratings (
+            id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id), item_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+            vals TEXT NOT NULL, reference TEXT NOT NULL, agrees INTEGER NOT NULL, created TEXT NOT NULL,
+            UNIQUE (campaign_id, annotator_id, item_id, attempt))"""
+    )
+    # Attention gates (JSON on the campaign: warn_after, pause_after, rushed_seconds, ...; NULL = none), and each
+    # annotator's standing in a campaign: paused until an admin reinstates them.
+    db.execute("ALTER TABLE campaigns ADD COLUMN attention TEXT")
+    db.execute(
+        """CREATE TABLE rater_standing (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id), annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            paused INTEGER NOT NULL DEFAULT 0, warned INTEGER NOT NULL DEFAULT 0, misses_forgiven INTEGER NOT NULL DEFAULT 0,
+            updated TEXT NOT NULL, PRIMARY KEY (campaign_id, annotator_id))"""
+    )
+    # A rater's ratings left out of the next releases of a campaign: recorded, never a deletion (append-only)
+    db.execute(
+        """CREATE TABLE rater_exclusions (
+            id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id), by TEXT, reason TEXT NOT NULL, created TEXT NOT NULL)"""
+    )
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER rater_exclusions_no_{verb.lower()} BEFORE {verb} ON rater_exclusions "
+                   "BEGIN SELECT RAISE(ABORT, 'rater_exclusions is append-only'); END")

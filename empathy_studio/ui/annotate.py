@@ -21,7 +21,7 @@ import gradio as gr
 import pandas as pd
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS, INTENSITY_ANCHORS
-from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, InputError, Studio
+from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, InputError, PermissionDenied, Studio
 from .common import banner_html, dialogue_html, esc, markdown_html, on, pair_html, prediction_html
 
 SCALE = ["1", "2", "3", "4", "5"]
@@ -137,6 +137,19 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         with gr.Column(visible=False, elem_id="annotate-guidelines") as guide_panel:
             guide = gr.HTML(markdown_html(GUIDELINES), elem_id="annotate-guidelines-text")
             read = gr.Button("I have read them (Enter)", variant="primary", size="sm", elem_id="guidelines-read")
+        # a campaign's qualification: practice items with feedback after each answer, before its own items are served
+        with gr.Column(visible=False, elem_id="practice-panel") as practice_panel:
+            practice_head = gr.HTML(elem_id="practice-head")
+            practice_item = gr.HTML(elem_id="practice-item")
+            practice_id = gr.Textbox(visible=False, elem_id="practice-current")
+            with gr.Row() as practice_intensity:
+                p_initial = gr.Radio(SCALE, label="Initial intensity", elem_id="practice-initial")
+                p_final = gr.Radio(SCALE, label="Final intensity", elem_id="practice-final")
+            with gr.Row(visible=False) as practice_empathy:
+                p_er, p_ip, p_ex = (gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], elem_id=f"practice-{short}")
+                                    for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex")))
+            p_submit = gr.Button("Answer", variant="primary", elem_id="practice-submit")
+        practice_feedback = gr.HTML(elem_id="practice-feedback")  # outside the panel: "you passed" stays in view
         with gr.Row(equal_height=True):
             # custom values are checked by the studio itself (an unknown campaign is refused), so API callers may name any
             campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1, min_width=160,
@@ -188,6 +201,19 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return [gr.Column(visible=not empathy), gr.Column(visible=empathy), f"<div class='es-keys'>{esc(EMPATHY_KEYS if empathy else KEYS)}</div>",
                 gr.Button(visible=not empathy), gr.Button(visible=empathy)]
 
+    def next_or_why(who, camp: str, skips: Any = ()) -> tuple[str | None, str | None]:
+        """The annotator's next item, or why there is none for them now (a qualification to pass, a pause)."""
+        try:
+            return studio.annotation.next_in(who, camp, skips), None
+        except PermissionDenied as exc:
+            return None, str(exc)
+
+    def shown(who, camp: str, target: str | None, why: str | None, draft: dict | None = None) -> list[Any]:
+        out = show(who, camp, target, draft)
+        if why:
+            out[1] = banner_html(f"No items for you now: {why}", "warn")
+        return out
+
     def show(who, camp: str, target: str | None, draft: dict | None = None) -> list[Any]:
         kind = studio.annotation.campaign(camp)["kind"]
         if target is None:
@@ -237,18 +263,20 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
         target = sess.get("item") if studio.in_campaign(camp, sess.get("item")) else None  # a session names only its campaign's items
-        target = target or studio.annotation.next_in(who, camp, sess.get("skips") or [])
+        why = None
+        if not target:
+            target, why = next_or_why(who, camp, sess.get("skips") or [])
         first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
-        return [gr.Dropdown(choices=names, value=camp), *show(who, camp, target, sess.get("draft")), gr.skip(), gr.skip(),
+        return [gr.Dropdown(choices=names, value=camp), *shown(who, camp, target, why, sess.get("draft")), gr.skip(), gr.skip(),
                 remember(sess, campaign=camp, item=target, seen=seen),
                 gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
 
     def switch(who, camp: str, sess: dict | None):
         studio.annotation.require(who)
         sess = _session(sess)
-        target = studio.annotation.next_in(who, camp)
+        target, why = next_or_why(who, camp)
         first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
-        return [*show(who, camp, target), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None, seen=seen),
+        return [*shown(who, camp, target, why), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None, seen=seen),
                 gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
 
     def submit_rating(who, camp, current, ini, fin, emo, turn_text, conf, text, sess):
@@ -279,17 +307,20 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
 
     def saved_and_next(who, camp, current, res, sess):
         sess = _session(sess)
-        nxt = studio.annotation.next_in(who, camp, sess.get("skips") or [])
+        if res.get("attention"):  # a missed attention check: what was expected, or the pause
+            gr.Warning(esc(res["attention"]), duration=None)
         saved = f"<div class='es-status'>Saved {esc(current)} ({esc(res['status'])})</div>"
-        return [*show(who, camp, nxt), saved, remember(sess, item=nxt, history=[*(sess.get("history") or []), current], draft=None)]
+        history = [*(sess.get("history") or []), current]
+        nxt, why = next_or_why(who, camp, sess.get("skips") or [])  # paused just now: the rating is saved, no next item
+        return [*shown(who, camp, nxt, why), saved, remember(sess, item=nxt, history=history, draft=None)]
 
     def skip_item(who, camp, current, sess):
         studio.annotation.require(who)
         sess = _session(sess)
         skips = [*(sess.get("skips") or []), *([current] if current else [])]
         studio.annotation.skip(who, camp, current)
-        nxt = studio.annotation.next_in(who, camp, skips)
-        return [*show(who, camp, nxt), "", remember(sess, item=nxt, skips=skips, history=[*(sess.get("history") or []), *([current] if current else [])],
+        nxt, why = next_or_why(who, camp, skips)
+        return [*shown(who, camp, nxt, why), "", remember(sess, item=nxt, skips=skips, history=[*(sess.get("history") or []), *([current] if current else [])],
                                                      draft=None)]
 
     def previous_item(who, camp, sess):
@@ -339,9 +370,52 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         gr.Info(f"Queue: {order_name}; assisted mode {'on' if on_ else 'off'}")
         return order_name
 
+    practice = [practice_panel, practice_head, practice_item, practice_id, practice_intensity, practice_empathy, p_initial, p_final,
+                p_er, p_ip, p_ex, practice_feedback]
+
+    def practice_state(who, camp, note: str = "") -> list[Any]:
+        """The practice panel: hidden when the campaign asks no qualification or it is passed; else the next practice item."""
+        v = studio.practice_view(who, camp) if who is not None and camp else {"required": False}
+        if not v["required"]:
+            return [gr.Column(visible=False), "", "", "", gr.Row(), gr.Row(), None, None, None, None, None, note]
+        st = v["standing"]
+        empathy = v["kind"] == "empathy"
+        if st["blocked"]:
+            head = banner_html(f"Qualification of {camp}: {st['blocked']}", "warn")
+        else:
+            head = banner_html(f"Qualification of {camp} first: practice item {st['answered'] + 1} of {v['of']}, attempt {st['attempt']} of "
+                               f"{v['attempts']}. After each answer you see the reference. To pass: {v['rule']} on at least "
+                               f"{v['threshold']:.0%} of the items.", "info")
+        item = v["item"] or {}
+        body = (f"<div class='es-meta'><b>post</b></div><div class='es-turn'>{esc(item.get('post'))}</div><div class='es-meta'><b>response</b>"
+                f"</div><div class='es-turn'>{esc(item.get('response'))}</div>" if "post" in item else
+                f"<div class='es-meta'><b>the seeker's words</b></div><div class='es-turn'>{esc(item.get('text'))}</div>" if item else "")
+        return [gr.Column(visible=True), head, body, item.get("item_id") or "", gr.Row(visible=not empathy), gr.Row(visible=empathy),
+                None, None, None, None, None, note]
+
+    def practice_answer(who, camp, item, ini, fin, er_, ip_, ex_):
+        if not item:
+            raise InputError("no practice item is open")
+        values = {"initial": ini, "final": fin, **dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))}
+        res = studio.practice_answer(who, camp, item, values)
+        told = banner_html(res["feedback"] + (" " + res["note"] if res["note"] else ""), "info" if not res["standing"]["blocked"] else "warn")
+        return practice_state(who, camp, told)
+
+    def after_practice(who, camp, sess):
+        """Passed just now: the campaign's first item, as picking the campaign would show it."""
+        if who is None or studio.practice_view(who, camp)["required"] or _session(sess).get("item"):
+            return [gr.skip()] * (len(view) + 3)
+        return switch(who, camp, sess)
+
     after = [status, session]
-    on(user.change, enter, [user, session], [campaign, *view, status, mine, session, guide_panel, guide], api_name="next_item", show_progress="hidden")
-    on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
+    entered = on(user.change, enter, [user, session], [campaign, *view, status, mine, session, guide_panel, guide], api_name="next_item",
+                 show_progress="hidden")
+    on(entered.then, practice_state, [user, campaign], practice, api_name=False, show_progress="hidden")
+    switched = on(campaign.input, switch, [user, campaign, session], [*view, session, guide_panel, guide], api_name="switch_campaign")
+    on(switched.then, practice_state, [user, campaign], practice, api_name="practice_view", show_progress="hidden")
+    answered = on(p_submit.click, practice_answer, [user, campaign, practice_id, p_initial, p_final, p_er, p_ip, p_ex], practice,
+                  api_name="practice_answer")
+    on(answered.then, after_practice, [user, campaign, session], [*view, session, guide_panel, guide], api_name=False, show_progress="hidden")
     on(read.click, lambda: gr.Column(visible=False), None, guide_panel, api_name=False, queue=False, show_progress="hidden")
     on(again.click, lambda: gr.Column(visible=True), None, guide_panel, api_name=False, queue=False, show_progress="hidden")
     on(submit.click, submit_rating, [user, campaign, item_id, initial, final, emotion, turns, confidence, note, session], [*view, *after],

@@ -16,6 +16,7 @@ import pandas as pd
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
 from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, SCALES, ROLES, CampaignRequest, InputError, Studio
+from . import raters
 from .common import on, whole
 
 NO_MODEL = "(no model)"
@@ -167,6 +168,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
         return ""
 
     on(acc_set.click, set_account, [user, acc_name, acc_role, acc_pw], acc_pw, api_name="set_account")
+    raters.render(studio, user, chosen)
 
     def table(who) -> Any:
         rows = studio.campaign_overview(who)
