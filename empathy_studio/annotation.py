@@ -233,18 +233,20 @@ class Annotation:
 
     # -- agreement --------------------------------------------------------------
 
-    def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None) -> dict[str, Any]:
-        """Agreement over all ratings, or over one campaign's (per mechanism, for a response-empathy campaign)."""
+    def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None,
+                  guideline_version: int | None = None) -> dict[str, Any]:
+        """Agreement over all ratings, or over one campaign's (per mechanism, for a response-empathy campaign), optionally
+        only those made under one version of its guidelines."""
         camp = self.store.campaign(campaign) if campaign else None
         camp_id = camp["id"] if camp else None
         if camp and camp["kind"] == "empathy":
             gold = {it["id"]: json.loads(it["gold_levels"]) for it in self.store.items() if it.get("gold_levels")}
             preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
             return {"campaign": campaign, "kind": "empathy",
-                    **empathy_agreement_report(self.store.empathy_rating_table(camp_id), gold, preds, n_boot=n_boot)}
+                    **empathy_agreement_report(self.store.empathy_rating_table(camp_id, guideline_version), gold, preds, n_boot=n_boot)}
         gold = {it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])} for it in self.store.items()}
         preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
-        report = agreement_report(self.store.rating_table(camp_id), gold, preds, n_boot=n_boot)
+        report = agreement_report(self.store.rating_table(camp_id, guideline_version), gold, preds, n_boot=n_boot)
         return {"campaign": campaign, "kind": "intensity", **report}
 
     # -- import and export --------------------------------------------------------

@@ -326,7 +326,9 @@ def cmd_ratings(args: argparse.Namespace) -> int:
             for r in report["rejected"][:20]:
                 print(f"  row {r['row']}: {r['reason']}")
     else:
-        report = (studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot) if args.campaign
+        if args.guideline_version is not None and not args.campaign:
+            raise ConfigError("--guideline-version filters one campaign's ratings: add --campaign NAME")
+        report = (studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot, args.guideline_version) if args.campaign
                   else studio.annotation.agreement(model=args.model, n_boot=args.n_boot))
         if args.json:
             _print_json(report)
@@ -512,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="validate the import and report, write nothing")
     s.add_argument("--create-annotators", action="store_true", help="create unknown annotators on import")
     s.add_argument("--model", help="agreement: also compare annotators with this model's cached predictions")
+    s.add_argument("--guideline-version", type=int, help="agreement: only the ratings made under this version of the campaign's guidelines")
     s.add_argument("--n-boot", type=int, default=200, help="agreement: bootstrap resamples for the alpha CI")
     s.add_argument("--campaign", help="export or agreement: one campaign's ratings only")
     s.add_argument("--json", action="store_true", help="print JSON")

@@ -195,6 +195,10 @@ def test_guideline_versions_are_recorded_on_ratings_and_shown_as_a_change(study)
     assert versions[train[1]] == 2 and versions[train[0]] == 1
     with pytest.raises(PermissionDenied):
         s.edit_guidelines(login(s, "rev"), "pilot", "x")
+    assert s.campaign_agreement(root, "pilot", n_boot=0, guideline_version=1)["n_ratings"] == 5  # one rating moved to version 2
+    assert s.campaign_agreement(root, "pilot", n_boot=0, guideline_version=2)["n_ratings"] == 1
+    assert [q["item_id"] for q in s.review_queue(login(s, "rev"), "pilot", 1)] == [train[0], train[2]]
+    assert s.review_queue(login(s, "rev"), "pilot", 2) == []  # one rating under version 2: nothing to compare
     only_v2 = s.create_release(root, ReleaseRequest("v2-only", ["pilot"], "median", guideline_version=2))
     assert only_v2["n_items"] == 1 and only_v2["campaigns"] == [{"name": "pilot", "guideline_version": 2}]
 

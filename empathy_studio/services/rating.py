@@ -129,15 +129,17 @@ class RatingServices:
         require(actor, "admin")
         self.store.set_campaign_active(self.store.campaign(campaign)["id"], active)
 
-    def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
-        """Admins: a campaign's agreement; for response empathy, `model` names a rater, which rates the campaign's items first."""
+    def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200,
+                           guideline_version: int | None = None) -> dict[str, Any]:
+        """Admins: a campaign's agreement (of the ratings made under one guideline version, if given); for response empathy,
+        `model` names a rater, which rates the campaign's items first."""
         require(actor, "admin")
         camp = self.store.campaign(campaign)
         if camp["kind"] == "empathy" and model:
             self.rater(model)  # an unknown name, or a seeker model, is refused here
             items = [self.store.item(i) for i in self.store.campaign_item_ids(camp["id"])]
             self.cached_ratings(model, [(it["id"], it["post"], it["text"]) for it in items])
-        return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign)
+        return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign, guideline_version=guideline_version)
 
     def campaign_ratings(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
         require(actor, "admin")

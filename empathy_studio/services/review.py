@@ -95,15 +95,16 @@ class ReviewServices:
 
     # -- the queue -------------------------------------------------------------------------
 
-    def review_queue(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
-        """The campaign's items whose k ratings disagree past its thresholds and that no reviewer settled yet, most apart first."""
+    def review_queue(self, actor: Annotator | None, campaign: str, guideline_version: int | None = None) -> list[dict[str, Any]]:
+        """The campaign's items whose k ratings disagree past its thresholds and that no reviewer settled yet, most apart first
+        (with `guideline_version`, judged on the ratings made under that version only)."""
         _, camp = self._review_campaign(actor, campaign)
-        return self._queue(camp)
+        return self._queue(camp, guideline_version)
 
-    def _queue(self, camp: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _queue(self, camp: Mapping[str, Any], version: int | None = None) -> list[dict[str, Any]]:
         scales, limits = self._scales(camp), A.thresholds(_json(camp.get("thresholds")))
         by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in self._campaign_ratings(camp):
+        for r in self._campaign_ratings(camp, version):
             by_item[r["item_id"]].append(r)
         adjudicated = self._adjudications_by_item(camp)
         need = max(2, camp["k"] or 2)

@@ -259,11 +259,13 @@ class Ratings:
             r["assisted"] = None if r["assisted"] is None else bool(r["assisted"])
         return rows
 
-    def empathy_rating_table(self, campaign_id: int | None = None) -> list[tuple[str, str, int, int, int]]:
-        """(annotator, item, ER, IP, EX) for every response-empathy rating (of a campaign): agreement's and training's input."""
+    def empathy_rating_table(self, campaign_id: int | None = None, guideline_version: int | None = None) -> list[tuple[str, str, int, int, int]]:
+        """(annotator, item, ER, IP, EX) for every response-empathy rating (of a campaign, made under a guideline version):
+        agreement's and training's input."""
         sql = (f"SELECT a.name, r.item_id, {', '.join('r.' + m for m in EPITOME_MECHANISMS)} FROM empathy_ratings r "
-               "JOIN annotators a ON a.id = r.annotator_id WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
-        return self.db.execute(sql, [campaign_id] if campaign_id is not None else []).fetchall()
+               "JOIN annotators a ON a.id = r.annotator_id WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else "")
+               + (" AND r.guideline_version = ?" if guideline_version is not None else ""))
+        return self.db.execute(sql, [v for v in (campaign_id, guideline_version) if v is not None]).fetchall()
 
     def rating_export(self, kind: str = "intensity", campaign_id: int | None = None) -> list[dict[str, Any]]:
         """Every rating of a kind (of a campaign) with what an export needs beside it: its item's kind in the campaign, gold
@@ -307,11 +309,13 @@ class Ratings:
     def count_rated_items(self) -> int:
         return self.db.execute("SELECT count(DISTINCT item_id) FROM ratings WHERE removed = 0").fetchone()[0]
 
-    def rating_table(self, campaign_id: int | None = None) -> list[tuple[str, str, int, int, str | None]]:
-        """(annotator, item, initial, final, emotion) for every rating (of a campaign): the input of the agreement statistics."""
+    def rating_table(self, campaign_id: int | None = None, guideline_version: int | None = None) -> list[tuple[str, str, int, int, str | None]]:
+        """(annotator, item, initial, final, emotion) for every rating (of a campaign, made under a guideline version): the
+        input of the agreement statistics."""
         sql = ("SELECT a.name, r.item_id, r.initial, r.final, r.emotion FROM ratings r JOIN annotators a ON a.id = r.annotator_id "
-               "WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else ""))
-        return self.db.execute(sql, [campaign_id] if campaign_id is not None else []).fetchall()
+               "WHERE r.removed = 0" + (" AND r.campaign_id = ?" if campaign_id is not None else "")
+               + (" AND r.guideline_version = ?" if guideline_version is not None else ""))
+        return self.db.execute(sql, [v for v in (campaign_id, guideline_version) if v is not None]).fetchall()
 
     # -- predictions cache ----------------------------------------------------
 

@@ -93,6 +93,7 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
     gr.Markdown(INTRO)
     with gr.Row():
         camp = gr.Dropdown([], label="Campaign", elem_id="review-campaign", scale=3, allow_custom_value=True)  # the studio checks it
+        version = gr.Number(0, label="Guideline version (0: every version)", elem_id="review-version", scale=1, minimum=0)
         load = gr.Button("Open the queue", elem_id="review-load", scale=1)
     queue = gr.Dataframe(pd.DataFrame(columns=QUEUE_COLUMNS), label="Review queue (most apart first; click a row to open it)", interactive=False,
                          elem_id="review-queue", max_height=240)
@@ -153,22 +154,23 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
     def blank(kind: str = "intensity") -> list[Any]:
         return [gr.Row(visible=kind != "empathy"), gr.Row(visible=kind == "empathy"), None, None, "", None, None, None, None, ""]
 
-    def opened(who, name: str, item: str | None):
-        """A campaign's queue, and an item of it (the first when none is named) with an empty form."""
+    def opened(who, name: str, item: str | None, ver: Any = 0):
+        """A campaign's queue (of the ratings under one guideline version, or all), and an item of it (the first when none is
+        named) with an empty form."""
         if not name:
             raise InputError("choose a campaign")
-        rows = studio.review_queue(who, name)
+        rows = studio.review_queue(who, name, whole(ver) or None)
         frame = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
         item = item or (rows[0]["item_id"] if rows else None)
         view = studio.review_item(who, name, item) if item else None
         return [frame, item_html(view), item or "", *blank(view["kind"] if view else "intensity")]
 
-    def open_queue(who, name):
-        return opened(who, name, None)
+    def open_queue(who, name, ver=0):
+        return opened(who, name, None, ver)
 
-    def open_row(who, name, evt: gr.SelectData):
+    def open_row(who, name, ver, evt: gr.SelectData):
         row = evt.row_value if evt is not None else None
-        return opened(who, name, row[0] if row else None)
+        return opened(who, name, row[0] if row else None, ver)
 
     def save_adjudication(who, name, item, ini, fin, emo, er_, ip_, ex_, why, text):
         if not item:
@@ -235,9 +237,9 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
         return str(studio.audit_export(who))
 
     state = [queue, shown, current, intensity_row, empathy_row, initial, final, emotion, er, ip, ex, reason, note]
-    on(load.click, open_queue, [user, camp], state, api_name="review_queue")
+    on(load.click, open_queue, [user, camp, version], state, api_name="review_queue")
     on(camp.input, open_queue, [user, camp], state, api_name=False)
-    on(queue.select, open_row, [user, camp], state, api_name=False)
+    on(queue.select, open_row, [user, camp, version], state, api_name=False)
     on(save.click, save_adjudication, [user, camp, current, initial, final, emotion, er, ip, ex, reason, note], state, api_name="adjudicate")
     on(create.click, create_release, [user, rel_camps, method, rel_name], [releases, pick, card, files], api_name="create_release")
     on(show_rel.click, show, [user, pick], [card, files], api_name="show_release")
