@@ -142,3 +142,22 @@ def test_the_quality_view_flags_a_straight_liner_and_an_exclusion_leaves_a_relea
     assert rel["summary"]["excluded_raters"] == {"quality": ["dan"]} and rel["summary"]["n_raters"] == 3
     assert all(label["initial"]["n"] == 3 for label in (it["labels"] for it in s.store.release_items(rel["id"])))
     assert len(s.rater_ratings(root, "quality", "dan")) == 14  # excluded, never deleted
+
+
+def test_empathy_practice_compares_levels_exactly_and_a_qwk_rule_scores_an_attempt():
+    from empathy_studio.qualification import Qualification, agrees, feedback, reference_of, standing
+
+    pair = {"id": "p1", "post": "I lost my job", "text": "That sounds hard. What happened?", "gold_levels": "[1, 0, 2]"}
+    ref = reference_of(pair, "empathy")
+    assert ref == {"emotional_reactions": 1, "interpretations": 0, "explorations": 2}
+    assert agrees(ref, ref) and not agrees({**ref, "explorations": 1}, ref)  # levels are exact, not within one
+    assert "EPITOME's gold" in feedback({**ref, "explorations": 1}, ref, "empathy") and "does not agree" in feedback({**ref, "explorations": 1}, ref, "empathy")
+    assert reference_of({"gold_initial": None, "gold_final": 2.0}, "intensity") is None
+    assert reference_of({"gold_initial": 4.0, "gold_final": 2.0}, "intensity", {"initial": 5, "final": 1}) == {"initial": 5, "final": 1}
+    q = Qualification(("a", "b", "c"), rule="qwk", threshold=0.5, attempts=1, on_fail="exit")
+    rows = [{"item_id": i, "attempt": 1, "vals": {"initial": v, "final": v}, "reference": {"initial": r, "final": r}}
+            for i, v, r in (("a", 1, 1), ("b", 3, 3), ("c", 5, 4))]
+    assert standing(q, rows)["passed"]
+    rows[2]["vals"] = {"initial": 1, "final": 1}
+    state = standing(q, rows)
+    assert not state["passed"] and "no attempts left" in state["blocked"]
