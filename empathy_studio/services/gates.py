@@ -164,7 +164,7 @@ class GateServices:
 
     def drift(self, actor: Annotator | None, campaign: str, batch: int = 20) -> dict[str, Any]:
         """Krippendorff's alpha with its 95% CI per batch of items in the order they were first rated, and each rater's mean
-        distance from the consensus per batch of their own ratings: a rater who tires or drifts shows."""
+        distance from the item's median rating per batch of their own ratings: a rater who tires or drifts shows."""
         require(actor, "admin")
         if isinstance(batch, bool) or not isinstance(batch, int) or not 5 <= batch <= 1000:
             raise ConfigError(f"a batch is 5 to 1000 items, got {batch!r}")

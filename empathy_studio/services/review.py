@@ -233,7 +233,7 @@ class ReviewServices:
                 raise InputError(f"campaign {camp['name']} has no ratings{' under that guideline version' if req.guideline_version else ''}: "
                                  "nothing to release")
             items += [{"campaign": camp["name"], "campaign_id": camp["id"], "item_id": i, "labels": labels} for i, labels in c_items.items()]
-            all_ratings += [{**r, "annotator": r["annotator"], "item_id": f"{camp['name']}/{r['item_id']}"} for r in ratings]
+            all_ratings += [{**r, "item_id": f"{camp['name']}/{r['item_id']}"} for r in ratings]  # items of two campaigns stay apart
             raters[camp["name"]] = c_raters
         campaigns = [{"name": c["name"], "guideline_version": req.guideline_version or c.get("guideline_version") or 1} for c in camps]
         digest = content_hash(req.method, campaigns, items)
