@@ -17,7 +17,8 @@ def gated(live_app):
     studio.store.create_campaign("api-gated", [(i, "item") for i in train[:4]] + [(i, "gold") for i in train[4:6]], k=3, gold_rate=0.5,
                                  blind=False)
     studio.store.add_annotator("gil", "annotator", "gilpw")
-    return url, studio, admin, train, test
+    yield url, studio, admin, train, test
+    studio.set_campaign_active(admin, "api-gated", False)  # closed: later tests' annotators are not sent to it
 
 
 def _text(out) -> str:

@@ -101,3 +101,4 @@ def test_disagreement_adjudicated_by_keyboard_released_trained_on_and_drawn_agai
         page.locator("#analyze-ratings-section").screenshot(path=str(artifacts / "analyze-consensus-1400.png"))
     finally:
         ctx.close()
+        studio.set_campaign_active(admin_account, "to-release", False)  # closed: later tests' annotators are not sent to it

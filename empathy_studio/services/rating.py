@@ -126,8 +126,8 @@ class RatingServices:
         return out
 
     def set_campaign_active(self, actor: Annotator | None, campaign: str, active: bool) -> None:
-        require(actor, "admin")
-        self.store.set_campaign_active(self.store.campaign(campaign)["id"], active)
+        who = require(actor, "admin")
+        self.store.set_campaign_active(self.store.campaign(campaign)["id"], active, by=who.name)
 
     def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200,
                            guideline_version: int | None = None) -> dict[str, Any]:
