@@ -116,3 +116,40 @@ def test_ratings_import_report_export_and_agreement(tmp_path):
     agree = run("ratings", "agreement", "--json", "--n-boot", "10", tmp_path=tmp_path)
     assert agree.returncode == 0, agree.stderr
     assert json.loads(agree.stdout)["n_ratings"] == 1
+
+
+def test_releases_audit_and_quality_from_the_command_line(tmp_path):
+    from empathy_studio.data import DEMO_PATH
+    from empathy_studio.services import CampaignRequest, Studio
+    from empathy_studio.settings import Settings
+
+    studio = Studio(Settings(root=ROOT, models_dir=tmp_path / "models", db_path=tmp_path / "cli.sqlite", persistent_dir=None,
+                             warm_predictions=False, build_starter=False, esconv_file=DEMO_PATH))
+    root = studio.add_annotator("root", "admin", "pw")
+    studio.create_campaign(root, CampaignRequest(name="pilot", k=2, source="ids", ids="demo-1 demo-2", blind=False))
+    for name, values in (("ana", (5, 2)), ("ben", (2, 2))):
+        who = studio.add_annotator(name, "annotator", "pw")
+        for item in ("demo-1", "demo-2"):
+            studio.annotation.rate(who, item, values[0] if item == "demo-1" else 3, values[1], campaign="pilot")
+    studio.store.close()
+    res = run("annotators", "add", "--name", "rev", "--role", "reviewer", tmp_path=tmp_path)
+    assert res.returncode == 0 and res.stdout.strip() == "rev (reviewer)", res.stderr
+    res = run("releases", "create", "--name", "cli-v1", "--campaign", "pilot", "--method", "median", "--json", tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rel = json.loads(res.stdout)
+    assert rel["id"].startswith("cli-v1-") and rel["n_items"] == 2 and rel["summary"]["provenance"]["initial"]["unresolved"] == 1
+    listed = run("releases", "list", tmp_path=tmp_path)
+    assert rel["id"] in listed.stdout and "pilot v1" in listed.stdout
+    shown = run("releases", "show", "--id", rel["id"], tmp_path=tmp_path)
+    assert "## Provenance" in shown.stdout and rel["content_hash"] in shown.stdout
+    exported = run("releases", "export", "--id", rel["id"], "--to", f"file://{tmp_path / 'out'}", tmp_path=tmp_path)
+    assert exported.returncode == 0 and (tmp_path / "out" / rel["id"] / "labels.jsonl").exists()
+    for args, message in ((("releases", "show", "--id", "nope-000000000000"), "unknown release"),
+                          (("releases", "create", "--name", "../up", "--campaign", "pilot"), "is not allowed"),
+                          (("ratings", "agreement", "--guideline-version", "1"), "add --campaign")):
+        bad = run(*args, tmp_path=tmp_path)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    audit = json.loads(run("audit", "--json", tmp_path=tmp_path).stdout)
+    assert {"release created", "account created", "campaign created", "rating created"} <= {r["action"] for r in audit}
+    quality = json.loads(run("ratings", "quality", "--campaign", "pilot", "--json", tmp_path=tmp_path).stdout)
+    assert [r["annotator"] for r in quality["raters"]] == ["ana", "ben"] and quality["raters"][0]["items"] == 2
