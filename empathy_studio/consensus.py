@@ -27,7 +27,7 @@ from .metrics import bootstrap_alpha, krippendorff_alpha
 SOURCES = ("unanimous", "majority", "adjudicated", "aggregated", "unresolved")
 
 
-def _value(scale: str, value: Any) -> Any:
+def _value(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, (float, np.floating)):
@@ -79,7 +79,7 @@ def consensus(ratings: Sequence[Mapping[str, Any]], scales: Sequence[str], limit
                 value, source = agg, "aggregated"
             else:
                 value, source = None, "unresolved"
-            labels[name] = {"value": _value(name, value), "source": source, "n": len(values), "spread": _value(name, spread)}
+            labels[name] = {"value": _value(value), "source": source, "n": len(values), "spread": _value(spread)}
         items[item] = labels
     return items, raters
 

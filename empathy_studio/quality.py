@@ -127,4 +127,4 @@ def assess(ratings: Sequence[Mapping[str, Any]], scale: str, ordinal: bool, rule
 
 def flag_kinds(report: Mapping[str, Any]) -> set[str]:
     """Which of `FLAGS` a report raised."""
-    return {f.split(":")[0] for f in report["flags"]}
+    return {f.split(":")[0] for f in report["flags"]} & set(FLAGS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from empathy_studio.services import CampaignRequest
+from empathy_studio.services import PermissionDenied
 
 from .conftest import read_guidelines
 from .test_browser_campaigns import current_item, open_page, pick, rate_by_keyboard, shows, sign_in, tab
@@ -59,7 +59,7 @@ def test_qualification_attention_pause_reinstatement_and_a_flagged_straight_line
         shows(page, "#practice-head", "practice item 2 of 2")
         answer(page, right=True)
         shows(page, "#practice-feedback", "Attempt 2 of 2 starts now")
-        with pytest.raises(Exception):  # still refused between attempts
+        with pytest.raises(PermissionDenied, match="qualification"):  # still refused between attempts
             studio.annotation.next_in(studio.annotation.login("cara", "carapw"), "trusted")
         answer(page, right=True)
         shows(page, "#practice-head", "practice item 2 of 2, attempt 2")

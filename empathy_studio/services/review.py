@@ -8,9 +8,9 @@ import csv
 import difflib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from .. import adjudication as A
 from ..aggregation import DEFAULT_METHOD, METHODS
@@ -46,7 +46,6 @@ class ReleaseRequest:
     campaigns: list[str]
     method: str = DEFAULT_METHOD
     guideline_version: int | None = None  # only ratings made under this version (one campaign); None: all
-    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "release name")
