@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -170,19 +171,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory):
-    """The studio on the demo set, launched in-process on a free port: (url, studio). Closed at the end."""
+ACCOUNTS = (("admin", "adminpw", "admin"), ("ana", "anapw", "annotator"), ("ben", "benpw", "annotator"))
+
+
+@contextlib.contextmanager
+def serving(folder: Path, starter: bool = True):
+    """The studio on the demo set in `folder`, launched in-process on a free port, with the test accounts: (url, studio)."""
     from empathy_studio.data import DEMO_PATH
     from empathy_studio.services import Studio
     from empathy_studio.settings import Account
     from empathy_studio.ui import build_app, launch_options
 
-    tmp = tmp_path_factory.mktemp("app")
-    settings = Settings(root=ROOT, models_dir=tmp / "models", db_path=tmp / "studio.sqlite", persistent_dir=None, warm_predictions=False,
-                        auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
+    settings = Settings(root=ROOT, models_dir=folder / "models", db_path=folder / "studio.sqlite", persistent_dir=None, warm_predictions=False,
+                        build_starter=False, auth=tuple(Account(*a) for a in ACCOUNTS))
     studio = Studio(settings.replace(esconv_file=DEMO_PATH))
-    studio.ensure_quick_model()
+    if starter:
+        studio.ensure_quick_model()
     studio.start()
     app = build_app(studio)
     port = free_port()
@@ -192,3 +196,10 @@ def live_app(tmp_path_factory):
     finally:
         app.close()
         studio.store.close()
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory):
+    """The studio shared by the app and browser tests, with the starter model built: (url, studio). Closed at the end."""
+    with serving(tmp_path_factory.mktemp("app")) as served:
+        yield served

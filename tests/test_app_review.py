@@ -124,26 +124,10 @@ MODEL_WORK = {"/start_training", "/estimate_training", "/analyze", "/analyze_dow
 @pytest.fixture
 def own_app(tmp_path):
     """A server of its own (the sweep below changes settings that the shared one must keep): (url, studio)."""
-    from empathy_studio.data import DEMO_PATH
-    from empathy_studio.services import Studio
-    from empathy_studio.settings import Account, Settings
-    from empathy_studio.ui import build_app, launch_options
+    from .conftest import serving
 
-    from .conftest import ROOT, free_port
-
-    settings = Settings(root=ROOT, models_dir=tmp_path / "models", db_path=tmp_path / "studio.sqlite", persistent_dir=None,
-                        warm_predictions=False, build_starter=False,
-                        auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw", "annotator"), Account("ben", "benpw", "annotator")))
-    studio = Studio(settings.replace(esconv_file=DEMO_PATH))
-    studio.start()
-    app = build_app(studio)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    try:
-        yield f"http://127.0.0.1:{port}/", studio
-    finally:
-        app.close()
-        studio.close()
+    with serving(tmp_path, starter=False) as served:
+        yield served
 
 
 def test_no_endpoint_edits_or_deletes_a_line_of_the_audit_log(own_app):
