@@ -20,6 +20,10 @@ from ..quality import QualityRules, assess
 from ..store import Annotator, require
 
 
+# the scale a campaign's rater quality and drift are read on: the first each kind of campaign asks
+QUALITY_SCALE = {"intensity": "initial", "empathy": "emotional_reactions"}
+
+
 class GateServices:
 
     # -- settings (admins) --------------------------------------------------------------------
@@ -149,7 +153,7 @@ class GateServices:
         ratings = self._campaign_ratings(camp)
         if not ratings:
             raise NotFound(f"campaign {camp['name']} has no ratings yet")
-        scale = "emotional_reactions" if camp["kind"] == "empathy" else "initial"
+        scale = QUALITY_SCALE[camp["kind"]]
         excluded, paused = set(self.store.excluded(camp["id"])), set(self.store.paused(camp["id"]))
         checks = {}
         for name in {r["annotator"] for r in ratings}:
@@ -169,7 +173,7 @@ class GateServices:
         if isinstance(batch, bool) or not isinstance(batch, int) or not 5 <= batch <= 1000:
             raise ConfigError(f"a batch is 5 to 1000 items, got {batch!r}")
         camp = self.store.campaign(campaign)
-        scale = "emotional_reactions" if camp["kind"] == "empathy" else "initial"
+        scale = QUALITY_SCALE[camp["kind"]]
         ratings = sorted(self._campaign_ratings(camp), key=lambda r: r["created"])
         if not ratings:
             raise NotFound(f"campaign {camp['name']} has no ratings yet")
@@ -186,10 +190,10 @@ class GateServices:
             level = "ordinal" if camp["kind"] == "empathy" else "interval"
             lo, hi = bootstrap_alpha(m, level, 200)
             batches.append({"batch": len(batches) + 1, "items": len(chunk), "alpha": krippendorff_alpha(m, level), "ci95": [lo, hi]})
-        consensus: dict[str, float] = defaultdict(float)
-        for item in order:
-            vals = [r[scale] for r in ratings if r["item_id"] == item]
-            consensus[item] = float(np.median(vals))
+        by_item: dict[str, list[float]] = defaultdict(list)
+        for r in ratings:
+            by_item[r["item_id"]].append(r[scale])
+        consensus = {item: float(np.median(vals)) for item, vals in by_item.items()}
         per_rater = {}
         for name in raters:
             mine = [abs(r[scale] - consensus[r["item_id"]]) for r in ratings if r["annotator"] == name]

@@ -100,12 +100,14 @@ class ReviewServices:
         _, camp = self._review_campaign(actor, campaign)
         return self._queue(camp, guideline_version)
 
-    def _queue(self, camp: Mapping[str, Any], version: int | None = None) -> list[dict[str, Any]]:
+    def _queue(self, camp: Mapping[str, Any], version: int | None = None, ratings: list[dict[str, Any]] | None = None,
+               adjudicated: Mapping[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+        """The queue, from the campaign's ratings and adjudications (read here unless the caller has them already)."""
         scales, limits = self._scales(camp), A.thresholds(_json(camp.get("thresholds")))
         by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in self._campaign_ratings(camp, version):
+        for r in self._campaign_ratings(camp, version) if ratings is None else ratings:
             by_item[r["item_id"]].append(r)
-        adjudicated = self._adjudications_by_item(camp)
+        adjudicated = self._adjudications_by_item(camp) if adjudicated is None else adjudicated
         need = max(2, camp["k"] or 2)
         out = []
         for item, rows in by_item.items():
@@ -155,7 +157,8 @@ class ReviewServices:
         unknown = [s for s in req.values if s not in scales]
         if unknown:
             raise InputError(f"campaign {camp['name']} does not ask for {unknown[0]!r}; its scales are {', '.join(scales)}")
-        entry = next((q for q in self._queue(camp) if q["item_id"] == req.item_id), None)
+        ratings, adjudicated = self._campaign_ratings(camp), self._adjudications_by_item(camp)
+        entry = next((q for q in self._queue(camp, None, ratings, adjudicated) if q["item_id"] == req.item_id), None)
         if entry is None:
             raise InputError(f"item {req.item_id!r} is not in the review queue of {camp['name']} (its raters agree, or it is settled)")
         disputed = [s.strip() for s in entry["scales"].split(",")]
@@ -163,13 +166,12 @@ class ReviewServices:
         if missing:
             raise InputError(f"set a final value for {', '.join(missing)} (in dispute)")
         values = {s: A.SCALES[s].check(v) for s, v in req.values.items() if v not in (None, "")}
-        past = self._adjudications_by_item(camp).get(req.item_id, [])
+        past = adjudicated.get(req.item_id, [])
         if camp["reviewers"] == 2 and past and past[-1]["reviewer_id"] == who.id:
             raise InputError("this campaign needs a second reviewer: someone else must confirm or set these values")
-        replaced = [{"annotator": r["annotator"], **{s: r.get(s) for s in scales}} for r in self._campaign_ratings(camp)
-                    if r["item_id"] == req.item_id]
+        replaced = [{"annotator": r["annotator"], **{s: r.get(s) for s in scales}} for r in ratings if r["item_id"] == req.item_id]
         aid = self.store.adjudicate(camp["id"], req.item_id, who.id, values, req.reason, req.note, replaced, who.name)
-        after = self._adjudications_by_item(camp).get(req.item_id, [])
+        after = [*past, {"vals": values, "reviewer_id": who.id}]
         return {"id": aid, "item_id": req.item_id, "values": values, "status": A.status(after, camp["reviewers"])}
 
     def set_review_options(self, actor: Annotator | None, campaign: str, thresholds: Mapping[str, Any] | None = None, reviewers: int = 1,
@@ -268,6 +270,9 @@ class ReviewServices:
     def release_folder(self, ident: str) -> Path:
         """The release's files, written from the store the first time they are asked for (and never again)."""
         row = self.store.release_row(ident)
+        folder = self.settings.effective_releases_dir / ident
+        if folder.exists():  # written once: a release never changes
+            return folder
         items = self.store.release_items(ident)
         names = {c["name"]: c for c in (self.store.campaign(n["name"]) for n in row["campaigns"])}
         by_id = {c["id"]: n for n, c in names.items()}
@@ -277,9 +282,8 @@ class ReviewServices:
             texts[it["item_id"]] = ({"post": item.get("post"), "response": item.get("text")} if item.get("post") is not None
                                     else {"text": item.get("text")})
         rows = flat_rows([{"campaign": by_id[it["campaign_id"]], **it} for it in items], texts, row["summary"]["scales"])
-        folder = self.settings.effective_releases_dir / ident
         folder.parent.mkdir(parents=True, exist_ok=True)
-        return write_folder({**row, "created_by": row.get("created_by")}, rows, folder)
+        return write_folder(row, rows, folder)
 
     def export_release(self, actor: Annotator | None, ident: str, target: str, token: str | None = None) -> str:
         require(actor, "admin")
