@@ -31,23 +31,35 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(
 ))
 
 
-@pytest.fixture(scope="session")
-def tiny_encoder(tmp_path_factory) -> Path:
-    """A BERT of hidden size 32 with 2 layers, and a WordPiece tokenizer from a small vocab, saved as a HF folder."""
+def make_tiny_encoder(folder: Path, layers: int = 2) -> Path:
+    """A BERT of hidden size 32 with `layers` layers, and a WordPiece tokenizer from a small vocab, saved as a HF folder.
+
+    The weights come from `torch.manual_seed(0)`, so the same call makes the same encoder on any machine."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
+    folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
     tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
                      max_position_embeddings=512)
-    import torch
-
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A BERT of hidden size 32 with 2 layers (see `make_tiny_encoder`)."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder6(tmp_path_factory) -> Path:
+    """The same with 6 layers, so the presets that freeze 4 layers and read layer 4 train as they do on MiniLM."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert-6"), layers=6)
 
 
 @pytest.fixture
