@@ -209,7 +209,8 @@ def publish_and_analyze(client, models_dir: Path, source: str, db: Path) -> dict
     """Publish copies of `source` into the live server's models folder: Analyze one at once (cold), the other once warmed."""
     import shutil
 
-    from empathy_studio.data import DataSources, labelled
+    from empathy_studio.data import labelled
+    from empathy_studio.sources import DataSources
     from empathy_studio.settings import load_settings
     from empathy_studio.store import Store
 

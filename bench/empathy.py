@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from empathy_studio.epitome import LEVEL4, epitome_pairs, split_pairs  # noqa: E402
 from empathy_studio.labels import EPITOME_LEVELS, EPITOME_MECHANISMS  # noqa: E402
-from empathy_studio.rater import RaterConfig  # noqa: E402
+from empathy_studio.models.rater import RaterConfig  # noqa: E402
 from empathy_studio.rater_training import Rating, RaterPredictor, rater_metrics, train_rater  # noqa: E402
 from empathy_studio.registry import bundled_minilm_path  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
-from empathy_studio.train_config import TrainConfig  # noqa: E402
+from empathy_studio.training.config import TrainConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ["level4_accuracy", "level4_f1_weighted", *[f"{m}_accuracy" for m in EPITOME_MECHANISMS],

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from empathy_studio import data as D  # noqa: E402
-from empathy_studio.inference import Predictor  # noqa: E402
+from empathy_studio.models.seeker_predictor import Predictor  # noqa: E402
 from empathy_studio.services import Studio  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 

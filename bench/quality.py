@@ -127,8 +127,8 @@ def esconv_floors(splits) -> dict[str, dict]:
 
 
 def _probe_predictor():
-    from empathy_studio.inference import Predictor
-    from empathy_studio.modeling import HeadConfig, build_model
+    from empathy_studio.models.seeker_predictor import Predictor
+    from empathy_studio.models.seeker import HeadConfig, build_model
     from empathy_studio.registry import bundled_minilm_path
 
     model, tok = build_model(bundled_minilm_path(), HeadConfig(pooling="mean", intensity_layer=4))

@@ -40,13 +40,13 @@ def one(config: str, steps: int) -> dict:
 
     from empathy_studio import data as D
     from empathy_studio.labels import ESCONV_EMOTIONS
-    from empathy_studio.modeling import EmotionIntensityModel, HeadConfig
+    from empathy_studio.models.seeker import EmotionIntensityModel, HeadConfig
     from empathy_studio.registry import bundled_minilm_path
     from empathy_studio.settings import load_settings
     from empathy_studio.training import _Collator, _text_rows, freeze_bottom
 
     settings = load_settings()
-    src = D.resolve_esconv(settings.esconv)
+    src = resolve_esconv(settings.esconv)
     train = D.to_examples(src.splits["train"])
     path = bundled_minilm_path()
     from transformers import AutoModel, AutoTokenizer

@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio.baselines import ZeroR  # noqa: E402
-from empathy_studio.calibration import LEVELS, first_words, uncertainty_metrics  # noqa: E402
+from empathy_studio.models.baselines import ZeroR  # noqa: E402
+from empathy_studio.models.calibration import LEVELS, first_words, uncertainty_metrics  # noqa: E402
 from empathy_studio.metrics import regression_metrics  # noqa: E402
 from empathy_studio.services import Studio, TrainRequest  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402

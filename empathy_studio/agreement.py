@@ -126,7 +126,7 @@ def empathy_agreement_report(table: Sequence[tuple[str, str, int, int, int]], go
         pairs = pairwise_qwk_arrays(m)
         refs = {"gold": np.array([gold[it][k] + 1 if it in gold else np.nan for it in items], dtype=float)}
         if model is not None:
-            refs["model"] = np.array([EPITOME_LEVELS.index(model[it]["levels"][mech]) + 1 if it in model else np.nan for it in items], dtype=float)
+            refs["model"] = np.array([EPITOME_LEVELS.index(model[it]["pred_levels"][mech]) + 1 if it in model else np.nan for it in items], dtype=float)
         against = {ref: _exact_and_qwk(m, row) for ref, row in refs.items()}
         report[mech] = {
             "alpha_ordinal": krippendorff_alpha(m, "ordinal"), "alpha_ordinal_ci95": [lo, hi], "alpha_nominal": krippendorff_alpha(m, "nominal"),

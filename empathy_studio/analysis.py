@@ -12,7 +12,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from .data import Dialogue, EsconvSource
+from .data import Dialogue
+from .models.calibration import reliability, softmax
+from .sources import EsconvSource
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report
 from .plots import export_confusion, export_reliability, export_violin, fmt_p
@@ -39,7 +41,6 @@ def calibration_of(rows: Sequence[dict[str, Any]], temperature: float = 1.0) -> 
     """ECE and reliability bins of the rows' emotion probabilities, and of the raw ones before `temperature` was applied."""
     import numpy as np
 
-    from .calibration import reliability, softmax
 
     labels = list(rows[0]["probs"])
     shown = np.array([[r["probs"][lab] for lab in labels] for r in rows])

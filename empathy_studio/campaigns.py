@@ -24,6 +24,7 @@ from typing import Any
 from . import data as D
 from .errors import ConfigError
 from .epitome import epitome_pairs, read_pairs, split_pairs
+from .sources import DataSources
 from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from .names import check_name
 from .store import CAMPAIGN_KINDS, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator, Store, require
@@ -100,7 +101,7 @@ def pair_item(item_id: str, source: str, post: str, response: str, levels: Any, 
 Pool = tuple[list[str], list[str], list[dict[str, Any]]]  # (item ids, other labelled ids for gold checks, item rows to write)
 
 
-def _pair_pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
+def _pair_pool(req: CampaignRequest, sources: DataSources) -> Pool:
     """The empathy campaign's items, the other gold-labelled pairs for gold checks, and the pairs as store items."""
     if req.source == "ids":
         ids = [i for i in re.split(r"[\s,;]+", req.ids or "") if i]
@@ -124,7 +125,7 @@ def _pair_pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
     return keep, rest, items
 
 
-def _pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
+def _pool(req: CampaignRequest, sources: DataSources) -> Pool:
     """(the requested item ids, the other labelled ids of the same source for gold checks, the new items to write)."""
     if req.kind == "empathy":
         return _pair_pool(req, sources)
@@ -153,7 +154,7 @@ def _pool(req: CampaignRequest, sources: D.DataSources) -> Pool:
     return [it["id"] for it in items], [], items
 
 
-def campaign_items(req: CampaignRequest, sources: D.DataSources) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+def campaign_items(req: CampaignRequest, sources: DataSources) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
     """(item id, kind) for a request, calibration items first, then the items to rate, then hidden gold checks; and the
     items the campaign brings (an upload's dialogues or pairs, EPITOME's pairs), for the store to write with the campaign."""
     keep, rest, new_items = _pool(req, sources)
@@ -172,7 +173,7 @@ def campaign_items(req: CampaignRequest, sources: D.DataSources) -> tuple[list[t
             + [(i, "gold") for i in gold]), new_items
 
 
-def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: D.DataSources, store: Store) -> int:
+def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: DataSources, store: Store) -> int:
     """A new campaign. An existing name is refused before anything is read or written; the store writes the campaign
     and the items it brings in one transaction, and never changes an item another campaign holds."""
     who = require(actor, "admin")

@@ -113,8 +113,9 @@ def _studio(args: argparse.Namespace) -> Studio:
 
 
 def _data_note(studio: Studio) -> None:
-    if studio.esconv.is_demo:
-        print(f"note: using the {studio.esconv.describe()}", file=sys.stderr)
+    note, demo = studio.data_note()
+    if demo:
+        print(f"note: using the {note}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------
@@ -204,16 +205,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a model on a split.  Example: empathy-studio evaluate --model zeror --dataset esconv --split test --json"""
-    studio = _studio(args)
-    if args.task == "empathy":
-        result = studio.evaluate_rater(args.model, args.split, progress=_bar())
-        if args.json:
-            _print_json(result)
-        else:
-            for k, v in result.items():
-                if not isinstance(v, list):  # the per-pair levels are for --json
-                    print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
-        return 0
+    return EVALUATE[TASKS[args.task].family](_studio(args), args)
+
+
+def _evaluate_rater(studio: Studio, args: argparse.Namespace) -> int:
+    result = studio.evaluate_rater(args.model, args.split, progress=_bar())
+    if args.json:
+        _print_json(result)
+    else:
+        for k, v in result.items():
+            if not isinstance(v, list):  # the per-pair levels are for --json
+                print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
+    return 0
+
+
+def _evaluate_seeker(studio: Studio, args: argparse.Namespace) -> int:
     if args.dataset == "esconv":
         _data_note(studio)
     result = studio.evaluate(args.model, args.dataset, args.split, progress=None if args.model == "zeror" else _bar())
@@ -236,6 +242,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+EVALUATE = {"seeker": _evaluate_seeker, "rater": _evaluate_rater}  # a task's model family -> how it is evaluated and shown
+
+
 def _with_interval(row: dict, target: str) -> str:
     iv = (row.get(f"pred_{target}_interval") or {}).get("0.8")
     return f"{row[f'pred_{target}']:.2f} (80%: {iv[0]:.2f} to {iv[1]:.2f})" if iv else f"{row[f'pred_{target}']:.2f}"
@@ -244,10 +253,10 @@ def _with_interval(row: dict, target: str) -> str:
 def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
     """The empathy rater on one (post, response) pair, or on every supporter turn of an ESConv-format file."""
     if args.file:
-        rows = [{"dialogue": d.dialogue_id, **r} for d in studio.load_dialogues(args.file) for r in studio.rate_dialogue(args.model, d)]
+        rows = [{"dialogue": d.dialogue_id, **r} for d in studio.load_dialogues(args.file) for r in studio.predict_turns(args.model, d)]
     elif args.post is not None and args.response is not None:
-        rating = studio.rate_pairs(args.model, [(args.post, args.response)], progress=_bar())[0]
-        rows = [{"post": args.post, "response": args.response, **rating.to_dict()}]
+        pred = studio.predict_empathy(args.model, [(args.post, args.response)], progress=_bar())[0]
+        rows = [{"post": args.post, "response": args.response, **pred.to_dict()}]
     else:
         raise ConfigError("--task empathy needs --post TEXT --response TEXT, or --file ESConv.json")
     if args.json:
@@ -255,16 +264,17 @@ def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         where = f"{r['dialogue']} turn {r['turn']}: " if "dialogue" in r else ""
-        levels = "  ".join(f"{MECHANISM_SHORT.get(m, m)} {v}" for m, v in r["levels"].items())  # ER/IP/EX, as the page says
-        print(f"{where}{levels}  4-level {r['level4']}  score {r['score']:.2f}  | {r['response'][:60]}")
+        levels = "  ".join(f"{MECHANISM_SHORT.get(m, m)} {v}" for m, v in r["pred_levels"].items())  # ER/IP/EX, as the page says
+        print(f"{where}{levels}  4-level {r['pred_level4']}  score {r['pred_score']:.2f}  | {r['response'][:60]}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict emotion and intensity.  Example: empathy-studio predict --model minilm-quick --text "I can't sleep since I lost my job" """
-    studio = _studio(args)
-    if args.task == "empathy":
-        return _predict_empathy(studio, args)
+    return PREDICT[TASKS[args.task].family](_studio(args), args)
+
+
+def _predict_seeker(studio: Studio, args: argparse.Namespace) -> int:
     if args.post is not None or args.response is not None:
         raise ConfigError("--post and --response go with --task empathy")
     if args.text is None and args.file is None:
@@ -282,6 +292,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             inten = "  ".join(f"{t} {_with_interval(r, t)}" for t in ("initial", "final", "change") if r[f"pred_{t}"] is not None)
             print(f"{r['pred_emotion']:<12} {r['probs'][r['pred_emotion']]:.2f}  {inten}  | {r['text'][:60]}")
     return 0
+
+
+PREDICT = {"seeker": _predict_seeker, "rater": _predict_empathy}  # a task's model family -> its predict command
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -329,7 +342,7 @@ def cmd_ratings(args: argparse.Namespace) -> int:
         if args.guideline_version is not None and not args.campaign:
             raise ConfigError("--guideline-version filters one campaign's ratings: add --campaign NAME")
         report = (studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot, args.guideline_version) if args.campaign
-                  else studio.annotation.agreement(model=args.model, n_boot=args.n_boot))
+                  else studio.agreement(model=args.model, n_boot=args.n_boot))
         if args.json:
             _print_json(report)
         elif report["kind"] == "empathy":

@@ -1,7 +1,9 @@
-"""Loading ESConv, FailedESConv, SAD, EPITOME and the demo set into typed records.
+"""Loading ESConv, FailedESConv, SAD and the demo set into typed records, and the paper's split.
 
-Also the paper's split (two stratified `train_test_split` calls, seed 42) and
-its `--balanced` augmentation. Every problem with an input file becomes one
+The split is two stratified `train_test_split` calls, seed 42. EPITOME's records
+live in `epitome.py`, where each dataset comes from in `sources.py`, and the
+training-set policies and the paper's `--balanced` in `training/policies.py`.
+Every problem with an input file becomes one
 `DataError` that names the file, the record index and the field, so callers
 can show a single line instead of a traceback.
 """
@@ -23,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from .errors import DataError, NotFound
 from .labels import EPITOME_LEVELS, ESCONV_EMOTIONS, EPITOME_MECHANISMS, SAD_LABELS
 
-__all__ = ["DataError", "DataSources", "Dialogue", "EsconvSource", "Example"]
+__all__ = ["DataError", "Dialogue", "Example"]
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "assets" / "demo_esconv.json"
 SPLITS = ("train", "val", "test")
@@ -84,15 +86,6 @@ class Example:
     initial: float = math.nan
     final: float = math.nan
     change: float = math.nan
-
-
-@dataclass(frozen=True)
-class EpitomeRecord:
-    sp_id: str
-    rp_id: str
-    seeker_post: str
-    response_post: str
-    levels: dict[str, int] = field(default_factory=dict)  # mechanism -> 0/1/2
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +255,7 @@ def to_examples(dialogues: Iterable[Dialogue], text_fn=None) -> list[Example]:
 
 def load_sad(path: Path | str) -> list[Example]:
     path = Path(path)
-    rows = _read_csv(path, required=("sID", "sentence", "original_label"))
+    rows = read_csv(path, required=("sID", "sentence", "original_label"))
     out = []
     for i, row in enumerate(rows):
         label = row["original_label"].strip()
@@ -272,27 +265,7 @@ def load_sad(path: Path | str) -> list[Example]:
     return out
 
 
-def load_epitome(folder: Path | str) -> list[EpitomeRecord]:
-    """The three EPITOME Reddit CSVs merged into one record per (seeker post, response) pair."""
-    folder = Path(folder)
-    merged: dict[tuple[str, str], EpitomeRecord] = {}
-    for mechanism in EPITOME_MECHANISMS:
-        path = folder / f"{mechanism.replace('_', '-')}-reddit.csv"
-        rows = _read_csv(path, required=("sp_id", "rp_id", "seeker_post", "response_post", "level"))
-        for i, row in enumerate(rows):
-            try:
-                level = int(row["level"])
-            except ValueError:
-                raise DataError(path, f"level {row['level']!r} is not 0, 1 or 2", i, "level") from None
-            if level not in (0, 1, 2):
-                raise DataError(path, f"level {level} is not 0, 1 or 2", i, "level")
-            key = (row["sp_id"], row["rp_id"])
-            rec = merged.setdefault(key, EpitomeRecord(key[0], key[1], row["seeker_post"], row["response_post"], {}))
-            rec.levels.setdefault(mechanism, level)  # the CSVs repeat some pairs; the first row wins
-    return list(merged.values())
-
-
-def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
@@ -337,52 +310,6 @@ def split_dialogues(dialogues: Sequence[Dialogue], seed: int = 42, source: str =
     return paper_split(kept, [ESCONV_EMOTIONS.index(d.emotion) for d in kept], seed, source)
 
 
-def _balance(items: Sequence[Any], key, keep, augment, target: int, seed: int) -> list[Example]:
-    """Down-sample classes above `target`, fill classes below it with `augment(rng, pool, k)` copies."""
-    rng = random.Random(seed)
-    by_class: dict[Any, list[Any]] = {}
-    for item in items:
-        by_class.setdefault(key(item), []).append(item)
-    out: list[Example] = []
-    for label in sorted(by_class):
-        pool = by_class[label]
-        chosen = rng.sample(pool, target) if len(pool) > target else list(pool)
-        out.extend(keep(chosen))
-        out.extend(augment(rng, pool, k) for k in range(target - len(chosen)))
-    rng.shuffle(out)
-    return out
-
-
-def balance_dialogues(train: Sequence[Dialogue], target: int = 1500, seed: int = 42) -> list[Example]:
-    """The paper's `--balanced`: up-sample each class to `target` with shortened copies, down-sample above it.
-
-    A synthetic copy keeps the first and last seeker utterances plus a random
-    subset of the middle ones, and the source dialogue's intensity labels.
-    """
-
-    def shortened(rng: random.Random, pool: list[Dialogue], k: int) -> Example:
-        d = rng.choice(pool)
-        turns = d.seeker_turns
-        middle = [t for t in turns[1:-1] if rng.random() < 0.5]
-        text = " ".join(turns[:1] + middle + turns[-1:] if len(turns) > 1 else turns)
-        return Example(f"{d.dialogue_id}#aug{k}", text, ESCONV_EMOTIONS.index(d.emotion), d.initial, d.final, d.change)
-
-    return _balance(train, lambda d: d.emotion, to_examples, shortened, target, seed)
-
-
-def balance_sentences(train: Sequence[Example], target: int = 1500, seed: int = 42) -> list[Example]:
-    """SAD flavour of `--balanced`: trim up to 30% of the words from each end."""
-
-    def trimmed(rng: random.Random, pool: list[Example], k: int) -> Example:
-        ex = rng.choice(pool)
-        words = ex.text.split()
-        cut = int(len(words) * 0.3)
-        start, end = rng.randint(0, cut), len(words) - rng.randint(0, cut)
-        return Example(f"{ex.item_id}#aug{k}", " ".join(words[start:max(end, start + 1)]), ex.label)
-
-    return _balance(train, lambda ex: ex.label, list, trimmed, target, seed)
-
-
 def text_hash(text: str) -> str:
     """The cache key of a text (predictions are cached per model and text hash)."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -394,193 +321,3 @@ def examples_hash(examples: Iterable[Example]) -> str:
     for ex in examples:
         h.update(json.dumps([ex.item_id, ex.text, ex.label, ex.initial, ex.final, ex.change]).encode())
     return h.hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------
-# where ESConv comes from
-
-
-@dataclass(frozen=True)
-class EsconvSource:
-    dialogues: tuple[Dialogue, ...]
-    origin: str  # a path, a hub id, "demo", or the "+"-joined origins of its parts
-    is_demo: bool = False
-    parts: tuple["EsconvSource", ...] = ()  # a union of sources (ESConv + FailedESConv): each part is split on its own
-    note: str = ""  # why this source and not the one asked for (the Hub could not be reached)
-
-    @classmethod
-    def union(cls, parts: Sequence["EsconvSource"]) -> "EsconvSource":
-        """Several ESConv-format sources as one: each split by the same seeded rule, the splits joined, ids kept distinct."""
-        seen: dict[str, str] = {}
-        for part in parts:
-            for d in part.dialogues:
-                if seen.setdefault(d.dialogue_id, part.origin) != part.origin:
-                    raise DataError(part.origin, f"dialogue id {d.dialogue_id!r} is also in {Path(seen[d.dialogue_id]).name}; ids must be distinct")
-        return cls(tuple(d for p in parts for d in p.dialogues), "+".join(p.origin for p in parts), parts=tuple(parts))
-
-    @cached_property
-    def splits(self) -> dict[str, list[Dialogue]]:
-        """The paper's split, computed once per source (a frozen dataclass keeps the cache in its __dict__)."""
-        if self.parts:
-            return {s: [d for p in self.parts for d in p.splits[s]] for s in SPLITS}
-        return split_dialogues(self.dialogues, source=self.origin)
-
-    @cached_property
-    def dropped(self) -> dict[str, int]:
-        """Records the loader keeps but the splits leave out, counted by reason."""
-        out: dict[str, int] = {}
-        for d in self.dialogues:
-            if d.emotion not in ESCONV_EMOTIONS:
-                reason = f"emotion {d.emotion!r} is not one of the 7 of the taxonomy"
-                out[reason] = out.get(reason, 0) + 1
-        return out
-
-    def dropped_note(self) -> str:
-        """One line for a banner or stderr; empty when nothing was left out."""
-        if not self.dropped:
-            return ""
-        total = sum(self.dropped.values())
-        return f"{total} dialogue{'s' * (total != 1)} of {self.name} left out: " + "; ".join(f"{n} × {why}" for why, n in self.dropped.items())
-
-    @property
-    def name(self) -> str:
-        return "+".join(Path(p).name for p in self.origin.split("+"))
-
-    @cached_property
-    def text_hashes(self) -> dict[str, str]:
-        """Dialogue id -> hash of its seeker text, for every labelled dialogue: the prediction cache's key, computed once per source."""
-        return {d.dialogue_id: text_hash(d.seeker_text) for d in labelled(self.dialogues)}
-
-    @cached_property
-    def split_of(self) -> dict[str, str]:
-        return {d.dialogue_id: name for name, ds in self.splits.items() for d in ds}
-
-    @cached_property
-    def by_id(self) -> dict[str, Dialogue]:
-        return {d.dialogue_id: d for d in labelled(self.dialogues)}
-
-    def dialogue(self, dialogue_id: str) -> Dialogue:
-        if dialogue_id not in self.by_id:
-            raise NotFound(f"unknown dialogue {dialogue_id!r}")
-        return self.by_id[dialogue_id]
-
-    def describe(self) -> str:
-        kept = labelled(self.dialogues)
-        if self.is_demo:
-            return (f"demo set ({len(kept)} short dialogues written for Empathy Studio); "
-                    + (self.note if self.note else "configure ESConv for real data"))
-        return f"ESConv from {Path(self.origin).name} ({len(kept)} labelled dialogues)"
-
-
-def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = None, hub: bool = False,
-                   hub_id: str = "thu-coai/esconv") -> EsconvSource:
-    """An explicit file (`--esconv`, EMPATHY_STUDIO_ESCONV), then space_config.yaml's candidates, then the Hub if enabled, then the demo."""
-    if explicit:
-        return EsconvSource(tuple(load_esconv(explicit)), str(explicit))
-    for path in candidates:
-        if Path(path).exists():
-            return EsconvSource(tuple(load_esconv(path)), str(path))
-    note = ""
-    if hub:
-        try:
-            return EsconvSource(tuple(load_esconv_hf(hub_id)), hub_id)
-        except Exception as exc:  # noqa: BLE001 - offline, or the Hub refused: the studio still serves, and says why
-            note = f"ESConv could not be loaded from the Hub ({hub_id}: {exc.__class__.__name__}), so the demo set is shown"
-    return EsconvSource(tuple(load_esconv(DEMO_PATH, source="demo")), "demo", is_demo=True, note=note)
-
-
-# ---------------------------------------------------------------------------
-# training data policies: gold, gold plus ratings, ratings only
-
-POLICIES = ("gold", "gold+ratings", "ratings")
-FAILED = "failed"  # the dataset name of the configured FailedESConv file
-TRAINABLE_SPLIT = "train"
-
-
-def training_examples(splits: dict[str, list[Dialogue]], policy: str = "gold", ratings: dict[str, dict[str, Any]] | None = None) -> list[Example]:
-    """The training set for a data policy. Only items of the train split are ever used, whoever rated them.
-
-    `ratings` maps item id to an aggregate {"initial", "final", "emotion"?}; a
-    rating replaces the gold intensities of its item (change = final - initial).
-    """
-    if policy not in POLICIES:
-        raise ValueError(f"unknown data policy {policy!r}; choose from {', '.join(POLICIES)}")
-    ratings = ratings or {}
-    train = splits[TRAINABLE_SPLIT]
-    gold = to_examples(train)
-    if policy == "gold":
-        return gold
-    out = []
-    for ex in gold:
-        agg = ratings.get(ex.item_id)
-        if agg is None:
-            if policy == "gold+ratings":
-                out.append(ex)
-            continue
-        emotion = agg.get("emotion")
-        label = ESCONV_EMOTIONS.index(emotion) if emotion in ESCONV_EMOTIONS else ex.label
-        initial, final = float(agg["initial"]), float(agg["final"])
-        out.append(Example(ex.item_id, ex.text, label, initial, final, final - initial))
-    return out
-
-
-# ---------------------------------------------------------------------------
-# every dataset as Example splits
-
-
-def epitome_examples(records: Sequence[EpitomeRecord], mechanism: str = "emotional_reactions") -> list[Example]:
-    """EPITOME as a 3-level classification of one mechanism; the input pairs the post and the response."""
-    return [Example(f"epitome-{r.sp_id}-{r.rp_id}", f"{r.seeker_post} [SEP] {r.response_post}", r.levels[mechanism])
-            for r in records if mechanism in r.levels]
-
-
-class DataSources:
-    """Where each dataset comes from, resolved on first use and kept: ESConv, ESConv-format files, SAD, EPITOME."""
-
-    def __init__(self, esconv: Sequence[Path] = (), esconv_file: Path | str | None = None, hub_esconv: bool = False,
-                 sad: Path | None = None, epitome: Path | None = None, failed: Path | None = None):
-        self._candidates, self._explicit, self._hub = tuple(esconv), esconv_file, hub_esconv
-        self.sad, self.epitome, self.failed = sad, epitome, failed
-        self._files: dict[str, EsconvSource] = {}
-
-    @classmethod
-    def from_settings(cls, settings) -> "DataSources":
-        return cls(settings.esconv, settings.esconv_file, settings.hub_esconv, settings.first_existing("sad"), settings.first_existing("epitome"),
-                   settings.first_existing("failed_esconv"))
-
-    @cached_property
-    def esconv(self) -> EsconvSource:
-        return resolve_esconv(self._candidates, self._explicit, hub=self._hub)
-
-    def esconv_datasets(self) -> list[str]:
-        """The named ESConv-format datasets available here: esconv, and with FailedESConv configured, failed and esconv+failed."""
-        return ["esconv", FAILED, f"esconv+{FAILED}"] if self.failed is not None and not self.esconv.is_demo else ["esconv"]
-
-    def esconv_like(self, dataset: str) -> EsconvSource:
-        """`esconv` (the configured source), `failed` (FailedESConv), an ESConv-format file, or several joined by "+"; each loaded once."""
-        if dataset == "esconv":
-            return self.esconv
-        if dataset not in self._files:
-            if "+" in dataset:
-                self._files[dataset] = EsconvSource.union([self.esconv_like(part) for part in dataset.split("+")])
-            elif dataset == FAILED:
-                if self.failed is None:
-                    raise DataError(FAILED, "FailedESConv is not configured (space_config.yaml: failed_esconv)")
-                self._files[dataset] = EsconvSource(tuple(load_esconv(self.failed, source="failed-esconv")), str(self.failed))
-            else:
-                self._files[dataset] = EsconvSource(tuple(load_esconv(dataset)), dataset)
-        return self._files[dataset]
-
-    def examples(self, dataset: str) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
-        """(split name -> examples, label names) for `esconv`, `sad`, `epitome`, or an ESConv-format file."""
-        if dataset == "sad":
-            if self.sad is None:
-                raise DataError("sad", "SAD is not configured (space_config.yaml: sad)")
-            rows = load_sad(self.sad)
-            return paper_split(rows, [r.label for r in rows], source=str(self.sad)), SAD_LABELS
-        if dataset == "epitome":
-            if self.epitome is None:
-                raise DataError("epitome", "EPITOME is not configured (space_config.yaml: epitome)")
-            rows = epitome_examples(load_epitome(self.epitome))
-            return paper_split(rows, [r.label for r in rows], source=str(self.epitome)), EPITOME_LEVELS
-        return {k: to_examples(v) for k, v in self.esconv_like(dataset).splits.items()}, ESCONV_EMOTIONS

@@ -1,4 +1,4 @@
-"""The empathy rater's data: EPITOME (seeker post, supporter response) pairs, their targets and their split.
+"""EPITOME: its records (the three Reddit CSVs merged), and the empathy rater's pairs, their targets and their split.
 
 Each pair carries the three mechanism levels of EPITOME (emotional reactions,
 interpretations, explorations; 0 none, 1 weak, 2 strong). From them, as in the
@@ -10,18 +10,53 @@ ESConv: 3,023 pairs give 2,418 / 302 / 303.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from sklearn.model_selection import train_test_split
 
-from .data import SPLITS, load_epitome
+from .data import SPLITS, Example, read_csv
 from .errors import DataError
 from .labels import EMPATHY_SCALE, EPITOME_MECHANISMS
 
 LEVEL4 = EMPATHY_SCALE
 MAX_SUM = 2 * len(EPITOME_MECHANISMS)
+
+
+@dataclass(frozen=True)
+class EpitomeRecord:
+    sp_id: str
+    rp_id: str
+    seeker_post: str
+    response_post: str
+    levels: dict[str, int] = field(default_factory=dict)  # mechanism -> 0/1/2
+
+
+def load_epitome(folder: Path | str) -> list[EpitomeRecord]:
+    """The three EPITOME Reddit CSVs merged into one record per (seeker post, response) pair."""
+    folder = Path(folder)
+    merged: dict[tuple[str, str], EpitomeRecord] = {}
+    for mechanism in EPITOME_MECHANISMS:
+        path = folder / f"{mechanism.replace('_', '-')}-reddit.csv"
+        rows = read_csv(path, required=("sp_id", "rp_id", "seeker_post", "response_post", "level"))
+        for i, row in enumerate(rows):
+            try:
+                level = int(row["level"])
+            except ValueError:
+                raise DataError(path, f"level {row['level']!r} is not 0, 1 or 2", i, "level") from None
+            if level not in (0, 1, 2):
+                raise DataError(path, f"level {level} is not 0, 1 or 2", i, "level")
+            key = (row["sp_id"], row["rp_id"])
+            rec = merged.setdefault(key, EpitomeRecord(key[0], key[1], row["seeker_post"], row["response_post"], {}))
+            rec.levels.setdefault(mechanism, level)  # the CSVs repeat some pairs; the first row wins
+    return list(merged.values())
+
+
+def epitome_examples(records: Sequence[EpitomeRecord], mechanism: str = "emotional_reactions") -> list[Example]:
+    """EPITOME as a 3-level classification of one mechanism; the input pairs the post and the response."""
+    return [Example(f"epitome-{r.sp_id}-{r.rp_id}", f"{r.seeker_post} [SEP] {r.response_post}", r.levels[mechanism])
+            for r in records if mechanism in r.levels]
 
 
 @dataclass(frozen=True)

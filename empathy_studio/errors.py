@@ -48,3 +48,9 @@ class ModelUnavailable(UserError, LookupError):
 
 class NotFound(UserError, LookupError):
     """An item, dialogue or job that does not exist."""
+
+
+def check_choice(name: str, value: object, choices: object) -> None:
+    """One message for a value outside its choices, wherever an option is checked."""
+    if value not in choices:  # type: ignore[operator]
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")  # type: ignore[call-overload]

@@ -50,9 +50,10 @@ class ModelSpec:
         return self.manifest.get("parent")
 
     @property
-    def is_rater(self) -> bool:
-        """An empathy rater (the supporter's side) rather than a model of the seeker."""
-        return self.rater or (self.path is not None and (self.path / RATER_FILE).exists())
+    def family(self) -> str:
+        """The model family (`training/families.py`): "rater" for an empathy rater (a row says so, or its folder has rater.json),
+        else "seeker"."""
+        return "rater" if self.rater or (self.path is not None and (self.path / RATER_FILE).exists()) else "seeker"
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -119,6 +120,10 @@ class Registry:
         tuned = {s.name: s for s in self.finetuned()}
         rows = [tuned.pop(name, spec) for name, spec in self.base.items()]  # a built quick model shadows its row
         return rows + list(tuned.values())
+
+    def of_family(self, family: str) -> list[ModelSpec]:
+        """The models of one family that predict or are built on first use (base encoders belong to no family yet)."""
+        return [s for s in self.all() if s.kind != "encoder" and s.family == family]
 
     def get(self, name: str) -> ModelSpec:
         for spec in self.all():
@@ -191,6 +196,7 @@ class Registry:
                 {
                     "name": spec.name,
                     "kind": spec.kind,
+                    "family": spec.family if spec.kind != "encoder" else None,
                     "source": spec.source if spec.kind != "finetuned" else "local",
                     "availability": self.availability(spec),
                     "description": spec.description,

@@ -7,7 +7,7 @@ at start, and the environment a training job's child process starts with,
 `Settings.child_env`, which this module reads back in the child).
 Precedence, highest first: explicit overrides (CLI flags), environment
 variables `EMPATHY_STUDIO_<KEY>`, `space_config.yaml`, the defaults below.
-Training defaults are not here: `train_config.TrainConfig` holds them and the
+Training defaults are not here: `training.config.TrainConfig` holds them and the
 `training:` block of the YAML overrides them.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .train_config import check_overrides
+from .training.config import check_overrides
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "space_config.yaml"

@@ -1,8 +1,10 @@
 """The tasks the studio trains models for, as one declarative table.
 
 A task names the data it learns from, its label space, the heads the model
-carries (`objective`) and the metrics that headline its results. Adding a task
-is one row here plus the modules it needs, never a branch in the use cases.
+carries (`objective`), the model family that learns it (`family`: its data,
+trainer hooks, predictor and folder, in `training/families.py`) and the metrics
+that headline its results, the first being its headline. Adding a task is one
+row here plus the modules it needs, never a branch in the use cases.
 `multitask` and `classify` are the names earlier versions gave the two ESConv
 tasks; they stay accepted so old commands and manifests keep their meaning.
 """
@@ -27,6 +29,7 @@ class Task:
     datasets: tuple[str, ...]  # the datasets it trains on; the first is the default
     labels: tuple[str, ...]
     objective: str  # the model's heads: "multitask" (emotion + intensity), "classify", or "rater" (the empathy rater)
+    family: str  # the model family that learns it (`training.families`): "seeker" or "rater"
     metrics: tuple[str, ...]  # the headline metrics, in the order tables show them
     files: bool = False  # also trains on ESConv-format JSON files (FailedESConv, uploads)
     ratings: bool = False  # annotators' ratings of ESConv items can join or replace the gold labels
@@ -36,15 +39,15 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Task("emotion-intensity", "emotion and its intensity (initial, final, change) of a help-seeker; the paper's multi-task model",
-             ("esconv",), ESCONV_EMOTIONS, "multitask", CLASSIFICATION + INTENSITY, files=True, ratings=True),
+             ("esconv",), ESCONV_EMOTIONS, "multitask", "seeker", CLASSIFICATION + INTENSITY, files=True, ratings=True),
         Task("emotion", "emotion of a help-seeker alone; the paper's classification-only variant",
-             ("esconv",), ESCONV_EMOTIONS, "classify", CLASSIFICATION, files=True, ratings=True),
+             ("esconv",), ESCONV_EMOTIONS, "classify", "seeker", CLASSIFICATION, files=True, ratings=True),
         Task("stressor", "stressor category of a short text (SAD, 9 classes; the paper's Table 1)",
-             ("sad",), SAD_LABELS, "classify", CLASSIFICATION),
+             ("sad",), SAD_LABELS, "classify", "seeker", CLASSIFICATION),
         Task("epitome-er", "level of emotional reaction in a supporter's response (EPITOME, none/weak/strong)",
-             ("epitome",), EPITOME_LEVELS, "classify", CLASSIFICATION),
+             ("epitome",), EPITOME_LEVELS, "classify", "seeker", CLASSIFICATION),
         Task("empathy", "how empathic a supporter's response to a post is: EPITOME's three mechanisms, the 4-level scale, a 0-1 score",
-             ("epitome",), EMPATHY_SCALE, "rater", RATER),
+             ("epitome",), EMPATHY_SCALE, "rater", "rater", RATER),
     )
 }
 

@@ -92,7 +92,7 @@ def save_tiny_model(tiny_encoder: Path, folder: Path, heads: dict | None = None,
     import torch
 
     from empathy_studio.labels import ESCONV_EMOTIONS
-    from empathy_studio.modeling import HeadConfig, build_model, save
+    from empathy_studio.models.seeker import HeadConfig, build_model, save
 
     torch.manual_seed(0)
     model, tok = build_model(tiny_encoder, HeadConfig(labels=list(ESCONV_EMOTIONS), intensity_init=[4.0, 2.0, -2.0], **(heads or {})))

@@ -292,7 +292,7 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
 
 
 def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(live_app, tiny_encoder):
-    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
 
     url, studio = live_app
     model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
@@ -321,7 +321,7 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
     """Campaign of (post, response) pairs: create, rate ER/IP/EX, refuse bad levels, undo, agreement per mechanism, export."""
     from gradio_client import handle_file
 
-    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
 
     url, studio = live_app
     if "tiny-rater" not in studio.rater_choices():

@@ -1,6 +1,9 @@
 """The import rules, checked on the source: ui -> services -> core, no cycles, no gradio in core, no torch in the store.
 
-Function-level imports count too: a cycle hidden inside a function is still a cycle.
+Function-level imports count too: a cycle hidden inside a function is still a cycle. The model
+side has its own map: `models` (what a model is) never imports `training` (how one is made),
+`services` or `ui`; `training` never imports `services` or `ui`; and the two families meet only
+through the contract (`training/family.py`), never through each other's modules.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from .conftest import ROOT
 PKG = ROOT / "empathy_studio"
 UI_MAY_IMPORT = {"empathy_studio.services", "empathy_studio.labels", "empathy_studio.plots"}
 CLI_MAY_IMPORT = {"empathy_studio.services", "empathy_studio.settings", "empathy_studio.ui"}
+# what lies below `Studio`: the UI and the CLI reach none of it through a studio's attributes
+BELOW_STUDIO = re.compile(r"\bstudio\.(store|registry|annotation|finetune|jobs|sources|esconv|snapshots|warmer|_\w+)\b")
+FAMILY_MODULES = {"seeker": ("empathy_studio.models.seeker", "empathy_studio.models.seeker_predictor", "empathy_studio.training.seeker",
+                             "empathy_studio.training.ridge", "empathy_studio.training.policies"),
+                  "rater": ("empathy_studio.models.rater", "empathy_studio.models.rater_predictor", "empathy_studio.training.rater",
+                            "empathy_studio.training.rater_data")}
 
 
 def module_name(path: Path) -> str:
@@ -75,12 +84,37 @@ def test_there_is_no_import_cycle():
 def test_ui_imports_services_and_shared_vocabulary_only(name):
     below = {m for m in internal(name) if not m.startswith("empathy_studio.ui")}
     assert below <= UI_MAY_IMPORT, f"{name} imports {sorted(below - UI_MAY_IMPORT)}"
-    assert not re.search(r"studio\.(store|registry)\b", MODULES[name].read_text())
+    assert not BELOW_STUDIO.findall(MODULES[name].read_text()), f"{name} reaches below Studio"
 
 
 def test_cli_calls_services_only():
     assert internal("empathy_studio.cli") <= CLI_MAY_IMPORT, sorted(internal("empathy_studio.cli") - CLI_MAY_IMPORT)
-    assert not re.search(r"studio\.(store|registry)\b", MODULES["empathy_studio.cli"].read_text())
+    assert not BELOW_STUDIO.findall(MODULES["empathy_studio.cli"].read_text())
+
+
+def test_the_check_for_calls_below_studio_sees_them():
+    assert BELOW_STUDIO.findall("studio.annotation.rate(who, item) and studio._predictors") == ["annotation", "_predictors"]
+    assert not BELOW_STUDIO.findall("studio.rate(who, item); studio.data_note()")
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("empathy_studio.models")))
+def test_models_never_import_training_services_or_ui(name):
+    below = {m for m in internal(name) if m.startswith(("empathy_studio.training", "empathy_studio.services", "empathy_studio.ui",
+                                                         "empathy_studio.cli"))}
+    assert not below, f"{name} imports {sorted(below)}"
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("empathy_studio.training")))
+def test_training_never_imports_services_or_ui(name):
+    above = {m for m in internal(name) if m.startswith(("empathy_studio.services", "empathy_studio.ui", "empathy_studio.cli"))}
+    assert not above, f"{name} imports {sorted(above)}"
+
+
+@pytest.mark.parametrize("family,other", [("seeker", "rater"), ("rater", "seeker")])
+def test_the_families_meet_only_through_the_contract(family, other):
+    for name in FAMILY_MODULES[family]:
+        crossing = internal(name) & set(FAMILY_MODULES[other])
+        assert not crossing, f"{name} imports the {other} family's {sorted(crossing)}"
 
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if not m.startswith(("empathy_studio.ui", "empathy_studio.cli"))))

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_rate_a_response_by_keyboard_then_see_the_raters_badges_in_explore(browser, live_app, tiny_encoder, tmp_path, artifacts):
-    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
     from empathy_studio.services import CampaignRequest
 
     url, studio = live_app

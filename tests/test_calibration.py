@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empathy_studio.calibration import (CALIBRATION_FILE, Calibration, conformal_quantile, fit_temperature, reliability, softmax,
+from empathy_studio.models.calibration import (CALIBRATION_FILE, Calibration, conformal_quantile, fit_temperature, reliability, softmax,
                                         uncertainty_metrics)
 from empathy_studio.data import Example
 from empathy_studio.errors import ModelUnavailable
-from empathy_studio.finetune import TrainRequest
+from empathy_studio.training.request import TrainRequest
 
 from .conftest import save_tiny_model
 
@@ -86,7 +86,7 @@ def test_a_trained_model_carries_its_calibration_and_the_predictor_applies_it(ti
 
 
 def test_uncertainty_metrics_count_coverage_on_held_out_examples():
-    from empathy_studio.inference import Prediction
+    from empathy_studio.models.seeker_predictor import Prediction
 
     cal = Calibration(temperature=2.0, quantiles={"initial": {"0.8": 0.5, "0.9": 1.0}})
     examples = [Example(str(i), "t", 0, initial=v) for i, v in enumerate([3.0, 3.4, 4.0, float("nan")])]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from empathy_studio.inference import Predictor
+from empathy_studio.models.seeker_predictor import Predictor
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPECTED = json.loads((DATA / "legacy-tiny-expected.json").read_text())

@@ -9,7 +9,10 @@ import pytest
 
 from empathy_studio import data as D
 from empathy_studio.labels import ESCONV_EMOTIONS
+from empathy_studio.epitome import load_epitome
 from empathy_studio.settings import load_settings
+from empathy_studio.sources import DataSources, resolve_esconv
+from empathy_studio.training.policies import balance_dialogues, training_examples
 
 from .conftest import EPITOME, ESCONV, SAD, needs_esconv
 
@@ -79,7 +82,7 @@ def test_missing_file(tmp_path):
 
 
 def test_demo_set_is_valid_and_covers_every_emotion():
-    src = D.resolve_esconv([], None, None)
+    src = resolve_esconv([], None, None)
     assert src.is_demo and "demo" in src.describe()
     kept = D.labelled(src.dialogues)
     assert len(kept) >= 25 and {d.emotion for d in kept} == set(ESCONV_EMOTIONS)
@@ -89,12 +92,12 @@ def test_demo_set_is_valid_and_covers_every_emotion():
 def test_resolution_order(tmp_path):
     explicit = _write(tmp_path, [_dialogue()], "a.json")
     configured = _write(tmp_path, [_dialogue(), _dialogue()], "b.json")
-    assert len(D.resolve_esconv([configured], explicit).dialogues) == 1
+    assert len(resolve_esconv([configured], explicit).dialogues) == 1
     # EMPATHY_STUDIO_ESCONV names the file explicitly, through Settings
     settings = load_settings(env={"EMPATHY_STUDIO_ESCONV": str(explicit), "EMPATHY_STUDIO_CONFIG": str(tmp_path / "none.yaml")},
                              esconv=(configured,))
-    assert len(D.DataSources.from_settings(settings).esconv.dialogues) == 1
-    assert len(D.resolve_esconv([tmp_path / "missing.json", configured]).dialogues) == 2
+    assert len(DataSources.from_settings(settings).esconv.dialogues) == 1
+    assert len(resolve_esconv([tmp_path / "missing.json", configured]).dialogues) == 2
 
 
 @needs_esconv
@@ -123,16 +126,16 @@ def test_sad_split_sizes():
 
 @pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME is not beside the project")
 def test_epitome_merges_three_mechanisms():
-    recs = D.load_epitome(EPITOME)
+    recs = load_epitome(EPITOME)
     assert len(recs) == 3023
     assert all(set(r.levels) == {"emotional_reactions", "interpretations", "explorations"} for r in recs)
 
 
 def test_balanced_augmentation_is_seeded_and_training_only():
-    src = D.resolve_esconv([], None, None)
+    src = resolve_esconv([], None, None)
     train = src.splits["train"]
-    a = D.balance_dialogues(train, target=10, seed=1)
-    b = D.balance_dialogues(train, target=10, seed=1)
+    a = balance_dialogues(train, target=10, seed=1)
+    b = balance_dialogues(train, target=10, seed=1)
     assert [e.text for e in a] == [e.text for e in b]
     counts = {lab: sum(e.label == lab for e in a) for lab in {e.label for e in a}}
     assert set(counts.values()) == {10}
@@ -145,15 +148,15 @@ def test_balanced_augmentation_is_seeded_and_training_only():
 
 
 def test_ratings_policies_never_use_evaluation_items():
-    src = D.resolve_esconv([], None, None)
+    src = resolve_esconv([], None, None)
     splits = src.splits
     test_id = splits["test"][0].dialogue_id
     train_id = splits["train"][0].dialogue_id
     ratings = {test_id: {"initial": 1, "final": 1}, train_id: {"initial": 2, "final": 1, "emotion": "shame"}}
-    only = D.training_examples(splits, "ratings", ratings)
+    only = training_examples(splits, "ratings", ratings)
     assert [e.item_id for e in only] == [train_id]
     assert only[0].initial == 2 and only[0].change == -1 and only[0].label == ESCONV_EMOTIONS.index("shame")
-    mixed = D.training_examples(splits, "gold+ratings", ratings)
+    mixed = training_examples(splits, "gold+ratings", ratings)
     assert len(mixed) == len(splits["train"]) and test_id not in {e.item_id for e in mixed}
     with pytest.raises(ValueError, match="unknown data policy"):
-        D.training_examples(splits, "everything", ratings)
+        training_examples(splits, "everything", ratings)

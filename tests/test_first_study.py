@@ -132,7 +132,7 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     import shutil
     from pathlib import Path
 
-    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
     from empathy_studio.ui.common import dialogue_html, pair_html
 
     url, studio = live_app
@@ -142,10 +142,10 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     job = studio.store.create_job({"model": "minilm", "task": "empathy"}, "admin")
     studio.store.update_job(job, state="succeeded", model_name="old-rater")
     studio.rater("old-rater")  # held in memory under its name
-    studio.cached_ratings("old-rater", [("k1", "I feel alone", "That sounds hard")])
+    studio.cached_empathy_predictions("old-rater", [("k1", "I feel alone", "That sounds hard")])
     studio.rename_model(admin, "old-rater", "new-rater")
     assert studio.store.job(job)["model_name"] == "new-rater" and set(studio.store.cached_hashes("new-rater")) == {"k1"}
-    assert "rater:old-rater" not in studio._predictors and studio.rater("new-rater") is not None
+    assert "old-rater" not in studio._predictors and studio.rater("new-rater") is not None
     studio.delete_model(admin, "new-rater")
     ben = studio.annotation.login("ben", "benpw")
     studio.annotation.rate(ben, "demo-2", 3, 2)
@@ -159,8 +159,8 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     stamp = table["data"][0][table["headers"].index("updated")]
     assert len(stamp) == 16 and "T" not in stamp  # "2026-12-02 09:41", the browser's own time
     d = studio.dialogue("demo-0")
-    assert "the number is the empathy score" in dialogue_html(d, ratings={1: {"levels": {"emotional_reactions": "weak"}, "score": 0.27}})
-    assert "the number is the empathy score" in pair_html("p:1", "post", "reply", {"levels": {"interpretations": "strong"}, "score": 0.5}, "r")
+    assert "the number is the empathy score" in dialogue_html(d, ratings={1: {"pred_levels": {"emotional_reactions": "weak"}, "pred_score": 0.27}})
+    assert "the number is the empathy score" in pair_html("p:1", "post", "reply", {"pred_levels": {"interpretations": "strong"}, "pred_score": 0.5}, "r")
     models = c.predict(api_name="/models")
     assert {"test metric", "measured on"} <= set(models["headers"]) and "default" not in models["headers"]
     quick = next(r for r in models["data"] if r[0].startswith("minilm-quick"))

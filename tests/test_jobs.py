@@ -114,9 +114,9 @@ def test_no_evaluation_item_is_ever_trained_on(studio):
         ann.rate(ana, d.dialogue_id, 2, 1)
     held_out = {d.dialogue_id for d in splits["test"] + splits["val"]}
     for policy in ("gold", "gold+ratings", "ratings"):
-        train, _ = studio.finetune.training_set(TrainRequest(model="tiny", policy=policy, **TINY))
+        train = studio.finetune.training_set(TrainRequest(model="tiny", policy=policy, **TINY)).splits
         assert not ({ex.item_id for ex in train["train"]} & held_out), policy
-    only = studio.finetune.training_set(TrainRequest(model="tiny", policy="ratings", **TINY))[0]["train"]
+    only = studio.finetune.training_set(TrainRequest(model="tiny", policy="ratings", **TINY)).splits["train"]
     assert len(only) == 3 and all(ex.initial == 2 for ex in only)
 
 
@@ -159,7 +159,7 @@ def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(
     request = TrainRequest(model="tiny-bert", task="empathy", max_steps=2, max_length=32, batch_size=8, name="job-rater")
     job = studio.jobs.wait(studio.jobs.submit(root, request.to_dict()), timeout=300)
     assert job["state"] == "succeeded", job["log_tail"]
-    assert studio.registry.get("job-rater").is_rater and job["model_name"] == "job-rater"
+    assert studio.registry.get("job-rater").family == "rater" and job["model_name"] == "job-rater"
     assert "registered job-rater" in job["log_tail"] and "4-level F1 (weighted)" in job["log_tail"]
     assert " s in all (" in job["log_tail"]  # the whole job's time, not the training steps' alone
 

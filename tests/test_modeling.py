@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from empathy_studio.inference import Predictor
-from empathy_studio.modeling import HeadConfig, build_model, load, save, select_emotion
+from empathy_studio.models.seeker_predictor import Predictor
+from empathy_studio.models.seeker import HeadConfig, build_model, load, save, select_emotion
 from empathy_studio.errors import ConfigError, ModelUnavailable
-from empathy_studio.train_config import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, preset
-from empathy_studio.training import TrainData, train
+from empathy_studio.training.config import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, preset
+from empathy_studio.training.families import FAMILIES
+from empathy_studio.training.trainer import TrainData, train
 from sklearn.linear_model import Ridge
 
 LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
@@ -63,7 +64,7 @@ def test_intensity_heads_start_at_the_training_mean(tiny_encoder):
 
 
 def test_focal_loss_downweights_easy_examples(tiny_encoder):
-    from empathy_studio.modeling import focal_cross_entropy
+    from empathy_studio.models.encoder import focal_cross_entropy
 
     logits = torch.tensor([[4.0, 0.0], [0.0, 0.1]])
     labels = torch.tensor([0, 0])
@@ -127,7 +128,7 @@ def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples, tm
     events = []
     cfg = TrainConfig(encoder=str(tiny_encoder), epochs=15, batch_size=4, max_length=32, learning_rate=1e-3, head_learning_rate=5e-3,
                       warmup=0, patience=0, output_dir=str(tmp_path / "trainer"))
-    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
+    res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
     losses = [h["eval_loss"] for h in res.history]
     assert losses[-1] < losses[0]
     steps = [e for e in events if e.phase == "training"]
@@ -141,17 +142,17 @@ def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples, tmp_path)
     cfg = preset("quick", str(tiny_encoder), epochs=5, batch_size=4, intensity_layer=1, output_dir=str(tmp_path / "trainer"))
     torch.manual_seed(0)
     before, _ = build_model(tiny_encoder, HeadConfig(labels=LABELS))
-    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     enc_before = dict(before.encoder.named_parameters())
     for name, p in res.model.encoder.named_parameters():
         assert torch.equal(p, enc_before[name]), name
-    assert res.model.heads_config.pooling == "mean" and set(res.ridge) == {"initial", "final", "change"}
+    assert res.model.heads_config.pooling == "mean" and set(res.extras["ridge"]) == {"initial", "final", "change"}
 
 
 def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_path):
     cfg = TrainConfig(encoder=str(tiny_encoder), epochs=30, batch_size=4, max_length=32, learning_rate=5e-3, head_learning_rate=5e-2,
                       warmup=0, patience=2, output_dir=str(tmp_path / "trainer"))
-    res = train(cfg, TrainData(tiny_examples, tiny_examples[4:], LABELS))
+    res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[4:], LABELS))
     best = min(h["eval_loss"] for h in res.history)
     assert res.best["eval_loss"] == best
     assert len(res.history) < 30 or math.isclose(res.history[-1]["eval_loss"], best)
@@ -160,17 +161,17 @@ def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_
 def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples, tmp_path):
     cfg = preset("default", str(tiny_encoder), epochs=2, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
                  lexical_intensity=False, output_dir=str(tmp_path / "trainer"))
-    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     bottom = res.model.encoder.encoder.layer[0]
     assert not any(p.requires_grad for p in bottom.parameters()) and all(p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters())
-    assert {r["alpha"] for r in res.ridge.values()} <= set(RIDGE_ALPHAS) and res.model.lexical is None
+    assert {r["alpha"] for r in res.extras["ridge"].values()} <= set(RIDGE_ALPHAS) and res.model.lexical is None
     p = Predictor(res.model, res.tokenizer, cache_size=0)
     texts = [e.text for e in tiny_examples]
     feats = p.embed(texts)[1].numpy().astype(np.float64)
     # the folded head equals sklearn's ridge on the standardised features, with the chosen penalty
     y = np.array([e.initial for e in tiny_examples])
     z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
-    expected = Ridge(alpha=res.ridge["initial"]["alpha"]).fit(z, y).predict(z)
+    expected = Ridge(alpha=res.extras["ridge"]["initial"]["alpha"]).fit(z, y).predict(z)
     got = [x.intensity_raw["initial"] for x in p.predict(texts)]
     np.testing.assert_allclose(got, expected, atol=1e-4)
     with pytest.raises(ConfigError, match="outside"):
@@ -180,9 +181,9 @@ def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, 
 def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, tiny_examples, tmp_path):
     cfg = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
                  output_dir=str(tmp_path / "trainer"))
-    res = train(cfg, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     lexical = res.model.lexical
-    assert lexical is not None and {r["lexical_scale"] for r in res.ridge.values()} <= set(LEXICAL_SCALES)
+    assert lexical is not None and {r["lexical_scale"] for r in res.extras["ridge"].values()} <= set(LEXICAL_SCALES)
     texts = [e.text for e in tiny_examples]
     p = Predictor(res.model, res.tokenizer, cache_size=0)
     feats = p.embed(texts)[1]
@@ -212,14 +213,14 @@ def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, 
 
     off = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
                  lexical_intensity=False, output_dir=str(tmp_path / "trainer2"))
-    plain = train(off, TrainData(tiny_examples, tiny_examples[:4], LABELS))
+    plain = train(off, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     assert not (save(plain.model, plain.tokenizer, tmp_path / "plain") / "lexical.json").exists()
     with pytest.raises(ConfigError, match="needs ridge_intensity"):
         TrainConfig(encoder=str(tiny_encoder), lexical_intensity=True)
 
 
 def test_lexical_file_that_does_not_fit_is_refused(tmp_path):
-    from empathy_studio.lexical import LexicalIntensity
+    from empathy_studio.models.lexical import LexicalIntensity
 
     bad = tmp_path / "lexical.json"
     bad.write_text('{"terms": ["a"], "idf": [1.0]}')

@@ -8,9 +8,12 @@ import torch
 
 from empathy_studio.epitome import LEVEL4, Pair, epitome_pairs, split_pairs
 from empathy_studio.errors import ConfigError, InputError, ModelUnavailable
-from empathy_studio.rater import RaterConfig, load_rater, save_rater, soft_labels
-from empathy_studio.rater_training import RaterPredictor, rater_metrics, train_rater
-from empathy_studio.train_config import TrainConfig
+from empathy_studio.models.rater import RaterConfig, load_rater, save_rater, soft_labels
+from empathy_studio.models.rater_predictor import RaterPredictor
+from empathy_studio.training.config import TrainConfig
+from empathy_studio.training.families import FAMILIES
+from empathy_studio.training.rater import rater_metrics
+from empathy_studio.training.trainer import TrainData, train
 
 from .conftest import EPITOME
 
@@ -48,20 +51,21 @@ def test_soft_labels_move_mass_to_ordinal_neighbours_only():
 def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_encoder, tmp_path, arch, loss, score_loss):
     pairs = _pairs()
     cfg = TrainConfig(encoder=str(tiny_encoder), epochs=1, batch_size=8, max_length=32, output_dir=str(tmp_path / "t"), select_metric="accuracy")
-    res = train_rater(cfg, RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16), pairs[:16], pairs[16:])
+    heads = RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16)
+    res = train(cfg, FAMILIES["rater"], TrainData(pairs[:16], pairs[16:], heads=heads))
     assert res.history and "eval_accuracy" in res.history[0]
     predictor = RaterPredictor(res.model, res.tokenizer, max_length=32)
     texts = [(p.post, p.response) for p in pairs]
-    ratings = predictor.rate(texts)
+    ratings = predictor.predict(texts)
     assert all(set(r.levels) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= r.score <= 1 for r in ratings)
     assert all(abs(sum(r.probs["explorations"].values()) - 1) < 1e-5 for r in ratings)
     m = rater_metrics(ratings, pairs)
     assert 0 <= m["level4_f1_weighted"] <= 1 and m["n"] == 24 and "interpretations_f1_macro" in m
     folder = save_rater(res.model, res.tokenizer, tmp_path / "m")
-    again = RaterPredictor(*load_rater(folder), max_length=32).rate(texts)
+    again = RaterPredictor(*load_rater(folder), max_length=32).predict(texts)
     assert all(a.levels == b.levels and a.level4 == b.level4 and abs(a.score - b.score) < 1e-5 for a, b in zip(again, ratings))
     # order does not matter: batches are sorted by length and put back
-    assert [r.levels for r in predictor.rate(texts[::-1])] == [r.levels for r in ratings][::-1]
+    assert [r.levels for r in predictor.predict(texts[::-1])] == [r.levels for r in ratings][::-1]
 
 
 def test_bad_input_is_one_clear_error(tiny_encoder, tmp_path):
@@ -69,14 +73,14 @@ def test_bad_input_is_one_clear_error(tiny_encoder, tmp_path):
         RaterConfig(arch="triple")
     with pytest.raises(ConfigError, match="loss"):
         RaterConfig(loss="hinge")
-    from empathy_studio.rater import EmpathyRater, build_rater
+    from empathy_studio.models.rater import EmpathyRater, build_rater
 
     model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
     assert isinstance(model, EmpathyRater)
     p = RaterPredictor(model, tok)
     for pair, what in ((("", "reply"), "post is empty"), (("post", "   "), "response is empty"), (("post", "x" * 20_001), "limit")):
         with pytest.raises(InputError, match=what):
-            p.rate([pair])
+            p.predict([pair])
     with pytest.raises(ModelUnavailable, match="not an empathy rater"):
         load_rater(tmp_path)
 
@@ -111,7 +115,7 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
     assert json.loads(ev.stdout)["n"] == 303
     one = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "i feel so alone", "--response",
                          "i am sorry, that sounds hard. what happened?", "--json").stdout)
-    assert set(one["levels"]) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= one["score"] <= 1
+    assert set(one["pred_levels"]) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= one["pred_score"] <= 1
     turns = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--file", str(DEMO_PATH), "--json").stdout)
     assert turns and all(r["post"] and r["response"] for r in turns)
     plain = cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "i feel so alone", "--response", "i am sorry").stdout
@@ -124,7 +128,7 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
 
 @pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME and FailedESConv are not beside the project (../shared/data)")
 def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_turn_scores(tiny_studio, tiny_encoder):
-    from empathy_studio.rater import build_rater, save_rater
+    from empathy_studio.models.rater import build_rater, save_rater
 
     from .conftest import FAILED
 
@@ -148,7 +152,7 @@ def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_tur
 def test_a_built_rater_is_warmed_in_the_background_and_its_analysis_downloads(settings, tiny_encoder):
     """The warmer scores a rater's supporter turns of the studio's ESConv source (one `warm`, as its child runs it); Analyze then
     only reads them. FailedESConv stands in for ESConv here: its seekers rated their supporters, and it is small."""
-    from empathy_studio.rater import build_rater, save_rater
+    from empathy_studio.models.rater import build_rater, save_rater
     from empathy_studio.services import Studio
 
     from .conftest import FAILED

@@ -225,7 +225,7 @@ def test_the_audit_log_records_every_kind_of_change(study):
 
 def test_training_on_a_release_records_it_and_a_rebuild_reads_the_same_rows(study):
     from empathy_studio.data import examples_hash
-    from empathy_studio.finetune import TrainRequest
+    from empathy_studio.training.request import TrainRequest
 
     s, root, train = study
     s.adjudicate(login(s, "rev"), AdjudicationRequest("pilot", train[0], {"initial": 4}, "rater error"))
@@ -236,7 +236,7 @@ def test_training_on_a_release_records_it_and_a_rebuild_reads_the_same_rows(stud
     assert manifest["release"]["id"] == rel["id"] and manifest["release"]["content_hash"] == rel["content_hash"]  # the latest, by default
     assert manifest["request"]["release"] == rel["id"]
     assert next(r for r in s.model_rows() if r["name"] == "from-release")["release"] == rel["id"]
-    splits, _ = s.finetune.training_set(TrainRequest.from_dict({**manifest["request"], "name": None}))
+    splits = s.finetune.training_set(TrainRequest.from_dict({**manifest["request"], "name": None})).splits
     assert examples_hash(splits["train"]) == manifest["data_hash"]  # the same training set from the manifest
     trained = {ex.item_id: ex for ex in splits["train"]}
     assert trained[train[0]].initial == 4.0  # the adjudicated value, not the raters' 5 and 2

@@ -174,7 +174,7 @@ def test_agreement_per_mechanism_with_gold_and_export_import_round_trip(pairs_ca
 def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_encoder, tmp_path):
     """Policy `ratings`: the rated pairs' median levels, split 80/10/10 when EPITOME is not there."""
     from empathy_studio import registry
-    from empathy_studio.finetune import TrainRequest
+    from empathy_studio.training.request import TrainRequest
 
     tiny_studio.sources.epitome = None
     root = tiny_studio.annotation.login("root", "pw")
@@ -192,7 +192,7 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
                        select_metric="loss", arch="cross", loss="kl")
     estimate = tiny_studio.finetune.estimate(req)
     assert estimate["n_train"] == 24 and estimate["steps"] == 2 and estimate["estimated_seconds"] >= 0
-    assert set(estimate["phases"]) == {"loading", "training", "evaluating, testing"}
+    assert set(estimate["phases"]) == {"loading", "training", "evaluating", "testing"}
     manifest = tiny_studio.train_and_register(req)
     assert manifest["policy"] == "ratings" and manifest["dataset"] == "ratings"
     assert manifest["hyperparameters"]["select_metric"] == "loss" and manifest["rater"]["arch"] == "cross" and manifest["rater"]["loss"] == "kl"
@@ -203,21 +203,23 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
 
 @pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME is not beside the project (../shared/data)")
 def test_rated_epitome_test_pairs_never_train_and_rated_train_pairs_take_their_raters_levels(tiny_studio):
-    from empathy_studio.finetune import TrainRequest
-    from empathy_studio.rater_finetune import rater_splits, rater_training_set
+    from empathy_studio.training.request import TrainRequest
+    from empathy_studio.training.rater_data import rater_splits
 
     root = tiny_studio.annotation.login("root", "pw")
     tiny_studio.create_campaign(root, CampaignRequest(name="ep", kind="empathy", source="split", split="all", k=1, limit=4000))
     cid = tiny_studio.store.campaign("ep")["id"]
-    gold = rater_splits(tiny_studio.finetune)
+    gold = rater_splits(tiny_studio.sources)
     test_pair, train_pair = gold["test"][0], gold["train"][0]
     flipped = tuple(2 - v for v in train_pair.levels)
     tiny_studio.store.rate_empathy("ana", f"epitome:{test_pair.pair_id}", {ER: 0, IP: 0, EX: 0}, cid)
     tiny_studio.store.rate_empathy("ana", f"epitome:{train_pair.pair_id}", dict(zip(EPITOME_MECHANISMS, flipped)), cid)
-    splits, held = rater_training_set(tiny_studio.finetune, TrainRequest(model="minilm", task="empathy", policy="gold+ratings"))
+    tset = tiny_studio.finetune.training_set(TrainRequest(model="minilm", task="empathy", policy="gold+ratings"))
+    splits, held = tset.splits, tset.notes["rated_pairs_held_out"]
     assert held == 1 and len(splits["train"]) == len(gold["train"]) and splits["test"] == gold["test"]
     assert next(p for p in splits["train"] if p.pair_id == train_pair.pair_id).levels == flipped
-    only, held = rater_training_set(tiny_studio.finetune, TrainRequest(model="minilm", task="empathy", policy="ratings"))
+    tset = tiny_studio.finetune.training_set(TrainRequest(model="minilm", task="empathy", policy="ratings"))
+    only, held = tset.splits, tset.notes["rated_pairs_held_out"]
     assert held == 1 and [p.pair_id for p in only["train"]] == [train_pair.pair_id]
 
 
@@ -243,11 +245,11 @@ def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_re
 
 def test_the_raters_presets_and_the_seekers_do_not_mix():
     from empathy_studio.errors import ConfigError
-    from empathy_studio.finetune import TrainRequest
+    from empathy_studio.training.request import TrainRequest
 
     with pytest.raises(ConfigError, match="preset rater is for --task empathy, not for --task emotion-intensity"):
         TrainRequest(model="minilm", preset="rater")
-    with pytest.raises(ConfigError, match="preset quick is for the seeker model, not for --task empathy"):
+    with pytest.raises(ConfigError, match="preset quick is for --task emotion-intensity, emotion, stressor or epitome-er, not for --task empathy"):
         TrainRequest(model="minilm", task="empathy", preset="quick")
     with pytest.raises(ConfigError, match="select_metric must be one of"):
         TrainRequest(model="minilm", task="empathy", select_metric="f2")

@@ -24,7 +24,7 @@ RESPONSES = ["that sounds hard, what happened?", "i am sorry", "ok", "you must f
 
 @pytest.fixture
 def corpus(tmp_path, tiny_encoder):
-    from empathy_studio.rater import RaterConfig, build_rater, save_rater
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
 
     model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
     save_rater(model, tok, tmp_path / "models" / "tiny-rater", {"name": "tiny-rater", "task": "empathy", "objective": "rater"})

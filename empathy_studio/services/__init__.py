@@ -3,7 +3,7 @@
 `Studio` wires the core together and owns the lazily loaded pieces (the data
 sources, the store, the predictors: a model loads on first use, so the page
 answers before any weights are in memory). Its use cases live beside it:
-fine-tuning in `finetune`, annotation in `annotation`, jobs in `jobs`, the
+fine-tuning in `training`, annotation in `annotation`, jobs in `jobs`, the
 researcher's tables and downloads in `analysis`; `Studio` gives each its
 dependencies and offers the UI and CLI one method per thing they do. The names
 the UI needs as vocabulary (`TrainRequest`, `UserError`, the choices) are
@@ -14,13 +14,11 @@ re-exported here, so `ui/` imports services and nothing below it. One module per
 
 from __future__ import annotations
 
-from .. import data as D
 from ..analysis import MECHANISM_SHORT, metric_name
 from ..annotation import QUEUE_ORDERS
 from ..campaigns import SOURCES as CAMPAIGN_SOURCES
 from ..campaigns import CampaignRequest
 from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
-from ..finetune import TrainRequest
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
 from ..progress import ProgressEvent
@@ -29,10 +27,12 @@ from ..aggregation import METHODS as AGGREGATION_METHODS
 from ..adjudication import DEFAULT_THRESHOLDS
 from ..store import ADJUDICATION_REASONS, ROLES, CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
 from ..tasks import TASKS
-from ..rater_config import ARCHS, LOSSES, SCORE_LOSSES
+from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
 from ..scoring import ScoreRequest
-from ..train_config import PRESETS, RATER_PRESETS, SELECT_METRICS
+from ..training.config import PRESETS, RATER_PRESETS, SELECT_METRICS
+from ..training.policies import POLICIES
+from ..training.request import TrainRequest
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .gates import GateServices
@@ -47,7 +47,6 @@ __all__ = ["RATER_PRESETS", "MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "S
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied", "AdjudicationRequest", "ReleaseRequest",
            "ADJUDICATION_REASONS", "ROLES", "AGGREGATION_METHODS", "DEFAULT_AGGREGATION", "DEFAULT_THRESHOLDS"]
 
-POLICIES = D.POLICIES
 # Whoever runs the command line holds the database and the models folder: an admin by construction.
 COMMAND_LINE = Annotator(0, "(command line)", "admin")
 

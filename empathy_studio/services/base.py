@@ -18,7 +18,8 @@ from .. import analysis
 from .. import data as D
 from ..annotation import Annotation
 from ..errors import DataError, InputError, ModelUnavailable, PermissionDenied
-from ..finetune import Finetuner, TrainRequest
+from ..sources import DataSources, EsconvSource
+from ..training.request import TrainRequest
 from ..jobs import JobRunner, zero_gpu
 from ..progress import ProgressFn
 from ..registry import QUICK_MODEL, Registry
@@ -27,7 +28,8 @@ from ..store import Annotator, Store
 from ..campaigns import dialogue_of_item
 
 if TYPE_CHECKING:
-    from ..inference import Predictor
+    from ..models.predictor import BatchPredictor
+    from ..training.finetune import Finetuner
 
 log = logging.getLogger(__name__)
 SPLITS = (*D.SPLITS, "all")
@@ -64,23 +66,23 @@ class StudioBase:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.registry = Registry(settings.models_dir, settings.allow_hub_downloads)
-        self.sources = D.DataSources.from_settings(settings)
+        self.sources = DataSources.from_settings(settings)
         self._lock = threading.RLock()
         self._starter_lock = threading.Lock()  # one starter model built at a time, without holding the studio's lock
         self._starter_proc: subprocess.Popen | None = None  # the server's child building the starter model
-        self._predictors: dict[str, Predictor] = {}
+        self._predictors: dict[str, BatchPredictor] = {}  # model name -> its loaded predictor, of either family
         self._turn_hashes: dict[str, dict[str, str]] = {}  # dataset -> supporter turn -> text hash (the raters' external check)
         self._store: Store | None = None
         self._annotation: Annotation | None = None
         self._jobs: JobRunner | None = None
-        self._finetune: Finetuner | None = None
+        self._finetune: "Finetuner | None" = None
         self.snapshots = None
         self.warmer = None
 
     # -- the pieces, built on first use -------------------------------------------
 
     @property
-    def esconv(self) -> D.EsconvSource:
+    def esconv(self) -> EsconvSource:
         return self.sources.esconv
 
     @property
@@ -100,6 +102,8 @@ class StudioBase:
 
     @property
     def finetune(self) -> Finetuner:
+        from ..training.finetune import Finetuner  # torch loads with the first use of training, not at start-up
+
         with self._lock:
             if self._finetune is None:
                 self._finetune = Finetuner(self.settings, self.registry, self.sources, self.store)
@@ -198,6 +202,10 @@ class StudioBase:
         return self.store.upsert_items(rows)
 
     # -- data -----------------------------------------------------------------------
+
+    def data_note(self) -> tuple[str, bool]:
+        """(what the seeker data is, in words; whether it is the demo set), as the page and the CLI say it."""
+        return self.esconv.describe(), self.esconv.is_demo
 
     def dialogue(self, dialogue_id: str) -> D.Dialogue:
         """A dialogue of the ESConv source, or of a campaign's uploaded file (kept with its item)."""

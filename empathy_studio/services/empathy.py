@@ -7,15 +7,17 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import ModelUnavailable, NotFound
-from ..progress import ProgressEvent, ProgressFn
-from ..registry import ModelSpec
+from ..data import text_hash
+from ..epitome import LEVEL4
+from ..errors import NotFound
+from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+from ..progress import ProgressFn
+from ..registry import DEFAULT_RATER, QUICK_RATER, ModelSpec
 
 if TYPE_CHECKING:
     from ..data import Dialogue
-    from ..rater_training import Rating, RaterPredictor
+    from ..models.rater_predictor import EmpathyPrediction, RaterPredictor
 
-RATER_BUILD = "Building the starter empathy rater (one time, about 2 minutes on a free 2-core machine)"
 CONTEXT_TURNS = 3  # a supporter turn is rated against this many seeker turns before it (EPITOME's posts are one message)
 
 
@@ -34,32 +36,14 @@ class EmpathyServices:
 
     def rater_choices(self) -> list[str]:
         """Trained raters, the default rater first when it is built; the quick rater (built on first use) where EPITOME is."""
-        from ..registry import DEFAULT_RATER
-
-        names = [s.name for s in self.registry.all() if s.is_rater and (s.kind == "finetuned" or self.sources.epitome is not None)]
+        names = [s.name for s in self.registry.of_family("rater") if s.kind == "finetuned" or self.sources.epitome is not None]
         return sorted(names, key=lambda n: (n != DEFAULT_RATER, self.registry.get(n).kind == "quick"))
 
     def built_raters(self) -> list[str]:
         return [n for n in self.rater_choices() if self.registry.get(n).kind == "finetuned"]
 
     def ensure_quick_rater(self, progress: ProgressFn | None = None) -> ModelSpec:
-        """The first-use rater: MiniLM trained one epoch on EPITOME (preset rater-quick), built once."""
-        from ..finetune import TrainRequest
-        from ..registry import QUICK_RATER
-
-        with self._starter_lock:
-            spec = self.registry.get(QUICK_RATER)
-            if spec.kind == "finetuned":
-                return spec
-            if self.sources.epitome is None:
-                raise ModelUnavailable(f"{QUICK_RATER} is built from EPITOME, which is not configured (space_config.yaml: epitome)")
-            def starter(event: ProgressEvent) -> None:  # say what happens and that it happens once
-                if progress:
-                    progress(dataclasses.replace(event, phase=RATER_BUILD, detail=event.label))
-
-            self.train_and_register(TrainRequest(model="minilm", task="empathy", preset="rater-quick", name=QUICK_RATER),
-                                    progress=starter, description=self.registry.base[QUICK_RATER].description)
-            return self.registry.get(QUICK_RATER)
+        return self.ensure_starter(QUICK_RATER, progress)
 
     def suggestion_rater(self) -> str | None:
         """The rater whose levels an assisted response-empathy campaign shows: the default rater if built, else the first one."""
@@ -67,35 +51,19 @@ class EmpathyServices:
         return names[0] if names else None
 
     def rater(self, name: str, progress: ProgressFn | None = None) -> RaterPredictor:
-        key = f"rater:{name}"
-        with self._lock:
-            if key in self._predictors:
-                return self._predictors[key]
-            spec = self.registry.get(name)
-        if spec.kind == "quick" and spec.is_rater:  # built outside the studio's lock: other models keep predicting meanwhile
-            self.check_may_build(name)
-            spec = self.ensure_quick_rater(progress)
-        with self._lock:
-            if key not in self._predictors:
-                if not spec.is_rater:
-                    raise ModelUnavailable(f"{name} is not an empathy rater; raters: {', '.join(self.rater_choices()) or 'none yet'} "
-                                           "(empathy-studio train --task empathy --model minilm)")
-                from ..rater_training import RaterPredictor
+        """An empathy rater's predictor, loaded once (the starter rater is built first)."""
+        return self.loaded(name, "rater", progress)
 
-                max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
-                self._predictors[key] = RaterPredictor.from_folder(spec.path, name=name, max_length=max_length)
-            return self._predictors[key]
+    def predict_empathy(self, name: str, pairs: Sequence[tuple[str, str]], progress: ProgressFn | None = None) -> list[EmpathyPrediction]:
+        return self.rater(name, progress).predict(list(pairs), progress)
 
-    def rate_pairs(self, name: str, pairs: Sequence[tuple[str, str]], progress: ProgressFn | None = None) -> list[Rating]:
-        return self.rater(name, progress).rate(list(pairs), progress)
-
-    def rate_dialogue(self, name: str, dialogue: Dialogue, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
-        """Every supporter turn that follows a seeker turn, rated against the seeker turns before it."""
+    def predict_turns(self, name: str, dialogue: Dialogue, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
+        """The rater on every supporter turn that follows a seeker turn, against the seeker turns before it."""
         rows = supporter_turns(dialogue)
         if not rows:
             raise NotFound(f"{dialogue.dialogue_id} has no supporter turn after a seeker turn")
-        ratings = self.rate_pairs(name, [(r["post"], r["response"]) for r in rows], progress)
-        return [{**r, **rating.to_dict()} for r, rating in zip(rows, ratings)]
+        preds = self.predict_empathy(name, [(r["post"], r["response"]) for r in rows], progress)
+        return [{**r, **p.to_dict()} for r, p in zip(rows, preds)]
 
     def _check_turns(self, dataset: str) -> tuple[list[Any], list[tuple[str, str, dict[str, Any]]]]:
         """(the dialogues with the seeker's own empathy rating, (key, dialogue id, supporter turn) for each of their supporter turns)."""
@@ -107,8 +75,6 @@ class EmpathyServices:
     def rater_turns_missing(self, name: str, dataset: str = "esconv") -> tuple[int, int]:
         """(supporter turns of a dataset that a rater has not scored yet, all of them): what the external check still has to score.
         The turns' hashes are computed once per dataset (the warmer asks every few seconds)."""
-        from ..data import text_hash
-
         if dataset not in self._turn_hashes:
             try:
                 _, turns = self._check_turns(dataset)
@@ -151,21 +117,22 @@ class EmpathyServices:
                              **{f"ols_{k}": v for k, v in regression_stats(feedback, before).items()}}}
 
     def _cached_scores(self, name: str, turns: list[tuple[str, str, dict[str, Any]]], progress: ProgressFn | None) -> dict[str, float]:
-        ratings = self.cached_ratings(name, [(key, t["post"], t["response"]) for key, _, t in turns], progress)
-        return {key: float(r["score"]) for key, r in ratings.items()}
+        preds = self.cached_empathy_predictions(name, [(key, t["post"], t["response"]) for key, _, t in turns], progress)
+        return {key: float(p["pred_score"]) for key, p in preds.items()}
 
-    def cached_ratings(self, name: str, rows: Sequence[tuple[str, str, str]], progress: ProgressFn | None = None) -> dict[str, dict[str, Any]]:
-        """A rater's ratings of (key, post, response) rows, from the store's prediction cache (keyed by the row's key and the
-        hash of post and response), rating only what is missing or changed."""
-        from ..data import text_hash
-
+    def cached_empathy_predictions(self, name: str, rows: Sequence[tuple[str, str, str]],
+                                   progress: ProgressFn | None = None) -> dict[str, dict[str, Any]]:
+        """A rater's predictions of (key, post, response) rows, from the store's prediction cache (keyed by the row's key and
+        the hash of post and response), predicting only what is missing, changed, or cached in an older shape."""
         hashes = {key: text_hash(post + "\x00" + response) for key, post, response in rows}
-        cached = self.store.cached_hashes(name)
-        missing = [(key, post, response) for key, post, response in rows if cached.get(key) != hashes[key]]
+        cached = self.store.cached_predictions(name)
+        missing = [(key, post, response) for key, post, response in rows
+                   if key not in cached or cached[key][0] != hashes[key] or "pred_score" not in cached[key][1]]
         if missing:
-            ratings = self.rate_pairs(name, [(post, response) for _, post, response in missing], progress)
-            self.store.cache_predictions(name, [(key, hashes[key], r.to_dict()) for (key, _, _), r in zip(missing, ratings)])
-        return {key: r for key, (_, r) in self.store.cached_predictions(name).items() if key in hashes}
+            preds = self.predict_empathy(name, [(post, response) for _, post, response in missing], progress)
+            self.store.cache_predictions(name, [(key, hashes[key], p.to_dict()) for (key, _, _), p in zip(missing, preds)])
+            cached = self.store.cached_predictions(name)
+        return {key: p for key, (_, p) in cached.items() if key in hashes}
 
     def rater_downloads(self, name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any],
                         check: dict[str, Any] | None) -> list[Path]:
@@ -176,18 +143,15 @@ class EmpathyServices:
         return analysis.write_rater_downloads(name, metrics, mechanisms, ev, check, download_folder())
 
     def evaluate_rater(self, name: str, split: str = "test", progress: ProgressFn | None = None) -> dict[str, Any]:
-        from ..epitome import LEVEL4
-        from ..rater_finetune import rater_splits
-        from ..rater_training import rater_metrics
+        from ..training.rater import rater_metrics  # torch loads with the first model, not at start-up
+        from ..training.rater_data import rater_splits
 
-        splits = rater_splits(self.finetune)
+        splits = rater_splits(self.sources)
         if split not in splits:
             raise NotFound(f"split must be train, val or test, got {split!r}")
         pairs = splits[split]
-        ratings = self.rate_pairs(name, [(p.post, p.response) for p in pairs], progress)
-        from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
-
-        return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(ratings, pairs),
-                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [r.level4 for r in ratings],
-                "mechanisms": {m: {"gold": [EPITOME_LEVELS[p.levels[k]] for p in pairs], "pred": [r.levels[m] for r in ratings]}
+        preds = self.predict_empathy(name, [(p.post, p.response) for p in pairs], progress)
+        return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(preds, pairs),
+                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [p.level4 for p in preds],
+                "mechanisms": {m: {"gold": [EPITOME_LEVELS[p.levels[k]] for p in pairs], "pred": [r.levels[m] for r in preds]}
                                for k, m in enumerate(EPITOME_MECHANISMS)}}

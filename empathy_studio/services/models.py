@@ -11,26 +11,47 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .. import analysis
 from .. import data as D
 from ..agreement import aggregate_ratings
-from ..baselines import ZeroR
-from ..calibration import Calibration
 from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
-from ..finetune import TrainRequest
 from ..jobs import exit_with_parent
 from ..labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
-from ..tasks import get_task
 from ..metrics import confusion_counts, evaluate_predictions, per_class_report
+from ..models.baselines import ZeroR
+from ..models.calibration import Calibration
 from ..progress import ProgressEvent, ProgressFn
-from ..registry import HEADS_FILE, QUICK_MODEL, ModelSpec
+from ..registry import HEADS_FILE, QUICK_MODEL, QUICK_RATER, ModelSpec
+from ..sources import FAILED, DataSources
 from ..store import Annotator, require
+from ..tasks import TASKS, get_task
+from ..training.request import TrainRequest
 from .base import SPLITS, download_folder
 
 if TYPE_CHECKING:  # torch and transformers load on first use of a model, not at start-up
-    from ..inference import Prediction, Predictor
+    from ..models.predictor import BatchPredictor
+    from ..models.seeker_predictor import Prediction, Predictor
 
 
 DEFAULT_MODEL_KEY = "default_model"  # app setting: the default an admin chose, over space_config.yaml's
-# Measured with `empathy-studio predict` on a fresh models folder (README, "First run").
-STARTER_BUILD = "Building the starter model (one time, about 1.5 minutes on a free 2-core machine)"
+
+
+def _starter_seeker(sources: DataSources) -> TrainRequest:
+    """Frozen MiniLM plus heads trained on the gold labels at hand. FailedESConv joins ESConv where it is configured:
+    ESConv alone teaches that intensity always falls."""
+    both = f"esconv+{FAILED}"
+    return TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL, dataset=both if both in sources.esconv_datasets() else None)
+
+
+def _starter_rater(sources: DataSources) -> TrainRequest:
+    """MiniLM trained one epoch on EPITOME (preset rater-quick)."""
+    if sources.epitome is None:
+        raise ModelUnavailable(f"{QUICK_RATER} is built from EPITOME, which is not configured (space_config.yaml: epitome)")
+    return TrainRequest(model="minilm", task="empathy", preset="rater-quick", name=QUICK_RATER)
+
+
+STARTERS = {QUICK_MODEL: _starter_seeker, QUICK_RATER: _starter_rater}  # the models built on first use, and how
+WRONG_FAMILY = {  # a model asked for as the other family's
+    "seeker": "{name} is an empathy rater, not a model of the seeker; models: {listing}",
+    "rater": "{name} is not an empathy rater; raters: {listing} (empathy-studio train --task empathy --model minilm)",
+}
 EXPLAIN_THRESHOLD = 0.05  # on the 1-5 scale: a term that moves a prediction less than this is noise to a reader
 
 
@@ -41,10 +62,11 @@ class ModelServices:
 
     def model_choices(self) -> list[str]:
         """Models of the seeker that predict: fine-tuned ones and the first-run model (empathy raters are `rater_choices`)."""
-        return [s.name for s in self.registry.all() if s.kind != "encoder" and not s.is_rater]
+        return [s.name for s in self.registry.of_family("seeker")]
 
     def trainable_models(self) -> list[str]:
-        return [s.name for s in self.registry.all() if s.kind != "quick" and not s.is_rater]
+        """Base encoders and the seeker models a fine-tune may continue from."""
+        return [s.name for s in self.registry.all() if s.kind == "encoder" or (s.kind == "finetuned" and s.family == "seeker")]
 
     def default_model(self, choices: Sequence[str] | None = None) -> str | None:
         """The model lists open on: the one an admin set, else space_config.yaml's, else the first that predicts."""
@@ -88,47 +110,58 @@ class ModelServices:
         return None
 
     def _forget(self, name: str) -> None:
-        """Whatever is held in memory under a model's name: its predictor, as a seeker model or as a rater."""
+        """Whatever is held in memory under a model's name: its predictor, of whichever family."""
         self._predictors.pop(name, None)
-        self._predictors.pop(f"rater:{name}", None)
 
     def predictor(self, name: str, progress: ProgressFn | None = None) -> Predictor:
+        """A seeker model's predictor, loaded once (a starter model is built first)."""
+        return self.loaded(name, "seeker", progress)
+
+    def loaded(self, name: str, family: str, progress: ProgressFn | None = None) -> BatchPredictor:
+        """The predictor of a model of `family`, loaded once and kept; a starter model is built on first use, outside the
+        studio's lock, so other models keep predicting meanwhile."""
         with self._lock:
-            if name in self._predictors:
-                return self._predictors[name]
+            held = self._predictors.get(name)
+            if held is not None and held.family == family:
+                return held
             spec = self.registry.get(name)
-        if spec.kind == "quick":  # built outside the studio's lock: other models keep predicting meanwhile
+        if spec.family != family:
+            listing = self.model_choices() if family == "seeker" else self.rater_choices()
+            raise ModelUnavailable(WRONG_FAMILY[family].format(name=name, listing=", ".join(listing) or "none yet"))
+        if spec.kind == "quick":
             self.check_may_build(name)
-            spec = self.ensure_quick_model(progress)
+            spec = self.ensure_starter(name, progress)
         with self._lock:
-            if name in self._predictors:
-                return self._predictors[name]
-            if spec.kind != "finetuned" or spec.path is None:
-                raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
-                                       f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
-            max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
-            from ..inference import Predictor
+            if name not in self._predictors:
+                if spec.kind != "finetuned" or spec.path is None:
+                    raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
+                                           f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
+                from ..training.families import family as family_named
 
-            pred = Predictor.from_folder(spec.path, name=name, max_length=max_length)
-            self._predictors[name] = pred
-            return pred
+                max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
+                self._predictors[name] = family_named(family).load_predictor(spec.path, name, max_length)
+            return self._predictors[name]
 
-    def ensure_quick_model(self, progress: ProgressFn | None = None) -> ModelSpec:
-        """The first-run model: frozen MiniLM plus heads trained on the gold labels at hand, built once."""
+    def ensure_starter(self, name: str, progress: ProgressFn | None = None) -> ModelSpec:
+        """A model built on first use (`STARTERS`), built once; its progress says what happens and that it happens once."""
+        from ..training.families import family_of
+
         with self._starter_lock:
-            spec = self.registry.get(QUICK_MODEL)
+            spec = self.registry.get(name)
             if spec.kind == "finetuned":
                 return spec
-            # FailedESConv joins the training data where it is configured: ESConv alone teaches that intensity always falls
-            dataset = f"esconv+{D.FAILED}" if f"esconv+{D.FAILED}" in self.sources.esconv_datasets() else None
-            req = TrainRequest(model="minilm", preset="quick", name=QUICK_MODEL, dataset=dataset)
+            req = STARTERS[name](self.sources)
+            note = family_of(req.task_spec).starter_note
 
-            def starter(event: ProgressEvent) -> None:  # say what happens and that it happens once, not "embedding 17.8%"
+            def starter(event: ProgressEvent) -> None:  # "building the starter model", not "embedding 17.8%"
                 if progress:
-                    progress(dataclasses.replace(event, phase=STARTER_BUILD, detail=event.label))
+                    progress(dataclasses.replace(event, phase=note, detail=event.label))
 
-            self.train_and_register(req, progress=starter, description=self.registry.base[QUICK_MODEL].description)
-            return self.registry.get(QUICK_MODEL)
+            self.train_and_register(req, progress=starter, description=self.registry.base[name].description)
+            return self.registry.get(name)
+
+    def ensure_quick_model(self, progress: ProgressFn | None = None) -> ModelSpec:
+        return self.ensure_starter(QUICK_MODEL, progress)
 
     def labels_of(self, name: str) -> list[str]:
         """A model's label order, read from its heads.json: Analyze on cached predictions never loads the weights."""
@@ -191,7 +224,7 @@ class ModelServices:
                 cached = self.store.cached_hashes(spec.name)
                 if any(cached.get(i) != h for i, h in wanted.items()):
                     out.append((spec.name, spec.path))
-            elif spec.is_rater and spec.path is not None and self.rater_turns_missing(spec.name, "esconv")[0]:
+            elif spec.family == "rater" and spec.path is not None and self.rater_turns_missing(spec.name, "esconv")[0]:
                 out.append((spec.name, spec.path))  # a rater: its scores of ESConv's supporter turns, for Analyze's external check
         return out
 
@@ -201,9 +234,7 @@ class ModelServices:
         Run by the warmer (in a server's child), it leaves as soon as the server is gone, and never creates a database."""
         if self.settings.server_pid:
             exit_with_parent(self.settings.server_pid)
-        if self.registry.get(name).is_rater:  # a rater's ESConv supporter-turn scores, which Analyze's external check reads
-            return self.empathy_check(name, "esconv", progress)["turns"]
-        return len(self.split_predictions(name, "all", progress))
+        return WARMS[self.registry.get(name).family](self, name, progress)
 
     # -- evaluation and analysis --------------------------------------------------------
 
@@ -330,3 +361,10 @@ class ModelServices:
                 preds.update({i: p.to_dict() for i, p in zip(missing, self.predict_texts(model, texts))})
         return {**analysis.ratings_against(items, agg, preds), "reference": release or "all ratings"}
 
+
+# What the background warmer caches for a built model of each family: a seeker model's predictions of every labelled
+# ESConv dialogue; a rater's scores of ESConv's supporter turns, which Analyze's external check reads.
+WARMS = {
+    "seeker": lambda studio, name, progress: len(studio.split_predictions(name, "all", progress)),
+    "rater": lambda studio, name, progress: studio.empathy_check(name, "esconv", progress)["turns"],
+}

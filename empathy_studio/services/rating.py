@@ -52,8 +52,9 @@ class RatingServices:
         mine = self.store.empathy_ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self._suggests(who, camp, item_id)
         rater = self.suggestion_rater() if assisted else None
-        suggestion = self.cached_ratings(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
-        self._shown(who, camp, item_id, {"model": rater, "levels": suggestion["levels"], "score": suggestion["score"]} if suggestion else None)
+        suggestion = self.cached_empathy_predictions(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
+        shown = {"model": rater, "levels": suggestion["pred_levels"], "score": suggestion["pred_score"]} if suggestion else None
+        self._shown(who, camp, item_id, shown)
         return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
                 "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
                 "campaign": camp}
@@ -138,7 +139,7 @@ class RatingServices:
         if camp["kind"] == "empathy" and model:
             self.rater(model)  # an unknown name, or a seeker model, is refused here
             items = [self.store.item(i) for i in self.store.campaign_item_ids(camp["id"])]
-            self.cached_ratings(model, [(it["id"], it["post"], it["text"]) for it in items])
+            self.cached_empathy_predictions(model, [(it["id"], it["post"], it["text"]) for it in items])
         return self.annotation.agreement(model=model, n_boot=n_boot, campaign=campaign, guideline_version=guideline_version)
 
     def campaign_ratings(self, actor: Annotator | None, campaign: str) -> list[dict[str, Any]]:
@@ -157,6 +158,54 @@ class RatingServices:
         path = folder / f"{campaign}-ratings.{'jsonl' if fmt == 'jsonl' else 'csv'}"
         export_ratings(self.store, path, fmt, campaign=campaign, with_text=with_text)
         return path
+
+    # -- the annotator's path: what the Annotate tab and the CLI do, one method each -------------
+
+    def require(self, actor: Annotator | None, role: str = "annotator") -> Annotator:
+        """The caller, signed in and holding `role` (or a PermissionDenied that says what is missing)."""
+        return require(actor, role)
+
+    def campaign(self, name: str | None) -> dict[str, Any]:
+        """A campaign's row (the default campaign for None)."""
+        return self.annotation.campaign(name)
+
+    def next_in(self, actor: Annotator | None, campaign: str | None = None, skip: Sequence[str] = ()) -> str | None:
+        return self.annotation.next_in(actor, campaign, skip)
+
+    def progress(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, int]:
+        return self.annotation.progress(actor, campaign)
+
+    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any) -> dict[str, Any]:
+        """An annotator rates a dialogue's intensity (and, where the campaign asks, emotion, turns, confidence, a note)."""
+        return self.annotation.rate(actor, item_id, initial, final, campaign, **extra)
+
+    def rate_empathy(self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str,
+                     note: str | None = None) -> dict[str, Any]:
+        """An annotator rates a response's empathy: a level per mechanism."""
+        return self.annotation.rate_empathy(actor, item_id, levels, campaign, note=note)
+
+    def skip(self, actor: Annotator | None, campaign: str | None, item_id: str) -> None:
+        self.annotation.skip(actor, campaign, item_id)
+
+    def undo(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, Any] | None:
+        return self.annotation.undo(actor, campaign)
+
+    def my_ratings(self, actor: Annotator | None, kind: str = "intensity") -> list[dict[str, Any]]:
+        return self.annotation.my_ratings(actor, kind)
+
+    def queue_order(self) -> str:
+        return self.annotation.queue_order()
+
+    def assisted(self) -> bool:
+        return self.annotation.assisted()
+
+    def create_account(self, actor: Annotator | None, name: str, role: str, password: str | None) -> Annotator:
+        """Admins make an account from the app (the CLI's `annotators add` is `add_annotator`)."""
+        return self.annotation.add_annotator(actor, name, role, password)
+
+    def agreement(self, model: str | None = None, n_boot: int = 200) -> dict[str, Any]:
+        """Agreement over every rating in the database (a campaign's is `campaign_agreement`)."""
+        return self.annotation.agreement(model=model, n_boot=n_boot)
 
     # -- sessions ------------------------------------------------------------------
 

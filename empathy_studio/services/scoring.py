@@ -34,29 +34,38 @@ def _skipping(columns: tuple[str, ...], empty: dict[str, Any], fn: Scorer) -> Sc
     return score
 
 
+def _seeker_scorer(studio: Any, model: str) -> Scorer:
+    studio.predictor(model)  # loaded once, before any shard
+
+    def predict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        preds = studio.predict_texts(model, [r["text"] for r in rows])
+        return [{"emotion": p.emotion, "emotion_probability": p.probs[p.emotion], "pred_initial": p.intensity.get("initial"),
+                 "pred_final": p.intensity.get("final"), "pred_change": p.intensity.get("change"), "too_little_text": p.too_little_text}
+                for p in preds]
+
+    empty = {"emotion": None, "emotion_probability": None, "pred_initial": None, "pred_final": None, "pred_change": None,
+             "too_little_text": None}
+    return _skipping(("text",), empty, predict)
+
+
+def _rater_scorer(studio: Any, model: str) -> Scorer:
+    studio.rater(model)
+
+    def predict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        preds = studio.predict_empathy(model, [(r["post"], r["response"]) for r in rows])
+        return [{**{m: x.levels[m] for m in EPITOME_MECHANISMS}, "level4": x.level4, "score": x.score} for x in preds]
+
+    return _skipping(("post", "response"), {**{m: None for m in EPITOME_MECHANISMS}, "level4": None, "score": None}, predict)
+
+
+SCORERS = {"emotion-intensity": _seeker_scorer, "empathy": _rater_scorer}  # a task of `scoring.TASK_COLUMNS` -> its scorer
+
+
 class ScoringServices:
 
     def scorer(self, req: ScoreRequest) -> Scorer:
         """The task's model as a function of a shard's rows to flat output columns (loaded once, before any shard)."""
-        if req.task == "empathy":
-            self.rater(req.model)
-
-            def rate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-                ratings = self.rate_pairs(req.model, [(r["post"], r["response"]) for r in rows])
-                return [{**{m: x.levels[m] for m in EPITOME_MECHANISMS}, "level4": x.level4, "score": x.score} for x in ratings]
-
-            return _skipping(("post", "response"), {**{m: None for m in EPITOME_MECHANISMS}, "level4": None, "score": None}, rate)
-        self.predictor(req.model)
-
-        def predict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            preds = self.predict_texts(req.model, [r["text"] for r in rows])
-            return [{"emotion": p.emotion, "emotion_probability": p.probs[p.emotion], "pred_initial": p.intensity.get("initial"),
-                     "pred_final": p.intensity.get("final"), "pred_change": p.intensity.get("change"), "too_little_text": p.too_little_text}
-                    for p in preds]
-
-        empty = {"emotion": None, "emotion_probability": None, "pred_initial": None, "pred_final": None, "pred_change": None,
-                 "too_little_text": None}
-        return _skipping(("text",), empty, predict)
+        return SCORERS[req.task](self, req.model)
 
     def score_corpus(self, req: ScoreRequest, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         return score_file(req, self.scorer(req), progress)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..finetune import TrainRequest
 from ..jobs import JobReporter, exit_with_parent
 from ..errors import NotFound, UserError
 from ..progress import ProgressFn, fan_out
 from ..store import Annotator, require
-from ..train_config import preset
+from ..training.config import preset
+from ..training.request import TrainRequest
 
 
 class TrainingServices:

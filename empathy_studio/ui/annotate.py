@@ -119,7 +119,7 @@ def _guidelines(campaign: dict[str, Any], change: dict[str, Any] | None = None) 
 def _read(studio: Studio, who: Any, camp: str, seen: list[str]) -> tuple[bool, list[str], dict[str, Any] | None]:
     """(show the guidelines, the session's read list, what changed): a campaign's guidelines open on first entry and again,
     with the change, once after each new version. The read list names "campaign@version" (a plain name: version 1)."""
-    campaign = studio.annotation.campaign(camp)
+    campaign = studio.campaign(camp)
     version = campaign.get("guideline_version") or 1
     key = f"{camp}@{version}"
     if key in seen or (version == 1 and camp in seen):
@@ -187,9 +187,9 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         with gr.Accordion("Queue of the default campaign (admins)", open=False, visible=False) as queue_panel:
             admin_only.append(queue_panel)
             with gr.Row():
-                order = gr.Dropdown(list(QUEUE_ORDERS), value=studio.annotation.queue_order(), label="Queue order")
+                order = gr.Dropdown(list(QUEUE_ORDERS), value=studio.queue_order(), label="Queue order")
                 qmodel = gr.Dropdown(model_choices, value=model_choices[0] if model_choices else None, label="Model for uncertainty")
-                assisted = gr.Checkbox(value=studio.annotation.assisted(), label="Model-assisted (shows the model's suggestion, never gold)")
+                assisted = gr.Checkbox(value=studio.assisted(), label="Model-assisted (shows the model's suggestion, never gold)")
                 save_queue = gr.Button("Apply")
 
     view = [item_id, chat, assisted_html, initial, final, emotion, turns, confidence, note, progress_html,
@@ -204,7 +204,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
     def next_or_why(who, camp: str, skips: Any = ()) -> tuple[str | None, str | None]:
         """The annotator's next item, or why there is none for them now (a qualification to pass, a pause)."""
         try:
-            return studio.annotation.next_in(who, camp, skips), None
+            return studio.next_in(who, camp, skips), None
         except PermissionDenied as exc:
             return None, str(exc)
 
@@ -215,9 +215,9 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return out
 
     def show(who, camp: str, target: str | None, draft: dict | None = None) -> list[Any]:
-        kind = studio.annotation.campaign(camp)["kind"]
+        kind = studio.campaign(camp)["kind"]
         if target is None:
-            p = studio.annotation.progress(who, camp)
+            p = studio.progress(who, camp)
             return [None, "<div class='es-banner es-info'>Nothing left to rate in this campaign. Thank you!</div>", "", None, None,
                     gr.Dropdown(value=""), gr.Textbox(value=""), None, "", _progress_html(p, camp), None, None, None, *form(kind)]
         if kind == "empathy":
@@ -269,18 +269,18 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
         return [gr.Dropdown(choices=names, value=camp), *shown(who, camp, target, why, sess.get("draft")), gr.skip(), gr.skip(),
                 remember(sess, campaign=camp, item=target, seen=seen),
-                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
+                gr.Column(visible=first), _guidelines(studio.campaign(camp), change)]
 
     def switch(who, camp: str, sess: dict | None):
-        studio.annotation.require(who)
+        studio.require(who)
         sess = _session(sess)
         target, why = next_or_why(who, camp)
         first, seen, change = _read(studio, who, camp, sess.get("seen") or [])
         return [*shown(who, camp, target, why), remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None, seen=seen),
-                gr.Column(visible=first), _guidelines(studio.annotation.campaign(camp), change)]
+                gr.Column(visible=first), _guidelines(studio.campaign(camp), change)]
 
     def submit_rating(who, camp, current, ini, fin, emo, turn_text, conf, text, sess):
-        studio.annotation.require(who)
+        studio.require(who)
         if not current:
             raise InputError("no item loaded")
         if ini is None or fin is None:
@@ -290,19 +290,19 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
             n = len(studio.dialogue(current).seeker_turns)
             if len(per_turn) > n:
                 raise InputError(f"{len(per_turn)} per-turn intensities for {n} seeker turn{'s' if n != 1 else ''}: one value per seeker turn")
-        res = studio.annotation.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
+        res = studio.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
                                      note=text or None, turn_intensities=per_turn)
         return saved_and_next(who, camp, current, res, sess)
 
     def submit_empathy(who, camp, current, er_, ip_, ex_, text, sess):
-        studio.annotation.require(who)
+        studio.require(who)
         if not current:
             raise InputError("no item loaded")
         levels = dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))
         missing = [MECHANISM_LABELS[m][0] for m, v in levels.items() if v in (None, "")]
         if missing:
             raise InputError(f"set {', '.join(missing)} (keys 0-2)")
-        res = studio.annotation.rate_empathy(who, current, {m: _level(v) for m, v in levels.items()}, camp, note=text or None)
+        res = studio.rate_empathy(who, current, {m: _level(v) for m, v in levels.items()}, camp, note=text or None)
         return saved_and_next(who, camp, current, res, sess)
 
     def saved_and_next(who, camp, current, res, sess):
@@ -315,16 +315,16 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return [*shown(who, camp, nxt, why), saved, remember(sess, item=nxt, history=history, draft=None)]
 
     def skip_item(who, camp, current, sess):
-        studio.annotation.require(who)
+        studio.require(who)
         sess = _session(sess)
         skips = [*(sess.get("skips") or []), *([current] if current else [])]
-        studio.annotation.skip(who, camp, current)
+        studio.skip(who, camp, current)
         nxt, why = next_or_why(who, camp, skips)
         return [*shown(who, camp, nxt, why), "", remember(sess, item=nxt, skips=skips, history=[*(sess.get("history") or []), *([current] if current else [])],
                                                      draft=None)]
 
     def previous_item(who, camp, sess):
-        studio.annotation.require(who)
+        studio.require(who)
         sess = _session(sess)
         hist = sess.get("history") or []
         if not hist:
@@ -332,7 +332,7 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
         return [*show(who, camp, hist[-1]), "", remember(sess, item=hist[-1], history=hist[:-1], draft=None)]
 
     def undo_last(who, camp, sess):
-        done = studio.annotation.undo(who, camp)
+        done = studio.undo(who, camp)
         if done is None:
             raise InputError("nothing to undo")
         what = "restored its previous values" if done["restored"] else "withdrew it; rate it again"
@@ -340,8 +340,8 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
                 remember(sess, item=done["item_id"], draft=None)]
 
     def open_rating(who, camp, sess, evt: gr.SelectData):
-        studio.annotation.require(who)
-        rows = studio.annotation.my_ratings(who, studio.annotation.campaign(camp)["kind"])
+        studio.require(who)
+        rows = studio.my_ratings(who, studio.campaign(camp)["kind"])
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if row is None or not 0 <= row < len(rows):
             raise InputError("pick a row of the table")
@@ -352,8 +352,8 @@ def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choic
 
     def my_ratings(who, camp, zone: str = ""):
         """The annotator's ratings, newest first, with the time in the browser's own time zone."""
-        kind = studio.annotation.campaign(camp)["kind"] if camp else "intensity"
-        rows = studio.annotation.my_ratings(who, kind)
+        kind = studio.campaign(camp)["kind"] if camp else "intensity"
+        rows = studio.my_ratings(who, kind)
         cols = (["item_id", "campaign", *EPITOME_MECHANISMS, "note", "updated"] if kind == "empathy" else
                 ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"])
         shown = [{**r, "updated": _local_time(r["updated"], zone)} for r in rows]

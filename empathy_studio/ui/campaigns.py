@@ -163,7 +163,7 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
     def set_account(who, nm, role, pw):
         if not (nm or "").strip():
             raise InputError("name the account")
-        account = studio.annotation.add_annotator(who, nm.strip(), role, pw or None)
+        account = studio.create_account(who, nm.strip(), role, pw or None)
         gr.Info(f"{account.name} is now {'an' if account.role[0] in 'aeiou' else 'a'} {account.role}")
         return ""
 

@@ -183,14 +183,14 @@ def empathy_badges(levels: dict[str, str], score: float | None = None) -> str:
 def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, Any]] | None = None) -> str:
     """A dialogue as chat bubbles; `data-item` tells the keyboard script when a new item is on screen.
 
-    `ratings` (turn index -> the empathy rater's reading) puts ER/IP/EX badges on those supporter bubbles.
+    `ratings` (turn index -> what the empathy rater predicts) puts ER/IP/EX badges on those supporter bubbles.
     """
     rows = []
     for i, t in enumerate(d.turns):
         who = "seeker" if t.role == "seeker" else "supporter"
         strategy = f'<span class="es-strategy">{esc(t.strategy)}</span>' if t.strategy else ""
         rated = (ratings or {}).get(i)
-        badges = f'<div class="es-badges">{empathy_badges(rated["levels"], rated["score"])}</div>' if rated else ""
+        badges = f'<div class="es-badges">{empathy_badges(rated["pred_levels"], rated["pred_score"])}</div>' if rated else ""
         rows.append(f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div>{badges}</div>')
     meta = [f"<b>{esc(d.dialogue_id)}</b>", f"problem: {esc(d.problem or '–')}"]
     if show_gold:
@@ -204,7 +204,7 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
 def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any] | None = None, rater: str | None = None) -> str:
     """A (post, response) item to rate for empathy; in an assisted campaign the rater's levels sit under the response."""
     hint = (f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
-            f'{empathy_badges(suggestion["levels"], suggestion["score"])}</div>{badge_legend()}') if suggestion else ""
+            f'{empathy_badges(suggestion["pred_levels"], suggestion["pred_score"])}</div>{badge_legend()}') if suggestion else ""
     return (f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
             f'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div class="es-text">{esc(post)}</div></div>'
             f'<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div class="es-text">{esc(response)}</div>{hint}</div></div>')

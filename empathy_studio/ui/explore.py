@@ -33,7 +33,8 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     problems = studio.problems()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
-            gr.HTML(banner_html(studio.esconv.describe(), "warn" if studio.esconv.is_demo else "info"))
+            note, demo = studio.data_note()
+            gr.HTML(banner_html(note, "warn" if demo else "info"))
             model = gr.Dropdown(model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model",
                                 allow_custom_value=True)  # a model published after the page was built: the registry checks the name
             query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
@@ -84,7 +85,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         progress(0.6, desc="trajectory")
         points = studio.trajectory(model_name, dialogue_id)
         words = studio.explain_intensity(model_name, d.seeker_text)
-        ratings = ({r["turn"]: r for r in studio.rate_dialogue(rater_name, d, progress_bar(progress))}
+        ratings = ({r["turn"]: r for r in studio.predict_turns(rater_name, d, progress_bar(progress))}
                    if rater_name and rater_name != NO_RATER else None)
         return (prediction_html(pred, d, model_name, words, baseline=studio.intensity_baseline(model_name)), _probabilities(pred, d.emotion),
                 gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
@@ -92,7 +93,7 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     def rate_response(_who, rater_name: str, post_text: str, response_text: str) -> str:
         if not rater_name or rater_name == NO_RATER:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
-        r = studio.rate_pairs(rater_name, [(post_text or "", response_text or "")])[0]
+        r = studio.predict_empathy(rater_name, [(post_text or "", response_text or "")])[0]
         rows = "".join(f"<tr><td>{esc(m.replace('_', ' '))}</td><td><b>{esc(v)}</b></td><td>"
                        + " · ".join(f"{lv} {p:.0%}" for lv, p in r.probs[m].items()) + "</td></tr>" for m, v in r.levels.items())
         return (f'<div class="es-pred"><div class="es-meta">rater <b>{esc(rater_name)}</b>: {empathy_badges(r.levels, r.score)} '

@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import Example
-from .labels import INTENSITY_TARGETS
+from ..data import Example
+from ..labels import INTENSITY_TARGETS
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from .errors import ModelUnavailable
-from .labels import INTENSITY_TARGETS
+from ..errors import ModelUnavailable
+from ..labels import INTENSITY_TARGETS
 
 NGRAM_RANGE = (1, 2)
 MIN_DF = 2

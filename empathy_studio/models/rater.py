@@ -11,26 +11,25 @@ Both carry the same heads: three 3-way mechanism heads (none/weak/strong), the
 one weighted multi-task loss. Classification losses: cross-entropy, focal
 (gamma), or KL divergence to soft labels (the gold level smoothed toward its
 neighbours); the score: MSE or MAE. Saved as a Hugging Face-style folder with
-`rater.json` beside the weights.
+`rater.json` (`heads.RaterConfig`) beside the weights.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from safetensors.torch import load_model
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from .epitome import LEVEL4
-from .errors import ModelUnavailable
-from .labels import EPITOME_LEVELS, EPITOME_MECHANISMS
-from .modeling import encoder_and_tokenizer, focal_cross_entropy, save_folder
-from .registry import RATER_FILE, WEIGHTS_FILE
-from .rater_config import ARCHS, LOSSES, SCORE_LOSSES, RaterConfig  # noqa: F401 - re-exported with the model
+from ..epitome import LEVEL4
+from ..errors import ModelUnavailable
+from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+from ..registry import RATER_FILE, WEIGHTS_FILE
+from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_entropy, pool, save_folder
+from .heads import RaterConfig
 
 def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.Tensor:
     """The gold level keeps 1 - smoothing; its neighbours on the ordinal scale share the rest."""
@@ -41,10 +40,7 @@ def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.T
     table = (1 - smoothing) * eye + smoothing * near
     return table[labels]
 
-
-def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-6)
+__all__ = ["RaterConfig", "EmpathyRater", "build_rater", "save_rater", "load_rater", "encode_pairs", "soft_labels"]
 
 
 def _head(inputs: int, hidden: int, outputs: int) -> nn.Module:
@@ -62,7 +58,7 @@ class EmpathyRater(nn.Module):
         self.score = _head(features, config.hidden, 1)
 
     def _embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return _mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
+        return pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask, "mean")
 
     def features(self, **batch: torch.Tensor) -> torch.Tensor:
         if self.config.arch == "bi":
@@ -115,6 +111,18 @@ def load_rater(folder: Path | str, device: str = "cpu") -> tuple[EmpathyRater, A
         config = RaterConfig(**json.loads((folder / RATER_FILE).read_text()))
     except (ValueError, TypeError) as exc:
         raise ModelUnavailable(f"{folder.name}/{RATER_FILE}: {exc}") from None
-    model = EmpathyRater(AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True)), config)
+    encoder, tokenizer = encoder_from_folder(folder)
+    model = EmpathyRater(encoder, config)
     load_model(model, str(folder / WEIGHTS_FILE), device=device)
-    return model.to(device).eval(), AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return model.to(device).eval(), tokenizer
+
+
+def encode_pairs(pairs: Sequence[tuple[str, str]], tokenizer: Any, arch: str, max_length: int) -> list[dict[str, Any]]:
+    """Token ids of each pair: one `post [SEP] response` sequence (cross), or the two texts apart (bi)."""
+    posts, responses = [p for p, _ in pairs], [r for _, r in pairs]
+    if arch == "cross":
+        ids = tokenizer(posts, responses, truncation="longest_first", max_length=max_length)["input_ids"]
+        return [{"input_ids": i} for i in ids]
+    a = tokenizer(posts, truncation=True, max_length=max_length)["input_ids"]
+    b = tokenizer(responses, truncation=True, max_length=max_length)["input_ids"]
+    return [{"post_input_ids": x, "response_input_ids": y} for x, y in zip(a, b)]

@@ -11,7 +11,7 @@ hidden state into two kinds of heads:
 Loss = 0.5 * CE + (0.5 / 3) * (MSE initial + MSE final + MSE change), NaN
 targets masked out. `task="classify"` keeps the emotion head alone.
 
-Our variants, selected in `HeadConfig` and kept only where the evaluation in
+Our variants, selected in `HeadConfig` (`heads.py`) and kept only where the evaluation in
 `bench/` shows them better: mean pooling, one shared intensity output, focal
 loss. Intensity heads start at the training mean (output bias), so an
 untrained head is the ZeroR predictor rather than a guess of 0.
@@ -19,54 +19,23 @@ untrained head is the ZeroR predictor rather than a guess of 0.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from .errors import ConfigError, ModelUnavailable
-from .labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
+from ..errors import ConfigError, ModelUnavailable
+from ..labels import INTENSITY_TARGETS
+from ..registry import HEADS_FILE, LEXICAL_FILE, WEIGHTS_FILE
+from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_entropy, pool, save_folder
+from .heads import HeadConfig
 from .lexical import LexicalIntensity
-from .train_config import INTENSITY_HEADS, OBJECTIVES, POOLINGS, check_choice
-from .registry import HEADS_FILE, LEXICAL_FILE, MANIFEST_FILE, WEIGHTS_FILE, read_manifest  # noqa: F401 - the folder format lives with the registry
 
-
-@dataclass
-class HeadConfig:
-    """What sits on top of the encoder. Saved beside the weights as heads.json."""
-
-    labels: list[str] = field(default_factory=lambda: list(ESCONV_EMOTIONS))
-    task: str = "multitask"  # the objective: "multitask" or "classify" (the key keeps its name in heads.json)
-    pooling: str = "cls"  # "cls" (the paper) or "mean"
-    intensity_head: str = "per_emotion"  # "per_emotion" (the paper), "shared" (one MLP output) or "linear" (ridge-fitted)
-    intensity_layer: int | None = None  # read intensity from this hidden layer (mean-pooled) instead of the last
-    emotion_hidden: int = 256
-    intensity_hidden: int = 128
-    ce_weight: float = 0.5
-    mse_weight: float = 0.5 / 3
-    focal_gamma: float = 0.0  # 0 is plain cross-entropy
-    intensity_init: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-
-    def __post_init__(self) -> None:
-        check_choice("task", self.task, OBJECTIVES)
-        check_choice("pooling", self.pooling, POOLINGS)
-        check_choice("intensity_head", self.intensity_head, INTENSITY_HEADS)
-        if len(self.labels) < 2:
-            raise ConfigError("at least two labels are needed")
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.labels)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = ["HeadConfig", "EmotionIntensityModel", "build_model", "save", "load", "select_emotion"]
 
 
 # ---------------------------------------------------------------------------
@@ -100,20 +69,6 @@ class IntensityHead(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net(pooled)
-
-
-def focal_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
-    log_p = torch.log_softmax(logits, dim=-1).gather(1, labels[:, None]).squeeze(1)
-    if gamma == 0:
-        return -log_p.mean()
-    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
-
-
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    if how == "cls":
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 # ---------------------------------------------------------------------------
@@ -204,39 +159,9 @@ def select_emotion(intensity: torch.Tensor, emotion: torch.Tensor) -> torch.Tens
 # building, saving, loading
 
 
-def load_encoder(name_or_path: str | Path, local_files_only: bool = True, config: Any = None) -> nn.Module:
-    """A pretrained encoder; attention dropout is set to 0 so SDPA keeps its fused path in training."""
-    cfg = config or AutoConfig.from_pretrained(str(name_or_path), local_files_only=local_files_only)
-    for key in ("attention_probs_dropout_prob", "attention_dropout"):
-        if hasattr(cfg, key):
-            setattr(cfg, key, 0.0)
-    return AutoModel.from_pretrained(str(name_or_path), config=cfg, local_files_only=local_files_only)
-
-
-def encoder_and_tokenizer(encoder_source: str | Path, local_files_only: bool = True) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    """A pretrained encoder and its tokenizer: what every studio model (the seeker's, the empathy rater) is built on."""
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_source), local_files_only=local_files_only)
-    return load_encoder(encoder_source, local_files_only), tokenizer
-
-
 def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
     encoder, tokenizer = encoder_and_tokenizer(encoder_source, local_files_only)
     return EmotionIntensityModel(encoder, heads), tokenizer
-
-
-def save_folder(model: nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path | str, files: dict[str, str],
-                manifest: dict[str, Any] | None = None) -> Path:
-    """A Hugging Face-style folder: the encoder's config.json, the heads' own `files`, model.safetensors, tokenizer, manifest.json."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.encoder.config.save_pretrained(folder)
-    for name, text in files.items():
-        (folder / name).write_text(text)
-    save_model(model, str(folder / WEIGHTS_FILE))
-    tokenizer.save_pretrained(folder)
-    if manifest is not None:
-        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=_json_default))
-    return folder
 
 
 def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
@@ -252,20 +177,10 @@ def load(folder: Path | str, device: str | torch.device = "cpu") -> tuple[Emotio
     if not (folder / HEADS_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
         raise ModelUnavailable(f"{folder}: not an Empathy Studio model folder (needs {HEADS_FILE} and {WEIGHTS_FILE})")
     heads = HeadConfig(**json.loads((folder / HEADS_FILE).read_text()))
-    encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+    encoder, tokenizer = encoder_from_folder(folder)
     model = EmotionIntensityModel(encoder, heads)
     load_model(model, str(folder / WEIGHTS_FILE), device=str(device))
     if (folder / LEXICAL_FILE).exists():
         model.lexical = LexicalIntensity.load(folder / LEXICAL_FILE)
     model.to(device).eval()
-    return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return model, tokenizer

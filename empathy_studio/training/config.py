@@ -2,7 +2,7 @@
 
 This module holds the training defaults, and nothing else does: `space_config.yaml`
 (its `training:` block) overrides them, a preset overrides that, and a user's
-request overrides the preset (`finetune.training_config`). It imports neither
+request overrides the preset (`request.training_config`). It imports neither
 torch nor transformers, so settings, the CLI and estimates can use it cheaply.
 """
 
@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError, check_choice
+from ..models.heads import INTENSITY_HEADS, OBJECTIVES, POOLINGS
 
-OBJECTIVES = ("multitask", "classify", "rater")  # emotion + intensity heads, the emotion head alone, or the empathy rater
-POOLINGS = ("cls", "mean")
-INTENSITY_HEADS = ("per_emotion", "shared", "linear")
+__all__ = ["TrainConfig", "PRESETS", "RATER_PRESETS", "FAMILY_PRESETS", "DEFAULT_PRESET", "HEAD_OPTIONS", "RANGES", "SELECT_METRICS", "REPORT_TO", "INTENSITY_HEADS", "OBJECTIVES", "POOLINGS",
+           "check_choice", "preset"]
+
 SELECT_METRICS = {"loss": False, "accuracy": True, "f1_weighted": True}  # name -> higher is better
 REPORT_TO = ("none", "trackio", "tensorboard", "wandb")
 
@@ -59,11 +60,6 @@ RANGES: dict[str, Range] = {
     "max_steps": Range(-1, 10_000_000, integer=True),
     "min_annotators": Range(1, 10_000, integer=True),
 }
-
-
-def check_choice(name: str, value: Any, choices: Any) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 @dataclass
@@ -145,7 +141,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rater-quick": dict(epochs=1, batch_size=16, max_length=64, learning_rate=5e-5, head_learning_rate=1e-3, patience=0,
                         select_metric="f1_weighted"),
 }
-RATER_PRESETS = ("rater", "rater-quick")
+# Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
+FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
+DEFAULT_PRESET = {"seeker": "default", "rater": "rater"}
+HEAD_OPTIONS = {"seeker": (), "rater": ("arch", "loss", "score_loss")}
+RATER_PRESETS = FAMILY_PRESETS["rater"]
 
 
 def check_overrides(raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelUnavailable
-from .labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
+from ..errors import ModelUnavailable
+from ..labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
+from .baselines import ZeroR
 
 CALIBRATION_FILE = "calibration.json"
 LEVELS = (0.8, 0.9)
@@ -155,7 +156,6 @@ def fit(predictor: Any, val: Sequence[Any], train: Sequence[Any], residuals: dic
     than val (the ridge heads' out-of-fold residuals), replace the val residuals for the intervals.
     `predictor` must not carry a calibration yet (its probabilities are the raw ones).
     """
-    from .baselines import ZeroR
 
     if not val:
         return Calibration()
