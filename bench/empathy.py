@@ -27,7 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from empathy_studio.epitome import LEVEL4, epitome_pairs, split_pairs  # noqa: E402
 from empathy_studio.labels import EPITOME_LEVELS, EPITOME_MECHANISMS  # noqa: E402
 from empathy_studio.models.rater import RaterConfig  # noqa: E402
-from empathy_studio.rater_training import Rating, RaterPredictor, rater_metrics, train_rater  # noqa: E402
+from empathy_studio.models.rater_predictor import EmpathyPrediction as Rating  # noqa: E402
+from empathy_studio.models.rater_predictor import RaterPredictor  # noqa: E402
+from empathy_studio.training.families import FAMILIES  # noqa: E402
+from empathy_studio.training.rater import rater_metrics  # noqa: E402
+from empathy_studio.training.trainer import TrainData, train  # noqa: E402
 from empathy_studio.registry import bundled_minilm_path  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 from empathy_studio.training.config import TrainConfig  # noqa: E402
@@ -89,8 +93,9 @@ def run_one(spec: str, seed: int, split, args) -> dict:
         cfg = TrainConfig(encoder=str(bundled_minilm_path()), epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
                           learning_rate=5e-5, head_learning_rate=1e-3, seed=seed, select_metric="f1_weighted", patience=0, output_dir=tmp)
         s = time.monotonic()
-        res = train_rater(cfg, RaterConfig(arch=arch, loss=loss, score_loss=rest[0] if rest else "mse"), split["train"], split["val"])
-        rate = RaterPredictor(res.model, res.tokenizer, max_length=args.max_length).rate
+        heads = RaterConfig(arch=arch, loss=loss, score_loss=rest[0] if rest else "mse")
+        res = train(cfg, FAMILIES["rater"], TrainData(split["train"], split["val"], heads=heads))
+        rate = RaterPredictor(res.model, res.tokenizer, max_length=args.max_length).predict
         val = rater_metrics(rate([(p.post, p.response) for p in split["val"]]), split["val"])
         test = rater_metrics(rate([(p.post, p.response) for p in split["test"]]), split["test"])
     return {"config": spec, "seed": seed, "seconds": round(time.monotonic() - s), "val_level4_f1_weighted": val["level4_f1_weighted"], **test}

@@ -45,15 +45,17 @@ def main() -> int:
         rater = studio.rater(args.rater)
         turns = [(t["post"], t["response"]) for d in studio.esconv.dialogues for t in supporter_turns(d)]
         t0 = time.perf_counter()
-        rater.rate(turns)
+        rater.predict(turns)
         sorted_s = time.perf_counter() - t0
         sample = turns[:3000]  # the baseline on a slice: in file order, each batch pads to its longest pair
         import torch
 
-        from empathy_studio.rater_training import PairCollator, encode
+        from empathy_studio.models.predictor import pad
 
-        rows = encode(sample, rater.tokenizer, rater.model.config.arch, rater.max_length)
-        collate = PairCollator(rater.tokenizer)
+        rows = rater.encode(sample)
+
+        def collate(batch):
+            return pad(rater.tokenizer, batch)
         t0 = time.perf_counter()
         with torch.inference_mode():
             for start in range(0, len(rows), rater.batch_size):

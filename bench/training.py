@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,9 +44,12 @@ def one(config: str, steps: int) -> dict:
     from empathy_studio.models.seeker import EmotionIntensityModel, HeadConfig
     from empathy_studio.registry import bundled_minilm_path
     from empathy_studio.settings import load_settings
-    from empathy_studio.training import _Collator, _text_rows, freeze_bottom
+    from empathy_studio.training.families import FAMILIES
+    from empathy_studio.training.trainer import freeze_bottom
 
     settings = load_settings()
+    from empathy_studio.sources import resolve_esconv
+
     src = resolve_esconv(settings.esconv)
     train = D.to_examples(src.splits["train"])
     path = bundled_minilm_path()
@@ -64,7 +68,8 @@ def one(config: str, steps: int) -> dict:
         freeze_bottom(model.encoder, 4)
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
-    rows = _text_rows(train, tok, MAX_LEN)
+    seeker = FAMILIES["seeker"]
+    rows = seeker.rows(train, model, tok, SimpleNamespace(max_length=MAX_LEN))
     order = list(range(len(rows)))
     random.Random(0).shuffle(order)
     if ours:  # length buckets: neighbours in length share a batch, batches in random order
@@ -73,7 +78,9 @@ def one(config: str, steps: int) -> dict:
         random.Random(0).shuffle(batches)
     else:
         batches = [order[k:k + BATCH] for k in range(0, len(order), BATCH)]
-    collate = _Collator(tok)
+    def collate(batch):
+        return seeker.collate(batch, tok)
+
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     times = []
     for b in batches[: steps + 2]:
