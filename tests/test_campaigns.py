@@ -180,3 +180,27 @@ def test_the_campaign_migration_keeps_old_ratings_and_their_history(tmp_path):
     assert len(s.rating_history(s.ratings()[0]["id"])) == 1 and s.integrity_check() == "ok"
     assert s.db.execute("PRAGMA foreign_key_check").fetchall() == []
     s.close()
+
+
+def test_one_request_reads_its_campaigns_row_once_and_a_change_is_seen_at_once(tiny_studio):
+    import re
+
+    from empathy_studio.services import CampaignRequest
+
+    s = tiny_studio
+    root, ana = s.annotation.login("root", "pw"), s.annotation.login("ana", "pw")
+    s.create_campaign(root, CampaignRequest(name="once", kind="intensity", source="split", split="all", k=2, limit=10))
+    first = s.next_in(ana, "once")
+    reads: list[str] = []
+    s.store.db.conn.set_trace_callback(lambda q: reads.append(q) if re.search(r"SELECT \* FROM campaigns", q) else None)
+    try:
+        with s.acting(ana):  # what one event of the app does on save: rate, then the next item and its view
+            s.rate(ana, first, 3, 2, campaign="once")
+            s.rating_view(ana, s.next_in(ana, "once"), "once")
+    finally:
+        s.store.db.conn.set_trace_callback(None)
+    assert len(reads) == 1, reads
+    with s.acting(root):
+        assert s.campaign("once")["active"]
+        s.set_campaign_active(root, "once", False)
+        assert not s.campaign("once")["active"]  # the request's own change is read again, not served from its rows

@@ -138,10 +138,11 @@ class StudioBase:
 
     @contextlib.contextmanager
     def acting(self, actor: Annotator | None) -> Iterator[None]:
-        """Within one call of the app: who is calling (resolved, or None for an anonymous caller)."""
+        """Within one call of the app: who is calling (resolved, or None for an anonymous caller), and the campaign rows it read."""
         token = _CALLER.set(_Caller(actor))
         try:
-            yield
+            with self.store.one_request():  # a campaign's row is read once per call
+                yield
         finally:
             _CALLER.reset(token)
 

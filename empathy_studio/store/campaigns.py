@@ -11,10 +11,12 @@ named `default` holds every item with no k: the free queue of earlier versions.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import NotFound, StoreError
 from ..names import check_name
@@ -35,6 +37,10 @@ DEFAULT_OVERLAP = "fill"
 CLAIM_TTL_S = 15 * 60
 MAX_CLAIM_TRIES = 50  # choices that another annotator took first before a claim gives up (never seen past a few)
 DEFAULT_CAMPAIGN = "default"
+
+# One request's campaign rows, so a save and the next item's view resolve their campaign once (`one_request`), not once per
+# function; a change to a campaign made by this process drops them.
+_ROWS: contextvars.ContextVar[dict[tuple[int, int | str], dict[str, Any]] | None] = contextvars.ContextVar("campaign_rows", default=None)
 
 _LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: rated, or claimed and not expired
 
@@ -112,18 +118,35 @@ class Campaigns:
         if self.db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
             raise StoreError(f"a campaign named {name!r} exists already; choose another name (its items stay as they are)")
 
+    @contextlib.contextmanager
+    def one_request(self) -> Iterator[None]:
+        """Within one request, each campaign's row is read once."""
+        token = _ROWS.set({})
+        try:
+            yield
+        finally:
+            _ROWS.reset(token)
+
+    def campaigns_changed(self) -> None:
+        """A campaign's row changed: the rows this request holds are read again."""
+        if _ROWS.get() is not None:
+            _ROWS.set({})
+
     def campaign(self, ref: int | str) -> dict[str, Any]:
+        held = _ROWS.get()
+        if held is not None and (id(self), ref) in held:
+            return dict(held[(id(self), ref)])
         col = "id" if isinstance(ref, int) else "name"
         rows = list(self.db.query(f"SELECT * FROM campaigns WHERE {col} = ?", [ref]))
         if not rows:
             raise NotFound(f"unknown campaign {ref!r}")
-        return _campaign(rows[0])
+        camp = _campaign(rows[0])
+        if held is not None:
+            held[(id(self), camp["id"])] = held[(id(self), camp["name"])] = camp
+        return dict(camp)
 
     def campaign_kind(self, campaign_id: int) -> str:
-        row = self.db.execute("SELECT kind FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
-        if row is None:
-            raise NotFound(f"unknown campaign {campaign_id!r}")
-        return row[0]
+        return self.campaign(campaign_id)["kind"]
 
     def _table(self, campaign_id: int) -> str:
         """The ratings table a campaign's ratings live in."""
@@ -142,6 +165,7 @@ class Campaigns:
         with self.write() as db:
             db.execute("UPDATE campaigns SET active = ? WHERE id = ?", [int(bool(active)), campaign_id])
             log(db, by, "campaign reopened" if active else "campaign closed", campaign_id)
+        self.campaigns_changed()
 
     def campaign_item_ids(self, campaign_id: int, kinds: Iterable[str] = ITEM_KINDS) -> list[str]:
         camp = self.campaign(campaign_id)

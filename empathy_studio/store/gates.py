@@ -23,10 +23,12 @@ class Gates:
             db.execute("UPDATE campaigns SET qualification = ?, attention = ? WHERE id = ?",
                        [json.dumps(qualification) if qualification else None, json.dumps(attention) if attention else None, campaign_id])
             log(db, by, "rater gates set", campaign_id, detail={"qualification": qualification, "attention": attention})
+        self.campaigns_changed()
 
     def gates(self, campaign_id: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        row = self.db.execute("SELECT qualification, attention FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
-        return (json.loads(row[0]) if row and row[0] else None, json.loads(row[1]) if row and row[1] else None)
+        camp = self.campaign(campaign_id)
+        return (json.loads(camp["qualification"]) if camp.get("qualification") else None,
+                json.loads(camp["attention"]) if camp.get("attention") else None)
 
     # -- practice ---------------------------------------------------------------------------
 

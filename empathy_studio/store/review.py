@@ -41,6 +41,7 @@ class Review:
                        [campaign_id, version, text, now(), by])
             db.execute("UPDATE campaigns SET guidelines = ?, guideline_version = ? WHERE id = ?", [text, version, campaign_id])
             log(db, by, "guidelines edited", campaign_id, detail={"version": version, "previous": row[1]})
+        self.campaigns_changed()
         return version
 
     def guideline_versions(self, campaign_id: int) -> list[dict[str, Any]]:
@@ -60,6 +61,7 @@ class Review:
                 raise NotFound(f"unknown campaign {campaign_id!r}")
             log(db, by, "review options set", campaign_id,
                 detail={"thresholds": dict(thresholds or {}), "reviewers": reviewers, "show_rater_names": bool(show_rater_names)})
+        self.campaigns_changed()
 
     # -- adjudications ----------------------------------------------------------------
 
