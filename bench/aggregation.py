@@ -41,7 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio.aggregation import DEFAULT_METHOD, METHODS, Result, aggregate  # noqa: E402
+from empathy_studio.study.aggregation import DEFAULT_METHOD, METHODS, Result, aggregate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -135,7 +135,7 @@ def timing(ordinal: bool = True) -> dict:
 
 def rater_flags(seeds: int = 3) -> dict:
     """The quality flags against rushed raters and straight-liners hidden among careful ones (see the module's docstring)."""
-    from empathy_studio.quality import QualityRules, assess, flag_kinds
+    from empathy_studio.study.quality import QualityRules, assess, flag_kinds
 
     truth = esconv_truth()
     rules = QualityRules()

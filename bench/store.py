@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio.agreement import agreement_report  # noqa: E402
+from empathy_studio.study.agreement import agreement_report  # noqa: E402
 from empathy_studio.store import Store  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -19,10 +19,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .agreement import _nan, agreement_report, empathy_agreement_report
+from .study.agreement import _nan, agreement_report, empathy_agreement_report
 from .rating_io import export_ratings, import_ratings
 from .metrics import entropy
-from .qualification import Attention, gold_expected, gold_missed
+from .study.qualification import Attention, gold_expected, gold_missed
 from .registry import Registry
 from .settings import Settings
 from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, name_key, require

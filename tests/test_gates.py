@@ -145,7 +145,7 @@ def test_the_quality_view_flags_a_straight_liner_and_an_exclusion_leaves_a_relea
 
 
 def test_empathy_practice_compares_levels_exactly_and_a_qwk_rule_scores_an_attempt():
-    from empathy_studio.qualification import Qualification, agrees, feedback, reference_of, standing
+    from empathy_studio.study.qualification import Qualification, agrees, feedback, reference_of, standing
 
     pair = {"id": "p1", "post": "I lost my job", "text": "That sounds hard. What happened?", "gold_levels": "[1, 0, 2]"}
     ref = reference_of(pair, "empathy")

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from empathy_studio.adjudication import DEFAULT_THRESHOLDS, disagreement, thresholds
+from empathy_studio.study.adjudication import DEFAULT_THRESHOLDS, disagreement, thresholds
 from empathy_studio.errors import ConfigError, InputError, NotFound, PermissionDenied, StoreError
 from empathy_studio.services import AdjudicationRequest, CampaignRequest, ReleaseRequest
 

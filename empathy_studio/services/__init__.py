@@ -22,9 +22,9 @@ from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFo
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
 from ..progress import ProgressEvent
-from ..aggregation import DEFAULT_METHOD as DEFAULT_AGGREGATION
-from ..aggregation import METHODS as AGGREGATION_METHODS
-from ..adjudication import DEFAULT_THRESHOLDS
+from ..study.aggregation import DEFAULT_METHOD as DEFAULT_AGGREGATION
+from ..study.aggregation import METHODS as AGGREGATION_METHODS
+from ..study.adjudication import DEFAULT_THRESHOLDS
 from ..store import ADJUDICATION_REASONS, ROLES, CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
 from ..tasks import TASKS
 from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES

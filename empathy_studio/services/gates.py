@@ -10,13 +10,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..adjudication import SCALES
-from ..aggregation import DEFAULT_METHOD
+from ..study.adjudication import SCALES
+from ..study.aggregation import DEFAULT_METHOD
 from ..errors import ConfigError, InputError, NotFound
 from ..labels import EPITOME_MECHANISMS
 from ..metrics import bootstrap_alpha, krippendorff_alpha
-from ..qualification import Attention, Qualification, agrees, feedback, gold_missed, reference_of, standing
-from ..quality import QualityRules, assess
+from ..study.qualification import Attention, Qualification, agrees, feedback, gold_missed, reference_of, standing
+from ..study.quality import QualityRules, assess
 from ..store import Annotator, require
 
 

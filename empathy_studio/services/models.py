@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import analysis
 from .. import data as D
-from ..agreement import aggregate_ratings
+from ..study.agreement import aggregate_ratings
 from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
 from ..jobs import exit_with_parent
 from ..labels import ESCONV_EMOTIONS, INTENSITY_TARGETS

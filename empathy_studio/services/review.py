@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import adjudication as A
-from ..aggregation import DEFAULT_METHOD, METHODS
-from ..consensus import SOURCES, agreement, consensus, provenance_counts
+from ..study import adjudication as A
+from ..study.aggregation import DEFAULT_METHOD, METHODS
+from ..study.consensus import SOURCES, agreement, consensus, provenance_counts
 from ..errors import ConfigError, InputError, NotFound
 from ..labels import EPITOME_MECHANISMS
 from ..names import check_name
-from ..releases import content_hash, export, flat_rows, release_id, training_labels, write_folder
+from ..study.releases import content_hash, export, flat_rows, release_id, training_labels, write_folder
 from ..store import ADJUDICATION_REASONS, Annotator, now, require
 from .base import download_folder
 

@@ -10,7 +10,7 @@ import json
 from typing import Any, Mapping
 
 from ..errors import PermissionDenied, StoreError
-from ..qualification import Qualification, standing
+from ..study.qualification import Qualification, standing
 from .migrations import now
 from .review import log
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 
-from ..agreement import aggregate_ratings
+from ..study.agreement import aggregate_ratings
 from ..errors import ConfigError, DataError, ModelUnavailable, UserError
 from ..names import check_name, inside
 from ..progress import PUBLISHING, TESTING, ProgressEvent, ProgressFn, fan_out
 from ..registry import ModelSpec, Registry
-from ..releases import latest as latest_release
-from ..releases import training_labels
+from ..study.releases import latest as latest_release
+from ..study.releases import training_labels
 from ..settings import Settings
 from ..sources import DataSources
 from ..store import Store

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..agreement import aggregate_empathy
+from ..study.agreement import aggregate_empathy
 from ..epitome import Pair, epitome_pairs, split_pairs
 from ..errors import DataError
 from ..models.rater_predictor import pair_hash
-from ..releases import training_labels
+from ..study.releases import training_labels
 from ..store import Store
 
 SPLIT_NOTE = "80/10/10 stratified on the 4-level scale (seed 42)"

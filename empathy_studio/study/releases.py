@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
-from .labels import EPITOME_MECHANISMS
-from .names import check_name
+from ..errors import ConfigError
+from ..labels import EPITOME_MECHANISMS
+from ..names import check_name
 
 LICENSE_NOTE = {
     "intensity": "ESConv (Liu et al., 2021; CC BY-NC 4.0 as distributed by its authors): non-commercial research use.",

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 FLAGS = ("rushed", "straight-lining", "low competence", "failing checks", "drifting")
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .adjudication import SCALES, disagreement, majority, settled
 from .aggregation import DEFAULT_METHOD, aggregate
-from .metrics import bootstrap_alpha, krippendorff_alpha
+from ..metrics import bootstrap_alpha, krippendorff_alpha
 
 SOURCES = ("unanimous", "majority", "adjudicated", "aggregated", "unresolved")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
-from .labels import EPITOME_MECHANISMS
+from ..errors import ConfigError
+from ..labels import EPITOME_MECHANISMS
 
 RULES = ("within-one", "exact", "qwk")
 ON_FAIL = ("retry", "exit")

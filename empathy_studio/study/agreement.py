@@ -13,10 +13,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
-from .metrics import (_none_if_nan, bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
+from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
+from ..metrics import (_none_if_nan, bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
                       qwk_matrix, qwk_summary, rowwise_against)
-from .errors import ConfigError
+from ..errors import ConfigError
 
 RatingRow = tuple[str, str, int, int, "str | None"]
 
@@ -115,7 +115,7 @@ def empathy_agreement_report(table: Sequence[tuple[str, str, int, int, int]], go
 
     gold: item id -> [ER, IP, EX] levels; model: item id -> a rating's dict ({"levels": {mechanism: "none"|"weak"|"strong"}}).
     """
-    from .labels import EPITOME_LEVELS
+    from ..labels import EPITOME_LEVELS
 
     items = sorted({r[1] for r in table})
     report: dict[str, Any] = {"n_ratings": len(table), "n_items": len(items), "n_annotators": len({r[0] for r in table})}

@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError, InputError
-from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
+from ..errors import ConfigError, InputError
+from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 FLAG_BELOW = 0.5  # a rater whose competence is below this share of the median rater's is flagged
 
