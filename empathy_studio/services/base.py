@@ -204,6 +204,10 @@ class StudioBase:
 
     # -- data -----------------------------------------------------------------------
 
+    def oauth_enabled(self) -> bool:
+        """Whether the page offers Hugging Face sign-in (a Space with OAuth)."""
+        return bool(self.settings.hf_oauth)
+
     def data_note(self) -> tuple[str, bool]:
         """(what the seeker data is, in words; whether it is the demo set), as the page and the CLI say it."""
         return self.esconv.describe(), self.esconv.is_demo
