@@ -93,9 +93,7 @@ def emotion_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["emotion", "ratings", "items", "alpha initial", "alpha final", "ICC(2,1) initial"])
 
 
-def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
-    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, in the order of its overlap policy (fill: each item gets its k ratings before new ones open). "
-                "Annotators choose it in the Annotate tab.")
+def _new_campaign() -> dict[str, Any]:
     with gr.Accordion("New campaign", open=True):
         with gr.Row():
             name = gr.Textbox(label="Name", placeholder="pilot-1", max_lines=1, elem_id="campaign-name")
@@ -122,12 +120,21 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             subset = gr.Number(0, label="N, with subset: items everyone rates", step=1, elem_id="campaign-subset")
         guidelines = gr.Textbox(label="Guidelines (shown on first entry and on demand)", lines=3)
         create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
+    return dict(name=name, kind=kind, k=k, source=source, split=split, emotion=emotion, limit=limit, ids=ids, upload=upload, scales=scales,
+                blind=blind, calibration=calibration, gold_rate=gold_rate, overlap=overlap, subset=subset, guidelines=guidelines, create=create)
+
+
+def _listing() -> dict[str, Any]:
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm")
         toggle_name = gr.Dropdown([], label="Campaign to close or reopen", allow_custom_value=True, scale=2, elem_id="toggle-campaign")
         toggle_sure = gr.Checkbox(False, label="Yes, close or reopen it", elem_id="campaign-toggle-sure", scale=1)
         toggle = gr.Button("Close / reopen", size="sm", elem_id="campaign-toggle")
     overview = gr.Dataframe(label="Campaigns", interactive=False, wrap=True, elem_id="campaign-table")
+    return dict(refresh=refresh, toggle_name=toggle_name, toggle_sure=toggle_sure, toggle=toggle, overview=overview)
+
+
+def _agreement_panel(model_choices: list[str]) -> dict[str, Any]:
     with gr.Accordion("Agreement and export", open=True):
         with gr.Row():
             chosen = gr.Dropdown([], label="Campaign", elem_id="agreement-campaign", allow_custom_value=True)
@@ -153,6 +160,12 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             export = gr.Button("Download ratings", elem_id="campaign-export")
             files = gr.File(label="Download", interactive=False, elem_id="campaign-file")
 
+    return dict(chosen=chosen, model=model, compute=compute, stats=stats, heat_i=heat_i, heat_f=heat_f, heat_x=heat_x, bias=bias,
+                per_emotion=per_emotion, a_name=a_name, b_name=b_name, target=target, ba_run=ba_run, ba_plot=ba_plot, fmt=fmt,
+                with_text=with_text, export=export, files=files)
+
+
+def _accounts() -> dict[str, Any]:
     with gr.Accordion("Accounts: roles (annotator, reviewer, admin); a Hugging Face user after their first sign-in", open=False):
         with gr.Row():
             acc_name = gr.Textbox(label="Account name", max_lines=1, elem_id="account-name")
@@ -160,49 +173,55 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             acc_pw = gr.Textbox(label="Password (new accounts; blank keeps the old one)", type="password", max_lines=1, elem_id="account-password")
             acc_set = gr.Button("Create or set role", elem_id="account-set")
 
-    def set_account(who, nm, role, pw):
+    return dict(acc_name=acc_name, acc_role=acc_role, acc_pw=acc_pw, acc_set=acc_set)
+
+
+class CampaignEvents:
+    """The tab's handlers: create, list, close or reopen campaigns, their agreement and export, and accounts' roles."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    def set_account(self, who, nm, role, pw):
         if not (nm or "").strip():
             raise InputError("name the account")
-        account = studio.create_account(who, nm.strip(), role, pw or None)
+        account = self.studio.create_account(who, nm.strip(), role, pw or None)
         gr.Info(f"{account.name} is now {'an' if account.role[0] in 'aeiou' else 'a'} {account.role}")
         return ""
 
-    on(acc_set.click, set_account, [user, acc_name, acc_role, acc_pw], acc_pw, api_name="set_account")
-    raters.render(studio, user, chosen)
-
-    def table(who) -> Any:
-        rows = studio.campaign_overview(who)
+    def table(self, who) -> Any:
+        rows = self.studio.campaign_overview(who)
         names = [r["name"] for r in rows]
         return pd.DataFrame(rows), gr.Dropdown(choices=names), gr.Dropdown(choices=names, value=names[-1] if names else None)
 
-    def create_campaign(who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity", ov=DEFAULT_OVERLAP, sub=0):
+    def create_campaign(self, who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity", ov=DEFAULT_OVERLAP, sub=0):
         if kk is None:
             raise InputError("set k, the number of annotators per item")
         req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=whole(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
                               file=path, limit=None if lim in (None, "") else whole(lim), scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
                               blind=bool(bl), guidelines=guide or "", calibration=whole(cal) if cal not in (None, "") else 0, gold_rate=float(gr_rate or 0),
                               overlap=ov or DEFAULT_OVERLAP, subset=whole(sub) if sub not in (None, "") else 0)
-        studio.create_campaign(who, req)
+        self.studio.create_campaign(who, req)
         gr.Info(f"Campaign {req.name} created")
-        return table(who)
+        return self.table(who)
 
-    def toggle_campaign(who, nm, sure=False):
+    def toggle_campaign(self, who, nm, sure=False):
         if not nm:
             raise InputError("pick a campaign")
-        current = next((r for r in studio.campaign_overview(who) if r["name"] == nm), None)
+        current = next((r for r in self.studio.campaign_overview(who) if r["name"] == nm), None)
         if current is None:
             raise InputError(f"unknown campaign {nm!r}")
         if not sure:  # one more click, on purpose: closing stops every annotator of the campaign at once
             raise InputError(f"tick 'Yes, close or reopen it' to {'close' if current['active'] else 'reopen'} {nm}"
                              + (": its annotators can no longer rate or edit its items" if current["active"] else ""))
-        studio.set_campaign_active(who, nm, not current["active"])
+        self.studio.set_campaign_active(who, nm, not current["active"])
         gr.Info(f"Campaign {nm} {'closed' if current['active'] else 'reopened'}")
-        return *table(who), False
+        return *self.table(who), False
 
-    def agreement(who, camp, mdl):
+    def agreement(self, who, camp, mdl):
         if not camp:
             raise InputError("pick a campaign")
-        report = studio.campaign_agreement(who, camp, None if mdl in (None, NO_MODEL) else mdl)
+        report = self.studio.campaign_agreement(who, camp, None if mdl in (None, NO_MODEL) else mdl)
         if not report["n_ratings"]:
             raise InputError(f"campaign {camp} has no ratings yet")
         # every view is labelled for what the campaign rates: ER/IP/EX at 0-2, or initial/final intensity at 1-5
@@ -230,10 +249,10 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
                 gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
                 gr.Radio(choices=["initial", "final"], value="initial", label="Intensity (1-5)"))
 
-    def bland(who, camp, a, b, t):
+    def bland(self, who, camp, a, b, t):
         if not (camp and a and b) or a == b:
             raise InputError("pick a campaign and two different annotators")
-        rows = studio.campaign_ratings(who, camp)
+        rows = self.studio.campaign_ratings(who, camp)
         if rows and t not in rows[0]:
             raise InputError(f"campaign {camp} has no {t.replace('_', ' ')} scale; pick one of its own")
         va = {r["item_id"]: r[t] for r in rows if r["annotator"] == a}
@@ -243,26 +262,42 @@ def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tup
             raise InputError(f"{a} and {b} have rated no item in common in {camp}")
         return bland_altman([va[i] for i in both], [vb[i] for i in both], a, b, t)
 
-    def download(who, camp, f, text=False):
+    def download(self, who, camp, f, text=False):
         if not camp:
             raise InputError("pick a campaign")
-        return str(studio.campaign_export(who, camp, f, bool(text)))
+        return str(self.studio.campaign_export(who, camp, f, bool(text)))
 
+    @staticmethod
     def kind_changed(kd):
         """The intensity scales and the emotion filter belong to dialogues; a response-empathy campaign asks ER, IP and EX."""
         dialogues = kd != "empathy"
         return gr.CheckboxGroup(visible=dialogues), gr.Dropdown(visible=dialogues)
 
-    on(kind.input, kind_changed, kind, [scales, emotion], api_name=False, show_progress="hidden", queue=False)
-    form = [name, k, source, split, emotion, limit, ids, upload, scales, blind, calibration, gold_rate, guidelines, kind, overlap, subset]
-    listing = [overview, toggle_name, chosen]
-    on(create.click, create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
-    on(refresh.click, table, user, listing, api_name="campaigns")
-    on(toggle.click, toggle_campaign, [user, toggle_name, toggle_sure], [*listing, toggle_sure], api_name="toggle_campaign")
-    on(compute.click, agreement, [user, chosen, model], [stats, heat_i, heat_f, heat_x, bias, per_emotion, a_name, b_name, target], api_name="campaign_agreement",
-       concurrency_limit=2)
-    on(ba_run.click, bland, [user, chosen, a_name, b_name, target], ba_plot, api_name="bland_altman")
-    on(export.click, download, [user, chosen, fmt, with_text], files, api_name="campaign_export")
-    on(user.change, lambda who: table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
-       api_name=False, show_progress="hidden")
-    return [(model, "predict-or-rater-or-no-model")]
+    def wire(self, user: gr.State, new: dict[str, Any], listed: dict[str, Any], agree: dict[str, Any], accounts: dict[str, Any]) -> None:
+        n, a = new, agree
+        on(accounts["acc_set"].click, self.set_account, [user, accounts["acc_name"], accounts["acc_role"], accounts["acc_pw"]],
+           accounts["acc_pw"], api_name="set_account")
+        on(n["kind"].input, self.kind_changed, n["kind"], [n["scales"], n["emotion"]], api_name=False, show_progress="hidden", queue=False)
+        form = [n[c] for c in ("name", "k", "source", "split", "emotion", "limit", "ids", "upload", "scales", "blind", "calibration",
+                               "gold_rate", "guidelines", "kind", "overlap", "subset")]
+        listing = [listed["overview"], listed["toggle_name"], a["chosen"]]
+        on(n["create"].click, self.create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
+        on(listed["refresh"].click, self.table, user, listing, api_name="campaigns")
+        on(listed["toggle"].click, self.toggle_campaign, [user, listed["toggle_name"], listed["toggle_sure"]], [*listing, listed["toggle_sure"]],
+           api_name="toggle_campaign")
+        on(a["compute"].click, self.agreement, [user, a["chosen"], a["model"]],
+           [a[c] for c in ("stats", "heat_i", "heat_f", "heat_x", "bias", "per_emotion", "a_name", "b_name", "target")],
+           api_name="campaign_agreement", concurrency_limit=2)
+        on(a["ba_run"].click, self.bland, [user, a["chosen"], a["a_name"], a["b_name"], a["target"]], a["ba_plot"], api_name="bland_altman")
+        on(a["export"].click, self.download, [user, a["chosen"], a["fmt"], a["with_text"]], a["files"], api_name="campaign_export")
+        on(user.change, lambda who: self.table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
+           api_name=False, show_progress="hidden")
+
+
+def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
+    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, in the order of its overlap policy (fill: each item gets its k "
+                "ratings before new ones open). Annotators choose it in the Annotate tab.")
+    new, listed, agree, accounts = _new_campaign(), _listing(), _agreement_panel(model_choices), _accounts()
+    raters.render(studio, user, agree["chosen"])
+    CampaignEvents(studio).wire(user, new, listed, agree, accounts)
+    return [(agree["model"], "predict-or-rater-or-no-model")]
