@@ -88,9 +88,7 @@ def _levels_radio(label: str, elem: str, levels: list[int]) -> gr.Radio:
     return gr.Radio(levels, label=label, elem_id=elem, elem_classes=["es-review-scale"], min_width=200)
 
 
-def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[Any, list[gr.Component]]:
-    """The tab's blocks; returns what refreshes its lists (campaigns, releases) and their outputs, for the tab's select and sign-in."""
-    gr.Markdown(INTRO)
+def _queue_panel() -> dict[str, Any]:
     with gr.Row():
         camp = gr.Dropdown([], label="Campaign", elem_id="review-campaign", scale=3, allow_custom_value=True)  # the studio checks it
         version = gr.Number(0, label="Guideline version (0: every version)", elem_id="review-version", scale=1, minimum=0)
@@ -113,6 +111,11 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
             note = gr.Textbox(label="Note (required for 'other')", max_lines=3, elem_id="review-note", scale=2)
         save = gr.Button("Save adjudication (Enter)", variant="primary", elem_id="review-save")
 
+    return dict(camp=camp, version=version, load=load, queue=queue, shown=shown, current=current, intensity_row=intensity_row,
+                empathy_row=empathy_row, initial=initial, final=final, emotion=emotion, er=er, ip=ip, ex=ex, reason=reason, note=note, save=save)
+
+
+def _releases_panel() -> dict[str, Any]:
     with gr.Accordion("Releases: freeze consensus labels as a versioned dataset", open=False, elem_id="releases-section"):
         with gr.Row():
             rel_camps = gr.Dropdown([], multiselect=True, label="Campaigns (one kind)", elem_id="release-campaigns", scale=3,
@@ -130,6 +133,11 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
             export_btn = gr.Button("Export (admins)", elem_id="release-export", scale=1)
         card = gr.HTML(elem_id="release-card")
         files = gr.File(label="The release's files", file_count="multiple", interactive=False, elem_id="release-files")
+    return dict(rel_camps=rel_camps, method=method, rel_name=rel_name, create=create, releases=releases, pick=pick, show_rel=show_rel,
+                target=target, export_btn=export_btn, card=card, files=files)
+
+
+def _settings_panel() -> dict[str, Any]:
     with gr.Accordion("Review settings and guidelines of a campaign (admins)", open=False) as settings_box:
         with gr.Row():
             rng = gr.Number(DEFAULT_THRESHOLDS["intensity_range"], label="Intensity range that sends an item to review (1-4)", elem_id="review-range")
@@ -142,6 +150,11 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
         guidelines = gr.Textbox(label="Guidelines (Markdown; saving a change makes a new version, and annotators are shown the change)",
                                 lines=4, elem_id="review-guidelines")
         save_guide = gr.Button("Save guidelines as a new version", elem_id="guidelines-save")
+    return dict(box=settings_box, rng=rng, lrng=lrng, emaj=emaj, lmaj=lmaj, reviewers=reviewers, names=names, save_opts=save_opts,
+                guidelines=guidelines, save_guide=save_guide)
+
+
+def _audit_panel() -> dict[str, Any]:
     with gr.Accordion("Audit log (admins): every rating made, changed or undone, adjudication, release, campaign and role change",
                       open=False) as audit_box:
         with gr.Row():
@@ -149,30 +162,38 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
             audit_export = gr.Button("Download all (CSV)", elem_id="audit-export")
         audit = gr.Dataframe(pd.DataFrame(), interactive=False, wrap=True, elem_id="audit-table", max_height=360)
         audit_file = gr.File(label="Audit log", interactive=False)
-    admin_only += [settings_box, audit_box]
+    return dict(box=audit_box, audit_btn=audit_btn, audit_export=audit_export, audit=audit, audit_file=audit_file)
 
+
+class ReviewEvents:
+    """The tab's handlers: the review queue and adjudication, releases, a campaign's review settings and guidelines, the audit log."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    @staticmethod
     def blank(kind: str = "intensity") -> list[Any]:
         return [gr.Row(visible=kind != "empathy"), gr.Row(visible=kind == "empathy"), None, None, "", None, None, None, None, ""]
 
-    def opened(who, name: str, item: str | None, ver: Any = 0):
+    def opened(self, who, name: str, item: str | None, ver: Any = 0):
         """A campaign's queue (of the ratings under one guideline version, or all), and an item of it (the first when none is
         named) with an empty form."""
         if not name:
             raise InputError("choose a campaign")
-        rows = studio.review_queue(who, name, whole(ver) or None)
+        rows = self.studio.review_queue(who, name, whole(ver) or None)
         frame = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
         item = item or (rows[0]["item_id"] if rows else None)
-        view = studio.review_item(who, name, item) if item else None
-        return [frame, item_html(view), item or "", *blank(view["kind"] if view else "intensity")]
+        view = self.studio.review_item(who, name, item) if item else None
+        return [frame, item_html(view), item or "", *self.blank(view["kind"] if view else "intensity")]
 
-    def open_queue(who, name, ver=0):
-        return opened(who, name, None, ver)
+    def open_queue(self, who, name, ver=0):
+        return self.opened(who, name, None, ver)
 
-    def open_row(who, name, ver, evt: gr.SelectData):
+    def open_row(self, who, name, ver, evt: gr.SelectData):
         row = evt.row_value if evt is not None else None
-        return opened(who, name, row[0] if row else None, ver)
+        return self.opened(who, name, row[0] if row else None, ver)
 
-    def save_adjudication(who, name, item, ini, fin, emo, er_, ip_, ex_, why, text):
+    def save_adjudication(self, who, name, item, ini, fin, emo, er_, ip_, ex_, why, text):
         if not item:
             raise InputError("open an item of the queue first")
         values = {"initial": ini, "final": fin, "emotion": emo or None, "emotional_reactions": er_, "interpretations": ip_, "explorations": ex_}
@@ -180,72 +201,86 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
         asked = ("emotional_reactions", "interpretations", "explorations") if kind == "empathy" else ("initial", "final", "emotion")
         if not why:
             raise InputError("choose a reason (a, g, e or o)")
-        res = studio.adjudicate(who, AdjudicationRequest(name, item, {k: whole(v) for k, v in values.items() if k in asked and v not in (None, "")},
+        res = self.studio.adjudicate(who, AdjudicationRequest(name, item, {k: whole(v) for k, v in values.items() if k in asked and v not in (None, "")},
                                                           why, (text or "").strip() or None))
         gr.Info(f"{item}: {res['status']}")
-        return opened(who, name, None)
+        return self.opened(who, name, None)
 
-    def campaigns_for(who):
-        names = studio.review_campaigns(who) if who is not None and who.is_reviewer else []
-        return gr.Dropdown(choices=names, value=names[0] if names else None), gr.Dropdown(choices=names, value=[]), *release_lists(who)
+    def campaigns_for(self, who):
+        names = self.studio.review_campaigns(who) if who is not None and who.is_reviewer else []
+        return gr.Dropdown(choices=names, value=names[0] if names else None), gr.Dropdown(choices=names, value=[]), *self.release_lists(who)
 
-    def release_lists(who):
-        rows = studio.releases(who) if who is not None and who.is_reviewer else []
+    def release_lists(self, who):
+        rows = self.studio.releases(who) if who is not None and who.is_reviewer else []
         frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "created": r["created"], "campaigns": ", ".join(c["name"] for c in r["campaigns"]),
                                "method": r["method"], "items": r["n_items"], "hash": r["content_hash"][:16], "supersedes": r["supersedes"] or "",
                                "by": r["created_by"]} for r in reversed(rows)])
         ids = [r["id"] for r in reversed(rows)]
         return frame, gr.Dropdown(choices=ids, value=ids[0] if ids else None)
 
-    def create_release(who, camps, how, name):
-        rel = studio.create_release(who, ReleaseRequest((name or "").strip(), list(camps or []), how))
+    def create_release(self, who, camps, how, name):
+        rel = self.studio.create_release(who, ReleaseRequest((name or "").strip(), list(camps or []), how))
         gr.Info(f"Release {rel['id']} frozen: {rel['n_items']} items")
-        return *release_lists(who), *show(who, rel["id"])
+        return *self.release_lists(who), *self.show(who, rel["id"])
 
-    def show(who, ident):
+    def show(self, who, ident):
         if not ident:
             raise InputError("choose a release")
-        rel = studio.release(who, ident)
+        rel = self.studio.release(who, ident)
         folder = Path(rel["folder"])
         return markdown_html(rel["card"].split("---", 2)[-1]), [str(folder / n) for n in ("README.md", "labels.csv", "labels.jsonl", "release.json")]
 
-    def export_release(who, ident, to):
+    def export_release(self, who, ident, to):
         if not ident or not (to or "").strip():
             raise InputError("choose a release and say where to export it")
-        where = studio.export_release(who, ident, to.strip())
+        where = self.studio.export_release(who, ident, to.strip())
         gr.Info(f"Exported to {where}")
         return banner_html(f"Exported {ident} to {where}")
 
-    def save_options(who, name, r, lr, em, lm, n, show_names):
+    def save_options(self, who, name, r, lr, em, lm, n, show_names):
         if not name:
             raise InputError("choose a campaign")
-        limits = studio.set_review_options(who, name, {"intensity_range": whole(r), "level_range": whole(lr), "emotion_majority": bool(em),
+        limits = self.studio.set_review_options(who, name, {"intensity_range": whole(r), "level_range": whole(lr), "emotion_majority": bool(em),
                                                         "level_majority": bool(lm)}, int(n or 1), bool(show_names))
         gr.Info(f"{name}: review settings saved ({', '.join(f'{k} {v}' for k, v in limits.items())})")
-        return opened(who, name, None)
+        return self.opened(who, name, None)
 
-    def save_guidelines(who, name, text):
+    def save_guidelines(self, who, name, text):
         if not name:
             raise InputError("choose a campaign")
-        version = studio.edit_guidelines(who, name, text or "")
+        version = self.studio.edit_guidelines(who, name, text or "")
         gr.Info(f"{name}: guidelines version {version}")
 
-    def audit_rows(who):
-        return pd.DataFrame(studio.audit_log(who, 500))
+    def audit_rows(self, who):
+        return pd.DataFrame(self.studio.audit_log(who, 500))
 
-    def audit_csv(who):
-        return str(studio.audit_export(who))
+    def audit_csv(self, who):
+        return str(self.studio.audit_export(who))
 
-    state = [queue, shown, current, intensity_row, empathy_row, initial, final, emotion, er, ip, ex, reason, note]
-    on(load.click, open_queue, [user, camp, version], state, api_name="review_queue")
-    on(camp.input, open_queue, [user, camp], state, api_name=False)
-    on(queue.select, open_row, [user, camp, version], state, api_name=False)
-    on(save.click, save_adjudication, [user, camp, current, initial, final, emotion, er, ip, ex, reason, note], state, api_name="adjudicate")
-    on(create.click, create_release, [user, rel_camps, method, rel_name], [releases, pick, card, files], api_name="create_release")
-    on(show_rel.click, show, [user, pick], [card, files], api_name="show_release")
-    on(export_btn.click, export_release, [user, pick, target], card, api_name="export_release")
-    on(save_opts.click, save_options, [user, camp, rng, lrng, emaj, lmaj, reviewers, names], state, api_name="review_options")
-    on(save_guide.click, save_guidelines, [user, camp, guidelines], None, api_name="edit_guidelines")
-    on(audit_btn.click, audit_rows, user, audit, api_name="audit_log")
-    on(audit_export.click, audit_csv, user, audit_file, api_name="audit_export")
-    return campaigns_for, [camp, rel_camps, releases, pick]
+    def wire(self, user: gr.State, q: dict[str, Any], r: dict[str, Any], st: dict[str, Any], au: dict[str, Any]) -> None:
+        state = [q[c] for c in ("queue", "shown", "current", "intensity_row", "empathy_row", "initial", "final", "emotion", "er", "ip", "ex",
+                                "reason", "note")]
+        on(q["load"].click, self.open_queue, [user, q["camp"], q["version"]], state, api_name="review_queue")
+        on(q["camp"].input, self.open_queue, [user, q["camp"]], state, api_name=False)
+        on(q["queue"].select, self.open_row, [user, q["camp"], q["version"]], state, api_name=False)
+        on(q["save"].click, self.save_adjudication, [user, *(q[c] for c in ("camp", "current", "initial", "final", "emotion", "er", "ip", "ex",
+                                                                              "reason", "note"))], state, api_name="adjudicate")
+        on(r["create"].click, self.create_release, [user, r["rel_camps"], r["method"], r["rel_name"]], [r["releases"], r["pick"], r["card"], r["files"]],
+           api_name="create_release")
+        on(r["show_rel"].click, self.show, [user, r["pick"]], [r["card"], r["files"]], api_name="show_release")
+        on(r["export_btn"].click, self.export_release, [user, r["pick"], r["target"]], r["card"], api_name="export_release")
+        on(st["save_opts"].click, self.save_options, [user, q["camp"], *(st[c] for c in ("rng", "lrng", "emaj", "lmaj", "reviewers", "names"))],
+           state, api_name="review_options")
+        on(st["save_guide"].click, self.save_guidelines, [user, q["camp"], st["guidelines"]], None, api_name="edit_guidelines")
+        on(au["audit_btn"].click, self.audit_rows, user, au["audit"], api_name="audit_log")
+        on(au["audit_export"].click, self.audit_csv, user, au["audit_file"], api_name="audit_export")
+
+
+def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[Any, list[gr.Component]]:
+    """The tab's blocks; returns what refreshes its lists (campaigns, releases) and their outputs, for the tab's select and sign-in."""
+    gr.Markdown(INTRO)
+    q, r, st, au = _queue_panel(), _releases_panel(), _settings_panel(), _audit_panel()
+    admin_only += [st["box"], au["box"]]
+    events = ReviewEvents(studio)
+    events.wire(user, q, r, st, au)
+    return events.campaigns_for, [q["camp"], r["rel_camps"], r["releases"], r["pick"]]
