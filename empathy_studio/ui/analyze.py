@@ -36,7 +36,8 @@ def _reliability(result: dict[str, Any]) -> Any:
     return reliability_diagram(cal["bins_before"], cal["bins_after"], title)
 
 
-def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
+def _model_panel(studio: Studio, model_choices: list[str]) -> dict[str, Any]:
+    """A model (A), and another (B) to compare with, on a split: metrics, violins per gold level, confusion, reliability, downloads."""
     default = studio.default_model(model_choices)
     datasets = studio.analysis_datasets()
     with gr.Row():
@@ -67,6 +68,13 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
     with gr.Row():
         export = gr.Button("Prepare downloads (the figures above as PNG and SVG, CSV tables; both models)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+    return dict(model=model, other=other, dataset=dataset, split=split, full=full, run=run, note=note, table=table, va=va, ca=ca, ra=ra,
+                col_b=col_b, vb=vb, cb=cb, rb=rb, per_class=per_class, col_pb=col_pb, per_class_b=per_class_b, export=export, files=files)
+
+
+def _rater_panel(studio: Studio) -> dict[str, Any]:
+    """An empathy rater on EPITOME's test split, and against the seekers' own empathy ratings."""
+    datasets = studio.analysis_datasets()
     with gr.Accordion("Empathy rater: EPITOME test split, and the seekers' own empathy ratings", open=False):
         raters, built = studio.rater_choices(), studio.built_raters()
         with gr.Row():
@@ -86,6 +94,12 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
                                      for m in EPITOME_MECHANISMS]
         rater_files = gr.File(label="The rater's tables (CSV) and figures (PNG, SVG)", file_count="multiple", interactive=False,
                               elem_id="analyze-rater-files")
+    return dict(rater=rater, rater_data=rater_data, rater_btn=rater_btn, rater_note=rater_note, rater_table=rater_table,
+                rater_confusion=rater_confusion, rater_check=rater_check, rater_feedback=rater_feedback, rater_mechanisms=rater_mechanisms,
+                rater_mech_confusions=rater_mech_confusions, rater_files=rater_files)
+
+
+def _ratings_panel(studio: Studio) -> dict[str, Any]:
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False, elem_id="analyze-ratings-section"):
         with gr.Row():
             reference = gr.Dropdown([ALL_RATINGS, *studio.release_choices()], value=ALL_RATINGS, label="Reference: every rating, or a "
@@ -97,8 +111,17 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         with gr.Row():
             rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
-    def analyze(who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool, progress=gr.Progress()):
-        a = studio.analyze(model_name, split_name, progress_bar(progress), actor=who, dataset=data)
+    return dict(reference=reference, ratings_btn=ratings_btn, rg=rg, rm=rm)
+
+
+class AnalyzeEvents:
+    """The tab's handlers: a model (or two) against gold, the empathy rater, human ratings against gold and the model."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    def analyze(self, who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool, progress=gr.Progress()):
+        a = self.studio.analyze(model_name, split_name, progress_bar(progress), actor=who, dataset=data)
         notes = [a["dropped_note"]] if a["dropped_note"] else []
         if a["hidden"]:
             notes.append(f"{a['hidden']} items of blind rating campaigns are left out until those campaigns close.")
@@ -106,22 +129,22 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
         figs_b: list[Any] = [None] * 5
         compared, classes_b = None, None
         if other_name and other_name != NONE:
-            b = studio.analyze(other_name, split_name, progress_bar(progress), actor=who, dataset=data)
+            b = self.studio.analyze(other_name, split_name, progress_bar(progress), actor=who, dataset=data)
             metrics[f"B: {other_name}"] = b["metrics"]
             figs_b = [*_figures(b, full_scale), _reliability(b)]
-            compared = studio.compare(a, b)
+            compared = self.studio.compare(a, b)
             classes_b = pd.DataFrame(b["per_class"]).round(4)
         two = len(metrics) > 1
-        return (banner_html(" ".join(notes)) if notes else "", pd.DataFrame(studio.metrics_table(metrics, compared)), *_figures(a, full_scale),
+        return (banner_html(" ".join(notes)) if notes else "", pd.DataFrame(self.studio.metrics_table(metrics, compared)), *_figures(a, full_scale),
                 _reliability(a), *figs_b, pd.DataFrame(a["per_class"]).round(4), classes_b, gr.Column(visible=two), gr.Column(visible=two))
 
-    def analyze_downloads(who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool) -> list[str]:
+    def analyze_downloads(self, who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool) -> list[str]:
         names = [model_name] + ([other_name] if other_name and other_name != NONE else [])
-        return [str(p) for p in studio.analysis_downloads(names, split_name, actor=who, dataset=data, full_scale=full_scale)]
+        return [str(p) for p in self.studio.analysis_downloads(names, split_name, actor=who, dataset=data, full_scale=full_scale)]
 
-    def analyze_ratings(who, model_name: str, ref: str = ALL_RATINGS):
+    def analyze_ratings(self, who, model_name: str, ref: str = ALL_RATINGS):
         release = ref if ref and ref != ALL_RATINGS else None
-        pairs = studio.ratings_comparison(who, model_name, release)
+        pairs = self.studio.ratings_comparison(who, model_name, release)
         whom = f"consensus of {release}" if release else "annotators"
         y_name = "consensus" if release else "annotator mean"
         out = [violin(*pairs["vs_gold"][t], t, f"{whom} vs the seeker", y_title=f"{y_name}, {t} intensity") for t in ("initial", "final")]
@@ -134,23 +157,20 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             out.append(violin(x, y, t, f"{model_name} vs {whom}", x_title=f"{y_name}, {t} intensity (rounded)"))
         return out
 
-    on(run.click, analyze, [user, model, other, dataset, split, full], [note, table, *va, ca, ra, *vb, cb, rb, per_class, per_class_b, col_b, col_pb],
-       api_name="analyze", concurrency_limit=1)
-    on(export.click, analyze_downloads, [user, model, other, dataset, split, full], files, api_name="analyze_downloads", concurrency_limit=1)
-    def analyze_rater(name: str, data: str, progress=gr.Progress()):
+    def analyze_rater(self, name: str, data: str, progress=gr.Progress()):
         """EPITOME's test split at once; the external check from the rater's cached turn scores. A few missing turns are scored
         here (said first, with the time it takes); many are left to the background warmer, and the page says so."""
         if not name:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
         bar = progress_bar(progress)
-        ev = studio.evaluate_rater(name, "test", bar)
+        ev = self.studio.evaluate_rater(name, "test", bar)
         rows = [{"metric": metric_name(k), "value": round(v, 4)} for k, v in ev.items() if isinstance(v, float)]
         mech_rows = [{"mechanism": m.replace("_", " "), "accuracy": round(ev[f"{m}_accuracy"], 4), "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
                       "F1 macro": round(ev[f"{m}_f1_macro"], 4)} for m in EPITOME_MECHANISMS]
         mech_figs = [confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
                      for m in EPITOME_MECHANISMS]
         level4 = confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}")
-        missing, total = studio.rater_turns_missing(name, data)
+        missing, total = self.studio.rater_turns_missing(name, data)
         if missing > INLINE_TURNS:
             minutes = missing / PAIRS_PER_S / 60
             who_scores = ("The server's background warmer is scoring them (niced, one model at a time); open this again when it is done, "
@@ -159,25 +179,36 @@ def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tup
             note = banner_html(f"The external check reads {name}'s scores of {total:,} supporter turns of {data}; {missing:,} are not scored "
                                f"yet, about {minutes:.0f} minutes at the {PAIRS_PER_S} pairs/s measured on 2 cores. {who_scores}. The EPITOME "
                                "test results above are ready.", "warn")
-            files = studio.rater_downloads(name, rows, mech_rows, ev, None)
+            files = self.studio.rater_downloads(name, rows, mech_rows, ev, None)
             return (pd.DataFrame(rows), level4, gr.Plot(None, visible=False), gr.Plot(None, visible=False), pd.DataFrame(mech_rows), *mech_figs,
                     note, [str(f) for f in files])
         if missing:
             progress(0, desc=f"scoring the {missing:,} supporter turns of {data} not scored yet (about {max(1, missing / PAIRS_PER_S):.0f} s)")
-        check = studio.empathy_check(name, data, bar)
+        check = self.studio.empathy_check(name, data, bar)
         fig = violin(check["self_rated"], check["predicted"], "empathy", f"{name} on {data}", x_title="seeker's own rating of the supporter's empathy",
                      y_title="mean predicted empathy (0-1)")
         fb = check["feedback"]
         per_turn = (gr.Plot(violin(fb["seeker_feedback"], fb["score_before"], "empathy", f"{name}, turn before the feedback",
                                    x_title="seeker's feedback on the chat so far (1-5)", y_title="predicted empathy (0-1)"), visible=True)
                     if fb["seeker_feedback"] else gr.Plot(None, visible=False))
-        files = studio.rater_downloads(name, rows, mech_rows, ev, check)
+        files = self.studio.rater_downloads(name, rows, mech_rows, ev, check)
         return (pd.DataFrame(rows), level4, gr.Plot(fig, visible=True), per_turn, pd.DataFrame(mech_rows), *mech_figs, "",
                 [str(f) for f in files])
 
-    # one progress bar (on the first table), not one on each of the section's outputs
-    on(rater_btn.click, analyze_rater, [rater, rater_data], [rater_table, rater_confusion, rater_check, rater_feedback, rater_mechanisms,
-                                                              *rater_mech_confusions, rater_note, rater_files], api_name="analyze_rater",
-       concurrency_limit=1, show_progress_on=[rater_table])
-    on(ratings_btn.click, analyze_ratings, [user, model, reference], [*rg, *rm], api_name="analyze_ratings", concurrency_limit=1)
-    return [(model, "predict"), (other, "predict-or-none"), (rater, "rater"), (reference, "reference")]
+    def wire(self, user: gr.State, m: dict[str, Any], r: dict[str, Any], h: dict[str, Any]) -> None:
+        controls = [user, m["model"], m["other"], m["dataset"], m["split"], m["full"]]
+        on(m["run"].click, self.analyze, controls, [m["note"], m["table"], *m["va"], m["ca"], m["ra"], *m["vb"], m["cb"], m["rb"], m["per_class"],
+                                                     m["per_class_b"], m["col_b"], m["col_pb"]], api_name="analyze", concurrency_limit=1)
+        on(m["export"].click, self.analyze_downloads, controls, m["files"], api_name="analyze_downloads", concurrency_limit=1)
+        # one progress bar (on the first table), not one on each of the section's outputs
+        on(r["rater_btn"].click, self.analyze_rater, [r["rater"], r["rater_data"]],
+           [r["rater_table"], r["rater_confusion"], r["rater_check"], r["rater_feedback"], r["rater_mechanisms"], *r["rater_mech_confusions"],
+            r["rater_note"], r["rater_files"]], api_name="analyze_rater", concurrency_limit=1, show_progress_on=[r["rater_table"]])
+        on(h["ratings_btn"].click, self.analyze_ratings, [user, m["model"], h["reference"]], [*h["rg"], *h["rm"]], api_name="analyze_ratings",
+           concurrency_limit=1)
+
+
+def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:
+    m, r, h = _model_panel(studio, model_choices), _rater_panel(studio), _ratings_panel(studio)
+    AnalyzeEvents(studio).wire(user, m, r, h)
+    return [(m["model"], "predict"), (m["other"], "predict-or-none"), (r["rater"], "rater"), (h["reference"], "reference")]
