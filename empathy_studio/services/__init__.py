@@ -30,7 +30,7 @@ from ..tasks import TASKS
 from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
 from ..scoring import ScoreRequest
-from ..training.config import PRESETS, RATER_PRESETS, SELECT_METRICS
+from ..training.config import DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, PRESETS, RATER_PRESETS, SELECT_METRICS
 from ..training.policies import POLICIES
 from ..training.request import TrainRequest
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
@@ -45,7 +45,7 @@ from .training import TrainingServices
 __all__ = ["RATER_PRESETS", "MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
            "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
            "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied", "AdjudicationRequest", "ReleaseRequest",
-           "ADJUDICATION_REASONS", "ROLES", "AGGREGATION_METHODS", "DEFAULT_AGGREGATION", "DEFAULT_THRESHOLDS"]
+           "ADJUDICATION_REASONS", "ROLES", "DEFAULT_PRESET", "FAMILY_PRESETS", "HEAD_OPTIONS", "AGGREGATION_METHODS", "DEFAULT_AGGREGATION", "DEFAULT_THRESHOLDS"]
 
 # Whoever runs the command line holds the database and the models folder: an admin by construction.
 COMMAND_LINE = Annotator(0, "(command line)", "admin")

@@ -12,15 +12,13 @@ from datetime import datetime, timezone
 import gradio as gr
 import pandas as pd
 
-from ..services import ARCHS, LOSSES, POLICIES, PRESETS, RATER_PRESETS, SCORE_LOSSES, SELECT_METRICS, InputError, Studio, TrainRequest, metric_name
+from typing import Any
+
+from ..services import (ARCHS, DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, LOSSES, POLICIES, SCORE_LOSSES, SELECT_METRICS, TASKS, InputError,
+                        Studio, TrainRequest, metric_name)
 from .common import esc, fmt, on, whole
 
-HEADLINE = ["f1_weighted", "recall_weighted", "accuracy", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
-RATER_HEADLINE = ["level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
-                  "score_mse", "score_pearson"]
-TASKS = ["emotion-intensity", "emotion", "empathy"]
-SEEKER_PRESETS = [p for p in PRESETS if p not in RATER_PRESETS]
-RATER_PRESET_CHOICES = list(RATER_PRESETS)
+OFFERED_TASKS = ["emotion-intensity", "emotion", "empathy"]  # the tasks trained from this tab (the CLI trains every task)
 LATEST_RELEASE = "latest release"
 
 
@@ -72,7 +70,7 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     parent, other = metrics.get("parent") or {}, metrics.get("compared_with") or "–"
     rows = [{"metric": metric_name(k), "new model": test.get(k), "compared with": parent.get(k),
              "difference": (test[k] - parent[k]) if isinstance(test.get(k), float) and isinstance(parent.get(k), float) else None}
-            for k in (RATER_HEADLINE if job["params"].get("task") == "empathy" else HEADLINE)]
+            for k in TASKS[job["params"].get("task") or "emotion-intensity"].metrics]
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS).round(4).rename(columns={"new model": job["model_name"] or "new model",
                                                                                  "compared with": other})
     on = metrics.get("compared_on")
@@ -84,18 +82,17 @@ def _job_detail(studio: Studio, job_id: float | None, who=None) -> tuple[str, st
     return head.replace("</div><progress", f"{ended}</div><progress", 1) + err + where, _log_html(job["log_tail"]), table
 
 
-def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
+def _request_form(studio: Studio) -> dict[str, Any]:
+    """What to train: base model, preset, data, task (with a family's own head options), the numbers, the release, a name."""
     trainable = studio.trainable_models()
-    gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
-                "the test split of the paper is never trained on.")
     with gr.Row():
         base = gr.Dropdown(trainable, value="minilm", label="Base model", elem_id="train-base")
-        preset = gr.Dropdown(SEEKER_PRESETS, value="default", label="Preset", elem_id="train-preset",
+        preset = gr.Dropdown(list(FAMILY_PRESETS["seeker"]), value="default", label="Preset", elem_id="train-preset",
                              info="fills the numbers below; quick: the starter model's settings")
         dataset = gr.Dropdown(studio.dataset_choices(), value="esconv", label="Dataset", elem_id="train-dataset",
                               info="esconv+failed adds FailedESConv's failed chats")
         policy = gr.Radio(list(POLICIES), value="gold", label="Data policy", elem_id="train-policy")
-        task = gr.Radio(TASKS, value="emotion-intensity", label="Task", elem_id="train-task",
+        task = gr.Radio(OFFERED_TASKS, value="emotion-intensity", label="Task", elem_id="train-task",
                         info="empathy: the rater of supporters' responses (EPITOME gold and/or response-empathy ratings)")
     with gr.Row(visible=False, elem_id="train-rater-options") as rater_row:
         arch = gr.Radio(list(ARCHS), value="bi", label="Rater architecture", info=TrainRequest.option_help("arch"), elem_id="train-arch")
@@ -113,6 +110,12 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
                               info=TrainRequest.option_help("release"), elem_id="train-release",
                               allow_custom_value=True)  # the studio checks the id
         name = gr.Textbox(label="New model name (optional)", elem_id="train-name")
+    return dict(base=base, preset=preset, dataset=dataset, policy=policy, task=task, rater_row=rater_row, arch=arch, loss=loss,
+                score_loss=score_loss, select=select, epochs=epochs, lr=lr, max_len=max_len, bs=bs, min_ann=min_ann, release=release, name=name)
+
+
+def _jobs_panel(studio: Studio) -> dict[str, Any]:
+    """Estimate, start, the job list, a job's detail, log and comparison, and the timer that polls while one runs."""
     with gr.Row():
         estimate_btn = gr.Button("Estimate duration")
         start = gr.Button("Start fine-tuning", variant="primary", elem_id="train-start")
@@ -126,66 +129,90 @@ def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
             cancel = gr.Button("Cancel job", variant="stop")
     detail = gr.HTML(elem_id="train-detail")
     log = gr.HTML(_log_html(""), label="Log (newest line last)", elem_id="train-log")
-    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="New model against its parent, or the default model when it was started: both on the new model's test items",
-                           interactive=False, elem_id="train-compare")
+    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), interactive=False, elem_id="train-compare",
+                           label="New model against its parent, or the default model when it was started: both on the new model's test items")
     timer = gr.Timer(2.0, active=False)
+    return dict(estimate_btn=estimate_btn, start=start, refresh=refresh, estimate_html=estimate_html, jobs=jobs, job_id=job_id, cancel=cancel,
+                detail=detail, log=log, compare=compare, timer=timer)
 
+
+class TrainEvents:
+    """The tab's handlers: a request from the form, its estimate, the job, its progress; the form follows the task's family."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    @staticmethod
     def request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None) -> TrainRequest:
         if any(v is None for v in (ep, rate, ml, b, mn)):
             raise InputError("fill in every number (epochs, learning rate, max tokens, batch size, min annotators)")
-        rater = dict(arch=ar, loss=ls, score_loss=sl, select_metric=sel) if tk == "empathy" else {}
-        seeker = {"dataset": ds} if ds and tk != "empathy" else {}
+        task = TASKS.get(tk)
+        if task is None:
+            raise InputError(f"task must be one of {', '.join(OFFERED_TASKS)}, got {tk!r}")
+        chosen = dict(arch=ar, loss=ls, score_loss=sl)
+        heads = {**{k: chosen[k] for k in HEAD_OPTIONS[task.family]}, "select_metric": sel} if HEAD_OPTIONS[task.family] else {}
+        data = {"dataset": ds} if ds and task.files else {}
         return TrainRequest(model=base_name or "", policy=pol, task=tk, epochs=ep, learning_rate=rate, max_length=whole(ml),
                             batch_size=whole(b), min_annotators=whole(mn), name=(nm or "").strip() or None,
                             release=rl if rl and rl != LATEST_RELEASE and pol != "gold" else None,
-                            **({"preset": pr} if pr else {}), **seeker, **rater)
+                            **({"preset": pr} if pr else {}), **data, **heads)
 
-    inputs = [base, policy, task, epochs, lr, max_len, bs, min_ann, name, arch, loss, score_loss, select, preset, dataset, release]
-
-    def estimate_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None):
-        est = studio.estimate_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds, rl))
+    def estimate_training(self, who, *values):
+        est = self.studio.estimate_training(who, self.request(*values))
         parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in est["phases"].items())
         return (f"<div class='es-banner es-info'>{est['n_train']} training items, {est['steps']} steps at "
                 f"{est['seconds_per_step']:.2f} s/step on {est['device']}: about <b>{est['estimated_seconds'] / 60:.1f} minutes</b> "
                 f"({parts} min; timed on this machine{' earlier' if est['probe_cached'] else ' now'})</div>")
 
-    def start_training(who, base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr=None, ds=None, rl=None):
-        job = studio.submit_training(who, request(base_name, pol, tk, ep, rate, ml, b, mn, nm, ar, ls, sl, sel, pr, ds, rl))
+    def start_training(self, who, *values):
+        job = self.studio.submit_training(who, self.request(*values))
         gr.Info(f"Job {job} queued")
-        return _jobs_frame(studio, who), job, *_job_detail(studio, job, who), gr.Timer(active=True)
+        return _jobs_frame(self.studio, who), job, *_job_detail(self.studio, job, who), gr.Timer(active=True)
 
-    def poll_jobs(who, jid):
-        return _jobs_frame(studio, who), *_job_detail(studio, jid, who), gr.Timer(active=studio.jobs_active())
+    def poll_jobs(self, who, jid):
+        return _jobs_frame(self.studio, who), *_job_detail(self.studio, jid, who), gr.Timer(active=self.studio.jobs_active())
 
-    def cancel_job(who, jid):
+    def cancel_job(self, who, jid):
         if not jid:
             raise InputError("enter a job id")
-        state = studio.cancel_job(who, int(jid))
+        state = self.studio.cancel_job(who, int(jid))
         gr.Info(f"Job {int(jid)}: {state}")
-        return _jobs_frame(studio, who), *_job_detail(studio, jid, who)
+        return _jobs_frame(self.studio, who), *_job_detail(self.studio, jid, who)
 
-    def task_changed(tk):
-        """The rater's own choices and presets appear with its task, and its preset's numbers (bench/empathy.py) fill the form;
-        the seeker's datasets go with the seeker. An estimate made for the other task is cleared."""
-        rater = tk == "empathy"
-        name = "rater" if rater else "default"
-        d = studio.training_defaults(name)
-        return (gr.Row(visible=rater), d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"],
-                gr.Dropdown(choices=RATER_PRESET_CHOICES if rater else SEEKER_PRESETS, value=name), gr.Dropdown(visible=not rater), "")
+    def task_changed(self, tk):
+        """A family's own choices and presets appear with its task, and its default preset's numbers fill the form; datasets go
+        with the tasks that read ESConv-format files. An estimate made for the other task is cleared."""
+        task = TASKS[tk]
+        name = DEFAULT_PRESET[task.family]
+        d = self.studio.training_defaults(name)
+        return (gr.Row(visible=bool(HEAD_OPTIONS[task.family])), d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"],
+                gr.Dropdown(choices=list(FAMILY_PRESETS[task.family]), value=name), gr.Dropdown(visible=task.files), "")
 
-    def preset_changed(name):
+    def preset_changed(self, name):
         """A preset's numbers fill the form (the defaults, space_config.yaml's training block, then the preset)."""
-        d = studio.training_defaults(name or "default")
+        d = self.studio.training_defaults(name or "default")
         return d["epochs"], d["learning_rate"], d["max_length"], d["batch_size"], ""
 
-    on(task.input, task_changed, task, [rater_row, epochs, lr, max_len, bs, preset, dataset, estimate_html], api_name=False,
-       show_progress="hidden", queue=False)
-    on(preset.input, preset_changed, preset, [epochs, lr, max_len, bs, estimate_html], api_name=False, show_progress="hidden", queue=False)
-    for c in (base, dataset, policy, epochs, lr, max_len, bs, min_ann):  # a changed request makes the estimate on screen stale
-        on(c.input, lambda: "", None, estimate_html, api_name=False, show_progress="hidden", queue=False)
-    on(estimate_btn.click, estimate_training, [user, *inputs], estimate_html, api_name="estimate_training", concurrency_limit=1)
-    on(start.click, start_training, [user, *inputs], [jobs, job_id, detail, log, compare, timer], api_name="start_training")
-    on(refresh.click, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="jobs")
-    on(timer.tick, poll_jobs, [user, job_id], [jobs, detail, log, compare, timer], api_name="poll_jobs", show_progress="hidden")
-    on(cancel.click, cancel_job, [user, job_id], [jobs, detail, log, compare], api_name="cancel_job")
-    return [(base, "train"), (release, "release")]
+    def wire(self, user: gr.State, f: dict[str, Any], j: dict[str, Any]) -> None:
+        inputs = [f[c] for c in ("base", "policy", "task", "epochs", "lr", "max_len", "bs", "min_ann", "name", "arch", "loss", "score_loss",
+                                 "select", "preset", "dataset", "release")]
+        on(f["task"].input, self.task_changed, f["task"], [f["rater_row"], f["epochs"], f["lr"], f["max_len"], f["bs"], f["preset"], f["dataset"],
+                                                           j["estimate_html"]], api_name=False, show_progress="hidden", queue=False)
+        on(f["preset"].input, self.preset_changed, f["preset"], [f["epochs"], f["lr"], f["max_len"], f["bs"], j["estimate_html"]], api_name=False,
+           show_progress="hidden", queue=False)
+        for c in ("base", "dataset", "policy", "epochs", "lr", "max_len", "bs", "min_ann"):  # a changed request makes the estimate stale
+            on(f[c].input, lambda: "", None, j["estimate_html"], api_name=False, show_progress="hidden", queue=False)
+        detail = [j["jobs"], j["detail"], j["log"], j["compare"]]
+        on(j["estimate_btn"].click, self.estimate_training, [user, *inputs], j["estimate_html"], api_name="estimate_training", concurrency_limit=1)
+        on(j["start"].click, self.start_training, [user, *inputs], [j["jobs"], j["job_id"], *detail[1:], j["timer"]], api_name="start_training")
+        on(j["refresh"].click, self.poll_jobs, [user, j["job_id"]], [*detail, j["timer"]], api_name="jobs")
+        on(j["timer"].tick, self.poll_jobs, [user, j["job_id"]], [*detail, j["timer"]], api_name="poll_jobs", show_progress="hidden")
+        on(j["cancel"].click, self.cancel_job, [user, j["job_id"]], detail, api_name="cancel_job")
+
+
+def render(studio: Studio, user: gr.State) -> list[tuple[gr.Dropdown, str]]:
+    gr.Markdown("Fine-tune on the accumulated labels. Admins only. Jobs run one at a time in the background; "
+                "the test split of the paper is never trained on.")
+    form, jobs = _request_form(studio), _jobs_panel(studio)
+    TrainEvents(studio).wire(user, form, jobs)
+    return [(form["base"], "train"), (form["release"], "release")]
