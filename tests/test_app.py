@@ -40,7 +40,7 @@ def test_every_event_has_an_api_name(live_app):
                 "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
                 "/campaign_export",
                 "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
-                "/delete_model", "/model_lists", "/rate_response", "/analyze_rater", "/review_lists", "/review_queue", "/adjudicate",
+                "/delete_model", "/model_lists", "/predict_empathy", "/analyze_rater", "/review_lists", "/review_queue", "/adjudicate",
                 "/create_release", "/show_release", "/export_release", "/review_options", "/edit_guidelines", "/audit_log", "/audit_export",
                 "/set_account", "/set_rater_gates", "/rater_quality", "/exclude_rater", "/reinstate_rater", "/practice_view", "/practice_answer"}
     assert expected <= names, expected - names
@@ -305,14 +305,14 @@ def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(
     *_, plain = c.predict("minilm-quick", chosen, NO_RATER, api_name="/explore_dialogue")
     assert "es-badge" not in plain
     html = c.predict("tiny-rater", "I feel so alone since the move", "That sounds really hard. What has been the hardest part?",
-                     api_name="/rate_response")
+                     api_name="/predict_empathy")
     assert "emotional reactions" in html and "4-level" in html
     with pytest.raises(Exception, match="post is empty"):
-        c.predict("tiny-rater", "  ", "a reply", api_name="/rate_response")
+        c.predict("tiny-rater", "  ", "a reply", api_name="/predict_empathy")
     with pytest.raises(Exception, match="pick an empathy rater"):
-        c.predict(NO_RATER, "post", "reply", api_name="/rate_response")
+        c.predict(NO_RATER, "post", "reply", api_name="/predict_empathy")
     with pytest.raises(Exception, match="not an empathy rater"):
-        c.predict("minilm-quick", "post", "reply", api_name="/rate_response")
+        c.predict("minilm-quick", "post", "reply", api_name="/predict_empathy")
     with pytest.raises(Exception, match="EPITOME is not configured"):  # this server runs on the demo set alone
         c.predict("tiny-rater", "esconv", api_name="/analyze_rater")
 

@@ -117,7 +117,7 @@ def test_analyze_draws_a_model_against_a_releases_consensus(disputed):
         admin.predict("minilm-quick", "nope-000000000000", api_name="/analyze_ratings")
 
 
-MODEL_WORK = {"/start_training", "/estimate_training", "/analyze", "/analyze_downloads", "/analyze_rater", "/rate_response", "/predict_text",
+MODEL_WORK = {"/start_training", "/estimate_training", "/analyze", "/analyze_downloads", "/analyze_rater", "/predict_empathy", "/predict_text",
               "/explore_dialogue", "/upload_predictions"}  # endpoints that run models: they write nothing to the audit log
 
 

@@ -89,7 +89,7 @@ def test_uploads_are_limited_and_the_queue_is_bounded(live_app):
 def test_no_anonymous_caller_starts_a_model_build(live_app, settings):
     url, _ = live_app
     with pytest.raises(Exception, match="not built yet: an admin builds it"):
-        Client(url, verbose=False).predict("minilm-rater-quick", "I lost my job", "I'm sorry", api_name="/rate_response")
+        Client(url, verbose=False).predict("minilm-rater-quick", "I lost my job", "I'm sorry", api_name="/predict_empathy")
     from empathy_studio.services import Studio
 
     studio = Studio(settings.replace(esconv_file=DEMO_PATH, epitome=()))
