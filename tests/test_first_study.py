@@ -133,7 +133,7 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     from pathlib import Path
 
     from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
-    from empathy_studio.ui.common import dialogue_html, pair_html
+    from empathy_studio.ui.html import dialogue_html, pair_html
 
     url, studio = live_app
     admin = studio.annotation.login("admin", "adminpw")

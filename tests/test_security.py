@@ -141,7 +141,7 @@ def test_simultaneous_wrong_guesses_are_checked_at_most_five_times(fresh_db):
 def test_guidelines_are_markdown_without_raw_html_or_remote_images(live_app):
     url, studio = live_app
     from empathy_studio.services import CampaignRequest
-    from empathy_studio.ui.common import markdown_html
+    from empathy_studio.ui.html import markdown_html
 
     text = "**Read** <b>this</b> <script>alert(1)</script>\n\n![pixel](https://tracker.example/p.png) [help](https://example.org)"
     html = markdown_html(text)

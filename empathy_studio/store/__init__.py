@@ -18,13 +18,14 @@ and recorded in `migrations`, so applying them again does nothing.
 One module per part of the schema, each a mixin of `Store`: `base` (connections,
 transactions, migrations, backup), `migrations` (the schema), `accounts`,
 `ratings` (items, ratings, the predictions cache, app settings), `campaigns`
-(campaigns and their assignments), `sessions` (sign-in tokens), `jobs`, `review` (guideline versions,
+(campaigns), `assignments` (an annotator's next item, claims, progress), `sessions` (sign-in tokens), `jobs`, `review` (guideline versions,
 adjudications, releases, the append-only audit log), `gates` (qualification, attention, standing, exclusions).
 """
 
 from __future__ import annotations
 
 from ..errors import PermissionDenied, StoreError
+from .assignments import Assignments
 from .accounts import ROLES, Accounts, Annotator, account_name, hash_password, name_key, require, verify_password
 from .base import Connection, is_empty_database
 from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Campaigns
@@ -40,5 +41,5 @@ __all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "a
            "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS", "ADJUDICATION_REASONS"]
 
 
-class Store(Connection, Accounts, Ratings, Campaigns, Sessions, Jobs, Review, Gates):
+class Store(Connection, Accounts, Ratings, Campaigns, Assignments, Sessions, Jobs, Review, Gates):
     """The studio's database: every table, behind methods that validate before they write."""

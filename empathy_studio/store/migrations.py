@@ -236,6 +236,14 @@ _APPEND_ONLY = ("audit_log", "adjudications", "releases", "release_items")
 @migration
 @rebuilds_tables
 def m012_review_and_releases(db: sqlite_utils.Database) -> None:
+    """The reviewer role, guideline versions, adjudications, releases and the append-only audit log."""
+    _reviewer_role(db)
+    _guideline_versions(db)
+    _adjudications_and_releases(db)
+    _audit_log(db)
+
+
+def _reviewer_role(db: sqlite_utils.Database) -> None:
     # A reviewer role between annotator and admin: SQLite changes a CHECK by rebuilding the table (ids kept).
     db.execute(
         """CREATE TABLE annotators_new (
@@ -248,6 +256,9 @@ def m012_review_and_releases(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE annotators")
     db.execute("ALTER TABLE annotators_new RENAME TO annotators")
     db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")
+
+
+def _guideline_versions(db: sqlite_utils.Database) -> None:
     # Guideline versions: editing a campaign's guidelines makes a new version; every rating names the version it was made under.
     db.execute(
         """CREATE TABLE guideline_versions (
@@ -260,6 +271,9 @@ def m012_review_and_releases(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE empathy_ratings ADD COLUMN guideline_version INTEGER")
     db.execute("UPDATE ratings SET guideline_version = 1")
     db.execute("UPDATE empathy_ratings SET guideline_version = 1")
+
+
+def _adjudications_and_releases(db: sqlite_utils.Database) -> None:
     # Adjudication: per campaign, the disagreement that sends an item to review (JSON; NULL = the defaults), whether a
     # second reviewer must agree, whether reviewers see raters' names.
     db.execute("ALTER TABLE campaigns ADD COLUMN thresholds TEXT")
@@ -285,6 +299,9 @@ def m012_review_and_releases(db: sqlite_utils.Database) -> None:
             release_id TEXT NOT NULL REFERENCES releases(id), campaign_id INTEGER NOT NULL, item_id TEXT NOT NULL,
             labels TEXT NOT NULL, PRIMARY KEY (release_id, campaign_id, item_id))"""
     )
+
+
+def _audit_log(db: sqlite_utils.Database) -> None:
     # The audit log: who did what, when. Append-only, held by the database itself: no UPDATE or DELETE of it (nor of
     # adjudications and releases) can succeed, whatever the caller.
     db.execute(

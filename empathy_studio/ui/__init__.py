@@ -14,7 +14,9 @@ import gradio as gr
 
 from ..services import MAX_UPLOAD_BYTES, Studio
 from . import analyze, annotate, campaigns, explore, models, review, train
-from .common import CSS, KEYBOARD_JS, actors_from, banner_html, esc, from_api, on
+from .common import actors_from, from_api, on
+from .html import banner_html, esc
+from .style import CSS, KEYBOARD_JS
 
 SIGNED_OUT = "Not signed in: Explore and Analyze are open; Annotate, Campaigns and Train need an account."
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

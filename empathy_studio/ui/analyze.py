@@ -10,7 +10,8 @@ import pandas as pd
 from ..labels import EMPATHY_SCALE, EPITOME_LEVELS, EPITOME_MECHANISMS, INTENSITY_TARGETS
 from ..plots import confusion, reliability_diagram, violin
 from ..services import InputError, Studio, metric_name
-from .common import banner_html, on, progress_bar
+from .common import on, progress_bar
+from .html import banner_html
 
 NONE = "(none)"
 ALL_RATINGS = "every rating (mean per item)"

@@ -24,7 +24,8 @@ import pandas as pd
 from ..labels import EPITOME_MECHANISMS
 from ..services import DEFAULT_CAMPAIGN, InputError, PermissionDenied, Studio
 from .annotate_form import EMPATHY_GUIDELINES, EMPATHY_KEYS, GUIDELINES, KEYS, LEVELS, MECHANISM_LABELS, SCALE, Form, build_form
-from .common import banner_html, dialogue_html, esc, markdown_html, on, pair_html, prediction_html
+from .common import on
+from .html import banner_html, dialogue_html, esc, markdown_html, pair_html, prediction_html
 
 Updates = dict[Any, Any]
 

@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS, INTENSITY_ANCHORS
 from ..services import DEFAULT_CAMPAIGN, QUEUE_ORDERS, Studio
-from .common import banner_html, esc, markdown_html
+from .html import banner_html, esc, markdown_html
 
 SCALE = ["1", "2", "3", "4", "5"]
 LEVELS = ["0", "1", "2"]

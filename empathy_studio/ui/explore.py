@@ -10,7 +10,8 @@ import pandas as pd
 from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import InputError, Studio
-from .common import banner_html, dialogue_html, empathy_badges, esc, on, prediction_html, progress_bar, text_html
+from .common import on, progress_bar
+from .html import banner_html, dialogue_html, empathy_badges, esc, prediction_html, text_html
 
 ANY = "any"
 NO_RATER = "(no empathy rater)"

@@ -12,7 +12,8 @@ import pandas as pd
 from ..plots import drift as drift_figure
 from ..plots import rater_distributions
 from ..services import InputError, Studio
-from .common import banner_html, on, whole
+from .common import on, whole
+from .html import banner_html
 
 QUALITY_COLUMNS = ["annotator", "items", "median s", "rushed", "longest run", "spread (team)", "checks right", "competence",
                    "bias (95% CI)", "flags", "paused", "excluded"]

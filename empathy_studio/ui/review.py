@@ -13,7 +13,8 @@ import pandas as pd
 from ..services import (ADJUDICATION_REASONS, AGGREGATION_METHODS, DEFAULT_AGGREGATION, DEFAULT_THRESHOLDS, AdjudicationRequest, InputError,
                         ReleaseRequest, Studio)
 from ..labels import ESCONV_EMOTIONS
-from .common import banner_html, esc, markdown_html, on, whole
+from .common import on, whole
+from .html import banner_html, esc, markdown_html
 
 INTRO = ("Items whose k ratings disagree past the campaign's thresholds, most apart first. Raters appear as Rater A, B, C "
          "(names only if the campaign shows them). Keys: the digits set the next disputed scale, **a** ambiguous text, "

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..services import (ARCHS, DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, LOSSES, POLICIES, SCORE_LOSSES, SELECT_METRICS, TASKS, InputError,
                         Studio, TrainRequest, metric_name)
-from .common import esc, fmt, on, whole
+from .common import on, whole
+from .html import esc, fmt
 
 OFFERED_TASKS = ["emotion-intensity", "emotion", "empathy"]  # the tasks trained from this tab (the CLI trains every task)
 LATEST_RELEASE = "latest release"
