@@ -50,5 +50,10 @@ bench: $(VENV)/.stamp-dev
 	$(PY) bench/store.py
 	$(PY) bench/training.py
 
+# ruff's checks (pyflakes, pycodestyle errors, line length, import order) and its formatter, as pyproject.toml sets them
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 clean:
 	rm -rf $(VENV) .cache test-artifacts

@@ -34,5 +34,8 @@ if __name__ == "__main__":
     from empathy_studio.ui import launch_options
 
     signal.signal(signal.SIGTERM, _interrupt)  # a Space stops with SIGTERM
-    build().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-                   server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_options())
+    build().launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        **launch_options(),
+    )

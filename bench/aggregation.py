@@ -103,9 +103,14 @@ def score(result: Result, truth: np.ndarray, bad: set[str], ordinal: bool) -> di
     ok = ~np.isnan(pred)
     flagged = set(result.flagged())
     hit = len(flagged & bad)
-    return {"mse": float(np.mean((pred[ok] - true[ok]) ** 2)), "accuracy": float(np.mean(np.round(pred[ok]) == true[ok])),
-            "decided": float(ok.mean()), "precision": hit / len(flagged) if flagged else (1.0 if not bad else 0.0),
-            "recall": hit / len(bad) if bad else None, "flagged": len(flagged)}
+    return {
+        "mse": float(np.mean((pred[ok] - true[ok]) ** 2)),
+        "accuracy": float(np.mean(np.round(pred[ok]) == true[ok])),
+        "decided": float(ok.mean()),
+        "precision": hit / len(flagged) if flagged else (1.0 if not bad else 0.0),
+        "recall": hit / len(bad) if bad else None,
+        "flagged": len(flagged),
+    }
 
 
 def run_cell(truth: np.ndarray, k: int, share: float, bad: str, seed: int, ordinal: bool, lo: int, hi: int) -> dict:
@@ -157,7 +162,11 @@ def rater_flags(seeds: int = 3) -> dict:
                     rows.append({"annotator": f"r{w}", "item_id": item, "initial": int(np.clip(round(v), 1, 5)), "seconds": secs})
             reports = {rep["annotator"]: rep for rep in assess(rows, "initial", True, rules)}
             raised = {f"r{w}": (kind, flag_kinds(reports[f"r{w}"])) for w, kind in enumerate(kinds) if f"r{w}" in reports}
-            cell = {"share": share, "seed": seed, "careful_flagged": float(np.mean([bool(f) for k, f in raised.values() if k == "careful"]))}
+            cell = {
+                "share": share,
+                "seed": seed,
+                "careful_flagged": float(np.mean([bool(f) for k, f in raised.values() if k == "careful"])),
+            }
             for kind, flag in (("rushed", "rushed"), ("straight", "straight-lining")):
                 hits = {r for r, (k, f) in raised.items() if flag in f}
                 true = {r for r, (k, _) in raised.items() if k == kind}
@@ -167,22 +176,40 @@ def rater_flags(seeds: int = 3) -> dict:
     worst = {kind: {m: min(c[kind][m] for c in cells) for m in ("precision", "recall")} for kind in ("rushed", "straight")}
     careful = max(c["careful_flagged"] for c in cells)
     passes = all(v >= 0.8 for w in worst.values() for v in w.values()) and careful <= 0.05
-    return {"cells": cells, "worst": worst, "careful_flagged_max": careful, "passes": passes, "rules": rules.to_dict(),
-            "command": "python bench/aggregation.py --raters", "pool": POOL}
+    return {
+        "cells": cells,
+        "worst": worst,
+        "careful_flagged_max": careful,
+        "passes": passes,
+        "rules": rules.to_dict(),
+        "command": "python bench/aggregation.py --raters",
+        "pool": POOL,
+    }
 
 
 def flags_markdown(r: dict) -> str:
-    lines = [f"# Rater flags against rushed raters and straight-liners (`{r['command']}`)", "",
-             f"Pool of {r['pool']} simulated raters, k = 3 over ESConv's intensities; rules {r['rules']}. Bar: each kind caught "
-             "with precision and recall >= 0.8 (worst cell), at most 5% of careful raters flagged: "
-             f"**{'met' if r['passes'] else 'not met'}**.", "",
-             "| bad raters (each kind) | seed | rushed P / R | straight-liners P / R | careful raters flagged |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Rater flags against rushed raters and straight-liners (`{r['command']}`)",
+        "",
+        f"Pool of {r['pool']} simulated raters, k = 3 over ESConv's intensities; rules {r['rules']}. Bar: each kind caught "
+        "with precision and recall >= 0.8 (worst cell), at most 5% of careful raters flagged: "
+        f"**{'met' if r['passes'] else 'not met'}**.",
+        "",
+        "| bad raters (each kind) | seed | rushed P / R | straight-liners P / R | careful raters flagged |",
+        "|---|---|---|---|---|",
+    ]
     for c in r["cells"]:
-        lines.append(f"| {c['share']:.0%} | {c['seed']} | {c['rushed']['precision']:.2f} / {c['rushed']['recall']:.2f} | "
-                     f"{c['straight']['precision']:.2f} / {c['straight']['recall']:.2f} | {c['careful_flagged']:.0%} |")
+        lines.append(
+            f"| {c['share']:.0%} | {c['seed']} | {c['rushed']['precision']:.2f} / {c['rushed']['recall']:.2f} | "
+            f"{c['straight']['precision']:.2f} / {c['straight']['recall']:.2f} | {c['careful_flagged']:.0%} |"
+        )
     w = r["worst"]
-    lines += ["", f"Worst: rushed {w['rushed']['precision']:.2f} / {w['rushed']['recall']:.2f}, straight-liners "
-              f"{w['straight']['precision']:.2f} / {w['straight']['recall']:.2f}; careful flagged at most {r['careful_flagged_max']:.0%}.", ""]
+    lines += [
+        "",
+        f"Worst: rushed {w['rushed']['precision']:.2f} / {w['rushed']['recall']:.2f}, straight-liners "
+        f"{w['straight']['precision']:.2f} / {w['straight']['recall']:.2f}; careful flagged at most {r['careful_flagged_max']:.0%}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -214,23 +241,45 @@ def main() -> None:
                     for seed in range(args.seeds if is_bar else 1):
                         t0 = time.perf_counter()
                         res = run_cell(truth, k, share, bad, seed, ordinal, lo, hi)
-                        cells.append({"scale": scale, "k": k, "bad": bad if share else "none", "share": share, "seed": seed,
-                                      "n_items": len(truth), "methods": res})
+                        cells.append(
+                            {
+                                "scale": scale,
+                                "k": k,
+                                "bad": bad if share else "none",
+                                "share": share,
+                                "seed": seed,
+                                "n_items": len(truth),
+                                "methods": res,
+                            }
+                        )
                         print(f"{scale} k={k} {share:.0%} {bad} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    bar_cells = [c for c in cells if c["scale"] == "intensity" and c["k"] == BAR["k"] and c["bad"] == BAR["bad"] and c["share"] == BAR["share"]]
+    bar_cells = [
+        c for c in cells if c["scale"] == "intensity" and c["k"] == BAR["k"] and c["bad"] == BAR["bad"] and c["share"] == BAR["share"]
+    ]
     verdict = {}
     for method in [*METHODS, "inverse-variance"]:
         drops = [1 - c["methods"][method]["mse"] / c["methods"]["median"]["mse"] for c in bar_cells if method in c["methods"]]
         prec = [c["methods"][method]["precision"] for c in bar_cells if method in c["methods"]]
         rec = [c["methods"][method]["recall"] for c in bar_cells if method in c["methods"]]
         if drops:
-            verdict[method] = {"mse_drop_mean": float(np.mean(drops)), "mse_drop_min": float(np.min(drops)),
-                               "precision_min": float(np.min(prec)), "recall_min": float(np.min(rec)),
-                               "passes": bool(np.min(drops) >= BAR["mse_drop"] and np.min(prec) >= BAR["precision"] and np.min(rec) >= BAR["recall"])}
+            verdict[method] = {
+                "mse_drop_mean": float(np.mean(drops)),
+                "mse_drop_min": float(np.min(drops)),
+                "precision_min": float(np.min(prec)),
+                "recall_min": float(np.min(rec)),
+                "passes": bool(np.min(drops) >= BAR["mse_drop"] and np.min(prec) >= BAR["precision"] and np.min(rec) >= BAR["recall"]),
+            }
     times = {} if args.quick else timing()
-    result = {"bar": BAR, "default": DEFAULT_METHOD, "verdict": verdict, "cells": cells, "seconds_10k_x5": times,
-              "pool": POOL, "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-              "command": "python bench/aggregation.py" + (" --quick" if args.quick else "")}
+    result = {
+        "bar": BAR,
+        "default": DEFAULT_METHOD,
+        "verdict": verdict,
+        "cells": cells,
+        "seconds_10k_x5": times,
+        "pool": POOL,
+        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+        "command": "python bench/aggregation.py" + (" --quick" if args.quick else ""),
+    }
     RESULTS.mkdir(exist_ok=True)
     name = "aggregation-quick" if args.quick else "aggregation"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
@@ -239,28 +288,46 @@ def main() -> None:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"# Aggregation of k raters against a known truth (`{r['command']}`)", "",
-             f"Pool of {r['pool']} simulated raters; bar: at k = {r['bar']['k']} with {r['bar']['share']:.0%} {r['bar']['bad']} raters, "
-             f"MSE at least {r['bar']['mse_drop']:.0%} below the median's, bad raters flagged with precision and recall >= 0.8 "
-             f"(worst of the seeds). Default: **{r['default']}**.", "",
-             "| method | MSE drop vs median (mean, worst) | flag precision (worst) | flag recall (worst) | meets the bar |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Aggregation of k raters against a known truth (`{r['command']}`)",
+        "",
+        f"Pool of {r['pool']} simulated raters; bar: at k = {r['bar']['k']} with {r['bar']['share']:.0%} {r['bar']['bad']} raters, "
+        f"MSE at least {r['bar']['mse_drop']:.0%} below the median's, bad raters flagged with precision and recall >= 0.8 "
+        f"(worst of the seeds). Default: **{r['default']}**.",
+        "",
+        "| method | MSE drop vs median (mean, worst) | flag precision (worst) | flag recall (worst) | meets the bar |",
+        "|---|---|---|---|---|",
+    ]
     for m, v in r["verdict"].items():
-        lines.append(f"| {m} | {v['mse_drop_mean']:+.1%}, {v['mse_drop_min']:+.1%} | {v['precision_min']:.2f} | {v['recall_min']:.2f} | "
-                     f"{'yes' if v['passes'] else 'no'} |")
-    lines += ["", "Every cell (seed 0): MSE / accuracy against the truth; flagged precision / recall where there are bad raters.", "",
-              "| scale | k | bad raters | " + " | ".join([*METHODS, "inverse-variance"]) + " |", "|---" * (3 + len(METHODS) + 1) + "|"]
+        lines.append(
+            f"| {m} | {v['mse_drop_mean']:+.1%}, {v['mse_drop_min']:+.1%} | {v['precision_min']:.2f} | {v['recall_min']:.2f} | "
+            f"{'yes' if v['passes'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Every cell (seed 0): MSE / accuracy against the truth; flagged precision / recall where there are bad raters.",
+        "",
+        "| scale | k | bad raters | " + " | ".join([*METHODS, "inverse-variance"]) + " |",
+        "|---" * (3 + len(METHODS) + 1) + "|",
+    ]
     for c in r["cells"]:
         if c["seed"]:
             continue
         cols = []
         for m in [*METHODS, "inverse-variance"]:
             v = c["methods"].get(m)
-            cols.append("" if v is None else f"{v['mse']:.3f} / {v['accuracy']:.2f}" +
-                        ("" if v["recall"] is None else f" ({v['precision']:.2f}/{v['recall']:.2f})"))
+            cols.append(
+                ""
+                if v is None
+                else f"{v['mse']:.3f} / {v['accuracy']:.2f}" + ("" if v["recall"] is None else f" ({v['precision']:.2f}/{v['recall']:.2f})")
+            )
         lines.append(f"| {c['scale']} | {c['k']} | {c['share']:.0%} {c['bad']} | " + " | ".join(cols) + " |")
     if r["seconds_10k_x5"]:
-        lines += ["", "Wall time, 10,000 items x 5 ratings (intensity): " +
-                  ", ".join(f"{m} {s:.1f} s" for m, s in r["seconds_10k_x5"].items()), ""]
+        lines += [
+            "",
+            "Wall time, 10,000 items x 5 ratings (intensity): " + ", ".join(f"{m} {s:.1f} s" for m, s in r["seconds_10k_x5"].items()),
+            "",
+        ]
     lines += [f"Machine: {r['machine']}.", ""]
     return "\n".join(lines)
 

@@ -68,9 +68,25 @@ def main() -> None:
     auth = [a for u in range(args.users) for a in ("--auth", f"u{u}:pw{u}")]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "empathy_studio.cli", "serve", "--port", str(port), "--db", str(tmp / "studio.sqlite"),
-                               "--models-dir", args.models_dir, *auth],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "empathy_studio.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp / "studio.sqlite"),
+            "--models-dir",
+            args.models_dir,
+            *auth,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -136,8 +152,16 @@ def main() -> None:
                 t.start()
             for t in threads:
                 t.join()
-            return {"think_s": think_s, "ssl_verify": ssl_verify, "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99),
-                    "submits": len(lat), "errors": len(errors), "wall_s": round(time.perf_counter() - t2, 1)}
+            return {
+                "think_s": think_s,
+                "ssl_verify": ssl_verify,
+                "p50": pct(lat, 50),
+                "p95": pct(lat, 95),
+                "p99": pct(lat, 99),
+                "submits": len(lat),
+                "errors": len(errors),
+                "wall_s": round(time.perf_counter() - t2, 1),
+            }
 
         # gradio_client builds a new httpx client, and so loads the CA bundle, for every request, even on
         # plain http: about 0.12 s of client CPU per submit, which 32 clients on these 2 cores pay too.
@@ -176,30 +200,53 @@ def main() -> None:
         server.wait(timeout=30)
 
     head = scenarios["no think time"]
-    out = {"model": args.model, "users": args.users, "ratings_per_user": args.ratings, "first_page_s": round(first_page, 2),
-           "first_prediction_s": round(first_prediction, 2), "submit_ms": {k: head[k] for k in ("p50", "p95", "p99")},
-           "scenarios": scenarios, "submits": submits, "stored": stored, "errors": sum(v["errors"] for v in scenarios.values()),
-           "direct_store_ms": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
-           "single_user_submit_ms": {"p50": pct(single, 50), "p99": pct(single, 99)},
-           "analyze_test_cold_s": round(analyze[0], 2), "analyze_test_cached_s": round(analyze[1], 2), "idle_cpu_percent_of_one_core": round(100 * idle, 2)}
+    out = {
+        "model": args.model,
+        "users": args.users,
+        "ratings_per_user": args.ratings,
+        "first_page_s": round(first_page, 2),
+        "first_prediction_s": round(first_prediction, 2),
+        "submit_ms": {k: head[k] for k in ("p50", "p95", "p99")},
+        "scenarios": scenarios,
+        "submits": submits,
+        "stored": stored,
+        "errors": sum(v["errors"] for v in scenarios.values()),
+        "direct_store_ms": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
+        "single_user_submit_ms": {"p50": pct(single, 50), "p99": pct(single, 99)},
+        "analyze_test_cold_s": round(analyze[0], 2),
+        "analyze_test_cached_s": round(analyze[1], 2),
+        "idle_cpu_percent_of_one_core": round(100 * idle, 2),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "app.json").write_text(json.dumps(out, indent=2))
-    lines = ["# The studio against a live server", "",
-             f"Command: `python bench/app.py --model {args.model} --users {args.users} --ratings {args.ratings} --think {args.think:g}` "
-             "(server and clients on one 2-core machine).", "",
-             "| measure | value | target |", "|---|---|---|",
-             f"| time to first page (process start to HTTP 200) | {out['first_page_s']} s | page within 10 s |",
-             f"| time to first prediction (model loads lazily) | {out['first_prediction_s']} s | |"]
+    lines = [
+        "# The studio against a live server",
+        "",
+        f"Command: `python bench/app.py --model {args.model} --users {args.users} --ratings {args.ratings} --think {args.think:g}` "
+        "(server and clients on one 2-core machine).",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| time to first page (process start to HTTP 200) | {out['first_page_s']} s | page within 10 s |",
+        f"| time to first prediction (model loads lazily) | {out['first_prediction_s']} s | |",
+    ]
     for name, v in scenarios.items():
         target = "p99 < 200 ms" if name == "no think time" else ""
-        lines.append(f"| rating submit, {args.users} concurrent gradio_client users, {name}: p50 / p95 / p99 | "
-                     f"{v['p50']} / {v['p95']} / {v['p99']} ms | {target} |")
-    lines += [f"| baseline: one user alone, submit p50 / p99 | {out['single_user_submit_ms']['p50']} / {out['single_user_submit_ms']['p99']} ms | |",
-              f"| baseline: the same write straight through the store, p50 / p99 | {out['direct_store_ms']['p50']} / {out['direct_store_ms']['p99']} ms | |",
-              f"| ratings stored / submitted (errors) | {out['stored']} / {out['submits']} ({out['errors']}) | all |",
-              f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
-              f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
-              f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |", ""]
+        lines.append(
+            f"| rating submit, {args.users} concurrent gradio_client users, {name}: p50 / p95 / p99 | "
+            f"{v['p50']} / {v['p95']} / {v['p99']} ms | {target} |"
+        )
+    lines += [
+        f"| baseline: one user alone, submit p50 / p99 | {out['single_user_submit_ms']['p50']} / {out['single_user_submit_ms']['p99']} ms "
+        "| |",
+        f"| baseline: the same write straight through the store, p50 / p99 | {out['direct_store_ms']['p50']} / "
+        f"{out['direct_store_ms']['p99']} ms | |",
+        f"| ratings stored / submitted (errors) | {out['stored']} / {out['submits']} ({out['errors']}) | all |",
+        f"| Analyze, test split, cold (predictions computed) | {out['analyze_test_cold_s']} s | |",
+        f"| Analyze, test split, cached | {out['analyze_test_cached_s']} s | < 2 s |",
+        f"| idle server CPU | {out['idle_cpu_percent_of_one_core']}% of one core | < 3% |",
+        "",
+    ]
     lines += published_lines(published)
     (RESULTS / "app.md").write_text("\n".join(lines))
     print("\n".join(lines))
@@ -210,8 +257,8 @@ def publish_and_analyze(client, models_dir: Path, source: str, db: Path) -> dict
     import shutil
 
     from empathy_studio.data import labelled
-    from empathy_studio.sources import DataSources
     from empathy_studio.settings import load_settings
+    from empathy_studio.sources import DataSources
     from empathy_studio.store import Store
 
     stamp = os.getpid()
@@ -244,18 +291,30 @@ def publish_and_analyze(client, models_dir: Path, source: str, db: Path) -> dict
 
 
 def published_lines(p: dict) -> list[str]:
-    return [f"| Analyze, a freshly published model, test split, cold (baseline: predictions computed on request) | {p['cold_test_s']} s | |",
-            f"| background warmer: publish to every ESConv dialogue cached | {p['warmed_after_s']} s | |",
-            *[f"| Analyze, a freshly published model once warm, {split} split | {p[f'warm_{split}_s']} s | < 2 s |" for split in ("test", "val", "train", "all")]]
+    return [
+        f"| Analyze, a freshly published model, test split, cold (baseline: predictions computed on request) | {p['cold_test_s']} s | |",
+        f"| background warmer: publish to every ESConv dialogue cached | {p['warmed_after_s']} s | |",
+        *[
+            f"| Analyze, a freshly published model once warm, {split} split | {p[f'warm_{split}_s']} s | < 2 s |"
+            for split in ("test", "val", "train", "all")
+        ],
+    ]
 
 
 def write_published(p: dict, args) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "app-analyze.json").write_text(json.dumps({"model": args.model, **p}, indent=2))
-    lines = ["# Analyze for a freshly published model, cold and warm", "",
-             f"Command: `python bench/app.py --model {args.model} --models-dir DIR --analyze-only` (server and client on one 2-core machine; "
-             "the server's warmer predicts every labelled ESConv dialogue in a niced child process).", "",
-             "| measure | value | target |", "|---|---|---|", *published_lines(p), ""]
+    lines = [
+        "# Analyze for a freshly published model, cold and warm",
+        "",
+        f"Command: `python bench/app.py --model {args.model} --models-dir DIR --analyze-only` (server and client on one 2-core machine; "
+        "the server's warmer predicts every labelled ESConv dialogue in a niced child process).",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        *published_lines(p),
+        "",
+    ]
     (RESULTS / "app-analyze.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

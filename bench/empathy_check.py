@@ -36,8 +36,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", required=True)
     ap.add_argument("--rater", required=True)
-    ap.add_argument("--trained-by", default="empathy-studio train --task empathy --model minilm --name minilm-rater",
-                    help="the command that trained the rater, for the record")
+    ap.add_argument(
+        "--trained-by",
+        default="empathy-studio train --task empathy --model minilm --name minilm-rater",
+        help="the command that trained the rater, for the record",
+    )
     args = ap.parse_args()
     apply_privacy_env()
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,15 +59,21 @@ def main() -> int:
 
         def collate(batch):
             return pad(rater.tokenizer, batch)
+
         t0 = time.perf_counter()
         with torch.inference_mode():
             for start in range(0, len(rows), rater.batch_size):
-                rater.model(**collate(rows[start:start + rater.batch_size]))
+                rater.model(**collate(rows[start : start + rater.batch_size]))
         plain_s = time.perf_counter() - t0
         from transformers import pipeline
 
-        pipe = pipeline("feature-extraction", model=rater.model.encoder, tokenizer=rater.tokenizer, device=-1,
-                        tokenize_kwargs={"truncation": True, "max_length": rater.max_length})
+        pipe = pipeline(
+            "feature-extraction",
+            model=rater.model.encoder,
+            tokenizer=rater.tokenizer,
+            device=-1,
+            tokenize_kwargs={"truncation": True, "max_length": rater.max_length},
+        )
         head = rater.model
         t0 = time.perf_counter()
         with torch.inference_mode():
@@ -85,32 +94,54 @@ def main() -> int:
             fb = c["feedback"]
             checks[dataset]["feedback"] = {k: fb[k] for k in ("ols_r", "ols_p", "ols_n")}
         studio.close()
-    out = {"rater": args.rater, "turns": len(turns), "sorted_pairs_per_s": len(turns) / sorted_s, "sorted_seconds": sorted_s,
-           "plain_pairs_per_s": len(sample) / plain_s, "pipeline_pairs_per_s": len(sample) / pipeline_s, "checks": checks}
+    out = {
+        "rater": args.rater,
+        "turns": len(turns),
+        "sorted_pairs_per_s": len(turns) / sorted_s,
+        "sorted_seconds": sorted_s,
+        "plain_pairs_per_s": len(sample) / plain_s,
+        "pipeline_pairs_per_s": len(sample) / pipeline_s,
+        "checks": checks,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "empathy-check.json").write_text(json.dumps(out, indent=2))
 
     def f(v, d=3):
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.1e}" if d == "p" else f"{v:.{d}f}")
 
-    lines = ["# The empathy rater: external check and speed", "",
-             f"Command: `python bench/empathy_check.py --models-dir DIR --rater {args.rater}` (CPU, 2 cores), for the rater trained by "
-             f"`{args.trained_by}`.", "",
-             "| conversations | dialogues | supporter turns | mean self-rated empathy | mean predicted score | OLS r | p | Spearman rho | p |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# The empathy rater: external check and speed",
+        "",
+        f"Command: `python bench/empathy_check.py --models-dir DIR --rater {args.rater}` (CPU, 2 cores), for the rater trained by "
+        f"`{args.trained_by}`.",
+        "",
+        "| conversations | dialogues | supporter turns | mean self-rated empathy | mean predicted score | OLS r | p | Spearman rho | p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, c in checks.items():
-        lines.append(f"| {name} | {c['dialogues']} | {c['turns']} | {c['mean_self_rated']:.2f} | {c['mean_predicted']:.3f} | {f(c['ols_r'])} | "
-                     f"{f(c['ols_p'], 'p')} | {f(c['spearman'])} | {f(c['spearman_p'], 'p')} |")
-    lines += ["", "Per-turn feedback (seeker turns with their own 1-5 rating; the supporter turn just before them, rated by the model):", "",
-              "| conversations | turns with feedback | OLS r | p |", "|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {c['dialogues']} | {c['turns']} | {c['mean_self_rated']:.2f} | {c['mean_predicted']:.3f} | {f(c['ols_r'])} | "
+            f"{f(c['ols_p'], 'p')} | {f(c['spearman'])} | {f(c['spearman_p'], 'p')} |"
+        )
+    lines += [
+        "",
+        "Per-turn feedback (seeker turns with their own 1-5 rating; the supporter turn just before them, rated by the model):",
+        "",
+        "| conversations | turns with feedback | OLS r | p |",
+        "|---|---|---|---|",
+    ]
     for name, c in checks.items():
         fb = c["feedback"]
         lines.append(f"| {name} | {fb['ols_n']} | {f(fb['ols_r'])} | {f(fb['ols_p'], 'p')} |")
-    lines += ["", "| speed, all ESConv supporter turns | pairs per second |", "|---|---|",
-              f"| `RaterPredictor` (length-sorted batches of 32), {len(turns):,} pairs in {sorted_s:.0f} s | {out['sorted_pairs_per_s']:.1f} |",
-              f"| baseline: the same model, batches in file order (first {len(sample):,} pairs) | {out['plain_pairs_per_s']:.1f} |",
-              f"| baseline: `transformers.pipeline('feature-extraction')` on the encoder, one pair at a time, then the heads "
-              f"(first {len(sample):,} pairs) | {out['pipeline_pairs_per_s']:.1f} |"]
+    lines += [
+        "",
+        "| speed, all ESConv supporter turns | pairs per second |",
+        "|---|---|",
+        f"| `RaterPredictor` (length-sorted batches of 32), {len(turns):,} pairs in {sorted_s:.0f} s | {out['sorted_pairs_per_s']:.1f} |",
+        f"| baseline: the same model, batches in file order (first {len(sample):,} pairs) | {out['plain_pairs_per_s']:.1f} |",
+        f"| baseline: `transformers.pipeline('feature-extraction')` on the encoder, one pair at a time, then the heads "
+        f"(first {len(sample):,} pairs) | {out['pipeline_pairs_per_s']:.1f} |",
+    ]
     (RESULTS / "empathy-check.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -51,41 +51,73 @@ def main() -> None:
         m.pop("per_class")
         manifest = studio.registry.get(name).manifest
         hyper = {k: v for k, v in manifest.get("hyperparameters", {}).items() if k not in ("encoder", "output_dir", "local_files_only")}
-        rows.append({"model": name, "eval_seconds": round(time.perf_counter() - t0, 1), "train_seconds": manifest.get("train_seconds"),
-                     "hyperparameters": hyper, "ridge": manifest.get("ridge"), **m})
+        rows.append(
+            {
+                "model": name,
+                "eval_seconds": round(time.perf_counter() - t0, 1),
+                "train_seconds": manifest.get("train_seconds"),
+                "hyperparameters": hyper,
+                "ridge": manifest.get("ridge"),
+                **m,
+            }
+        )
     zeror.pop("per_class")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps({"zeror": zeror, "models": rows}, indent=2, default=str))
 
-    lines = [f"# ESConv test split (258 dialogues): {', '.join(args.models)}", "",
-             f"Command: `python bench/esconv_report.py {' '.join(args.models)}` (CPU, 2 cores). Our rows are evaluated by that command; "
-             "the paper's rows are its published Tables 2 and 3.", "",
-             "| model | task | F1 (weighted) | recall (weighted) | MSE initial | MSE final | MSE change | r initial | r final | train wall time |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# ESConv test split (258 dialogues): {', '.join(args.models)}",
+        "",
+        f"Command: `python bench/esconv_report.py {' '.join(args.models)}` (CPU, 2 cores). Our rows are evaluated by that command; "
+        "the paper's rows are its published Tables 2 and 3.",
+        "",
+        "| model | task | F1 (weighted) | recall (weighted) | MSE initial | MSE final | MSE change | r initial | r final | train wall "
+        "time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         task = r["hyperparameters"].get("task", "multitask")
         secs = r.get("train_seconds")
         wall = "–" if not secs else (f"{secs / 60:.1f} min" if secs >= 60 else f"{secs:.0f} s (heads; plus the embedding pass)")
-        lines.append(f"| **{r['model']}** (ours) | {task} | {fmt(r['f1_weighted'])} | {fmt(r['recall_weighted'])} | {fmt(r['mse_initial'])} | "
-                     f"{fmt(r['mse_final'])} | {fmt(r['mse_change'])} | {fmt(r['pearson_initial'])} | {fmt(r['pearson_final'])} | {wall} |")
+        lines.append(
+            f"| **{r['model']}** (ours) | {task} | {fmt(r['f1_weighted'])} | {fmt(r['recall_weighted'])} | {fmt(r['mse_initial'])} | "
+            f"{fmt(r['mse_final'])} | {fmt(r['mse_change'])} | {fmt(r['pearson_initial'])} | {fmt(r['pearson_final'])} | {wall} |"
+        )
     for name, task, f1, rec, mi, mf, mc in PAPER:
         lines.append(f"| {name} (paper) | {task} | {fmt(f1)} | {fmt(rec)} | {fmt(mi)} | {fmt(mf)} | {fmt(mc)} | – | – | – |")
-    lines.append(f"| ZeroR (measured here) | – | {fmt(zeror['f1_weighted'])} | {fmt(zeror['recall_weighted'])} | {fmt(zeror['mse_initial'])} | "
-                 f"{fmt(zeror['mse_final'])} | {fmt(zeror['mse_change'])} | – | – | – |")
+    lines.append(
+        f"| ZeroR (measured here) | – | {fmt(zeror['f1_weighted'])} | {fmt(zeror['recall_weighted'])} | {fmt(zeror['mse_initial'])} | "
+        f"{fmt(zeror['mse_final'])} | {fmt(zeror['mse_change'])} | – | – | – |"
+    )
     lines += ["", "How each of our models was built (from its manifest):", ""]
     for r in rows:
         h = r["hyperparameters"]
-        how = ("frozen encoder, heads on cached embeddings" if h.get("freeze_encoder") else
-               f"fine-tuned, bottom {h.get('freeze_layers', 0)} layers frozen" if h.get("freeze_layers") else "fine-tuned, every layer")
-        lines.append(f"- {r['model']}: {how}; pooling {h.get('pooling')}; intensity head {h.get('intensity_head')}"
-                     f"{' on layer ' + str(h['intensity_layer']) if h.get('intensity_layer') is not None else ''}"
-                     f"{', ridge-fitted (alpha ' + ', '.join(str(v['alpha']) for v in (r.get('ridge') or {}).values()) + ')' if r.get('ridge') else ''}"
-                     f"{' with TF-IDF terms (scale ' + ', '.join(str(v['lexical_scale']) for v in r['ridge'].values()) + ')' if h.get('lexical_intensity') else ''}; "
-                     f"lr {h.get('learning_rate')} / heads {h.get('head_learning_rate')}, batch {h.get('batch_size')}, max_length {h.get('max_length')}, "
-                     f"up to {h.get('epochs')} epochs, patience {h.get('patience')} on val {h.get('select_metric')}")
-    lines += ["", "Commands: `empathy-studio train --model minilm --dataset esconv --name minilm-esconv` (the default preset); "
-              "`empathy-studio train --model minilm --dataset esconv --preset paper-heads --name minilm-esconv-mt`; "
-              "`minilm-quick` is built on first use (`empathy-studio predict --model minilm-quick --text ...`).", ""]
+        how = (
+            "frozen encoder, heads on cached embeddings"
+            if h.get("freeze_encoder")
+            else f"fine-tuned, bottom {h.get('freeze_layers', 0)} layers frozen"
+            if h.get("freeze_layers")
+            else "fine-tuned, every layer"
+        )
+        alphas = ", ".join(str(v["alpha"]) for v in (r.get("ridge") or {}).values())
+        scales = ", ".join(str(v["lexical_scale"]) for v in (r.get("ridge") or {}).values())
+        ridge = f", ridge-fitted (alpha {alphas})" if r.get("ridge") else ""
+        lexical = f" with TF-IDF terms (scale {scales})" if h.get("lexical_intensity") else ""
+        lines.append(
+            f"- {r['model']}: {how}; pooling {h.get('pooling')}; intensity head {h.get('intensity_head')}"
+            f"{' on layer ' + str(h['intensity_layer']) if h.get('intensity_layer') is not None else ''}"
+            f"{ridge}{lexical}; "
+            f"lr {h.get('learning_rate')} / heads {h.get('head_learning_rate')}, batch {h.get('batch_size')}, max_length "
+            f"{h.get('max_length')}, "
+            f"up to {h.get('epochs')} epochs, patience {h.get('patience')} on val {h.get('select_metric')}"
+        )
+    lines += [
+        "",
+        "Commands: `empathy-studio train --model minilm --dataset esconv --name minilm-esconv` (the default preset); "
+        "`empathy-studio train --model minilm --dataset esconv --preset paper-heads --name minilm-esconv-mt`; "
+        "`minilm-quick` is built on first use (`empathy-studio predict --model minilm-quick --text ...`).",
+        "",
+    ]
     lines += ["Below ZeroR on intensity (lower MSE is better):", ""]
     for r in rows:
         marks = ", ".join(f"{t} {'yes' if (r[f'mse_{t}'] or 9) < zeror[f'mse_{t}'] else 'no'}" for t in ("initial", "final", "change"))

@@ -46,22 +46,37 @@ def main() -> int:
             studio.train_and_register(req)
             actual = time.monotonic() - t0
             steps_only = est["steps"] * est["seconds_per_step"]
-            rows.append({"run": label, "estimated_s": est["estimated_seconds"], "phases": est["phases"], "steps_only_s": round(steps_only),
-                         "actual_s": round(actual, 1), "ratio": round(actual / max(est["estimated_seconds"], 1), 2),
-                         "steps_only_ratio": round(actual / max(steps_only, 1), 2), "probe_s": round(probe_s, 1)})
+            rows.append(
+                {
+                    "run": label,
+                    "estimated_s": est["estimated_seconds"],
+                    "phases": est["phases"],
+                    "steps_only_s": round(steps_only),
+                    "actual_s": round(actual, 1),
+                    "ratio": round(actual / max(est["estimated_seconds"], 1), 2),
+                    "steps_only_ratio": round(actual / max(steps_only, 1), 2),
+                    "probe_s": round(probe_s, 1),
+                }
+            )
             print(rows[-1], file=sys.stderr)
         studio.close()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "estimate.json").write_text(json.dumps(rows, indent=2))
-    lines = ["# Training duration: estimate against actual", "",
-             "Command: `python bench/estimate.py` (CPU, 2 cores). Estimate: the timed probe (cached per shape of training) times every phase; "
-             "baseline: steps × seconds per step alone, from the same probe.", "",
-             "| run | estimate | of which after training | baseline (steps only) | actual | actual / estimate | actual / baseline | probe |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Training duration: estimate against actual",
+        "",
+        "Command: `python bench/estimate.py` (CPU, 2 cores). Estimate: the timed probe (cached per shape of training) times every phase; "
+        "baseline: steps × seconds per step alone, from the same probe.",
+        "",
+        "| run | estimate | of which after training | baseline (steps only) | actual | actual / estimate | actual / baseline | probe |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         after = sum(v for k, v in r["phases"].items() if k not in ("loading", "training"))
-        lines.append(f"| {r['run']} | {r['estimated_s']} s | {after:.0f} s | {r['steps_only_s']} s | {r['actual_s']:.0f} s | {r['ratio']:.2f} | "
-                     f"{r['steps_only_ratio']:.2f} | {r['probe_s']:.0f} s |")
+        lines.append(
+            f"| {r['run']} | {r['estimated_s']} s | {after:.0f} s | {r['steps_only_s']} s | {r['actual_s']:.0f} s | {r['ratio']:.2f} | "
+            f"{r['steps_only_ratio']:.2f} | {r['probe_s']:.0f} s |"
+        )
     (RESULTS / "estimate.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

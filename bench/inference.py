@@ -34,10 +34,12 @@ from empathy_studio.services import Studio  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TYPED = ("I have been feeling really anxious since I lost my job last month. I can't sleep, I keep checking my bank account "
-         "and I am scared I will not be able to pay the rent. My partner tries to help but I feel like a burden and I don't "
-         "want to talk to my friends because they all seem to be doing fine. Every morning I wake up with my heart racing "
-         "and I don't know where to start.")
+TYPED = (
+    "I have been feeling really anxious since I lost my job last month. I can't sleep, I keep checking my bank account "
+    "and I am scared I will not be able to pay the rent. My partner tries to help but I feel like a burden and I don't "
+    "want to talk to my friends because they all seem to be doing fine. Every morning I wake up with my heart racing "
+    "and I don't know where to start."
+)
 
 
 def roofline(seconds: float = 3.0) -> float:
@@ -71,7 +73,10 @@ def quantization_check(folder: Path, texts: list[str], bar: float = 0.01) -> lis
     ref = ref_model.predict(texts)
     t_ref = time.perf_counter() - t0
     rows = []
-    for name, qconfig in (("int8, per-channel weights", per_channel_dynamic_qconfig), ("int8, per-tensor weights", default_dynamic_qconfig)):
+    for name, qconfig in (
+        ("int8, per-channel weights", per_channel_dynamic_qconfig),
+        ("int8, per-tensor weights", default_dynamic_qconfig),
+    ):
         q = Predictor.from_folder(folder, max_length=256, batch_size=16, cache_size=0)
         q.model.encoder = quantize_dynamic(q.model.encoder, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
         q.predict(texts[:16])
@@ -80,9 +85,17 @@ def quantization_check(folder: Path, texts: list[str], bar: float = 0.01) -> lis
         t_q = time.perf_counter() - t0
         d_prob = max(abs(a.probs[k] - b.probs[k]) for a, b in zip(ref, out) for k in a.probs)
         d_int = max((abs(a.intensity_raw[k] - b.intensity_raw[k]) for a, b in zip(ref, out) for k in a.intensity_raw), default=0.0)
-        rows.append({"variant": name, "texts": len(texts), "speedup": round(t_ref / t_q, 2), "max_abs_prob_diff": round(d_prob, 4),
-                     "max_abs_intensity_diff": round(d_int, 4), "label_agreement": round(float(np.mean([a.emotion == b.emotion for a, b in zip(ref, out)])), 4),
-                     "within_bar": bool(d_prob <= bar and d_int <= bar)})
+        rows.append(
+            {
+                "variant": name,
+                "texts": len(texts),
+                "speedup": round(t_ref / t_q, 2),
+                "max_abs_prob_diff": round(d_prob, 4),
+                "max_abs_intensity_diff": round(d_int, 4),
+                "label_agreement": round(float(np.mean([a.emotion == b.emotion for a, b in zip(ref, out)])), 4),
+                "within_bar": bool(d_prob <= bar and d_int <= bar),
+            }
+        )
     return rows
 
 
@@ -114,10 +127,19 @@ def main() -> None:
         with torch.inference_mode():
             pipe(texts, batch_size=16, tokenize_kwargs=kw)
         t_pipe = time.perf_counter() - t0
-        rows.append({"max_length": max_len, "texts": len(texts), "ours_texts_per_s": round(len(texts) / t_ours, 1),
-                     "pipeline_texts_per_s": round(len(texts) / t_pipe, 1), "speedup": round(t_pipe / t_ours, 2),
-                     "achieved_gflops": round(flops / t_ours / 1e9, 1), "roofline_gflops": round(peak, 1),
-                     "fraction_of_roofline": round(flops / t_ours / 1e9 / peak, 3), "median_tokens": int(np.median(lengths))})
+        rows.append(
+            {
+                "max_length": max_len,
+                "texts": len(texts),
+                "ours_texts_per_s": round(len(texts) / t_ours, 1),
+                "pipeline_texts_per_s": round(len(texts) / t_pipe, 1),
+                "speedup": round(t_pipe / t_ours, 2),
+                "achieved_gflops": round(flops / t_ours / 1e9, 1),
+                "roofline_gflops": round(peak, 1),
+                "fraction_of_roofline": round(flops / t_ours / 1e9 / peak, 3),
+                "median_tokens": int(np.median(lengths)),
+            }
+        )
 
     single = Predictor.from_folder(folder, max_length=256, cache_size=0)
     single.predict([TYPED])
@@ -126,27 +148,46 @@ def main() -> None:
         t0 = time.perf_counter()
         single.predict([TYPED])
         lat.append((time.perf_counter() - t0) * 1000)
-    latency = {"words": len(TYPED.split()), "p50_ms": round(float(np.percentile(lat, 50)), 1), "p95_ms": round(float(np.percentile(lat, 95)), 1)}
+    latency = {
+        "words": len(TYPED.split()),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+    }
 
     test = [d.seeker_text for d in studio.esconv.splits["test"]]
     quant = quantization_check(folder, test)
     out = {"model": args.model, "threads": torch.get_num_threads(), "throughput": rows, "single_text": latency, "quantization": quant}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "inference.json").write_text(json.dumps(out, indent=2))
-    lines = [f"# Inference: {args.model} on all {len(texts)} labelled ESConv dialogues", "",
-             f"Command: `python bench/inference.py --model {args.model}` (CPU, {out['threads']} threads; fp32; batch 16).", "",
-             "| max_length | median tokens | ours texts/s | pipeline texts/s | ours / pipeline | achieved GFLOP/s | matmul roofline GFLOP/s | of roofline |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Inference: {args.model} on all {len(texts)} labelled ESConv dialogues",
+        "",
+        f"Command: `python bench/inference.py --model {args.model}` (CPU, {out['threads']} threads; fp32; batch 16).",
+        "",
+        "| max_length | median tokens | ours texts/s | pipeline texts/s | ours / pipeline | achieved GFLOP/s | matmul roofline GFLOP/s | "
+        "of roofline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['max_length']} | {r['median_tokens']} | {r['ours_texts_per_s']} | {r['pipeline_texts_per_s']} | {r['speedup']}x | "
-                     f"{r['achieved_gflops']} | {r['roofline_gflops']} | {r['fraction_of_roofline']:.0%} |")
-    lines += ["", f"One typed text of {latency['words']} words, cache off: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms.", "",
-              f"Quantization check on the {len(test)} test dialogues (max_length 256), against fp32 in the same run; "
-              "a variant is adopted only if every probability and intensity stays within 0.01:", "",
-              "| variant | speed vs fp32 | max abs prob diff | max abs intensity diff | same label | within 0.01 |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['max_length']} | {r['median_tokens']} | {r['ours_texts_per_s']} | {r['pipeline_texts_per_s']} | {r['speedup']}x | "
+            f"{r['achieved_gflops']} | {r['roofline_gflops']} | {r['fraction_of_roofline']:.0%} |"
+        )
+    lines += [
+        "",
+        f"One typed text of {latency['words']} words, cache off: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms.",
+        "",
+        f"Quantization check on the {len(test)} test dialogues (max_length 256), against fp32 in the same run; "
+        "a variant is adopted only if every probability and intensity stays within 0.01:",
+        "",
+        "| variant | speed vs fp32 | max abs prob diff | max abs intensity diff | same label | within 0.01 |",
+        "|---|---|---|---|---|---|",
+    ]
     for q in quant:
-        lines.append(f"| {q['variant']} | {q['speedup']}x | {q['max_abs_prob_diff']} | {q['max_abs_intensity_diff']} | "
-                     f"{q['label_agreement']:.1%} | {'yes' if q['within_bar'] else 'no'} |")
+        lines.append(
+            f"| {q['variant']} | {q['speedup']}x | {q['max_abs_prob_diff']} | {q['max_abs_intensity_diff']} | "
+            f"{q['label_agreement']:.1%} | {'yes' if q['within_bar'] else 'no'} |"
+        )
     adopted = [q["variant"] for q in quant if q["within_bar"]]
     lines += ["", f"Adopted: {', '.join(adopted)}." if adopted else "Adopted: none; the Predictor stays fp32.", ""]
     (RESULTS / "inference.md").write_text("\n".join(lines))

@@ -36,7 +36,14 @@ from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E4
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ["f1_weighted", "recall_weighted", "f1_macro", "mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final"]
-PAPER_BEST = {"f1_weighted": 0.6279, "mse_initial": 1.4290, "mse_final": 1.0760, "mse_change": 1.0700, "pearson_initial": 0.23, "pearson_final": 0.27}
+PAPER_BEST = {
+    "f1_weighted": 0.6279,
+    "mse_initial": 1.4290,
+    "mse_final": 1.0760,
+    "mse_change": 1.0700,
+    "pearson_initial": 0.23,
+    "pearson_final": 0.27,
+}
 
 
 SAD_PAPER = {"f1_weighted": 0.6508, "recall_weighted": 0.6579}
@@ -62,8 +69,11 @@ def _classifier(Xtr, y_tr, Xva, y_va):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    return _tune(lambda C: LogisticRegression(C=C, max_iter=3000).fit(Xtr, y_tr),
-                 lambda m: f1_score(y_va, m.predict(Xva), average="weighted"), [0.1, 0.3, 1, 3, 10, 30])
+    return _tune(
+        lambda C: LogisticRegression(C=C, max_iter=3000).fit(Xtr, y_tr),
+        lambda m: f1_score(y_va, m.predict(Xva), average="weighted"),
+        [0.1, 0.3, 1, 3, 10, 30],
+    )
 
 
 def _chunked(predictor, texts, size=254):
@@ -100,8 +110,11 @@ def esconv_floors(splits) -> dict[str, dict]:
             y = np.array([d.gold(t) for d in tr])
             yv = np.array([d.gold(t) for d in va])
             ok, okv = ~np.isnan(y), ~np.isnan(yv)
-            reg, a = _tune(lambda a: Ridge(alpha=a).fit(Itr[ok], y[ok]), lambda m: -np.mean((m.predict(Iva[okv]) - yv[okv]) ** 2),
-                           [0.3, 1, 3, 10, 30, 100, 300, 1000])
+            reg, a = _tune(
+                lambda a: Ridge(alpha=a).fit(Itr[ok], y[ok]),
+                lambda m: -np.mean((m.predict(Iva[okv]) - yv[okv]) ** 2),
+                [0.3, 1, 3, 10, 30, 100, 300, 1000],
+            )
             preds[t], alphas[t] = list(reg.predict(Ite)), a
         gold_e, gold_i = _gold(te)
         out[name] = {**evaluate_predictions(gold_e, list(clf.predict(Xte)), gold_i, preds), "C": c, "alphas": alphas}
@@ -127,8 +140,8 @@ def esconv_floors(splits) -> dict[str, dict]:
 
 
 def _probe_predictor():
-    from empathy_studio.models.seeker_predictor import Predictor
     from empathy_studio.models.seeker import HeadConfig, build_model
+    from empathy_studio.models.seeker_predictor import Predictor
     from empathy_studio.registry import bundled_minilm_path
 
     model, tok = build_model(bundled_minilm_path(), HeadConfig(pooling="mean", intensity_layer=4))
@@ -162,7 +175,9 @@ def cell(v):
     return "–" if v is None else f"{v:.4f}"
 
 
-def table(keys, ours: dict[str, list[dict]], ensembles: dict[str, dict], floors: dict[str, dict], zeror: dict, paper: tuple[str, dict]) -> list[str]:
+def table(
+    keys, ours: dict[str, list[dict]], ensembles: dict[str, dict], floors: dict[str, dict], zeror: dict, paper: tuple[str, dict]
+) -> list[str]:
     lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for label, rows in ours.items():
         cells = []
@@ -229,8 +244,9 @@ def main() -> None:
             if (models_dir / name / "manifest.json").exists():
                 manifest = json.loads((models_dir / name / "manifest.json").read_text())
             else:
-                manifest = studio.train_and_register(TrainRequest(model="minilm", dataset=dataset, task=BENCH_TASKS[task],
-                                                                  seed=seed, name=name, **request))
+                manifest = studio.train_and_register(
+                    TrainRequest(model="minilm", dataset=dataset, task=BENCH_TASKS[task], seed=seed, name=name, **request)
+                )
             res = studio.evaluate(name, dataset, "test")
             per_class = res.pop("per_class")
             first.setdefault(task, {"per_class": per_class, "labels": [r["emotion"] for r in per_class], "confusion": res.pop("confusion")})
@@ -240,11 +256,15 @@ def main() -> None:
         if len(names) > 1:
             ensembles[task] = ensemble(studio, names, dataset)
 
-    lines = ["# Model quality on the paper's splits", "",
-             f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}"
-             f"{' --models-dir DIR' if args.models_dir else ''}` (CPU, 2 cores). "
-             f"Each of our rows is mean ± std over {len(args.seeds)} seeds; floors and probes are fitted once."
-             + (" Models already in DIR, from an earlier run of this command, were evaluated, not trained again." if args.models_dir else ""), ""]
+    lines = [
+        "# Model quality on the paper's splits",
+        "",
+        f"Command: `python bench/quality.py --seeds {' '.join(map(str, args.seeds))} --tasks {' '.join(args.tasks)}"
+        f"{' --models-dir DIR' if args.models_dir else ''}` (CPU, 2 cores). "
+        f"Each of our rows is mean ± std over {len(args.seeds)} seeds; floors and probes are fitted once."
+        + (" Models already in DIR, from an earlier run of this command, were evaluated, not trained again." if args.models_dir else ""),
+        "",
+    ]
 
     esconv_tasks = [t for t in args.tasks if t != "sad"]
     if esconv_tasks:
@@ -259,7 +279,9 @@ def main() -> None:
         report["esconv"]["ensembles"] = {t: ensembles[t] for t in esconv_tasks if t in ensembles}
         lines += ["## ESConv test split (258 dialogues; Tables 2 and 3)", ""]
         ens = {f"MiniLM, ours, {t}, {len(args.seeds)}-seed ensemble": ensembles[t] for t in esconv_tasks if t in ensembles}
-        lines += table(KEYS, {f"MiniLM, ours, {t}": runs[t] for t in esconv_tasks}, ens, base, zeror, ("MentalRoBERTa multi-task (paper)", PAPER_BEST))
+        lines += table(
+            KEYS, {f"MiniLM, ours, {t}": runs[t] for t in esconv_tasks}, ens, base, zeror, ("MentalRoBERTa multi-task (paper)", PAPER_BEST)
+        )
         lines += ["", "### Against the floors and the targets", ""]
         tfidf = base["TF-IDF + LR / ridge"]
         for task in esconv_tasks:
@@ -275,7 +297,9 @@ def main() -> None:
             lines.append(f"- weighted F1 {f1:.4f} against the target 0.63: {'met' if f1 >= 0.63 else 'not met'}")
             for t in INTENSITY_TARGETS:
                 m, _ = agg(mt, f"mse_{t}")
-                lines.append(f"- MSE {t} {m:.4f} against ZeroR {zeror[f'mse_{t}']:.4f}: {'below' if m < zeror[f'mse_{t}'] else 'not below'}")
+                lines.append(
+                    f"- MSE {t} {m:.4f} against ZeroR {zeror[f'mse_{t}']:.4f}: {'below' if m < zeror[f'mse_{t}'] else 'not below'}"
+                )
             for t in ("initial", "final"):
                 m, _ = agg(mt, f"pearson_{t}")
                 lines.append(f"- Pearson r {t} {m:.4f} against the target 0.35: {'met' if m >= 0.35 else 'not met'}")
@@ -291,8 +315,13 @@ def main() -> None:
         report["sad"]["ours"] = runs["sad"]
         report["sad"]["ensemble"] = ensembles.get("sad")
         keys = ["f1_weighted", "recall_weighted", "f1_macro"]
-        lines += ["", f"## SAD test split ({zeror['n']} sentences, 9 classes; Table 1)", "",
-                  f"Ours: `empathy-studio train --model minilm --dataset sad --task classify --preset {SAD_REQUEST['preset']}`.", ""]
+        lines += [
+            "",
+            f"## SAD test split ({zeror['n']} sentences, 9 classes; Table 1)",
+            "",
+            f"Ours: `empathy-studio train --model minilm --dataset sad --task classify --preset {SAD_REQUEST['preset']}`.",
+            "",
+        ]
         ens = {f"MiniLM, ours, classify, {len(args.seeds)}-seed ensemble": ensembles["sad"]} if "sad" in ensembles else {}
         lines += table(keys, {"MiniLM, ours, classify": runs["sad"]}, ens, base, zeror, ("MentalRoBERTa (paper)", SAD_PAPER))
         f1, _ = agg(runs["sad"], "f1_weighted")
@@ -302,7 +331,11 @@ def main() -> None:
 
     lines += ["", "## Per class and confusion, first seed", ""]
     for task, res in first.items():
-        lines += [f"Per-class F1, {task}, seed {args.seeds[0]}: " + ", ".join(f"{r['emotion']} {r['f1']:.2f} (n {r['support']})" for r in res["per_class"]), ""]
+        lines += [
+            f"Per-class F1, {task}, seed {args.seeds[0]}: "
+            + ", ".join(f"{r['emotion']} {r['f1']:.2f} (n {r['support']})" for r in res["per_class"]),
+            "",
+        ]
         if res["confusion"]:
             lines += confusion_lines(res) + [""]
     report["first_seed"] = first

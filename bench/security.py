@@ -65,8 +65,13 @@ def start(throttle: bool, tmp: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
     db = tmp / ("on" if throttle else "off") / "studio.sqlite"
     db.parent.mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(db), "on" if throttle else "off"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port), str(db), "on" if throttle else "off"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -101,9 +106,14 @@ def guess(url: str, seconds: float) -> dict:
         outcome = sign_in(client, "ana", secrets.token_hex(6))
         counts[outcome if outcome in counts else "wrong"] += 1
     elapsed = time.perf_counter() - t0
-    return {"seconds": round(elapsed, 1), "requests": sum(counts.values()), "requests_per_s": round(sum(counts.values()) / elapsed, 2),
-            "checked_guesses": counts["wrong"], "checked_guesses_per_s": round(counts["wrong"] / elapsed, 2),
-            "turned_away": counts["throttled"]}
+    return {
+        "seconds": round(elapsed, 1),
+        "requests": sum(counts.values()),
+        "requests_per_s": round(sum(counts.values()) / elapsed, 2),
+        "checked_guesses": counts["wrong"],
+        "checked_guesses_per_s": round(counts["wrong"] / elapsed, 2),
+        "turned_away": counts["throttled"],
+    }
 
 
 def timing(url: str, samples: int) -> dict:
@@ -119,9 +129,14 @@ def timing(url: str, samples: int) -> dict:
             assert outcome == "wrong", outcome
             assert sign_in(client, "ana", "right-password") == "ok"  # clears the address and the account
     med_k, med_u = float(np.median(known)), float(np.median(unknown))
-    return {"samples": samples, "known_median_ms": round(med_k, 1), "unknown_median_ms": round(med_u, 1),
-            "difference_ms": round(abs(med_k - med_u), 1), "known_p90_ms": round(float(np.percentile(known, 90)), 1),
-            "unknown_p90_ms": round(float(np.percentile(unknown, 90)), 1)}
+    return {
+        "samples": samples,
+        "known_median_ms": round(med_k, 1),
+        "unknown_median_ms": round(med_u, 1),
+        "difference_ms": round(abs(med_k - med_u), 1),
+        "known_p90_ms": round(float(np.percentile(known, 90)), 1),
+        "unknown_p90_ms": round(float(np.percentile(unknown, 90)), 1),
+    }
 
 
 def race(url: str, clients: int = 16) -> dict:
@@ -144,8 +159,12 @@ def race(url: str, clients: int = 16) -> dict:
         t.start()
     for t in threads:
         t.join()
-    return {"clients": clients, "checked": outcomes.count("wrong"), "turned_away": outcomes.count("throttled"),
-            "other": [o for o in outcomes if o not in ("wrong", "throttled")]}
+    return {
+        "clients": clients,
+        "checked": outcomes.count("wrong"),
+        "turned_away": outcomes.count("throttled"),
+        "other": [o for o in outcomes if o not in ("wrong", "throttled")],
+    }
 
 
 def main() -> None:
@@ -166,27 +185,47 @@ def main() -> None:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=30)
-    report = {"command": " ".join(["python", "bench/security.py", *sys.argv[1:]]), "before_no_backoff": before, "after_backoff": after,
-              "timing": times, "target_difference_ms": 10, "timing_target_met": times["difference_ms"] < 10,
-              "race_before_no_backoff": race_before, "race_after_backoff": race_after, "race_target_checked_at_most": 5,
-              "race_target_met": race_after["checked"] <= 5}
+    report = {
+        "command": " ".join(["python", "bench/security.py", *sys.argv[1:]]),
+        "before_no_backoff": before,
+        "after_backoff": after,
+        "timing": times,
+        "target_difference_ms": 10,
+        "timing_target_met": times["difference_ms"] < 10,
+        "race_before_no_backoff": race_before,
+        "race_after_backoff": race_after,
+        "race_target_checked_at_most": 5,
+        "race_target_met": race_after["checked"] <= 5,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "security.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
-        "# Sign-in attacks on a live server", "",
-        f"Command: `{report['command']}`. One client, loopback, {args.seconds:g} s of guessing `ana`'s password against each server.", "",
-        "| server | requests/s | guesses checked | guesses checked/s | turned away unchecked |", "|---|---|---|---|---|",
-        f"| baseline: back-off off (as before) | {before['requests_per_s']} | {before['checked_guesses']} | {before['checked_guesses_per_s']} | {before['turned_away']} |",
-        f"| the studio: back-off on | {after['requests_per_s']} | {after['checked_guesses']} | {after['checked_guesses_per_s']} | {after['turned_away']} |",
-        "", f"Wrong-password sign-in time, {times['samples']} each, median (p90):", "",
+        "# Sign-in attacks on a live server",
+        "",
+        f"Command: `{report['command']}`. One client, loopback, {args.seconds:g} s of guessing `ana`'s password against each server.",
+        "",
+        "| server | requests/s | guesses checked | guesses checked/s | turned away unchecked |",
+        "|---|---|---|---|---|",
+        f"| baseline: back-off off (as before) | {before['requests_per_s']} | {before['checked_guesses']} | "
+        f"{before['checked_guesses_per_s']} | {before['turned_away']} |",
+        f"| the studio: back-off on | {after['requests_per_s']} | {after['checked_guesses']} | {after['checked_guesses_per_s']} | "
+        f"{after['turned_away']} |",
+        "",
+        f"Wrong-password sign-in time, {times['samples']} each, median (p90):",
+        "",
         f"- known name `ana`: {times['known_median_ms']} ms ({times['known_p90_ms']} ms)",
         f"- unknown names: {times['unknown_median_ms']} ms ({times['unknown_p90_ms']} ms)",
-        f"- difference of the medians: {times['difference_ms']} ms (target < 10 ms: {'met' if report['timing_target_met'] else 'not met'})", "",
-        f"Simultaneous guesses: {race_after['clients']} clients, each from its own address, guess a fresh account's password at once:", "",
-        "| server | guesses checked | turned away unchecked |", "|---|---|---|",
+        f"- difference of the medians: {times['difference_ms']} ms (target < 10 ms: {'met' if report['timing_target_met'] else 'not met'})",
+        "",
+        f"Simultaneous guesses: {race_after['clients']} clients, each from its own address, guess a fresh account's password at once:",
+        "",
+        "| server | guesses checked | turned away unchecked |",
+        "|---|---|---|",
         f"| baseline: back-off off | {race_before['checked']} | {race_before['turned_away']} |",
-        f"| the studio: back-off on, checked and counted in one step | {race_after['checked']} | {race_after['turned_away']} |", "",
-        f"Target: at most 5 checked ({'met' if report['race_target_met'] else 'not met'}).", "",
+        f"| the studio: back-off on, checked and counted in one step | {race_after['checked']} | {race_after['turned_away']} |",
+        "",
+        f"Target: at most 5 checked ({'met' if report['race_target_met'] else 'not met'}).",
+        "",
     ]
     (RESULTS / "security.md").write_text("\n".join(lines))
     print("\n".join(lines))

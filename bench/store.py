@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio.study.agreement import agreement_report  # noqa: E402
 from empathy_studio.store import Store  # noqa: E402
+from empathy_studio.study.agreement import agreement_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,6 +45,8 @@ def _run_threads(work, writers: int) -> float:
     for t in threads:
         t.join()
     return time.perf_counter() - t0
+
+
 N_ITEMS = 2000
 
 
@@ -79,9 +81,17 @@ def ours(writers: int, per_writer: int) -> dict:
         stored = store.count_ratings()
         store.close()
     ms = np.array(lat) * 1000
-    return {"writers": writers, "ratings": len(lat), "stored": stored, "errors": len(errors), "wall_s": round(wall, 2),
-            "ratings_per_s": round(len(lat) / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "writers": writers,
+        "ratings": len(lat),
+        "stored": stored,
+        "errors": len(errors),
+        "wall_s": round(wall, 2),
+        "ratings_per_s": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def next_item(annotators: int, per_annotator: int, campaign: bool, overlap: str = "fill") -> dict:
@@ -117,22 +127,38 @@ def next_item(annotators: int, per_annotator: int, campaign: bool, overlap: str 
                 lat.extend(mine)
 
         wall = _run_threads(work, annotators)
-        over_k = store.db.execute("SELECT count(*) FROM (SELECT item_id FROM ratings WHERE campaign_id = ? GROUP BY item_id "
-                                  "HAVING count(*) > 3)", [cid]).fetchone()[0] if campaign else None
+        over_k = (
+            store.db.execute(
+                "SELECT count(*) FROM (SELECT item_id FROM ratings WHERE campaign_id = ? GROUP BY item_id HAVING count(*) > 3)", [cid]
+            ).fetchone()[0]
+            if campaign
+            else None
+        )
         store.close()
     ms = np.array(lat) * 1000
-    return {"annotators": annotators, "requests": len(lat), "errors": len(errors), "items_over_k": over_k, "wall_s": round(wall, 2),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "annotators": annotators,
+        "requests": len(lat),
+        "errors": len(errors),
+        "items_over_k": over_k,
+        "wall_s": round(wall, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 ESCONV_ITEMS = 1284  # ESConv's labelled dialogues: a campaign over all of them at k = 3
 # What each Annotate response counted before: per item, its ratings (team) and the annotator's own (mine); the baseline.
-BEFORE_TEAM = ("SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM ratings r "
-               "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?")
-BEFORE_MINE = ("SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN (SELECT item_id FROM ratings WHERE "
-               "annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
-               "WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND (a.done = 1 OR a.expires > ?)) < ?)")
+BEFORE_TEAM = (
+    "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND (SELECT count(*) FROM ratings r "
+    "WHERE r.campaign_id = ci.campaign_id AND r.item_id = ci.item_id AND r.removed = 0) >= ?"
+)
+BEFORE_MINE = (
+    "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN (SELECT item_id FROM ratings WHERE "
+    "annotator_id = ? AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a "
+    "WHERE a.campaign_id = ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND (a.done = 1 OR a.expires > ?)) < ?)"
+)
 
 
 def as_it_fills(items: int = ESCONV_ITEMS, k: int = 3, annotators: int = 30, samples: int = 40) -> list[dict]:
@@ -176,12 +202,23 @@ def as_it_fills(items: int = ESCONV_ITEMS, k: int = 3, annotators: int = 30, sam
 
             nxt = timed(next_and_back)
             prog = timed(lambda: ann.progress(probe, "fill"))
-            before = timed(lambda: (store.db.execute(BEFORE_TEAM, [cid, k]).fetchone(),
-                                    store.db.execute(BEFORE_MINE, [cid, store.annotator("w0").id, store.annotator("w0").id, time.time(), k]).fetchone()))
-            out.append({"ratings": rated, "complete_items": store.campaign_progress(cid, per_annotator=False)["complete"],
-                        "next_item_p50_ms": round(float(np.percentile(nxt, 50)), 2), "next_item_p99_ms": round(float(np.percentile(nxt, 99)), 2),
-                        "progress_p50_ms": round(float(np.percentile(prog, 50)), 2), "progress_p99_ms": round(float(np.percentile(prog, 99)), 2),
-                        "before_progress_p50_ms": round(float(np.percentile(before, 50)), 2)})
+            before = timed(
+                lambda: (
+                    store.db.execute(BEFORE_TEAM, [cid, k]).fetchone(),
+                    store.db.execute(BEFORE_MINE, [cid, store.annotator("w0").id, store.annotator("w0").id, time.time(), k]).fetchone(),
+                )
+            )
+            out.append(
+                {
+                    "ratings": rated,
+                    "complete_items": store.campaign_progress(cid, per_annotator=False)["complete"],
+                    "next_item_p50_ms": round(float(np.percentile(nxt, 50)), 2),
+                    "next_item_p99_ms": round(float(np.percentile(nxt, 99)), 2),
+                    "progress_p50_ms": round(float(np.percentile(prog, 50)), 2),
+                    "progress_p99_ms": round(float(np.percentile(prog, 99)), 2),
+                    "before_progress_p50_ms": round(float(np.percentile(before, 50)), 2),
+                }
+            )
         store.close()
     return out
 
@@ -198,8 +235,9 @@ def overlap_policies(items: int = 200, checkpoints: tuple[int, ...] = (10, 20, 4
                 names = [f"a{w}" for w in range(annotators)]
                 store.add_annotators([(n, "annotator", None) for n in names])
                 who = [store.annotator(n) for n in names]
-                cid = store.create_campaign("o", [(f"i{j}", "item") for j in range(items)], k=k, overlap=policy,
-                                            subset=10 if policy == "subset" else 0)
+                cid = store.create_campaign(
+                    "o", [(f"i{j}", "item") for j in range(items)], k=k, overlap=policy, subset=10 if policy == "subset" else 0
+                )
                 row = {"k": k, "annotators": annotators, "policy": policy}
                 total = 0
                 while total < max(checkpoints):
@@ -250,9 +288,16 @@ def naive(writers: int, per_writer: int) -> dict:
         stored = con.execute("SELECT count(*) FROM ratings").fetchone()[0]
         con.close()
     ms = np.array(lat) * 1000
-    return {"writers": writers, "attempts": len(lat), "stored": stored, "errors": len(errors),
-            "locked_errors": sum("locked" in e for e in errors), "wall_s": round(wall, 2),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "writers": writers,
+        "attempts": len(lat),
+        "stored": stored,
+        "errors": len(errors),
+        "locked_errors": sum("locked" in e for e in errors),
+        "wall_s": round(wall, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def agreement_at_scale(annotators: int = 500, items: int = 2000, per_annotator: int = 200, n_boot: int = 200) -> dict:
@@ -263,16 +308,25 @@ def agreement_at_scale(annotators: int = 500, items: int = 2000, per_annotator: 
         for it in rng.choice(items, per_annotator, replace=False):
             noisy = lambda v: int(np.clip(v + rng.integers(-1, 2), 1, 5))  # noqa: E731
             table.append((f"a{a}", f"i{it}", noisy(truth[it]), noisy(max(1, truth[it] - 2)), None))
-    gold = {f"i{k}": {"emotion": ["anger", "anxiety", "depression"][k % 3], "initial": float(truth[k]), "final": float(max(1, truth[k] - 2))}
-            for k in range(items)}
+    gold = {
+        f"i{k}": {"emotion": ["anger", "anxiety", "depression"][k % 3], "initial": float(truth[k]), "final": float(max(1, truth[k] - 2))}
+        for k in range(items)
+    }
     timings = {}
     for boot in (0, n_boot):
         t0 = time.perf_counter()
         rep = agreement_report(table, gold, n_boot=boot)
         timings[boot] = time.perf_counter() - t0
-    return {"ratings": len(table), "annotators": annotators, "items": items, "seconds_no_bootstrap": round(timings[0], 2),
-            f"seconds_with_{n_boot}_bootstrap": round(timings[n_boot], 2), "alpha_interval_initial": round(rep["initial"]["alpha_interval"], 4),
-            "alpha_ci95": [round(v, 4) for v in rep["initial"]["alpha_interval_ci95"]], "pairs_qwk": rep["initial"]["qwk"]["pairs"]}
+    return {
+        "ratings": len(table),
+        "annotators": annotators,
+        "items": items,
+        "seconds_no_bootstrap": round(timings[0], 2),
+        f"seconds_with_{n_boot}_bootstrap": round(timings[n_boot], 2),
+        "alpha_interval_initial": round(rep["initial"]["alpha_interval"], 4),
+        "alpha_ci95": [round(v, 4) for v in rep["initial"]["alpha_interval_ci95"]],
+        "pairs_qwk": rep["initial"]["qwk"]["pairs"],
+    }
 
 
 def main() -> None:
@@ -280,66 +334,123 @@ def main() -> None:
     ap.add_argument("--ratings-per-writer", type=int, default=200)
     ap.add_argument("--claims-per-annotator", type=int, default=50)
     args = ap.parse_args()
-    out = {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "sqlite": sqlite3.sqlite_version},
-           "ours": [ours(w, args.ratings_per_writer) for w in (1, 8, 32)],
-           "baseline_naive_sqlite": [naive(w, args.ratings_per_writer) for w in (1, 8, 32)],
-           "next_item_campaign": [next_item(a, args.claims_per_annotator, campaign=True) for a in (1, 8, 32)],
-           "next_item_campaign_spread": [next_item(a, args.claims_per_annotator, campaign=True, overlap="spread") for a in (1, 8, 32)],
-           "next_item_free_queue": [next_item(a, args.claims_per_annotator, campaign=False) for a in (1, 8, 32)],
-           "as_it_fills": as_it_fills(),
-           "overlap_policies": overlap_policies(),
-           "agreement": agreement_at_scale()}
+    out = {
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "sqlite": sqlite3.sqlite_version},
+        "ours": [ours(w, args.ratings_per_writer) for w in (1, 8, 32)],
+        "baseline_naive_sqlite": [naive(w, args.ratings_per_writer) for w in (1, 8, 32)],
+        "next_item_campaign": [next_item(a, args.claims_per_annotator, campaign=True) for a in (1, 8, 32)],
+        "next_item_campaign_spread": [next_item(a, args.claims_per_annotator, campaign=True, overlap="spread") for a in (1, 8, 32)],
+        "next_item_free_queue": [next_item(a, args.claims_per_annotator, campaign=False) for a in (1, 8, 32)],
+        "as_it_fills": as_it_fills(),
+        "overlap_policies": overlap_policies(),
+        "agreement": agreement_at_scale(),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
-    lines = ["# Store benchmark", "", "Command: `python bench/store.py` "
-             f"({args.ratings_per_writer} ratings per writer; {out['machine']['cpus']} CPUs, SQLite {out['machine']['sqlite']}).", "",
-             "## Rating submit (Empathy Studio store: WAL, busy_timeout, BEGIN IMMEDIATE)", "",
-             "| writers | ratings | stored | errors | p50 ms | p95 ms | p99 ms | ratings/s |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['writers']} | {r['ratings']} | {r['stored']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['ratings_per_s']} |"
-              for r in out["ours"]]
-    lines += ["", "## Baseline in the same run: plain sqlite3 defaults (rollback journal, deferred transactions, no busy timeout)", "",
-              "| writers | attempts | stored | 'database is locked' | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['writers']} | {r['attempts']} | {r['stored']} | {r['locked_errors']} | {r['p50_ms']} | {r['p99_ms']} |"
-              for r in out["baseline_naive_sqlite"]]
-    lines += ["", f"## Next item at 1, 8 and 32 annotators ({args.claims_per_annotator} per annotator, each claimed then rated, back to back)",
-              "", "A k = 3 campaign of 2,000 items. fill (the default) chooses and claims in one write transaction, so annotators who ask "
-              "at once queue for the lock instead of colliding on the same items in progress; spread chooses without the lock and "
-              "claims optimistically.", "",
-              "| annotators | fill: claim p50 / p95 / p99 ms | spread: claim p50 / p95 / p99 ms | items past k (fill, spread) | "
-              "free queue (before campaigns) p50 / p95 / p99 ms |", "|---|---|---|---|---|"]
+    lines = [
+        "# Store benchmark",
+        "",
+        "Command: `python bench/store.py` "
+        f"({args.ratings_per_writer} ratings per writer; {out['machine']['cpus']} CPUs, SQLite {out['machine']['sqlite']}).",
+        "",
+        "## Rating submit (Empathy Studio store: WAL, busy_timeout, BEGIN IMMEDIATE)",
+        "",
+        "| writers | ratings | stored | errors | p50 ms | p95 ms | p99 ms | ratings/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['writers']} | {r['ratings']} | {r['stored']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
+        f"{r['ratings_per_s']} |"
+        for r in out["ours"]
+    ]
+    lines += [
+        "",
+        "## Baseline in the same run: plain sqlite3 defaults (rollback journal, deferred transactions, no busy timeout)",
+        "",
+        "| writers | attempts | stored | 'database is locked' | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['writers']} | {r['attempts']} | {r['stored']} | {r['locked_errors']} | {r['p50_ms']} | {r['p99_ms']} |"
+        for r in out["baseline_naive_sqlite"]
+    ]
+    lines += [
+        "",
+        f"## Next item at 1, 8 and 32 annotators ({args.claims_per_annotator} per annotator, each claimed then rated, back to back)",
+        "",
+        "A k = 3 campaign of 2,000 items. fill (the default) chooses and claims in one write transaction, so annotators who ask "
+        "at once queue for the lock instead of colliding on the same items in progress; spread chooses without the lock and "
+        "claims optimistically.",
+        "",
+        "| annotators | fill: claim p50 / p95 / p99 ms | spread: claim p50 / p95 / p99 ms | items past k (fill, spread) | "
+        "free queue (before campaigns) p50 / p95 / p99 ms |",
+        "|---|---|---|---|---|",
+    ]
     for c, sp, f in zip(out["next_item_campaign"], out["next_item_campaign_spread"], out["next_item_free_queue"]):
-        lines.append(f"| {c['annotators']} | {c['p50_ms']} / {c['p95_ms']} / {c['p99_ms']} | {sp['p50_ms']} / {sp['p95_ms']} / {sp['p99_ms']} | "
-                     f"{c['items_over_k']}, {sp['items_over_k']} | {f['p50_ms']} / {f['p95_ms']} / {f['p99_ms']} |")
+        lines.append(
+            f"| {c['annotators']} | {c['p50_ms']} / {c['p95_ms']} / {c['p99_ms']} | {sp['p50_ms']} / {sp['p95_ms']} / {sp['p99_ms']} | "
+            f"{c['items_over_k']}, {sp['items_over_k']} | {f['p50_ms']} / {f['p95_ms']} / {f['p99_ms']} |"
+        )
     p99, p99s = out["next_item_campaign"][-1]["p99_ms"], out["next_item_campaign_spread"][-1]["p99_ms"]
-    lines += ["", f"Target: p99 < 50 ms at 32 annotators asking back to back: fill {'met' if p99 < 50 else 'not met'} ({p99} ms), "
-              f"spread {'met' if p99s < 50 else 'not met'} ({p99s} ms)."]
+    lines += [
+        "",
+        f"Target: p99 < 50 ms at 32 annotators asking back to back: fill {'met' if p99 < 50 else 'not met'} ({p99} ms), "
+        f"spread {'met' if p99s < 50 else 'not met'} ({p99s} ms).",
+    ]
     fill = out["as_it_fills"]
-    lines += ["", f"## Next item and progress as a k = 3 campaign of {ESCONV_ITEMS:,} items fills (ESConv at k = 3)", "",
-              "One annotator asks for the next item and reads progress (the team's and their own, as every Annotate response does), "
-              "40 times at each fill level. Baseline in the same run: the per-item count progress ran before.", "",
-              "| ratings | items complete | next item p50 / p99 ms | progress p50 / p99 ms | progress before, p50 ms |", "|---|---|---|---|---|"]
-    lines += [f"| {r['ratings']:,} | {r['complete_items']:,} | {r['next_item_p50_ms']} / {r['next_item_p99_ms']} | "
-              f"{r['progress_p50_ms']} / {r['progress_p99_ms']} | {r['before_progress_p50_ms']} |" for r in fill]
+    lines += [
+        "",
+        f"## Next item and progress as a k = 3 campaign of {ESCONV_ITEMS:,} items fills (ESConv at k = 3)",
+        "",
+        "One annotator asks for the next item and reads progress (the team's and their own, as every Annotate response does), "
+        "40 times at each fill level. Baseline in the same run: the per-item count progress ran before.",
+        "",
+        "| ratings | items complete | next item p50 / p99 ms | progress p50 / p99 ms | progress before, p50 ms |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['ratings']:,} | {r['complete_items']:,} | {r['next_item_p50_ms']} / {r['next_item_p99_ms']} | "
+        f"{r['progress_p50_ms']} / {r['progress_p99_ms']} | {r['before_progress_p50_ms']} |"
+        for r in fill
+    ]
     # growth: the slowest fill level against the empty campaign (a complete one answers "nothing left", faster still)
     worst = {key: max(r[key] for r in fill) / max(fill[0][key], 1e-3) for key in ("next_item_p50_ms", "progress_p50_ms")}
     out["fill_ratio"] = {key: round(v, 2) for key, v in worst.items()}
-    lines += ["", f"Target: flat within 2x from empty to complete: next item {worst['next_item_p50_ms']:.2f}x, progress "
-              f"{worst['progress_p50_ms']:.2f}x ({'met' if max(worst.values()) <= 2 else 'not met'}); the count before grew "
-              f"{fill[-1]['before_progress_p50_ms'] / max(fill[0]['before_progress_p50_ms'], 1e-3):.0f}x."]
+    lines += [
+        "",
+        f"Target: flat within 2x from empty to complete: next item {worst['next_item_p50_ms']:.2f}x, progress "
+        f"{worst['progress_p50_ms']:.2f}x ({'met' if max(worst.values()) <= 2 else 'not met'}); the count before grew "
+        f"{fill[-1]['before_progress_p50_ms'] / max(fill[0]['before_progress_p50_ms'], 1e-3):.0f}x.",
+    ]
     checkpoints = sorted(int(key.rsplit("_", 1)[1]) for key in out["overlap_policies"][0] if key.startswith("complete_after_"))
-    lines += ["", "## Overlap policies: the share of items with their k ratings after N ratings in all", "",
-              "200 items; annotators take turns, each asking for the next item and rating it. fill: each item gets its k ratings "
-              "before new ones open (the default for new campaigns); spread: least-rated first (what campaigns did before); subset: "
-              "everyone rates the first 10 items, the rest spread.", "",
-              "| k | annotators | policy | " + " | ".join(f"after {n}" for n in checkpoints) + " |", "|---|---|---|" + "---|" * len(checkpoints)]
-    lines += [f"| {r['k']} | {r['annotators']} | {r['policy']} | " + " | ".join(f"{r.get(f'complete_after_{n}', '–')}" for n in checkpoints) + " |"
-              for r in out["overlap_policies"]]
+    lines += [
+        "",
+        "## Overlap policies: the share of items with their k ratings after N ratings in all",
+        "",
+        "200 items; annotators take turns, each asking for the next item and rating it. fill: each item gets its k ratings "
+        "before new ones open (the default for new campaigns); spread: least-rated first (what campaigns did before); subset: "
+        "everyone rates the first 10 items, the rest spread.",
+        "",
+        "| k | annotators | policy | " + " | ".join(f"after {n}" for n in checkpoints) + " |",
+        "|---|---|---|" + "---|" * len(checkpoints),
+    ]
+    lines += [
+        f"| {r['k']} | {r['annotators']} | {r['policy']} | "
+        + " | ".join(f"{r.get(f'complete_after_{n}', '–')}" for n in checkpoints)
+        + " |"
+        for r in out["overlap_policies"]
+    ]
     (RESULTS / "store.json").write_text(json.dumps(out, indent=2))
     a = out["agreement"]
-    lines += ["", f"## Agreement over {a['ratings']:,} ratings ({a['annotators']} annotators, {a['items']:,} items)", "",
-              f"- without bootstrap: {a['seconds_no_bootstrap']} s (alpha, ICC, {a['pairs_qwk']:,} pairwise QWK, per annotator, per emotion)",
-              f"- with the 200-resample bootstrap CI of alpha: {a['seconds_with_200_bootstrap']} s",
-              f"- alpha (interval, initial) {a['alpha_interval_initial']}, 95% CI {a['alpha_ci95']}", ""]
+    lines += [
+        "",
+        f"## Agreement over {a['ratings']:,} ratings ({a['annotators']} annotators, {a['items']:,} items)",
+        "",
+        f"- without bootstrap: {a['seconds_no_bootstrap']} s (alpha, ICC, {a['pairs_qwk']:,} pairwise QWK, per annotator, per emotion)",
+        f"- with the 200-resample bootstrap CI of alpha: {a['seconds_with_200_bootstrap']} s",
+        f"- alpha (interval, initial) {a['alpha_interval_initial']}, 95% CI {a['alpha_ci95']}",
+        "",
+    ]
     (RESULTS / "store.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

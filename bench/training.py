@@ -61,9 +61,15 @@ def one(config: str, steps: int) -> dict:
     cfg.attention_probs_dropout_prob = 0.0 if ours else 0.1
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
-    model = EmotionIntensityModel(AutoModel.from_pretrained(path, config=cfg),
-                                  HeadConfig(labels=list(ESCONV_EMOTIONS), pooling="mean" if ours else "cls",
-                                             intensity_head="linear" if ours else "per_emotion", intensity_layer=4 if ours else None)).to(device)
+    model = EmotionIntensityModel(
+        AutoModel.from_pretrained(path, config=cfg),
+        HeadConfig(
+            labels=list(ESCONV_EMOTIONS),
+            pooling="mean" if ours else "cls",
+            intensity_head="linear" if ours else "per_emotion",
+            intensity_layer=4 if ours else None,
+        ),
+    ).to(device)
     if ours:
         freeze_bottom(model.encoder, 4)
     model.train()
@@ -74,10 +80,11 @@ def one(config: str, steps: int) -> dict:
     random.Random(0).shuffle(order)
     if ours:  # length buckets: neighbours in length share a batch, batches in random order
         order = sorted(order, key=lambda i: len(rows[i]["input_ids"]))
-        batches = [order[k:k + BATCH] for k in range(0, len(order), BATCH)]
+        batches = [order[k : k + BATCH] for k in range(0, len(order), BATCH)]
         random.Random(0).shuffle(batches)
     else:
-        batches = [order[k:k + BATCH] for k in range(0, len(order), BATCH)]
+        batches = [order[k : k + BATCH] for k in range(0, len(order), BATCH)]
+
     def collate(batch):
         return seeker.collate(batch, tok)
 
@@ -98,10 +105,17 @@ def one(config: str, steps: int) -> dict:
         times.append(time.perf_counter() - t0)
     step = float(np.mean(times[2:]))
     steps_per_epoch = len(batches)
-    return {"config": config, "device": device, "precision": "bf16" if bf16 else "fp32", "seconds_per_step": round(step, 3),
-            "samples_per_second": round(BATCH / step, 2), "seconds_per_epoch": round(step * steps_per_epoch, 1),
-            "steps_measured": steps, "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-            "threads": torch.get_num_threads()}
+    return {
+        "config": config,
+        "device": device,
+        "precision": "bf16" if bf16 else "fp32",
+        "seconds_per_step": round(step, 3),
+        "samples_per_second": round(BATCH / step, 2),
+        "seconds_per_epoch": round(step * steps_per_epoch, 1),
+        "steps_measured": steps,
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -114,22 +128,37 @@ def main() -> None:
         return
     res = []
     for config in ("baseline", "ours"):
-        out = subprocess.run([sys.executable, __file__, "--one", config, "--steps", str(args.steps)], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", config, "--steps", str(args.steps)], capture_output=True, text=True, cwd=ROOT
+        )
         if out.returncode != 0:
             sys.exit(f"{config} failed: {out.stderr.strip().splitlines()[-1]}")
         res.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base, ours = res
-    report = {"machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-              "batch_size": BATCH, "max_length": MAX_LEN, "results": res, "speedup": round(base["seconds_per_step"] / ours["seconds_per_step"], 2)}
+    report = {
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "batch_size": BATCH,
+        "max_length": MAX_LEN,
+        "results": res,
+        "speedup": round(base["seconds_per_step"] / ours["seconds_per_step"], 2),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "training.json").write_text(json.dumps(report, indent=2))
-    lines = ["# Training speed (MiniLM multi-task, ESConv train split)", "",
-             f"Command: `python bench/training.py --steps {args.steps}`; batch {BATCH}, max_length {MAX_LEN}, {res[0]['device']}, "
-             f"{res[0]['threads']} threads. Seconds per epoch = measured s/step x {int(round(ours['seconds_per_epoch'] / ours['seconds_per_step']))} steps.", "",
-             "| configuration | device | precision | s/step | samples/s | s/epoch | peak RSS GB |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Training speed (MiniLM multi-task, ESConv train split)",
+        "",
+        f"Command: `python bench/training.py --steps {args.steps}`; batch {BATCH}, max_length {MAX_LEN}, {res[0]['device']}, "
+        f"{res[0]['threads']} threads. Seconds per epoch = measured s/step x "
+        f"{int(round(ours['seconds_per_epoch'] / ours['seconds_per_step']))} steps.",
+        "",
+        "| configuration | device | precision | s/step | samples/s | s/epoch | peak RSS GB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in res:
-        lines.append(f"| {r['config']} | {r['device']} | {r['precision']} | {r['seconds_per_step']} | {r['samples_per_second']} | "
-                     f"{r['seconds_per_epoch']} | {r['peak_rss_gb']} |")
+        lines.append(
+            f"| {r['config']} | {r['device']} | {r['precision']} | {r['seconds_per_step']} | {r['samples_per_second']} | "
+            f"{r['seconds_per_epoch']} | {r['peak_rss_gb']} |"
+        )
     lines += ["", f"Ours is {report['speedup']}x the baseline per step.", ""]
     (RESULTS / "training.md").write_text("\n".join(lines))
     print("\n".join(lines))

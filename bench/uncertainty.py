@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from empathy_studio.metrics import regression_metrics  # noqa: E402
 from empathy_studio.models.baselines import ZeroR  # noqa: E402
 from empathy_studio.models.calibration import LEVELS, first_words, uncertainty_metrics  # noqa: E402
-from empathy_studio.metrics import regression_metrics  # noqa: E402
 from empathy_studio.services import Studio, TrainRequest  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 
@@ -59,8 +59,15 @@ def one(studio: Studio, dataset: str | None) -> dict:
         gold = [getattr(ex, t) for ex in splits["test"]]
         model = regression_metrics(gold, [p.intensity[t] for p in preds])
         baseline = regression_metrics(gold, [const[t]] * len(gold))
-        failed[t] = {"mse": model["mse"], "constant_mse": baseline["mse"], "constant": const[t], "pearson": model["pearson"],
-                     "pearson_p": model["pearson_p"], "n": model["n"], "mean_predicted": float(np.nanmean([p.intensity[t] for p in preds]))}
+        failed[t] = {
+            "mse": model["mse"],
+            "constant_mse": baseline["mse"],
+            "constant": const[t],
+            "pearson": model["pearson"],
+            "pearson_p": model["pearson_p"],
+            "n": model["n"],
+            "mean_predicted": float(np.nanmean([p.intensity[t] for p in preds])),
+        }
     out["failed"] = failed
     # calibration on ESConv test
     predictor = studio.predictor("minilm-quick")
@@ -69,8 +76,11 @@ def one(studio: Studio, dataset: str | None) -> dict:
     preds = predictor.predict([ex.text for ex in test])
     out["calibration"] = uncertainty_metrics(preds, test, labels, predictor.calibration)
     cal = predictor.calibration
-    out["val_vs_test"] = {"zeror_mse_initial_val": cal.prefix_curve[0]["zeror_mse_initial"] if cal.prefix_curve else None,
-                          "zeror_mse_initial_test": ev["baseline"]["mse_initial"], "n_residuals": cal.n_residuals}
+    out["val_vs_test"] = {
+        "zeror_mse_initial_val": cal.prefix_curve[0]["zeror_mse_initial"] if cal.prefix_curve else None,
+        "zeror_mse_initial_test": ev["baseline"]["mse_initial"],
+        "n_residuals": cal.n_residuals,
+    }
     out["min_words"] = cal.min_words
     out["prefix_curve"] = cal.prefix_curve
     short = {}
@@ -78,7 +88,10 @@ def one(studio: Studio, dataset: str | None) -> dict:
         cut = predictor.predict([first_words(ex.text, n) for ex in test])
         for p in cut:  # the interval a short text would get if nothing stopped it
             p.intervals = cal.intervals(p.intensity)
-        short[n] = {f"coverage_initial_{int(lv * 100)}": uncertainty_metrics(cut, test, labels, cal)[f"coverage_initial_{int(lv * 100)}"] for lv in LEVELS}
+        short[n] = {
+            f"coverage_initial_{int(lv * 100)}": uncertainty_metrics(cut, test, labels, cal)[f"coverage_initial_{int(lv * 100)}"]
+            for lv in LEVELS
+        }
     out["short_text_coverage"] = short
     out["temperature"] = cal.temperature
     return out
@@ -92,32 +105,55 @@ def fmt(v, digits=4):
 
 def markdown(results: dict) -> str:
     names = list(results["runs"])
-    lines = ["## Calibrated uncertainty and failed conversations (the default model)", "",
-             f"Command: `python bench/uncertainty.py` (CPU, 2 cores; {results['seconds']:.0f} s). The first-run model `minilm-quick` "
-             "(frozen MiniLM, ridge intensity heads with TF-IDF terms) built on ESConv alone and on ESConv + FailedESConv-dev; "
-             "FailedESConv's 98 chats are split by the same seeded rule as ESConv.", "",
-             "### ESConv test split against ZeroR (fitted on the model's own training data)", "",
-             "| trained on | F1 (weighted) | MSE initial | MSE final | MSE change | below ZeroR on all three MSEs |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Calibrated uncertainty and failed conversations (the default model)",
+        "",
+        f"Command: `python bench/uncertainty.py` (CPU, 2 cores; {results['seconds']:.0f} s). The first-run model `minilm-quick` "
+        "(frozen MiniLM, ridge intensity heads with TF-IDF terms) built on ESConv alone and on ESConv + FailedESConv-dev; "
+        "FailedESConv's 98 chats are split by the same seeded rule as ESConv.",
+        "",
+        "### ESConv test split against ZeroR (fitted on the model's own training data)",
+        "",
+        "| trained on | F1 (weighted) | MSE initial | MSE final | MSE change | below ZeroR on all three MSEs |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in names:
         r = results["runs"][name]
         below = all(r["esconv"][k] < r["esconv_zeror"][k] for k in ("mse_initial", "mse_final", "mse_change"))
-        lines.append(f"| {name} | {fmt(r['esconv']['f1_weighted'])} | {fmt(r['esconv']['mse_initial'])} | {fmt(r['esconv']['mse_final'])} | "
-                     f"{fmt(r['esconv']['mse_change'])} | {'yes' if below else 'no'} |")
-        lines.append(f"| ZeroR, fitted on the {r['zeror_fitted_on'].split(' (')[0]} | {fmt(r['esconv_zeror']['f1_weighted'])} | {fmt(r['esconv_zeror']['mse_initial'])} | "
-                     f"{fmt(r['esconv_zeror']['mse_final'])} | {fmt(r['esconv_zeror']['mse_change'])} | |")
+        lines.append(
+            f"| {name} | {fmt(r['esconv']['f1_weighted'])} | {fmt(r['esconv']['mse_initial'])} | {fmt(r['esconv']['mse_final'])} | "
+            f"{fmt(r['esconv']['mse_change'])} | {'yes' if below else 'no'} |"
+        )
+        lines.append(
+            f"| ZeroR, fitted on the {r['zeror_fitted_on'].split(' (')[0]} | {fmt(r['esconv_zeror']['f1_weighted'])} | "
+            f"{fmt(r['esconv_zeror']['mse_initial'])} | "
+            f"{fmt(r['esconv_zeror']['mse_final'])} | {fmt(r['esconv_zeror']['mse_change'])} | |"
+        )
     first = results["runs"][names[0]]["failed"]
-    lines += ["", f"### FailedESConv-dev, test part ({first['n_test']} chats; {first['final']['n']} with a final rating)", "",
-              "| trained on | MSE final | constant (failed train mean) | mean predicted final | Pearson r final (p) | MSE change | constant | Pearson r change (p) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"### FailedESConv-dev, test part ({first['n_test']} chats; {first['final']['n']} with a final rating)",
+        "",
+        "| trained on | MSE final | constant (failed train mean) | mean predicted final | Pearson r final (p) | MSE change | constant | "
+        "Pearson r change (p) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         f = results["runs"][name]["failed"]
-        lines.append(f"| {name} | {fmt(f['final']['mse'])} | {fmt(f['final']['constant_mse'])} ({f['final']['constant']:.2f}) | "
-                     f"{fmt(f['final']['mean_predicted'], 2)} | {fmt(f['final']['pearson'], 3)} ({fmt(f['final']['pearson_p'], 3)}) | "
-                     f"{fmt(f['change']['mse'])} | {fmt(f['change']['constant_mse'])} ({f['change']['constant']:.2f}) | "
-                     f"{fmt(f['change']['pearson'], 3)} ({fmt(f['change']['pearson_p'], 3)}) |")
-    lines += ["", "### Calibration on the ESConv test split", "",
-              "| trained on | temperature | ECE before | ECE after | initial 80% | initial 90% | final 80% | final 90% | change 80% | change 90% |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {fmt(f['final']['mse'])} | {fmt(f['final']['constant_mse'])} ({f['final']['constant']:.2f}) | "
+            f"{fmt(f['final']['mean_predicted'], 2)} | {fmt(f['final']['pearson'], 3)} ({fmt(f['final']['pearson_p'], 3)}) | "
+            f"{fmt(f['change']['mse'])} | {fmt(f['change']['constant_mse'])} ({f['change']['constant']:.2f}) | "
+            f"{fmt(f['change']['pearson'], 3)} ({fmt(f['change']['pearson_p'], 3)}) |"
+        )
+    lines += [
+        "",
+        "### Calibration on the ESConv test split",
+        "",
+        "| trained on | temperature | ECE before | ECE after | initial 80% | initial 90% | final 80% | final 90% | change 80% | change "
+        "90% |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         c = results["runs"][name]["calibration"]
         cov = " | ".join(fmt(c.get(f"coverage_{t}_{lv}"), 3) for t in ("initial", "final", "change") for lv in (80, 90))
@@ -125,17 +161,32 @@ def markdown(results: dict) -> str:
     r = results["runs"][names[-1]]
     vt = r["val_vs_test"]
     counts = ", ".join(f"{n} for {t}" for t, n in vt["n_residuals"].items())
-    lines += ["", f"Intervals come from out-of-fold residuals of the ridge heads over train and val ({counts}). "
-              f"ZeroR's initial MSE is {fmt(vt['zeror_mse_initial_val'])} on val and {fmt(vt['zeror_mse_initial_test'])} on test: "
-              "the paper's test split is harder than the data the intervals are fitted on.", "",
-              f"### The least text ({names[-1]}): min_words = {r['min_words']}", "",
-              "Val texts cut to their first L words, against ZeroR (majority class; training mean):", "",
-              "| words | accuracy | ZeroR accuracy | MSE initial | ZeroR MSE initial | beats ZeroR |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Intervals come from out-of-fold residuals of the ridge heads over train and val ({counts}). "
+        f"ZeroR's initial MSE is {fmt(vt['zeror_mse_initial_val'])} on val and {fmt(vt['zeror_mse_initial_test'])} on test: "
+        "the paper's test split is harder than the data the intervals are fitted on.",
+        "",
+        f"### The least text ({names[-1]}): min_words = {r['min_words']}",
+        "",
+        "Val texts cut to their first L words, against ZeroR (majority class; training mean):",
+        "",
+        "| words | accuracy | ZeroR accuracy | MSE initial | ZeroR MSE initial | beats ZeroR |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in r["prefix_curve"]:
-        lines.append(f"| {row['words']} | {fmt(row['accuracy'], 3)} | {fmt(row['zeror_accuracy'], 3)} | {fmt(row['mse_initial'])} | "
-                     f"{fmt(row['zeror_mse_initial'])} | {'yes' if row['beats_zeror'] else 'no'} |")
-    lines += ["", "Coverage of the initial-intensity intervals on ESConv test texts cut to L words (what a short text would be shown without the threshold):", "",
-              "| words | 80% interval | 90% interval |", "|---|---|---|"]
+        lines.append(
+            f"| {row['words']} | {fmt(row['accuracy'], 3)} | {fmt(row['zeror_accuracy'], 3)} | {fmt(row['mse_initial'])} | "
+            f"{fmt(row['zeror_mse_initial'])} | {'yes' if row['beats_zeror'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Coverage of the initial-intensity intervals on ESConv test texts cut to L words (what a short text would be shown without the "
+        "threshold):",
+        "",
+        "| words | 80% interval | 90% interval |",
+        "|---|---|---|",
+    ]
     for n, cov in r["short_text_coverage"].items():
         lines.append(f"| {n} | {fmt(cov['coverage_initial_80'], 3)} | {fmt(cov['coverage_initial_90'], 3)} |")
     return "\n".join(lines) + "\n"
@@ -178,7 +229,7 @@ def write(results: dict) -> None:
     start, end = "<!-- uncertainty: written by bench/uncertainty.py -->", "<!-- /uncertainty -->"
     text = quality.read_text() if quality.exists() else ""
     if start in text:
-        text = text[: text.index(start)] + text[text.index(end) + len(end):].lstrip("\n")
+        text = text[: text.index(start)] + text[text.index(end) + len(end) :].lstrip("\n")
     quality.write_text(text.rstrip("\n") + f"\n\n{start}\n{md}{end}\n")
     print(md)
 

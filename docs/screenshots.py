@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "docs" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 # how far each scripted annotator's rating sits from the seeker's own, item by item (ben is noisier)
 OFFSETS = {"ana": [0, 0, 1, 0, -1, 0, 0, 1, 0, 0], "ben": [1, -1, 0, 1, 0, -1, 0, 1, -1, 0]}
 RELOAD_AT = 4  # ana's fifth item: the first key, then a reload, then the second key
@@ -40,8 +47,10 @@ def serve(settings, port: int):
 
 
 def shows(page, selector: str, text: str, timeout: int = 120_000) -> None:
-    page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
-                           f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+    page.wait_for_function(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); return e && e.innerText.includes({json.dumps(text)}); }})()",
+        timeout=timeout,
+    )
 
 
 def pick(page, elem_id: str, option: str) -> None:
@@ -65,8 +74,13 @@ def main() -> None:
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-"))
-    settings = load_settings(db_path=tmp / "studio.sqlite", models_dir=ROOT / "models", esconv_file=DEMO_PATH, build_starter=False,
-                             auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw"), Account("ben", "benpw")))
+    settings = load_settings(
+        db_path=tmp / "studio.sqlite",
+        models_dir=ROOT / "models",
+        esconv_file=DEMO_PATH,
+        build_starter=False,
+        auth=(Account("admin", "adminpw", "admin"), Account("ana", "anapw"), Account("ben", "benpw")),
+    )
     studio, app, url = serve(settings, 7877)
 
     def open_as(browser, name, password, width):
@@ -118,15 +132,20 @@ def main() -> None:
                         reloaded = (before, int(initial), int(final))
                     page.keyboard.press(final)
                     page.keyboard.press("Enter")
-                    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
-                                           f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=30_000)
+                    page.wait_for_function(
+                        f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+                        f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()",
+                        timeout=30_000,
+                    )
             cid = studio.store.campaign("pilot")["id"]
             rows = studio.store.ratings(campaign_id=cid)
             per_item = {i: sum(r["item_id"] == i for r in rows) for i in {r["item_id"] for r in rows}}
             doubly = sum(v == 2 for v in per_item.values())
             saved = next(r for r in rows if r["annotator"] == "ana" and r["item_id"] == reloaded[0])
-            print(f"pilot: {len(rows)} ratings, {doubly} items rated by both annotators; the item ana reloaded mid-way was saved "
-                  f"{saved['initial']}/{saved['final']} (keyed {reloaded[1]}/{reloaded[2]})")
+            print(
+                f"pilot: {len(rows)} ratings, {doubly} items rated by both annotators; the item ana reloaded mid-way was saved "
+                f"{saved['initial']}/{saved['final']} (keyed {reloaded[1]}/{reloaded[2]})"
+            )
             assert doubly == 10 and (saved["initial"], saved["final"]) == reloaded[1:]
             admin.get_by_role("button", name="Refresh").click()
             pick(admin, "agreement-campaign", "pilot")

@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "docs" / "screenshots"
 PAIRS = """id,post,response
-move,"I moved to a new city for work three months ago and I still don't know anyone. Weekends are the worst, I just sit in my flat.","That sounds really lonely, especially when the weekends stretch out with nobody around. What did your weekends look like before the move?"
+move,"I moved to a new city for work three months ago and I still don't know anyone. Weekends are the worst, I just sit in my flat.",\
+"That sounds really lonely, especially when the weekends stretch out with nobody around. What did your weekends look like before the move?"
 exam,"I failed my driving test for the second time and I feel like an idiot.",Everyone fails sometimes. Just book it again.
 """
 
@@ -27,8 +28,11 @@ def clip_between(page, first: str, last: str, path: Path, width: int, above: int
     """A full-page screenshot from the top of `first` to the bottom of `last`."""
     top, end = page.locator(first).bounding_box(), page.locator(last).bounding_box()
     sy = page.evaluate("window.scrollY")
-    page.screenshot(path=str(path), full_page=True,
-                    clip={"x": 0, "y": top["y"] + sy - above, "width": width, "height": end["y"] + end["height"] - top["y"] + above + below})
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={"x": 0, "y": top["y"] + sy - above, "width": width, "height": end["y"] + end["height"] - top["y"] + above + below},
+    )
 
 
 def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
@@ -45,8 +49,10 @@ def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
     # mid-rating: ER and IP set (tests/test_browser_empathy.py sets them by keyboard)
     page.locator("#rate-er label").nth(2).click()
     page.locator("#rate-ip label").nth(1).click()
-    page.wait_for_function("document.querySelector('#rate-er input[value=\"2\"]').checked && "
-                           "document.querySelector('#rate-ip input[value=\"1\"]').checked", timeout=20_000)
+    page.wait_for_function(
+        "document.querySelector('#rate-er input[value=\"2\"]').checked && document.querySelector('#rate-ip input[value=\"1\"]').checked",
+        timeout=20_000,
+    )
     page.mouse.move(0, 0)
     page.wait_for_timeout(1500)  # the radios' colour transition, slow in a headless browser on a busy machine
     clip_between(page, "#annotate-panel", "#annotate-keys", path, width)
@@ -84,11 +90,11 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", default=["explore", "analyze", "annotate"], choices=["explore", "analyze", "annotate"])
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+    from screenshots import ARGS, serve  # docs/ is on the path of a script run from it
 
     from empathy_studio.data import DEMO_PATH
     from empathy_studio.services import CampaignRequest
     from empathy_studio.settings import Account, apply_privacy_env, load_settings
-    from screenshots import ARGS, serve  # docs/ is on the path of a script run from it
 
     apply_privacy_env()
     tmp = Path(tempfile.mkdtemp(prefix="es-shots-rater-"))
@@ -99,16 +105,32 @@ def main() -> None:
     elif "explore" in args.only:
         ap.error("--seeker is needed for the Explore screenshots")
     admin = (Account("admin", "screenshots", "admin"),)
-    servers = [serve(load_settings(db_path=tmp / f"{name}.sqlite", models_dir=tmp / "models", warm_predictions=False, build_starter=False, auth=admin, **extra), port)
-               for name, extra, port in (("demo", {"esconv_file": DEMO_PATH}, 7879), ("esconv", {}, 7880))]
+    servers = [
+        serve(
+            load_settings(
+                db_path=tmp / f"{name}.sqlite", models_dir=tmp / "models", warm_predictions=False, build_starter=False, auth=admin, **extra
+            ),
+            port,
+        )
+        for name, extra, port in (("demo", {"esconv_file": DEMO_PATH}, 7879), ("esconv", {}, 7880))
+    ]
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
             studio = servers[0][0]
             (tmp / "pairs.csv").write_text(PAIRS)
-            studio.create_campaign(studio.annotation.login("admin", "screenshots"),
-                                   CampaignRequest(name="responses-pilot", kind="empathy", source="file", file=str(tmp / "pairs.csv"), k=2,
-                                                   blind=False, guidelines="Rate the response as the seeker would receive it."))
+            studio.create_campaign(
+                studio.annotation.login("admin", "screenshots"),
+                CampaignRequest(
+                    name="responses-pilot",
+                    kind="empathy",
+                    source="file",
+                    file=str(tmp / "pairs.csv"),
+                    k=2,
+                    blind=False,
+                    guidelines="Rate the response as the seeker would receive it.",
+                ),
+            )
             for width in (1400, 800):
                 for part in ("annotate", "explore", "analyze"):
                     if part in args.only:

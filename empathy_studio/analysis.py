@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .data import Dialogue
-from .models.calibration import reliability, softmax
-from .sources import EsconvSource
 from .labels import INTENSITY_TARGETS
 from .metrics import evaluate_predictions, per_class_report
+from .models.calibration import reliability, softmax
 from .plots import export_confusion, export_reliability, export_violin, fmt_p
+from .sources import EsconvSource
 
 ANY = "any"
 METRIC_KEYS = ["n", "f1_weighted", "recall_weighted", "accuracy", "f1_macro", "ece"] + [
-    f"{k}_{t}" for t in INTENSITY_TARGETS for k in ("mse", "mae", "pearson", "pearson_p", "spearman")]
+    f"{k}_{t}" for t in INTENSITY_TARGETS for k in ("mse", "mae", "pearson", "pearson_p", "spearman")
+]
 
 
 def has_intensity(rows: Sequence[dict[str, Any]]) -> bool:
@@ -32,8 +33,9 @@ def metrics_of(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Classification and intensity metrics of prediction rows against their gold labels."""
     gold_int = {t: [r[f"gold_{t}"] for r in rows] for t in INTENSITY_TARGETS}
     pred_int = {t: [math.nan if r.get(f"pred_{t}") is None else r[f"pred_{t}"] for r in rows] for t in INTENSITY_TARGETS}
-    m = evaluate_predictions([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], gold_int,
-                             pred_int if has_intensity(rows) else None)
+    m = evaluate_predictions(
+        [r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], gold_int, pred_int if has_intensity(rows) else None
+    )
     return {"n": len(rows), **m, "ece": calibration_of(rows)["ece_after"] if rows and rows[0].get("probs") else None}
 
 
@@ -41,22 +43,38 @@ def calibration_of(rows: Sequence[dict[str, Any]], temperature: float = 1.0) -> 
     """ECE and reliability bins of the rows' emotion probabilities, and of the raw ones before `temperature` was applied."""
     import numpy as np
 
-
     labels = list(rows[0]["probs"])
     shown = np.array([[r["probs"][lab] for lab in labels] for r in rows])
     gold = [labels.index(r["gold_emotion"]) if r["gold_emotion"] in labels else -1 for r in rows]
     raw = softmax(np.log(np.clip(shown, 1e-12, None)), 1.0 / temperature)
     ece_before, bins_before = reliability(raw, gold)
     ece_after, bins_after = reliability(shown, gold)
-    return {"temperature": temperature, "ece_before": ece_before, "ece_after": ece_after, "bins_before": bins_before, "bins_after": bins_after}
+    return {
+        "temperature": temperature,
+        "ece_before": ece_before,
+        "ece_after": ece_after,
+        "bins_before": bins_before,
+        "bins_after": bins_after,
+    }
 
 
 def per_class(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
     return per_class_report([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels)
 
 
-METRIC_NAMES = {"n": "items", "f1_weighted": "F1 (weighted)", "recall_weighted": "recall (weighted)", "accuracy": "accuracy",
-                "f1_macro": "F1 (macro)", "ece": "expected calibration error", "mse": "MSE", "mae": "MAE", "pearson": "Pearson r", "pearson_p": "Pearson p", "spearman": "Spearman rho"}
+METRIC_NAMES = {
+    "n": "items",
+    "f1_weighted": "F1 (weighted)",
+    "recall_weighted": "recall (weighted)",
+    "accuracy": "accuracy",
+    "f1_macro": "F1 (macro)",
+    "ece": "expected calibration error",
+    "mse": "MSE",
+    "mae": "MAE",
+    "pearson": "Pearson r",
+    "pearson_p": "Pearson p",
+    "spearman": "Spearman rho",
+}
 
 
 MECHANISM_SHORT = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX", "level4": "4-level"}
@@ -68,8 +86,8 @@ def metric_name(key: str) -> str:
         if key.endswith(f"_{t}") and key[: -len(t) - 1] in METRIC_NAMES:
             return f"{METRIC_NAMES[key[: -len(t) - 1]]}, {t}"
     for prefix, short in MECHANISM_SHORT.items():
-        if key.startswith(f"{prefix}_") and key[len(prefix) + 1:] in METRIC_NAMES:
-            return f"{short} {METRIC_NAMES[key[len(prefix) + 1:]]}"
+        if key.startswith(f"{prefix}_") and key[len(prefix) + 1 :] in METRIC_NAMES:
+            return f"{short} {METRIC_NAMES[key[len(prefix) + 1 :]]}"
     if key.startswith("score_") and key[6:] in METRIC_NAMES:
         return f"score {METRIC_NAMES[key[6:]]}"
     return METRIC_NAMES.get(key, key)
@@ -80,6 +98,7 @@ def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[s
 
     With two models, a "B − A" column, and for weighted F1 and each MSE the paired bootstrap 95% CI of that difference.
     """
+
     def show(key: str, v: Any) -> Any:
         if v is None:
             return None
@@ -101,8 +120,9 @@ def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[s
 COMPARED = ("f1_weighted", "mse_initial", "mse_final", "mse_change")
 
 
-def paired_bootstrap(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]], n_boot: int = 500,
-                     seed: int = 0) -> dict[str, dict[str, Any]]:
+def paired_bootstrap(
+    rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]], n_boot: int = 500, seed: int = 0
+) -> dict[str, dict[str, Any]]:
     """B − A for weighted F1 and each MSE on the items both models were scored on, with a 95% CI from
     resampling those items (the same resample for both models: a paired bootstrap)."""
     import numpy as np
@@ -116,16 +136,24 @@ def paired_bootstrap(rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str
     pred = {side: np.array([p[side]["pred_emotion"] for p in pairs]) for side in (0, 1)}
 
     def sq_err(side: int, t: str) -> np.ndarray:
-        return np.array([math.nan if p[side].get(f"pred_{t}") is None or p[0][f"gold_{t}"] is None else (p[side][f"pred_{t}"] - p[0][f"gold_{t}"]) ** 2
-                         for p in pairs], dtype=float)
+        return np.array(
+            [
+                math.nan
+                if p[side].get(f"pred_{t}") is None or p[0][f"gold_{t}"] is None
+                else (p[side][f"pred_{t}"] - p[0][f"gold_{t}"]) ** 2
+                for p in pairs
+            ],
+            dtype=float,
+        )
 
     errs = {t: (sq_err(0, t), sq_err(1, t)) for t in INTENSITY_TARGETS}
 
     def stat(key: str, idx: np.ndarray) -> float:
         if key == "f1_weighted":
-            return (f1_score(gold[idx], pred[1][idx], average="weighted", zero_division=0)
-                    - f1_score(gold[idx], pred[0][idx], average="weighted", zero_division=0))
-        a, b = errs[key[len("mse_"):]]
+            return f1_score(gold[idx], pred[1][idx], average="weighted", zero_division=0) - f1_score(
+                gold[idx], pred[0][idx], average="weighted", zero_division=0
+            )
+        a, b = errs[key[len("mse_") :]]
         return float(np.nanmean(b[idx]) - np.nanmean(a[idx]))
 
     rng = np.random.default_rng(seed)
@@ -145,13 +173,18 @@ def prediction_table(rows: Sequence[dict[str, Any]], labels: Sequence[str], spli
     """One flat row per item: gold, the prediction, each class's probability, the 80% and 90% interval bounds, and the split."""
     out = []
     for r in rows:
-        row: dict[str, Any] = {"item_id": r["item_id"], "split": split, "gold_emotion": r["gold_emotion"],
-                               **{f"gold_{t}": r.get(f"gold_{t}") for t in INTENSITY_TARGETS}, "pred_emotion": r["pred_emotion"],
-                               **{f"pred_{t}": r.get(f"pred_{t}") for t in INTENSITY_TARGETS}}
+        row: dict[str, Any] = {
+            "item_id": r["item_id"],
+            "split": split,
+            "gold_emotion": r["gold_emotion"],
+            **{f"gold_{t}": r.get(f"gold_{t}") for t in INTENSITY_TARGETS},
+            "pred_emotion": r["pred_emotion"],
+            **{f"pred_{t}": r.get(f"pred_{t}") for t in INTENSITY_TARGETS},
+        }
         row.update({f"prob_{lab}": (r.get("probs") or {}).get(lab) for lab in labels})
         for t in INTENSITY_TARGETS:
             for level in ("0.8", "0.9"):
-                lo, hi = ((r.get(f"pred_{t}_interval") or {}).get(level) or (None, None))
+                lo, hi = (r.get(f"pred_{t}_interval") or {}).get(level) or (None, None)
                 pct = int(float(level) * 100)
                 row[f"pred_{t}_lo{pct}"], row[f"pred_{t}_hi{pct}"] = lo, hi
         row["too_little_text"] = r.get("too_little_text")
@@ -161,13 +194,26 @@ def prediction_table(rows: Sequence[dict[str, Any]], labels: Sequence[str], spli
 
 def zeror_rows(rows: Sequence[dict[str, Any]], label: str, means: dict[str, float]) -> list[dict[str, Any]]:
     """The same items as ZeroR predicts them: the majority class and each target's mean, of the model's own training data."""
-    return [{**{k: r[k] for k in ("item_id", "gold_emotion", *(f"gold_{t}" for t in INTENSITY_TARGETS))}, "pred_emotion": label,
-             **{f"pred_{t}": means[t] for t in INTENSITY_TARGETS}} for r in rows]
+    return [
+        {
+            **{k: r[k] for k in ("item_id", "gold_emotion", *(f"gold_{t}" for t in INTENSITY_TARGETS))},
+            "pred_emotion": label,
+            **{f"pred_{t}": means[t] for t in INTENSITY_TARGETS},
+        }
+        for r in rows
+    ]
 
 
-def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model: str, split: str, folder: Path,
-                    full_scale: bool = False, calibration: dict[str, Any] | None = None,
-                    zeror: Sequence[dict[str, Any]] | None = None) -> list[Path]:
+def write_downloads(
+    rows: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    model: str,
+    split: str,
+    folder: Path,
+    full_scale: bool = False,
+    calibration: dict[str, Any] | None = None,
+    zeror: Sequence[dict[str, Any]] | None = None,
+) -> list[Path]:
     """Publication figures (PNG and SVG, the same figures as on screen: violins, confusion, reliability), the metrics with ZeroR
     beside them, the per-class table, and the predictions (class probabilities, interval bounds, split) of one model on one split."""
     import pandas as pd
@@ -176,13 +222,30 @@ def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model
     paths: list[Path] = []
     if has_intensity(rows):
         for t in INTENSITY_TARGETS:
-            paths += export_violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}", model, full_scale)
-    paths += export_confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], labels, folder, f"{stem}-confusion",
-                              f"Confusion matrix: {model}")
+            paths += export_violin(
+                [r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, folder, f"{stem}-violin-{t}", model, full_scale
+            )
+    paths += export_confusion(
+        [r["gold_emotion"] for r in rows],
+        [r["pred_emotion"] for r in rows],
+        labels,
+        folder,
+        f"{stem}-confusion",
+        f"Confusion matrix: {model}",
+    )
     if calibration:
-        paths += export_reliability(calibration["bins_before"], calibration["bins_after"], folder, f"{stem}-reliability",
-                                    f"Reliability: {model} (ECE {calibration['ece_before']:.3f} raw, {calibration['ece_after']:.3f} scaled)")
-    metrics_csv, preds_csv, classes_csv = folder / f"{stem}-metrics.csv", folder / f"{stem}-predictions.csv", folder / f"{stem}-per-class.csv"
+        paths += export_reliability(
+            calibration["bins_before"],
+            calibration["bins_after"],
+            folder,
+            f"{stem}-reliability",
+            f"Reliability: {model} (ECE {calibration['ece_before']:.3f} raw, {calibration['ece_after']:.3f} scaled)",
+        )
+    metrics_csv, preds_csv, classes_csv = (
+        folder / f"{stem}-metrics.csv",
+        folder / f"{stem}-predictions.csv",
+        folder / f"{stem}-per-class.csv",
+    )
     columns = {model: metrics_of(rows), **({"ZeroR (majority class, training means)": metrics_of(zeror)} if zeror else {})}
     pd.DataFrame(metrics_table(columns)).to_csv(metrics_csv, index=False)
     pd.DataFrame(prediction_table(rows, labels, split)).to_csv(preds_csv, index=False)
@@ -190,7 +253,9 @@ def write_downloads(rows: Sequence[dict[str, Any]], labels: Sequence[str], model
     return [*paths, metrics_csv, classes_csv, preds_csv]
 
 
-def write_comparison(a: str, b: str, metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]], split: str, folder: Path) -> Path:
+def write_comparison(
+    a: str, b: str, metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]], split: str, folder: Path
+) -> Path:
     """The on-screen comparison of two models: each metric for A and B, B − A, and the paired bootstrap 95% CI, as CSV."""
     import pandas as pd
 
@@ -202,8 +267,14 @@ def write_comparison(a: str, b: str, metrics: dict[str, dict[str, Any]], compare
 CHECK_AXES = ("seeker's own rating of the supporter's empathy", "mean predicted empathy (0-1)")
 
 
-def write_rater_downloads(name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any],
-                          check: dict[str, Any] | None, folder: Path) -> list[Path]:
+def write_rater_downloads(
+    name: str,
+    metrics: list[dict[str, Any]],
+    mechanisms: list[dict[str, Any]],
+    ev: dict[str, Any],
+    check: dict[str, Any] | None,
+    folder: Path,
+) -> list[Path]:
     """The rater's section of Analyze for download: its tables (CSV), the 4-level and per-mechanism confusions and the external
     check's violin (PNG and SVG), and each conversation's mean predicted empathy beside the seeker's own rating (CSV)."""
     import pandas as pd
@@ -213,23 +284,32 @@ def write_rater_downloads(name: str, metrics: list[dict[str, Any]], mechanisms: 
     paths = [folder / f"{name}-epitome-test-metrics.csv", folder / f"{name}-epitome-test-mechanisms.csv"]
     pd.DataFrame(metrics).to_csv(paths[0], index=False)
     pd.DataFrame(mechanisms).to_csv(paths[1], index=False)
-    paths += export_confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), folder, f"{name}-confusion-4-level",
-                              f"4-level confusion: {name}")
+    paths += export_confusion(
+        ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), folder, f"{name}-confusion-4-level", f"4-level confusion: {name}"
+    )
     for m in EPITOME_MECHANISMS:
-        paths += export_confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), folder,
-                                  f"{name}-confusion-{m}", f"{m.replace('_', ' ')}: {name}")
+        paths += export_confusion(
+            ev["mechanisms"][m]["gold"],
+            ev["mechanisms"][m]["pred"],
+            list(EPITOME_LEVELS),
+            folder,
+            f"{name}-confusion-{m}",
+            f"{m.replace('_', ' ')}: {name}",
+        )
     if check:
         stem = f"{name}-external-check-{check['dataset']}"
-        paths += export_violin(check["self_rated"], check["predicted"], "empathy", folder, stem, name, x_title=CHECK_AXES[0],
-                               y_title=CHECK_AXES[1])
+        paths += export_violin(
+            check["self_rated"], check["predicted"], "empathy", folder, stem, name, x_title=CHECK_AXES[0], y_title=CHECK_AXES[1]
+        )
         table = folder / f"{stem}.csv"
         pd.DataFrame({"seeker_empathy": check["self_rated"], "pred_mean_empathy": check["predicted"]}).to_csv(table, index=False)
         paths.append(table)
     return paths
 
 
-def ratings_against(items: dict[str, dict[str, Any]], aggregated: dict[str, dict[str, Any]],
-                    predictions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def ratings_against(
+    items: dict[str, dict[str, Any]], aggregated: dict[str, dict[str, Any]], predictions: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """Mean human ratings against gold, and a model's cached predictions against the (rounded) mean rating.
 
     items: item id -> store row (gold_*); aggregated: item id -> {"initial", "final"};
@@ -245,8 +325,9 @@ def ratings_against(items: dict[str, dict[str, Any]], aggregated: dict[str, dict
     return out
 
 
-def dialogue_choices(source: EsconvSource, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY,
-                     initial: str = ANY) -> list[tuple[str, str]]:
+def dialogue_choices(
+    source: EsconvSource, query: str = "", emotion: str = ANY, problem: str = ANY, split: str = ANY, initial: str = ANY
+) -> list[tuple[str, str]]:
     """(label, dialogue id) of the labelled dialogues that match a search and the filters, in dialogue order."""
     q = (query or "").strip().lower()
     out = []

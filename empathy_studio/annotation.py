@@ -19,13 +19,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .study.agreement import _nan, agreement_report, empathy_agreement_report
-from .rating_io import export_ratings, import_ratings
 from .metrics import entropy
-from .study.qualification import Attention, gold_expected, gold_missed
+from .rating_io import export_ratings, import_ratings
 from .registry import Registry
 from .settings import Settings
 from .store import DEFAULT_CAMPAIGN, Annotator, PermissionDenied, Store, StoreError, name_key, require
+from .study.agreement import _nan, agreement_report, empathy_agreement_report
+from .study.qualification import Attention, gold_expected, gold_missed
 from .throttle import SignInThrottle
 
 QUEUE_ORDERS = ("random", "uncertainty", "spread", "disagreement")
@@ -161,12 +161,20 @@ class Annotation:
         camp = self.campaign(campaign)
         mine = self.store.annotator_progress(camp["id"], who.id)
         team = self.store.campaign_progress(camp["id"], per_annotator=False)
-        return {"done": mine["done"], "assigned": mine["assigned"], "complete": team["complete"], "items": team["items"],
-                "team_ratings": team["ratings"], "k": camp["k"]}
+        return {
+            "done": mine["done"],
+            "assigned": mine["assigned"],
+            "complete": team["complete"],
+            "items": team["items"],
+            "team_ratings": team["ratings"],
+            "k": camp["k"],
+        }
 
     # -- ratings ----------------------------------------------------------------
 
-    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any) -> dict[str, Any]:
+    def rate(
+        self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """Save a rating in a campaign, with whether the model's suggestion was shown and how long the item was open."""
         who = require(actor)
         camp = self.campaign(campaign)
@@ -175,12 +183,20 @@ class Annotation:
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
         given = extra.pop("seconds_on_item", None)  # the claim's own time wins over what a caller says
         seconds = round(time.time() - claimed, 1) if claimed and not camp["all_items"] else given
-        res = self.store.rate(who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign),
-                              seconds_on_item=seconds, **extra)
+        res = self.store.rate(
+            who.name, item_id, initial, final, campaign_id=camp["id"], assisted=self.is_assisted(campaign), seconds_on_item=seconds, **extra
+        )
         return {**res, "attention": self.attention(camp, who)}
 
-    def rate_empathy(self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str, note: str | None = None,
-                     seconds_on_item: float | None = None) -> dict[str, Any]:
+    def rate_empathy(
+        self,
+        actor: Annotator | None,
+        item_id: str,
+        levels: dict[str, Any],
+        campaign: str,
+        note: str | None = None,
+        seconds_on_item: float | None = None,
+    ) -> dict[str, Any]:
         """Save a response-empathy rating (ER, IP, EX at 0-2) in an empathy campaign."""
         who = require(actor)
         camp = self.campaign(campaign)
@@ -188,8 +204,9 @@ class Annotation:
             raise PermissionDenied(f"campaign {camp['name']} is closed; its ratings can no longer change")
         claimed = self.store.claimed_at(camp["id"], who.id, item_id)
         seconds = round(time.time() - claimed, 1) if claimed else seconds_on_item
-        res = self.store.rate_empathy(who.name, item_id, levels, camp["id"], note=note, assisted=self.is_assisted(campaign),
-                                      seconds_on_item=seconds)
+        res = self.store.rate_empathy(
+            who.name, item_id, levels, camp["id"], note=note, assisted=self.is_assisted(campaign), seconds_on_item=seconds
+        )
         return {**res, "attention": self.attention(camp, who)}
 
     def attention(self, camp: dict[str, Any], who: Annotator) -> str | None:
@@ -209,12 +226,18 @@ class Annotation:
         expected = gold_expected(misses[-1])
         if counted >= gate.pause_after:
             self.store.set_standing(camp["id"], who.id, who.name, "annotator paused", {"misses": counted, "expected": expected}, paused=1)
-            return (f"Paused: {counted} attention checks missed (the last expected {expected}). An admin can look at your ratings "
-                    "and reinstate you.")
+            return (
+                f"Paused: {counted} attention checks missed (the last expected {expected}). An admin can look at your ratings "
+                "and reinstate you."
+            )
         if counted >= gate.warn_after and state["warned"] < counted:
-            self.store.set_standing(camp["id"], who.id, who.name, "annotator warned", {"misses": counted, "expected": expected}, warned=counted)
-            return (f"Attention check missed ({counted} of {gate.pause_after} before a pause): the expected answer was {expected}. "
-                    "Read the whole dialogue before rating.")
+            self.store.set_standing(
+                camp["id"], who.id, who.name, "annotator warned", {"misses": counted, "expected": expected}, warned=counted
+            )
+            return (
+                f"Attention check missed ({counted} of {gate.pause_after} before a pause): the expected answer was {expected}. "
+                "Read the whole dialogue before rating."
+            )
         return None
 
     def undo(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, Any] | None:
@@ -233,8 +256,9 @@ class Annotation:
 
     # -- agreement --------------------------------------------------------------
 
-    def agreement(self, model: str | None = None, n_boot: int = 200, campaign: str | None = None,
-                  guideline_version: int | None = None) -> dict[str, Any]:
+    def agreement(
+        self, model: str | None = None, n_boot: int = 200, campaign: str | None = None, guideline_version: int | None = None
+    ) -> dict[str, Any]:
         """Agreement over all ratings, or over one campaign's (per mechanism, for a response-empathy campaign), optionally
         only those made under one version of its guidelines."""
         camp = self.store.campaign(campaign) if campaign else None
@@ -242,17 +266,31 @@ class Annotation:
         if camp and camp["kind"] == "empathy":
             gold = {it["id"]: json.loads(it["gold_levels"]) for it in self.store.items() if it.get("gold_levels")}
             preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
-            return {"campaign": campaign, "kind": "empathy",
-                    **empathy_agreement_report(self.store.empathy_rating_table(camp_id, guideline_version), gold, preds, n_boot=n_boot)}
-        gold = {it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])} for it in self.store.items()}
+            return {
+                "campaign": campaign,
+                "kind": "empathy",
+                **empathy_agreement_report(self.store.empathy_rating_table(camp_id, guideline_version), gold, preds, n_boot=n_boot),
+            }
+        gold = {
+            it["id"]: {"emotion": it["gold_emotion"], "initial": _nan(it["gold_initial"]), "final": _nan(it["gold_final"])}
+            for it in self.store.items()
+        }
         preds = {i: r for i, (_, r) in self.store.cached_predictions(model).items()} if model else None
         report = agreement_report(self.store.rating_table(camp_id, guideline_version), gold, preds, n_boot=n_boot)
         return {"campaign": campaign, "kind": "intensity", **report}
 
     # -- import and export --------------------------------------------------------
 
-    def export(self, actor: Annotator | None, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
-               campaign: str | None = None, with_text: bool = False) -> int:
+    def export(
+        self,
+        actor: Annotator | None,
+        path: Path | str,
+        fmt: str = "csv",
+        hub_repo: str | None = None,
+        token: str | None = None,
+        campaign: str | None = None,
+        with_text: bool = False,
+    ) -> int:
         require(actor, "admin")
         return export_ratings(self.store, path, fmt, hub_repo, token, campaign, with_text)
 

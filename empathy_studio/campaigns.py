@@ -6,8 +6,8 @@ split of ESConv (optionally one emotion), by a list of ids, or by an uploaded
 ESConv-format file (its dialogues become items of their own, prefixed with the
 campaign's name, and keep their turns so they can be shown). For response
 empathy: a split of EPITOME, a list of ids, or an uploaded pairs file (CSV or
-JSONL with `post` and `response`, optionally gold levels; `epitome.read_pairs`). Optionally the first few become calibration items that everyone
-rates first, and hidden gold-check items are drawn from the same source's
+JSONL with `post` and `response`, optionally gold levels; `epitome.read_pairs`). Optionally the first few become
+calibration items that everyone rates first, and hidden gold-check items are drawn from the same source's
 other labelled dialogues. The store does the assignment (`store.campaigns`).
 """
 
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from . import data as D
-from .errors import ConfigError
 from .epitome import epitome_pairs, read_pairs, split_pairs
-from .sources import DataSources
+from .errors import ConfigError
 from .labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from .names import check_name
+from .sources import DataSources
 from .store import CAMPAIGN_KINDS, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator, Store, require
 
 SOURCES = ("split", "ids", "file")
@@ -94,8 +94,15 @@ class CampaignRequest:
 
 def pair_item(item_id: str, source: str, post: str, response: str, levels: Any, split: str | None = None) -> dict[str, Any]:
     """A (post, response) pair as a store item: the response is its text, the post and any gold levels columns of their own."""
-    return {"id": item_id, "source": source, "dialogue_id": None, "text": response, "post": post, "split": split,
-            "gold_levels": json.dumps(list(levels)) if levels is not None else None}
+    return {
+        "id": item_id,
+        "source": source,
+        "dialogue_id": None,
+        "text": response,
+        "post": post,
+        "split": split,
+        "gold_levels": json.dumps(list(levels)) if levels is not None else None,
+    }
 
 
 Pool = tuple[list[str], list[str], list[dict[str, Any]]]  # (item ids, other labelled ids for gold checks, item rows to write)
@@ -112,7 +119,9 @@ def _pair_pool(req: CampaignRequest, sources: DataSources) -> Pool:
         if sources.epitome is None:
             raise ConfigError("EPITOME is not configured (space_config.yaml: epitome): upload a pairs file instead")
         splits = split_pairs(epitome_pairs(sources.epitome))
-        items = [pair_item(f"epitome:{p.pair_id}", "epitome", p.post, p.response, p.levels, name) for name, part in splits.items() for p in part]
+        items = [
+            pair_item(f"epitome:{p.pair_id}", "epitome", p.post, p.response, p.levels, name) for name, part in splits.items() for p in part
+        ]
         chosen = set(D.SPLITS if req.split == "all" else (req.split,))
         keep = [it["id"] for it in items if it["split"] in chosen]
         rest = [it["id"] for it in items if it["split"] not in chosen]
@@ -148,9 +157,21 @@ def _pool(req: CampaignRequest, sources: DataSources) -> Pool:
     raw = D.parse_json(Path(req.file).read_text(encoding="utf-8"), Path(req.file).name)
     records = raw if isinstance(raw, list) else []
     by_id = {str(r.get("dialogue_id", r.get("id", f"esconv-{i}"))): r for i, r in enumerate(records) if isinstance(r, dict)}
-    items = [{"id": f"{req.name}:{d.dialogue_id}", "source": f"upload:{Path(req.file).name}", "dialogue_id": d.dialogue_id,
-              "text": d.seeker_text, "split": None, "gold_emotion": d.emotion, "gold_initial": d.initial, "gold_final": d.final,
-              "gold_change": d.change, "record": json.dumps(by_id.get(d.dialogue_id, {}))} for d in dialogues]
+    items = [
+        {
+            "id": f"{req.name}:{d.dialogue_id}",
+            "source": f"upload:{Path(req.file).name}",
+            "dialogue_id": d.dialogue_id,
+            "text": d.seeker_text,
+            "split": None,
+            "gold_emotion": d.emotion,
+            "gold_initial": d.initial,
+            "gold_final": d.final,
+            "gold_change": d.change,
+            "record": json.dumps(by_id.get(d.dialogue_id, {})),
+        }
+        for d in dialogues
+    ]
     return [it["id"] for it in items], [], items
 
 
@@ -169,8 +190,9 @@ def campaign_items(req: CampaignRequest, sources: DataSources) -> tuple[list[tup
     if n_gold and len(rest) < n_gold:
         raise ConfigError(f"{n_gold} gold-check items are needed and only {len(rest)} other labelled items are left; lower the rate")
     gold = rng.sample(rest, n_gold) if n_gold else []
-    return ([(i, "calibration") for i in keep[: req.calibration]] + [(i, "item") for i in keep[req.calibration:]]
-            + [(i, "gold") for i in gold]), new_items
+    return (
+        [(i, "calibration") for i in keep[: req.calibration]] + [(i, "item") for i in keep[req.calibration :]] + [(i, "gold") for i in gold]
+    ), new_items
 
 
 def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: DataSources, store: Store) -> int:
@@ -179,9 +201,20 @@ def create_campaign(actor: Annotator | None, req: CampaignRequest, sources: Data
     who = require(actor, "admin")
     store.check_campaign_name_free(req.name)
     items, new_items = campaign_items(req, sources)
-    return store.create_campaign(req.name, items, k=req.k, scales=req.scales, blind=req.blind, guidelines=req.guidelines,
-                                 gold_rate=req.gold_rate, created_by=who.name, kind=req.kind, new_items=new_items, overlap=req.overlap,
-                                 subset=req.subset)
+    return store.create_campaign(
+        req.name,
+        items,
+        k=req.k,
+        scales=req.scales,
+        blind=req.blind,
+        guidelines=req.guidelines,
+        gold_rate=req.gold_rate,
+        created_by=who.name,
+        kind=req.kind,
+        new_items=new_items,
+        overlap=req.overlap,
+        subset=req.subset,
+    )
 
 
 def dialogue_of_item(item: dict[str, Any]) -> D.Dialogue | None:

@@ -14,16 +14,14 @@ import csv
 import hashlib
 import json
 import math
-import random
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sklearn.model_selection import train_test_split
 
-from .errors import DataError, NotFound
-from .labels import EPITOME_LEVELS, ESCONV_EMOTIONS, EPITOME_MECHANISMS, SAD_LABELS
+from .errors import DataError
+from .labels import ESCONV_EMOTIONS, SAD_LABELS
 
 __all__ = ["DataError", "Dialogue", "Example"]
 
@@ -133,7 +131,11 @@ def parse_esconv_record(rec: Any, index: int, path: Path, source: str = "esconv"
             raise DataError(path, "missing or not a string", index, f"dialog[{j}].content")
         annotation = turn.get("annotation") or {}
         strategy = turn.get("strategy") or (annotation.get("strategy") if isinstance(annotation, dict) else None)
-        feedback = _intensity(annotation.get("feedback"), path, index, f"dialog[{j}].annotation.feedback") if isinstance(annotation, dict) else math.nan
+        feedback = (
+            _intensity(annotation.get("feedback"), path, index, f"dialog[{j}].annotation.feedback")
+            if isinstance(annotation, dict)
+            else math.nan
+        )
         turns.append(Turn(role, text, strategy, feedback))
     if not any(t.role == "seeker" and t.text.strip() for t in turns):
         raise DataError(path, "no seeker turn with text", index, "dialog")
@@ -243,10 +245,7 @@ def labelled(dialogues: Iterable[Dialogue]) -> list[Dialogue]:
 
 def to_examples(dialogues: Iterable[Dialogue], text_fn=None) -> list[Example]:
     text_fn = text_fn or (lambda d: d.seeker_text)
-    return [
-        Example(d.dialogue_id, text_fn(d), ESCONV_EMOTIONS.index(d.emotion), d.initial, d.final, d.change)
-        for d in dialogues
-    ]
+    return [Example(d.dialogue_id, text_fn(d), ESCONV_EMOTIONS.index(d.emotion), d.initial, d.final, d.change) for d in dialogues]
 
 
 # ---------------------------------------------------------------------------
@@ -294,7 +293,9 @@ def paper_split(items: Sequence[Any], labels: Sequence[int], seed: int = 42, sou
     MIN_FOR_SPLIT records cannot be split at all, and say so.
     """
     if len(items) < MIN_FOR_SPLIT:
-        raise DataError(source, f"{len(items)} labelled records; the paper's split (70% train, 10% val, 20% test) needs at least {MIN_FOR_SPLIT}")
+        raise DataError(
+            source, f"{len(items)} labelled records; the paper's split (70% train, 10% val, 20% test) needs at least {MIN_FOR_SPLIT}"
+        )
     idx = list(range(len(items)))
     try:
         train, rest = train_test_split(idx, test_size=0.3, stratify=labels, random_state=seed)

@@ -55,8 +55,11 @@ def load_epitome(folder: Path | str) -> list[EpitomeRecord]:
 
 def epitome_examples(records: Sequence[EpitomeRecord], mechanism: str = "emotional_reactions") -> list[Example]:
     """EPITOME as a 3-level classification of one mechanism; the input pairs the post and the response."""
-    return [Example(f"epitome-{r.sp_id}-{r.rp_id}", f"{r.seeker_post} [SEP] {r.response_post}", r.levels[mechanism])
-            for r in records if mechanism in r.levels]
+    return [
+        Example(f"epitome-{r.sp_id}-{r.rp_id}", f"{r.seeker_post} [SEP] {r.response_post}", r.levels[mechanism])
+        for r in records
+        if mechanism in r.levels
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,11 @@ class Pair:
 
 def epitome_pairs(folder: Path | str) -> list[Pair]:
     """The pairs of the three EPITOME CSVs that carry all three levels (the first row of a repeated pair wins)."""
-    return [Pair(f"{r.sp_id}/{r.rp_id}", r.seeker_post, r.response_post, tuple(r.levels[m] for m in EPITOME_MECHANISMS))
-            for r in load_epitome(folder) if all(m in r.levels for m in EPITOME_MECHANISMS)]
+    return [
+        Pair(f"{r.sp_id}/{r.rp_id}", r.seeker_post, r.response_post, tuple(r.levels[m] for m in EPITOME_MECHANISMS))
+        for r in load_epitome(folder)
+        if all(m in r.levels for m in EPITOME_MECHANISMS)
+    ]
 
 
 def split_pairs(pairs: Sequence[Pair], seed: int = 42, source: str = "epitome") -> dict[str, list[Pair]]:
@@ -131,11 +137,16 @@ def read_pairs(path: Path | str) -> list[dict]:
         raise DataError(name, f"not a readable {path.suffix.lstrip('.').upper() or 'pairs'} file ({str(exc)[:120]})") from None
     missing = [c for c in PAIR_COLUMNS if c not in columns]
     if missing:
-        raise DataError(name, f"missing column {', '.join(missing)}: a pairs file needs 'post' and 'response' "
-                              f"(and optionally 'id', {', '.join(EPITOME_MECHANISMS)}); it has {', '.join(sorted(map(str, columns))) or 'none'}")
+        raise DataError(
+            name,
+            f"missing column {', '.join(missing)}: a pairs file needs 'post' and 'response' "
+            f"(and optionally 'id', {', '.join(EPITOME_MECHANISMS)}); it has {', '.join(sorted(map(str, columns))) or 'none'}",
+        )
     gold = [m for m in EPITOME_MECHANISMS if m in columns]
     if gold and len(gold) < len(EPITOME_MECHANISMS):
-        raise DataError(name, f"gold levels need all three mechanisms; {', '.join(m for m in EPITOME_MECHANISMS if m not in gold)} is missing")
+        raise DataError(
+            name, f"gold levels need all three mechanisms; {', '.join(m for m in EPITOME_MECHANISMS if m not in gold)} is missing"
+        )
     out, seen = [], set()
     for n, row in enumerate(rows, 1):
         post, response = (str(row.get(c) or "").strip() for c in PAIR_COLUMNS)

@@ -82,7 +82,9 @@ class JobReporter:
         now = time.monotonic()
         if event.label != getattr(self, "_label", None):
             self._label, self._started = event.label, now
-        self._fields["phase"] = event.label + (f": {event.done:,} of {event.total:,}" if event.total and event.phase not in self.LOOP else "")
+        self._fields["phase"] = event.label + (
+            f": {event.done:,} of {event.total:,}" if event.total and event.phase not in self.LOOP else ""
+        )
         if event.phase not in self.LOOP and self._phase == TRAINING and self._post_start is None:
             self._post_start = now  # the training steps are over; what follows was estimated as a whole
         if event.phase not in self.LOOP and event.total:
@@ -97,7 +99,10 @@ class JobReporter:
         if event.phase == PUBLISHING and event.detail:
             self._fields["model_name"] = event.detail  # before the rename: a restart can then tell whether it happened
         if event.metrics:
-            self._fields["metrics"] = {"last_eval": {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}, "epoch": event.epoch}
+            self._fields["metrics"] = {
+                "last_eval": {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))},
+                "epoch": event.epoch,
+            }
         entered = event.phase != self._phase and event.phase not in self.LOOP
         self._phase = event.phase
         if entered or time.monotonic() - self._last >= self.every:
@@ -112,10 +117,19 @@ class JobReporter:
             self._fields = {}
 
     def finished(self, manifest: dict[str, Any]) -> None:
-        self.store.update_job(self.job_id, model_name=manifest["name"], phase="done", metrics={
-            "test": manifest["metrics"], "delta": manifest["delta"], "parent": manifest["parent_metrics"],
-            "compared_with": manifest.get("compared_with"), "compared_on": manifest.get("compared_on"),
-            "release": (manifest.get("release") or {}).get("id")})
+        self.store.update_job(
+            self.job_id,
+            model_name=manifest["name"],
+            phase="done",
+            metrics={
+                "test": manifest["metrics"],
+                "delta": manifest["delta"],
+                "parent": manifest["parent_metrics"],
+                "compared_with": manifest.get("compared_with"),
+                "compared_on": manifest.get("compared_on"),
+                "release": (manifest.get("release") or {}).get("id"),
+            },
+        )
 
 
 def _alive(pid: int | None) -> bool:
@@ -135,8 +149,13 @@ def _alive(pid: int | None) -> bool:
 
 
 class JobRunner:
-    def __init__(self, store: Store, settings: Settings, python: str = sys.executable,
-                 in_process: Callable[[dict[str, Any], JobReporter], dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        python: str = sys.executable,
+        in_process: Callable[[dict[str, Any], JobReporter], dict[str, Any]] | None = None,
+    ):
         self.store, self.settings, self.models_dir = store, settings, Path(settings.models_dir)
         self.in_process = in_process  # ZeroGPU: run the job in a thread of this process, under spaces.GPU
         self.python = python
@@ -170,8 +189,12 @@ class JobRunner:
             if published:
                 self.store.update_job(job["id"], state="succeeded", progress=100.0, ended=_now(), phase="done")
             else:
-                self.store.update_job(job["id"], state="failed", ended=_now(),
-                                      error=f"the server stopped during the job, and its training process (pid {pid}) with it")
+                self.store.update_job(
+                    job["id"],
+                    state="failed",
+                    ended=_now(),
+                    error=f"the server stopped during the job, and its training process (pid {pid}) with it",
+                )
             log = self.logs_dir / f"job-{job['id']}.log"
             if log.exists():  # keep its tail in the row, as for a job that ended under watch
                 self._tail(job["id"], log)
@@ -223,8 +246,9 @@ class JobRunner:
                     self.store.update_job(job_id, state="succeeded", progress=100.0, ended=_now())
                 else:
                     last = [ln for ln in (job.get("log_tail") or "").splitlines() if ln.strip()]
-                    self.store.update_job(job_id, state="failed", ended=_now(),
-                                          error=f"exit code {proc.returncode}: {last[-1] if last else 'no output'}")
+                    self.store.update_job(
+                        job_id, state="failed", ended=_now(), error=f"exit code {proc.returncode}: {last[-1] if last else 'no output'}"
+                    )
         self.kick()
 
     def _run_here(self, job: dict[str, Any]) -> None:
@@ -283,7 +307,7 @@ def _is_job_process(pid: int, job_id: int) -> bool:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"--job-id" in args and args[args.index(b"--job-id") + 1: args.index(b"--job-id") + 2] == [str(job_id).encode()]
+    return b"--job-id" in args and args[args.index(b"--job-id") + 1 : args.index(b"--job-id") + 2] == [str(job_id).encode()]
 
 
 def leftover_pid(folder: Path) -> int | None:

@@ -44,7 +44,10 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str
 
 def per_class_report(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[dict[str, Any]]:
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(labels), zero_division=0)
-    return [{"emotion": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, lab in enumerate(labels)]
+    return [
+        {"emotion": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, lab in enumerate(labels)
+    ]
 
 
 def confusion_counts(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
@@ -178,8 +181,9 @@ def pairwise_qwk_arrays(matrix: np.ndarray, min_overlap: int = 2) -> tuple[np.nd
     return i, j, nij, kappa
 
 
-def pairwise_qwk(matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2, top: int | None = None,
-                 arrays: tuple[np.ndarray, ...] | None = None) -> list[dict[str, Any]]:
+def pairwise_qwk(
+    matrix: np.ndarray, names: Sequence[str], min_overlap: int = 2, top: int | None = None, arrays: tuple[np.ndarray, ...] | None = None
+) -> list[dict[str, Any]]:
     """Pairwise QWK as rows; with `top`, only the pairs that share the most items."""
     i, j, nij, kappa = arrays if arrays is not None else pairwise_qwk_arrays(matrix, min_overlap)
     order = np.argsort(-nij, kind="stable")[:top] if top is not None else np.arange(len(nij))
@@ -191,7 +195,13 @@ def qwk_summary(matrix: np.ndarray, min_overlap: int = 2, arrays: tuple[np.ndarr
     vals = kappa[np.isfinite(kappa)]
     if len(vals) == 0:
         return {"pairs": len(kappa), "mean": None, "median": None, "min": None, "max": None}
-    return {"pairs": len(kappa), "mean": float(vals.mean()), "median": float(np.median(vals)), "min": float(vals.min()), "max": float(vals.max())}
+    return {
+        "pairs": len(kappa),
+        "mean": float(vals.mean()),
+        "median": float(np.median(vals)),
+        "min": float(vals.min()),
+        "max": float(vals.max()),
+    }
 
 
 def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
@@ -212,8 +222,14 @@ def rowwise_against(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str,
     out = []
     for k in range(m.shape[0]):
         valid = n[k] > 2 and np.isfinite(r[k])
-        out.append({"n": int(n[k]), "mae": _none_if_nan(float(mae[k])) if n[k] else None,
-                    "pearson": float(r[k]) if valid else None, "pearson_p": float(p[k]) if valid else None})
+        out.append(
+            {
+                "n": int(n[k]),
+                "mae": _none_if_nan(float(mae[k])) if n[k] else None,
+                "pearson": float(r[k]) if valid else None,
+                "pearson_p": float(p[k]) if valid else None,
+            }
+        )
     return out
 
 

@@ -61,8 +61,13 @@ class HubDatasetTarget:
 
         api = HfApi(token=self.token)
         api.create_repo(self.repo_id, repo_type="dataset", private=True, exist_ok=True)
-        api.upload_file(path_or_fileobj=str(local), path_in_repo=SNAPSHOT_NAME, repo_id=self.repo_id, repo_type="dataset",
-                        commit_message="Empathy Studio database snapshot")
+        api.upload_file(
+            path_or_fileobj=str(local),
+            path_in_repo=SNAPSHOT_NAME,
+            repo_id=self.repo_id,
+            repo_type="dataset",
+            commit_message="Empathy Studio database snapshot",
+        )
 
     def download(self, dest: Path) -> bool:
         from huggingface_hub import hf_hub_download
@@ -81,7 +86,7 @@ def target_for(spec: str, token: str | None = None) -> SnapshotTarget | None:
     if not spec:
         return None
     if spec.startswith("file://"):
-        return FolderTarget(spec[len("file://"):])
+        return FolderTarget(spec[len("file://") :])
     return HubDatasetTarget(spec, token)
 
 

@@ -20,18 +20,73 @@ from .errors import DataError, NotFound
 from .labels import EPITOME_MECHANISMS
 from .store import Store, StoreError, account_name
 
-
 # Every column with its type, so an export's empty column keeps its real type and exports of several campaigns concatenate.
-COLUMN_TYPES = {"annotator": "string", "item_id": "string", "item_kind": "string", "campaign": "string", "gold_emotion": "string",
-                "gold_initial": "float64", "gold_final": "float64", "gold_emotional_reactions": "int64", "gold_interpretations": "int64",
-                "gold_explorations": "int64", "text": "string", "post": "string", "response": "string", "initial": "int64", "final": "int64",
-                "emotion": "string", "confidence": "int64", "note": "string", "turn_intensities": "string", "emotional_reactions": "int64",
-                "interpretations": "int64", "explorations": "int64", "assisted": "bool", "suggestion": "string", "seconds_on_item": "float64",
-                "created": "string", "updated": "string", "history": "string"}
-EXPORT_FIELDS = ("annotator", "item_id", "item_kind", "campaign", "gold_emotion", "gold_initial", "gold_final", "initial", "final", "emotion",
-                 "confidence", "note", "turn_intensities", "assisted", "suggestion", "seconds_on_item", "created", "updated", "history")
-EMPATHY_EXPORT_FIELDS = ("annotator", "item_id", "item_kind", "campaign", *(f"gold_{m}" for m in EPITOME_MECHANISMS), *EPITOME_MECHANISMS,
-                         "note", "assisted", "suggestion", "seconds_on_item", "created", "updated", "history")
+COLUMN_TYPES = {
+    "annotator": "string",
+    "item_id": "string",
+    "item_kind": "string",
+    "campaign": "string",
+    "gold_emotion": "string",
+    "gold_initial": "float64",
+    "gold_final": "float64",
+    "gold_emotional_reactions": "int64",
+    "gold_interpretations": "int64",
+    "gold_explorations": "int64",
+    "text": "string",
+    "post": "string",
+    "response": "string",
+    "initial": "int64",
+    "final": "int64",
+    "emotion": "string",
+    "confidence": "int64",
+    "note": "string",
+    "turn_intensities": "string",
+    "emotional_reactions": "int64",
+    "interpretations": "int64",
+    "explorations": "int64",
+    "assisted": "bool",
+    "suggestion": "string",
+    "seconds_on_item": "float64",
+    "created": "string",
+    "updated": "string",
+    "history": "string",
+}
+EXPORT_FIELDS = (
+    "annotator",
+    "item_id",
+    "item_kind",
+    "campaign",
+    "gold_emotion",
+    "gold_initial",
+    "gold_final",
+    "initial",
+    "final",
+    "emotion",
+    "confidence",
+    "note",
+    "turn_intensities",
+    "assisted",
+    "suggestion",
+    "seconds_on_item",
+    "created",
+    "updated",
+    "history",
+)
+EMPATHY_EXPORT_FIELDS = (
+    "annotator",
+    "item_id",
+    "item_kind",
+    "campaign",
+    *(f"gold_{m}" for m in EPITOME_MECHANISMS),
+    *EPITOME_MECHANISMS,
+    "note",
+    "assisted",
+    "suggestion",
+    "seconds_on_item",
+    "created",
+    "updated",
+    "history",
+)
 TEXT_FIELDS = {"intensity": ("text",), "empathy": ("post", "response")}  # with_text: the item as it was rated, after item_id
 
 
@@ -60,8 +115,15 @@ def export_rows(store: Store, campaign: str | None = None, with_text: bool = Fal
     return fields, rows
 
 
-def export_ratings(store: Store, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, token: str | None = None,
-                   campaign: str | None = None, with_text: bool = False) -> int:
+def export_ratings(
+    store: Store,
+    path: Path | str,
+    fmt: str = "csv",
+    hub_repo: str | None = None,
+    token: str | None = None,
+    campaign: str | None = None,
+    with_text: bool = False,
+) -> int:
     """Ratings (of one campaign, or all) as CSV, JSONL or a `datasets` folder with the same columns and types every time."""
     fields, rows = export_rows(store, campaign, with_text)
     if fmt not in ("csv", "jsonl", "hf"):
@@ -176,9 +238,16 @@ def import_ratings(store: Store, path: Path | str, dry_run: bool = False, create
             if isinstance(turns, list):
                 turns = [_number(v) for v in turns]
             note = row.get("note") or None
-            args = dict(annotator=name, item_id=str(row.get("item_id") or ""), initial=_number(row.get("initial")),
-                        final=_number(row.get("final")), emotion=row.get("emotion") or None, confidence=_number(row.get("confidence")),
-                        note=note if note is None or isinstance(note, str) else str(note), turn_intensities=turns or None)
+            args = dict(
+                annotator=name,
+                item_id=str(row.get("item_id") or ""),
+                initial=_number(row.get("initial")),
+                final=_number(row.get("final")),
+                emotion=row.get("emotion") or None,
+                confidence=_number(row.get("confidence")),
+                note=note if note is None or isinstance(note, str) else str(note),
+                turn_intensities=turns or None,
+            )
             _validated(store, name, create_annotators, dry_run, store.validate_rating, args)
             ok.append(("intensity", args))
         except (StoreError, DataError) as exc:
@@ -200,8 +269,12 @@ def _empathy_row(store: Store, row: dict[str, Any], name: str, create_annotators
     if camp["kind"] != "empathy":
         raise StoreError(f"campaign {campaign!r} collects intensity ratings, not response empathy")
     note = row.get("note") or None
-    args = dict(annotator=name, item_id=str(row.get("item_id") or ""), levels={m: _number(row.get(m)) for m in EPITOME_MECHANISMS},
-                note=note if note is None or isinstance(note, str) else str(note))
+    args = dict(
+        annotator=name,
+        item_id=str(row.get("item_id") or ""),
+        levels={m: _number(row.get(m)) for m in EPITOME_MECHANISMS},
+        note=note if note is None or isinstance(note, str) else str(note),
+    )
     _validated(store, name, create_annotators, dry_run, store.validate_empathy_rating, args)
     return {**args, "campaign_id": camp["id"]}
 
@@ -215,4 +288,3 @@ def _validated(store: Store, name: str, create_annotators: bool, dry_run: bool, 
     validate(**args, annotator_must_exist=not create)
     if create and not dry_run:
         store.add_annotator(name, "annotator")
-

@@ -9,13 +9,12 @@ lineage (parent), data hash, hyperparameters and metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import json
 import os
 import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, ModelUnavailable, NotFound
 from .names import check_name, inside
@@ -71,10 +70,22 @@ BASE_MODELS: dict[str, ModelSpec] = {
         ModelSpec("mental-roberta", "encoder", "mental/mental-roberta-base", "MentalRoBERTa-base, the paper's best", 125.0),
         ModelSpec("mental-bert", "encoder", "mental/mental-bert-base-uncased", "MentalBERT-base-uncased", 110.0),
         ModelSpec("modernbert", "encoder", "answerdotai/ModernBERT-base", "ModernBERT-base", 149.0),
-        ModelSpec("minilm-quick", "quick", BUNDLED, "frozen MiniLM + heads trained on the gold labels of ESConv and, where it is configured, "
-                  "FailedESConv; built by the server at start-up or on first use (about 1.5 min on 2 CPU cores)", 22.7),
-        ModelSpec("minilm-rater-quick", "quick", BUNDLED, "empathy rater: MiniLM trained one epoch on EPITOME (preset rater-quick); "
-                  "built on first use when EPITOME is configured", 22.7, rater=True),
+        ModelSpec(
+            "minilm-quick",
+            "quick",
+            BUNDLED,
+            "frozen MiniLM + heads trained on the gold labels of ESConv and, where it is configured, "
+            "FailedESConv; built by the server at start-up or on first use (about 1.5 min on 2 CPU cores)",
+            22.7,
+        ),
+        ModelSpec(
+            "minilm-rater-quick",
+            "quick",
+            BUNDLED,
+            "empathy rater: MiniLM trained one epoch on EPITOME (preset rater-quick); built on first use when EPITOME is configured",
+            22.7,
+            rater=True,
+        ),
     )
 }
 

@@ -69,8 +69,14 @@ class ScoreRequest:
 def _fingerprint(req: ScoreRequest, n_rows: int) -> dict[str, Any]:
     """What the shards on disk were written for: resuming with another input, model or shard size would mix outputs."""
     st = Path(req.input).stat()
-    return {"task": req.task, "model": req.model, "input": Path(req.input).name, "input_bytes": st.st_size, "rows": n_rows,
-            "shard_size": req.shard_size}
+    return {
+        "task": req.task,
+        "model": req.model,
+        "input": Path(req.input).name,
+        "input_bytes": st.st_size,
+        "rows": n_rows,
+        "shard_size": req.shard_size,
+    }
 
 
 def load_rows(path: Path | str, columns: Sequence[str], cache_dir: Path) -> Any:
@@ -86,11 +92,16 @@ def load_rows(path: Path | str, columns: Sequence[str], cache_dir: Path) -> Any:
     try:
         ds = datasets.load_dataset(INPUT_FORMATS[path.suffix.lower()], data_files=str(path), split="train", cache_dir=str(cache_dir))
     except Exception as exc:  # datasets raises many kinds for a malformed file; the user needs its one line
-        raise DataError(path.name, f"not a readable {path.suffix.lstrip('.')} file ({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})") from None
+        raise DataError(
+            path.name, f"not a readable {path.suffix.lstrip('.')} file ({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})"
+        ) from None
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        raise DataError(path.name, f"missing column {', '.join(missing)}: this task reads {', '.join(columns)}; "
-                                   f"the file has {', '.join(ds.column_names) or 'none'}")
+        raise DataError(
+            path.name,
+            f"missing column {', '.join(missing)}: this task reads {', '.join(columns)}; "
+            f"the file has {', '.join(ds.column_names) or 'none'}",
+        )
     return ds
 
 
@@ -105,8 +116,10 @@ def _await_shards(paths: Sequence[Path]) -> None:
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise DataError(missing[0].parent.name, f"{len(missing)} shards were not written (e.g. {missing[0].name}); run the same command "
-                                                    "again to score them")
+            raise DataError(
+                missing[0].parent.name,
+                f"{len(missing)} shards were not written (e.g. {missing[0].name}); run the same command again to score them",
+            )
         time.sleep(0.2)
 
 
@@ -134,8 +147,9 @@ def score_file(req: ScoreRequest, scorer: Scorer, progress: Callable[[str], None
     meta_path, meta = shards / "meta.json", _fingerprint(req, n)
     if state.is_main_process:
         if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
-            raise ConfigError(f"{shards.name}/ holds shards of another run (input, model or shard size differ): remove it or choose "
-                              "another output")
+            raise ConfigError(
+                f"{shards.name}/ holds shards of another run (input, model or shard size differ): remove it or choose another output"
+            )
         meta_path.write_text(json.dumps(meta, indent=2))
     state.wait_for_everyone()
     count = math.ceil(n / req.shard_size)
@@ -150,7 +164,9 @@ def score_file(req: ScoreRequest, scorer: Scorer, progress: Callable[[str], None
             lo, hi = k * req.shard_size, min(n, (k + 1) * req.shard_size)
             rows = ds.select(range(lo, hi)).to_list()
             results = scorer([{c: r[c] for c in columns} for r in rows])
-            table = pa.Table.from_pylist([{"row": lo + i, **{c: r[c] for c in columns}, **res} for i, (r, res) in enumerate(zip(rows, results))])
+            table = pa.Table.from_pylist(
+                [{"row": lo + i, **{c: r[c] for c in columns}, **res} for i, (r, res) in enumerate(zip(rows, results))]
+            )
             tmp = path_of[k].with_suffix(f".{os.getpid()}.tmp")
             pq.write_table(table, tmp)
             os.replace(tmp, path_of[k])
@@ -160,8 +176,16 @@ def score_file(req: ScoreRequest, scorer: Scorer, progress: Callable[[str], None
     state.wait_for_everyone()
     if state.is_main_process:
         _await_shards(path_of)
-    summary = {**asdict(req), "rows": n, "shards": count, "resumed_shards": count - len(todo), "processes": state.num_processes,
-               "seconds": round(seconds, 2), "rows_scored_here": scored, "rows_per_second_here": round(scored / seconds, 1) if seconds else None}
+    summary = {
+        **asdict(req),
+        "rows": n,
+        "shards": count,
+        "resumed_shards": count - len(todo),
+        "processes": state.num_processes,
+        "seconds": round(seconds, 2),
+        "rows_scored_here": scored,
+        "rows_per_second_here": round(scored / seconds, 1) if seconds else None,
+    }
     if state.is_main_process:
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
         # a shard whose column is all empty has it as null: the types of all shards together hold for every one

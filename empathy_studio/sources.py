@@ -6,14 +6,25 @@ the life of the process; `DataSources` resolves each dataset on first use.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from .data import (DEMO_PATH, Dialogue, Example, labelled, load_esconv, load_esconv_hf, load_sad, paper_split, split_dialogues, text_hash,
-                   to_examples)
+from .data import (
+    DEMO_PATH,
+    SPLITS,
+    Dialogue,
+    Example,
+    labelled,
+    load_esconv,
+    load_esconv_hf,
+    load_sad,
+    paper_split,
+    split_dialogues,
+    text_hash,
+    to_examples,
+)
 from .epitome import epitome_examples, load_epitome
 from .errors import DataError, NotFound
 from .labels import EPITOME_LEVELS, ESCONV_EMOTIONS, SAD_LABELS
@@ -36,7 +47,9 @@ class EsconvSource:
         for part in parts:
             for d in part.dialogues:
                 if seen.setdefault(d.dialogue_id, part.origin) != part.origin:
-                    raise DataError(part.origin, f"dialogue id {d.dialogue_id!r} is also in {Path(seen[d.dialogue_id]).name}; ids must be distinct")
+                    raise DataError(
+                        part.origin, f"dialogue id {d.dialogue_id!r} is also in {Path(seen[d.dialogue_id]).name}; ids must be distinct"
+                    )
         return cls(tuple(d for p in parts for d in p.dialogues), "+".join(p.origin for p in parts), parts=tuple(parts))
 
     @cached_property
@@ -61,7 +74,9 @@ class EsconvSource:
         if not self.dropped:
             return ""
         total = sum(self.dropped.values())
-        return f"{total} dialogue{'s' * (total != 1)} of {self.name} left out: " + "; ".join(f"{n} × {why}" for why, n in self.dropped.items())
+        return f"{total} dialogue{'s' * (total != 1)} of {self.name} left out: " + "; ".join(
+            f"{n} × {why}" for why, n in self.dropped.items()
+        )
 
     @property
     def name(self) -> str:
@@ -88,13 +103,15 @@ class EsconvSource:
     def describe(self) -> str:
         kept = labelled(self.dialogues)
         if self.is_demo:
-            return (f"demo set ({len(kept)} short dialogues written for Empathy Studio); "
-                    + (self.note if self.note else "configure ESConv for real data"))
+            return f"demo set ({len(kept)} short dialogues written for Empathy Studio); " + (
+                self.note if self.note else "configure ESConv for real data"
+            )
         return f"ESConv from {Path(self.origin).name} ({len(kept)} labelled dialogues)"
 
 
-def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = None, hub: bool = False,
-                   hub_id: str = "thu-coai/esconv") -> EsconvSource:
+def resolve_esconv(
+    candidates: Sequence[Path], explicit: Path | str | None = None, hub: bool = False, hub_id: str = "thu-coai/esconv"
+) -> EsconvSource:
     """An explicit file (`--esconv`, EMPATHY_STUDIO_ESCONV), then space_config.yaml's candidates, then the Hub if enabled, then the demo."""
     if explicit:
         return EsconvSource(tuple(load_esconv(explicit)), str(explicit))
@@ -117,16 +134,29 @@ def resolve_esconv(candidates: Sequence[Path], explicit: Path | str | None = Non
 class DataSources:
     """Where each dataset comes from, resolved on first use and kept: ESConv, ESConv-format files, SAD, EPITOME."""
 
-    def __init__(self, esconv: Sequence[Path] = (), esconv_file: Path | str | None = None, hub_esconv: bool = False,
-                 sad: Path | None = None, epitome: Path | None = None, failed: Path | None = None):
+    def __init__(
+        self,
+        esconv: Sequence[Path] = (),
+        esconv_file: Path | str | None = None,
+        hub_esconv: bool = False,
+        sad: Path | None = None,
+        epitome: Path | None = None,
+        failed: Path | None = None,
+    ):
         self._candidates, self._explicit, self._hub = tuple(esconv), esconv_file, hub_esconv
         self.sad, self.epitome, self.failed = sad, epitome, failed
         self._files: dict[str, EsconvSource] = {}
 
     @classmethod
     def from_settings(cls, settings) -> "DataSources":
-        return cls(settings.esconv, settings.esconv_file, settings.hub_esconv, settings.first_existing("sad"), settings.first_existing("epitome"),
-                   settings.first_existing("failed_esconv"))
+        return cls(
+            settings.esconv,
+            settings.esconv_file,
+            settings.hub_esconv,
+            settings.first_existing("sad"),
+            settings.first_existing("epitome"),
+            settings.first_existing("failed_esconv"),
+        )
 
     @cached_property
     def esconv(self) -> EsconvSource:

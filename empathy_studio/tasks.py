@@ -17,8 +17,15 @@ from .errors import ConfigError
 from .labels import EMPATHY_SCALE, EPITOME_LEVELS, ESCONV_EMOTIONS, SAD_LABELS
 
 CLASSIFICATION = ("f1_weighted", "recall_weighted", "accuracy", "f1_macro")
-RATER = ("level4_f1_weighted", "level4_accuracy", "emotional_reactions_accuracy", "interpretations_accuracy", "explorations_accuracy",
-         "score_mse", "score_pearson")
+RATER = (
+    "level4_f1_weighted",
+    "level4_accuracy",
+    "emotional_reactions_accuracy",
+    "interpretations_accuracy",
+    "explorations_accuracy",
+    "score_mse",
+    "score_pearson",
+)
 INTENSITY = ("mse_initial", "mse_final", "mse_change", "pearson_initial", "pearson_final")
 
 
@@ -38,16 +45,55 @@ class Task:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("emotion-intensity", "emotion and its intensity (initial, final, change) of a help-seeker; the paper's multi-task model",
-             ("esconv",), ESCONV_EMOTIONS, "multitask", "seeker", CLASSIFICATION + INTENSITY, files=True, ratings=True),
-        Task("emotion", "emotion of a help-seeker alone; the paper's classification-only variant",
-             ("esconv",), ESCONV_EMOTIONS, "classify", "seeker", CLASSIFICATION, files=True, ratings=True),
-        Task("stressor", "stressor category of a short text (SAD, 9 classes; the paper's Table 1)",
-             ("sad",), SAD_LABELS, "classify", "seeker", CLASSIFICATION),
-        Task("epitome-er", "level of emotional reaction in a supporter's response (EPITOME, none/weak/strong)",
-             ("epitome",), EPITOME_LEVELS, "classify", "seeker", CLASSIFICATION),
-        Task("empathy", "how empathic a supporter's response to a post is: EPITOME's three mechanisms, the 4-level scale, a 0-1 score",
-             ("epitome",), EMPATHY_SCALE, "rater", "rater", RATER),
+        Task(
+            "emotion-intensity",
+            "emotion and its intensity (initial, final, change) of a help-seeker; the paper's multi-task model",
+            ("esconv",),
+            ESCONV_EMOTIONS,
+            "multitask",
+            "seeker",
+            CLASSIFICATION + INTENSITY,
+            files=True,
+            ratings=True,
+        ),
+        Task(
+            "emotion",
+            "emotion of a help-seeker alone; the paper's classification-only variant",
+            ("esconv",),
+            ESCONV_EMOTIONS,
+            "classify",
+            "seeker",
+            CLASSIFICATION,
+            files=True,
+            ratings=True,
+        ),
+        Task(
+            "stressor",
+            "stressor category of a short text (SAD, 9 classes; the paper's Table 1)",
+            ("sad",),
+            SAD_LABELS,
+            "classify",
+            "seeker",
+            CLASSIFICATION,
+        ),
+        Task(
+            "epitome-er",
+            "level of emotional reaction in a supporter's response (EPITOME, none/weak/strong)",
+            ("epitome",),
+            EPITOME_LEVELS,
+            "classify",
+            "seeker",
+            CLASSIFICATION,
+        ),
+        Task(
+            "empathy",
+            "how empathic a supporter's response to a post is: EPITOME's three mechanisms, the 4-level scale, a 0-1 score",
+            ("epitome",),
+            EMPATHY_SCALE,
+            "rater",
+            "rater",
+            RATER,
+        ),
     )
 }
 

@@ -38,15 +38,22 @@ def start_child(settings: Settings, args: list[str], stderr: int = subprocess.PI
     """`empathy-studio ARGS` as a niced child of the server: it opens the server's database (never creates one) and leaves
     when the server is gone (`Settings.child_env` passes the server's pid down)."""
     env = {**os.environ, **settings.child_env(), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([python, "-m", "empathy_studio.cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-                            preexec_fn=lambda: os.nice(NICENESS))
+    return subprocess.Popen(
+        [python, "-m", "empathy_studio.cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=lambda: os.nice(NICENESS)
+    )
 
 
 class Warmer:
     """Finds models whose predictions are not all cached and warms them, one child process at a time."""
 
-    def __init__(self, settings: Settings, pending: Callable[[], list[tuple[str, Path]]], busy: Callable[[], bool],
-                 every: float = POLL_SECONDS, python: str = sys.executable):
+    def __init__(
+        self,
+        settings: Settings,
+        pending: Callable[[], list[tuple[str, Path]]],
+        busy: Callable[[], bool],
+        every: float = POLL_SECONDS,
+        python: str = sys.executable,
+    ):
         self.settings, self.pending, self.busy, self.every, self.python = settings, pending, busy, every, python
         self._stop = threading.Event()
         self._failed: dict[str, float] = {}  # model -> folder mtime when its warming failed

@@ -24,11 +24,13 @@ ARTIFACTS = ROOT / "test-artifacts"
 needs_esconv = pytest.mark.skipif(not ESCONV.exists(), reason="the real ESConv.json is not beside the project (../shared/data)")
 
 # A vocabulary big enough to tokenise the test texts into real word pieces.
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(
-    "i am so sad and angry about my job work exam friend mother father sleep can not cannot feel scared afraid worried anxious "
-    "happy better worse lost lonely tired help me you the a to of it is was in that this with for on have has not very really "
-    "today yesterday ##s ##ing ##ed ##ly . , ! ? ' hello hi thanks thank okay ok".split()
-))
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
+    set(
+        "i am so sad and angry about my job work exam friend mother father sleep can not cannot feel scared afraid worried anxious "
+        "happy better worse lost lonely tired help me you the a to of it is was in that this with for on have has not very really "
+        "today yesterday ##s ##ing ##ed ##ly . , ! ? ' hello hi thanks thank okay ok".split()
+    )
+)
 
 
 def make_tiny_encoder(folder: Path, layers: int = 2) -> Path:
@@ -42,8 +44,14 @@ def make_tiny_encoder(folder: Path, layers: int = 2) -> Path:
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
     tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=512)
+    cfg = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -64,9 +72,17 @@ def tiny_encoder6(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(root=ROOT, esconv=(ESCONV,) if ESCONV.exists() else (), sad=(SAD,), epitome=(EPITOME,), models_dir=tmp_path / "models",
-                    failed_esconv=(FAILED,) if FAILED.exists() else (), warm_predictions=False,
-                    db_path=tmp_path / "db" / "studio.sqlite", persistent_dir=None)
+    return Settings(
+        root=ROOT,
+        esconv=(ESCONV,) if ESCONV.exists() else (),
+        sad=(SAD,),
+        epitome=(EPITOME,),
+        models_dir=tmp_path / "models",
+        failed_esconv=(FAILED,) if FAILED.exists() else (),
+        warm_predictions=False,
+        db_path=tmp_path / "db" / "studio.sqlite",
+        persistent_dir=None,
+    )
 
 
 @pytest.fixture
@@ -136,10 +152,14 @@ def tiny_examples():
     from empathy_studio.data import Example
 
     texts = [
-        ("i am so angry about my job", 0, 4, 2), ("i feel anxious and worried about the exam", 1, 5, 3),
-        ("i am lonely and tired and sad", 2, 4, 3), ("i am scared and afraid", 4, 3, 2),
-        ("my mother is not well and i feel sad", 5, 4, 2), ("i am angry with my friend", 0, 3, 1),
-        ("i cannot sleep i am worried", 1, 4, float("nan")), ("i feel lost and very tired", 2, 5, 4),
+        ("i am so angry about my job", 0, 4, 2),
+        ("i feel anxious and worried about the exam", 1, 5, 3),
+        ("i am lonely and tired and sad", 2, 4, 3),
+        ("i am scared and afraid", 4, 3, 2),
+        ("my mother is not well and i feel sad", 5, 4, 2),
+        ("i am angry with my friend", 0, 3, 1),
+        ("i cannot sleep i am worried", 1, 4, float("nan")),
+        ("i feel lost and very tired", 2, 5, 4),
     ]
     return [Example(f"t{i}", t, y, a, b, b - a) for i, (t, y, a, b) in enumerate(texts)]
 
@@ -151,8 +171,15 @@ def artifacts() -> Path:
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's, never a browser the test tool downloads
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +221,15 @@ def serving(folder: Path, starter: bool = True):
     from empathy_studio.settings import Account
     from empathy_studio.ui import build_app, launch_options
 
-    settings = Settings(root=ROOT, models_dir=folder / "models", db_path=folder / "studio.sqlite", persistent_dir=None, warm_predictions=False,
-                        build_starter=False, auth=tuple(Account(*a) for a in ACCOUNTS))
+    settings = Settings(
+        root=ROOT,
+        models_dir=folder / "models",
+        db_path=folder / "studio.sqlite",
+        persistent_dir=None,
+        warm_predictions=False,
+        build_starter=False,
+        auth=tuple(Account(*a) for a in ACCOUNTS),
+    )
     studio = Studio(settings.replace(esconv_file=DEMO_PATH))
     if starter:
         studio.ensure_quick_model()

@@ -29,9 +29,13 @@ def test_login_and_roles(studio, tmp_path):
         ann.login("ana", "wrong")
     with pytest.raises(PermissionDenied, match="sign in"):
         ann.rate(None, "demo-0", 3, 2)
-    for call in (lambda who: ann.export(who, tmp_path / "x.csv"), lambda who: ann.set_queue_order(who, "random"),
-                 lambda who: ann.add_annotator(who, "eve", "annotator", "pw"), lambda who: ann.all_ratings(who),
-                 lambda who: studio.jobs.submit(who, {"model": "minilm"})):
+    for call in (
+        lambda who: ann.export(who, tmp_path / "x.csv"),
+        lambda who: ann.set_queue_order(who, "random"),
+        lambda who: ann.add_annotator(who, "eve", "annotator", "pw"),
+        lambda who: ann.all_ratings(who),
+        lambda who: studio.jobs.submit(who, {"model": "minilm"}),
+    ):
         with pytest.raises(PermissionDenied):
             call(ana)
         with pytest.raises(PermissionDenied):
@@ -122,11 +126,13 @@ def test_hf_export_saves_a_dataset(studio, tmp_path):
 
 def test_import_dry_run_reports_and_writes_nothing(studio, tmp_path):
     path = tmp_path / "in.jsonl"
-    rows = [{"annotator": "ana", "item_id": "demo-0", "initial": 3, "final": 2},
-            {"annotator": "ana", "item_id": "demo-1", "initial": 9, "final": 2},
-            {"annotator": "ana", "item_id": "nope", "initial": 3, "final": 2},
-            {"annotator": "ghost", "item_id": "demo-1", "initial": 3, "final": 2},
-            {"annotator": "ana", "item_id": "demo-2", "initial": 3, "final": 2, "emotion": "joy"}]
+    rows = [
+        {"annotator": "ana", "item_id": "demo-0", "initial": 3, "final": 2},
+        {"annotator": "ana", "item_id": "demo-1", "initial": 9, "final": 2},
+        {"annotator": "ana", "item_id": "nope", "initial": 3, "final": 2},
+        {"annotator": "ghost", "item_id": "demo-1", "initial": 3, "final": 2},
+        {"annotator": "ana", "item_id": "demo-2", "initial": 3, "final": 2, "emotion": "joy"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     root = studio.annotation.login("root", "pw")
     report = studio.annotation.import_(root, path, dry_run=True)
@@ -141,8 +147,10 @@ def test_import_of_a_broken_file_rejects_the_bad_lines_and_keeps_the_good(studio
     deep = "[" * 200_000 + "]" * 200_000
     bad.write_text(json.dumps({"annotator": "ana", "item_id": "demo-0", "initial": 3, "final": 2}) + "\n{oops\n" + deep + "\n")
     report = studio.annotation.import_(studio.annotation.login("root", "pw"), bad)
-    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(2, "line 2: not valid JSON (Expecting property name enclosed in double quotes)"),
-                                                                    (3, "line 3: nested too deeply")]
+    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [
+        (2, "line 2: not valid JSON (Expecting property name enclosed in double quotes)"),
+        (3, "line 3: nested too deeply"),
+    ]
     assert report["written"] == 1 and studio.store.count_ratings() == 1
     with pytest.raises(StoreError, match="file not found"):
         studio.annotation.import_(studio.annotation.login("root", "pw"), tmp_path / "missing.csv")
@@ -158,8 +166,11 @@ def test_oauth_profile_becomes_an_annotator_once(studio):
 
 def test_dry_run_with_new_annotators_still_checks_every_other_field(studio, tmp_path):
     path = tmp_path / "new.jsonl"
-    path.write_text(json.dumps({"annotator": "newbie", "item_id": "demo-0", "initial": 7, "final": 2}) + "\n"
-                    + json.dumps({"annotator": "newbie", "item_id": "demo-1", "initial": 3, "final": 2}))
+    path.write_text(
+        json.dumps({"annotator": "newbie", "item_id": "demo-0", "initial": 7, "final": 2})
+        + "\n"
+        + json.dumps({"annotator": "newbie", "item_id": "demo-1", "initial": 3, "final": 2})
+    )
     report = studio.annotation.import_(studio.annotation.login("root", "pw"), path, dry_run=True, create_annotators=True)
     assert report["ok"] == 1 and "initial intensity" in report["rejected"][0]["reason"]
     assert studio.store.annotator("newbie") is None  # a dry run creates nobody

@@ -35,14 +35,60 @@ def _plot(value) -> dict:
 def test_every_event_has_an_api_name(live_app):
     info = Client(live_app[0], verbose=False).view_api(print_info=False, return_format="dict")
     names = set(info["named_endpoints"])
-    expected = {"/filter_dialogues", "/explore_dialogue", "/predict_text", "/analyze", "/analyze_downloads", "/analyze_ratings", "/sign_in",
-                "/next_item", "/submit_rating", "/skip_item", "/previous_item", "/open_rating", "/undo_rating", "/my_ratings", "/set_queue",
-                "/switch_campaign", "/sign_out", "/create_campaign", "/campaigns", "/toggle_campaign", "/campaign_agreement", "/bland_altman",
-                "/campaign_export",
-                "/estimate_training", "/start_training", "/jobs", "/poll_jobs", "/cancel_job", "/models", "/set_default_model", "/rename_model",
-                "/delete_model", "/model_lists", "/predict_empathy", "/analyze_rater", "/review_lists", "/review_queue", "/adjudicate",
-                "/create_release", "/show_release", "/export_release", "/review_options", "/edit_guidelines", "/audit_log", "/audit_export",
-                "/set_account", "/set_rater_gates", "/rater_quality", "/exclude_rater", "/reinstate_rater", "/practice_view", "/practice_answer"}
+    expected = {
+        "/filter_dialogues",
+        "/explore_dialogue",
+        "/predict_text",
+        "/analyze",
+        "/analyze_downloads",
+        "/analyze_ratings",
+        "/sign_in",
+        "/next_item",
+        "/submit_rating",
+        "/skip_item",
+        "/previous_item",
+        "/open_rating",
+        "/undo_rating",
+        "/my_ratings",
+        "/set_queue",
+        "/switch_campaign",
+        "/sign_out",
+        "/create_campaign",
+        "/campaigns",
+        "/toggle_campaign",
+        "/campaign_agreement",
+        "/bland_altman",
+        "/campaign_export",
+        "/estimate_training",
+        "/start_training",
+        "/jobs",
+        "/poll_jobs",
+        "/cancel_job",
+        "/models",
+        "/set_default_model",
+        "/rename_model",
+        "/delete_model",
+        "/model_lists",
+        "/predict_empathy",
+        "/analyze_rater",
+        "/review_lists",
+        "/review_queue",
+        "/adjudicate",
+        "/create_release",
+        "/show_release",
+        "/export_release",
+        "/review_options",
+        "/edit_guidelines",
+        "/audit_log",
+        "/audit_export",
+        "/set_account",
+        "/set_rater_gates",
+        "/rater_quality",
+        "/exclude_rater",
+        "/reinstate_rater",
+        "/practice_view",
+        "/practice_answer",
+    }
     assert expected <= names, expected - names
 
 
@@ -83,7 +129,10 @@ def test_analyze_and_downloads(client):
     violin = _plot(out[2])
     assert any(t["type"] == "violin" for t in violin["data"]) and any(t.get("name") == "OLS fit" for t in violin["data"])
     layout = violin["layout"]
-    assert layout["xaxis"]["title"]["text"] == "self-reported initial intensity" and layout["yaxis"]["title"]["text"] == "predicted initial intensity"
+    assert (
+        layout["xaxis"]["title"]["text"] == "self-reported initial intensity"
+        and layout["yaxis"]["title"]["text"] == "predicted initial intensity"
+    )
     assert [t.split("<br>")[0] for t in layout["xaxis"]["ticktext"]] == ["1", "2", "3", "4", "5"]  # every level, empty ones with n = 0
     assert all("n = " in t for t in layout["xaxis"]["ticktext"])
     fitted = layout["yaxis"]["range"]
@@ -97,13 +146,21 @@ def test_analyze_and_downloads(client):
 
 
 def test_roles_hold_without_credentials(client):
-    for args, api in [(("minilm-quick",), "/analyze_ratings"), (("default", "3", "2", "", "", None, "", {}), "/submit_rating"),
-                      (("default", {}), "/skip_item"), (("default", {}), "/previous_item"), (("default", {}), "/undo_rating"),
-                      (("default", {}), "/switch_campaign"), (("random", "minilm-quick", False), "/set_queue"),
-                      (("c1", 2, "split", "test", "", None, "", None, ["initial", "final"], True, 0, 0.0, ""), "/create_campaign"),
-                      (("default", NO_MODEL), "/campaign_agreement"), (("default", "csv"), "/campaign_export"),
-                      (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
-                      (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"), ((1,), "/cancel_job")]:
+    for args, api in [
+        (("minilm-quick",), "/analyze_ratings"),
+        (("default", "3", "2", "", "", None, "", {}), "/submit_rating"),
+        (("default", {}), "/skip_item"),
+        (("default", {}), "/previous_item"),
+        (("default", {}), "/undo_rating"),
+        (("default", {}), "/switch_campaign"),
+        (("random", "minilm-quick", False), "/set_queue"),
+        (("c1", 2, "split", "test", "", None, "", None, ["initial", "final"], True, 0, 0.0, ""), "/create_campaign"),
+        (("default", NO_MODEL), "/campaign_agreement"),
+        (("default", "csv"), "/campaign_export"),
+        (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/start_training"),
+        (("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 8, 1, ""), "/estimate_training"),
+        ((1,), "/cancel_job"),
+    ]:
         with pytest.raises(Exception, match="sign in first|not an admin"):
             client.predict(*args, api_name=api)
 
@@ -124,7 +181,10 @@ def test_annotator_rates_skips_goes_back_undoes_and_edits(live_app):
     sess = c.predict("default", sess, api_name="/skip_item")[-1]
     out = c.predict("default", "3", "1", "", "", None, "", sess, api_name="/submit_rating")
     rated = studio.store.ratings(annotator="ben")
-    assert [(r["initial"], r["note"], r["confidence"], r["campaign"]) for r in rated] == [(4, "<b>first</b>", 4, "default"), (3, None, None, "default")]
+    assert [(r["initial"], r["note"], r["confidence"], r["campaign"]) for r in rated] == [
+        (4, "<b>first</b>", 4, "default"),
+        (3, None, None, "default"),
+    ]
     back = c.predict("default", out[-1], api_name="/previous_item")
     assert back[2] in ("3", 3) and back[6] is None  # the last rated item with its rating; confidence stays unset
     undone = c.predict("default", back[-1], api_name="/undo_rating")
@@ -224,21 +284,49 @@ def test_campaign_agreement_in_the_page_equals_the_cli(live_app, tmp_path):
         account = studio.store.annotator(who)
         while (item := studio.store.claim(cid, account.id)) is not None:
             d = studio.dialogue(item)
-            studio.store.rate(who, item, int(min(5, d.initial + shift)), int(max(1, min(5, (d.final if d.final == d.final else 2) - shift))),
-                              campaign_id=cid)
+            studio.store.rate(
+                who,
+                item,
+                int(min(5, d.initial + shift)),
+                int(max(1, min(5, (d.final if d.final == d.final else 2) - shift))),
+                campaign_id=cid,
+            )
     admin = signed_in(live_app, "admin", "adminpw")
     stats = admin.predict("same-numbers", NO_MODEL, api_name="/campaign_agreement")[0]
     shown = {row[0]: row[1:] for row in stats["data"]}
-    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "ratings", "agreement", "--json", "--campaign", "same-numbers",
-                          "--db", str(studio.settings.effective_db_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "empathy_studio.cli",
+            "ratings",
+            "agreement",
+            "--json",
+            "--campaign",
+            "same-numbers",
+            "--db",
+            str(studio.settings.effective_db_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     cli = json.loads(res.stdout)
     assert cli["n_ratings"] == 16
-    for key, label in (("alpha_interval", "Krippendorff's alpha (interval)"), ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
-                       ("icc2_1", "ICC(2,1)"), ("icc2_k", "ICC(2,k)")):
+    for key, label in (
+        ("alpha_interval", "Krippendorff's alpha (interval)"),
+        ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
+        ("icc2_1", "ICC(2,1)"),
+        ("icc2_k", "ICC(2,k)"),
+    ):
         for col, target in enumerate(("initial", "final")):
             want = cli[target][key]
-            assert (shown[label][col] is None and want is None) or shown[label][col] == pytest.approx(round(want, 3), abs=1e-9), (key, target)
+            assert (shown[label][col] is None and want is None) or shown[label][col] == pytest.approx(round(want, 3), abs=1e-9), (
+                key,
+                target,
+            )
     lo, hi = cli["initial"]["alpha_interval_ci95"]
     assert shown["alpha 95% CI (bootstrap over items)"][0] == f"{lo:.2f} to {hi:.2f}"
     csv_path = admin.predict("same-numbers", "csv", api_name="/campaign_export")
@@ -256,7 +344,9 @@ def test_a_campaign_from_an_uploaded_file_shows_its_own_dialogues_and_text_as_ty
         rec["dialogue_id"] = f"<i>up{i}</i>"
     upload = tmp_path / "mine.json"
     upload.write_text(json.dumps(records))
-    studio.create_campaign(studio.annotation.login("admin", "adminpw"), CampaignRequest(name="uploaded", k=1, source="file", file=str(upload)))
+    studio.create_campaign(
+        studio.annotation.login("admin", "adminpw"), CampaignRequest(name="uploaded", k=1, source="file", file=str(upload))
+    )
     ana = signed_in(live_app, "ana", "anapw")
     view = ana.predict("uploaded", {}, api_name="/switch_campaign")
     assert "&lt;i&gt;up" in view[0] and "<i>up" not in view[0]  # the uploaded dialogue is shown, its id as typed (escaped once)
@@ -277,7 +367,19 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     url, studio = live_app
     shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", studio.settings.models_dir / "live-tiny")
     c = Client(url, verbose=False)
-    values = ["minilm-quick", NO_RATER, "minilm-quick", "(none)", None, ALL_RATINGS, "minilm-quick", NO_MODEL, "minilm", LATEST_RELEASE, None]
+    values = [
+        "minilm-quick",
+        NO_RATER,
+        "minilm-quick",
+        "(none)",
+        None,
+        ALL_RATINGS,
+        "minilm-quick",
+        NO_MODEL,
+        "minilm",
+        LATEST_RELEASE,
+        None,
+    ]
     lists = c.predict(*values, api_name="/model_lists")
     not_models = (1, 4, 5, 9)  # raters, the Analyze reference, the Train release
     assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i not in not_models)  # no restart, no reload
@@ -286,8 +388,20 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
     html, *_ = c.predict("live-tiny", "i am so sad and tired", api_name="/predict_text")
     assert "live-tiny" in html
     shutil.rmtree(studio.settings.models_dir / "live-tiny")
-    lists = c.predict("live-tiny", NO_RATER, "minilm-quick", "(none)", None, ALL_RATINGS, "minilm-quick", NO_MODEL, "minilm", LATEST_RELEASE, None,
-                      api_name="/model_lists")
+    lists = c.predict(
+        "live-tiny",
+        NO_RATER,
+        "minilm-quick",
+        "(none)",
+        None,
+        ALL_RATINGS,
+        "minilm-quick",
+        NO_MODEL,
+        "minilm",
+        LATEST_RELEASE,
+        None,
+        api_name="/model_lists",
+    )
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back
 
 
@@ -304,8 +418,12 @@ def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(
     assert "es-badge" in chat and "ER " in chat and "IP " in chat and "EX " in chat
     *_, plain = c.predict("minilm-quick", chosen, NO_RATER, api_name="/explore_dialogue")
     assert "es-badge" not in plain
-    html = c.predict("tiny-rater", "I feel so alone since the move", "That sounds really hard. What has been the hardest part?",
-                     api_name="/predict_empathy")
+    html = c.predict(
+        "tiny-rater",
+        "I feel so alone since the move",
+        "That sounds really hard. What has been the hardest part?",
+        api_name="/predict_empathy",
+    )
     assert "emotional reactions" in html and "4-level" in html
     with pytest.raises(Exception, match="post is empty"):
         c.predict("tiny-rater", "  ", "a reply", api_name="/predict_empathy")
@@ -328,10 +446,27 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
         model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
         save_rater(model, tok, studio.settings.models_dir / "tiny-rater", {"name": "tiny-rater", "task": "empathy", "objective": "rater"})
     pairs = tmp_path / "pairs.csv"
-    pairs.write_text("id,post,response\n" + "".join(f"r{i},i feel so alone <b>{i}</b>,that sounds hard. what happened?\n" for i in range(4)))
+    pairs.write_text(
+        "id,post,response\n" + "".join(f"r{i},i feel so alone <b>{i}</b>,that sounds hard. what happened?\n" for i in range(4))
+    )
     admin = signed_in(live_app, "admin", "adminpw")
-    admin.predict("resp-1", 2, "file", "test", "", None, "", handle_file(str(pairs)), ["initial", "final"], False, 0, 0.0, "be kind", "empathy",
-                  api_name="/create_campaign")
+    admin.predict(
+        "resp-1",
+        2,
+        "file",
+        "test",
+        "",
+        None,
+        "",
+        handle_file(str(pairs)),
+        ["initial", "final"],
+        False,
+        0,
+        0.0,
+        "be kind",
+        "empathy",
+        api_name="/create_campaign",
+    )
     assert studio.store.campaign("resp-1")["kind"] == "empathy"
     ana = signed_in(live_app, "ana", "anapw")
     view = ana.predict("resp-1", {}, api_name="/switch_campaign")
@@ -355,7 +490,9 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
     assert "withdrew it" in undone[-2] and studio.store.empathy_ratings(annotator="ana") == []
     ben = signed_in(live_app, "ben", "benpw")
     for who in (ana, ben):
-        sess = next(x for x in who.predict("resp-1", {}, api_name="/switch_campaign") if isinstance(x, dict) and x.get("campaign") == "resp-1")
+        sess = next(
+            x for x in who.predict("resp-1", {}, api_name="/switch_campaign") if isinstance(x, dict) and x.get("campaign") == "resp-1"
+        )
         while sess.get("item"):
             out = who.predict("resp-1", "1", "1", "1", "", sess, api_name="/submit_empathy_rating")
             sess = next(x for x in out if isinstance(x, dict) and x.get("campaign") == "resp-1")
@@ -371,8 +508,13 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
         admin.predict("resp-1", "minilm-quick", api_name="/campaign_agreement")
     csv_path = admin.predict("resp-1", "csv", api_name="/campaign_export")
     lines = Path(csv_path).read_text().splitlines()
-    assert lines[0].startswith("annotator,item_id,item_kind,campaign,gold_emotional_reactions,gold_interpretations,gold_explorations,"
-                               "emotional_reactions,interpretations,explorations") and len(lines) == 9
+    assert (
+        lines[0].startswith(
+            "annotator,item_id,item_kind,campaign,gold_emotional_reactions,gold_interpretations,gold_explorations,"
+            "emotional_reactions,interpretations,explorations"
+        )
+        and len(lines) == 9
+    )
     with pytest.raises(Exception, match="not an admin"):
         ana.predict("resp-1", NO_MODEL, api_name="/campaign_agreement")
     studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "resp-1", False)

@@ -14,8 +14,9 @@ def gated(live_app):
     admin = studio.annotation.login("admin", "adminpw")
     train = [d.dialogue_id for d in studio.esconv.splits["train"]]
     test = [d.dialogue_id for d in studio.esconv.splits["test"]]
-    studio.store.create_campaign("api-gated", [(i, "item") for i in train[:4]] + [(i, "gold") for i in train[4:6]], k=3, gold_rate=0.5,
-                                 blind=False)
+    studio.store.create_campaign(
+        "api-gated", [(i, "item") for i in train[:4]] + [(i, "gold") for i in train[4:6]], k=3, gold_rate=0.5, blind=False
+    )
     studio.store.add_annotator("gil", "annotator", "gilpw")
     yield url, studio, admin, train, test
     studio.set_campaign_active(admin, "api-gated", False)  # closed: later tests' annotators are not sent to it
@@ -43,8 +44,16 @@ def test_gates_through_the_api_by_role_and_a_refused_claim(gated):
     view = gil.predict("api-gated", api_name="/practice_view")
     assert "practice item 1 of 1" in _text(view)
     gold = studio.store.item(test[0])
-    out = gil.predict("api-gated", test[0], str(round(gold["gold_initial"])), str(round(gold["gold_final"])), None, None, None,
-                      api_name="/practice_answer")
+    out = gil.predict(
+        "api-gated",
+        test[0],
+        str(round(gold["gold_initial"])),
+        str(round(gold["gold_final"])),
+        None,
+        None,
+        None,
+        api_name="/practice_answer",
+    )
     assert "You passed the qualification" in _text(out)
     with pytest.raises(Exception, match="passed this campaign's qualification already"):
         gil.predict("api-gated", test[0], "3", "3", None, None, None, api_name="/practice_answer")

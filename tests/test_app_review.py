@@ -47,7 +47,9 @@ def test_a_reviewer_adjudicates_through_the_api_and_an_annotator_cannot(disputed
     out = rita.predict("api-review", api_name="/review_queue")
     assert _queue_ids(out) == ["demo-27"] and "Rater A" in out[1] and "gold (this campaign is not blind)" in out[1]
     with pytest.raises(Exception, match="does not ask for 'emotional_reactions'"):
-        rita.predict("api-review", "demo-27", 3, 2, "", 2, None, None, "rater error", "", api_name="/adjudicate")  # a level in an intensity campaign
+        rita.predict(
+            "api-review", "demo-27", 3, 2, "", 2, None, None, "rater error", "", api_name="/adjudicate"
+        )  # a level in an intensity campaign
     with pytest.raises(Exception, match="not in the list of choices|must be one of"):
         rita.predict("api-review", "demo-27", 6, 2, "", None, None, None, "rater error", "", api_name="/adjudicate")
     with pytest.raises(Exception, match="not in the review queue"):
@@ -117,8 +119,17 @@ def test_analyze_draws_a_model_against_a_releases_consensus(disputed):
         admin.predict("minilm-quick", "nope-000000000000", api_name="/analyze_ratings")
 
 
-MODEL_WORK = {"/start_training", "/estimate_training", "/analyze", "/analyze_downloads", "/analyze_rater", "/predict_empathy", "/predict_text",
-              "/explore_dialogue", "/upload_predictions"}  # endpoints that run models: they write nothing to the audit log
+MODEL_WORK = {
+    "/start_training",
+    "/estimate_training",
+    "/analyze",
+    "/analyze_downloads",
+    "/analyze_rater",
+    "/predict_empathy",
+    "/predict_text",
+    "/explore_dialogue",
+    "/upload_predictions",
+}  # endpoints that run models: they write nothing to the audit log
 
 
 @pytest.fixture
@@ -153,7 +164,7 @@ def test_no_endpoint_edits_or_deletes_a_line_of_the_audit_log(own_app):
         called += 1
     after = studio.store.audit_log()
     assert called > 30 and len(before) > 5 and len(after) >= len(before)
-    assert after[len(after) - len(before):] == before  # the log is newest first: the old lines are all there, unchanged
+    assert after[len(after) - len(before) :] == before  # the log is newest first: the old lines are all there, unchanged
 
 
 def test_an_annotator_is_shown_what_changed_in_the_guidelines_once(disputed):

@@ -23,10 +23,21 @@ UI_MAY_IMPORT = {"empathy_studio.services", "empathy_studio.labels", "empathy_st
 CLI_MAY_IMPORT = {"empathy_studio.services", "empathy_studio.settings", "empathy_studio.ui"}
 # what lies below `Studio`: the UI and the CLI reach none of it through a studio's attributes
 BELOW_STUDIO = re.compile(r"\bstudio\.(store|registry|annotation|finetune|jobs|sources|esconv|snapshots|warmer|_\w+)\b")
-FAMILY_MODULES = {"seeker": ("empathy_studio.models.seeker", "empathy_studio.models.seeker_predictor", "empathy_studio.training.seeker",
-                             "empathy_studio.training.ridge", "empathy_studio.training.policies"),
-                  "rater": ("empathy_studio.models.rater", "empathy_studio.models.rater_predictor", "empathy_studio.training.rater",
-                            "empathy_studio.training.rater_data")}
+FAMILY_MODULES = {
+    "seeker": (
+        "empathy_studio.models.seeker",
+        "empathy_studio.models.seeker_predictor",
+        "empathy_studio.training.seeker",
+        "empathy_studio.training.ridge",
+        "empathy_studio.training.policies",
+    ),
+    "rater": (
+        "empathy_studio.models.rater",
+        "empathy_studio.models.rater_predictor",
+        "empathy_studio.training.rater",
+        "empathy_studio.training.rater_data",
+    ),
+}
 
 
 def module_name(path: Path) -> str:
@@ -69,7 +80,7 @@ def test_there_is_no_import_cycle():
         path.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == 1:
-                pytest.fail("import cycle: " + " -> ".join(path[path.index(n):] + [n]))
+                pytest.fail("import cycle: " + " -> ".join(path[path.index(n) :] + [n]))
             if n not in state:
                 visit(n)
         path.pop()
@@ -101,8 +112,11 @@ def test_the_check_for_calls_below_studio_sees_them():
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("empathy_studio.models")))
 def test_models_never_import_training_services_or_ui(name):
-    below = {m for m in internal(name) if m.startswith(("empathy_studio.training", "empathy_studio.services", "empathy_studio.ui",
-                                                         "empathy_studio.cli"))}
+    below = {
+        m
+        for m in internal(name)
+        if m.startswith(("empathy_studio.training", "empathy_studio.services", "empathy_studio.ui", "empathy_studio.cli"))
+    }
     assert not below, f"{name} imports {sorted(below)}"
 
 

@@ -49,8 +49,11 @@ def test_analyze_draws_violins_for_every_gold_level_and_the_fit(page, live_app, 
     violins = {name for kind, name in traces if kind == "violin"}
     assert violins == {f"gold {lv}" for lv in gold_levels}
     assert ["scatter", "OLS fit"] in traces
-    page.wait_for_function("document.querySelector('#analyze-confusion .js-plotly-plot') && "
-                           "document.querySelector('#analyze-confusion .js-plotly-plot').data !== undefined", timeout=10_000)
+    page.wait_for_function(
+        "document.querySelector('#analyze-confusion .js-plotly-plot') && "
+        "document.querySelector('#analyze-confusion .js-plotly-plot').data !== undefined",
+        timeout=10_000,
+    )
     page.screenshot(path=str(artifacts / "analyze.png"), full_page=True)
 
 
@@ -70,8 +73,11 @@ def test_annotator_rates_three_items_with_the_keyboard_only(page, live_app, arti
         page.keyboard.press(initial)
         page.keyboard.press(final)
         page.keyboard.press("Enter")
-        page.wait_for_function(f"!document.querySelector('#annotate-chat .es-meta') || "
-                               f"document.querySelector('#annotate-chat .es-meta').innerText !== {json.dumps(seen[-1])}", timeout=20_000)
+        page.wait_for_function(
+            f"!document.querySelector('#annotate-chat .es-meta') || "
+            f"document.querySelector('#annotate-chat .es-meta').innerText !== {json.dumps(seen[-1])}",
+            timeout=20_000,
+        )
     rows = studio.store.ratings(annotator="ana")[before:]
     assert [(r["initial"], r["final"]) for r in rows] == [(4, 2), (5, 3), (3, 1)]
     assert len({r["item_id"] for r in rows}) == 3
@@ -95,14 +101,26 @@ def test_injected_script_does_not_run(page, tmp_path):
     page.wait_for_selector("#explore-chat .es-turn", timeout=30_000)
     assert XSS in page.inner_text("#explore-chat")
     hostile = tmp_path / "hostile.json"
-    hostile.write_text(json.dumps([{"emotion_type": "anger", "situation": XSS, "survey_score": {"seeker": {"initial_emotion_intensity": "4"}},
-                                    "dialog": [{"speaker": "seeker", "content": XSS}, {"speaker": "supporter", "content": XSS}]}]))
+    hostile.write_text(
+        json.dumps(
+            [
+                {
+                    "emotion_type": "anger",
+                    "situation": XSS,
+                    "survey_score": {"seeker": {"initial_emotion_intensity": "4"}},
+                    "dialog": [{"speaker": "seeker", "content": XSS}, {"speaker": "supporter", "content": XSS}],
+                }
+            ]
+        )
+    )
     page.get_by_text("…or upload an ESConv-format file").click()
     page.set_input_files("#explore-upload input[type=file]", str(hostile))
     page.get_by_text("1 dialogues predicted").first.wait_for(timeout=30_000)
     # the hostile row is on the page (rendered, so any script in it would have run) before the check
-    page.wait_for_function("document.querySelector('#explore-upload-table') && "
-                           "document.querySelector('#explore-upload-table').innerText.includes('pwned')", timeout=10_000)
+    page.wait_for_function(
+        "document.querySelector('#explore-upload-table') && document.querySelector('#explore-upload-table').innerText.includes('pwned')",
+        timeout=10_000,
+    )
     assert page.evaluate("window.__pwned") is None
 
 
@@ -111,6 +129,9 @@ def test_picking_a_dialogue_shows_its_prediction_at_once(page):
     option = page.get_by_role("option").nth(3)
     picked = option.inner_text().split(" · ")[0]
     option.click()
-    page.wait_for_function(f"(() => {{ const e = document.querySelector('#explore-chat .es-dialogue'); "
-                           f"return e && e.getAttribute('data-item') === {json.dumps(picked)}; }})()", timeout=60_000)
+    page.wait_for_function(
+        f"(() => {{ const e = document.querySelector('#explore-chat .es-dialogue'); "
+        f"return e && e.getAttribute('data-item') === {json.dumps(picked)}; }})()",
+        timeout=60_000,
+    )
     assert "emotion" in page.inner_text("#explore-prediction")  # no "Predict dialogue" press needed

@@ -29,7 +29,8 @@ def sign_in(page, name, password):
 
 
 def annotating(browser, url, name, password, width=1280, height=1000):
-    """A page signed in as `name`, on Annotate with an item on screen, its guidelines read and the focus off the fields: keys only from here."""
+    """A page signed in as `name`, on Annotate with an item on screen, its guidelines read and the focus off the fields: keys only
+    from here."""
     ctx, page = open_page(browser, url, width, height)
     sign_in(page, name, password)
     tab(page, "Annotate")
@@ -50,7 +51,9 @@ def pick(page, elem_id, option):
 
 
 def current_item(page):
-    return page.evaluate("(() => { const d = document.querySelector('#annotate-chat .es-dialogue'); return d ? d.getAttribute('data-item') : null; })()")
+    return page.evaluate(
+        "(() => { const d = document.querySelector('#annotate-chat .es-dialogue'); return d ? d.getAttribute('data-item') : null; })()"
+    )
 
 
 def rate_by_keyboard(page, *digits):
@@ -59,14 +62,19 @@ def rate_by_keyboard(page, *digits):
     for digit in digits:
         page.keyboard.press(digit)
     page.keyboard.press("Enter")
-    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
-                           f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()", timeout=20_000)
+    page.wait_for_function(
+        f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+        f"return !d || d.getAttribute('data-item') !== {json.dumps(before)}; }})()",
+        timeout=20_000,
+    )
     return before
 
 
 def shows(page, selector, text, timeout=20_000):
-    page.wait_for_function(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
-                           f"return e && e.innerText.includes({json.dumps(text)}); }})()", timeout=timeout)
+    page.wait_for_function(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); return e && e.innerText.includes({json.dumps(text)}); }})()",
+        timeout=timeout,
+    )
 
 
 def warned(page, text):
@@ -148,8 +156,10 @@ def test_a_whole_campaign_by_keyboard_with_a_reload_then_agreement_and_csv(brows
     assert studio.store.campaign("browser-k2")["active"]
     admin.locator("#campaign-toggle-sure input").check()
     admin.click("#campaign-toggle")  # closed: its items are no longer hidden from anyone
-    admin.wait_for_function("(() => { const t = document.querySelector('#campaign-table'); "
-                            "return t && /browser-k2[\\s\\S]*false/.test(t.innerText); })()", timeout=20_000)
+    admin.wait_for_function(
+        "(() => { const t = document.querySelector('#campaign-table'); return t && /browser-k2[\\s\\S]*false/.test(t.innerText); })()",
+        timeout=20_000,
+    )
     assert not studio.store.campaign("browser-k2")["active"]
     for ctx, _ in pages.values():
         ctx.close()
@@ -223,8 +233,11 @@ def test_a_blind_campaign_hides_gold_and_predictions_from_annotators(browser, li
     pick(page, "analyze-split", "val")
     page.locator("#analyze-run").click()
     n_val = len(studio.esconv.splits["val"])
-    page.wait_for_function(f"(() => {{ const t = document.querySelector('#analyze-metrics'); return t && /\\bitems\\s+{n_val - 1}\\b/.test(t.innerText); }})()",
-                           timeout=60_000)  # the metrics count one item fewer: the campaign's is left out
+    page.wait_for_function(
+        "(() => { const t = document.querySelector('#analyze-metrics'); "
+        f"return t && /\\bitems\\s+{n_val - 1}\\b/.test(t.innerText); }})()",
+        timeout=60_000,
+    )  # the metrics count one item fewer: the campaign's is left out
     rows = studio.analyze("minilm-quick", "val", actor=studio.annotation.login("ana", "anapw"))
     assert rows["hidden"] == 1 and item not in [r["item_id"] for r in rows["rows"]]
     assert studio.analyze("minilm-quick", "val", actor=admin)["hidden"] == 0  # admins still see everything
@@ -240,8 +253,10 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     from empathy_studio.services import CampaignRequest
 
     url, studio = live_app
-    studio.create_campaign(studio.annotation.login("admin", "adminpw"),
-                           CampaignRequest(name="reload-mid", k=1, source="ids", ids="demo-10 demo-11 demo-12", blind=False))
+    studio.create_campaign(
+        studio.annotation.login("admin", "adminpw"),
+        CampaignRequest(name="reload-mid", k=1, source="ids", ids="demo-10 demo-11 demo-12", blind=False),
+    )
     cid = studio.store.campaign("reload-mid")["id"]
     ctx, page = open_page(browser, url)
     sign_in(page, "ben", "benpw")
@@ -259,8 +274,11 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     page.reload()
     shows(page, "#whoami", "Signed in as ben", timeout=30_000)
     tab(page, "Annotate")
-    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
-                           f"return d && d.getAttribute('data-item') === {json.dumps(item)}; }})()", timeout=30_000)
+    page.wait_for_function(
+        f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+        f"return d && d.getAttribute('data-item') === {json.dumps(item)}; }})()",
+        timeout=30_000,
+    )
     page.wait_for_selector('#rate-initial input[value="5"]:checked', timeout=10_000)  # the draft came back
     page.wait_for_selector("#rate-final.es-active", timeout=10_000)  # and the next key goes to the first empty scale
     page.locator("#annotate-chat").click()
@@ -272,7 +290,7 @@ def test_a_reload_mid_item_restores_the_draft_and_the_next_key_fills_the_first_e
     page.wait_for_selector("#rate-final.es-active", timeout=10_000)
     pick(page, "annotate-campaign", "reload-mid")  # picked again: the form is cleared, and so is the highlight's place
     page.wait_for_selector("#rate-initial.es-active", timeout=10_000)
-    assert page.locator('#rate-initial input[type=radio]:checked').count() == 0
+    assert page.locator("#rate-initial input[type=radio]:checked").count() == 0
     ctx.close()
 
 
@@ -283,8 +301,11 @@ def test_sign_out_clears_the_previous_annotators_work_from_the_screen(browser, l
     shows(page, "#annotate-status", "Saved")
     page.click("#signout-button")
     shows(page, "#whoami", "Not signed in")
-    page.wait_for_function("(() => !document.querySelector('#annotate-chat .es-dialogue') && "
-                           "!document.querySelector('#annotate-status').innerText.includes('Saved') && "
-                           "document.querySelector('#annotate-progress').innerText.includes('Sign in above'))()", timeout=20_000)
+    page.wait_for_function(
+        "(() => !document.querySelector('#annotate-chat .es-dialogue') && "
+        "!document.querySelector('#annotate-status').innerText.includes('Saved') && "
+        "document.querySelector('#annotate-progress').innerText.includes('Sign in above'))()",
+        timeout=20_000,
+    )
     assert "ben" not in page.locator("#annotate-panel").inner_text().lower()
     ctx.close()

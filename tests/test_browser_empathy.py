@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from .conftest import read_guidelines
-
 from .test_browser_campaigns import current_item, open_page, pick, shows, sign_in, tab, warned
 
 pytestmark = pytest.mark.browser
@@ -21,8 +20,10 @@ def test_rate_a_response_by_keyboard_then_see_the_raters_badges_in_explore(brows
         model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8))
         save_rater(model, tok, studio.settings.models_dir / "tiny-rater", {"name": "tiny-rater", "task": "empathy", "objective": "rater"})
     pairs = tmp_path / "pairs.csv"
-    pairs.write_text("id,post,response\nb1,I feel so alone since the move,That sounds really hard. What has been the hardest part?\n"
-                     "b2,My exam went badly,ok\n")
+    pairs.write_text(
+        "id,post,response\nb1,I feel so alone since the move,That sounds really hard. What has been the hardest part?\n"
+        "b2,My exam went badly,ok\n"
+    )
     admin = studio.annotation.login("admin", "adminpw")
     studio.create_campaign(admin, CampaignRequest(name="browser-empathy", kind="empathy", source="file", file=str(pairs), k=1))
 
@@ -44,10 +45,15 @@ def test_rate_a_response_by_keyboard_then_see_the_raters_badges_in_explore(brows
     assert page.locator("#rate-er input[value='2']").is_checked() and page.locator("#rate-ip input[value='1']").is_checked()
     page.keyboard.press("0")  # the active mechanism is still EX after the refusal
     page.keyboard.press("Enter")
-    page.wait_for_function(f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
-                           f"return !d || d.getAttribute('data-item') !== '{first}'; }})()", timeout=20_000)
+    page.wait_for_function(
+        f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); "
+        f"return !d || d.getAttribute('data-item') !== '{first}'; }})()",
+        timeout=20_000,
+    )
     # the next pair opens with an empty form
-    page.wait_for_function("Array.from(document.querySelectorAll('#empathy-form input[type=radio]')).every(i => !i.checked)", timeout=20_000)
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#empathy-form input[type=radio]')).every(i => !i.checked)", timeout=20_000
+    )
     saved = studio.store.empathy_ratings(annotator="ana", campaign_id=studio.store.campaign("browser-empathy")["id"])
     assert [(r["item_id"], r["emotional_reactions"], r["interpretations"], r["explorations"]) for r in saved] == [(first, 2, 1, 0)]
     page.screenshot(path=str(artifacts / "annotate-empathy.png"), full_page=True)

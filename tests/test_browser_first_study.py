@@ -23,9 +23,17 @@ def test_guidelines_open_at_the_top_and_no_key_rates_before_they_are_read(browse
     from empathy_studio.services import CampaignRequest
 
     url, studio = live_app
-    studio.create_campaign(studio.annotation.login("admin", "adminpw"),
-                           CampaignRequest(name="guided-pilot", k=1, source="ids", ids="demo-17 demo-18", blind=False,
-                                           guidelines="Rate **the seeker's own** words, not the supporter's."))
+    studio.create_campaign(
+        studio.annotation.login("admin", "adminpw"),
+        CampaignRequest(
+            name="guided-pilot",
+            k=1,
+            source="ids",
+            ids="demo-17 demo-18",
+            blind=False,
+            guidelines="Rate **the seeker's own** words, not the supporter's.",
+        ),
+    )
     ctx, page = open_page(browser, url, width=1400, height=900)
     sign_in(page, "ben", "benpw")
     tab(page, "Annotate")

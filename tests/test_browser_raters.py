@@ -25,8 +25,12 @@ def test_qualification_attention_pause_reinstatement_and_a_flagged_straight_line
     test = [d.dialogue_id for d in studio.esconv.splits["test"]]
     items, golds, practice = train[:8], train[8:11], test[:2]
     studio.store.create_campaign("trusted", [(i, "item") for i in items] + [(i, "gold") for i in golds], k=3, gold_rate=0.5, blind=False)
-    studio.set_rater_gates(admin_account, "trusted", {"items": practice, "rule": "within-one", "threshold": 1.0, "attempts": 2},
-                           {"warn_after": 1, "pause_after": 2})
+    studio.set_rater_gates(
+        admin_account,
+        "trusted",
+        {"items": practice, "rule": "within-one", "threshold": 1.0, "attempts": 2},
+        {"warn_after": 1, "pause_after": 2},
+    )
     studio.store.add_annotator("cara", "annotator", "carapw")
     reference = {i: studio.store.item(i) for i in [*items, *golds, *practice]}
 

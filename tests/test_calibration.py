@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empathy_studio.models.calibration import (CALIBRATION_FILE, Calibration, conformal_quantile, fit_temperature, reliability, softmax,
-                                        uncertainty_metrics)
 from empathy_studio.data import Example
 from empathy_studio.errors import ModelUnavailable
+from empathy_studio.models.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    conformal_quantile,
+    fit_temperature,
+    reliability,
+    softmax,
+    uncertainty_metrics,
+)
 from empathy_studio.training.request import TrainRequest
 
 from .conftest import save_tiny_model

@@ -16,8 +16,10 @@ N_ITEMS = 200
 
 @pytest.fixture
 def store(fresh_db):
-    fresh_db.upsert_items({"id": f"item-{i}", "source": "test", "text": f"text {i}", "split": "train", "gold_initial": 3,
-                           "gold_final": 2} for i in range(N_ITEMS))
+    fresh_db.upsert_items(
+        {"id": f"item-{i}", "source": "test", "text": f"text {i}", "split": "train", "gold_initial": 3, "gold_final": 2}
+        for i in range(N_ITEMS)
+    )
     return fresh_db
 
 
@@ -72,7 +74,13 @@ def test_spread_serves_least_rated_first_calibration_first_and_gold_at_its_rate(
         served.append(item)
         store.rate("ana", item, 3, 2, campaign_id=cid)
     kinds = dict(items)
-    assert [kinds[i] for i in served] == ["calibration", "item", "item", "gold", "item"]  # calibration first; a gold check after 2 items at 0.5
+    assert [kinds[i] for i in served] == [
+        "calibration",
+        "item",
+        "item",
+        "gold",
+        "item",
+    ]  # calibration first; a gold check after 2 items at 0.5
     assert store.claim(cid, ben.id) == "item-0" and store.claim(cid, ben.id) == "item-0"  # an open claim comes back, not a new one
     store.rate("ben", "item-0", 3, 2, campaign_id=cid)
     fresh = 0
@@ -119,10 +127,18 @@ def test_undo_restores_an_edit_and_withdraws_a_first_rating(store):
     assert store.claim(cid, ana.id) == "item-1"
     store.rate("ana", "item-1", 4, 2, campaign_id=cid, seconds_on_item=12.5, assisted=False)
     store.rate("ana", "item-1", 5, 1, campaign_id=cid)  # an edit of that rating
-    assert store.undo_last("ana") == {"item_id": "item-1", "restored": {"initial": 4, "final": 2, "emotion": None, "confidence": None,
-                                                                          "note": None, "turn_intensities": None}}
+    assert store.undo_last("ana") == {
+        "item_id": "item-1",
+        "restored": {"initial": 4, "final": 2, "emotion": None, "confidence": None, "note": None, "turn_intensities": None},
+    }
     rating = store.ratings(annotator="ana")[0]
-    assert (rating["initial"], rating["final"], rating["seconds_on_item"], rating["assisted"], rating["campaign"]) == (4, 2, 12.5, False, "u")
+    assert (rating["initial"], rating["final"], rating["seconds_on_item"], rating["assisted"], rating["campaign"]) == (
+        4,
+        2,
+        12.5,
+        False,
+        "u",
+    )
     assert store.undo_last("ana") is None  # one step: the undo itself is not undone
     store.rate("ana", "item-1", 4, 3, campaign_id=cid)  # a later edit can be undone in turn
     store.undo_last("ana")

@@ -17,12 +17,16 @@ from .conftest import ESCONV, ROOT, needs_esconv
 def run(*args: str, tmp_path=None) -> subprocess.CompletedProcess:
     extra = ["--db", str(tmp_path / "cli.sqlite"), "--models-dir", str(tmp_path / "models")] if tmp_path is not None else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "empathy_studio.cli", *args, *extra], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "empathy_studio.cli", *args, *extra], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
 
 
 @needs_esconv
 def test_zeror_row_matches_the_paper_to_4_decimals(tmp_path):
-    res = run("evaluate", "--model", "zeror", "--dataset", "esconv", "--split", "test", "--json", "--esconv", str(ESCONV), tmp_path=tmp_path)
+    res = run(
+        "evaluate", "--model", "zeror", "--dataset", "esconv", "--split", "test", "--json", "--esconv", str(ESCONV), tmp_path=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert (out["model"], out["dataset"], out["split"], out["n"]) == ("zeror", "esconv", "test", 258)
@@ -42,18 +46,21 @@ def test_models_json_lists_every_row_with_availability(tmp_path):
     assert all("availability" in r for r in rows.values())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["predict", "--model", "gpt-9", "--text", "hi"], "unknown model 'gpt-9'"),
-    (["train", "--model", "mental-roberta", "--max-steps", "1"], "not available offline"),
-    (["predict", "--model", "minilm", "--text", "hi"], "base encoder"),
-    (["evaluate", "--model", "zeror", "--dataset", "/nonexistent/file.json"], "file not found"),
-    (["evaluate", "--model", "zeror", "--split", "holdout"], "invalid choice"),
-    (["train", "--model", "minilm", "--epochs", "0", "--max-steps", "1"], "epochs must be a number above 0"),
-    (["ratings", "import", "--file", "/nonexistent.csv"], "file not found"),
-    (["ratings", "export"], "export needs --out"),
-    (["annotators", "add", "--name", "  "], "annotator name is empty"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "--model", "gpt-9", "--text", "hi"], "unknown model 'gpt-9'"),
+        (["train", "--model", "mental-roberta", "--max-steps", "1"], "not available offline"),
+        (["predict", "--model", "minilm", "--text", "hi"], "base encoder"),
+        (["evaluate", "--model", "zeror", "--dataset", "/nonexistent/file.json"], "file not found"),
+        (["evaluate", "--model", "zeror", "--split", "holdout"], "invalid choice"),
+        (["train", "--model", "minilm", "--epochs", "0", "--max-steps", "1"], "epochs must be a number above 0"),
+        (["ratings", "import", "--file", "/nonexistent.csv"], "file not found"),
+        (["ratings", "export"], "export needs --out"),
+        (["annotators", "add", "--name", "  "], "annotator name is empty"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     res = run(*args, tmp_path=tmp_path) if args[0] != "frobnicate" else run(*args)
     assert res.returncode == 2
@@ -85,8 +92,14 @@ def test_demo_set_is_announced_when_no_esconv(tmp_path):
     cfg.write_text("esconv: []\n")
     env = {**os.environ, "EMPATHY_STUDIO_CONFIG": str(cfg)}
     env.pop("EMPATHY_STUDIO_ESCONV", None)
-    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "evaluate", "--model", "zeror", "--json"], capture_output=True,
-                         text=True, cwd=ROOT, env=env, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "empathy_studio.cli", "evaluate", "--model", "zeror", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "demo set" in res.stderr and json.loads(res.stdout)["n"] > 0
 
@@ -96,11 +109,13 @@ def test_ratings_import_report_export_and_agreement(tmp_path):
 
     common = ["--esconv", str(DEMO_PATH)]
     assert run("annotators", "add", "--name", "ana", "--password", "pw", tmp_path=tmp_path).returncode == 0
-    rows = [{"annotator": "ana", "item_id": "demo-0", "initial": 4, "final": 2},
-            {"annotator": "ana", "item_id": "demo-1", "initial": 6, "final": 2},
-            {"annotator": "ana", "item_id": "demo-2", "initial": 3, "final": 2, "emotion": "joy"},
-            {"annotator": "nobody", "item_id": "demo-3", "initial": 3, "final": 2},
-            {"annotator": "ana", "item_id": "demo-4", "initial": 3, "final": 2, "note": "x" * 5001}]
+    rows = [
+        {"annotator": "ana", "item_id": "demo-0", "initial": 4, "final": 2},
+        {"annotator": "ana", "item_id": "demo-1", "initial": 6, "final": 2},
+        {"annotator": "ana", "item_id": "demo-2", "initial": 3, "final": 2, "emotion": "joy"},
+        {"annotator": "nobody", "item_id": "demo-3", "initial": 3, "final": 2},
+        {"annotator": "ana", "item_id": "demo-4", "initial": 3, "final": 2, "note": "x" * 5001},
+    ]
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows))
     dry = run("ratings", "import", "--file", str(src), "--dry-run", "--json", *common, tmp_path=tmp_path)
@@ -123,8 +138,17 @@ def test_releases_audit_and_quality_from_the_command_line(tmp_path):
     from empathy_studio.services import CampaignRequest, Studio
     from empathy_studio.settings import Settings
 
-    studio = Studio(Settings(root=ROOT, models_dir=tmp_path / "models", db_path=tmp_path / "cli.sqlite", persistent_dir=None,
-                             warm_predictions=False, build_starter=False, esconv_file=DEMO_PATH))
+    studio = Studio(
+        Settings(
+            root=ROOT,
+            models_dir=tmp_path / "models",
+            db_path=tmp_path / "cli.sqlite",
+            persistent_dir=None,
+            warm_predictions=False,
+            build_starter=False,
+            esconv_file=DEMO_PATH,
+        )
+    )
     root = studio.add_annotator("root", "admin", "pw")
     studio.create_campaign(root, CampaignRequest(name="pilot", k=2, source="ids", ids="demo-1 demo-2", blind=False))
     for name, values in (("ana", (5, 2)), ("ben", (2, 2))):
@@ -144,9 +168,11 @@ def test_releases_audit_and_quality_from_the_command_line(tmp_path):
     assert "## Provenance" in shown.stdout and rel["content_hash"] in shown.stdout
     exported = run("releases", "export", "--id", rel["id"], "--to", f"file://{tmp_path / 'out'}", tmp_path=tmp_path)
     assert exported.returncode == 0 and (tmp_path / "out" / rel["id"] / "labels.jsonl").exists()
-    for args, message in ((("releases", "show", "--id", "nope-000000000000"), "unknown release"),
-                          (("releases", "create", "--name", "../up", "--campaign", "pilot"), "is not allowed"),
-                          (("ratings", "agreement", "--guideline-version", "1"), "add --campaign")):
+    for args, message in (
+        (("releases", "show", "--id", "nope-000000000000"), "unknown release"),
+        (("releases", "create", "--name", "../up", "--campaign", "pilot"), "is not allowed"),
+        (("ratings", "agreement", "--guideline-version", "1"), "add --campaign"),
+    ):
         bad = run(*args, tmp_path=tmp_path)
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     audit = json.loads(run("audit", "--json", tmp_path=tmp_path).stdout)

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from empathy_studio import data as D
-from empathy_studio.labels import ESCONV_EMOTIONS
 from empathy_studio.epitome import load_epitome
+from empathy_studio.labels import ESCONV_EMOTIONS
 from empathy_studio.settings import load_settings
 from empathy_studio.sources import DataSources, resolve_esconv
 from empathy_studio.training.policies import balance_dialogues, training_examples
@@ -19,11 +19,15 @@ from .conftest import EPITOME, ESCONV, SAD, needs_esconv
 
 def _dialogue(**over):
     rec = {
-        "emotion_type": "anxiety", "problem_type": "job crisis", "situation": "s",
+        "emotion_type": "anxiety",
+        "problem_type": "job crisis",
+        "situation": "s",
         "survey_score": {"seeker": {"initial_emotion_intensity": "4", "final_emotion_intensity": "2"}},
-        "dialog": [{"speaker": "seeker", "annotation": {}, "content": "  I am worried  "},
-                   {"speaker": "supporter", "annotation": {"strategy": "Question"}, "content": "Why?"},
-                   {"speaker": "seeker", "annotation": {}, "content": "My job."}],
+        "dialog": [
+            {"speaker": "seeker", "annotation": {}, "content": "  I am worried  "},
+            {"speaker": "supporter", "annotation": {"strategy": "Question"}, "content": "Why?"},
+            {"speaker": "seeker", "annotation": {}, "content": "My job."},
+        ],
     }
     rec.update(over)
     return rec
@@ -43,8 +47,12 @@ def test_seeker_text_is_stripped_and_joined(tmp_path):
 
 
 def test_failed_esconv_role_naming(tmp_path):
-    rec = _dialogue(dialog=[{"speaker": "speaker", "annotation": {"feedback": "3"}, "content": "help"},
-                            {"speaker": "listener", "annotation": {"strategy": "Others"}, "content": "sure"}])
+    rec = _dialogue(
+        dialog=[
+            {"speaker": "speaker", "annotation": {"feedback": "3"}, "content": "help"},
+            {"speaker": "listener", "annotation": {"strategy": "Others"}, "content": "sure"},
+        ]
+    )
     d = D.load_esconv(_write(tmp_path, [rec], "FailedESConv.json"))[0]
     assert [t.role for t in d.turns] == ["seeker", "supporter"]
     assert d.source == "failed-esconv"
@@ -56,18 +64,24 @@ def test_numbers_missing_final_and_extra_keys(tmp_path):
     assert d.initial == 5.0 and math.isnan(d.final) and math.isnan(d.change)
 
 
-@pytest.mark.parametrize("records, expect", [
-    ("{not json", "not valid JSON"),
-    ({"a": 1}, "expected a JSON list"),
-    ([], "no dialogues"),
-    ([_dialogue(dialog=[])], "record 0, field 'dialog': empty dialogue"),
-    ([_dialogue(), _dialogue(dialog=[{"speaker": "bot", "content": "x"}])], "record 1, field 'dialog[0].speaker': unknown role 'bot'"),
-    ([_dialogue(survey_score={"seeker": {"initial_emotion_intensity": "7"}})], "field 'survey_score.seeker.initial_emotion_intensity': intensity '7' is outside"),
-    ([_dialogue(survey_score={"seeker": {"initial_emotion_intensity": "high"}})], "is not a number"),
-    ([_dialogue(emotion_type=None)], "field 'emotion_type': missing emotion"),
-    (["just a string"], "record 0: expected an object"),
-    ([_dialogue(dialog=[{"speaker": "seeker", "content": 3}])], "field 'dialog[0].content'"),
-])
+@pytest.mark.parametrize(
+    "records, expect",
+    [
+        ("{not json", "not valid JSON"),
+        ({"a": 1}, "expected a JSON list"),
+        ([], "no dialogues"),
+        ([_dialogue(dialog=[])], "record 0, field 'dialog': empty dialogue"),
+        ([_dialogue(), _dialogue(dialog=[{"speaker": "bot", "content": "x"}])], "record 1, field 'dialog[0].speaker': unknown role 'bot'"),
+        (
+            [_dialogue(survey_score={"seeker": {"initial_emotion_intensity": "7"}})],
+            "field 'survey_score.seeker.initial_emotion_intensity': intensity '7' is outside",
+        ),
+        ([_dialogue(survey_score={"seeker": {"initial_emotion_intensity": "high"}})], "is not a number"),
+        ([_dialogue(emotion_type=None)], "field 'emotion_type': missing emotion"),
+        (["just a string"], "record 0: expected an object"),
+        ([_dialogue(dialog=[{"speaker": "seeker", "content": 3}])], "field 'dialog[0].content'"),
+    ],
+)
 def test_malformed_files_name_file_record_and_field(tmp_path, records, expect):
     path = _write(tmp_path, records)
     with pytest.raises(D.DataError) as err:
@@ -94,8 +108,9 @@ def test_resolution_order(tmp_path):
     configured = _write(tmp_path, [_dialogue(), _dialogue()], "b.json")
     assert len(resolve_esconv([configured], explicit).dialogues) == 1
     # EMPATHY_STUDIO_ESCONV names the file explicitly, through Settings
-    settings = load_settings(env={"EMPATHY_STUDIO_ESCONV": str(explicit), "EMPATHY_STUDIO_CONFIG": str(tmp_path / "none.yaml")},
-                             esconv=(configured,))
+    settings = load_settings(
+        env={"EMPATHY_STUDIO_ESCONV": str(explicit), "EMPATHY_STUDIO_CONFIG": str(tmp_path / "none.yaml")}, esconv=(configured,)
+    )
     assert len(DataSources.from_settings(settings).esconv.dialogues) == 1
     assert len(resolve_esconv([tmp_path / "missing.json", configured]).dialogues) == 2
 

@@ -32,8 +32,13 @@ from .conftest import ROOT
 DATA = Path(__file__).resolve().parent / "data"
 RATER_EXPECTED = json.loads((DATA / "rater-tiny-expected.json").read_text())
 RETRAIN = json.loads((DATA / "retrain-expected.json").read_text())
-TEXTS = ["i am so sad and angry about my job", "i cannot sleep i am worried about the exam", "hello",
-         "my mother is not well and i feel lost and very tired", "thanks, i feel better today"]
+TEXTS = [
+    "i am so sad and angry about my job",
+    "i cannot sleep i am worried about the exam",
+    "hello",
+    "my mother is not well and i feel lost and very tired",
+    "thanks, i feel better today",
+]
 POSTS = ["i am so sad and lonely", "my job is making me anxious", "i cannot sleep since my mother is sick", "i feel lost and tired"]
 REPLIES = ["i am sorry you feel that way", "that sounds hard. what happened at work?", "ok", "you are not alone, i feel that too"]
 TOL = 1e-5

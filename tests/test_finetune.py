@@ -13,15 +13,16 @@ import pytest
 
 from empathy_studio.cli import build_parser, request_from_args
 from empathy_studio.errors import ConfigError, UserError
-from empathy_studio.training.request import TrainRequest, training_config
 from empathy_studio.tasks import TASKS, get_task
 from empathy_studio.training.config import PRESETS, RATER_PRESETS, SETTABLE, TrainConfig, check_overrides
+from empathy_studio.training.request import TrainRequest, training_config
 
 from .conftest import ROOT, save_tiny_model
 
-
-FAMILY_PHASES = {"seeker": {"loading", "training", "evaluating", "fitting heads", "calibrating", "testing"},
-                 "rater": {"loading", "training", "evaluating", "testing"}}
+FAMILY_PHASES = {
+    "seeker": {"loading", "training", "evaluating", "fitting heads", "calibrating", "testing"},
+    "rater": {"loading", "training", "evaluating", "testing"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -34,12 +35,22 @@ def test_estimate_and_training_run_the_same_batches_for_every_preset_of_both_fam
     if rater and not EPITOME.exists():
         pytest.skip("EPITOME is not beside the project (../shared/data)")
     monkeypatch.setitem(tiny_studio.registry.base, "tiny-bert", registry.ModelSpec("tiny-bert", "encoder", str(tiny_encoder)))
-    req = TrainRequest(model="tiny-bert" if rater else "tiny", task="empathy" if rater else "emotion-intensity", preset=name, max_steps=2,
-                       max_length=32 if rater else None, name=f"p-{name}")
+    req = TrainRequest(
+        model="tiny-bert" if rater else "tiny",
+        task="empathy" if rater else "emotion-intensity",
+        preset=name,
+        max_steps=2,
+        max_length=32 if rater else None,
+        name=f"p-{name}",
+    )
     estimate = tiny_studio.finetune.estimate(req)
     manifest = tiny_studio.train_and_register(req)
     trained = manifest["hyperparameters"]
-    assert (estimate["batch_size"], estimate["max_length"], estimate["epochs"]) == (trained["batch_size"], trained["max_length"], trained["epochs"])
+    assert (estimate["batch_size"], estimate["max_length"], estimate["epochs"]) == (
+        trained["batch_size"],
+        trained["max_length"],
+        trained["epochs"],
+    )
     assert estimate["estimated_seconds"] >= 0 and estimate["steps"] >= 1 and manifest["family"] == ("rater" if rater else "seeker")
     assert trained["freeze_encoder"] == PRESETS[name].get("freeze_encoder", False)
     if not trained["freeze_encoder"]:  # the steps the estimate counts are the optimiser steps the Trainer ran
@@ -62,22 +73,25 @@ def test_defaults_then_settings_then_preset_then_request(settings):
     assert training_config(TrainRequest(model="m", task="emotion"), settings, "enc").objective == "classify"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("batch_size", 0, "batch_size must be an integer from 1 to 4096, got 0"),
-    ("batch_size", 2.5, "batch_size must be an integer from 1 to 4096, got 2.5"),
-    ("epochs", 0, "epochs must be a number above 0, at most 10000, got 0"),
-    ("epochs", float("nan"), "epochs must be a number above 0"),
-    ("learning_rate", -1e-5, "learning_rate must be a number above 0, at most 1"),
-    ("max_length", 100_000, "max_length must be an integer from 8 to 8192"),
-    ("seed", -1, "seed must be an integer from 0"),
-    ("min_annotators", 0, "min_annotators must be an integer from 1"),
-    ("task", "poetry", "task must be one of emotion-intensity"),
-    ("policy", "everything", "policy must be one of gold"),
-    ("report_to", "mlflow", "report_to must be one of none, trackio"),
-    ("name", "../../x", "model name '../../x' is not allowed"),
-    ("name", ".hidden", "is not allowed"),
-    ("name", "a/b", "is not allowed"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("batch_size", 0, "batch_size must be an integer from 1 to 4096, got 0"),
+        ("batch_size", 2.5, "batch_size must be an integer from 1 to 4096, got 2.5"),
+        ("epochs", 0, "epochs must be a number above 0, at most 10000, got 0"),
+        ("epochs", float("nan"), "epochs must be a number above 0"),
+        ("learning_rate", -1e-5, "learning_rate must be a number above 0, at most 1"),
+        ("max_length", 100_000, "max_length must be an integer from 8 to 8192"),
+        ("seed", -1, "seed must be an integer from 0"),
+        ("min_annotators", 0, "min_annotators must be an integer from 1"),
+        ("task", "poetry", "task must be one of emotion-intensity"),
+        ("policy", "everything", "policy must be one of gold"),
+        ("report_to", "mlflow", "report_to must be one of none, trackio"),
+        ("name", "../../x", "model name '../../x' is not allowed"),
+        ("name", ".hidden", "is not allowed"),
+        ("name", "a/b", "is not allowed"),
+    ],
+)
 def test_the_request_refuses_what_no_path_may_accept(field, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")) as err:
         TrainRequest(model="minilm", **{field: value})
@@ -85,9 +99,26 @@ def test_the_request_refuses_what_no_path_may_accept(field, value, message):
 
 
 def test_the_cli_refuses_the_same_values_with_the_same_message(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "train", "--model", "minilm", "--batch-size", "0",
-                          "--models-dir", str(tmp_path / "m"), "--db", str(tmp_path / "db.sqlite")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "empathy_studio.cli",
+            "train",
+            "--model",
+            "minilm",
+            "--batch-size",
+            "0",
+            "--models-dir",
+            str(tmp_path / "m"),
+            "--db",
+            str(tmp_path / "db.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert res.returncode == 2 and res.stderr.strip() == "empathy-studio: error: batch_size must be an integer from 1 to 4096, got 0"
     assert not (tmp_path / "m").exists()  # refused before any work
 
@@ -96,10 +127,25 @@ def test_every_request_field_is_a_train_option_and_parses_back():
     train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
     dests = {a.dest for a in train._actions}
     assert {f.name for f in dataclasses.fields(TrainRequest)} <= dests
-    args = build_parser().parse_args(["train", "--model", "minilm", "--epochs", "3", "--balanced", "--report-to", "trackio",
-                                      "--task", "emotion", "--min-annotators", "2"])
-    assert request_from_args(args) == TrainRequest(model="minilm", epochs=3.0, balanced=True, report_to="trackio", task="emotion",
-                                                   min_annotators=2)
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--model",
+            "minilm",
+            "--epochs",
+            "3",
+            "--balanced",
+            "--report-to",
+            "trackio",
+            "--task",
+            "emotion",
+            "--min-annotators",
+            "2",
+        ]
+    )
+    assert request_from_args(args) == TrainRequest(
+        model="minilm", epochs=3.0, balanced=True, report_to="trackio", task="emotion", min_annotators=2
+    )
     bare = request_from_args(build_parser().parse_args(["train", "--model", "minilm"]))
     assert bare == TrainRequest(model="minilm")  # options not given keep the dataclass defaults, defined once
 
@@ -140,17 +186,54 @@ def test_training_reports_named_phases_in_order(tiny_studio, tiny_encoder):
     events = []
     tiny_studio.train_and_register(TrainRequest(model="tiny-linear", max_steps=2, name="phases", max_length=32), progress=events.append)
     phases = list(dict.fromkeys(e.phase for e in events))
-    assert phases == ["tokenising", "training", "evaluating", "embedding", "fitting intensity heads", "calibrating", "testing", "publishing"]
+    assert phases == [
+        "tokenising",
+        "training",
+        "evaluating",
+        "embedding",
+        "fitting intensity heads",
+        "calibrating",
+        "testing",
+        "publishing",
+    ]
 
 
 def test_report_to_trackio_logs_offline_to_a_local_folder(tmp_path, tiny_encoder):
     pytest.importorskip("trackio", reason="trackio is the optional [tracking] extra")
     save_tiny_model(tiny_encoder, tmp_path / "models" / "tiny")
     env = {**os.environ, "TRACKIO_DIR": str(tmp_path / "trackio"), "HF_HUB_OFFLINE": "1"}
-    res = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "train", "--model", "tiny", "--name", "tracked", "--max-steps", "3",
-                          "--max-length", "32", "--batch-size", "4", "--report-to", "trackio", "--esconv", str(ROOT / "assets" / "demo_esconv.json"),
-                          "--models-dir", str(tmp_path / "models"), "--db", str(tmp_path / "db.sqlite"), "--json"],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "empathy_studio.cli",
+            "train",
+            "--model",
+            "tiny",
+            "--name",
+            "tracked",
+            "--max-steps",
+            "3",
+            "--max-length",
+            "32",
+            "--batch-size",
+            "4",
+            "--report-to",
+            "trackio",
+            "--esconv",
+            str(ROOT / "assets" / "demo_esconv.json"),
+            "--models-dir",
+            str(tmp_path / "models"),
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     dbs = list((tmp_path / "trackio").glob("*.db"))
     assert [p.stem for p in dbs] == ["empathy-studio"]

@@ -31,8 +31,11 @@ def test_too_little_text_is_said_once_and_nothing_is_drawn_for_it(live_app):
         html, probs, _, _ = c.predict("minilm-quick", "hi", api_name="/predict_text")
         assert "Too little text to read: 1 word," in html and _plot(probs) is None
         hidden = studio.hidden_from(None)  # other tests' blind campaigns: their dialogues are not for anonymous callers
-        d = next(d for d in studio.esconv.dialogues if d.dialogue_id not in hidden and len(d.seeker_turns[0].split()) < 16
-                 and len(d.seeker_text.split()) >= 16)
+        d = next(
+            d
+            for d in studio.esconv.dialogues
+            if d.dialogue_id not in hidden and len(d.seeker_turns[0].split()) < 16 and len(d.seeker_text.split()) >= 16
+        )
         html, probs, traj, _ = c.predict("minilm-quick", d.dialogue_id, api_name="/explore_dialogue")
         fig = _plot(traj)
         first = [t["y"][0] for t in fig["data"] if t.get("name", "").startswith("predicted")]
@@ -46,7 +49,9 @@ def test_a_word_explanation_starts_from_the_average_seeker_and_adds_up(live_app)
     import re
 
     url, studio = live_app
-    html = Client(url, verbose=False).predict("minilm-quick", "I failed my exam and I feel worthless and alone", api_name="/predict_text")[0]
+    html = Client(url, verbose=False).predict("minilm-quick", "I failed my exam and I feel worthless and alone", api_name="/predict_text")[
+        0
+    ]
     base = studio.intensity_baseline("minilm-quick")
     assert set(base) == {"initial", "final", "change"} and "average seeker" in html and "= −0.89 other words" not in html
     pred = studio.predict_texts("minilm-quick", ["I failed my exam and I feel worthless and alone"])[0].to_dict()
@@ -66,8 +71,9 @@ def test_an_export_carries_item_kinds_gold_text_the_suggestion_shown_history_and
 
     url, studio = live_app
     admin = studio.annotation.login("admin", "adminpw")
-    studio.create_campaign(admin, CampaignRequest(name="export-full", k=1, source="ids", ids="demo-13 demo-14 demo-15", calibration=1,
-                                                  blind=False))
+    studio.create_campaign(
+        admin, CampaignRequest(name="export-full", k=1, source="ids", ids="demo-13 demo-14 demo-15", calibration=1, blind=False)
+    )
     c = Client(url, verbose=False)
     sess = c.predict("ana", "anapw", {}, api_name="/sign_in")[2]
     view = c.predict("export-full", sess, api_name="/switch_campaign")
@@ -116,7 +122,9 @@ def test_analyze_downloads_hold_reliability_the_b_minus_a_table_probabilities_in
         shutil.copytree(Path(__file__).parent / "data" / "legacy-tiny", target)
     files = Client(url, verbose=False).predict("minilm-quick", "dl-tiny", "esconv", "test", False, api_name="/analyze_downloads")
     names = {Path(f).name: f for f in files}
-    assert {"minilm-quick-test-reliability.png", "minilm-quick-test-reliability.svg", "minilm-quick-vs-dl-tiny-test-comparison.csv"} <= set(names)
+    assert {"minilm-quick-test-reliability.png", "minilm-quick-test-reliability.svg", "minilm-quick-vs-dl-tiny-test-comparison.csv"} <= set(
+        names
+    )
     preds = list(csv.DictReader(open(names["minilm-quick-test-predictions.csv"], encoding="utf-8")))
     head = set(preds[0])
     assert {"split", "prob_anger", "prob_sadness", "pred_initial_lo80", "pred_initial_hi80", "pred_final_hi90"} <= head
@@ -159,12 +167,17 @@ def test_smaller_things_rename_my_ratings_order_legends_and_the_first_admin_comm
     stamp = table["data"][0][table["headers"].index("updated")]
     assert len(stamp) == 16 and "T" not in stamp  # "2026-12-02 09:41", the browser's own time
     d = studio.dialogue("demo-0")
-    assert "the number is the empathy score" in dialogue_html(d, ratings={1: {"pred_levels": {"emotional_reactions": "weak"}, "pred_score": 0.27}})
-    assert "the number is the empathy score" in pair_html("p:1", "post", "reply", {"pred_levels": {"interpretations": "strong"}, "pred_score": 0.5}, "r")
+    assert "the number is the empathy score" in dialogue_html(
+        d, ratings={1: {"pred_levels": {"emotional_reactions": "weak"}, "pred_score": 0.27}}
+    )
+    assert "the number is the empathy score" in pair_html(
+        "p:1", "post", "reply", {"pred_levels": {"interpretations": "strong"}, "pred_score": 0.5}, "r"
+    )
     models = c.predict(api_name="/models")
     assert {"test metric", "measured on"} <= set(models["headers"]) and "default" not in models["headers"]
     quick = next(r for r in models["data"] if r[0].startswith("minilm-quick"))
     assert quick[models["headers"].index("measured on")].startswith("esconv test, n = ")
     command = studio.first_admin_command()
-    assert "annotators add --name admin" in command and (command.startswith("empathy-studio") or shutil.which(command.split()[0])
-                                                         or Path(command.split()[0]).exists())
+    assert "annotators add --name admin" in command and (
+        command.startswith("empathy-studio") or shutil.which(command.split()[0]) or Path(command.split()[0]).exists()
+    )

@@ -70,13 +70,15 @@ def test_exit_on_failure_blocks_with_the_reason(gated):
 def test_bad_gates_are_refused_and_write_nothing(gated):
     s, root, train, test = gated
     before = len(s.store.audit_log())
-    for q, a, message in (({"items": [], "rule": "exact"}, None, "needs practice items"),
-                          ({"items": test[:1], "threshold": 1.5}, None, "threshold"),
-                          ({"items": test[:1], "attempts": 0}, None, "attempts"),
-                          ({"items": [train[0]]}, None, "an item of the campaign itself"),
-                          ({"items": ["nope"]}, None, "not a dialogue"),
-                          (None, {"warn_after": 3, "pause_after": 2}, "pause comes after the warning"),
-                          (None, {"warn_after": 0, "pause_after": 2}, "warn_after")):
+    for q, a, message in (
+        ({"items": [], "rule": "exact"}, None, "needs practice items"),
+        ({"items": test[:1], "threshold": 1.5}, None, "threshold"),
+        ({"items": test[:1], "attempts": 0}, None, "attempts"),
+        ({"items": [train[0]]}, None, "an item of the campaign itself"),
+        ({"items": ["nope"]}, None, "not a dialogue"),
+        (None, {"warn_after": 3, "pause_after": 2}, "pause comes after the warning"),
+        (None, {"warn_after": 0, "pause_after": 2}, "warn_after"),
+    ):
         with pytest.raises((ConfigError, InputError, NotFound), match=message):
             s.set_rater_gates(root, "gated", q, a)
     with pytest.raises(ConfigError, match="rushed threshold"):
@@ -98,7 +100,12 @@ def test_missed_gold_checks_warn_then_pause_and_an_admin_reinstates(tiny_studio)
     s.set_rater_gates(root, "attentive", None, {"warn_after": 1, "pause_after": 2})
     golds = [s.store.item(i) for i in train[:4]]
     far = lambda g: 1 if g >= 3 else 5  # noqa: E731
-    assert s.annotation.rate(ana, golds[0]["id"], round(golds[0]["gold_initial"]), round(golds[0]["gold_final"]), campaign="attentive")["attention"] is None
+    assert (
+        s.annotation.rate(ana, golds[0]["id"], round(golds[0]["gold_initial"]), round(golds[0]["gold_final"]), campaign="attentive")[
+            "attention"
+        ]
+        is None
+    )
     warned = s.annotation.rate(ana, golds[1]["id"], far(golds[1]["gold_initial"]), 3, campaign="attentive")["attention"]
     assert "Attention check missed" in warned and "expected answer was initial" in warned
     paused = s.annotation.rate(ana, golds[2]["id"], far(golds[2]["gold_initial"]), 3, campaign="attentive")["attention"]
@@ -151,12 +158,16 @@ def test_empathy_practice_compares_levels_exactly_and_a_qwk_rule_scores_an_attem
     ref = reference_of(pair, "empathy")
     assert ref == {"emotional_reactions": 1, "interpretations": 0, "explorations": 2}
     assert agrees(ref, ref) and not agrees({**ref, "explorations": 1}, ref)  # levels are exact, not within one
-    assert "EPITOME's gold" in feedback({**ref, "explorations": 1}, ref, "empathy") and "does not agree" in feedback({**ref, "explorations": 1}, ref, "empathy")
+    assert "EPITOME's gold" in feedback({**ref, "explorations": 1}, ref, "empathy") and "does not agree" in feedback(
+        {**ref, "explorations": 1}, ref, "empathy"
+    )
     assert reference_of({"gold_initial": None, "gold_final": 2.0}, "intensity") is None
     assert reference_of({"gold_initial": 4.0, "gold_final": 2.0}, "intensity", {"initial": 5, "final": 1}) == {"initial": 5, "final": 1}
     q = Qualification(("a", "b", "c"), rule="qwk", threshold=0.5, attempts=1, on_fail="exit")
-    rows = [{"item_id": i, "attempt": 1, "vals": {"initial": v, "final": v}, "reference": {"initial": r, "final": r}}
-            for i, v, r in (("a", 1, 1), ("b", 3, 3), ("c", 5, 4))]
+    rows = [
+        {"item_id": i, "attempt": 1, "vals": {"initial": v, "final": v}, "reference": {"initial": r, "final": r}}
+        for i, v, r in (("a", 1, 1), ("b", 3, 3), ("c", 5, 4))
+    ]
     assert standing(q, rows)["passed"]
     rows[2]["vals"] = {"initial": 1, "final": 1}
     state = standing(q, rows)

@@ -30,8 +30,9 @@ def cli(*args: str, env: dict | None = None, user: str | None = None) -> subproc
     cmd = [sys.executable, "-m", "empathy_studio.cli", *args]
     if user:
         cmd = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    )
 
 
 def one_line(res: subprocess.CompletedProcess, code: int = 2) -> str:
@@ -45,8 +46,21 @@ def one_line(res: subprocess.CompletedProcess, code: int = 2) -> str:
 
 @pytest.mark.parametrize("name", ["../../x", "/tmp/abs-model", "a/b", ".hidden", "x" * 65, "ok\nname", ""])
 def test_model_names_are_checked_before_any_work(tmp_path, name):
-    res = cli("train", "--model", "minilm", "--name", name, "--max-steps", "1", "--models-dir", str(tmp_path / "models"),
-              "--db", str(tmp_path / "db.sqlite"), "--esconv", str(DEMO_PATH))
+    res = cli(
+        "train",
+        "--model",
+        "minilm",
+        "--name",
+        name,
+        "--max-steps",
+        "1",
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--db",
+        str(tmp_path / "db.sqlite"),
+        "--esconv",
+        str(DEMO_PATH),
+    )
     assert "is not allowed" in one_line(res)
     assert not (tmp_path / "models").exists() and not Path("/tmp/abs-model").exists() and not (tmp_path / "x").exists()
 
@@ -61,13 +75,16 @@ def test_a_derived_name_from_an_odd_file_name_stays_inside(tiny_studio, tmp_path
 # -- accounts ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, message", [
-    ("ana\u200b", "invisible or control character (U+200B)"),
-    ("ana\u202egnp", "U+202E"),
-    ("ana\nben", "U+000A"),
-    ("a" * 100_000, "100,000 characters; the limit is 64"),
-    ("   ", "annotator name is empty"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("ana\u200b", "invisible or control character (U+200B)"),
+        ("ana\u202egnp", "U+202E"),
+        ("ana\nben", "U+000A"),
+        ("a" * 100_000, "100,000 characters; the limit is 64"),
+        ("   ", "annotator name is empty"),
+    ],
+)
 def test_look_alike_and_hostile_account_names_are_refused(fresh_db, name, message):
     fresh_db.add_annotator("ana", "annotator", "pw")
     with pytest.raises(StoreError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
@@ -133,13 +150,16 @@ def test_sign_in_backs_off_per_account_and_per_address(fresh_db):
 # -- databases and files ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["annotators", "add", "--name", "ana"], ["ratings", "export", "--out", "x.csv"],
-                                     ["ratings", "agreement"], ["serve", "--port", "1"]])
+@pytest.mark.parametrize(
+    "command",
+    [["annotators", "add", "--name", "ana"], ["ratings", "export", "--out", "x.csv"], ["ratings", "agreement"], ["serve", "--port", "1"]],
+)
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, command):
     fake = tmp_path / "notes.sqlite"
     fake.write_text("these are my notes, not a database\n" * 10)
-    line = one_line(cli(*command, "--db", str(fake), "--esconv", str(DEMO_PATH)) if command[0] == "serve"
-                    else cli(*command, "--db", str(fake)))
+    line = one_line(
+        cli(*command, "--db", str(fake), "--esconv", str(DEMO_PATH)) if command[0] == "serve" else cli(*command, "--db", str(fake))
+    )
     assert line == f"empathy-studio: error: {fake}: not an SQLite database"
     assert fake.read_text().startswith("these are my notes")  # untouched
 
@@ -147,8 +167,12 @@ def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, command):
 def _can_run_as_nobody() -> bool:
     if shutil.which("setpriv") is None:
         return False
-    probe = subprocess.run(["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups", sys.executable, "-c", "import empathy_studio"],
-                           capture_output=True, cwd=ROOT, timeout=60)
+    probe = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups", sys.executable, "-c", "import empathy_studio"],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     return probe.returncode == 0
 
 
@@ -170,8 +194,10 @@ def test_read_only_database_and_folder_as_a_normal_user():
     shutil.rmtree(tmp_path)
 
 
-@pytest.mark.parametrize("command", [["predict", "--model", "minilm-quick", "--file"], ["evaluate", "--model", "zeror", "--dataset"],
-                                     ["serve", "--port", "1", "--esconv"]])
+@pytest.mark.parametrize(
+    "command",
+    [["predict", "--model", "minilm-quick", "--file"], ["evaluate", "--model", "zeror", "--dataset"], ["serve", "--port", "1", "--esconv"]],
+)
 def test_deeply_nested_json_is_one_line(tmp_path, command):
     deep = tmp_path / "deep.json"
     deep.write_text(DEEP)
@@ -183,21 +209,24 @@ def test_a_file_too_small_for_the_split_says_how_small(tmp_path):
     three = tmp_path / "three.json"
     three.write_text(json.dumps(json.loads(DEMO_PATH.read_text())[:3]))
     line = one_line(cli("serve", "--port", "1", "--esconv", str(three), "--db", str(tmp_path / "db.sqlite")))
-    assert line == (f"empathy-studio: error: {three}: 3 labelled records; the paper's split (70% train, 10% val, 20% test) "
-                    "needs at least 10")
+    assert line == (
+        f"empathy-studio: error: {three}: 3 labelled records; the paper's split (70% train, 10% val, 20% test) needs at least 10"
+    )
 
 
 def test_csv_import_rejects_bad_rows_by_number_and_keeps_the_good(tmp_path):
     db = ["--db", str(tmp_path / "db.sqlite")]
     assert cli("annotators", "add", "--name", "ana", "--password", "pw", *db).returncode == 0
     src = tmp_path / "in.csv"
-    src.write_text("annotator,item_id,initial,final,note\n"
-                   "ana,demo-0,4,2,fine\n"
-                   "ana,demo-1,nan,2,\n"
-                   "ana,demo-2,inf,2,\n"
-                   f"ana,demo-3,3,2,{'x' * 1_000_000}\n"
-                   "ana,demo-4,3,-inf,\n"
-                   "ana,demo-5,3,1,also fine\n")
+    src.write_text(
+        "annotator,item_id,initial,final,note\n"
+        "ana,demo-0,4,2,fine\n"
+        "ana,demo-1,nan,2,\n"
+        "ana,demo-2,inf,2,\n"
+        f"ana,demo-3,3,2,{'x' * 1_000_000}\n"
+        "ana,demo-4,3,-inf,\n"
+        "ana,demo-5,3,1,also fine\n"
+    )
     reports = []
     for extra in (["--dry-run"], []):
         res = cli("ratings", "import", "--file", str(src), "--json", "--esconv", str(DEMO_PATH), *extra, *db)
@@ -209,7 +238,8 @@ def test_csv_import_rejects_bad_rows_by_number_and_keeps_the_good(tmp_path):
         (2, "initial intensity must be an integer from 1 to 5, got 'nan'"),
         (3, "initial intensity must be an integer from 1 to 5, got 'inf'"),
         (4, "note is 1,000,000 characters; the limit is 5,000"),
-        (5, "final intensity must be an integer from 1 to 5, got '-inf'")]
+        (5, "final intensity must be an integer from 1 to 5, got '-inf'"),
+    ]
     store = Store(tmp_path / "db.sqlite")
     assert [(r["item_id"], r["note"]) for r in store.ratings()] == [("demo-0", "fine"), ("demo-5", "also fine")]
     store.close()
@@ -226,14 +256,17 @@ def test_upload_errors_name_the_file_not_the_servers_upload_folder(tmp_path, set
     studio.store.close()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batch-size", "0"], "batch_size must be an integer from 1 to 4096, got 0"),
-    (["--epochs", "-1"], "epochs must be a number above 0, at most 10000, got -1.0"),
-    (["--max-length", "4"], "max_length must be an integer from 8 to 8192, got 4"),
-    (["--learning-rate", "0"], "learning_rate must be a number above 0, at most 1, got 0.0"),
-    (["--seed", "-5"], "seed must be an integer from 0 to 4294967295, got -5"),
-    (["--min-annotators", "0"], "min_annotators must be an integer from 1 to 10000, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch-size", "0"], "batch_size must be an integer from 1 to 4096, got 0"),
+        (["--epochs", "-1"], "epochs must be a number above 0, at most 10000, got -1.0"),
+        (["--max-length", "4"], "max_length must be an integer from 8 to 8192, got 4"),
+        (["--learning-rate", "0"], "learning_rate must be a number above 0, at most 1, got 0.0"),
+        (["--seed", "-5"], "seed must be an integer from 0 to 4294967295, got -5"),
+        (["--min-annotators", "0"], "min_annotators must be an integer from 1 to 10000, got 0"),
+    ],
+)
 def test_out_of_range_training_options_are_refused(tmp_path, args, message):
     line = one_line(cli("train", "--model", "minilm", *args, "--db", str(tmp_path / "db.sqlite"), "--models-dir", str(tmp_path / "m")))
     assert line == f"empathy-studio: error: {message}"
@@ -250,7 +283,8 @@ SERVER = textwrap.dedent("""
     studio = Studio(settings)
     studio.start()
     root = studio.annotation.login("root", "pw")
-    job = studio.submit_training(root, TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="orphan", max_length=32, batch_size=8))
+    req = TrainRequest(model="tiny", epochs=2000, preset="paper", patience=0, name="orphan", max_length=32, batch_size=8)
+    job = studio.submit_training(root, req)
     print(job, flush=True)
     signal.pause()  # a server until it is killed
 """)
@@ -262,7 +296,9 @@ def test_a_job_dies_with_its_server_and_the_queue_moves_on(tmp_path, tiny_encode
     store = Store(db)
     store.add_annotator("root", "admin", "pw")
     store.close()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(models), str(db), str(DEMO_PATH)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(models), str(db), str(DEMO_PATH)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     job_id = int(server.stdout.readline())
     store = Store(db)
     assert wait_for(lambda: (store.job(job_id)["progress"] or 0) > 0, timeout=120)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from empathy_studio import data as D
-from empathy_studio.models.seeker_predictor import Predictor
 from empathy_studio.labels import ESCONV_EMOTIONS
 from empathy_studio.models.seeker import save
+from empathy_studio.models.seeker_predictor import Predictor
 from empathy_studio.registry import Registry, bundled_minilm_path
 from empathy_studio.training.config import TrainConfig
 from empathy_studio.training.families import FAMILIES
@@ -28,8 +28,17 @@ def test_minilm_fine_tune_loss_falls_and_round_trips_exactly(tmp_path):
         if event.phase == "training" and event.loss is not None:
             losses.append(event.loss)
 
-    cfg = TrainConfig(encoder=str(bundled_minilm_path()), epochs=6, batch_size=8, max_length=128, learning_rate=1e-4, head_learning_rate=3e-3,
-                      warmup=0, patience=0, output_dir=str(tmp_path / "trainer"))
+    cfg = TrainConfig(
+        encoder=str(bundled_minilm_path()),
+        epochs=6,
+        batch_size=8,
+        max_length=128,
+        learning_rate=1e-4,
+        head_learning_rate=3e-3,
+        warmup=0,
+        patience=0,
+        output_dir=str(tmp_path / "trainer"),
+    )
     res = train(cfg, FAMILIES["seeker"], TrainData(train_ex, train_ex[:8], ESCONV_EMOTIONS), [record])
     evals = [h["eval_loss"] for h in res.history]
     assert evals[-1] < evals[0], evals

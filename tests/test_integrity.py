@@ -12,7 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from empathy_studio.errors import StoreError
 from empathy_studio.store import CLAIM_TTL_S, Store, is_empty_database
@@ -64,13 +66,22 @@ def test_a_save_after_the_claim_expired_cannot_push_past_k(fresh_db):
     assert [r["initial"] for r in s.ratings(campaign_id=cid)] == [5]
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["claim", "claim-expired", "save", "save-again", "undo", "back", "skip", "reload"]),
-                         st.integers(0, len(ANNOTATORS) - 1), st.integers(1, 5)), min_size=1, max_size=40)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["claim", "claim-expired", "save", "save-again", "undo", "back", "skip", "reload"]),
+        st.integers(0, len(ANNOTATORS) - 1),
+        st.integers(1, 5),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 _LEFT_ORACLE = (  # what each annotator can still be given, counted item by item (the query progress used before)
-    "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN (SELECT item_id FROM ratings WHERE annotator_id = ? "
+    "SELECT count(*) FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.item_id NOT IN (SELECT item_id FROM ratings WHERE "
+    "annotator_id = ? "
     "AND campaign_id = ci.campaign_id AND removed = 0) AND (ci.kind != 'item' OR (SELECT count(*) FROM assignments a WHERE a.campaign_id = "
-    "ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND (a.done = 1 OR a.expires > ?)) < ?)")
+    "ci.campaign_id AND a.item_id = ci.item_id AND a.annotator_id != ? AND (a.done = 1 OR a.expires > ?)) < ?)"
+)
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -165,10 +176,17 @@ def test_seconds_on_an_item_count_from_when_it_was_on_screen_not_from_the_claim(
 
 
 def _dialogues(text: str, n: int = 3) -> list[dict]:
-    return [{"emotion_type": "sadness", "problem_type": "p", "situation": "s", "dialogue_id": f"d{i}",
-             "survey_score": {"seeker": {"initial_emotion_intensity": "4", "final_emotion_intensity": "2"}},
-             "dialog": [{"speaker": "seeker", "content": f"{text} {i}"}, {"speaker": "supporter", "content": "I hear you."}]}
-            for i in range(n)]
+    return [
+        {
+            "emotion_type": "sadness",
+            "problem_type": "p",
+            "situation": "s",
+            "dialogue_id": f"d{i}",
+            "survey_score": {"seeker": {"initial_emotion_intensity": "4", "final_emotion_intensity": "2"}},
+            "dialog": [{"speaker": "seeker", "content": f"{text} {i}"}, {"speaker": "supporter", "content": "I hear you."}],
+        }
+        for i in range(n)
+    ]
 
 
 def test_creating_a_campaign_under_an_existing_name_changes_none_of_its_items(tiny_studio, tmp_path):
@@ -205,10 +223,20 @@ def test_a_child_never_creates_the_database(tmp_path):
     with pytest.raises(StoreError, match="only the server creates it"):
         Store(path, create=False)
     assert not path.exists()
-    env = {**os.environ, "EMPATHY_STUDIO_DB_PATH": str(path), "EMPATHY_STUDIO_MODELS_DIR": str(tmp_path / "models"),
-           "EMPATHY_STUDIO_SERVER_PID": str(os.getpid())}
-    out = subprocess.run([sys.executable, "-m", "empathy_studio.cli", "warm", "--model", "minilm-quick"], env=env, capture_output=True,
-                         text=True, timeout=300, cwd=ROOT)
+    env = {
+        **os.environ,
+        "EMPATHY_STUDIO_DB_PATH": str(path),
+        "EMPATHY_STUDIO_MODELS_DIR": str(tmp_path / "models"),
+        "EMPATHY_STUDIO_SERVER_PID": str(os.getpid()),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "empathy_studio.cli", "warm", "--model", "minilm-quick"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert out.returncode == 2 and "only the server creates it" in out.stderr
     assert not path.exists()
 
@@ -216,8 +244,10 @@ def test_a_child_never_creates_the_database(tmp_path):
 def test_a_warm_child_whose_server_died_while_it_started_leaves_at_once(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that is no longer our parent: the server died before the child looked
-    script = ("import threading; from empathy_studio.jobs import exit_with_parent; "
-              f"exit_with_parent({dead.pid}, every=0.1); threading.Event().wait(60)")  # idle until the watch ends it
+    script = (
+        "import threading; from empathy_studio.jobs import exit_with_parent; "
+        f"exit_with_parent({dead.pid}, every=0.1); threading.Event().wait(60)"
+    )  # idle until the watch ends it
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, cwd=ROOT)
     assert out.returncode == 143 and time.monotonic() - t0 < 30
@@ -253,15 +283,31 @@ def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     from empathy_studio.data import DEMO_PATH
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMPATHY_STUDIO_ESCONV": str(DEMO_PATH)}
-    return subprocess.run([sys.executable, "-m", "empathy_studio.cli", *args, "--db", str(tmp_path / "cli.sqlite"), "--models-dir",
-                           str(tmp_path / "models")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "empathy_studio.cli", *args, "--db", str(tmp_path / "cli.sqlite"), "--models-dir", str(tmp_path / "models")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_cli_small_inputs_are_one_line_and_exit_2(tmp_path):
     empty = tmp_path / "pairs.jsonl"
     empty.write_text("")
-    res = _cli("score", "--task", "empathy", "--model", "minilm-rater-quick", "--input", str(empty), "--output", str(tmp_path / "o.parquet"),
-               tmp_path=tmp_path)
+    res = _cli(
+        "score",
+        "--task",
+        "empathy",
+        "--model",
+        "minilm-rater-quick",
+        "--input",
+        str(empty),
+        "--output",
+        str(tmp_path / "o.parquet"),
+        tmp_path=tmp_path,
+    )
     assert res.returncode == 2 and "the file is empty" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "models").exists()  # refused before any model was built
     for out, message in ((tmp_path, "is a folder"), (empty / "x.csv", "cannot write the export")):
@@ -272,6 +318,8 @@ def test_cli_small_inputs_are_one_line_and_exit_2(tmp_path):
 
 
 def test_cli_creates_a_campaign_on_a_database_no_server_opened(tmp_path):
-    res = _cli("campaigns", "create", "--name", "fresh", "--source", "ids", "--ids", "demo-0,demo-1", "--k", "1", "--json", tmp_path=tmp_path)
+    res = _cli(
+        "campaigns", "create", "--name", "fresh", "--source", "ids", "--ids", "demo-0,demo-1", "--k", "1", "--json", tmp_path=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert [r["items"] for r in json.loads(res.stdout) if r["name"] == "fresh"] == [2]

@@ -56,7 +56,7 @@ def test_cancel_mid_run_leaves_cancelled_and_no_model(studio):
     job = studio.store.job(job_id)
     # the child is started with its job id alone; its request comes from the row, its settings from the environment
     args = [a.decode() for a in Path(f"/proc/{job['pid']}/cmdline").read_bytes().split(b"\0") if a]
-    assert args[args.index("empathy_studio.cli"):] == ["empathy_studio.cli", "train", "--job-id", str(job_id)]
+    assert args[args.index("empathy_studio.cli") :] == ["empathy_studio.cli", "train", "--job-id", str(job_id)]
     assert job["phase"].startswith(("training (epoch ", "evaluating (after epoch "))  # the training loop, named
     assert studio.jobs.cancel(root, job_id, grace=2) == "cancelled"
     job = studio.jobs.wait(job_id, timeout=30)
@@ -151,7 +151,8 @@ def test_a_rater_job_through_the_runner_ends_succeeded_and_says_its_own_metrics(
     hook.mkdir()  # the child learns the tiny encoder's registry row the way this process does
     (hook / "sitecustomize.py").write_text(
         "import os\nif os.environ.get('EMPATHY_STUDIO_TINY_ENCODER'):\n    from empathy_studio import registry as r\n"
-        "    r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER'])\n")
+        "    r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER'])\n"
+    )
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("EMPATHY_STUDIO_TINY_ENCODER", str(tiny_encoder))
     studio.registry.base["tiny-bert"] = registry.ModelSpec("tiny-bert", "encoder", str(tiny_encoder))

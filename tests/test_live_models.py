@@ -43,8 +43,11 @@ def test_admins_set_the_default_rename_and_delete_with_the_name_rule(tiny_studio
     root, ana = tiny_studio.annotation.login("root", "pw"), tiny_studio.annotation.login("ana", "pw")
     save_tiny_model(tiny_encoder, tiny_studio.settings.models_dir / "tiny-b")
     tiny_studio.split_predictions("tiny-b", "test")
-    for call in (lambda: tiny_studio.set_default_model(ana, "tiny-b"), lambda: tiny_studio.rename_model(ana, "tiny-b", "x"),
-                 lambda: tiny_studio.delete_model(None, "tiny-b")):
+    for call in (
+        lambda: tiny_studio.set_default_model(ana, "tiny-b"),
+        lambda: tiny_studio.rename_model(ana, "tiny-b", "x"),
+        lambda: tiny_studio.delete_model(None, "tiny-b"),
+    ):
         with pytest.raises(PermissionDenied):
             call()
     assert tiny_studio.set_default_model(root, "tiny-b") == "tiny-b" and tiny_studio.default_model() == "tiny-b"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from empathy_studio.metrics import (bootstrap_alpha, evaluate_predictions, icc2, krippendorff_alpha, pairwise_qwk,
-                                    regression_metrics)
+from empathy_studio.metrics import bootstrap_alpha, evaluate_predictions, icc2, krippendorff_alpha, pairwise_qwk, regression_metrics
 
 CONTRACT = ["f1_weighted", "recall_weighted", "accuracy", "f1_macro"] + [
-    f"{k}_{t}" for t in ("initial", "final", "change") for k in ("mse", "mae", "pearson", "pearson_p", "spearman", "n")]
+    f"{k}_{t}" for t in ("initial", "final", "change") for k in ("mse", "mae", "pearson", "pearson_p", "spearman", "n")
+]
 
 
 def test_evaluate_keys_and_nan_masking():
@@ -104,10 +103,16 @@ def test_paired_bootstrap_of_two_models_on_the_same_items():
     emotions = rng.choice(["anger", "fear", "shame"], 200)
 
     def rows(noise: float, wrong_every: int):
-        return [{"item_id": f"i{k}", "gold_emotion": e, "pred_emotion": e if k % wrong_every else "fear",
-                 **{f"gold_{t}": g for t in ("initial", "final", "change")},
-                 **{f"pred_{t}": g + rng.normal(0, noise) for t in ("initial", "final", "change")}}
-                for k, (g, e) in enumerate(zip(gold, emotions))]
+        return [
+            {
+                "item_id": f"i{k}",
+                "gold_emotion": e,
+                "pred_emotion": e if k % wrong_every else "fear",
+                **{f"gold_{t}": g for t in ("initial", "final", "change")},
+                **{f"pred_{t}": g + rng.normal(0, noise) for t in ("initial", "final", "change")},
+            }
+            for k, (g, e) in enumerate(zip(gold, emotions))
+        ]
 
     a, b = rows(1.0, 2), rows(0.3, 10)
     cmp = paired_bootstrap(a, b, n_boot=300)

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.linear_model import Ridge
 
-from empathy_studio.models.seeker_predictor import Predictor
-from empathy_studio.models.seeker import HeadConfig, build_model, load, save, select_emotion
 from empathy_studio.errors import ConfigError, ModelUnavailable
+from empathy_studio.models.seeker import HeadConfig, build_model, load, save, select_emotion
+from empathy_studio.models.seeker_predictor import Predictor
 from empathy_studio.training.config import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig, preset
 from empathy_studio.training.families import FAMILIES
 from empathy_studio.training.trainer import TrainData, train
-from sklearn.linear_model import Ridge
 
 LABELS = ["anger", "anxiety", "depression", "disgust", "fear", "sadness", "shame"]
 
@@ -126,8 +126,17 @@ def test_head_config_validates():
 
 def test_train_reduces_loss_and_reports_progress(tiny_encoder, tiny_examples, tmp_path):
     events = []
-    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=15, batch_size=4, max_length=32, learning_rate=1e-3, head_learning_rate=5e-3,
-                      warmup=0, patience=0, output_dir=str(tmp_path / "trainer"))
+    cfg = TrainConfig(
+        encoder=str(tiny_encoder),
+        epochs=15,
+        batch_size=4,
+        max_length=32,
+        learning_rate=1e-3,
+        head_learning_rate=5e-3,
+        warmup=0,
+        patience=0,
+        output_dir=str(tmp_path / "trainer"),
+    )
     res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS), [events.append])
     losses = [h["eval_loss"] for h in res.history]
     assert losses[-1] < losses[0]
@@ -150,8 +159,17 @@ def test_frozen_encoder_trains_only_heads(tiny_encoder, tiny_examples, tmp_path)
 
 
 def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_path):
-    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=30, batch_size=4, max_length=32, learning_rate=5e-3, head_learning_rate=5e-2,
-                      warmup=0, patience=2, output_dir=str(tmp_path / "trainer"))
+    cfg = TrainConfig(
+        encoder=str(tiny_encoder),
+        epochs=30,
+        batch_size=4,
+        max_length=32,
+        learning_rate=5e-3,
+        head_learning_rate=5e-2,
+        warmup=0,
+        patience=2,
+        output_dir=str(tmp_path / "trainer"),
+    )
     res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[4:], LABELS))
     best = min(h["eval_loss"] for h in res.history)
     assert res.best["eval_loss"] == best
@@ -159,11 +177,22 @@ def test_early_stopping_keeps_the_best_weights(tiny_encoder, tiny_examples, tmp_
 
 
 def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, tiny_examples, tmp_path):
-    cfg = preset("default", str(tiny_encoder), epochs=2, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
-                 lexical_intensity=False, output_dir=str(tmp_path / "trainer"))
+    cfg = preset(
+        "default",
+        str(tiny_encoder),
+        epochs=2,
+        batch_size=4,
+        max_length=32,
+        freeze_layers=1,
+        intensity_layer=1,
+        lexical_intensity=False,
+        output_dir=str(tmp_path / "trainer"),
+    )
     res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     bottom = res.model.encoder.encoder.layer[0]
-    assert not any(p.requires_grad for p in bottom.parameters()) and all(p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters())
+    assert not any(p.requires_grad for p in bottom.parameters()) and all(
+        p.requires_grad for p in res.model.encoder.encoder.layer[1].parameters()
+    )
     assert {r["alpha"] for r in res.extras["ridge"].values()} <= set(RIDGE_ALPHAS) and res.model.lexical is None
     p = Predictor(res.model, res.tokenizer, cache_size=0)
     texts = [e.text for e in tiny_examples]
@@ -179,8 +208,16 @@ def test_ridge_heads_read_the_chosen_layer_and_fit_in_closed_form(tiny_encoder, 
 
 
 def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, tiny_examples, tmp_path):
-    cfg = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
-                 output_dir=str(tmp_path / "trainer"))
+    cfg = preset(
+        "default",
+        str(tiny_encoder),
+        epochs=1,
+        batch_size=4,
+        max_length=32,
+        freeze_layers=1,
+        intensity_layer=1,
+        output_dir=str(tmp_path / "trainer"),
+    )
     res = train(cfg, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     lexical = res.model.lexical
     assert lexical is not None and {r["lexical_scale"] for r in res.extras["ridge"].values()} <= set(LEXICAL_SCALES)
@@ -211,8 +248,17 @@ def test_lexical_terms_join_the_ridge_heads_and_survive_save_load(tiny_encoder, 
     again = Predictor(*load(folder), cache_size=0).predict(texts)
     assert [x.intensity_raw for x in again] == [x.intensity_raw for x in p.predict(texts)]
 
-    off = preset("default", str(tiny_encoder), epochs=1, batch_size=4, max_length=32, freeze_layers=1, intensity_layer=1,
-                 lexical_intensity=False, output_dir=str(tmp_path / "trainer2"))
+    off = preset(
+        "default",
+        str(tiny_encoder),
+        epochs=1,
+        batch_size=4,
+        max_length=32,
+        freeze_layers=1,
+        intensity_layer=1,
+        lexical_intensity=False,
+        output_dir=str(tmp_path / "trainer2"),
+    )
     plain = train(off, FAMILIES["seeker"], TrainData(tiny_examples, tiny_examples[:4], LABELS))
     assert not (save(plain.model, plain.tokenizer, tmp_path / "plain") / "lexical.json").exists()
     with pytest.raises(ConfigError, match="needs ridge_intensity"):

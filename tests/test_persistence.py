@@ -62,15 +62,41 @@ def test_sigterm_snapshots_every_acknowledged_rating_and_a_restart_restores_them
     from .conftest import ROOT, free_port, wait_for
 
     remote, db = tmp_path / "remote", tmp_path / "disk" / "studio.sqlite"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMPATHY_STUDIO_SNAPSHOT_REPO": f"file://{remote}", "EMPATHY_STUDIO_SNAPSHOT_EVERY_MINUTES": "60",
-           "EMPATHY_STUDIO_SNAPSHOT_DEBOUNCE_SECONDS": "600", "EMPATHY_STUDIO_PERSISTENT_DIR": str(tmp_path / "no-volume"),
-           "EMPATHY_STUDIO_BUILD_STARTER": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "EMPATHY_STUDIO_SNAPSHOT_REPO": f"file://{remote}",
+        "EMPATHY_STUDIO_SNAPSHOT_EVERY_MINUTES": "60",
+        "EMPATHY_STUDIO_SNAPSHOT_DEBOUNCE_SECONDS": "600",
+        "EMPATHY_STUDIO_PERSISTENT_DIR": str(tmp_path / "no-volume"),
+        "EMPATHY_STUDIO_BUILD_STARTER": "false",
+    }
 
     def serve():
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "empathy_studio.cli", "serve", "--port", str(port), "--db", str(db), "--esconv",
-                                 str(DEMO_PATH), "--models-dir", str(tmp_path / "models"), "--auth", "ana:pw"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "empathy_studio.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(db),
+                "--esconv",
+                str(DEMO_PATH),
+                "--models-dir",
+                str(tmp_path / "models"),
+                "--auth",
+                "ana:pw",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
         def up() -> bool:
             try:

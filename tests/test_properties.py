@@ -21,21 +21,44 @@ from empathy_studio.errors import UserError
 from empathy_studio.names import check_name, inside
 from empathy_studio.store import Store
 
-SETTINGS = dict(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = dict(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=40), st.sampled_from(["<script>alert(1)</script>", "4", "5.0", "nan", "inf", "-1", "", "\u202e", "\x00"]))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=25)
-turn = st.fixed_dictionaries({"speaker": st.sampled_from(["seeker", "supporter", "speaker", "listener", "usr", "bot", 3, None]),
-                              "content": st.one_of(st.text(max_size=60), scalars)})
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(["<script>alert(1)</script>", "4", "5.0", "nan", "inf", "-1", "", "\u202e", "\x00"]),
+)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=25
+)
+turn = st.fixed_dictionaries(
+    {
+        "speaker": st.sampled_from(["seeker", "supporter", "speaker", "listener", "usr", "bot", 3, None]),
+        "content": st.one_of(st.text(max_size=60), scalars),
+    }
+)
 dialogue = st.fixed_dictionaries(
-    {"emotion_type": st.one_of(st.sampled_from(["anxiety", "anger", "nervousness", " Sadness "]), scalars),
-     "dialog": st.one_of(st.lists(turn, max_size=4), scalars),
-     "survey_score": st.one_of(st.fixed_dictionaries({"seeker": st.fixed_dictionaries(
-         {"initial_emotion_intensity": scalars, "final_emotion_intensity": scalars})}), scalars)},
-    optional={"situation": scalars, "problem_type": scalars, "dialogue_id": scalars})
+    {
+        "emotion_type": st.one_of(st.sampled_from(["anxiety", "anger", "nervousness", " Sadness "]), scalars),
+        "dialog": st.one_of(st.lists(turn, max_size=4), scalars),
+        "survey_score": st.one_of(
+            st.fixed_dictionaries(
+                {"seeker": st.fixed_dictionaries({"initial_emotion_intensity": scalars, "final_emotion_intensity": scalars})}
+            ),
+            scalars,
+        ),
+    },
+    optional={"situation": scalars, "problem_type": scalars, "dialogue_id": scalars},
+)
 
 
 def one_line(exc: BaseException) -> None:
@@ -58,8 +81,10 @@ def test_any_json_document_loads_or_says_why(tmp_path_factory, doc):
 
 
 @settings(**SETTINGS)
-@given(raw=st.one_of(st.binary(max_size=200), st.sampled_from([b"[" * 200_000, b'{"a":' * 100_000, b"\xff\xfe", b"[]", b"{}\n{}"])),
-       suffix=st.sampled_from([".json", ".jsonl", ".txt"]))
+@given(
+    raw=st.one_of(st.binary(max_size=200), st.sampled_from([b"[" * 200_000, b'{"a":' * 100_000, b"\xff\xfe", b"[]", b"{}\n{}"])),
+    suffix=st.sampled_from([".json", ".jsonl", ".txt"]),
+)
 def test_any_bytes_read_as_texts_or_say_why(tmp_path_factory, raw, suffix):
     path = tmp_path_factory.mktemp("raw") / f"file{suffix}"
     path.write_bytes(raw)
@@ -90,10 +115,16 @@ payload_values = st.one_of(scalars, st.lists(scalars, max_size=3), st.integers(1
 
 
 @settings(**SETTINGS)
-@given(initial=payload_values, final=payload_values, emotion=st.one_of(st.sampled_from(["fear", "joy", ""]), scalars),
-       confidence=payload_values, note=st.one_of(st.none(), st.text(max_size=30), st.just("x" * 5001), scalars),
-       turns=st.one_of(st.none(), st.lists(payload_values, max_size=3), scalars),
-       annotator=st.one_of(st.just("ana"), st.text(max_size=10)), item=st.one_of(st.sampled_from(["item-1", "item-9"]), st.text(max_size=8)))
+@given(
+    initial=payload_values,
+    final=payload_values,
+    emotion=st.one_of(st.sampled_from(["fear", "joy", ""]), scalars),
+    confidence=payload_values,
+    note=st.one_of(st.none(), st.text(max_size=30), st.just("x" * 5001), scalars),
+    turns=st.one_of(st.none(), st.lists(payload_values, max_size=3), scalars),
+    annotator=st.one_of(st.just("ana"), st.text(max_size=10)),
+    item=st.one_of(st.sampled_from(["item-1", "item-9"]), st.text(max_size=8)),
+)
 def test_any_rating_payload_is_stored_whole_or_not_at_all(store, initial, final, emotion, confidence, note, turns, annotator, item):
     before = _counts(store)
     try:
@@ -107,13 +138,14 @@ def test_any_rating_payload_is_stored_whole_or_not_at_all(store, initial, final,
 
 
 COLUMNS = ["annotator", "item_id", "initial", "final", "emotion", "confidence", "note", "turn_intensities"]
-cell = st.one_of(st.sampled_from(["ana", "item-2", "3", "4", "nan", "inf", "-inf", "1e400", "2.5", "<b>x</b>", "[1, 2]", "[[[", "", "fear"]),
-                 st.text(max_size=12))
+cell = st.one_of(
+    st.sampled_from(["ana", "item-2", "3", "4", "nan", "inf", "-inf", "1e400", "2.5", "<b>x</b>", "[1, 2]", "[[[", "", "fear"]),
+    st.text(max_size=12),
+)
 
 
 @settings(**SETTINGS)
-@given(rows=st.lists(st.lists(cell, min_size=len(COLUMNS), max_size=len(COLUMNS)), max_size=5), as_csv=st.booleans(),
-       create=st.booleans())
+@given(rows=st.lists(st.lists(cell, min_size=len(COLUMNS), max_size=len(COLUMNS)), max_size=5), as_csv=st.booleans(), create=st.booleans())
 def test_any_import_file_reports_per_row_and_a_dry_run_writes_nothing(store, tmp_path_factory, rows, as_csv, create):
     folder = tmp_path_factory.mktemp("imp")
     if as_csv:
@@ -139,7 +171,11 @@ def test_any_import_file_reports_per_row_and_a_dry_run_writes_nothing(store, tmp
 
 
 @settings(**SETTINGS)
-@given(name=st.one_of(st.text(max_size=80), st.sampled_from(["..", "../x", "/abs", "a/b", ".hidden", "ok-name_1.2", "x" * 64, "x" * 65, "a\\b"])))
+@given(
+    name=st.one_of(
+        st.text(max_size=80), st.sampled_from(["..", "../x", "/abs", "a/b", ".hidden", "ok-name_1.2", "x" * 64, "x" * 65, "a\\b"])
+    )
+)
 def test_any_name_is_a_safe_folder_name_or_refused(tmp_path_factory, name):
     folder = tmp_path_factory.mktemp("names")
     try:

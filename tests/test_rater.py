@@ -50,7 +50,9 @@ def test_soft_labels_move_mass_to_ordinal_neighbours_only():
 @pytest.mark.parametrize("arch,loss,score_loss", [("cross", "ce", "mse"), ("cross", "kl", "mae"), ("bi", "focal", "mse")])
 def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_encoder, tmp_path, arch, loss, score_loss):
     pairs = _pairs()
-    cfg = TrainConfig(encoder=str(tiny_encoder), epochs=1, batch_size=8, max_length=32, output_dir=str(tmp_path / "t"), select_metric="accuracy")
+    cfg = TrainConfig(
+        encoder=str(tiny_encoder), epochs=1, batch_size=8, max_length=32, output_dir=str(tmp_path / "t"), select_metric="accuracy"
+    )
     heads = RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16)
     res = train(cfg, FAMILIES["rater"], TrainData(pairs[:16], pairs[16:], heads=heads))
     assert res.history and "eval_accuracy" in res.history[0]
@@ -96,25 +98,65 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
 
     if not EPITOME.exists():
         pytest.skip("EPITOME is not beside the project (../shared/data)")
-    env = {**os.environ, "EMPATHY_STUDIO_MODELS_DIR": str(tmp_path / "models"), "EMPATHY_STUDIO_DB_PATH": str(tmp_path / "db.sqlite"),
-           "EMPATHY_STUDIO_EPITOME": str(EPITOME), "HF_HUB_OFFLINE": "1", "EMPATHY_STUDIO_TINY_ENCODER": str(tiny_encoder)}
+    env = {
+        **os.environ,
+        "EMPATHY_STUDIO_MODELS_DIR": str(tmp_path / "models"),
+        "EMPATHY_STUDIO_DB_PATH": str(tmp_path / "db.sqlite"),
+        "EMPATHY_STUDIO_EPITOME": str(EPITOME),
+        "HF_HUB_OFFLINE": "1",
+        "EMPATHY_STUDIO_TINY_ENCODER": str(tiny_encoder),
+    }
 
     def cli(*args):
-        code = ("import os, sys; from empathy_studio import registry as r; "
-                "r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER']); "
-                "from empathy_studio.cli import main; sys.exit(main(sys.argv[1:]))")
+        code = (
+            "import os, sys; from empathy_studio import registry as r; "
+            "r.BASE_MODELS['tiny-bert'] = r.ModelSpec('tiny-bert', 'encoder', os.environ['EMPATHY_STUDIO_TINY_ENCODER']); "
+            "from empathy_studio.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
         return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300)
 
-    out = cli("train", "--task", "empathy", "--model", "tiny-bert", "--arch", "bi", "--loss", "kl", "--score-loss", "mae",
-              "--max-steps", "3", "--max-length", "32", "--batch-size", "8", "--name", "rater-t", "--json")
+    out = cli(
+        "train",
+        "--task",
+        "empathy",
+        "--model",
+        "tiny-bert",
+        "--arch",
+        "bi",
+        "--loss",
+        "kl",
+        "--score-loss",
+        "mae",
+        "--max-steps",
+        "3",
+        "--max-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--name",
+        "rater-t",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     manifest = json.loads((tmp_path / "models" / "rater-t" / "manifest.json").read_text())
     assert manifest["task"] == "empathy" and manifest["rater"]["arch"] == "bi" and manifest["n_test"] == 303
     ev = cli("evaluate", "--task", "empathy", "--model", "rater-t", "--json")
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads(ev.stdout)["n"] == 303
-    one = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--post", "i feel so alone", "--response",
-                         "i am sorry, that sounds hard. what happened?", "--json").stdout)
+    one = json.loads(
+        cli(
+            "predict",
+            "--task",
+            "empathy",
+            "--model",
+            "rater-t",
+            "--post",
+            "i feel so alone",
+            "--response",
+            "i am sorry, that sounds hard. what happened?",
+            "--json",
+        ).stdout
+    )
     assert set(one["pred_levels"]) == {"emotional_reactions", "interpretations", "explorations"} and 0 <= one["pred_score"] <= 1
     turns = json.loads(cli("predict", "--task", "empathy", "--model", "rater-t", "--file", str(DEMO_PATH), "--json").stdout)
     assert turns and all(r["post"] and r["response"] for r in turns)
@@ -169,5 +211,10 @@ def test_a_built_rater_is_warmed_in_the_background_and_its_analysis_downloads(se
     ev, check = tiny_studio.evaluate_rater("r1", "test"), tiny_studio.empathy_check("r1", "esconv")
     files = tiny_studio.rater_downloads("r1", [{"metric": "x", "value": 1.0}], [{"mechanism": "er"}], ev, check)
     names = {f.name for f in files}
-    assert {"r1-confusion-4-level.png", "r1-confusion-explorations.svg", "r1-external-check-esconv.png", "r1-external-check-esconv.csv",
-            "r1-epitome-test-mechanisms.csv"} <= names
+    assert {
+        "r1-confusion-4-level.png",
+        "r1-confusion-explorations.svg",
+        "r1-external-check-esconv.png",
+        "r1-external-check-esconv.csv",
+        "r1-epitome-test-mechanisms.csv",
+    } <= names

@@ -7,11 +7,13 @@ import json
 import sqlite3
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from empathy_studio.study.adjudication import DEFAULT_THRESHOLDS, disagreement, thresholds
 from empathy_studio.errors import ConfigError, InputError, NotFound, PermissionDenied, StoreError
 from empathy_studio.services import AdjudicationRequest, CampaignRequest, ReleaseRequest
+from empathy_studio.study.adjudication import DEFAULT_THRESHOLDS, disagreement, thresholds
 
 
 @pytest.fixture
@@ -23,10 +25,15 @@ def study(tiny_studio):
     s.store.add_annotator("rev", "reviewer", "pw")
     s.store.add_annotator("rev2", "reviewer", "pw")
     train = [d.dialogue_id for d in s.esconv.splits["train"]][:3]
-    s.create_campaign(root, CampaignRequest(name="pilot", k=2, source="ids", ids=" ".join(train), blind=True, scales=["initial", "final", "emotion"]))
+    s.create_campaign(
+        root, CampaignRequest(name="pilot", k=2, source="ids", ids=" ".join(train), blind=True, scales=["initial", "final", "emotion"])
+    )
     ana, ben = s.annotation.login("ana", "pw"), s.annotation.login("ben", "pw")
-    values = {train[0]: ((5, 1, "anxiety"), (2, 1, "anxiety")), train[1]: ((3, 3, "sadness"), (3, 4, "sadness")),
-              train[2]: ((2, 2, "anger"), (2, 2, "fear"))}
+    values = {
+        train[0]: ((5, 1, "anxiety"), (2, 1, "anxiety")),
+        train[1]: ((3, 3, "sadness"), (3, 4, "sadness")),
+        train[2]: ((2, 2, "anger"), (2, 2, "fear")),
+    }
     for item, (a, b) in values.items():
         s.annotation.rate(ana, item, a[0], a[1], campaign="pilot", emotion=a[2])
         s.annotation.rate(ben, item, b[0], b[1], campaign="pilot", emotion=b[2])
@@ -103,8 +110,12 @@ def test_two_reviewers_must_agree_when_the_campaign_asks_for_it(study):
     assert first["status"] == "awaiting a second reviewer"
     with pytest.raises(InputError, match="second reviewer"):
         s.adjudicate(login(s, "rev"), AdjudicationRequest("pilot", train[0], {"initial": 4}, "rater error"))
-    assert s.adjudicate(login(s, "rev2"), AdjudicationRequest("pilot", train[0], {"initial": 3}, "ambiguous text"))["status"] != "adjudicated"
-    assert s.adjudicate(login(s, "rev"), AdjudicationRequest("pilot", train[0], {"initial": 3}, "ambiguous text"))["status"] == "adjudicated"
+    assert (
+        s.adjudicate(login(s, "rev2"), AdjudicationRequest("pilot", train[0], {"initial": 3}, "ambiguous text"))["status"] != "adjudicated"
+    )
+    assert (
+        s.adjudicate(login(s, "rev"), AdjudicationRequest("pilot", train[0], {"initial": 3}, "ambiguous text"))["status"] == "adjudicated"
+    )
 
 
 def test_a_release_has_provenance_a_card_a_hash_and_never_changes(study, tmp_path):
@@ -118,14 +129,24 @@ def test_a_release_has_provenance_a_card_a_hash_and_never_changes(study, tmp_pat
     assert labels[train[1]]["final"]["source"] == "aggregated" and labels[train[1]]["final"]["value"] == 3.5  # 3 and 4, the median
     assert labels[train[2]]["emotion"]["source"] == "unresolved"  # anger vs fear, not settled
     shown = s.release(login(s, "rev"), rel["id"])
-    for part in ("Content hash", rel["content_hash"], "## Provenance", "## Agreement", "95% CI", "non-commercial", "| initial | 2 | 0 | 1 | 0 | 0 |"):
+    for part in (
+        "Content hash",
+        rel["content_hash"],
+        "## Provenance",
+        "## Agreement",
+        "95% CI",
+        "non-commercial",
+        "| initial | 2 | 0 | 1 | 0 | 0 |",
+    ):
         assert part in shown["card"], part
     folder = s.release_folder(rel["id"])
     from datasets import load_from_disk
 
     rows = load_from_disk(str(folder / "dataset"))
     assert len(rows) == 3 and "consensus_initial" in rows.column_names and "source_emotion" in rows.column_names
-    assert len((folder / "labels.jsonl").read_text().splitlines()) == 3 and (folder / "labels.csv").read_text().startswith("campaign,item_id")
+    assert len((folder / "labels.jsonl").read_text().splitlines()) == 3 and (folder / "labels.csv").read_text().startswith(
+        "campaign,item_id"
+    )
     # training leaves the unresolved emotion out, keeps the item's settled intensities
     assert s.release_labels(rel["id"])[train[2]]["emotion"] is None
     # the same labels under the same name are the same release: refused, never rewritten
@@ -137,8 +158,14 @@ def test_a_release_has_provenance_a_card_a_hash_and_never_changes(study, tmp_pat
     assert newer["supersedes"] == rel["id"] and s.store.release_row(rel["id"])["content_hash"] == rel["content_hash"]
     # nothing can edit or delete a release, an adjudication or the audit log, even with SQL
     con = sqlite3.connect(s.settings.db_path)
-    for sql in ("UPDATE releases SET n_items = 0", "DELETE FROM releases", "UPDATE release_items SET labels = '{}'",
-                "DELETE FROM adjudications", "UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+    for sql in (
+        "UPDATE releases SET n_items = 0",
+        "DELETE FROM releases",
+        "UPDATE release_items SET labels = '{}'",
+        "DELETE FROM adjudications",
+        "UPDATE audit_log SET actor = 'x'",
+        "DELETE FROM audit_log",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             con.execute(sql)
     con.close()
@@ -152,10 +179,12 @@ def test_a_release_has_provenance_a_card_a_hash_and_never_changes(study, tmp_pat
 def test_bad_releases_are_refused_with_one_message(study):
     s, root, train = study
     s.create_campaign(root, CampaignRequest(name="empty", k=2, source="ids", ids=train[0], blind=False))
-    for req, error, message in ((lambda: ReleaseRequest("r", ["empty"]), InputError, "has no ratings"),
-                                (lambda: ReleaseRequest("../etc", ["pilot"]), ConfigError, "not allowed"),
-                                (lambda: ReleaseRequest("r", []), InputError, "at least one campaign"),
-                                (lambda: ReleaseRequest("r", ["pilot"], "average"), ConfigError, "aggregation must be one of")):
+    for req, error, message in (
+        (lambda: ReleaseRequest("r", ["empty"]), InputError, "has no ratings"),
+        (lambda: ReleaseRequest("../etc", ["pilot"]), ConfigError, "not allowed"),
+        (lambda: ReleaseRequest("r", []), InputError, "at least one campaign"),
+        (lambda: ReleaseRequest("r", ["pilot"], "average"), ConfigError, "aggregation must be one of"),
+    ):
         with pytest.raises(error, match=message):
             s.create_release(root, req())
     with pytest.raises(NotFound, match="unknown release"):
@@ -165,8 +194,14 @@ def test_bad_releases_are_refused_with_one_message(study):
 
 def test_thresholds_out_of_range_are_refused_and_write_nothing(study):
     s, root, _ = study
-    for bad in ({"intensity_range": 0}, {"intensity_range": 5}, {"level_range": 3}, {"intensity_range": 1.5}, {"emotion_majority": "yes"},
-                {"speed": 1}):
+    for bad in (
+        {"intensity_range": 0},
+        {"intensity_range": 5},
+        {"level_range": 3},
+        {"intensity_range": 1.5},
+        {"emotion_majority": "yes"},
+        {"speed": 1},
+    ):
         with pytest.raises(ConfigError):
             s.set_review_options(root, "pilot", bad, 1, False)
     with pytest.raises(StoreError):
@@ -214,8 +249,18 @@ def test_the_audit_log_records_every_kind_of_change(study):
     s.set_campaign_active(root, "pilot", False)
     s.annotation.add_annotator(root, "ben", "reviewer", None)
     actions = [r["action"] for r in s.audit_log(root, None)]
-    for action in ("rating created", "rating changed", "rating undone", "item adjudicated", "release created", "guidelines edited",
-                   "campaign created", "campaign closed", "role changed", "account created"):
+    for action in (
+        "rating created",
+        "rating changed",
+        "rating undone",
+        "item adjudicated",
+        "release created",
+        "guidelines edited",
+        "campaign created",
+        "campaign closed",
+        "role changed",
+        "account created",
+    ):
         assert action in actions, action
     change = next(r for r in s.audit_log(root, None) if r["action"] == "role changed")
     assert change["actor"] == "root" and json.loads(change["detail"]) == {"account": "ben", "old": "annotator", "new": "reviewer"}
@@ -232,7 +277,9 @@ def test_training_on_a_release_records_it_and_a_rebuild_reads_the_same_rows(stud
     rel = s.create_release(root, ReleaseRequest("lineage", ["pilot"], "median"))
     with pytest.raises(ConfigError, match="--policy ratings or gold\\+ratings"):
         TrainRequest(model="tiny", release=rel["id"])
-    manifest = s.train_and_register(TrainRequest(model="tiny", policy="gold+ratings", max_steps=2, max_length=32, batch_size=8, name="from-release"))
+    manifest = s.train_and_register(
+        TrainRequest(model="tiny", policy="gold+ratings", max_steps=2, max_length=32, batch_size=8, name="from-release")
+    )
     assert manifest["release"]["id"] == rel["id"] and manifest["release"]["content_hash"] == rel["content_hash"]  # the latest, by default
     assert manifest["request"]["release"] == rel["id"]
     assert next(r for r in s.model_rows() if r["name"] == "from-release")["release"] == rel["id"]
@@ -258,11 +305,17 @@ def test_the_review_migration_carries_an_old_database_forward_with_its_history(t
     for name, fn in before:
         fn(db)
         db["migrations"].insert({"name": name, "applied_at": "2026-01-01"})
-    db.execute("INSERT INTO annotators (name, name_key, role, created) VALUES ('ana', 'ana', 'annotator', 'x'), ('root', 'root', 'admin', 'x')")
+    db.execute(
+        "INSERT INTO annotators (name, name_key, role, created) VALUES ('ana', 'ana', 'annotator', 'x'), ('root', 'root', 'admin', 'x')"
+    )
     db.execute("INSERT INTO items (id, source, text) VALUES ('i1', 's', 't')")
-    db.execute("INSERT INTO ratings (annotator_id, item_id, initial, final, created, updated, campaign_id) VALUES (1, 'i1', 4, 2, 'x', 'x', 1)")
-    db.execute("INSERT INTO rating_history (rating_id, changed_by, changed_at, old, new) VALUES (1, 1, 'x', NULL, '{\"initial\": 3}'), "
-               "(1, 1, 'y', '{\"initial\": 3}', '{\"initial\": 4}')")
+    db.execute(
+        "INSERT INTO ratings (annotator_id, item_id, initial, final, created, updated, campaign_id) VALUES (1, 'i1', 4, 2, 'x', 'x', 1)"
+    )
+    db.execute(
+        "INSERT INTO rating_history (rating_id, changed_by, changed_at, old, new) VALUES (1, 1, 'x', NULL, '{\"initial\": 3}'), "
+        "(1, 1, 'y', '{\"initial\": 3}', '{\"initial\": 4}')"
+    )
     db.conn.commit()
     db.conn.close()
     s = Store(path)

@@ -7,7 +7,9 @@ import csv
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from empathy_studio.campaigns import CampaignRequest
 from empathy_studio.epitome import read_pairs
@@ -18,10 +20,20 @@ from empathy_studio.store import StoreError
 from .conftest import EPITOME
 
 ER, IP, EX = EPITOME_MECHANISMS
-POSTS = ["i feel so alone since my mother died", "my exam went badly and i am scared", "i cannot sleep, work is too much",
-         "my friend does not talk to me anymore", "i lost my job today"]
-RESPONSES = ["i am so sorry, that sounds really hard", "you are worried it will happen again?", "what happened at work?",
-             "ok", "that must feel lonely. how are you coping?"]
+POSTS = [
+    "i feel so alone since my mother died",
+    "my exam went badly and i am scared",
+    "i cannot sleep, work is too much",
+    "my friend does not talk to me anymore",
+    "i lost my job today",
+]
+RESPONSES = [
+    "i am so sorry, that sounds really hard",
+    "you are worried it will happen again?",
+    "what happened at work?",
+    "ok",
+    "that must feel lonely. how are you coping?",
+]
 
 
 def pairs_csv(path, n: int = 30, gold: bool = True):
@@ -70,10 +82,14 @@ def test_bad_empathy_ratings_are_one_clear_message_and_write_nothing(pairs_campa
     s = pairs_campaign
     ana = s.annotation.login("ana", "pw")
     item = s.annotation.next_in(ana, "empathy-1")
-    for levels, message in (({ER: 3, IP: 0, EX: 0}, "emotional reactions must be 0, 1 or 2"),
-                            ({ER: -1, IP: 0, EX: 0}, "must be 0, 1 or 2"), ({ER: 1.5, IP: 0, EX: 0}, "must be 0, 1 or 2"),
-                            ({ER: True, IP: 0, EX: 0}, "must be 0, 1 or 2"), ({ER: 1, IP: 0}, "explorations must be 0, 1 or 2"),
-                            ({ER: 1, IP: 0, EX: 0, "warmth": 2}, "unknown mechanism 'warmth'")):
+    for levels, message in (
+        ({ER: 3, IP: 0, EX: 0}, "emotional reactions must be 0, 1 or 2"),
+        ({ER: -1, IP: 0, EX: 0}, "must be 0, 1 or 2"),
+        ({ER: 1.5, IP: 0, EX: 0}, "must be 0, 1 or 2"),
+        ({ER: True, IP: 0, EX: 0}, "must be 0, 1 or 2"),
+        ({ER: 1, IP: 0}, "explorations must be 0, 1 or 2"),
+        ({ER: 1, IP: 0, EX: 0, "warmth": 2}, "unknown mechanism 'warmth'"),
+    ):
         with pytest.raises(StoreError, match=message):
             s.annotation.rate_empathy(ana, item, levels, "empathy-1")
     with pytest.raises(StoreError, match="unknown response 'empathy-1:nope'"):
@@ -108,7 +124,9 @@ def test_pairs_files_are_checked_whole(tmp_path):
         read_pairs(tmp_path / "broken.jsonl")
     (tmp_path / "ok.jsonl").write_text('{"post": "hi", "response": "hello"}\n{"post": "a", "response": "b", "id": "x"}\n')
     assert [r["id"] for r in read_pairs(tmp_path / "ok.jsonl")] == ["1", "x"]
-    (tmp_path / "ids.jsonl").write_text("".join(f'{{"post": "p", "response": "r", "id": {i}, "{ER}": 2.0, "{IP}": 0, "{EX}": 1}}\n' for i in range(3)))
+    (tmp_path / "ids.jsonl").write_text(
+        "".join(f'{{"post": "p", "response": "r", "id": {i}, "{ER}": 2.0, "{IP}": 0, "{EX}": 1}}\n' for i in range(3))
+    )
     assert [(r["id"], r["levels"]) for r in read_pairs(tmp_path / "ids.jsonl")] == [(str(i), [2, 0, 1]) for i in range(3)]
 
 
@@ -162,8 +180,10 @@ def test_agreement_per_mechanism_with_gold_and_export_import_round_trip(pairs_ca
     result = s.import_ratings(path)
     assert result["rejected"] == [] and result["written"] == 24 and len(s.store.empathy_ratings()) == 24
     bad = tmp_path / "bad.csv"
-    bad.write_text(f"annotator,item_id,{ER},{IP},{EX},campaign\nana,{ids[0]},3,0,0,empathy-1\nana,nope,1,1,1,empathy-1\n"
-                   f"ana,{ids[0]},1,1,1,\nana,{ids[0]},1,1,1,default\n")
+    bad.write_text(
+        f"annotator,item_id,{ER},{IP},{EX},campaign\nana,{ids[0]},3,0,0,empathy-1\nana,nope,1,1,1,empathy-1\n"
+        f"ana,{ids[0]},1,1,1,\nana,{ids[0]},1,1,1,default\n"
+    )
     result = s.import_ratings(bad)
     reasons = [r["reason"] for r in result["rejected"]]
     assert result["written"] == 0 and len(reasons) == 4
@@ -178,8 +198,9 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
 
     tiny_studio.sources.epitome = None
     root = tiny_studio.annotation.login("root", "pw")
-    tiny_studio.create_campaign(root, CampaignRequest(name="e", kind="empathy", source="file", k=1,
-                                                      file=str(pairs_csv(tmp_path / "p.csv", n=30, gold=False))))
+    tiny_studio.create_campaign(
+        root, CampaignRequest(name="e", kind="empathy", source="file", k=1, file=str(pairs_csv(tmp_path / "p.csv", n=30, gold=False)))
+    )
     cid = tiny_studio.store.campaign("e")["id"]
     for i, item in enumerate(tiny_studio.store.campaign_item_ids(cid)):
         tiny_studio.store.rate_empathy("ana", item, {ER: i % 3, IP: (i + 1) % 3, EX: 0}, cid)
@@ -188,14 +209,28 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
         tiny_studio.train_and_register(TrainRequest(model="tiny-bert", task="empathy", name="r0"))
     with pytest.raises(DataError, match="train on --policy ratings alone"):
         tiny_studio.train_and_register(TrainRequest(model="tiny-bert", task="empathy", policy="gold+ratings", name="r0"))
-    req = TrainRequest(model="tiny-bert", task="empathy", policy="ratings", max_steps=2, max_length=32, batch_size=8, name="rated-rater",
-                       select_metric="loss", arch="cross", loss="kl")
+    req = TrainRequest(
+        model="tiny-bert",
+        task="empathy",
+        policy="ratings",
+        max_steps=2,
+        max_length=32,
+        batch_size=8,
+        name="rated-rater",
+        select_metric="loss",
+        arch="cross",
+        loss="kl",
+    )
     estimate = tiny_studio.finetune.estimate(req)
     assert estimate["n_train"] == 24 and estimate["steps"] == 2 and estimate["estimated_seconds"] >= 0
     assert set(estimate["phases"]) == {"loading", "training", "evaluating", "testing"}
     manifest = tiny_studio.train_and_register(req)
     assert manifest["policy"] == "ratings" and manifest["dataset"] == "ratings"
-    assert manifest["hyperparameters"]["select_metric"] == "loss" and manifest["rater"]["arch"] == "cross" and manifest["rater"]["loss"] == "kl"
+    assert (
+        manifest["hyperparameters"]["select_metric"] == "loss"
+        and manifest["rater"]["arch"] == "cross"
+        and manifest["rater"]["loss"] == "kl"
+    )
     assert manifest["hyperparameters"]["max_length"] == 32 and manifest["hyperparameters"]["learning_rate"] == 5e-5  # the rater preset
     assert (manifest["n_train"], manifest["n_val"], manifest["n_test"]) == (24, 3, 3)
     assert "rated-rater" in tiny_studio.rater_choices()
@@ -203,8 +238,8 @@ def test_a_rater_trains_on_the_ratings_alone_without_epitome(tiny_studio, tiny_e
 
 @pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME is not beside the project (../shared/data)")
 def test_rated_epitome_test_pairs_never_train_and_rated_train_pairs_take_their_raters_levels(tiny_studio):
-    from empathy_studio.training.request import TrainRequest
     from empathy_studio.training.rater_data import rater_splits
+    from empathy_studio.training.request import TrainRequest
 
     root = tiny_studio.annotation.login("root", "pw")
     tiny_studio.create_campaign(root, CampaignRequest(name="ep", kind="empathy", source="split", split="all", k=1, limit=4000))
@@ -228,7 +263,10 @@ def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_re
 
     where = ["--db", str(tmp_path / "db.sqlite"), "--models-dir", str(tmp_path / "models")]
     pairs = pairs_csv(tmp_path / "pairs.csv", n=6, gold=False)
-    assert main(["campaigns", "create", "--name", "cli-e", "--kind", "empathy", "--source", "file", "--file", str(pairs), "--k", "2", *where]) == 0
+    assert (
+        main(["campaigns", "create", "--name", "cli-e", "--kind", "empathy", "--source", "file", "--file", str(pairs), "--k", "2", *where])
+        == 0
+    )
     assert main(["campaigns", "list", *where]) == 0
     assert "cli-e" in capsys.readouterr().out
     rows = [f"{who},cli-e:p{i},{i % 3},{(i + (who == 'ben')) % 3},1,cli-e" for i in range(6) for who in ("ana", "ben")]
@@ -239,7 +277,12 @@ def test_the_command_line_creates_an_empathy_campaign_imports_its_ratings_and_re
     assert main(["ratings", "agreement", "--campaign", "cli-e", "--json", *where]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "empathy" and report[ER]["alpha_ordinal"] == pytest.approx(1.0) and report[IP]["alpha_ordinal"] < 1
-    assert main(["campaigns", "create", "--name", "cli-bad", "--kind", "empathy", "--source", "file", "--file", str(tmp_path / "r.csv"), *where]) == 2
+    assert (
+        main(
+            ["campaigns", "create", "--name", "cli-bad", "--kind", "empathy", "--source", "file", "--file", str(tmp_path / "r.csv"), *where]
+        )
+        == 2
+    )
     assert "missing column post, response" in capsys.readouterr().err
 
 
@@ -249,7 +292,9 @@ def test_the_raters_presets_and_the_seekers_do_not_mix():
 
     with pytest.raises(ConfigError, match="preset rater is for --task empathy, not for --task emotion-intensity"):
         TrainRequest(model="minilm", preset="rater")
-    with pytest.raises(ConfigError, match="preset quick is for --task emotion-intensity, emotion, stressor or epitome-er, not for --task empathy"):
+    with pytest.raises(
+        ConfigError, match="preset quick is for --task emotion-intensity, emotion, stressor or epitome-er, not for --task empathy"
+    ):
         TrainRequest(model="minilm", task="empathy", preset="quick")
     with pytest.raises(ConfigError, match="select_metric must be one of"):
         TrainRequest(model="minilm", task="empathy", select_metric="f2")

@@ -32,8 +32,9 @@ def corpus(tmp_path, tiny_encoder):
 
 
 def write_pairs(path: Path, n: int) -> Path:
-    path.write_text("".join(json.dumps({"post": POSTS[i % 4] + f" {i}", "response": RESPONSES[(i * 7) % 4] * (1 + i % 3)}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"post": POSTS[i % 4] + f" {i}", "response": RESPONSES[(i * 7) % 4] * (1 + i % 3)}) + "\n" for i in range(n))
+    )
     return path
 
 
@@ -41,8 +42,23 @@ def command(folder: Path, *args: str, processes: int = 1) -> list[str]:
     base = ["-m", "empathy_studio", "score", "--models-dir", str(folder / "models"), "--db", str(folder / "db.sqlite"), *args]
     if processes == 1:
         return [sys.executable, *base]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), *base]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        *base,
+    ]
 
 
 def _free_port() -> int:
@@ -68,11 +84,15 @@ def test_two_processes_killed_and_resumed_write_what_an_uninterrupted_run_writes
     args = ["--task", "empathy", "--model", "tiny-rater", "--input", str(pairs), "--shard-size", "10", "--json"]
     whole = run(command(corpus, *args, "--output", str(corpus / "whole.parquet"), processes=2))
     assert whole.returncode == 0, whole.stderr[-3000:]
-    summary = json.loads(whole.stdout[whole.stdout.index("{"):whole.stdout.index("}") + 1])
+    summary = json.loads(whole.stdout[whole.stdout.index("{") : whole.stdout.index("}") + 1])
     assert summary["processes"] == 2 and summary["shards"] == 300 and summary["rows"] == 3000
     out, shards = corpus / "resumed.parquet", corpus / "resumed.parquet.shards"
-    proc = subprocess.Popen(command(corpus, *args, "--output", str(out), processes=2), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        command(corpus, *args, "--output", str(out), processes=2),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     try:
         assert wait_for(lambda: len(list(shards.glob("shard-*.parquet"))) >= 20 or proc.poll() is not None, timeout=240, every=0.01)
         # the launcher and both workers, mid-run (torchrun starts its workers in sessions of their own)
@@ -88,12 +108,21 @@ def test_two_processes_killed_and_resumed_write_what_an_uninterrupted_run_writes
     assert not out.exists() and 20 <= written < 300, written
     again = run(command(corpus, *args, "--output", str(out), processes=2))
     assert again.returncode == 0, again.stderr[-3000:]
-    resumed = json.loads(again.stdout[again.stdout.index("{"):again.stdout.index("}") + 1])
+    resumed = json.loads(again.stdout[again.stdout.index("{") : again.stdout.index("}") + 1])
     assert resumed["resumed_shards"] >= written and not shards.exists()
     a, b = table(corpus / "whole.parquet"), table(out)
     assert a.num_rows == b.num_rows == 3000 and a.equals(b)
     assert b.column("row").to_pylist() == list(range(3000))
-    assert set(b.column_names) >= {"post", "response", "emotional_reactions", "interpretations", "explorations", "level4", "score", "skipped"}
+    assert set(b.column_names) >= {
+        "post",
+        "response",
+        "emotional_reactions",
+        "interpretations",
+        "explorations",
+        "level4",
+        "score",
+        "skipped",
+    }
 
 
 def test_one_process_scores_and_refuses_bad_input_in_one_line(corpus):
@@ -101,7 +130,9 @@ def test_one_process_scores_and_refuses_bad_input_in_one_line(corpus):
     with pairs.open("a") as fh:
         fh.write(json.dumps({"post": "   ", "response": "hello"}) + "\n")
     out = corpus / "one.parquet"
-    ok = run(command(corpus, "--task", "empathy", "--model", "tiny-rater", "--input", str(pairs), "--output", str(out), "--shard-size", "7"))
+    ok = run(
+        command(corpus, "--task", "empathy", "--model", "tiny-rater", "--input", str(pairs), "--output", str(out), "--shard-size", "7")
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     t = table(out).to_pylist()
     assert len(t) == 26 and t[-1]["skipped"] == "post is empty" and t[-1]["score"] is None and all(r["score"] is not None for r in t[:-1])
@@ -144,12 +175,19 @@ def test_a_seeker_model_scores_a_csv_of_texts(tiny_studio, tmp_path):
     from empathy_studio.services import ScoreRequest
 
     texts = tmp_path / "texts.csv"
-    texts.write_text('text,source\n"I can\'t sleep since I lost my job, and I feel so anxious",forum\n"",forum\n"my exam went badly, i am scared",chat\n')
-    summary = tiny_studio.score_corpus(ScoreRequest(task="emotion-intensity", model="tiny", input=str(texts), output=str(tmp_path / "t.parquet")))
+    texts.write_text(
+        'text,source\n"I can\'t sleep since I lost my job, and I feel so anxious",forum\n"",forum\n"my exam went badly, i am scared",chat\n'
+    )
+    summary = tiny_studio.score_corpus(
+        ScoreRequest(task="emotion-intensity", model="tiny", input=str(texts), output=str(tmp_path / "t.parquet"))
+    )
     rows = table(tmp_path / "t.parquet").to_pylist()
     assert summary["rows"] == 3 and [r["row"] for r in rows] == [0, 1, 2]
     assert rows[1]["skipped"] == "text is empty" and rows[1]["emotion"] is None
     assert rows[0]["emotion"] and 1 <= rows[0]["pred_initial"] <= 5 and 0 < rows[0]["emotion_probability"] <= 1
     with pytest.raises(Exception, match="missing column text"):
-        tiny_studio.score_corpus(ScoreRequest(task="emotion-intensity", model="tiny", input=str(write_pairs(tmp_path / "p.jsonl", 3)),
-                                              output=str(tmp_path / "u.parquet")))
+        tiny_studio.score_corpus(
+            ScoreRequest(
+                task="emotion-intensity", model="tiny", input=str(write_pairs(tmp_path / "p.jsonl", 3)), output=str(tmp_path / "u.parquet")
+            )
+        )

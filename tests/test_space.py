@@ -44,12 +44,22 @@ class Provider(BaseHTTPRequestHandler):
         base = f"http://127.0.0.1:{self.server.server_port}"
         url = urllib.parse.urlparse(self.path)
         if url.path == "/.well-known/openid-configuration":
-            self._json({"issuer": base, "authorization_endpoint": f"{base}/oauth/authorize", "token_endpoint": f"{base}/oauth/token",
-                        "userinfo_endpoint": f"{base}/oauth/userinfo", "response_types_supported": ["code"]})
+            self._json(
+                {
+                    "issuer": base,
+                    "authorization_endpoint": f"{base}/oauth/authorize",
+                    "token_endpoint": f"{base}/oauth/token",
+                    "userinfo_endpoint": f"{base}/oauth/userinfo",
+                    "response_types_supported": ["code"],
+                }
+            )
         elif url.path == "/oauth/authorize":
             q = urllib.parse.parse_qs(url.query)
-            back = q["redirect_uri"][0] + ("&" if "?" in q["redirect_uri"][0] else "?") + urllib.parse.urlencode(
-                {"code": "the-code", "state": q["state"][0]})
+            back = (
+                q["redirect_uri"][0]
+                + ("&" if "?" in q["redirect_uri"][0] else "?")
+                + urllib.parse.urlencode({"code": "the-code", "state": q["state"][0]})
+            )
             self.send_response(302)
             self.send_header("Location", back)
             self.end_headers()
@@ -59,8 +69,9 @@ class Provider(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/oauth/token":
-            self._json({"access_token": "a-token", "token_type": "Bearer", "expires_in": 3600, "scope": "openid profile",
-                        "userinfo": self.user})
+            self._json(
+                {"access_token": "a-token", "token_type": "Bearer", "expires_in": 3600, "scope": "openid profile", "userinfo": self.user}
+            )
         else:
             self.send_error(404)
 
@@ -96,15 +107,27 @@ def test_a_space_serves_says_which_data_it_has_and_signs_in_through_oauth(space_
     threading.Thread(target=provider.serve_forever, daemon=True).start()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EMPATHY_STUDIO_", "VIRTUAL_ENV", "PYTHON"))}
-    env.update({"SYSTEM": "spaces", "SPACE_ID": "a-lab/empathy-studio", "OAUTH_CLIENT_ID": "client", "OAUTH_CLIENT_SECRET": "secret",
-                "OAUTH_SCOPES": "openid profile", "OPENID_PROVIDER_URL": f"http://127.0.0.1:{provider.server_port}",
-                "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-                "EMPATHY_STUDIO_BUILD_STARTER": "false", "EMPATHY_STUDIO_WARM_PREDICTIONS": "false",
-                "PATH": f"{space_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env.update(
+        {
+            "SYSTEM": "spaces",
+            "SPACE_ID": "a-lab/empathy-studio",
+            "OAUTH_CLIENT_ID": "client",
+            "OAUTH_CLIENT_SECRET": "secret",
+            "OAUTH_SCOPES": "openid profile",
+            "OPENID_PROVIDER_URL": f"http://127.0.0.1:{provider.server_port}",
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "HF_HUB_OFFLINE": "1",
+            "EMPATHY_STUDIO_BUILD_STARTER": "false",
+            "EMPATHY_STUDIO_WARM_PREDICTIONS": "false",
+            "PATH": f"{space_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
     log = (tmp_path / "space.log").open("w")
     app = subprocess.Popen([str(space_venv / "bin" / "python"), "app.py"], cwd=space, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             assert app.poll() is None, (tmp_path / "space.log").read_text()[-3000:]  # the app died: say why at once
             try:

@@ -43,21 +43,24 @@ def test_same_rating_twice_is_stored_once_and_edits_keep_history(store):
     assert hist[1]["changed_by"] == "ana"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(initial=6, final=2), "initial intensity must be an integer from 1 to 5"),
-    (dict(initial=0, final=2), "initial intensity"),
-    (dict(initial=3.5, final=2), "initial intensity"),
-    (dict(initial="3", final=2), "initial intensity"),
-    (dict(initial=True, final=2), "initial intensity"),
-    (dict(initial=3, final=None), "final intensity"),
-    (dict(initial=3, final=2, emotion="joy"), "unknown emotion 'joy'"),
-    (dict(initial=3, final=2, item_id="item-x"), "unknown item 'item-x'"),
-    (dict(initial=3, final=2, annotator="ghost"), "unknown annotator 'ghost'"),
-    (dict(initial=3, final=2, annotator="   "), "annotator name is empty"),
-    (dict(initial=3, final=2, note="x" * 5001), "note is 5,001 characters"),
-    (dict(initial=3, final=2, confidence=9), "confidence"),
-    (dict(initial=3, final=2, turn_intensities=[1, 7]), "turn intensities"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(initial=6, final=2), "initial intensity must be an integer from 1 to 5"),
+        (dict(initial=0, final=2), "initial intensity"),
+        (dict(initial=3.5, final=2), "initial intensity"),
+        (dict(initial="3", final=2), "initial intensity"),
+        (dict(initial=True, final=2), "initial intensity"),
+        (dict(initial=3, final=None), "final intensity"),
+        (dict(initial=3, final=2, emotion="joy"), "unknown emotion 'joy'"),
+        (dict(initial=3, final=2, item_id="item-x"), "unknown item 'item-x'"),
+        (dict(initial=3, final=2, annotator="ghost"), "unknown annotator 'ghost'"),
+        (dict(initial=3, final=2, annotator="   "), "annotator name is empty"),
+        (dict(initial=3, final=2, note="x" * 5001), "note is 5,001 characters"),
+        (dict(initial=3, final=2, confidence=9), "confidence"),
+        (dict(initial=3, final=2, turn_intensities=[1, 7]), "turn intensities"),
+    ],
+)
 def test_bad_input_raises_one_clear_error_and_writes_nothing(store, kwargs, message):
     args = {"annotator": "ana", "item_id": "item-1", **kwargs}
     with pytest.raises(StoreError, match=message):

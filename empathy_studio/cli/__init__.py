@@ -40,4 +40,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else ""
         sys.stderr.write(f"empathy-studio: unexpected error ({exc.__class__.__name__}: {first}); --traceback shows where\n")
         return 1
-

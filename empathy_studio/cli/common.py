@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from ..services import (ProgressEvent, Studio)
+from ..services import ProgressEvent, Studio
 from ..settings import load_settings, parse_account
 
 ProgressFn = typing.Callable[[ProgressEvent], None]

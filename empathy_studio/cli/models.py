@@ -8,8 +8,7 @@ import sys
 import time
 from typing import Any
 
-from ..services import (COMMAND_LINE, MECHANISM_SHORT, TASKS, ConfigError, JobCancelled,
-                        ScoreRequest, Studio, metric_name)
+from ..services import COMMAND_LINE, MECHANISM_SHORT, TASKS, ConfigError, JobCancelled, ScoreRequest, Studio, metric_name
 from ..settings import apply_server_env
 from .common import data_note, open_studio, print_json, progress_bar
 from .parser_options import request_from_args
@@ -85,14 +84,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     except JobCancelled as exc:
         print(f"empathy-studio: {exc}", file=sys.stderr)
         return 3
-    summary = {"name": manifest["name"], "parent": manifest["parent"], "train_seconds": manifest["train_seconds"], "metrics": manifest["metrics"], "delta": manifest["delta"]}
+    summary = {
+        "name": manifest["name"],
+        "parent": manifest["parent"],
+        "train_seconds": manifest["train_seconds"],
+        "metrics": manifest["metrics"],
+        "delta": manifest["delta"],
+    }
     if args.json:
         print_json(summary)
     else:
         m, task = manifest["metrics"], TASKS.get(manifest.get("task") or "", TASKS["emotion-intensity"])
         headline = [f"{metric_name(k)} {m[k]:.4f}" for k in task.metrics if isinstance(m.get(k), (int, float))][:4]  # the task's own
-        print(f"registered {manifest['name']} in {time.monotonic() - started:.0f} s in all ({manifest['train_seconds']:.0f} s of training "
-              f"steps): {', '.join(headline) or 'no test metrics'}")
+        print(
+            f"registered {manifest['name']} in {time.monotonic() - started:.0f} s in all ({manifest['train_seconds']:.0f} s of training "
+            f"steps): {', '.join(headline) or 'no test metrics'}"
+        )
     return 0
 
 
@@ -180,7 +187,10 @@ def _predict_seeker(studio: Studio, args: argparse.Namespace) -> int:
     else:
         for r in rows:
             if r["too_little_text"]:
-                print(f"too little text ({r['words']} word{'' if r['words'] == 1 else 's'}; {args.model} needs {r['min_words']})  | {r['text'][:60]}")
+                print(
+                    f"too little text ({r['words']} word{'' if r['words'] == 1 else 's'}; {args.model} needs {r['min_words']})  | "
+                    f"{r['text'][:60]}"
+                )
                 continue
             inten = "  ".join(f"{t} {_with_interval(r, t)}" for t in ("initial", "final", "change") if r[f"pred_{t}"] is not None)
             print(f"{r['pred_emotion']:<12} {r['probs'][r['pred_emotion']]:.2f}  {inten}  | {r['text'][:60]}")

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..services import (AGGREGATION_METHODS, CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_AGGREGATION, DEFAULT_OVERLAP,
-                        OVERLAPS, ROLES, SCORE_TASKS, TrainRequest)
+from ..services import (
+    AGGREGATION_METHODS,
+    CAMPAIGN_KINDS,
+    CAMPAIGN_SOURCES,
+    DEFAULT_AGGREGATION,
+    DEFAULT_OVERLAP,
+    OVERLAPS,
+    ROLES,
+    SCORE_TASKS,
+    TrainRequest,
+)
 from .models import cmd_evaluate, cmd_models, cmd_predict, cmd_score, cmd_serve, cmd_train, cmd_warm
 from .parser_options import Parser, add_request_options
 from .study import cmd_annotators, cmd_audit, cmd_campaigns, cmd_ratings, cmd_releases
@@ -52,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     s.add_argument("--model", required=True, help="registry name, or zeror")
-    s.add_argument("--task", default="emotion-intensity", choices=["emotion-intensity", "empathy"],
-                   help="empathy: an empathy rater on EPITOME's split (the --dataset is then epitome)")
+    s.add_argument(
+        "--task",
+        default="emotion-intensity",
+        choices=["emotion-intensity", "empathy"],
+        help="empathy: an empathy rater on EPITOME's split (the --dataset is then epitome)",
+    )
     s.add_argument("--dataset", default="esconv", help="esconv, failed, esconv+failed, sad, epitome, or an ESConv-format JSON file")
     s.add_argument("--split", default="test", choices=["test", "val", "train", "all"], help="the paper's split")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -62,8 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("predict", help=cmd_predict.__doc__, description=cmd_predict.__doc__)
     s.add_argument("--model", required=True, help="registry name")
-    s.add_argument("--task", default="emotion-intensity", choices=["emotion-intensity", "empathy"],
-                   help="empathy: rate a supporter's response (--post and --response, or every supporter turn of --file)")
+    s.add_argument(
+        "--task",
+        default="emotion-intensity",
+        choices=["emotion-intensity", "empathy"],
+        help="empathy: rate a supporter's response (--post and --response, or every supporter turn of --file)",
+    )
     g = s.add_mutually_exclusive_group()
     g.add_argument("--text", help="one text")
     g.add_argument("--file", help="a text file (one text per line) or an ESConv-format JSON file")
@@ -74,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("score", help=cmd_score.__doc__, description=cmd_score.__doc__)
-    s.add_argument("--task", required=True, choices=list(SCORE_TASKS), help="empathy (columns post, response) or emotion-intensity (column text)")
+    s.add_argument(
+        "--task", required=True, choices=list(SCORE_TASKS), help="empathy (columns post, response) or emotion-intensity (column text)"
+    )
     s.add_argument("--model", required=True, help="an empathy rater (--task empathy) or a seeker model")
     s.add_argument("--input", required=True, help="a .jsonl, .csv or .parquet file")
     s.add_argument("--output", required=True, help="the .parquet file to write (shards beside it until the end)")
@@ -103,9 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("campaigns", help=cmd_campaigns.__doc__, description=cmd_campaigns.__doc__)
     s.add_argument("action", choices=["list", "create", "close", "reopen"], help="what to do")
     s.add_argument("--name", help="the campaign")
-    s.add_argument("--kind", default="intensity", choices=list(CAMPAIGN_KINDS), help="what is rated: dialogues' intensity or responses' empathy")
+    s.add_argument(
+        "--kind", default="intensity", choices=list(CAMPAIGN_KINDS), help="what is rated: dialogues' intensity or responses' empathy"
+    )
     s.add_argument("--k", type=int, default=2, help="annotators per item")
-    s.add_argument("--source", default="split", choices=list(CAMPAIGN_SOURCES), help="items from a split (ESConv, or EPITOME for empathy), ids or a file")
+    s.add_argument(
+        "--source",
+        default="split",
+        choices=list(CAMPAIGN_SOURCES),
+        help="items from a split (ESConv, or EPITOME for empathy), ids or a file",
+    )
     s.add_argument("--split", default="test", help="with --source split: train, val, test or all")
     s.add_argument("--emotion", help="with --source split (intensity): only this gold emotion")
     s.add_argument("--ids", help="with --source ids: item ids, comma-separated")
@@ -116,8 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--guidelines", help="shown to annotators on first entry")
     s.add_argument("--calibration", type=int, default=0, help="items everyone rates first")
     s.add_argument("--gold-rate", type=float, default=0.0, help="hidden gold checks per item (0-0.5)")
-    s.add_argument("--overlap", choices=OVERLAPS, default=DEFAULT_OVERLAP,
-                   help="fill: each item gets its k ratings before new ones open; spread: least-rated first; subset: everyone rates the first N")
+    s.add_argument(
+        "--overlap",
+        choices=OVERLAPS,
+        default=DEFAULT_OVERLAP,
+        help="fill: each item gets its k ratings before new ones open; spread: least-rated first; subset: everyone rates the first N",
+    )
     s.add_argument("--subset", type=int, default=0, help="with --overlap subset: how many items everyone rates (the first ones)")
     s.add_argument("--json", action="store_true", help="print JSON")
     common(s, esconv=False)
@@ -127,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["add"], help="what to do")
     s.add_argument("--name", required=True, help="account name")
     s.add_argument("--password", help="password (stored hashed)")
-    s.add_argument("--role", default="annotator", choices=list(ROLES), help="role: annotators rate, reviewers also adjudicate, admins run campaigns")
+    s.add_argument(
+        "--role", default="annotator", choices=list(ROLES), help="role: annotators rate, reviewers also adjudicate, admins run campaigns"
+    )
     common(s, esconv=False)
     s.set_defaults(fn=cmd_annotators)
 
@@ -135,8 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "create", "show", "export"], help="what to do")
     s.add_argument("--name", help="release name (create)")
     s.add_argument("--campaign", action="append", help="a campaign to release (create; repeat for several of one kind)")
-    s.add_argument("--method", default=DEFAULT_AGGREGATION, choices=list(AGGREGATION_METHODS),
-                   help="aggregation where raters disagree without a majority (create)")
+    s.add_argument(
+        "--method",
+        default=DEFAULT_AGGREGATION,
+        choices=list(AGGREGATION_METHODS),
+        help="aggregation where raters disagree without a majority (create)",
+    )
     s.add_argument("--id", help="release id (show, export)")
     s.add_argument("--to", help="export target: file://FOLDER or a Hub dataset repo owner/name (export)")
     s.add_argument("--json", action="store_true", help="print JSON")

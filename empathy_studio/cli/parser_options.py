@@ -8,7 +8,7 @@ import sys
 import typing
 from typing import Any
 
-from ..services import (ConfigError, TrainRequest)
+from ..services import ConfigError, TrainRequest
 from .common import EXIT_BAD_INPUT
 
 
@@ -32,8 +32,14 @@ def add_request_options(parser: argparse.ArgumentParser, request_type: type) -> 
         if kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
         else:
-            parser.add_argument(flag, type=kind, choices=f.metadata.get("choices"), default=None,
-                                metavar=None if f.metadata.get("choices") else f.name.upper(), help=help_text)
+            parser.add_argument(
+                flag,
+                type=kind,
+                choices=f.metadata.get("choices"),
+                default=None,
+                metavar=None if f.metadata.get("choices") else f.name.upper(),
+                help=help_text,
+            )
 
 
 def request_from_args(args: argparse.Namespace, request_type: type = TrainRequest) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..services import (COMMAND_LINE, EPITOME_MECHANISMS, CampaignRequest, ConfigError, ReleaseRequest)
+from ..services import COMMAND_LINE, EPITOME_MECHANISMS, CampaignRequest, ConfigError, ReleaseRequest
 from .common import open_studio, print_json
 
 
@@ -22,8 +22,10 @@ def cmd_ratings(args: argparse.Namespace) -> int:
             print_json(report)
         else:
             for r in report["raters"]:
-                print(f"{r['annotator']:<20} {r['items']:>5} items  median {r['median_seconds'] or 0:6.1f} s  run {r['longest_run']:>3}  "
-                      f"spread {r['spread']:.2f}  {'; '.join(r['flags']) or 'no flags'}")
+                print(
+                    f"{r['annotator']:<20} {r['items']:>5} items  median {r['median_seconds'] or 0:6.1f} s  run {r['longest_run']:>3}  "
+                    f"spread {r['spread']:.2f}  {'; '.join(r['flags']) or 'no flags'}"
+                )
         return 0
     if args.action == "export":
         if not args.out:
@@ -43,19 +45,27 @@ def cmd_ratings(args: argparse.Namespace) -> int:
     else:
         if args.guideline_version is not None and not args.campaign:
             raise ConfigError("--guideline-version filters one campaign's ratings: add --campaign NAME")
-        report = (studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot, args.guideline_version) if args.campaign
-                  else studio.agreement(model=args.model, n_boot=args.n_boot))
+        report = (
+            studio.campaign_agreement(COMMAND_LINE, args.campaign, args.model, args.n_boot, args.guideline_version)
+            if args.campaign
+            else studio.agreement(model=args.model, n_boot=args.n_boot)
+        )
         if args.json:
             print_json(report)
         elif report["kind"] == "empathy":
             for m in EPITOME_MECHANISMS:
                 b = report[m]
-                print(f"{m}: alpha ordinal {b['alpha_ordinal']}, nominal {b['alpha_nominal']}, pairwise QWK mean {b['qwk']['mean']} "
-                      f"({b['qwk']['pairs']} pairs)")
+                print(
+                    f"{m}: alpha ordinal {b['alpha_ordinal']}, nominal {b['alpha_nominal']}, pairwise QWK mean {b['qwk']['mean']} "
+                    f"({b['qwk']['pairs']} pairs)"
+                )
         else:
             for t in ("initial", "final"):
                 b = report[t]
-                print(f"{t}: alpha interval {b['alpha_interval']}, ordinal {b['alpha_ordinal']}, ICC(2,1) {b['icc2_1']}, ICC(2,k) {b['icc2_k']}")
+                print(
+                    f"{t}: alpha interval {b['alpha_interval']}, ordinal {b['alpha_ordinal']}, ICC(2,1) {b['icc2_1']}, ICC(2,k) "
+                    f"{b['icc2_k']}"
+                )
     return 0
 
 
@@ -66,10 +76,24 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.name:
             raise ConfigError("create needs --name")
-        req = CampaignRequest(name=args.name, kind=args.kind, k=args.k, source=args.source, split=args.split, emotion=args.emotion,
-                              ids=args.ids or "", file=args.file, limit=args.limit, blind=not args.assisted, guidelines=args.guidelines or "",
-                              calibration=args.calibration, gold_rate=args.gold_rate, overlap=args.overlap, subset=args.subset,
-                              **({"scales": args.scales.split(",")} if args.scales else {}))
+        req = CampaignRequest(
+            name=args.name,
+            kind=args.kind,
+            k=args.k,
+            source=args.source,
+            split=args.split,
+            emotion=args.emotion,
+            ids=args.ids or "",
+            file=args.file,
+            limit=args.limit,
+            blind=not args.assisted,
+            guidelines=args.guidelines or "",
+            calibration=args.calibration,
+            gold_rate=args.gold_rate,
+            overlap=args.overlap,
+            subset=args.subset,
+            **({"scales": args.scales.split(",")} if args.scales else {}),
+        )
         studio.create_campaign(COMMAND_LINE, req)
         print(f"campaign {req.name} created ({req.kind})", file=sys.stderr)
     elif args.action in ("close", "reopen"):
@@ -81,8 +105,10 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
         print_json(rows)
     elif args.action == "list":
         for r in rows:
-            print(f"{r['name']:<24} {r['kind']:<9} k={r['k'] or '-':<3} {r['complete']}/{r['items']} complete, {r['ratings']} ratings"
-                  f"{'' if r['active'] else ' (closed)'}")
+            print(
+                f"{r['name']:<24} {r['kind']:<9} k={r['k'] or '-':<3} {r['complete']}/{r['items']} complete, {r['ratings']} ratings"
+                f"{'' if r['active'] else ' (closed)'}"
+            )
     return 0
 
 
@@ -119,9 +145,11 @@ def cmd_releases(args: argparse.Namespace) -> int:
         rows = studio.releases(COMMAND_LINE)
         if not args.json:
             for r in rows:
-                print(f"{r['id']:<40} {r['created'][:19]}  {r['method']:<13} {r['n_items']:>6} items  "
-                      f"{', '.join(c['name'] + ' v' + str(c['guideline_version']) for c in r['campaigns'])}"
-                      f"{'  supersedes ' + r['supersedes'] if r['supersedes'] else ''}")
+                print(
+                    f"{r['id']:<40} {r['created'][:19]}  {r['method']:<13} {r['n_items']:>6} items  "
+                    f"{', '.join(c['name'] + ' v' + str(c['guideline_version']) for c in r['campaigns'])}"
+                    f"{'  supersedes ' + r['supersedes'] if r['supersedes'] else ''}"
+                )
             return 0
     print_json(rows)
     return 0

@@ -21,15 +21,15 @@ from ..campaigns import CampaignRequest
 from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
-from ..progress import ProgressEvent
-from ..study.aggregation import DEFAULT_METHOD as DEFAULT_AGGREGATION
-from ..study.aggregation import METHODS as AGGREGATION_METHODS
-from ..study.adjudication import DEFAULT_THRESHOLDS
-from ..store import ADJUDICATION_REASONS, ROLES, CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Annotator
-from ..tasks import TASKS
 from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES
+from ..progress import ProgressEvent
 from ..scoring import TASK_COLUMNS as SCORE_TASKS
 from ..scoring import ScoreRequest
+from ..store import ADJUDICATION_REASONS, CAMPAIGN_KINDS, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, ROLES, SCALES, Annotator
+from ..study.adjudication import DEFAULT_THRESHOLDS
+from ..study.aggregation import DEFAULT_METHOD as DEFAULT_AGGREGATION
+from ..study.aggregation import METHODS as AGGREGATION_METHODS
+from ..tasks import TASKS
 from ..training.config import DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, PRESETS, RATER_PRESETS, SELECT_METRICS
 from ..training.policies import POLICIES
 from ..training.request import TrainRequest
@@ -42,10 +42,55 @@ from .review import AdjudicationRequest, ReleaseRequest, ReviewServices
 from .scoring import ScoringServices
 from .training import TrainingServices
 
-__all__ = ["RATER_PRESETS", "MECHANISM_SHORT", "DEFAULT_OVERLAP", "OVERLAPS", "Studio", "TrainRequest", "ScoreRequest", "SCORE_TASKS", "EPITOME_MECHANISMS", "CampaignRequest", "CAMPAIGN_SOURCES", "CAMPAIGN_KINDS", "DEFAULT_CAMPAIGN", "SCALES", "UserError", "Annotator",
-           "ProgressEvent", "JobCancelled", "QUEUE_ORDERS", "POLICIES", "PRESETS", "TASKS", "ARCHS", "LOSSES", "SCORE_LOSSES", "SELECT_METRICS", "SPLITS", "MAX_UPLOAD_BYTES", "download_folder", "metric_name", "COMMAND_LINE",
-           "ConfigError", "DataError", "InputError", "ModelUnavailable", "NotFound", "PermissionDenied", "AdjudicationRequest", "ReleaseRequest",
-           "ADJUDICATION_REASONS", "ROLES", "DEFAULT_PRESET", "FAMILY_PRESETS", "HEAD_OPTIONS", "AGGREGATION_METHODS", "DEFAULT_AGGREGATION", "DEFAULT_THRESHOLDS"]
+__all__ = [
+    "RATER_PRESETS",
+    "MECHANISM_SHORT",
+    "DEFAULT_OVERLAP",
+    "OVERLAPS",
+    "Studio",
+    "TrainRequest",
+    "ScoreRequest",
+    "SCORE_TASKS",
+    "EPITOME_MECHANISMS",
+    "CampaignRequest",
+    "CAMPAIGN_SOURCES",
+    "CAMPAIGN_KINDS",
+    "DEFAULT_CAMPAIGN",
+    "SCALES",
+    "UserError",
+    "Annotator",
+    "ProgressEvent",
+    "JobCancelled",
+    "QUEUE_ORDERS",
+    "POLICIES",
+    "PRESETS",
+    "TASKS",
+    "ARCHS",
+    "LOSSES",
+    "SCORE_LOSSES",
+    "SELECT_METRICS",
+    "SPLITS",
+    "MAX_UPLOAD_BYTES",
+    "download_folder",
+    "metric_name",
+    "COMMAND_LINE",
+    "ConfigError",
+    "DataError",
+    "InputError",
+    "ModelUnavailable",
+    "NotFound",
+    "PermissionDenied",
+    "AdjudicationRequest",
+    "ReleaseRequest",
+    "ADJUDICATION_REASONS",
+    "ROLES",
+    "DEFAULT_PRESET",
+    "FAMILY_PRESETS",
+    "HEAD_OPTIONS",
+    "AGGREGATION_METHODS",
+    "DEFAULT_AGGREGATION",
+    "DEFAULT_THRESHOLDS",
+]
 
 # Whoever runs the command line holds the database and the models folder: an admin by construction.
 COMMAND_LINE = Annotator(0, "(command line)", "admin")

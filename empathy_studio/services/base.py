@@ -10,22 +10,22 @@ import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import analysis
 from .. import data as D
 from ..annotation import Annotation
+from ..campaigns import dialogue_of_item
 from ..errors import DataError, InputError, ModelUnavailable, PermissionDenied
-from ..sources import DataSources, EsconvSource
-from ..training.request import TrainRequest
 from ..jobs import JobRunner, zero_gpu
 from ..progress import ProgressFn
 from ..registry import QUICK_MODEL, Registry
 from ..settings import Settings
+from ..sources import DataSources, EsconvSource
 from ..store import Annotator, Store
-from ..campaigns import dialogue_of_item
+from ..training.request import TrainRequest
 
 if TYPE_CHECKING:
     from ..models.predictor import BatchPredictor
@@ -59,7 +59,6 @@ def download_folder(root: Path | None = None, kept_s: float = DOWNLOADS_KEPT_S) 
         except OSError:
             pass
     return Path(tempfile.mkdtemp(dir=root))
-
 
 
 class StudioBase:
@@ -152,10 +151,14 @@ class StudioBase:
         if caller is None or (caller.actor is not None and caller.actor.is_admin):
             return
         if self.starter_building():
-            raise ModelUnavailable(f"{name} is being built by the server since it started (one time, about 1.5 minutes on a free "
-                                   "2-core machine): try again shortly")
-        raise ModelUnavailable(f"{name} is not built yet: an admin builds it by using it once (signed in), or on the server: "
-                               f"empathy-studio predict --model {name} ...")
+            raise ModelUnavailable(
+                f"{name} is being built by the server since it started (one time, about 1.5 minutes on a free "
+                "2-core machine): try again shortly"
+            )
+        raise ModelUnavailable(
+            f"{name} is not built yet: an admin builds it by using it once (signed in), or on the server: "
+            f"empathy-studio predict --model {name} ..."
+        )
 
     def starter_building(self) -> bool:
         return self._starter_proc is not None and self._starter_proc.poll() is None
@@ -197,9 +200,21 @@ class StudioBase:
 
     def sync_items(self) -> int:
         """Put every labelled dialogue of the ESConv source into the store's items table."""
-        rows = [{"id": d.dialogue_id, "source": d.source, "dialogue_id": d.dialogue_id, "text": d.seeker_text, "split": split,
-                 "gold_emotion": d.emotion, "gold_initial": d.initial, "gold_final": d.final, "gold_change": d.change}
-                for split, dialogues in self.esconv.splits.items() for d in dialogues]
+        rows = [
+            {
+                "id": d.dialogue_id,
+                "source": d.source,
+                "dialogue_id": d.dialogue_id,
+                "text": d.seeker_text,
+                "split": split,
+                "gold_emotion": d.emotion,
+                "gold_initial": d.initial,
+                "gold_final": d.final,
+                "gold_change": d.change,
+            }
+            for split, dialogues in self.esconv.splits.items()
+            for d in dialogues
+        ]
         return self.store.upsert_items(rows)
 
     # -- data -----------------------------------------------------------------------
@@ -227,10 +242,19 @@ class StudioBase:
 
     def check_visible(self, actor: Annotator | None, item_id: str) -> None:
         if item_id in self.hidden_from(actor):
-            raise PermissionDenied("this dialogue is in a blind rating campaign: its labels and predictions are hidden until the campaign closes")
+            raise PermissionDenied(
+                "this dialogue is in a blind rating campaign: its labels and predictions are hidden until the campaign closes"
+            )
 
-    def dialogue_choices(self, query: str = "", emotion: str = analysis.ANY, problem: str = analysis.ANY, split: str = analysis.ANY,
-                         initial: str = analysis.ANY, actor: Annotator | None = None) -> list[tuple[str, str]]:
+    def dialogue_choices(
+        self,
+        query: str = "",
+        emotion: str = analysis.ANY,
+        problem: str = analysis.ANY,
+        split: str = analysis.ANY,
+        initial: str = analysis.ANY,
+        actor: Annotator | None = None,
+    ) -> list[tuple[str, str]]:
         hidden = self.hidden_from(actor)
         return [c for c in analysis.dialogue_choices(self.esconv, query, emotion, problem, split, initial) if c[1] not in hidden]
 
@@ -245,7 +269,9 @@ class StudioBase:
         """An ESConv-format file a user uploaded, checked for size first."""
         path = Path(path)
         if path.stat().st_size > MAX_UPLOAD_BYTES:
-            raise InputError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files")
+            raise InputError(
+                f"the file is over {MAX_UPLOAD_BYTES // 2**20} MB; use the CLI (empathy-studio predict --file) for large files"
+            )
         try:
             return D.load_esconv(path)
         except DataError as exc:  # name the file as the user knows it, never the server's upload folder

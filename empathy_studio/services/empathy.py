@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -33,7 +32,6 @@ def supporter_turns(dialogue: Dialogue) -> list[dict[str, Any]]:
 
 
 class EmpathyServices:
-
     def rater_choices(self) -> list[str]:
         """Trained raters, the default rater first when it is built; the quick rater (built on first use) where EPITOME is."""
         names = [s.name for s in self.registry.of_family("rater") if s.kind == "finetuned" or self.sources.epitome is not None]
@@ -92,7 +90,7 @@ class EmpathyServices:
         dialogues, turns = self._check_turns(dataset)
         scores = self._cached_scores(name, turns, progress)
         per: dict[str, list[float]] = {}
-        for (key, dialogue_id, _) in turns:
+        for key, dialogue_id, _ in turns:
             per.setdefault(dialogue_id, []).append(scores[key])
         self_rated = [d.empathy for d in dialogues]
         predicted = [float(sum(per[d.dialogue_id]) / len(per[d.dialogue_id])) for d in dialogues]
@@ -110,32 +108,48 @@ class EmpathyServices:
                 elif not math.isnan(turn.feedback) and last in scores:
                     feedback.append(turn.feedback)
                     before.append(scores[last])
-        return {"rater": name, "dataset": dataset, "dialogues": len(dialogues), "turns": len(turns), "self_rated": self_rated,
-                "predicted": predicted, **{f"ols_{k}": v for k, v in regression_stats(self_rated, predicted).items()},
-                "spearman": float(rho), "spearman_p": float(rho_p),
-                "feedback": {"seeker_feedback": feedback, "score_before": before,
-                             **{f"ols_{k}": v for k, v in regression_stats(feedback, before).items()}}}
+        return {
+            "rater": name,
+            "dataset": dataset,
+            "dialogues": len(dialogues),
+            "turns": len(turns),
+            "self_rated": self_rated,
+            "predicted": predicted,
+            **{f"ols_{k}": v for k, v in regression_stats(self_rated, predicted).items()},
+            "spearman": float(rho),
+            "spearman_p": float(rho_p),
+            "feedback": {
+                "seeker_feedback": feedback,
+                "score_before": before,
+                **{f"ols_{k}": v for k, v in regression_stats(feedback, before).items()},
+            },
+        }
 
     def _cached_scores(self, name: str, turns: list[tuple[str, str, dict[str, Any]]], progress: ProgressFn | None) -> dict[str, float]:
         preds = self.cached_empathy_predictions(name, [(key, t["post"], t["response"]) for key, _, t in turns], progress)
         return {key: float(p["pred_score"]) for key, p in preds.items()}
 
-    def cached_empathy_predictions(self, name: str, rows: Sequence[tuple[str, str, str]],
-                                   progress: ProgressFn | None = None) -> dict[str, dict[str, Any]]:
+    def cached_empathy_predictions(
+        self, name: str, rows: Sequence[tuple[str, str, str]], progress: ProgressFn | None = None
+    ) -> dict[str, dict[str, Any]]:
         """A rater's predictions of (key, post, response) rows, from the store's prediction cache (keyed by the row's key and
         the hash of post and response), predicting only what is missing, changed, or cached in an older shape."""
         hashes = {key: text_hash(post + "\x00" + response) for key, post, response in rows}
         cached = self.store.cached_predictions(name)
-        missing = [(key, post, response) for key, post, response in rows
-                   if key not in cached or cached[key][0] != hashes[key] or "pred_score" not in cached[key][1]]
+        missing = [
+            (key, post, response)
+            for key, post, response in rows
+            if key not in cached or cached[key][0] != hashes[key] or "pred_score" not in cached[key][1]
+        ]
         if missing:
             preds = self.predict_empathy(name, [(post, response) for _, post, response in missing], progress)
             self.store.cache_predictions(name, [(key, hashes[key], p.to_dict()) for (key, _, _), p in zip(missing, preds)])
             cached = self.store.cached_predictions(name)
         return {key: p for key, (_, p) in cached.items() if key in hashes}
 
-    def rater_downloads(self, name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any],
-                        check: dict[str, Any] | None) -> list[Path]:
+    def rater_downloads(
+        self, name: str, metrics: list[dict[str, Any]], mechanisms: list[dict[str, Any]], ev: dict[str, Any], check: dict[str, Any] | None
+    ) -> list[Path]:
         """The rater's tables and figures, as Analyze shows them, in a folder to download."""
         from .. import analysis
         from .base import download_folder
@@ -151,7 +165,15 @@ class EmpathyServices:
             raise NotFound(f"split must be train, val or test, got {split!r}")
         pairs = splits[split]
         preds = self.predict_empathy(name, [(p.post, p.response) for p in pairs], progress)
-        return {"model": name, "dataset": "epitome", "split": split, **rater_metrics(preds, pairs),
-                "level4_gold": [LEVEL4[p.level4] for p in pairs], "level4_pred": [p.level4 for p in preds],
-                "mechanisms": {m: {"gold": [EPITOME_LEVELS[p.levels[k]] for p in pairs], "pred": [r.levels[m] for r in preds]}
-                               for k, m in enumerate(EPITOME_MECHANISMS)}}
+        return {
+            "model": name,
+            "dataset": "epitome",
+            "split": split,
+            **rater_metrics(preds, pairs),
+            "level4_gold": [LEVEL4[p.level4] for p in pairs],
+            "level4_pred": [p.level4 for p in preds],
+            "mechanisms": {
+                m: {"gold": [EPITOME_LEVELS[p.levels[k]] for p in pairs], "pred": [r.levels[m] for r in preds]}
+                for k, m in enumerate(EPITOME_MECHANISMS)
+            },
+        }

@@ -10,26 +10,30 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..study.adjudication import SCALES
-from ..study.aggregation import DEFAULT_METHOD
 from ..errors import ConfigError, InputError, NotFound
 from ..labels import EPITOME_MECHANISMS
 from ..metrics import bootstrap_alpha, krippendorff_alpha
+from ..store import Annotator, require
+from ..study.adjudication import SCALES
+from ..study.aggregation import DEFAULT_METHOD
 from ..study.qualification import Attention, Qualification, agrees, feedback, gold_missed, reference_of, standing
 from ..study.quality import QualityRules, assess
-from ..store import Annotator, require
-
 
 # the scale a campaign's rater quality and drift are read on: the first each kind of campaign asks
 QUALITY_SCALE = {"intensity": "initial", "empathy": "emotional_reactions"}
 
 
 class GateServices:
-
     # -- settings (admins) --------------------------------------------------------------------
 
-    def set_rater_gates(self, actor: Annotator | None, campaign: str, qualification: Mapping[str, Any] | None = None,
-                        attention: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def set_rater_gates(
+        self,
+        actor: Annotator | None,
+        campaign: str,
+        qualification: Mapping[str, Any] | None = None,
+        attention: Mapping[str, Any] | None = None,
+        rules: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Set (or, with None, clear) a campaign's qualification and attention gate, and its quality rules; everything is
         checked before anything is written."""
         who = require(actor, "admin")
@@ -42,15 +46,25 @@ class GateServices:
             for item_id in q.items:
                 item = self.store.item(item_id)
                 if item is None or (item.get("post") is not None) != (camp["kind"] == "empathy"):
-                    raise NotFound(f"practice item {item_id!r} is not {'a (post, response) pair' if camp['kind'] == 'empathy' else 'a dialogue'} "
-                                   "of the studio")
+                    raise NotFound(
+                        f"practice item {item_id!r} is not {'a (post, response) pair' if camp['kind'] == 'empathy' else 'a dialogue'} "
+                        "of the studio"
+                    )
                 if item_id in own:
                     raise InputError(f"practice item {item_id!r} is an item of the campaign itself: practice shows the answer")
                 if reference_of(item, camp["kind"], q.references.get(item_id)) is None:
                     raise InputError(f"practice item {item_id!r} has no reference answer: set one for it")
-        self.store.set_gates(camp["id"], q.to_dict() if q else None, {**(gate.to_dict() if gate else {}), "rules": quality_rules.to_dict()}
-                             if gate or rules else None, who.name)
-        return {"qualification": q.to_dict() if q else None, "attention": gate.to_dict() if gate else None, "rules": quality_rules.to_dict()}
+        self.store.set_gates(
+            camp["id"],
+            q.to_dict() if q else None,
+            {**(gate.to_dict() if gate else {}), "rules": quality_rules.to_dict()} if gate or rules else None,
+            who.name,
+        )
+        return {
+            "qualification": q.to_dict() if q else None,
+            "attention": gate.to_dict() if gate else None,
+            "rules": quality_rules.to_dict(),
+        }
 
     def _gates(self, camp: Mapping[str, Any]) -> tuple[Qualification | None, Attention | None, QualityRules]:
         q, a = self.store.gates(camp["id"])
@@ -74,10 +88,21 @@ class GateServices:
         item = self.store.item(state["next_item"]) if state["next_item"] else None
         shown = None
         if item is not None:
-            shown = ({"item_id": item["id"], "post": item["post"], "response": item["text"]} if item.get("post") is not None
-                     else {"item_id": item["id"], "text": self.dialogue(item["id"]).seeker_text if item.get("record") is None else item["text"]})
-        return {"required": True, "kind": camp["kind"], "standing": state, "item": shown, "of": len(q.items), "attempts": q.attempts,
-                "rule": q.rule, "threshold": q.threshold}
+            shown = (
+                {"item_id": item["id"], "post": item["post"], "response": item["text"]}
+                if item.get("post") is not None
+                else {"item_id": item["id"], "text": self.dialogue(item["id"]).seeker_text if item.get("record") is None else item["text"]}
+            )
+        return {
+            "required": True,
+            "kind": camp["kind"],
+            "standing": state,
+            "item": shown,
+            "of": len(q.items),
+            "attempts": q.attempts,
+            "rule": q.rule,
+            "threshold": q.threshold,
+        }
 
     def practice_answer(self, actor: Annotator | None, campaign: str, item_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Record a practice answer (apart from the study's ratings) and say how it compares with the reference."""
@@ -104,8 +129,10 @@ class GateServices:
         elif after["blocked"]:
             note = f"Not passed: {after['blocked']}."
         elif after["attempt"] > state["attempt"]:
-            note = (f"Attempt {state['attempt']} scored {after['scores'][-1]:.2f}; {q.threshold:.2f} is needed. "
-                    f"Attempt {after['attempt']} of {q.attempts} starts now.")
+            note = (
+                f"Attempt {state['attempt']} scored {after['scores'][-1]:.2f}; {q.threshold:.2f} is needed. "
+                f"Attempt {after['attempt']} of {q.attempts} starts now."
+            )
         return {"feedback": feedback(clean, reference, camp["kind"]), "note": note, "standing": after}
 
     # -- standing (admins) ----------------------------------------------------------------------
@@ -120,7 +147,9 @@ class GateServices:
         if not state["paused"]:
             raise InputError(f"{rater.name} is not paused in {camp['name']}")
         misses = sum(1 for c in self.store.gold_checks(camp["id"], rater.id) if gold_missed(c))
-        self.store.set_standing(camp["id"], rater.id, who.name, "annotator reinstated", {"misses_forgiven": misses}, paused=0, forgiven=misses)
+        self.store.set_standing(
+            camp["id"], rater.id, who.name, "annotator reinstated", {"misses_forgiven": misses}, paused=0, forgiven=misses
+        )
 
     def exclude_rater(self, actor: Annotator | None, campaign: str, annotator: str, reason: str) -> None:
         """Leave a rater's ratings out of the campaign's next releases: recorded (and logged), never a deletion."""
@@ -162,8 +191,10 @@ class GateServices:
             if q is not None:
                 checks[name] += [p["agrees"] for p in self.store.practice_rows(camp["id"], rater.id)]
         timed = [{**r, "seconds": r.get("seconds_on_item")} for r in sorted(ratings, key=lambda r: r["created"])]
-        rows = [{**report, "paused": report["annotator"] in paused, "excluded": report["annotator"] in excluded}
-                for report in assess(timed, scale, SCALES[scale].ordinal, rules, checks, method)]
+        rows = [
+            {**report, "paused": report["annotator"] in paused, "excluded": report["annotator"] in excluded}
+            for report in assess(timed, scale, SCALES[scale].ordinal, rules, checks, method)
+        ]
         return {"campaign": camp["name"], "scale": scale, "method": method, "rules": rules.to_dict(), "raters": rows}
 
     def drift(self, actor: Annotator | None, campaign: str, batch: int = 20) -> dict[str, Any]:
@@ -181,7 +212,7 @@ class GateServices:
         raters = sorted({r["annotator"] for r in ratings})
         batches = []
         for start in range(0, len(order), batch):
-            chunk = set(order[start:start + batch])
+            chunk = set(order[start : start + batch])
             m = np.full((len(raters), len(chunk)), np.nan)
             col = {it: j for j, it in enumerate(sorted(chunk))}
             for r in ratings:
@@ -197,5 +228,5 @@ class GateServices:
         per_rater = {}
         for name in raters:
             mine = [abs(r[scale] - consensus[r["item_id"]]) for r in ratings if r["annotator"] == name]
-            per_rater[name] = [float(np.mean(mine[i:i + batch])) for i in range(0, len(mine), batch)]
+            per_rater[name] = [float(np.mean(mine[i : i + batch])) for i in range(0, len(mine), batch)]
         return {"campaign": camp["name"], "scale": scale, "batch": batch, "batches": batches, "raters": per_rater}

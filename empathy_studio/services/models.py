@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import analysis
 from .. import data as D
-from ..study.agreement import aggregate_ratings
 from ..errors import ConfigError, DataError, ModelUnavailable, NotFound
 from ..jobs import exit_with_parent
 from ..labels import ESCONV_EMOTIONS, INTENSITY_TARGETS
@@ -21,7 +20,8 @@ from ..progress import ProgressEvent, ProgressFn
 from ..registry import HEADS_FILE, QUICK_MODEL, QUICK_RATER, ModelSpec
 from ..sources import FAILED, DataSources
 from ..store import Annotator, require
-from ..tasks import TASKS, get_task
+from ..study.agreement import aggregate_ratings
+from ..tasks import get_task
 from ..training.request import TrainRequest
 from .base import SPLITS, download_folder
 
@@ -56,7 +56,6 @@ EXPLAIN_THRESHOLD = 0.05  # on the 1-5 scale: a term that moves a prediction les
 
 
 class ModelServices:
-
     def model_rows(self) -> list[dict[str, Any]]:
         return self.registry.rows()
 
@@ -134,8 +133,10 @@ class ModelServices:
         with self._lock:
             if name not in self._predictors:
                 if spec.kind != "finetuned" or spec.path is None:
-                    raise ModelUnavailable(f"{name} is a base encoder with untrained heads: fine-tune it first "
-                                           f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}")
+                    raise ModelUnavailable(
+                        f"{name} is a base encoder with untrained heads: fine-tune it first "
+                        f"(empathy-studio train --model {name}) or pick {QUICK_MODEL}"
+                    )
                 from ..training.families import family as family_named
 
                 max_length = int(spec.manifest.get("hyperparameters", {}).get("max_length", 256))
@@ -179,14 +180,19 @@ class ModelServices:
         return self.predictor(name, progress).predict(list(texts), progress)
 
     def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
-        """Per target: all words' share of the prediction, the terms that move it at least EXPLAIN_THRESHOLD (stop words dropped), the rest."""
+        """Per target: all words' share of the prediction, the terms that move it at least EXPLAIN_THRESHOLD (stop words dropped),
+        the rest."""
         return self.predictor(name).explain_intensity(text, k=8, threshold=EXPLAIN_THRESHOLD, drop_stop_words=True)
 
     def intensity_baseline(self, name: str) -> dict[str, tuple[float, float]]:
         """Per intensity target: (the average training seeker's value, what the average training text's words add), where a
         word explanation starts; empty for a model trained before these were recorded."""
         ridge = self.registry.get(name).manifest.get("ridge") or {}
-        return {t: (r["train_mean"], r.get("words_mean") or 0.0) for t, r in ridge.items() if isinstance(r, dict) and r.get("train_mean") is not None}
+        return {
+            t: (r["train_mean"], r.get("words_mean") or 0.0)
+            for t, r in ridge.items()
+            if isinstance(r, dict) and r.get("train_mean") is not None
+        }
 
     def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:
         """Predicted intensity after each seeker turn, from the dialogue prefix up to that turn."""
@@ -194,7 +200,9 @@ class ModelServices:
         preds = self.predict_texts(name, analysis.trajectory_prefixes(d))
         return [{"turn": i + 1, "text": text, **p.to_dict()} for i, (text, p) in enumerate(zip(d.seeker_turns, preds))]
 
-    def split_predictions(self, name: str, split: str = "test", progress: ProgressFn | None = None, dataset: str = "esconv") -> list[dict[str, Any]]:
+    def split_predictions(
+        self, name: str, split: str = "test", progress: ProgressFn | None = None, dataset: str = "esconv"
+    ) -> list[dict[str, Any]]:
         """Gold and predicted labels for every dialogue of a split of an ESConv-format dataset; predictions are cached in the store."""
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -207,8 +215,15 @@ class ModelServices:
             preds = self.predict_texts(name, [d.seeker_text for d in missing], progress)
             self.store.cache_predictions(name, [(d.dialogue_id, hashes[d.dialogue_id], p.to_dict()) for d, p in zip(missing, preds)])
             cache = self.store.cached_predictions(name)
-        return [{"item_id": d.dialogue_id, "gold_emotion": d.emotion, **{f"gold_{t}": d.gold(t) for t in INTENSITY_TARGETS},
-                 **cache[d.dialogue_id][1]} for d in dialogues]
+        return [
+            {
+                "item_id": d.dialogue_id,
+                "gold_emotion": d.emotion,
+                **{f"gold_{t}": d.gold(t) for t in INTENSITY_TARGETS},
+                **cache[d.dialogue_id][1],
+            }
+            for d in dialogues
+        ]
 
     def warm_pending(self) -> list[tuple[str, Path]]:
         """Built models that predict ESConv's labels and lack a cached prediction for some labelled dialogue, and built raters
@@ -258,8 +273,12 @@ class ModelServices:
         zeror, fitted_on = self._zeror_for(trained_on, dataset, splits)
 
         def zeror_metrics() -> dict[str, Any]:
-            return evaluate_predictions(gold_labels, [labels[i] for i in zeror.predict_labels(len(rows))], gold_int,
-                                        zeror.predict_intensity(len(rows)) if has_intensity else None)
+            return evaluate_predictions(
+                gold_labels,
+                [labels[i] for i in zeror.predict_labels(len(rows))],
+                gold_int,
+                zeror.predict_intensity(len(rows)) if has_intensity else None,
+            )
 
         if name == "zeror":
             metrics = zeror_metrics()
@@ -273,11 +292,18 @@ class ModelServices:
             pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds[0].intensity else None
             metrics = evaluate_predictions(gold_labels, pred_labels, gold_int, pred_int)
         source = self.sources.esconv_like(dataset) if dataset not in ("sad", "epitome") else None
-        return {"model": name, "dataset": dataset, "split": split, "n": len(rows), **metrics,
-                "baseline": {"name": "ZeroR", "fitted_on": fitted_on, **({} if name == "zeror" else zeror_metrics())},
-                "dropped": source.dropped if source else {}, "dropped_note": source.dropped_note() if source else "",
-                "per_class": per_class_report(gold_labels, pred_labels, labels),
-                "confusion": confusion_counts(gold_labels, pred_labels, labels)}
+        return {
+            "model": name,
+            "dataset": dataset,
+            "split": split,
+            "n": len(rows),
+            **metrics,
+            "baseline": {"name": "ZeroR", "fitted_on": fitted_on, **({} if name == "zeror" else zeror_metrics())},
+            "dropped": source.dropped if source else {},
+            "dropped_note": source.dropped_note() if source else "",
+            "per_class": per_class_report(gold_labels, pred_labels, labels),
+            "confusion": confusion_counts(gold_labels, pred_labels, labels),
+        }
 
     def _zeror_for(self, trained_on: str, evaluated: str, splits: dict[str, list[D.Example]]) -> tuple[ZeroR, str]:
         """ZeroR from the train split of the data a model learned from; the evaluated data's only when that is not here."""
@@ -287,10 +313,13 @@ class ModelServices:
             own, _ = self.sources.examples(trained_on)
             return ZeroR.fit(own["train"]), f"train split of {trained_on} (the model's training data)"
         except (DataError, OSError):
-            return ZeroR.fit(splits["train"]), f"train split of {evaluated} (the model's training data, {trained_on}, is not available here)"
+            return ZeroR.fit(
+                splits["train"]
+            ), f"train split of {evaluated} (the model's training data, {trained_on}, is not available here)"
 
-    def analyze(self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None,
-                dataset: str = "esconv") -> dict[str, Any]:
+    def analyze(
+        self, name: str, split: str = "test", progress: ProgressFn | None = None, actor: Annotator | None = None, dataset: str = "esconv"
+    ) -> dict[str, Any]:
         """A model against gold on a split of an ESConv-format dataset: rows, metrics, per-class table, calibration, label order.
 
         Items of an active blind campaign are left out for everyone but admins (`hidden` says how many);
@@ -303,9 +332,18 @@ class ModelServices:
         spec = self.registry.get(name)
         cal = Calibration.load(spec.path) if spec.path is not None else None
         calibrated = analysis.calibration_of(shown, cal.temperature) if cal is not None and shown and shown[0].get("probs") else None
-        return {"model": name, "split": split, "dataset": dataset, "rows": shown, "metrics": analysis.metrics_of(shown), "labels": labels,
-                "per_class": analysis.per_class(shown, labels), "hidden": len(rows) - len(shown), "calibration": calibrated,
-                "dropped_note": self.sources.esconv_like(dataset).dropped_note()}
+        return {
+            "model": name,
+            "split": split,
+            "dataset": dataset,
+            "rows": shown,
+            "metrics": analysis.metrics_of(shown),
+            "labels": labels,
+            "per_class": analysis.per_class(shown, labels),
+            "hidden": len(rows) - len(shown),
+            "calibration": calibrated,
+            "dropped_note": self.sources.esconv_like(dataset).dropped_note(),
+        }
 
     @staticmethod
     def metrics_table(metrics: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -316,8 +354,9 @@ class ModelServices:
         """B − A on the items both were scored on, with paired bootstrap CIs (results of `analyze`)."""
         return analysis.paired_bootstrap(a["rows"], b["rows"])
 
-    def analysis_downloads(self, names: Sequence[str], split: str = "test", actor: Annotator | None = None, dataset: str = "esconv",
-                           full_scale: bool = False) -> list[Path]:
+    def analysis_downloads(
+        self, names: Sequence[str], split: str = "test", actor: Annotator | None = None, dataset: str = "esconv", full_scale: bool = False
+    ) -> list[Path]:
         """Figures (the on-screen ones), metrics, per-class table and predictions of each model, in one folder."""
         folder = download_folder()
         out: list[Path] = []
@@ -325,8 +364,16 @@ class ModelServices:
         results = {}
         for name in dict.fromkeys(names):
             result = results[name] = self.analyze(name, split, actor=actor, dataset=dataset)
-            out += analysis.write_downloads(result["rows"], result["labels"], name, where, folder, full_scale, result["calibration"],
-                                            self._zeror_rows(name, dataset, result["rows"]))
+            out += analysis.write_downloads(
+                result["rows"],
+                result["labels"],
+                name,
+                where,
+                folder,
+                full_scale,
+                result["calibration"],
+                self._zeror_rows(name, dataset, result["rows"]),
+            )
         if len(results) == 2:  # the B − A table with its paired bootstrap CIs, as on screen
             (a, ra), (b, rb) = results.items()
             out.append(analysis.write_comparison(a, b, {a: ra["metrics"], b: rb["metrics"]}, self.compare(ra, rb), where, folder))

@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..rating_io import export_ratings, import_ratings
 from ..campaigns import CampaignRequest, create_campaign
 from ..errors import NotFound
+from ..rating_io import export_ratings, import_ratings
 from ..store import DEFAULT_CAMPAIGN, Annotator, require
 from .base import download_folder
-
 
 SUGGESTED = ("pred_emotion", "pred_initial", "pred_final", "pred_change")  # what an assisted intensity campaign shows, kept with a rating
 
 
 class RatingServices:
-
     def rating_view(self, actor: Annotator | None, item_id: str, campaign: str | None = None) -> dict[str, Any]:
         """What the Annotate tab shows for an item: the dialogue (never its gold), the annotator's own rating,
         and, in an assisted campaign, the model's suggestion. A response-empathy campaign shows the
@@ -37,8 +35,14 @@ class RatingServices:
         suggestion = self.predict_texts(model, [d.seeker_text])[0].to_dict() if assisted else None
         shown = {"model": model, **{k: suggestion.get(k) for k in SUGGESTED}} if suggestion else None
         self._shown(who, camp, item_id, shown)
-        return {"dialogue": d, "rating": mine[0] if mine else None, "assisted": assisted, "suggestion": suggestion,
-                "progress": self.annotation.progress(who, campaign), "campaign": camp}
+        return {
+            "dialogue": d,
+            "rating": mine[0] if mine else None,
+            "assisted": assisted,
+            "suggestion": suggestion,
+            "progress": self.annotation.progress(who, campaign),
+            "campaign": camp,
+        }
 
     def _shown(self, who: Annotator, camp: dict[str, Any], item_id: str, suggestion: dict[str, Any] | None) -> None:
         """The item is on screen now, with what was suggested: its seconds count from here, and a rating keeps the suggestion."""
@@ -55,9 +59,15 @@ class RatingServices:
         suggestion = self.cached_empathy_predictions(rater, [(item_id, item["post"], item["text"])])[item_id] if rater else None
         shown = {"model": rater, "levels": suggestion["pred_levels"], "score": suggestion["pred_score"]} if suggestion else None
         self._shown(who, camp, item_id, shown)
-        return {"pair": {"item_id": item_id, "post": item["post"], "response": item["text"]}, "rating": mine[0] if mine else None,
-                "assisted": assisted, "suggestion": suggestion, "rater": rater, "progress": self.annotation.progress(who, camp["name"]),
-                "campaign": camp}
+        return {
+            "pair": {"item_id": item_id, "post": item["post"], "response": item["text"]},
+            "rating": mine[0] if mine else None,
+            "assisted": assisted,
+            "suggestion": suggestion,
+            "rater": rater,
+            "progress": self.annotation.progress(who, camp["name"]),
+            "campaign": camp,
+        }
 
     def in_campaign(self, campaign: dict[str, Any] | str | None, item_id: Any) -> bool:
         """Whether an item is one of a campaign's (the default campaign holds every dialogue)."""
@@ -85,8 +95,9 @@ class RatingServices:
         if order in ("uncertainty", "spread") and not self.store.cached_predictions(model):
             self.split_predictions(model, "all")  # the queue reads cached predictions
 
-    def export_ratings(self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None,
-                       with_text: bool = False) -> int:
+    def export_ratings(
+        self, path: Path | str, fmt: str = "csv", hub_repo: str | None = None, campaign: str | None = None, with_text: bool = False
+    ) -> int:
         return export_ratings(self.store, path, fmt, hub_repo, self.settings.hf_token, campaign, with_text)
 
     def import_ratings(self, path: Path | str, dry_run: bool = False, create_annotators: bool = False) -> dict[str, Any]:
@@ -121,17 +132,30 @@ class RatingServices:
         out = []
         for c in self.store.campaigns():
             p = self.store.campaign_progress(c["id"])
-            out.append({"name": c["name"], "kind": c["kind"], "k": c["k"], "items": p["items"], "complete": p["complete"], "ratings": p["ratings"],
-                        "blind": c["blind"], "overlap": c["overlap"], "active": c["active"], "scales": ", ".join(c["scales"]),
-                        "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items())})
+            out.append(
+                {
+                    "name": c["name"],
+                    "kind": c["kind"],
+                    "k": c["k"],
+                    "items": p["items"],
+                    "complete": p["complete"],
+                    "ratings": p["ratings"],
+                    "blind": c["blind"],
+                    "overlap": c["overlap"],
+                    "active": c["active"],
+                    "scales": ", ".join(c["scales"]),
+                    "per annotator": ", ".join(f"{n} {v}" for n, v in p["per_annotator"].items()),
+                }
+            )
         return out
 
     def set_campaign_active(self, actor: Annotator | None, campaign: str, active: bool) -> None:
         who = require(actor, "admin")
         self.store.set_campaign_active(self.store.campaign(campaign)["id"], active, by=who.name)
 
-    def campaign_agreement(self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200,
-                           guideline_version: int | None = None) -> dict[str, Any]:
+    def campaign_agreement(
+        self, actor: Annotator | None, campaign: str, model: str | None = None, n_boot: int = 200, guideline_version: int | None = None
+    ) -> dict[str, Any]:
         """Admins: a campaign's agreement (of the ratings made under one guideline version, if given); for response empathy,
         `model` names a rater, which rates the campaign's items first."""
         require(actor, "admin")
@@ -175,12 +199,15 @@ class RatingServices:
     def progress(self, actor: Annotator | None, campaign: str | None = None) -> dict[str, int]:
         return self.annotation.progress(actor, campaign)
 
-    def rate(self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any) -> dict[str, Any]:
+    def rate(
+        self, actor: Annotator | None, item_id: str, initial: Any, final: Any, campaign: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """An annotator rates a dialogue's intensity (and, where the campaign asks, emotion, turns, confidence, a note)."""
         return self.annotation.rate(actor, item_id, initial, final, campaign, **extra)
 
-    def rate_empathy(self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str,
-                     note: str | None = None) -> dict[str, Any]:
+    def rate_empathy(
+        self, actor: Annotator | None, item_id: str, levels: dict[str, Any], campaign: str, note: str | None = None
+    ) -> dict[str, Any]:
         """An annotator rates a response's empathy: a level per mechanism."""
         return self.annotation.rate_empathy(actor, item_id, levels, campaign, note=note)
 
@@ -261,4 +288,3 @@ class RatingServices:
     def add_annotator(self, name: str, role: str = "annotator", password: str | None = None) -> Annotator:
         """Local administration (the CLI, run by whoever holds the database); the app goes through `annotation.add_annotator`."""
         return self.store.add_annotator(name, role, password, by="(command line)")
-

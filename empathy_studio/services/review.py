@@ -12,20 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..study import adjudication as A
-from ..study.aggregation import DEFAULT_METHOD, METHODS
-from ..study.consensus import SOURCES, agreement, consensus, provenance_counts
 from ..errors import ConfigError, InputError, NotFound
 from ..labels import EPITOME_MECHANISMS
 from ..names import check_name
-from ..study.releases import content_hash, export, flat_rows, release_id, training_labels, write_folder
 from ..store import ADJUDICATION_REASONS, Annotator, now, require
+from ..study import adjudication as A
+from ..study.aggregation import DEFAULT_METHOD, METHODS
+from ..study.consensus import SOURCES, agreement, consensus, provenance_counts
+from ..study.releases import content_hash, export, flat_rows, release_id, training_labels, write_folder
 from .base import download_folder
 
 
 @dataclass
 class AdjudicationRequest:
     """A reviewer's final values for an item's scales, with the reason (and a note, required for "other")."""
+
     campaign: str
     item_id: str
     values: dict[str, Any]
@@ -42,6 +43,7 @@ class AdjudicationRequest:
 @dataclass
 class ReleaseRequest:
     """Freeze the consensus labels of one or more campaigns (of one kind) as a release."""
+
     name: str
     campaigns: list[str]
     method: str = DEFAULT_METHOD
@@ -53,21 +55,22 @@ class ReleaseRequest:
             raise InputError("choose at least one campaign to release")
         if self.method not in METHODS:
             raise ConfigError(f"aggregation must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.guideline_version is not None and (len(self.campaigns) != 1 or not isinstance(self.guideline_version, int)
-                                                   or self.guideline_version < 1):
+        if self.guideline_version is not None and (
+            len(self.campaigns) != 1 or not isinstance(self.guideline_version, int) or self.guideline_version < 1
+        ):
             raise InputError("a guideline version filters the ratings of one campaign: a whole number from 1")
 
 
 class ReviewServices:
-
     # -- reading a campaign's ratings -----------------------------------------------------
 
     def _scales(self, camp: Mapping[str, Any]) -> list[str]:
         return list(EPITOME_MECHANISMS) if camp["kind"] == "empathy" else A.reviewed_scales(camp["scales"])
 
     def _campaign_ratings(self, camp: Mapping[str, Any], version: int | None = None) -> list[dict[str, Any]]:
-        rows = (self.store.empathy_ratings(campaign_id=camp["id"]) if camp["kind"] == "empathy"
-                else self.store.ratings(campaign_id=camp["id"]))
+        rows = (
+            self.store.empathy_ratings(campaign_id=camp["id"]) if camp["kind"] == "empathy" else self.store.ratings(campaign_id=camp["id"])
+        )
         return [r for r in rows if version is None or r.get("guideline_version") == version]
 
     def _adjudications_by_item(self, camp: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -100,8 +103,13 @@ class ReviewServices:
         _, camp = self._review_campaign(actor, campaign)
         return self._queue(camp, guideline_version)
 
-    def _queue(self, camp: Mapping[str, Any], version: int | None = None, ratings: list[dict[str, Any]] | None = None,
-               adjudicated: Mapping[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    def _queue(
+        self,
+        camp: Mapping[str, Any],
+        version: int | None = None,
+        ratings: list[dict[str, Any]] | None = None,
+        adjudicated: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> list[dict[str, Any]]:
         """The queue, from the campaign's ratings and adjudications (read here unless the caller has them already)."""
         scales, limits = self._scales(camp), A.thresholds(_json(camp.get("thresholds")))
         by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -116,8 +124,15 @@ class ReviewServices:
             apart = A.disagreement(rows, scales, limits)
             state = A.status(adjudicated.get(item, []), camp["reviewers"])
             if apart and state != "adjudicated":
-                out.append({"item_id": item, "disagreement": round(sum(apart.values()), 3), "scales": ", ".join(apart), "raters": len(rows),
-                            "status": state})
+                out.append(
+                    {
+                        "item_id": item,
+                        "disagreement": round(sum(apart.values()), 3),
+                        "scales": ", ".join(apart),
+                        "raters": len(rows),
+                        "status": state,
+                    }
+                )
         return sorted(out, key=lambda r: (-r["disagreement"], r["item_id"]))
 
     def review_item(self, actor: Annotator | None, campaign: str, item_id: str) -> dict[str, Any]:
@@ -132,22 +147,39 @@ class ReviewServices:
         names = A.rater_labels(len(rows))
         shown = []
         for label, r in zip(names, rows):
-            entry = {"rater": f"{label} ({r['annotator']})" if camp["show_rater_names"] else label, **{s: r.get(s) for s in scales},
-                     "note": r.get("note")}
+            entry = {
+                "rater": f"{label} ({r['annotator']})" if camp["show_rater_names"] else label,
+                **{s: r.get(s) for s in scales},
+                "note": r.get("note"),
+            }
             if r.get("assisted") and r.get("suggestion"):
                 entry["suggestion"] = r["suggestion"]
             shown.append(entry)
         gold = None
         if not camp["blind"]:
-            gold = ({m: v for m, v in zip(EPITOME_MECHANISMS, _json(item.get("gold_levels")) or [])} if camp["kind"] == "empathy" else
-                    {"initial": item.get("gold_initial"), "final": item.get("gold_final"), "emotion": item.get("gold_emotion")})
+            gold = (
+                {m: v for m, v in zip(EPITOME_MECHANISMS, _json(item.get("gold_levels")) or [])}
+                if camp["kind"] == "empathy"
+                else {"initial": item.get("gold_initial"), "final": item.get("gold_final"), "emotion": item.get("gold_emotion")}
+            )
         limits = A.thresholds(_json(camp.get("thresholds")))
         past = self._adjudications_by_item(camp).get(item_id, [])
-        return {"campaign": camp["name"], "kind": camp["kind"], "item_id": item_id, "text": item.get("text"), "post": item.get("post"),
-                "ratings": shown, "scales": scales, "disputed": list(A.disagreement(rows, scales, limits)), "gold": gold,
-                "status": A.status(past, camp["reviewers"]), "reviewers": camp["reviewers"],
-                "adjudications": [{"reviewer": a["reviewer"], "values": a["vals"], "reason": a["reason"], "note": a["note"],
-                                   "at": a["created"]} for a in past]}
+        return {
+            "campaign": camp["name"],
+            "kind": camp["kind"],
+            "item_id": item_id,
+            "text": item.get("text"),
+            "post": item.get("post"),
+            "ratings": shown,
+            "scales": scales,
+            "disputed": list(A.disagreement(rows, scales, limits)),
+            "gold": gold,
+            "status": A.status(past, camp["reviewers"]),
+            "reviewers": camp["reviewers"],
+            "adjudications": [
+                {"reviewer": a["reviewer"], "values": a["vals"], "reason": a["reason"], "note": a["note"], "at": a["created"]} for a in past
+            ],
+        }
 
     def adjudicate(self, actor: Annotator | None, req: AdjudicationRequest) -> dict[str, Any]:
         """Set an item's final values. Refused for an item not in the queue, a scale the campaign does not ask, a value off
@@ -174,8 +206,14 @@ class ReviewServices:
         after = [*past, {"vals": values, "reviewer_id": who.id}]
         return {"id": aid, "item_id": req.item_id, "values": values, "status": A.status(after, camp["reviewers"])}
 
-    def set_review_options(self, actor: Annotator | None, campaign: str, thresholds: Mapping[str, Any] | None = None, reviewers: int = 1,
-                           show_rater_names: bool = False) -> dict[str, Any]:
+    def set_review_options(
+        self,
+        actor: Annotator | None,
+        campaign: str,
+        thresholds: Mapping[str, Any] | None = None,
+        reviewers: int = 1,
+        show_rater_names: bool = False,
+    ) -> dict[str, Any]:
         who, camp = self._review_campaign(actor, campaign, "admin")
         limits = A.thresholds(thresholds)
         changed = {k: v for k, v in limits.items() if A.DEFAULT_THRESHOLDS[k] != v}
@@ -196,8 +234,14 @@ class ReviewServices:
         if not seen or seen >= version:
             return None
         texts = {v["version"]: v["text"] for v in self.store.guideline_versions(camp["id"])}
-        diff = difflib.unified_diff((texts.get(seen) or "").splitlines(), (texts.get(version) or "").splitlines(),
-                                    f"version {seen}", f"version {version}", lineterm="", n=1)
+        diff = difflib.unified_diff(
+            (texts.get(seen) or "").splitlines(),
+            (texts.get(version) or "").splitlines(),
+            f"version {seen}",
+            f"version {version}",
+            lineterm="",
+            n=1,
+        )
         return {"from": seen, "to": version, "diff": "\n".join(diff)}
 
     # -- consensus and releases ------------------------------------------------------------
@@ -207,8 +251,9 @@ class ReviewServices:
         excluded = set(self.store.excluded(camp["id"]))
         ratings = [r for r in self._campaign_ratings(camp, version) if r["annotator"] not in excluded]
         scales = self._scales(camp)
-        items, raters = consensus(ratings, scales, A.thresholds(_json(camp.get("thresholds"))), self._adjudications_by_item(camp),
-                                  camp["reviewers"], method)
+        items, raters = consensus(
+            ratings, scales, A.thresholds(_json(camp.get("thresholds"))), self._adjudications_by_item(camp), camp["reviewers"], method
+        )
         return items, raters, ratings
 
     def consensus_table(self, actor: Annotator | None, campaign: str, method: str = DEFAULT_METHOD) -> list[dict[str, Any]]:
@@ -217,7 +262,9 @@ class ReviewServices:
         if method not in METHODS:
             raise ConfigError(f"aggregation must be one of {', '.join(METHODS)}, got {method!r}")
         items, _, _ = self._consensus_of(camp, method)
-        return flat_rows([{"campaign": camp["name"], "item_id": i, "labels": labels} for i, labels in items.items()], {}, self._scales(camp))
+        return flat_rows(
+            [{"campaign": camp["name"], "item_id": i, "labels": labels} for i, labels in items.items()], {}, self._scales(camp)
+        )
 
     def create_release(self, actor: Annotator | None, req: ReleaseRequest) -> dict[str, Any]:
         """Freeze a release: consensus with provenance per item, the raters' competence, agreement, guideline versions and a
@@ -231,9 +278,13 @@ class ReviewServices:
         for camp in camps:
             c_items, c_raters, ratings = self._consensus_of(camp, req.method, req.guideline_version)
             if not ratings:
-                raise InputError(f"campaign {camp['name']} has no ratings{' under that guideline version' if req.guideline_version else ''}: "
-                                 "nothing to release")
-            items += [{"campaign": camp["name"], "campaign_id": camp["id"], "item_id": i, "labels": labels} for i, labels in c_items.items()]
+                raise InputError(
+                    f"campaign {camp['name']} has no ratings{' under that guideline version' if req.guideline_version else ''}: "
+                    "nothing to release"
+                )
+            items += [
+                {"campaign": camp["name"], "campaign_id": camp["id"], "item_id": i, "labels": labels} for i, labels in c_items.items()
+            ]
             all_ratings += [{**r, "item_id": f"{camp['name']}/{r['item_id']}"} for r in ratings]  # items of two campaigns stay apart
             raters[camp["name"]] = c_raters
         campaigns = [{"name": c["name"], "guideline_version": req.guideline_version or c.get("guideline_version") or 1} for c in camps]
@@ -242,16 +293,36 @@ class ReviewServices:
         kind = kinds.pop()
         scales = self._scales(camps[0]) if len(camps) == 1 else sorted({s for c in camps for s in self._scales(c)})
         previous = [r for r in self.store.releases() if sorted(c["name"] for c in r["campaigns"]) == sorted(c["name"] for c in campaigns)]
-        summary = {"kind": kind, "excluded_raters": {c["name"]: self.store.excluded(c["id"]) for c in camps if self.store.excluded(c["id"])}, "n_items": len(items), "n_ratings": len(all_ratings), "n_raters": len({r["annotator"] for r in all_ratings}),
-                   "scales": scales, "sources": list(SOURCES),
-                   "provenance": provenance_counts({f"{it['campaign']}/{it['item_id']}": it["labels"] for it in items}),
-                   "agreement": agreement(all_ratings, scales),
-                   "raters": {s: {"competence": {f"{c}:{w}": v for c, rs in raters.items() for w, v in rs.get(s, {}).get("competence", {}).items()},
-                                  "flagged": sorted(f"{c}:{w}" for c, rs in raters.items() for w in rs.get(s, {}).get("flagged", []))}
-                              for s in scales}}
-        release = {"id": rid, "name": req.name, "created": now(), "campaigns": campaigns, "guideline_versions": {c["name"]: c["guideline_version"]
-                   for c in campaigns}, "method": req.method, "content_hash": digest, "n_items": len(items),
-                   "supersedes": previous[-1]["id"] if previous else None, "summary": summary}
+        summary = {
+            "kind": kind,
+            "excluded_raters": {c["name"]: self.store.excluded(c["id"]) for c in camps if self.store.excluded(c["id"])},
+            "n_items": len(items),
+            "n_ratings": len(all_ratings),
+            "n_raters": len({r["annotator"] for r in all_ratings}),
+            "scales": scales,
+            "sources": list(SOURCES),
+            "provenance": provenance_counts({f"{it['campaign']}/{it['item_id']}": it["labels"] for it in items}),
+            "agreement": agreement(all_ratings, scales),
+            "raters": {
+                s: {
+                    "competence": {f"{c}:{w}": v for c, rs in raters.items() for w, v in rs.get(s, {}).get("competence", {}).items()},
+                    "flagged": sorted(f"{c}:{w}" for c, rs in raters.items() for w in rs.get(s, {}).get("flagged", [])),
+                }
+                for s in scales
+            },
+        }
+        release = {
+            "id": rid,
+            "name": req.name,
+            "created": now(),
+            "campaigns": campaigns,
+            "guideline_versions": {c["name"]: c["guideline_version"] for c in campaigns},
+            "method": req.method,
+            "content_hash": digest,
+            "n_items": len(items),
+            "supersedes": previous[-1]["id"] if previous else None,
+            "summary": summary,
+        }
         self.store.create_release(release, items, who.name)
         self.release_folder(rid)
         return self.store.release_row(rid)
@@ -279,8 +350,9 @@ class ReviewServices:
         texts = {}
         for it in items:
             item = self.store.item(it["item_id"]) or {}
-            texts[it["item_id"]] = ({"post": item.get("post"), "response": item.get("text")} if item.get("post") is not None
-                                    else {"text": item.get("text")})
+            texts[it["item_id"]] = (
+                {"post": item.get("post"), "response": item.get("text")} if item.get("post") is not None else {"text": item.get("text")}
+            )
         rows = flat_rows([{"campaign": by_id[it["campaign_id"]], **it} for it in items], texts, row["summary"]["scales"])
         folder.parent.mkdir(parents=True, exist_ok=True)
         return write_folder(row, rows, folder)

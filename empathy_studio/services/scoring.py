@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..labels import EPITOME_MECHANISMS
-from ..scoring import ScoreRequest, Scorer, score_file
+from ..scoring import Scorer, ScoreRequest, score_file
 
 MAX_TEXT_CHARS = 20_000
 
@@ -26,11 +26,13 @@ def _skip_reason(row: dict[str, Any], columns: tuple[str, ...]) -> str | None:
 
 def _skipping(columns: tuple[str, ...], empty: dict[str, Any], fn: Scorer) -> Scorer:
     """`fn` on the rows it can read; the others get `empty` outputs and their reason."""
+
     def score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         reasons = [_skip_reason(r, columns) for r in rows]
         ok = [r for r, why in zip(rows, reasons) if why is None]
         results = iter(fn(ok) if ok else [])
         return [{**(next(results) if why is None else empty), "skipped": why} for why in reasons]
+
     return score
 
 
@@ -39,12 +41,26 @@ def _seeker_scorer(studio: Any, model: str) -> Scorer:
 
     def predict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         preds = studio.predict_texts(model, [r["text"] for r in rows])
-        return [{"emotion": p.emotion, "emotion_probability": p.probs[p.emotion], "pred_initial": p.intensity.get("initial"),
-                 "pred_final": p.intensity.get("final"), "pred_change": p.intensity.get("change"), "too_little_text": p.too_little_text}
-                for p in preds]
+        return [
+            {
+                "emotion": p.emotion,
+                "emotion_probability": p.probs[p.emotion],
+                "pred_initial": p.intensity.get("initial"),
+                "pred_final": p.intensity.get("final"),
+                "pred_change": p.intensity.get("change"),
+                "too_little_text": p.too_little_text,
+            }
+            for p in preds
+        ]
 
-    empty = {"emotion": None, "emotion_probability": None, "pred_initial": None, "pred_final": None, "pred_change": None,
-             "too_little_text": None}
+    empty = {
+        "emotion": None,
+        "emotion_probability": None,
+        "pred_initial": None,
+        "pred_final": None,
+        "pred_change": None,
+        "too_little_text": None,
+    }
     return _skipping(("text",), empty, predict)
 
 
@@ -62,7 +78,6 @@ SCORERS = {"emotion-intensity": _seeker_scorer, "empathy": _rater_scorer}  # a t
 
 
 class ScoringServices:
-
     def scorer(self, req: ScoreRequest) -> Scorer:
         """The task's model as a function of a shard's rows to flat output columns (loaded once, before any shard)."""
         return SCORERS[req.task](self, req.model)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..jobs import JobReporter, exit_with_parent
 from ..errors import NotFound, UserError
+from ..jobs import JobReporter, exit_with_parent
 from ..progress import ProgressFn, fan_out
 from ..store import Annotator, require
 from ..training.config import preset
@@ -14,7 +14,6 @@ from ..training.request import TrainRequest
 
 
 class TrainingServices:
-
     def dataset_choices(self) -> list[str]:
         """The seeker's named datasets here: esconv, and where FailedESConv is configured, failed and esconv+failed."""
         return self.sources.esconv_datasets()
@@ -90,4 +89,3 @@ class TrainingServices:
         manifest = self.train_and_register(req, progress=fan_out([progress, reporter]))
         reporter.finished(manifest)
         return manifest
-

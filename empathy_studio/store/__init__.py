@@ -25,20 +25,44 @@ adjudications, releases, the append-only audit log), `gates` (qualification, att
 from __future__ import annotations
 
 from ..errors import PermissionDenied, StoreError
-from .assignments import Assignments
 from .accounts import ROLES, Accounts, Annotator, account_name, hash_password, name_key, require, verify_password
+from .assignments import Assignments
 from .base import Connection, is_empty_database
 from .campaigns import CAMPAIGN_KINDS, CLAIM_TTL_S, DEFAULT_CAMPAIGN, DEFAULT_OVERLAP, OVERLAPS, SCALES, Campaigns
+from .gates import Gates
 from .jobs import JOB_STATES, Jobs
 from .migrations import ADJUDICATION_REASONS, MIGRATIONS, now
 from .ratings import EMPATHY_FIELDS, KINDS, MAX_NOTE, RATING_FIELDS, Ratings
-from .gates import Gates
 from .review import Review
 from .sessions import Sessions
 
-__all__ = ["Store", "Annotator", "PermissionDenied", "StoreError", "require", "account_name", "name_key", "hash_password",
-           "verify_password", "is_empty_database", "MIGRATIONS", "now", "ROLES", "JOB_STATES", "MAX_NOTE", "RATING_FIELDS",
-           "CLAIM_TTL_S", "DEFAULT_CAMPAIGN", "DEFAULT_OVERLAP", "OVERLAPS", "SCALES", "CAMPAIGN_KINDS", "EMPATHY_FIELDS", "KINDS", "ADJUDICATION_REASONS"]
+__all__ = [
+    "Store",
+    "Annotator",
+    "PermissionDenied",
+    "StoreError",
+    "require",
+    "account_name",
+    "name_key",
+    "hash_password",
+    "verify_password",
+    "is_empty_database",
+    "MIGRATIONS",
+    "now",
+    "ROLES",
+    "JOB_STATES",
+    "MAX_NOTE",
+    "RATING_FIELDS",
+    "CLAIM_TTL_S",
+    "DEFAULT_CAMPAIGN",
+    "DEFAULT_OVERLAP",
+    "OVERLAPS",
+    "SCALES",
+    "CAMPAIGN_KINDS",
+    "EMPATHY_FIELDS",
+    "KINDS",
+    "ADJUDICATION_REASONS",
+]
 
 
 class Store(Connection, Accounts, Ratings, Campaigns, Assignments, Sessions, Jobs, Review, Gates):

@@ -138,13 +138,18 @@ class Accounts:
             for (name, role, _), pw in zip(accounts, hashes):
                 row = db.execute("SELECT id, name, role FROM annotators WHERE name_key = ?", [name.casefold()]).fetchone()
                 if row:
-                    db.execute("UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]])
+                    db.execute(
+                        "UPDATE annotators SET role = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?", [role, pw, row[0]]
+                    )
                     ident, name, old = row
                     if old != role:
                         log(db, by, "role changed", detail={"account": name, "old": old, "new": role})
                 else:
-                    ident = db["annotators"].insert({"name": name, "name_key": name.casefold(), "role": role, "password_hash": pw,
-                                                     "created": now()}).last_pk
+                    ident = (
+                        db["annotators"]
+                        .insert({"name": name, "name_key": name.casefold(), "role": role, "password_hash": pw, "created": now()})
+                        .last_pk
+                    )
                     log(db, by, "account created", detail={"account": name, "role": role})
                 out.append(Annotator(int(ident), name, role))
         return out

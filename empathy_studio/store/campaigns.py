@@ -11,15 +11,14 @@ import contextlib
 import contextvars
 import json
 import math
-import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import NotFound, StoreError
-from ..names import check_name
 from ..labels import EPITOME_MECHANISMS
+from ..names import check_name
 from .migrations import now
-from .review import log
 from .ratings import KINDS
+from .review import log
 
 SCALES = ("initial", "final", "emotion", "turns")
 CAMPAIGN_KINDS = ("intensity", "empathy")  # what is rated: a dialogue's intensity, or a response's empathy (store.ratings.KINDS)
@@ -42,10 +41,21 @@ LIVE = "(a.done = 1 OR a.expires > ?)"  # an assignment that counts towards k: r
 
 
 class Campaigns:
-    def create_campaign(self, name: str, items: Sequence[tuple[str, str]], k: int = 2, scales: Sequence[str] = ("initial", "final"),
-                        blind: bool = True, guidelines: str = "", gold_rate: float = 0.0, created_by: str | None = None,
-                        kind: str = "intensity", new_items: Sequence[dict[str, Any]] = (), overlap: str = DEFAULT_OVERLAP,
-                        subset: int = 0) -> int:
+    def create_campaign(
+        self,
+        name: str,
+        items: Sequence[tuple[str, str]],
+        k: int = 2,
+        scales: Sequence[str] = ("initial", "final"),
+        blind: bool = True,
+        guidelines: str = "",
+        gold_rate: float = 0.0,
+        created_by: str | None = None,
+        kind: str = "intensity",
+        new_items: Sequence[dict[str, Any]] = (),
+        overlap: str = DEFAULT_OVERLAP,
+        subset: int = 0,
+    ) -> int:
         """A new campaign over (item id, kind) pairs, validated whole before anything is written.
 
         `kind` is what is rated: "intensity" (dialogues, on `scales`) or "empathy" ((post, response)
@@ -58,8 +68,10 @@ class Campaigns:
             raise StoreError(f"overlap must be one of {', '.join(OVERLAPS)}, got {overlap!r}")
         n_items = sum(1 for _, kind_ in items if kind_ == "item")
         if not isinstance(subset, int) or isinstance(subset, bool) or not 0 <= subset <= n_items or (overlap == "subset") != (subset > 0):
-            raise StoreError(f"the overlap subset is 1 to {n_items} items (everyone rates them) with overlap subset, and 0 otherwise; "
-                             f"got {subset!r} with {overlap}")
+            raise StoreError(
+                f"the overlap subset is 1 to {n_items} items (everyone rates them) with overlap subset, and 0 otherwise; "
+                f"got {subset!r} with {overlap}"
+            )
         if kind not in CAMPAIGN_KINDS:
             raise StoreError(f"campaign kind must be one of {', '.join(CAMPAIGN_KINDS)}, got {kind!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
@@ -91,9 +103,26 @@ class Campaigns:
                 raise StoreError(f"item {held!r} belongs to another campaign with other content; nothing was written")
             if rows:
                 db["items"].upsert_all(rows, pk="id")
-            cid = db["campaigns"].insert({"name": name, "k": k, "all_items": 0, "scales": json.dumps(list(scales)), "blind": int(bool(blind)),
-                                          "guidelines": guidelines or "", "gold_rate": float(gold_rate), "active": 1,
-                                          "created_by": created_by, "created": now(), "kind": kind, "overlap": overlap}).last_pk
+            cid = (
+                db["campaigns"]
+                .insert(
+                    {
+                        "name": name,
+                        "k": k,
+                        "all_items": 0,
+                        "scales": json.dumps(list(scales)),
+                        "blind": int(bool(blind)),
+                        "guidelines": guidelines or "",
+                        "gold_rate": float(gold_rate),
+                        "active": 1,
+                        "created_by": created_by,
+                        "created": now(),
+                        "kind": kind,
+                        "overlap": overlap,
+                    }
+                )
+                .last_pk
+            )
             seen: set[str] = set()
             rows = []
             regular = 0
@@ -104,9 +133,17 @@ class Campaigns:
                     regular += kind == "item"
                     rows.append({"campaign_id": cid, "item_id": item, "kind": kind, "position": pos, "everyone": int(everyone)})
             db["campaign_items"].insert_all(rows)
-            db.execute("INSERT INTO guideline_versions (campaign_id, version, text, created, created_by) VALUES (?, 1, ?, ?, ?)",
-                       [cid, guidelines or "", now(), created_by])
-            log(db, created_by, "campaign created", cid, detail={"name": name, "kind": kind, "k": k, "items": len(rows), "blind": bool(blind)})
+            db.execute(
+                "INSERT INTO guideline_versions (campaign_id, version, text, created, created_by) VALUES (?, 1, ?, ?, ?)",
+                [cid, guidelines or "", now(), created_by],
+            )
+            log(
+                db,
+                created_by,
+                "campaign created",
+                cid,
+                detail={"name": name, "kind": kind, "k": k, "items": len(rows), "blind": bool(blind)},
+            )
         return int(cid)
 
     def check_campaign_name_free(self, name: str) -> None:
@@ -172,12 +209,17 @@ class Campaigns:
         return [r[0] for r in self.db.execute(sql, [campaign_id, *kinds]).fetchall()]
 
     def campaign_has_item(self, campaign_id: int, item_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM campaign_items WHERE campaign_id = ? AND item_id = ?", [campaign_id, item_id]).fetchone()
+            is not None
+        )
 
     def blinded_item_ids(self) -> set[str]:
         """Items of every active blind campaign: their gold and predictions stay hidden from non-admins."""
-        sql = ("SELECT ci.item_id FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id "
-               "WHERE c.active = 1 AND c.blind = 1 AND c.all_items = 0")
+        sql = (
+            "SELECT ci.item_id FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id "
+            "WHERE c.active = 1 AND c.blind = 1 AND c.all_items = 0"
+        )
         return {r[0] for r in self.db.execute(sql).fetchall()}
 
 
@@ -191,12 +233,21 @@ _CONTENT = ("text", "post", "gold_levels", "gold_emotion", "gold_initial", "gold
 def _held_elsewhere(db, rows: list[dict[str, Any]]) -> str | None:
     """The first new item whose id an existing campaign already holds with other content (which an upsert would overwrite)."""
     for row in rows:
-        cur = db.execute(f"SELECT {', '.join(_CONTENT)} FROM items i WHERE i.id = ? AND EXISTS "
-                         "(SELECT 1 FROM campaign_items ci WHERE ci.item_id = i.id)", [row["id"]]).fetchone()
+        cur = db.execute(
+            f"SELECT {', '.join(_CONTENT)} FROM items i WHERE i.id = ? AND EXISTS "
+            "(SELECT 1 FROM campaign_items ci WHERE ci.item_id = i.id)",
+            [row["id"]],
+        ).fetchone()
         if cur is not None and any(row.get(c) != v for c, v in zip(_CONTENT, cur) if c in row):
             return row["id"]
     return None
 
 
 def _campaign(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "scales": json.loads(row["scales"]), "blind": bool(row["blind"]), "active": bool(row["active"]), "all_items": bool(row["all_items"])}
+    return {
+        **row,
+        "scales": json.loads(row["scales"]),
+        "blind": bool(row["blind"]),
+        "active": bool(row["active"]),
+        "all_items": bool(row["all_items"]),
+    }

@@ -16,7 +16,9 @@ class Jobs:
 
     def create_job(self, params: dict[str, Any], created_by: str | None) -> int:
         with self.write() as db:
-            return int(db["jobs"].insert({"state": "queued", "params": json.dumps(params), "created_by": created_by, "created": now()}).last_pk)
+            return int(
+                db["jobs"].insert({"state": "queued", "params": json.dumps(params), "created_by": created_by, "created": now()}).last_pk
+            )
 
     def update_job(self, job_id: int, **fields: Any) -> None:
         if "state" in fields and fields["state"] not in JOB_STATES:
@@ -53,5 +55,7 @@ class Jobs:
         return row
 
     def jobs(self, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        ids = [r[0] for r in self.db.execute("SELECT id, state FROM jobs ORDER BY id DESC").fetchall() if states is None or r[1] in set(states)]
+        ids = [
+            r[0] for r in self.db.execute("SELECT id, state FROM jobs ORDER BY id DESC").fetchall() if states is None or r[1] in set(states)
+        ]
         return [self.job(i) for i in ids]  # type: ignore[misc]

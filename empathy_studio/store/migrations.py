@@ -132,8 +132,10 @@ def m006_campaigns(db: sqlite_utils.Database) -> None:
     # one rating per annotator, item *and campaign*: the same dialogue can be rated again in a new study.
     # SQLite changes a UNIQUE constraint by rebuilding the table; the ids stay, so rating_history keeps
     # pointing at its ratings (checked before the migration commits).
-    default = db.execute("INSERT INTO campaigns (name, k, all_items, scales, blind, created) VALUES ('default', NULL, 1, ?, 1, ?)",
-                         ['["initial", "final", "emotion"]', now()]).lastrowid
+    default = db.execute(
+        "INSERT INTO campaigns (name, k, all_items, scales, blind, created) VALUES ('default', NULL, 1, ?, 1, ?)",
+        ['["initial", "final", "emotion"]', now()],
+    ).lastrowid
     db.execute(
         """CREATE TABLE ratings_new (
             id INTEGER PRIMARY KEY,
@@ -148,9 +150,12 @@ def m006_campaigns(db: sqlite_utils.Database) -> None:
             removed INTEGER NOT NULL DEFAULT 0,  -- an undone first rating stays, marked, so its history keeps pointing at it
             UNIQUE (annotator_id, item_id, campaign_id))"""
     )
-    db.execute("INSERT INTO ratings_new (id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
-               "turn_intensities, campaign_id) SELECT id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
-               "turn_intensities, ? FROM ratings", [default])
+    db.execute(
+        "INSERT INTO ratings_new (id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
+        "turn_intensities, campaign_id) SELECT id, annotator_id, item_id, initial, final, emotion, confidence, note, created, updated, "
+        "turn_intensities, ? FROM ratings",
+        [default],
+    )
     db.execute("DROP TABLE ratings")
     db.execute("ALTER TABLE ratings_new RENAME TO ratings")
     db.execute("CREATE INDEX ratings_item ON ratings(item_id)")
@@ -172,8 +177,10 @@ def m007_sessions(db: sqlite_utils.Database) -> None:
 def m008_campaign_item_counts(db: sqlite_utils.Database) -> None:
     # each campaign item's number of ratings, kept with the item, so choosing the least-rated needs no count over all assignments
     db.execute("ALTER TABLE campaign_items ADD COLUMN rated INTEGER NOT NULL DEFAULT 0")
-    db.execute("UPDATE campaign_items SET rated = (SELECT count(*) FROM assignments a WHERE a.campaign_id = campaign_items.campaign_id "
-               "AND a.item_id = campaign_items.item_id AND a.done = 1)")
+    db.execute(
+        "UPDATE campaign_items SET rated = (SELECT count(*) FROM assignments a WHERE a.campaign_id = campaign_items.campaign_id "
+        "AND a.item_id = campaign_items.item_id AND a.done = 1)"
+    )
     db.execute("CREATE INDEX campaign_items_next ON campaign_items(campaign_id, kind, rated, position)")
 
 
@@ -251,8 +258,10 @@ def _reviewer_role(db: sqlite_utils.Database) -> None:
             role TEXT NOT NULL CHECK (role IN ('annotator', 'reviewer', 'admin')), password_hash TEXT, created TEXT NOT NULL,
             name_key TEXT)"""
     )
-    db.execute("INSERT INTO annotators_new (id, name, role, password_hash, created, name_key) "
-               "SELECT id, name, role, password_hash, created, name_key FROM annotators")
+    db.execute(
+        "INSERT INTO annotators_new (id, name, role, password_hash, created, name_key) "
+        "SELECT id, name, role, password_hash, created, name_key FROM annotators"
+    )
     db.execute("DROP TABLE annotators")
     db.execute("ALTER TABLE annotators_new RENAME TO annotators")
     db.execute("CREATE UNIQUE INDEX annotators_name_key ON annotators(name_key)")
@@ -284,7 +293,8 @@ def _adjudications_and_releases(db: sqlite_utils.Database) -> None:
         f"""CREATE TABLE adjudications (
             id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id), item_id TEXT NOT NULL REFERENCES items(id),
             reviewer_id INTEGER NOT NULL REFERENCES annotators(id), vals TEXT NOT NULL, reason TEXT NOT NULL CHECK (reason IN ({reasons})),
-            note TEXT CHECK (note IS NULL OR length(note) <= 5000), replaced TEXT NOT NULL, guideline_version INTEGER, created TEXT NOT NULL)"""
+            note TEXT CHECK (note IS NULL OR length(note) <= 5000), replaced TEXT NOT NULL, guideline_version INTEGER,
+            created TEXT NOT NULL)"""
     )
     db.execute("CREATE INDEX adjudications_item ON adjudications(campaign_id, item_id)")
     # Releases: immutable, content-hashed sets of consensus labels; a new release supersedes an old one, never edits it.
@@ -312,8 +322,10 @@ def _audit_log(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
     for table in _APPEND_ONLY:
         for verb in ("UPDATE", "DELETE"):
-            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
     # every change to a rating, whatever path made it, is a line of the log (its history row names who made it)
     for table, history in (("ratings", "rating_history"), ("empathy_ratings", "empathy_rating_history")):
         db.execute(
@@ -366,5 +378,7 @@ def m013_rater_quality(db: sqlite_utils.Database) -> None:
             annotator_id INTEGER NOT NULL REFERENCES annotators(id), by TEXT, reason TEXT NOT NULL, created TEXT NOT NULL)"""
     )
     for verb in ("UPDATE", "DELETE"):
-        db.execute(f"CREATE TRIGGER rater_exclusions_no_{verb.lower()} BEFORE {verb} ON rater_exclusions "
-                   "BEGIN SELECT RAISE(ABORT, 'rater_exclusions is append-only'); END")
+        db.execute(
+            f"CREATE TRIGGER rater_exclusions_no_{verb.lower()} BEFORE {verb} ON rater_exclusions "
+            "BEGIN SELECT RAISE(ABORT, 'rater_exclusions is append-only'); END"
+        )

@@ -25,15 +25,19 @@ class Sessions:
     def create_session(self, annotator: Annotator, ttl_s: float = SESSION_TTL_S) -> str:
         token = secrets.token_urlsafe(32)
         with self.write() as db:
-            db["sessions"].insert({"token_hash": _digest(token), "annotator_id": annotator.id, "created": now(),
-                                   "expires": time.time() + ttl_s, "revoked": 0})
+            db["sessions"].insert(
+                {"token_hash": _digest(token), "annotator_id": annotator.id, "created": now(), "expires": time.time() + ttl_s, "revoked": 0}
+            )
         return token
 
     def session_annotator(self, token: str | None) -> Annotator | None:
         if not isinstance(token, str) or not token:
             return None
-        row = self.db.execute("SELECT a.id, a.name, a.role FROM sessions s JOIN annotators a ON a.id = s.annotator_id "
-                              "WHERE s.token_hash = ? AND s.revoked = 0 AND s.expires > ?", [_digest(token), time.time()]).fetchone()
+        row = self.db.execute(
+            "SELECT a.id, a.name, a.role FROM sessions s JOIN annotators a ON a.id = s.annotator_id "
+            "WHERE s.token_hash = ? AND s.revoked = 0 AND s.expires > ?",
+            [_digest(token), time.time()],
+        ).fetchone()
         return Annotator(*row) if row else None
 
     def revoke_session(self, token: str | None) -> None:

@@ -133,7 +133,13 @@ def auto(df: pd.DataFrame, ordinal: bool) -> Result:
 
 
 METHODS: dict[str, Callable[[pd.DataFrame, bool], Result]] = {
-    "auto": auto, "median": median, "majority-vote": majority_vote, "dawid-skene": dawid_skene, "glad": glad, "mace": mace, "rasa": rasa,
+    "auto": auto,
+    "median": median,
+    "majority-vote": majority_vote,
+    "dawid-skene": dawid_skene,
+    "glad": glad,
+    "mace": mace,
+    "rasa": rasa,
 }
 DEFAULT_METHOD = "auto"  # chosen by bench/aggregation.py (bench/results/aggregation.md)
 

@@ -13,15 +13,28 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
-from ..metrics import (_none_if_nan, bootstrap_alpha, consensus_of_others, icc2, krippendorff_alpha, mean_differences, pairwise_qwk, pairwise_qwk_arrays,
-                      qwk_matrix, qwk_summary, rowwise_against)
 from ..errors import ConfigError
+from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
+from ..metrics import (
+    _none_if_nan,
+    bootstrap_alpha,
+    consensus_of_others,
+    icc2,
+    krippendorff_alpha,
+    mean_differences,
+    pairwise_qwk,
+    pairwise_qwk_arrays,
+    qwk_matrix,
+    qwk_summary,
+    rowwise_against,
+)
 
 RatingRow = tuple[str, str, int, int, "str | None"]
 
 
-def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], how: str = "mean", min_annotators: int = 1) -> dict[str, dict[str, Any]]:
+def aggregate_ratings(
+    table: Iterable[tuple[str, str, int, int, str | None]], how: str = "mean", min_annotators: int = 1
+) -> dict[str, dict[str, Any]]:
     """item id -> {"initial", "final", "emotion" (majority or None), "n"} over items with enough annotators."""
     if how not in ("mean", "median"):
         raise ConfigError(f"aggregate must be mean or median, got {how!r}")
@@ -35,7 +48,12 @@ def aggregate_ratings(table: Iterable[tuple[str, str, int, int, str | None]], ho
             continue
         emotions = [e for _, _, e in rows if e]
         majority = max(set(emotions), key=emotions.count) if emotions else None
-        out[item] = {"initial": float(f([r[0] for r in rows])), "final": float(f([r[1] for r in rows])), "emotion": majority, "n": len(rows)}
+        out[item] = {
+            "initial": float(f([r[0] for r in rows])),
+            "final": float(f([r[1] for r in rows])),
+            "emotion": majority,
+            "n": len(rows),
+        }
     return out
 
 
@@ -45,9 +63,14 @@ def aggregate_empathy(table: Iterable[tuple[str, str, int, int, int]], min_annot
     by_item: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     for _, item, *levels in table:
         by_item[item].append(tuple(levels))
-    return {item: {"levels": [int(math.floor(float(np.median([r[k] for r in rows])) + 0.5)) for k in range(len(EPITOME_MECHANISMS))],
-                   "n": len(rows)}
-            for item, rows in by_item.items() if len(rows) >= min_annotators}
+    return {
+        item: {
+            "levels": [int(math.floor(float(np.median([r[k] for r in rows])) + 0.5)) for k in range(len(EPITOME_MECHANISMS))],
+            "n": len(rows),
+        }
+        for item, rows in by_item.items()
+        if len(rows) >= min_annotators
+    }
 
 
 def _matrix(table: Sequence[tuple[str, str, int, int, str | None]], field: int, items: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -65,8 +88,13 @@ MAX_LISTED_PAIRS = 500
 MAX_MATRIX = 60  # annotators up to which the full pairwise QWK matrix is reported (it is for the heatmap)
 
 
-def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gold: dict[str, dict[str, Any]],
-                     model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200, per_emotion: bool = True) -> dict[str, Any]:
+def agreement_report(
+    table: Sequence[tuple[str, str, int, int, str | None]],
+    gold: dict[str, dict[str, Any]],
+    model: dict[str, dict[str, Any]] | None = None,
+    n_boot: int = 200,
+    per_emotion: bool = True,
+) -> dict[str, Any]:
     """Inter-annotator agreement and agreement with gold (and a model) for initial and final intensity.
 
     gold: item id -> {"emotion", "initial", "final"}; model: item id -> {"pred_initial", "pred_final"}.
@@ -82,34 +110,53 @@ def agreement_report(table: Sequence[tuple[str, str, int, int, str | None]], gol
         model_row = np.array([_nan((model or {}).get(it, {}).get(f"pred_{target}")) for it in items], dtype=float)
         vs_gold = rowwise_against(m, gold_row)
         vs_model = rowwise_against(m, model_row) if model is not None else None
-        bias = {"consensus": mean_differences(m, consensus_of_others(m)), "gold": mean_differences(m, gold_row),
-                **({"model": mean_differences(m, model_row)} if model is not None else {})}
+        bias = {
+            "consensus": mean_differences(m, consensus_of_others(m)),
+            "gold": mean_differences(m, gold_row),
+            **({"model": mean_differences(m, model_row)} if model is not None else {}),
+        }
         report[target] = {
-            "alpha_interval": krippendorff_alpha(m, "interval"), "alpha_interval_ci95": [lo, hi],
-            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), **icc2(m), "qwk": qwk_summary(m, arrays=pairs),
+            "alpha_interval": krippendorff_alpha(m, "interval"),
+            "alpha_interval_ci95": [lo, hi],
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"),
+            **icc2(m),
+            "qwk": qwk_summary(m, arrays=pairs),
             "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
             "qwk_matrix": {"annotators": names, "values": [[None if math.isnan(v) else float(v) for v in row] for row in qwk_matrix(m)]}
-            if len(names) <= MAX_MATRIX else None,
-            "annotators": {name: {"n": vs_gold[i]["n"], "vs_gold": vs_gold[i], **({"vs_model": vs_model[i]} if vs_model else {}),
-                                  "bias": {ref: rows[i] for ref, rows in bias.items()}}
-                           for i, name in enumerate(names)},
+            if len(names) <= MAX_MATRIX
+            else None,
+            "annotators": {
+                name: {
+                    "n": vs_gold[i]["n"],
+                    "vs_gold": vs_gold[i],
+                    **({"vs_model": vs_model[i]} if vs_model else {}),
+                    "bias": {ref: rows[i] for ref, rows in bias.items()},
+                }
+                for i, name in enumerate(names)
+            },
         }
     if per_emotion:
         by_emotion: dict[str, list[tuple[str, str, int, int, str | None]]] = defaultdict(list)
         for r in table:
             by_emotion[gold.get(r[1], {}).get("emotion")].append(r)
-        report["per_emotion"] = {emo: agreement_report(by_emotion[emo], gold, model, n_boot=0, per_emotion=False)
-                                 for emo in ESCONV_EMOTIONS if by_emotion.get(emo)}
+        report["per_emotion"] = {
+            emo: agreement_report(by_emotion[emo], gold, model, n_boot=0, per_emotion=False)
+            for emo in ESCONV_EMOTIONS
+            if by_emotion.get(emo)
+        }
     return report
-
 
 
 def _nan(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def empathy_agreement_report(table: Sequence[tuple[str, str, int, int, int]], gold: dict[str, Sequence[int]],
-                             model: dict[str, dict[str, Any]] | None = None, n_boot: int = 200) -> dict[str, Any]:
+def empathy_agreement_report(
+    table: Sequence[tuple[str, str, int, int, int]],
+    gold: dict[str, Sequence[int]],
+    model: dict[str, dict[str, Any]] | None = None,
+    n_boot: int = 200,
+) -> dict[str, Any]:
     """Agreement on response empathy, per mechanism: Krippendorff's alpha (ordinal, with a bootstrap CI), pairwise QWK,
     and each annotator's exact agreement and QWK with gold (EPITOME's levels) and with a rater's predictions.
 
@@ -126,13 +173,19 @@ def empathy_agreement_report(table: Sequence[tuple[str, str, int, int, int]], go
         pairs = pairwise_qwk_arrays(m)
         refs = {"gold": np.array([gold[it][k] + 1 if it in gold else np.nan for it in items], dtype=float)}
         if model is not None:
-            refs["model"] = np.array([EPITOME_LEVELS.index(model[it]["pred_levels"][mech]) + 1 if it in model else np.nan for it in items], dtype=float)
+            refs["model"] = np.array(
+                [EPITOME_LEVELS.index(model[it]["pred_levels"][mech]) + 1 if it in model else np.nan for it in items], dtype=float
+            )
         against = {ref: _exact_and_qwk(m, row) for ref, row in refs.items()}
         report[mech] = {
-            "alpha_ordinal": krippendorff_alpha(m, "ordinal"), "alpha_ordinal_ci95": [lo, hi], "alpha_nominal": krippendorff_alpha(m, "nominal"),
-            "qwk": qwk_summary(m, arrays=pairs), "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
+            "alpha_ordinal": krippendorff_alpha(m, "ordinal"),
+            "alpha_ordinal_ci95": [lo, hi],
+            "alpha_nominal": krippendorff_alpha(m, "nominal"),
+            "qwk": qwk_summary(m, arrays=pairs),
+            "pairwise_qwk": pairwise_qwk(m, names, top=MAX_LISTED_PAIRS, arrays=pairs),
             "qwk_matrix": {"annotators": names, "values": [[None if math.isnan(v) else float(v) for v in row] for row in qwk_matrix(m)]}
-            if len(names) <= MAX_MATRIX else None,
+            if len(names) <= MAX_MATRIX
+            else None,
             "annotators": {name: {ref: rows[i] for ref, rows in against.items()} for i, name in enumerate(names)},
         }
     return report
@@ -145,7 +198,11 @@ def _exact_and_qwk(matrix: np.ndarray, reference: np.ndarray) -> list[dict[str, 
         ok = ~(np.isnan(row) | np.isnan(reference))
         n = int(ok.sum())
         kappa = pairwise_qwk_arrays(np.vstack([row[ok], reference[ok]]))[3] if n >= 2 else []
-        out.append({"n": n, "exact": float((row[ok] == reference[ok]).mean()) if n else None,
-                    "qwk": _none_if_nan(float(kappa[0])) if len(kappa) else None})
+        out.append(
+            {
+                "n": n,
+                "exact": float((row[ok] == reference[ok]).mean()) if n else None,
+                "qwk": _none_if_nan(float(kappa[0])) if len(kappa) else None,
+            }
+        )
     return out
-

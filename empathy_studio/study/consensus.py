@@ -20,9 +20,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..metrics import bootstrap_alpha, krippendorff_alpha
 from .adjudication import SCALES, disagreement, majority, settled
 from .aggregation import DEFAULT_METHOD, aggregate
-from ..metrics import bootstrap_alpha, krippendorff_alpha
 
 SOURCES = ("unanimous", "majority", "adjudicated", "aggregated", "unresolved")
 
@@ -37,9 +37,14 @@ def _value(value: Any) -> Any:
     return value
 
 
-def consensus(ratings: Sequence[Mapping[str, Any]], scales: Sequence[str], limits: Mapping[str, Any],
-              adjudications: Mapping[str, Sequence[Mapping[str, Any]]], reviewers: int = 1,
-              method: str = DEFAULT_METHOD) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def consensus(
+    ratings: Sequence[Mapping[str, Any]],
+    scales: Sequence[str],
+    limits: Mapping[str, Any],
+    adjudications: Mapping[str, Sequence[Mapping[str, Any]]],
+    reviewers: int = 1,
+    method: str = DEFAULT_METHOD,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """(item -> scale -> {"value", "source", "n", "spread"}, scale -> {"competence": rater -> float, "flagged": [...]}).
 
     `ratings` are dicts with `annotator`, `item_id` and one key per scale; `adjudications` maps an item to its

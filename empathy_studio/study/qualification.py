@@ -68,7 +68,9 @@ class Attention:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100:
                 raise ConfigError(f"{name} is a whole number of missed gold checks from 1 to 100, got {v!r}")
         if self.pause_after < self.warn_after:
-            raise ConfigError(f"the pause comes after the warning: pause_after ({self.pause_after}) must be at least warn_after ({self.warn_after})")
+            raise ConfigError(
+                f"the pause comes after the warning: pause_after ({self.pause_after}) must be at least warn_after ({self.warn_after})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,8 +140,10 @@ def standing(q: Qualification, rows: Sequence[Mapping[str, Any]]) -> dict[str, A
     current = max(by_attempt, default=1) if by_attempt and finished < len(by_attempt) else finished + 1
     blocked = None
     if finished and (q.on_fail == "exit" or finished >= q.attempts):
-        blocked = (f"qualification not passed ({finished} attempt{'s' if finished != 1 else ''}, best score "
-                   f"{max(scores):.2f}, {q.threshold:.2f} needed); no attempts left: ask an admin")
+        blocked = (
+            f"qualification not passed ({finished} attempt{'s' if finished != 1 else ''}, best score "
+            f"{max(scores):.2f}, {q.threshold:.2f} needed); no attempts left: ask an admin"
+        )
     answered = {r["item_id"] for r in by_attempt.get(current, [])}
     nxt = next((i for i in q.items if i not in answered), None) if blocked is None else None
     return {"passed": False, "attempt": current, "answered": len(answered), "scores": scores, "blocked": blocked, "next_item": nxt}

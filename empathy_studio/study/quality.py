@@ -68,8 +68,16 @@ def bias(values: Sequence[float], reference: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(d.mean()), "ci95": [float(lo), float(hi)], "n": int(len(d))}
 
 
-def rater_report(rows: Sequence[Mapping[str, Any]], scale: str, consensus: Mapping[str, float], team_sd: float,
-                 competence: float | None, low_competence: bool, checks: Sequence[bool], rules: QualityRules) -> dict[str, Any]:
+def rater_report(
+    rows: Sequence[Mapping[str, Any]],
+    scale: str,
+    consensus: Mapping[str, float],
+    team_sd: float,
+    competence: float | None,
+    low_competence: bool,
+    checks: Sequence[bool],
+    rules: QualityRules,
+) -> dict[str, Any]:
     """One rater's quality from their ratings (dicts with `item_id`, `scale`, `seconds`, oldest first)."""
     values = [r[scale] for r in rows if r.get(scale) is not None]
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
@@ -94,13 +102,30 @@ def rater_report(rows: Sequence[Mapping[str, Any]], scale: str, consensus: Mappi
     if len(early) >= 10 and len(late) >= 10 and late.mean() - early.mean() > rules.drift:
         flags.append(f"drifting: {early.mean():.2f} from the consensus early, {late.mean():.2f} late")
     counts = {str(v): values.count(v) for v in sorted(set(values))}
-    return {"items": len(values), "median_seconds": float(np.median(seconds)) if seconds else None, "rushed_share": rushed,
-            "longest_run": run, "spread": sd, "team_spread": team_sd, "checks_right": accuracy, "checks": len(checks),
-            "competence": competence, "bias": bias(values, ref), "distribution": counts, "flags": flags}
+    return {
+        "items": len(values),
+        "median_seconds": float(np.median(seconds)) if seconds else None,
+        "rushed_share": rushed,
+        "longest_run": run,
+        "spread": sd,
+        "team_spread": team_sd,
+        "checks_right": accuracy,
+        "checks": len(checks),
+        "competence": competence,
+        "bias": bias(values, ref),
+        "distribution": counts,
+        "flags": flags,
+    }
 
 
-def assess(ratings: Sequence[Mapping[str, Any]], scale: str, ordinal: bool, rules: QualityRules,
-           checks: Mapping[str, Sequence[bool]] | None = None, method: str | None = None) -> list[dict[str, Any]]:
+def assess(
+    ratings: Sequence[Mapping[str, Any]],
+    scale: str,
+    ordinal: bool,
+    rules: QualityRules,
+    checks: Mapping[str, Sequence[bool]] | None = None,
+    method: str | None = None,
+) -> list[dict[str, Any]]:
     """Every rater's report, oldest rating first within each: behaviour first (rushed, straight-lining), then competence and
     the consensus from the aggregator over the raters that behaviour did not flag."""
     from .aggregation import DEFAULT_METHOD, aggregate
@@ -114,14 +139,19 @@ def assess(ratings: Sequence[Mapping[str, Any]], scale: str, ordinal: bool, rule
     behaved = {name for name, rep in first.items() if not flag_kinds(rep) & {"rushed", "straight-lining"}}
     kept = [(r["annotator"], r["item_id"], r[scale]) for r in ratings if r["annotator"] in behaved and r.get(scale) is not None]
     result = aggregate(kept, method or DEFAULT_METHOD, ordinal=ordinal) if kept else None
-    consensus = {k: float(v) for k, v in result.values.items() if v is not None} if result is not None and ordinal else \
-        ({k: v for k, v in result.values.items()} if result is not None else {})
+    consensus = (
+        {k: float(v) for k, v in result.values.items() if v is not None}
+        if result is not None and ordinal
+        else ({k: v for k, v in result.values.items()} if result is not None else {})
+    )
     flagged = set(result.flagged()) if result is not None else set()
     reports = []
     for name, rows in sorted(by_rater.items()):
         competence = result.competence.get(name) if result is not None else None
         numeric = {k: v for k, v in consensus.items() if isinstance(v, (int, float))}
-        reports.append({"annotator": name, **rater_report(rows, scale, numeric, team_sd, competence, name in flagged, checks.get(name, []), rules)})
+        reports.append(
+            {"annotator": name, **rater_report(rows, scale, numeric, team_sd, competence, name in flagged, checks.get(name, []), rules)}
+        )
     return reports
 
 

@@ -26,9 +26,14 @@ LICENSE_NOTE = {
 
 
 def content_hash(method: str, campaigns: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str, Any]]) -> str:
-    body = {"method": method, "campaigns": [{"name": c["name"], "guideline_version": c["guideline_version"]} for c in campaigns],
-            "items": sorted(({"campaign": it["campaign"], "item_id": it["item_id"], "labels": it["labels"]} for it in items),
-                            key=lambda it: (it["campaign"], it["item_id"]))}
+    body = {
+        "method": method,
+        "campaigns": [{"name": c["name"], "guideline_version": c["guideline_version"]} for c in campaigns],
+        "items": sorted(
+            ({"campaign": it["campaign"], "item_id": it["item_id"], "labels": it["labels"]} for it in items),
+            key=lambda it: (it["campaign"], it["item_id"]),
+        ),
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -45,13 +50,18 @@ def training_labels(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, A
         labels = it["labels"]
         if all(m in labels for m in EPITOME_MECHANISMS):
             if all(labels[m]["source"] != "unresolved" for m in EPITOME_MECHANISMS):
-                out[it["item_id"]] = {"levels": [int(round(labels[m]["value"])) for m in EPITOME_MECHANISMS],
-                                      "n": labels[EPITOME_MECHANISMS[0]]["n"]}
+                out[it["item_id"]] = {
+                    "levels": [int(round(labels[m]["value"])) for m in EPITOME_MECHANISMS],
+                    "n": labels[EPITOME_MECHANISMS[0]]["n"],
+                }
         elif all(t in labels and labels[t]["source"] != "unresolved" for t in ("initial", "final")):
             emotion = labels.get("emotion")
-            out[it["item_id"]] = {"initial": float(labels["initial"]["value"]), "final": float(labels["final"]["value"]),
-                                  "emotion": emotion["value"] if emotion and emotion["source"] != "unresolved" else None,
-                                  "n": labels["initial"]["n"]}
+            out[it["item_id"]] = {
+                "initial": float(labels["initial"]["value"]),
+                "final": float(labels["final"]["value"]),
+                "emotion": emotion["value"] if emotion and emotion["source"] != "unresolved" else None,
+                "n": labels["initial"]["n"],
+            }
     return out
 
 
@@ -61,15 +71,24 @@ def latest(releases: Sequence[Mapping[str, Any]], kind: str) -> str | None:
     return of_kind[-1]["id"] if of_kind else None
 
 
-def flat_rows(items: Sequence[Mapping[str, Any]], texts: Mapping[str, Mapping[str, Any]], scales: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """One row per item: its text, then per scale (in `scales`' order) `consensus_<scale>`, `source_<scale>`, `n_<scale>`, `spread_<scale>`."""
+def flat_rows(
+    items: Sequence[Mapping[str, Any]], texts: Mapping[str, Mapping[str, Any]], scales: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """One row per item: its text, then per scale (in `scales`' order) `consensus_<scale>`, `source_<scale>`, `n_<scale>`,
+    `spread_<scale>`."""
     rows = []
     for it in items:
         row = {"campaign": it["campaign"], "item_id": it["item_id"], **texts.get(it["item_id"], {})}
         order = [s for s in scales if s in it["labels"]] + [s for s in it["labels"] if s not in scales]
         for scale, label in ((s, it["labels"][s]) for s in order):
-            row.update({f"consensus_{scale}": label["value"], f"source_{scale}": label["source"], f"n_{scale}": label["n"],
-                        f"spread_{scale}": label["spread"]})
+            row.update(
+                {
+                    f"consensus_{scale}": label["value"],
+                    f"source_{scale}": label["source"],
+                    f"n_{scale}": label["n"],
+                    f"spread_{scale}": label["spread"],
+                }
+            )
         rows.append(row)
     return rows
 
@@ -78,45 +97,84 @@ def card(release: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
     """The dataset card (README.md): what a lab needs to cite, read and reuse the release."""
     s = release["summary"]
     columns = list(rows[0]) if rows else []
-    lines = ["---", f"pretty_name: {release['name']}", "license: other", "task_categories:", "- text-classification", "---", "",
-             f"# {release['name']} ({release['id']})", "",
-             f"Consensus labels of {s['n_items']:,} items from the campaign(s) {', '.join(c['name'] for c in release['campaigns'])}, "
-             f"rated by {s['n_raters']} rater(s) ({s['n_ratings']:,} ratings), frozen on {release['created']} by {release.get('created_by') or 'the CLI'}.",
-             "", f"- Content hash (SHA-256): `{release['content_hash']}`",
-             f"- Aggregation: `{release['method']}` (where raters disagree without a majority and no reviewer settled the item)",
-             f"- Supersedes: {release.get('supersedes') or 'none'}",
-             "- Guideline versions: " + ", ".join(f"{c['name']} v{c['guideline_version']}" for c in release["campaigns"]), "",
-             "## Schema", "", "| column | meaning |", "|---|---|"]
-    meaning = {"campaign": "the campaign the item was rated in", "item_id": "the item's id in its source", "text": "the seeker's side of the dialogue",
-               "post": "the seeker's post", "response": "the supporter's response"}
+    lines = [
+        "---",
+        f"pretty_name: {release['name']}",
+        "license: other",
+        "task_categories:",
+        "- text-classification",
+        "---",
+        "",
+        f"# {release['name']} ({release['id']})",
+        "",
+        f"Consensus labels of {s['n_items']:,} items from the campaign(s) {', '.join(c['name'] for c in release['campaigns'])}, "
+        f"rated by {s['n_raters']} rater(s) ({s['n_ratings']:,} ratings), frozen on {release['created']} by "
+        f"{release.get('created_by') or 'the CLI'}.",
+        "",
+        f"- Content hash (SHA-256): `{release['content_hash']}`",
+        f"- Aggregation: `{release['method']}` (where raters disagree without a majority and no reviewer settled the item)",
+        f"- Supersedes: {release.get('supersedes') or 'none'}",
+        "- Guideline versions: " + ", ".join(f"{c['name']} v{c['guideline_version']}" for c in release["campaigns"]),
+        "",
+        "## Schema",
+        "",
+        "| column | meaning |",
+        "|---|---|",
+    ]
+    meaning = {
+        "campaign": "the campaign the item was rated in",
+        "item_id": "the item's id in its source",
+        "text": "the seeker's side of the dialogue",
+        "post": "the seeker's post",
+        "response": "the supporter's response",
+    }
     for c in columns:
         kind = c.split("_", 1)[0]
-        text = meaning.get(c) or {"consensus": "final value of the scale", "source": "where the value came from "
-                                  "(unanimous, majority, adjudicated, aggregated, unresolved)", "n": "raters of the scale",
-                                  "spread": "max - min of the raters' values (labels: distinct labels - 1)"}.get(kind, "")
+        text = meaning.get(c) or {
+            "consensus": "final value of the scale",
+            "source": "where the value came from (unanimous, majority, adjudicated, aggregated, unresolved)",
+            "n": "raters of the scale",
+            "spread": "max - min of the raters' values (labels: distinct labels - 1)",
+        }.get(kind, "")
         lines.append(f"| `{c}` | {text} |")
     lines += ["", "## Provenance", "", "| scale | " + " | ".join(s["sources"]) + " |", "|---" * (len(s["sources"]) + 1) + "|"]
     for scale, counts in s["provenance"].items():
         lines.append(f"| {scale} | " + " | ".join(str(counts.get(src, 0)) for src in s["sources"]) + " |")
-    lines += ["", "Items whose label is `unresolved` are kept for reference; training on this release leaves them out.", "",
-              "## Agreement (before adjudication)", "", "| scale | Krippendorff's alpha | 95% CI (bootstrap over items) |", "|---|---|---|"]
+    lines += [
+        "",
+        "Items whose label is `unresolved` are kept for reference; training on this release leaves them out.",
+        "",
+        "## Agreement (before adjudication)",
+        "",
+        "| scale | Krippendorff's alpha | 95% CI (bootstrap over items) |",
+        "|---|---|---|",
+    ]
     for scale, a in s["agreement"].items():
         lo, hi = a["ci95"]
         ci = f"{lo:.3f} to {hi:.3f}" if lo is not None else "n/a (too few items rated twice)"
         lines.append(f"| {scale} ({a['level']}) | {a['alpha']:.3f} | {ci} |" if a["alpha"] is not None else f"| {scale} | n/a | {ci} |")
     flagged = {sc: v["flagged"] for sc, v in s["raters"].items() if v["flagged"]}
-    lines += ["", "## Raters", "", f"{s['n_raters']} rater(s). Estimated competence per scale is in `release.json`."
-              + (" Flagged by the rater model: " + "; ".join(f"{sc}: {', '.join(v)}" for sc, v in flagged.items()) + "." if flagged else ""),
-              "", "## License", "", LICENSE_NOTE[s["kind"]], "The labels follow the source data's terms.", ""]
+    lines += [
+        "",
+        "## Raters",
+        "",
+        f"{s['n_raters']} rater(s). Estimated competence per scale is in `release.json`."
+        + (" Flagged by the rater model: " + "; ".join(f"{sc}: {', '.join(v)}" for sc, v in flagged.items()) + "." if flagged else ""),
+        "",
+        "## License",
+        "",
+        LICENSE_NOTE[s["kind"]],
+        "The labels follow the source data's terms.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def write_folder(release: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], folder: Path) -> Path:
     """The release as files: `dataset/` (datasets' save_to_disk), `labels.csv`, `labels.jsonl`, `README.md`, `release.json`.
     Written beside and moved into place, so a reader never sees half a release."""
-    from datasets import Dataset
-
     import pandas as pd
+    from datasets import Dataset
 
     if folder.exists():
         return folder
@@ -136,7 +194,7 @@ def export(folder: Path, target: str, token: str | None = None) -> str:
     """Copy a release folder to `file://PATH` (a folder of releases), or push it to a Hub dataset repo `owner/name`
     (`datasets`' push_to_hub for the rows, the card and the files beside them). Returns where it went."""
     if target.startswith("file://"):
-        dest = Path(target[len("file://"):]).expanduser() / folder.name
+        dest = Path(target[len("file://") :]).expanduser() / folder.name
         if dest.exists():
             raise ConfigError(f"{dest} exists already; a release is never overwritten")
         shutil.copytree(folder, dest)

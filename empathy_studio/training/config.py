@@ -16,8 +16,22 @@ from typing import Any
 from ..errors import ConfigError, check_choice
 from ..models.heads import INTENSITY_HEADS, OBJECTIVES, POOLINGS
 
-__all__ = ["TrainConfig", "PRESETS", "RATER_PRESETS", "FAMILY_PRESETS", "DEFAULT_PRESET", "HEAD_OPTIONS", "RANGES", "SELECT_METRICS", "REPORT_TO", "INTENSITY_HEADS", "OBJECTIVES", "POOLINGS",
-           "check_choice", "preset"]
+__all__ = [
+    "TrainConfig",
+    "PRESETS",
+    "RATER_PRESETS",
+    "FAMILY_PRESETS",
+    "DEFAULT_PRESET",
+    "HEAD_OPTIONS",
+    "RANGES",
+    "SELECT_METRICS",
+    "REPORT_TO",
+    "INTENSITY_HEADS",
+    "OBJECTIVES",
+    "POOLINGS",
+    "check_choice",
+    "preset",
+]
 
 SELECT_METRICS = {"loss": False, "accuracy": True, "f1_weighted": True}  # name -> higher is better
 REPORT_TO = ("none", "trackio", "tensorboard", "wandb")
@@ -123,23 +137,50 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
     # (bench/results/esconv-minilm.md: fine-tuning erases the intensity signal, layer 4 keeps it)
     # (bench/results/quality.md: TF-IDF terms joined to layer 4 beat either alone)
-    "default": dict(pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True,
-                    lexical_intensity=True),
+    "default": dict(
+        pooling="mean", intensity_head="linear", freeze_layers=4, intensity_layer=4, ridge_intensity=True, lexical_intensity=True
+    ),
     # the paper's optimiser and heads: Adam, 1e-5 / 3e-5, 500 warm-up steps, batch 6, patience 50
     # on validation accuracy, up to 1,000 epochs (a GPU preset)
-    "paper": dict(pooling="cls", intensity_head="per_emotion", epochs=1000, batch_size=6, max_length=512, learning_rate=1e-5,
-                  head_learning_rate=3e-5, weight_decay=0.0, warmup=500, patience=50, select_metric="accuracy"),
+    "paper": dict(
+        pooling="cls",
+        intensity_head="per_emotion",
+        epochs=1000,
+        batch_size=6,
+        max_length=512,
+        learning_rate=1e-5,
+        head_learning_rate=3e-5,
+        weight_decay=0.0,
+        warmup=500,
+        patience=50,
+        select_metric="accuracy",
+    ),
     # the paper's heads (CLS, per-emotion MLPs) with our optimiser defaults, every layer fine-tuned
     "paper-heads": dict(pooling="cls", intensity_head="per_emotion"),
     # frozen encoder, heads on cached embeddings: the first-run model
-    "quick": dict(freeze_encoder=True, pooling="mean", intensity_head="linear", intensity_layer=4, ridge_intensity=True,
-                  lexical_intensity=True, epochs=150, batch_size=64, head_learning_rate=2e-3, weight_decay=0.0, warmup=0.0,
-                  patience=15, select_metric="loss"),
+    "quick": dict(
+        freeze_encoder=True,
+        pooling="mean",
+        intensity_head="linear",
+        intensity_layer=4,
+        ridge_intensity=True,
+        lexical_intensity=True,
+        epochs=150,
+        batch_size=64,
+        head_learning_rate=2e-3,
+        weight_decay=0.0,
+        warmup=0.0,
+        patience=15,
+        select_metric="loss",
+    ),
     # the empathy rater (--task empathy), as bench/empathy.py trains it; the best epoch on val by 4-level weighted F1
-    "rater": dict(epochs=3, batch_size=16, max_length=128, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"),
+    "rater": dict(
+        epochs=3, batch_size=16, max_length=128, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"
+    ),
     # the first-use rater: one epoch on shorter texts
-    "rater-quick": dict(epochs=1, batch_size=16, max_length=64, learning_rate=5e-5, head_learning_rate=1e-3, patience=0,
-                        select_metric="f1_weighted"),
+    "rater-quick": dict(
+        epochs=1, batch_size=16, max_length=64, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"
+    ),
 }
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}

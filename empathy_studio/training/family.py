@@ -79,8 +79,9 @@ class Family:
     def collate(self, rows: list[dict[str, Any]], tokenizer: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    def prepare(self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData,
-                emit: ProgressFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]]:
+    def prepare(
+        self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, emit: ProgressFn
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]]:
         """(train rows, val rows or None, state the family's `after_training` reads)."""
         n = len(data.train) + len(data.val)
         emit(ProgressEvent(TOKENISING, 0, n))
@@ -97,8 +98,9 @@ class Family:
         """Validation metrics after each epoch, from the Trainer's EvalPrediction."""
         raise NotImplementedError
 
-    def after_training(self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, state: dict[str, Any],
-                       emit: ProgressFn) -> dict[str, Any]:
+    def after_training(
+        self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, state: dict[str, Any], emit: ProgressFn
+    ) -> dict[str, Any]:
         """Work on the best weights after the steps (the seeker's ridge-fitted heads); what it returns goes into the manifest."""
         return {}
 

@@ -24,16 +24,16 @@ from typing import Any
 
 import torch
 
-from ..study.agreement import aggregate_ratings
 from ..errors import ConfigError, DataError, ModelUnavailable, UserError
 from ..names import check_name, inside
 from ..progress import PUBLISHING, TESTING, ProgressEvent, ProgressFn, fan_out
 from ..registry import ModelSpec, Registry
-from ..study.releases import latest as latest_release
-from ..study.releases import training_labels
 from ..settings import Settings
 from ..sources import DataSources
 from ..store import Store
+from ..study.agreement import aggregate_ratings
+from ..study.releases import latest as latest_release
+from ..study.releases import training_labels
 from ..tasks import dataset_for
 from .config import TrainConfig
 from .families import family_of
@@ -139,17 +139,40 @@ class Finetuner:
         phases = {"loading": probe["load_s"], "training": probe["step_s"] * steps}
         for phase, passes in fam.passes_after_training(config, n_train, n_val, n_test, evaluations).items():
             phases[phase] = probe["forward_s"] * passes + probe.get(f"{phase}_s", 0.0)
-        return {"n_train": n_train, "steps": int(math.ceil(steps)), "seconds_per_step": round(probe["step_s"], 3),
-                "estimated_seconds": round(sum(phases.values())), "phases": {k: round(v, 1) for k, v in phases.items()},
-                "batch_size": config.batch_size, "max_length": config.max_length, "epochs": config.epochs, "device": _device(),
-                "probe_cached": probe.get("cached", False)}
+        return {
+            "n_train": n_train,
+            "steps": int(math.ceil(steps)),
+            "seconds_per_step": round(probe["step_s"], 3),
+            "estimated_seconds": round(sum(phases.values())),
+            "phases": {k: round(v, 1) for k, v in phases.items()},
+            "batch_size": config.batch_size,
+            "max_length": config.max_length,
+            "epochs": config.epochs,
+            "device": _device(),
+            "probe_cached": probe.get("cached", False),
+        }
 
     def _probe(self, config: TrainConfig, fam: Family, data: TrainData, cached_only: bool = False) -> dict[str, Any] | None:
         """The timed probe for this shape of training on this machine, measured once and kept in the models folder."""
         heads = dataclasses.asdict(data.heads) if dataclasses.is_dataclass(data.heads) else None
-        key = json.dumps([PROBE_VERSION, fam.name, heads, Path(config.encoder).name, config.max_length, config.batch_size,
-                          config.freeze_encoder, config.freeze_layers, config.ridge_intensity, config.lexical_intensity, len(data.train),
-                          _device(), torch.get_num_threads(), os.cpu_count()])
+        key = json.dumps(
+            [
+                PROBE_VERSION,
+                fam.name,
+                heads,
+                Path(config.encoder).name,
+                config.max_length,
+                config.batch_size,
+                config.freeze_encoder,
+                config.freeze_layers,
+                config.ridge_intensity,
+                config.lexical_intensity,
+                len(data.train),
+                _device(),
+                torch.get_num_threads(),
+                os.cpu_count(),
+            ]
+        )
         path = self.settings.models_dir / PROBE_CACHE
         try:
             cache = json.loads(path.read_text()) if path.exists() else {}
@@ -200,22 +223,44 @@ class Finetuner:
         metrics = fam.test_metrics(self, predictor, tset, req, emit)
         compared = self.registry.get(req.compare_with) if req.compare_with else (spec if spec.kind == "finetuned" else None)
         parent_metrics = self.compared_on_same_items(compared, fam, tset, req, emit)
-        delta = {k: metrics[k] - parent_metrics[k] for k in metrics
-                 if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)}
+        delta = {
+            k: metrics[k] - parent_metrics[k]
+            for k in metrics
+            if isinstance(metrics.get(k), float) and isinstance(parent_metrics.get(k), float)
+        }
         dataset = dataset_for(task, req.dataset)
         manifest = {
-            "name": name, "description": description, "parent": spec.name,
-            "parent_source": spec.source if spec.kind != "finetuned" else spec.name, "task": task.name, "objective": task.objective,
-            "family": fam.name, "policy": req.policy, "n_train": len(tset.splits["train"]), "n_val": len(tset.splits["val"]),
-            "n_test": len(tset.splits["test"]), "hyperparameters": portable(config.to_dict(), spec),
+            "name": name,
+            "description": description,
+            "parent": spec.name,
+            "parent_source": spec.source if spec.kind != "finetuned" else spec.name,
+            "task": task.name,
+            "objective": task.objective,
+            "family": fam.name,
+            "policy": req.policy,
+            "n_train": len(tset.splits["train"]),
+            "n_val": len(tset.splits["val"]),
+            "n_test": len(tset.splits["test"]),
+            "hyperparameters": portable(config.to_dict(), spec),
             **fam.manifest(result.model, tset, req, self),
-            "request": {**req.to_dict(), "with_ratings": Path(req.with_ratings).name if req.with_ratings else None,
-                        "dataset": portable_source(dataset)},
-            "release": self.lineage(req), "metrics": metrics, "compared_with": compared.name if compared is not None and parent_metrics else None,
+            "request": {
+                **req.to_dict(),
+                "with_ratings": Path(req.with_ratings).name if req.with_ratings else None,
+                "dataset": portable_source(dataset),
+            },
+            "release": self.lineage(req),
+            "metrics": metrics,
+            "compared_with": compared.name if compared is not None and parent_metrics else None,
             "compared_on": {"dataset": portable_source(dataset), "split": "test", "n": len(tset.splits["test"])},
-            "parent_metrics": parent_metrics, "delta": delta, "history": result.history, **result.extras,
-            "train_seconds": round(result.seconds, 1), "train_samples_per_second": result.train_samples_per_second,
-            "device": result.device, "precision": result.precision, "created_at": utc_now(),
+            "parent_metrics": parent_metrics,
+            "delta": delta,
+            "history": result.history,
+            **result.extras,
+            "train_seconds": round(result.seconds, 1),
+            "train_samples_per_second": result.train_samples_per_second,
+            "device": result.device,
+            "precision": result.precision,
+            "created_at": utc_now(),
         }
         emit(ProgressEvent(PUBLISHING, 0, 1, name))
         tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}"
@@ -224,8 +269,9 @@ class Finetuner:
         emit(ProgressEvent(PUBLISHING, 1, 1, name))
         return manifest
 
-    def compared_on_same_items(self, compared: ModelSpec | None, fam: Family, tset: TrainingSet, req: TrainRequest,
-                               emit: ProgressFn) -> dict[str, Any]:
+    def compared_on_same_items(
+        self, compared: ModelSpec | None, fam: Family, tset: TrainingSet, req: TrainRequest, emit: ProgressFn
+    ) -> dict[str, Any]:
         """The compared model's metrics on the new model's own test items, never the numbers of its manifest (which may
         come from another test set): a model of another family, one that predicts other labels, or one with no weights
         here, is not compared."""
@@ -233,8 +279,9 @@ class Finetuner:
             return {}
         emit(ProgressEvent(TESTING, 0, len(tset.splits["test"]), f"{compared.name} on the same test items"))
         try:
-            other = fam.load_predictor(compared.path, compared.name,
-                                       int(compared.manifest.get("hyperparameters", {}).get("max_length", 256)))
+            other = fam.load_predictor(
+                compared.path, compared.name, int(compared.manifest.get("hyperparameters", {}).get("max_length", 256))
+            )
         except (UserError, OSError, ValueError):
             return {}
         if not fam.same_labels(other, tset):

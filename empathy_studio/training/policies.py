@@ -15,7 +15,9 @@ POLICIES = ("gold", "gold+ratings", "ratings")
 TRAINABLE_SPLIT = "train"
 
 
-def training_examples(splits: dict[str, list[Dialogue]], policy: str = "gold", ratings: dict[str, dict[str, Any]] | None = None) -> list[Example]:
+def training_examples(
+    splits: dict[str, list[Dialogue]], policy: str = "gold", ratings: dict[str, dict[str, Any]] | None = None
+) -> list[Example]:
     """The training set for a data policy. Only items of the train split are ever used, whoever rated them.
 
     `ratings` maps item id to an aggregate {"initial", "final", "emotion"?}; a
@@ -83,6 +85,6 @@ def balance_sentences(train: Sequence[Example], target: int = 1500, seed: int = 
         words = ex.text.split()
         cut = int(len(words) * 0.3)
         start, end = rng.randint(0, cut), len(words) - rng.randint(0, cut)
-        return Example(f"{ex.item_id}#aug{k}", " ".join(words[start:max(end, start + 1)]), ex.label)
+        return Example(f"{ex.item_id}#aug{k}", " ".join(words[start : max(end, start + 1)]), ex.label)
 
     return _balance(train, lambda ex: ex.label, list, trimmed, target, seed)

@@ -69,8 +69,11 @@ class RaterFamily(Family):
 
     def training_set(self, finetuner: Any, req: Any) -> TrainingSet:
         splits, held_out = rater_training_set(finetuner.sources, finetuner.store, req)
-        notes = {"dataset": "epitome" if finetuner.sources.epitome is not None else "ratings", "split": SPLIT_NOTE,
-                 "rated_pairs_held_out": held_out}
+        notes = {
+            "dataset": "epitome" if finetuner.sources.epitome is not None else "ratings",
+            "split": SPLIT_NOTE,
+            "rated_pairs_held_out": held_out,
+        }
         return TrainingSet(splits, EPITOME_LEVELS, notes)
 
     def head_options(self, req: Any) -> RaterConfig:
@@ -101,8 +104,10 @@ class RaterFamily(Family):
     def compute_metrics(self, pred: Any) -> dict[str, float]:
         mech, level4, score = pred.predictions[:3]
         gold_levels, gold4, gold_score = pred.label_ids
-        out = {"accuracy": float((level4.argmax(-1) == gold4).mean()),
-               "f1_weighted": float(f1_score(gold4, level4.argmax(-1), average="weighted"))}
+        out = {
+            "accuracy": float((level4.argmax(-1) == gold4).mean()),
+            "f1_weighted": float(f1_score(gold4, level4.argmax(-1), average="weighted")),
+        }
         for k, m in enumerate(EPITOME_MECHANISMS):
             out[f"accuracy_{m}"] = float((mech[:, k].argmax(-1) == gold_levels[:, k]).mean())
         out["mse_score"] = float(((score - gold_score) ** 2).mean())

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..study.agreement import aggregate_empathy
 from ..epitome import Pair, epitome_pairs, split_pairs
 from ..errors import DataError
 from ..models.rater_predictor import pair_hash
-from ..study.releases import training_labels
 from ..store import Store
+from ..study.agreement import aggregate_empathy
+from ..study.releases import training_labels
 
 SPLIT_NOTE = "80/10/10 stratified on the 4-level scale (seed 42)"
 
@@ -49,8 +49,11 @@ def rated_pairs(store: Store, req: Any) -> list[Pair]:
             if other is not None:
                 other.close()
         labels = aggregate_empathy(table, req.min_annotators)
-    return [Pair(item_id.removeprefix("epitome:"), items[item_id]["post"], items[item_id]["text"], tuple(v["levels"]))
-            for item_id, v in labels.items() if items.get(item_id)]
+    return [
+        Pair(item_id.removeprefix("epitome:"), items[item_id]["post"], items[item_id]["text"], tuple(v["levels"]))
+        for item_id, v in labels.items()
+        if items.get(item_id)
+    ]
 
 
 def rater_training_set(sources: Any, store: Store, req: Any) -> tuple[dict[str, list[Pair]], int]:

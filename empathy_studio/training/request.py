@@ -18,15 +18,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from .policies import POLICIES
 from ..errors import ConfigError
 from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES
 from ..names import check_name
 from ..registry import ModelSpec
 from ..settings import Settings
 from ..tasks import ALIASES, DEFAULT_TASK, TASKS, Task, get_task
-from .config import (DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, INTENSITY_HEADS, POOLINGS, PRESETS, RANGES, REPORT_TO, SELECT_METRICS,
-                     TrainConfig, check_choice, preset)
+from .config import (
+    DEFAULT_PRESET,
+    FAMILY_PRESETS,
+    HEAD_OPTIONS,
+    INTENSITY_HEADS,
+    POOLINGS,
+    PRESETS,
+    RANGES,
+    REPORT_TO,
+    SELECT_METRICS,
+    TrainConfig,
+    check_choice,
+    preset,
+)
+from .policies import POLICIES
 
 # Packages that each experiment tracker needs, for one clear message instead of transformers' RuntimeError.
 TRACKER_PACKAGES = {"trackio": ("trackio",), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
@@ -44,23 +56,35 @@ class TrainRequest:
     model: str = field(metadata=option("registry name of the base or parent model"))
     task: str = field(default=DEFAULT_TASK, metadata=option("what the model learns", [*TASKS, *ALIASES]))
     dataset: str | None = field(default=None, metadata=option("the task's dataset (default: its own), or an ESConv-format JSON file"))
-    preset: str = field(default="default", metadata=option(
-        "default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen encoder); "
-        "rater and rater-quick for --task empathy (default: rater)", list(PRESETS)))
+    preset: str = field(
+        default="default",
+        metadata=option(
+            "default (ours), paper (the paper's optimiser and heads), paper-heads (the paper's heads, our optimiser), quick (frozen "
+            "encoder); "
+            "rater and rater-quick for --task empathy (default: rater)",
+            list(PRESETS),
+        ),
+    )
     epochs: float | None = field(default=None, metadata=option("training epochs"))
     max_length: int | None = field(default=None, metadata=option("tokens per text"))
     batch_size: int | None = field(default=None, metadata=option("examples per step"))
     learning_rate: float | None = field(default=None, metadata=option("encoder learning rate"))
     head_learning_rate: float | None = field(default=None, metadata=option("learning rate of the heads"))
     seed: int | None = field(default=None, metadata=option("random seed (default 42)"))
-    patience: int | None = field(default=None, metadata=option("evaluations without improvement before training stops (0 turns early stopping off)"))
+    patience: int | None = field(
+        default=None, metadata=option("evaluations without improvement before training stops (0 turns early stopping off)")
+    )
     balanced: bool = field(default=False, metadata=option("the paper's class balancing (training set only)"))
     policy: str = field(default="gold", metadata=option("which labels to train on", POLICIES))
     with_ratings: str | None = field(default=None, metadata=option("database whose ratings to use (implies --policy gold+ratings)"))
     aggregate: str = field(default="mean", metadata=option("how ratings of one item combine", ("mean", "median")))
-    release: str | None = field(default=None, metadata=option(
-        "release whose consensus labels to train on, with --policy ratings or gold+ratings (default: the latest release of the "
-        "task's kind when there is one, else every rating in the database)"))
+    release: str | None = field(
+        default=None,
+        metadata=option(
+            "release whose consensus labels to train on, with --policy ratings or gold+ratings (default: the latest release of the "
+            "task's kind when there is one, else every rating in the database)"
+        ),
+    )
     min_annotators: int = field(default=1, metadata=option("ratings needed before an item counts"))
     name: str | None = field(default=None, metadata=option("name of the new model (default: derived)"))
     max_steps: int = field(default=-1, metadata=option("stop after this many steps (smoke tests)"))
@@ -68,14 +92,31 @@ class TrainRequest:
     pooling: str | None = field(default=None, metadata=option("how the encoder output is pooled", POOLINGS))
     intensity_head: str | None = field(default=None, metadata=option("intensity head design", INTENSITY_HEADS))
     focal_gamma: float | None = field(default=None, metadata=option("focal loss gamma (0 = cross-entropy)"))
-    arch: str | None = field(default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default bi", ARCHS))
-    loss: str | None = field(default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default ce", LOSSES))
-    score_loss: str | None = field(default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES))
-    select_metric: str | None = field(default=None, metadata=option(
-        "what picks the best epoch on val: accuracy, f1_weighted (the rater's 4-level scale) or loss; default: the preset's", list(SELECT_METRICS)))
-    compare_with: str | None = field(default=None, metadata=option(
-        "model whose test metrics the new one is compared with (default: the parent when it has them, else the default model)"))
-    report_to: str = field(default="none", metadata=option("experiment tracker for the run (trackio needs empathy-studio[tracking])", REPORT_TO))
+    arch: str | None = field(
+        default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default bi", ARCHS)
+    )
+    loss: str | None = field(
+        default=None, metadata=option("empathy rater: classification loss, ce, focal or kl (to soft labels); default ce", LOSSES)
+    )
+    score_loss: str | None = field(
+        default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES)
+    )
+    select_metric: str | None = field(
+        default=None,
+        metadata=option(
+            "what picks the best epoch on val: accuracy, f1_weighted (the rater's 4-level scale) or loss; default: the preset's",
+            list(SELECT_METRICS),
+        ),
+    )
+    compare_with: str | None = field(
+        default=None,
+        metadata=option(
+            "model whose test metrics the new one is compared with (default: the parent when it has them, else the default model)"
+        ),
+    )
+    report_to: str = field(
+        default="none", metadata=option("experiment tracker for the run (trackio needs empathy-studio[tracking])", REPORT_TO)
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -140,14 +181,33 @@ def _tasks_of(family: str) -> str:
 
 def training_config(req: TrainRequest, settings: Settings, encoder: str, local: bool = True, **extra: Any) -> TrainConfig:
     """The one mapping of a request to a TrainConfig: defaults, then space_config.yaml, then the preset, then the request."""
-    asked = {"epochs": req.epochs, "max_length": req.max_length, "batch_size": req.batch_size, "learning_rate": req.learning_rate,
-             "head_learning_rate": req.head_learning_rate, "seed": req.seed, "patience": req.patience, "pooling": req.pooling,
-             "intensity_head": req.intensity_head, "focal_gamma": req.focal_gamma, "freeze_encoder": req.freeze_encoder or None,
-             "select_metric": req.select_metric}
+    asked = {
+        "epochs": req.epochs,
+        "max_length": req.max_length,
+        "batch_size": req.batch_size,
+        "learning_rate": req.learning_rate,
+        "head_learning_rate": req.head_learning_rate,
+        "seed": req.seed,
+        "patience": req.patience,
+        "pooling": req.pooling,
+        "intensity_head": req.intensity_head,
+        "focal_gamma": req.focal_gamma,
+        "freeze_encoder": req.freeze_encoder or None,
+        "select_metric": req.select_metric,
+    }
     overrides = {k: v for k, v in asked.items() if v is not None}
     name = DEFAULT_PRESET[req.task_spec.family] if req.preset == "default" else req.preset
-    return preset(name, encoder, defaults=settings.training, objective=req.task_spec.objective, local_files_only=local,
-                  max_steps=req.max_steps, report_to=req.report_to, **overrides, **extra)
+    return preset(
+        name,
+        encoder,
+        defaults=settings.training,
+        objective=req.task_spec.objective,
+        local_files_only=local,
+        max_steps=req.max_steps,
+        report_to=req.report_to,
+        **overrides,
+        **extra,
+    )
 
 
 def utc_now() -> str:

@@ -25,8 +25,14 @@ from .family import TrainData
 EMBED_BATCH = 32  # texts per forward pass when features are embedded for the heads
 
 
-def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainData, config: TrainConfig,
-                    cached: dict[str, tuple[torch.Tensor, torch.Tensor]], progress: ProgressFn | None = None) -> dict[str, Any]:
+def fit_ridge_heads(
+    model: EmotionIntensityModel,
+    tokenizer: Any,
+    data: TrainData,
+    config: TrainConfig,
+    cached: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
     """Closed-form linear intensity heads on the intensity features, optionally joined by TF-IDF terms.
 
     The encoder features are standardised so one penalty fits every dimension; the
@@ -86,18 +92,30 @@ def fit_ridge_heads(model: EmotionIntensityModel, tokenizer: Any, data: TrainDat
         # where an explanation starts: the average training seeker, and what the average training text's words add
         # (a ridge with an intercept predicts the target's mean on average over its training rows)
         words_mean = float(np.mean(words["train"][ok] @ (coef[h:] * scale))) if vectorizer is not None and scale else 0.0
-        chosen[target] = {"alpha": alpha, "lexical_scale": scale or None, "val_mse": score if labelled[k][3].sum() else None,
-                          "train_mean": float(np.mean(y[ok])), "words_mean": words_mean,
-                          "residuals": _out_of_fold_residuals(alpha, design("train", scale), design("val", scale) if data.val else None,
-                                                              *labelled[k])}
+        chosen[target] = {
+            "alpha": alpha,
+            "lexical_scale": scale or None,
+            "val_mse": score if labelled[k][3].sum() else None,
+            "train_mean": float(np.mean(y[ok])),
+            "words_mean": words_mean,
+            "residuals": _out_of_fold_residuals(alpha, design("train", scale), design("val", scale) if data.val else None, *labelled[k]),
+        }
     model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None
     if progress:
         progress(ProgressEvent(FITTING_HEADS, 1, 1))
     return chosen
 
 
-def _out_of_fold_residuals(alpha: float, x_train: np.ndarray, x_val: np.ndarray | None, y: np.ndarray, ok: np.ndarray,
-                           yv: np.ndarray, okv: np.ndarray, folds: int = 5) -> list[float]:
+def _out_of_fold_residuals(
+    alpha: float,
+    x_train: np.ndarray,
+    x_val: np.ndarray | None,
+    y: np.ndarray,
+    ok: np.ndarray,
+    yv: np.ndarray,
+    okv: np.ndarray,
+    folds: int = 5,
+) -> list[float]:
     """Gold minus prediction for every labelled train and val row, each from a ridge fitted without its fold.
 
     The conformal intervals use these: over train and val together they describe new texts better

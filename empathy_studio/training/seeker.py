@@ -84,8 +84,12 @@ class SeekerFamily(Family):
         if not splits["train"]:
             raise DataError(dataset, "the training set is empty for this data policy (no rated training items yet?)")
         origin = finetuner.sources.esconv_like(dataset).origin if task.files else dataset
-        notes = {"dataset": portable_source(dataset), "split": "paper (seed 42)", "data_hash": examples_hash(splits["train"]),
-                 "data_source": portable_source(origin)}
+        notes = {
+            "dataset": portable_source(dataset),
+            "split": "paper (seed 42)",
+            "data_hash": examples_hash(splits["train"]),
+            "data_source": portable_source(origin),
+        }
         return TrainingSet(splits, labels, notes)
 
     # -- model and rows -----------------------------------------------------------------
@@ -97,13 +101,22 @@ class SeekerFamily(Family):
         fine-tuned encoder gets new heads for this task.
         """
         known = {t: [v for ex in data.train if not math.isnan(v := getattr(ex, t))] for t in INTENSITY_TARGETS}
-        heads = HeadConfig(labels=list(data.labels), task=config.objective, pooling=config.pooling, intensity_head=config.intensity_head,
-                           focal_gamma=config.focal_gamma, intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
-                           intensity_layer=config.intensity_layer)
+        heads = HeadConfig(
+            labels=list(data.labels),
+            task=config.objective,
+            pooling=config.pooling,
+            intensity_head=config.intensity_head,
+            focal_gamma=config.focal_gamma,
+            intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
+            intensity_layer=config.intensity_layer,
+        )
         if (Path(config.encoder) / HEADS_FILE).exists():  # continue from a studio model (a fine-tune's parent)
             parent, tokenizer = load(config.encoder)
-            model = parent if parent.heads_config.labels == heads.labels and parent.heads_config.task == heads.task else \
-                EmotionIntensityModel(parent.encoder, heads)
+            model = (
+                parent
+                if parent.heads_config.labels == heads.labels and parent.heads_config.task == heads.task
+                else EmotionIntensityModel(parent.encoder, heads)
+            )
         else:
             model, tokenizer = build_model(config.encoder, heads, config.local_files_only)
         model.heads_config.focal_gamma = config.focal_gamma
@@ -136,7 +149,9 @@ class SeekerFamily(Family):
             cached["val"] = embedder.embed([e.text for e in data.val], emit, "validation set")
 
         def pooled(examples: Sequence[Example], features: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, Any]]:
-            return [{"pooled": p, "pooled_intensity": q, "labels": ex.label, "intensity": _targets(ex)} for p, q, ex in zip(*features, examples)]
+            return [
+                {"pooled": p, "pooled_intensity": q, "labels": ex.label, "intensity": _targets(ex)} for p, q, ex in zip(*features, examples)
+            ]
 
         return pooled(data.train, cached["train"]), pooled(data.val, cached["val"]) if data.val else None, {"cached": cached}
 
@@ -157,8 +172,9 @@ class SeekerFamily(Family):
                 out[f"mse_{t}"] = float(((chosen[m, k] - gold[m, k]) ** 2).mean()) if m.any() else float("nan")
         return out
 
-    def after_training(self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, state: dict[str, Any],
-                       emit: ProgressFn) -> dict[str, Any]:
+    def after_training(
+        self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, state: dict[str, Any], emit: ProgressFn
+    ) -> dict[str, Any]:
         """The ridge-fitted intensity heads (a parent model keeps its own heads: ridge applies when they are linear ones)."""
         if not (config.ridge_intensity and model.intensity_heads is not None and model.heads_config.intensity_head == "linear"):
             return {"ridge": {}}
@@ -178,8 +194,12 @@ class SeekerFamily(Family):
             heads = 0
         else:
             heads = (n_train + n_val) if config.ridge_intensity else 0
-        return {"evaluating": evaluations * n_val, "fitting heads": heads, "calibrating": n_val + CALIBRATION_PREFIX_COST * n_val,
-                "testing": n_test}
+        return {
+            "evaluating": evaluations * n_val,
+            "fitting heads": heads,
+            "calibrating": n_val + CALIBRATION_PREFIX_COST * n_val,
+            "testing": n_test,
+        }
 
     # -- after training -------------------------------------------------------------------
 
@@ -206,8 +226,10 @@ class SeekerFamily(Family):
                 r = regression_metrics([a[t] for _, a in held], [pred_int[t][i] for i, _ in held])
                 metrics[f"rated_mse_{t}"], metrics[f"rated_n_{t}"] = r["mse"], r["n"]
         if predictor.calibration is not None and preds:
-            metrics["uncertainty"] = {**calibration.uncertainty_metrics(preds, test, labels, predictor.calibration),
-                                      "min_words": predictor.calibration.min_words}
+            metrics["uncertainty"] = {
+                **calibration.uncertainty_metrics(preds, test, labels, predictor.calibration),
+                "min_words": predictor.calibration.min_words,
+            }
         return metrics
 
     def same_labels(self, predictor: Predictor, tset: TrainingSet) -> bool:

@@ -105,8 +105,16 @@ class StepProgress(TrainerCallback):
         self.emit(ProgressEvent(TRAINING, state.global_step, state.max_steps, detail, epoch=epoch, eta_s=eta, loss=loss))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        self.emit(ProgressEvent(EVALUATING, state.global_step, state.max_steps, f"after epoch {state.epoch or 0:g}", epoch=state.epoch,
-                                metrics=dict(metrics or {})))
+        self.emit(
+            ProgressEvent(
+                EVALUATING,
+                state.global_step,
+                state.max_steps,
+                f"after epoch {state.epoch or 0:g}",
+                epoch=state.epoch,
+                metrics=dict(metrics or {}),
+            )
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -192,9 +200,17 @@ def train(config: TrainConfig, family: Family, data: TrainData, progress: Progre
         model.load_state_dict(keep.best_state, strict=False)
     model.eval()
     extras = family.after_training(model, tokenizer, config, data, state, emit)
-    return TrainResult(model=model, tokenizer=tokenizer, history=history, best=keep.best_metrics, seconds=seconds,
-                       train_samples_per_second=float(out.metrics.get("train_samples_per_second", 0.0)), device=str(trainer.args.device),
-                       precision="bf16" if bf16 else ("fp16" if fp16 else "fp32"), extras=extras)
+    return TrainResult(
+        model=model,
+        tokenizer=tokenizer,
+        history=history,
+        best=keep.best_metrics,
+        seconds=seconds,
+        train_samples_per_second=float(out.metrics.get("train_samples_per_second", 0.0)),
+        device=str(trainer.args.device),
+        precision="bf16" if bf16 else ("fp16" if fp16 else "fp32"),
+        extras=extras,
+    )
 
 
 def freeze_bottom(encoder: torch.nn.Module, n_layers: int) -> None:
@@ -232,8 +248,7 @@ def measure(config: TrainConfig, family: Family, data: TrainData, steps: int = 2
     batch_size = EMBED_BATCH if config.freeze_encoder else config.batch_size
     rows = family.rows(family.probe_examples(data.train, batch_size * (steps + 1)), model, tokenizer, config)
     _freeze(model, config)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                            lr=config.learning_rate)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
 
     def batch_at(k: int, inputs_only: bool = False) -> dict[str, Any]:
         batch = family.collate([rows[i % len(rows)] for i in range(k * batch_size, (k + 1) * batch_size)], tokenizer)

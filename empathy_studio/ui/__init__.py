@@ -26,8 +26,14 @@ QUEUE_SIZE = 512  # waiting calls at most (several hundred raters' saves fit; a 
 
 def launch_options() -> dict[str, Any]:
     """What `launch()` needs besides host and port (Gradio 6 takes theme, CSS and head there)."""
-    return {"theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"), "css": CSS, "head": KEYBOARD_JS + review.REVIEW_JS, "footer_links": ["api"],
-            "show_error": False, "max_file_size": MAX_UPLOAD_BYTES}
+    return {
+        "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
+        "css": CSS,
+        "head": KEYBOARD_JS + review.REVIEW_JS,
+        "footer_links": ["api"],
+        "show_error": False,
+        "max_file_size": MAX_UPLOAD_BYTES,
+    }
 
 
 @dataclass
@@ -50,8 +56,10 @@ def _header(studio: Studio, page: Page) -> dict[str, Any]:
     """The title, who is signed in (and the first-admin hint), and the sign-in form."""
     with gr.Row(equal_height=True):
         with gr.Column(scale=2, min_width=280):
-            gr.HTML("<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
-                    "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>")
+            gr.HTML(
+                "<div style='font-size:22px;font-weight:600'>Empathy Studio</div>"
+                "<div class='es-meta'>Emotion category and intensity (1-5) of help-seekers, for clinicians and researchers</div>"
+            )
         with gr.Column(scale=2, min_width=280):
             page.who = gr.HTML(banner_html(SIGNED_OUT), elem_id="whoami")
             page.setup = gr.HTML(elem_id="first-admin")
@@ -119,11 +127,17 @@ def _wire_tabs(studio: Studio, page: Page, loaded: gr.State) -> Any:
         the values it passes are kept."""
         ready = ready or from_api(request)
         predicting, trainable = studio.model_choices(), studio.trainable_models()
-        offered = {"predict": predicting, "predict-or-none": [analyze.NONE, *predicting],
-                   "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()], "train": trainable,
-                   "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
-                   "rater-or-none": [explore.NO_RATER, *studio.rater_choices()], "rater": studio.rater_choices(),
-                   "release": [train.LATEST_RELEASE, *studio.release_choices()], "reference": [analyze.ALL_RATINGS, *studio.release_choices()]}
+        offered = {
+            "predict": predicting,
+            "predict-or-none": [analyze.NONE, *predicting],
+            "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()],
+            "train": trainable,
+            "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
+            "rater-or-none": [explore.NO_RATER, *studio.rater_choices()],
+            "rater": studio.rater_choices(),
+            "release": [train.LATEST_RELEASE, *studio.release_choices()],
+            "reference": [analyze.ALL_RATINGS, *studio.release_choices()],
+        }
         out = []
         for (_, kind), value in zip(lists, current):
             opts = offered[kind]
@@ -148,8 +162,10 @@ def _wire_tabs(studio: Studio, page: Page, loaded: gr.State) -> Any:
     def admin_sections(account):
         """What the page offers follows the role: reviewers' and admins' tabs and sections appear for them, and go at sign-out."""
         shown = account is not None and account.is_admin
-        return [gr.Tab(visible=account is not None and account.is_reviewer),
-                *(gr.Tab(visible=shown) if isinstance(c, gr.Tab) else gr.update(visible=shown) for c in sections)]
+        return [
+            gr.Tab(visible=account is not None and account.is_reviewer),
+            *(gr.Tab(visible=shown) if isinstance(c, gr.Tab) else gr.update(visible=shown) for c in sections),
+        ]
 
     on(page.user.change, admin_sections, page.user, [page.tab["review"], *sections], api_name=False, show_progress="hidden")
     review_lists, review_outputs = page.review
@@ -197,8 +213,14 @@ def _wire_session(studio: Studio, app: gr.Blocks, page: Page, form: dict[str, An
     on(form["signin"].click, sign_in, [form["name"], form["password"], session], signed_in, api_name="sign_in")
     on(form["password"].submit, sign_in, [form["name"], form["password"], session], signed_in, api_name=False)
     on(form["signout"].click, sign_out, [user, session], [user, page.who, session], api_name="sign_out")
-    on(app.load, resume, [session, *dropdowns], [user, page.who, page.setup, page.tabs, loaded, *dropdowns], api_name=False,
-       show_progress="hidden")
+    on(
+        app.load,
+        resume,
+        [session, *dropdowns],
+        [user, page.who, page.setup, page.tabs, loaded, *dropdowns],
+        api_name=False,
+        show_progress="hidden",
+    )
     if studio.oauth_enabled():
         on(app.load, sign_in_oauth, None, [user, page.who], api_name="sign_in_oauth")
 

@@ -25,7 +25,9 @@ def _figures(result: dict[str, Any], full_scale: bool = False) -> list[Any]:
     for t in INTENSITY_TARGETS:
         has = rows and rows[0].get(f"pred_{t}") is not None
         figs.append(violin([r[f"gold_{t}"] for r in rows], [r[f"pred_{t}"] for r in rows], t, who, full_scale=full_scale) if has else None)
-    figs.append(confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], result["labels"], f"Confusion matrix: {who}"))
+    figs.append(
+        confusion([r["gold_emotion"] for r in rows], [r["pred_emotion"] for r in rows], result["labels"], f"Confusion matrix: {who}")
+    )
     return figs
 
 
@@ -44,10 +46,20 @@ def _model_panel(studio: Studio, model_choices: list[str]) -> dict[str, Any]:
     with gr.Row():
         # custom values: a model published after this page was built is a valid name for API callers too (the registry checks it)
         model = gr.Dropdown(model_choices, value=default, label="Model (A)", elem_id="analyze-model", allow_custom_value=True)
-        other = gr.Dropdown([NONE, *model_choices], value=NONE, label="Compare with (B), e.g. parent vs fine-tuned child", elem_id="analyze-other",
-                            allow_custom_value=True)
-        dataset = gr.Dropdown(datasets, value=datasets[0], label="Data", elem_id="analyze-dataset",
-                              info="failed: FailedESConv, chats where support did not work" if len(datasets) > 1 else None)
+        other = gr.Dropdown(
+            [NONE, *model_choices],
+            value=NONE,
+            label="Compare with (B), e.g. parent vs fine-tuned child",
+            elem_id="analyze-other",
+            allow_custom_value=True,
+        )
+        dataset = gr.Dropdown(
+            datasets,
+            value=datasets[0],
+            label="Data",
+            elem_id="analyze-dataset",
+            info="failed: FailedESConv, chats where support did not work" if len(datasets) > 1 else None,
+        )
         split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split (the paper's)", elem_id="analyze-split")
         full = gr.Checkbox(False, label="Full scale on the y axis", elem_id="analyze-full-scale")
         run = gr.Button("Analyze", variant="primary", elem_id="analyze-run")
@@ -69,8 +81,28 @@ def _model_panel(studio: Studio, model_choices: list[str]) -> dict[str, Any]:
     with gr.Row():
         export = gr.Button("Prepare downloads (the figures above as PNG and SVG, CSV tables; both models)", elem_id="analyze-export")
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
-    return dict(model=model, other=other, dataset=dataset, split=split, full=full, run=run, note=note, table=table, va=va, ca=ca, ra=ra,
-                col_b=col_b, vb=vb, cb=cb, rb=rb, per_class=per_class, col_pb=col_pb, per_class_b=per_class_b, export=export, files=files)
+    return dict(
+        model=model,
+        other=other,
+        dataset=dataset,
+        split=split,
+        full=full,
+        run=run,
+        note=note,
+        table=table,
+        va=va,
+        ca=ca,
+        ra=ra,
+        col_b=col_b,
+        vb=vb,
+        cb=cb,
+        rb=rb,
+        per_class=per_class,
+        col_pb=col_pb,
+        per_class_b=per_class_b,
+        export=export,
+        files=files,
+    )
 
 
 def _rater_panel(studio: Studio) -> dict[str, Any]:
@@ -79,33 +111,58 @@ def _rater_panel(studio: Studio) -> dict[str, Any]:
     with gr.Accordion("Empathy rater: EPITOME test split, and the seekers' own empathy ratings", open=False):
         raters, built = studio.rater_choices(), studio.built_raters()
         with gr.Row():
-            rater = gr.Dropdown(raters, value=built[0] if built else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True)
-            rater_data = gr.Dropdown(datasets[:2], value=datasets[0], label="Conversations for the external check", elem_id="analyze-rater-data")
+            rater = gr.Dropdown(
+                raters, value=built[0] if built else None, label="Empathy rater", elem_id="analyze-rater", allow_custom_value=True
+            )
+            rater_data = gr.Dropdown(
+                datasets[:2], value=datasets[0], label="Conversations for the external check", elem_id="analyze-rater-data"
+            )
             rater_btn = gr.Button("Analyze the rater", elem_id="analyze-rater-run")
         rater_note = gr.HTML(elem_id="analyze-rater-note")
         rater_table = gr.Dataframe(label="EPITOME test split", interactive=False, elem_id="analyze-rater-metrics")
         with gr.Row():
             rater_confusion = gr.Plot(label="4-level confusion (EPITOME test)", elem_id="analyze-rater-confusion")
-            rater_check = gr.Plot(label="Mean predicted empathy per conversation against the seeker's own rating", elem_id="analyze-rater-check")
-        rater_feedback = gr.Plot(label="The supporter turn just before a seeker's own feedback (FailedESConv)", elem_id="analyze-rater-feedback",
-                                 visible=False)
+            rater_check = gr.Plot(
+                label="Mean predicted empathy per conversation against the seeker's own rating", elem_id="analyze-rater-check"
+            )
+        rater_feedback = gr.Plot(
+            label="The supporter turn just before a seeker's own feedback (FailedESConv)", elem_id="analyze-rater-feedback", visible=False
+        )
         rater_mechanisms = gr.Dataframe(label="Per mechanism (EPITOME test)", interactive=False, elem_id="analyze-rater-mechanisms")
         with gr.Row():
-            rater_mech_confusions = [gr.Plot(label=f"{m.replace('_', ' ')}: confusion (EPITOME test)", elem_id=f"analyze-rater-confusion-{m}")
-                                     for m in EPITOME_MECHANISMS]
-        rater_files = gr.File(label="The rater's tables (CSV) and figures (PNG, SVG)", file_count="multiple", interactive=False,
-                              elem_id="analyze-rater-files")
-    return dict(rater=rater, rater_data=rater_data, rater_btn=rater_btn, rater_note=rater_note, rater_table=rater_table,
-                rater_confusion=rater_confusion, rater_check=rater_check, rater_feedback=rater_feedback, rater_mechanisms=rater_mechanisms,
-                rater_mech_confusions=rater_mech_confusions, rater_files=rater_files)
+            rater_mech_confusions = [
+                gr.Plot(label=f"{m.replace('_', ' ')}: confusion (EPITOME test)", elem_id=f"analyze-rater-confusion-{m}")
+                for m in EPITOME_MECHANISMS
+            ]
+        rater_files = gr.File(
+            label="The rater's tables (CSV) and figures (PNG, SVG)", file_count="multiple", interactive=False, elem_id="analyze-rater-files"
+        )
+    return dict(
+        rater=rater,
+        rater_data=rater_data,
+        rater_btn=rater_btn,
+        rater_note=rater_note,
+        rater_table=rater_table,
+        rater_confusion=rater_confusion,
+        rater_check=rater_check,
+        rater_feedback=rater_feedback,
+        rater_mechanisms=rater_mechanisms,
+        rater_mech_confusions=rater_mech_confusions,
+        rater_files=rater_files,
+    )
 
 
 def _ratings_panel(studio: Studio) -> dict[str, Any]:
     with gr.Accordion("Human ratings against gold and against the model (admins)", open=False, elem_id="analyze-ratings-section"):
         with gr.Row():
-            reference = gr.Dropdown([ALL_RATINGS, *studio.release_choices()], value=ALL_RATINGS, label="Reference: every rating, or a "
-                                    "release's consensus labels", elem_id="analyze-reference", scale=3,
-                                    allow_custom_value=True)  # a release made after the page loaded; the studio checks the id
+            reference = gr.Dropdown(
+                [ALL_RATINGS, *studio.release_choices()],
+                value=ALL_RATINGS,
+                label="Reference: every rating, or a release's consensus labels",
+                elem_id="analyze-reference",
+                scale=3,
+                allow_custom_value=True,
+            )  # a release made after the page loaded; the studio checks the id
             ratings_btn = gr.Button("Ratings vs gold and vs model", elem_id="analyze-ratings", scale=1)
         with gr.Row():
             rg = [gr.Plot(label=f"ratings vs gold: {t}") for t in ("initial", "final")]
@@ -136,8 +193,17 @@ class AnalyzeEvents:
             compared = self.studio.compare(a, b)
             classes_b = pd.DataFrame(b["per_class"]).round(4)
         two = len(metrics) > 1
-        return (banner_html(" ".join(notes)) if notes else "", pd.DataFrame(self.studio.metrics_table(metrics, compared)), *_figures(a, full_scale),
-                _reliability(a), *figs_b, pd.DataFrame(a["per_class"]).round(4), classes_b, gr.Column(visible=two), gr.Column(visible=two))
+        return (
+            banner_html(" ".join(notes)) if notes else "",
+            pd.DataFrame(self.studio.metrics_table(metrics, compared)),
+            *_figures(a, full_scale),
+            _reliability(a),
+            *figs_b,
+            pd.DataFrame(a["per_class"]).round(4),
+            classes_b,
+            gr.Column(visible=two),
+            gr.Column(visible=two),
+        )
 
     def analyze_downloads(self, who, model_name: str, other_name: str, data: str, split_name: str, full_scale: bool) -> list[str]:
         names = [model_name] + ([other_name] if other_name and other_name != NONE else [])
@@ -166,47 +232,138 @@ class AnalyzeEvents:
         bar = progress_bar(progress)
         ev = self.studio.evaluate_rater(name, "test", bar)
         rows = [{"metric": metric_name(k), "value": round(v, 4)} for k, v in ev.items() if isinstance(v, float)]
-        mech_rows = [{"mechanism": m.replace("_", " "), "accuracy": round(ev[f"{m}_accuracy"], 4), "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
-                      "F1 macro": round(ev[f"{m}_f1_macro"], 4)} for m in EPITOME_MECHANISMS]
-        mech_figs = [confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
-                     for m in EPITOME_MECHANISMS]
+        mech_rows = [
+            {
+                "mechanism": m.replace("_", " "),
+                "accuracy": round(ev[f"{m}_accuracy"], 4),
+                "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
+                "F1 macro": round(ev[f"{m}_f1_macro"], 4),
+            }
+            for m in EPITOME_MECHANISMS
+        ]
+        mech_figs = [
+            confusion(ev["mechanisms"][m]["gold"], ev["mechanisms"][m]["pred"], list(EPITOME_LEVELS), f"{m.replace('_', ' ')}: {name}")
+            for m in EPITOME_MECHANISMS
+        ]
         level4 = confusion(ev["level4_gold"], ev["level4_pred"], list(EMPATHY_SCALE), f"4-level confusion: {name}")
         missing, total = self.studio.rater_turns_missing(name, data)
         if missing > INLINE_TURNS:
             minutes = missing / PAIRS_PER_S / 60
-            who_scores = ("The server's background warmer is scoring them (niced, one model at a time); open this again when it is done, "
-                          f"or on the server: empathy-studio warm --model {name}" if data == "esconv" else
-                          "On the server: empathy-studio score, or pick esconv, which the background warmer scores")
-            note = banner_html(f"The external check reads {name}'s scores of {total:,} supporter turns of {data}; {missing:,} are not scored "
-                               f"yet, about {minutes:.0f} minutes at the {PAIRS_PER_S} pairs/s measured on 2 cores. {who_scores}. The EPITOME "
-                               "test results above are ready.", "warn")
+            who_scores = (
+                "The server's background warmer is scoring them (niced, one model at a time); open this again when it is done, "
+                f"or on the server: empathy-studio warm --model {name}"
+                if data == "esconv"
+                else "On the server: empathy-studio score, or pick esconv, which the background warmer scores"
+            )
+            note = banner_html(
+                f"The external check reads {name}'s scores of {total:,} supporter turns of {data}; {missing:,} are not scored "
+                f"yet, about {minutes:.0f} minutes at the {PAIRS_PER_S} pairs/s measured on 2 cores. {who_scores}. The EPITOME "
+                "test results above are ready.",
+                "warn",
+            )
             files = self.studio.rater_downloads(name, rows, mech_rows, ev, None)
-            return (pd.DataFrame(rows), level4, gr.Plot(None, visible=False), gr.Plot(None, visible=False), pd.DataFrame(mech_rows), *mech_figs,
-                    note, [str(f) for f in files])
+            return (
+                pd.DataFrame(rows),
+                level4,
+                gr.Plot(None, visible=False),
+                gr.Plot(None, visible=False),
+                pd.DataFrame(mech_rows),
+                *mech_figs,
+                note,
+                [str(f) for f in files],
+            )
         if missing:
-            progress(0, desc=f"scoring the {missing:,} supporter turns of {data} not scored yet (about {max(1, missing / PAIRS_PER_S):.0f} s)")
+            progress(
+                0, desc=f"scoring the {missing:,} supporter turns of {data} not scored yet (about {max(1, missing / PAIRS_PER_S):.0f} s)"
+            )
         check = self.studio.empathy_check(name, data, bar)
-        fig = violin(check["self_rated"], check["predicted"], "empathy", f"{name} on {data}", x_title="seeker's own rating of the supporter's empathy",
-                     y_title="mean predicted empathy (0-1)")
+        fig = violin(
+            check["self_rated"],
+            check["predicted"],
+            "empathy",
+            f"{name} on {data}",
+            x_title="seeker's own rating of the supporter's empathy",
+            y_title="mean predicted empathy (0-1)",
+        )
         fb = check["feedback"]
-        per_turn = (gr.Plot(violin(fb["seeker_feedback"], fb["score_before"], "empathy", f"{name}, turn before the feedback",
-                                   x_title="seeker's feedback on the chat so far (1-5)", y_title="predicted empathy (0-1)"), visible=True)
-                    if fb["seeker_feedback"] else gr.Plot(None, visible=False))
+        per_turn = (
+            gr.Plot(
+                violin(
+                    fb["seeker_feedback"],
+                    fb["score_before"],
+                    "empathy",
+                    f"{name}, turn before the feedback",
+                    x_title="seeker's feedback on the chat so far (1-5)",
+                    y_title="predicted empathy (0-1)",
+                ),
+                visible=True,
+            )
+            if fb["seeker_feedback"]
+            else gr.Plot(None, visible=False)
+        )
         files = self.studio.rater_downloads(name, rows, mech_rows, ev, check)
-        return (pd.DataFrame(rows), level4, gr.Plot(fig, visible=True), per_turn, pd.DataFrame(mech_rows), *mech_figs, "",
-                [str(f) for f in files])
+        return (
+            pd.DataFrame(rows),
+            level4,
+            gr.Plot(fig, visible=True),
+            per_turn,
+            pd.DataFrame(mech_rows),
+            *mech_figs,
+            "",
+            [str(f) for f in files],
+        )
 
     def wire(self, user: gr.State, m: dict[str, Any], r: dict[str, Any], h: dict[str, Any]) -> None:
         controls = [user, m["model"], m["other"], m["dataset"], m["split"], m["full"]]
-        on(m["run"].click, self.analyze, controls, [m["note"], m["table"], *m["va"], m["ca"], m["ra"], *m["vb"], m["cb"], m["rb"], m["per_class"],
-                                                     m["per_class_b"], m["col_b"], m["col_pb"]], api_name="analyze", concurrency_limit=1)
+        on(
+            m["run"].click,
+            self.analyze,
+            controls,
+            [
+                m["note"],
+                m["table"],
+                *m["va"],
+                m["ca"],
+                m["ra"],
+                *m["vb"],
+                m["cb"],
+                m["rb"],
+                m["per_class"],
+                m["per_class_b"],
+                m["col_b"],
+                m["col_pb"],
+            ],
+            api_name="analyze",
+            concurrency_limit=1,
+        )
         on(m["export"].click, self.analyze_downloads, controls, m["files"], api_name="analyze_downloads", concurrency_limit=1)
         # one progress bar (on the first table), not one on each of the section's outputs
-        on(r["rater_btn"].click, self.analyze_rater, [r["rater"], r["rater_data"]],
-           [r["rater_table"], r["rater_confusion"], r["rater_check"], r["rater_feedback"], r["rater_mechanisms"], *r["rater_mech_confusions"],
-            r["rater_note"], r["rater_files"]], api_name="analyze_rater", concurrency_limit=1, show_progress_on=[r["rater_table"]])
-        on(h["ratings_btn"].click, self.analyze_ratings, [user, m["model"], h["reference"]], [*h["rg"], *h["rm"]], api_name="analyze_ratings",
-           concurrency_limit=1)
+        on(
+            r["rater_btn"].click,
+            self.analyze_rater,
+            [r["rater"], r["rater_data"]],
+            [
+                r["rater_table"],
+                r["rater_confusion"],
+                r["rater_check"],
+                r["rater_feedback"],
+                r["rater_mechanisms"],
+                *r["rater_mech_confusions"],
+                r["rater_note"],
+                r["rater_files"],
+            ],
+            api_name="analyze_rater",
+            concurrency_limit=1,
+            show_progress_on=[r["rater_table"]],
+        )
+        on(
+            h["ratings_btn"].click,
+            self.analyze_ratings,
+            [user, m["model"], h["reference"]],
+            [*h["rg"], *h["rm"]],
+            api_name="analyze_ratings",
+            concurrency_limit=1,
+        )
 
 
 def render(studio: Studio, model_choices: list[str], user: gr.State) -> list[tuple[gr.Dropdown, str]]:

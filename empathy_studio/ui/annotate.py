@@ -36,8 +36,11 @@ def _progress_html(p: dict[str, Any], campaign: str) -> str:
     else:
         team = f"team: {p['complete']} of {p['items']} items have their {p['k']} ratings"
     pct = 100 * p["done"] / p["assigned"] if p["assigned"] else 100
-    return (f"<div class='es-progress'><div class='es-meta'><b>{esc(campaign)}</b>: you have rated {p['done']} of {p['assigned']} · {team}</div>"
-            f"<progress max='100' value='{pct:.0f}' style='width:100%'></progress></div>")
+    return (
+        f"<div class='es-progress'><div class='es-meta'><b>{esc(campaign)}</b>: you have rated {p['done']} of {p['assigned']} · "
+        f"{team}</div>"
+        f"<progress max='100' value='{pct:.0f}' style='width:100%'></progress></div>"
+    )
 
 
 def _turns(text: str) -> list[int | None] | None:
@@ -85,8 +88,12 @@ def _guidelines(campaign: dict[str, Any], change: dict[str, Any] | None = None) 
     after an edit, first what changed since the version the annotator last read."""
     own = campaign.get("guidelines") or ""
     general = EMPATHY_GUIDELINES if campaign.get("kind") == "empathy" else GUIDELINES
-    changed = (f"<div class='es-banner es-warn' id='guidelines-changed'>The guidelines of {esc(campaign['name'])} changed (version "
-               f"{change['from']} → {change['to']}). What changed:</div><pre class='es-diff'>{esc(change['diff'])}</pre>" if change else "")
+    changed = (
+        f"<div class='es-banner es-warn' id='guidelines-changed'>The guidelines of {esc(campaign['name'])} changed (version "
+        f"{change['from']} → {change['to']}). What changed:</div><pre class='es-diff'>{esc(change['diff'])}</pre>"
+        if change
+        else ""
+    )
     head = f"<div class='es-meta'><b>Guidelines of {esc(campaign['name'])}</b></div>{markdown_html(own)}<hr>" if own else ""
     return changed + head + markdown_html(general)
 
@@ -115,16 +122,34 @@ class AnnotateEvents:
     def form_of(self, kind: str) -> Updates:
         """The scales of the campaign's kind, shown; the others hidden (and their keys with them)."""
         f, empathy = self.f, kind == "empathy"
-        return {f.intensity_box: gr.Column(visible=not empathy), f.empathy_box: gr.Column(visible=empathy),
-                f.keys: f"<div class='es-keys'>{esc(EMPATHY_KEYS if empathy else KEYS)}</div>",
-                f.submit: gr.Button(visible=not empathy), f.submit_e: gr.Button(visible=empathy)}
+        return {
+            f.intensity_box: gr.Column(visible=not empathy),
+            f.empathy_box: gr.Column(visible=empathy),
+            f.keys: f"<div class='es-keys'>{esc(EMPATHY_KEYS if empathy else KEYS)}</div>",
+            f.submit: gr.Button(visible=not empathy),
+            f.submit_e: gr.Button(visible=empathy),
+        }
 
-    def values(self, initial: Any = None, final: Any = None, emotion: Any = None, turns: Any = None, confidence: Any = None,
-               note: str = "", levels: tuple[Any, Any, Any] = (None, None, None)) -> Updates:
+    def values(
+        self,
+        initial: Any = None,
+        final: Any = None,
+        emotion: Any = None,
+        turns: Any = None,
+        confidence: Any = None,
+        note: str = "",
+        levels: tuple[Any, Any, Any] = (None, None, None),
+    ) -> Updates:
         f = self.f
-        return {f.initial: initial, f.final: final, f.emotion: gr.Dropdown(value="") if emotion is None else emotion,
-                f.turns: gr.Textbox(value="") if turns is None else turns, f.confidence: confidence, f.note: note,
-                **dict(zip((f.er, f.ip, f.ex), levels))}
+        return {
+            f.initial: initial,
+            f.final: final,
+            f.emotion: gr.Dropdown(value="") if emotion is None else emotion,
+            f.turns: gr.Textbox(value="") if turns is None else turns,
+            f.confidence: confidence,
+            f.note: note,
+            **dict(zip((f.er, f.ip, f.ex), levels)),
+        }
 
     def next_or_why(self, who: Any, camp: str, skips: Any = ()) -> tuple[str | None, str | None]:
         """The annotator's next item, or why there is none for them now (a qualification to pass, a pause)."""
@@ -144,22 +169,44 @@ class AnnotateEvents:
         kind = studio.campaign(camp)["kind"]
         if target is None:
             p = studio.progress(who, camp)
-            return {f.item_id: None, f.chat: "<div class='es-banner es-info'>Nothing left to rate in this campaign. Thank you!</div>",
-                    f.assisted_html: "", **self.values(), f.progress: _progress_html(p, camp), **self.form_of(kind)}
+            return {
+                f.item_id: None,
+                f.chat: "<div class='es-banner es-info'>Nothing left to rate in this campaign. Thank you!</div>",
+                f.assisted_html: "",
+                **self.values(),
+                f.progress: _progress_html(p, camp),
+                **self.form_of(kind),
+            }
         if kind == "empathy":
             return self.show_pair(who, camp, target, draft)
         v = studio.rating_view(who, target, camp)
         d, r, scales = v["dialogue"], v["rating"] or {}, v["campaign"]["scales"]
-        values = {"initial": str(r["initial"]) if r else None, "final": str(r["final"]) if r else None, "emotion": r.get("emotion") or "",
-                  "turns": ", ".join("-" if t is None else str(t) for t in (r.get("turn_intensities") or [])),
-                  "confidence": str(r["confidence"]) if r.get("confidence") else None, "note": r.get("note") or ""}
+        values = {
+            "initial": str(r["initial"]) if r else None,
+            "final": str(r["final"]) if r else None,
+            "emotion": r.get("emotion") or "",
+            "turns": ", ".join("-" if t is None else str(t) for t in (r.get("turn_intensities") or [])),
+            "confidence": str(r["confidence"]) if r.get("confidence") else None,
+            "note": r.get("note") or "",
+        }
         values.update({k: val for k, val in (draft or {}).items() if k in values})
         helper = prediction_html(v["suggestion"], None, "the model's suggestion (assisted campaign)") if v["suggestion"] else ""
         edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
-        return {f.item_id: target, f.chat: edit_note + dialogue_html(d, show_gold=False), f.assisted_html: helper,
-                **self.values(values["initial"], values["final"], gr.Dropdown(value=values["emotion"], visible="emotion" in scales),
-                              gr.Textbox(value=values["turns"], visible="turns" in scales), values["confidence"], values["note"]),
-                f.progress: _progress_html(v["progress"], camp), **self.form_of("intensity")}
+        return {
+            f.item_id: target,
+            f.chat: edit_note + dialogue_html(d, show_gold=False),
+            f.assisted_html: helper,
+            **self.values(
+                values["initial"],
+                values["final"],
+                gr.Dropdown(value=values["emotion"], visible="emotion" in scales),
+                gr.Textbox(value=values["turns"], visible="turns" in scales),
+                values["confidence"],
+                values["note"],
+            ),
+            f.progress: _progress_html(v["progress"], camp),
+            **self.form_of("intensity"),
+        }
 
     def show_pair(self, who: Any, camp: str, target: str, draft: dict | None) -> Updates:
         f = self.f
@@ -168,17 +215,36 @@ class AnnotateEvents:
         values = {**{m: str(r[m]) if r else None for m in EPITOME_MECHANISMS}, "note": r.get("note") or ""}
         values.update({k: val for k, val in (draft or {}).items() if k in values})
         edit_note = banner_html(f"Editing your rating of {target}", "warn") if r else ""
-        helper = banner_html(f"Assisted campaign: the levels under the response are {v['rater']}'s suggestion", "info") if v["suggestion"] else ""
-        return {f.item_id: target, f.chat: edit_note + pair_html(target, pair["post"], pair["response"], v["suggestion"], v["rater"]),
-                f.assisted_html: helper, **self.values(emotion=gr.Dropdown(value="", visible=False), turns=gr.Textbox(value="", visible=False),
-                                                       note=values["note"], levels=tuple(values[m] for m in EPITOME_MECHANISMS)),
-                f.progress: _progress_html(v["progress"], camp), **self.form_of("empathy")}
+        helper = (
+            banner_html(f"Assisted campaign: the levels under the response are {v['rater']}'s suggestion", "info")
+            if v["suggestion"]
+            else ""
+        )
+        return {
+            f.item_id: target,
+            f.chat: edit_note + pair_html(target, pair["post"], pair["response"], v["suggestion"], v["rater"]),
+            f.assisted_html: helper,
+            **self.values(
+                emotion=gr.Dropdown(value="", visible=False),
+                turns=gr.Textbox(value="", visible=False),
+                note=values["note"],
+                levels=tuple(values[m] for m in EPITOME_MECHANISMS),
+            ),
+            f.progress: _progress_html(v["progress"], camp),
+            **self.form_of("empathy"),
+        }
 
     def cleared(self) -> Updates:
         """The form with nobody's work on it: no item, no values, no progress (what a shared computer shows after sign-out)."""
         f = self.f
-        return {f.item_id: None, f.chat: "", f.assisted_html: "", **self.values(), f.progress: banner_html("Sign in above to start rating."),
-                **self.form_of("intensity")}
+        return {
+            f.item_id: None,
+            f.chat: "",
+            f.assisted_html: "",
+            **self.values(),
+            f.progress: banner_html("Sign in above to start rating."),
+            **self.form_of("intensity"),
+        }
 
     def guidelines(self, who: Any, camp: str, seen: list[str]) -> tuple[list[str], Updates]:
         """(the session's read list, the guidelines panel: open on first entry and after each new version, with the change)."""
@@ -192,8 +258,14 @@ class AnnotateEvents:
         Signed out: the form, the status line and "My ratings" are cleared."""
         f, studio = self.f, self.studio
         if who is None:
-            return {f.campaign: gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN), **self.cleared(), f.status: "",
-                    f.mine: pd.DataFrame(), f.guide_panel: gr.Column(visible=False), f.guide: markdown_html(GUIDELINES)}
+            return {
+                f.campaign: gr.Dropdown(choices=[DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN),
+                **self.cleared(),
+                f.status: "",
+                f.mine: pd.DataFrame(),
+                f.guide_panel: gr.Column(visible=False),
+                f.guide: markdown_html(GUIDELINES),
+            }
         names = studio.campaign_names(who)
         sess = _session(sess)
         camp = sess.get("campaign") if sess.get("campaign") in names else studio.first_campaign_with_work(who, names)
@@ -202,16 +274,23 @@ class AnnotateEvents:
         if not target:
             target, why = self.next_or_why(who, camp, sess.get("skips") or [])
         seen, guide = self.guidelines(who, camp, sess.get("seen") or [])
-        return {f.campaign: gr.Dropdown(choices=names, value=camp), **self.shown(who, camp, target, why, sess.get("draft")),
-                self.session: _remember(sess, campaign=camp, item=target, seen=seen), **guide}
+        return {
+            f.campaign: gr.Dropdown(choices=names, value=camp),
+            **self.shown(who, camp, target, why, sess.get("draft")),
+            self.session: _remember(sess, campaign=camp, item=target, seen=seen),
+            **guide,
+        }
 
     def switch(self, who: Any, camp: str, sess: dict | None) -> Updates:
         self.studio.require(who)
         sess = _session(sess)
         target, why = self.next_or_why(who, camp)
         seen, guide = self.guidelines(who, camp, sess.get("seen") or [])
-        return {**self.shown(who, camp, target, why), self.session: _remember(sess, campaign=camp, item=target, skips=[], history=[],
-                                                                              draft=None, seen=seen), **guide}
+        return {
+            **self.shown(who, camp, target, why),
+            self.session: _remember(sess, campaign=camp, item=target, skips=[], history=[], draft=None, seen=seen),
+            **guide,
+        }
 
     def submit_rating(self, who, camp, current, ini, fin, emo, turn_text, conf, text, sess) -> Updates:
         self.studio.require(who)
@@ -223,9 +302,20 @@ class AnnotateEvents:
         if per_turn:
             n = len(self.studio.dialogue(current).seeker_turns)
             if len(per_turn) > n:
-                raise InputError(f"{len(per_turn)} per-turn intensities for {n} seeker turn{'s' if n != 1 else ''}: one value per seeker turn")
-        res = self.studio.rate(who, current, int(ini), int(fin), campaign=camp, emotion=emo or None, confidence=int(conf) if conf else None,
-                               note=text or None, turn_intensities=per_turn)
+                raise InputError(
+                    f"{len(per_turn)} per-turn intensities for {n} seeker turn{'s' if n != 1 else ''}: one value per seeker turn"
+                )
+        res = self.studio.rate(
+            who,
+            current,
+            int(ini),
+            int(fin),
+            campaign=camp,
+            emotion=emo or None,
+            confidence=int(conf) if conf else None,
+            note=text or None,
+            turn_intensities=per_turn,
+        )
         return self.saved_and_next(who, camp, current, res, sess)
 
     def submit_empathy(self, who, camp, current, er_, ip_, ex_, text, sess) -> Updates:
@@ -246,7 +336,11 @@ class AnnotateEvents:
         saved = f"<div class='es-status'>Saved {esc(current)} ({esc(res['status'])})</div>"
         history = [*(sess.get("history") or []), current]
         nxt, why = self.next_or_why(who, camp, sess.get("skips") or [])  # paused just now: the rating is saved, no next item
-        return {**self.shown(who, camp, nxt, why), self.f.status: saved, self.session: _remember(sess, item=nxt, history=history, draft=None)}
+        return {
+            **self.shown(who, camp, nxt, why),
+            self.f.status: saved,
+            self.session: _remember(sess, item=nxt, history=history, draft=None),
+        }
 
     def skip_item(self, who, camp, current, sess) -> Updates:
         self.studio.require(who)
@@ -255,8 +349,11 @@ class AnnotateEvents:
         self.studio.skip(who, camp, current)
         nxt, why = self.next_or_why(who, camp, skips)
         history = [*(sess.get("history") or []), *([current] if current else [])]
-        return {**self.shown(who, camp, nxt, why), self.f.status: "", self.session: _remember(sess, item=nxt, skips=skips, history=history,
-                                                                                             draft=None)}
+        return {
+            **self.shown(who, camp, nxt, why),
+            self.f.status: "",
+            self.session: _remember(sess, item=nxt, skips=skips, history=history, draft=None),
+        }
 
     def previous_item(self, who, camp, sess) -> Updates:
         self.studio.require(who)
@@ -264,16 +361,22 @@ class AnnotateEvents:
         hist = sess.get("history") or []
         if not hist:
             raise InputError("nothing to go back to: this is the first item of this visit")
-        return {**self.show(who, camp, hist[-1]), self.f.status: "", self.session: _remember(sess, item=hist[-1], history=hist[:-1], draft=None)}
+        return {
+            **self.show(who, camp, hist[-1]),
+            self.f.status: "",
+            self.session: _remember(sess, item=hist[-1], history=hist[:-1], draft=None),
+        }
 
     def undo_last(self, who, camp, sess) -> Updates:
         done = self.studio.undo(who, camp)
         if done is None:
             raise InputError("nothing to undo")
         what = "restored its previous values" if done["restored"] else "withdrew it; rate it again"
-        return {**self.show(who, camp, done["item_id"]),
-                self.f.status: f"<div class='es-status'>Undid your last save of {esc(done['item_id'])}: {what}</div>",
-                self.session: _remember(sess, item=done["item_id"], draft=None)}
+        return {
+            **self.show(who, camp, done["item_id"]),
+            self.f.status: f"<div class='es-status'>Undid your last save of {esc(done['item_id'])}: {what}</div>",
+            self.session: _remember(sess, item=done["item_id"], draft=None),
+        }
 
     def open_rating(self, who, camp, sess, evt: gr.SelectData) -> Updates:
         self.studio.require(who)
@@ -284,23 +387,41 @@ class AnnotateEvents:
         target, where = rows[row]["item_id"], rows[row]["campaign"] or DEFAULT_CAMPAIGN
         if where not in self.studio.campaign_names(who):
             raise InputError(f"campaign {where} is closed; its ratings can no longer be edited")
-        return {self.f.campaign: gr.Dropdown(value=where), **self.show(who, where, target), self.f.status: "",
-                self.session: _remember(sess, campaign=where, item=target, draft=None)}
+        return {
+            self.f.campaign: gr.Dropdown(value=where),
+            **self.show(who, where, target),
+            self.f.status: "",
+            self.session: _remember(sess, campaign=where, item=target, draft=None),
+        }
 
     def my_ratings(self, who, camp, zone: str = ""):
         """The annotator's ratings, newest first, with the time in the browser's own time zone."""
         kind = self.studio.campaign(camp)["kind"] if camp else "intensity"
         rows = self.studio.my_ratings(who, kind)
-        cols = (["item_id", "campaign", *EPITOME_MECHANISMS, "note", "updated"] if kind == "empathy" else
-                ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"])
+        cols = (
+            ["item_id", "campaign", *EPITOME_MECHANISMS, "note", "updated"]
+            if kind == "empathy"
+            else ["item_id", "campaign", "initial", "final", "emotion", "confidence", "note", "updated"]
+        )
         shown = [{**r, "updated": _local_time(r["updated"], zone)} for r in rows]
         return pd.DataFrame([{c: r.get(c) for c in cols} for r in shown], columns=cols)  # the table escapes text itself
 
     def keep_draft(self, who, current, ini, fin, emo, turn_text, conf, text, er_, ip_, ex_, sess):
         if who is None or not current:
             return gr.skip()
-        return _remember(sess, item=current, draft={"initial": ini, "final": fin, "emotion": emo, "turns": turn_text, "confidence": conf,
-                                                     "note": text, **dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))})
+        return _remember(
+            sess,
+            item=current,
+            draft={
+                "initial": ini,
+                "final": fin,
+                "emotion": emo,
+                "turns": turn_text,
+                "confidence": conf,
+                "note": text,
+                **dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_))),
+            },
+        )
 
     def set_queue(self, who, order_name: str, model_name: str, on_: bool) -> str:
         self.studio.set_queue(who, order_name, model_name, bool(on_))
@@ -315,28 +436,53 @@ class AnnotateEvents:
         v = self.studio.practice_view(who, camp) if who is not None and camp else {"required": False}
         answers = {p.initial: None, p.final: None, p.er: None, p.ip: None, p.ex: None, p.feedback: note}
         if not v["required"]:
-            return {p.panel: gr.Column(visible=False), p.head: "", p.item: "", p.item_id: "", p.intensity: gr.Row(), p.empathy: gr.Row(), **answers}
+            return {
+                p.panel: gr.Column(visible=False),
+                p.head: "",
+                p.item: "",
+                p.item_id: "",
+                p.intensity: gr.Row(),
+                p.empathy: gr.Row(),
+                **answers,
+            }
         st = v["standing"]
         empathy = v["kind"] == "empathy"
         if st["blocked"]:
             head = banner_html(f"Qualification of {camp}: {st['blocked']}", "warn")
         else:
-            head = banner_html(f"Qualification of {camp} first: practice item {st['answered'] + 1} of {v['of']}, attempt {st['attempt']} of "
-                               f"{v['attempts']}. After each answer you see the reference. To pass: {v['rule']} on at least "
-                               f"{v['threshold']:.0%} of the items.", "info")
+            head = banner_html(
+                f"Qualification of {camp} first: practice item {st['answered'] + 1} of {v['of']}, attempt {st['attempt']} of "
+                f"{v['attempts']}. After each answer you see the reference. To pass: {v['rule']} on at least "
+                f"{v['threshold']:.0%} of the items.",
+                "info",
+            )
         item = v["item"] or {}
-        body = (f"<div class='es-meta'><b>post</b></div><div class='es-turn'>{esc(item.get('post'))}</div><div class='es-meta'><b>response</b>"
-                f"</div><div class='es-turn'>{esc(item.get('response'))}</div>" if "post" in item else
-                f"<div class='es-meta'><b>the seeker's words</b></div><div class='es-turn'>{esc(item.get('text'))}</div>" if item else "")
-        return {p.panel: gr.Column(visible=True), p.head: head, p.item: body, p.item_id: item.get("item_id") or "",
-                p.intensity: gr.Row(visible=not empathy), p.empathy: gr.Row(visible=empathy), **answers}
+        body = (
+            f"<div class='es-meta'><b>post</b></div><div class='es-turn'>{esc(item.get('post'))}</div><div class='es-meta'><b>response</b>"
+            f"</div><div class='es-turn'>{esc(item.get('response'))}</div>"
+            if "post" in item
+            else f"<div class='es-meta'><b>the seeker's words</b></div><div class='es-turn'>{esc(item.get('text'))}</div>"
+            if item
+            else ""
+        )
+        return {
+            p.panel: gr.Column(visible=True),
+            p.head: head,
+            p.item: body,
+            p.item_id: item.get("item_id") or "",
+            p.intensity: gr.Row(visible=not empathy),
+            p.empathy: gr.Row(visible=empathy),
+            **answers,
+        }
 
     def practice_answer(self, who, camp, item, ini, fin, er_, ip_, ex_) -> Updates:
         if not item:
             raise InputError("no practice item is open")
         values = {"initial": ini, "final": fin, **dict(zip(EPITOME_MECHANISMS, (er_, ip_, ex_)))}
         res = self.studio.practice_answer(who, camp, item, values)
-        told = banner_html(res["feedback"] + (" " + res["note"] if res["note"] else ""), "info" if not res["standing"]["blocked"] else "warn")
+        told = banner_html(
+            res["feedback"] + (" " + res["note"] if res["note"] else ""), "info" if not res["standing"]["blocked"] else "warn"
+        )
         return self.practice_state(who, camp, told)
 
     def after_practice(self, who, camp, sess) -> Updates:
@@ -351,20 +497,50 @@ class AnnotateEvents:
         f, p = self.f, self.f.practice
         self.session = session
         view, after, guide = f.view, [f.status, session], [f.guide_panel, f.guide]
-        entered = on(user.change, self.enter, [user, session], [f.campaign, *view, f.status, f.mine, session, *guide], api_name="next_item",
-                     show_progress="hidden")
+        entered = on(
+            user.change,
+            self.enter,
+            [user, session],
+            [f.campaign, *view, f.status, f.mine, session, *guide],
+            api_name="next_item",
+            show_progress="hidden",
+        )
         on(entered.then, self.practice_state, [user, f.campaign], p.outputs, api_name=False, show_progress="hidden")
         switched = on(f.campaign.input, self.switch, [user, f.campaign, session], [*view, session, *guide], api_name="switch_campaign")
         on(switched.then, self.practice_state, [user, f.campaign], p.outputs, api_name="practice_view", show_progress="hidden")
-        answered = on(p.submit.click, self.practice_answer, [user, f.campaign, p.item_id, p.initial, p.final, p.er, p.ip, p.ex], p.outputs,
-                      api_name="practice_answer")
-        on(answered.then, self.after_practice, [user, f.campaign, session], [*view, session, *guide], api_name=False, show_progress="hidden")
+        answered = on(
+            p.submit.click,
+            self.practice_answer,
+            [user, f.campaign, p.item_id, p.initial, p.final, p.er, p.ip, p.ex],
+            p.outputs,
+            api_name="practice_answer",
+        )
+        on(
+            answered.then,
+            self.after_practice,
+            [user, f.campaign, session],
+            [*view, session, *guide],
+            api_name=False,
+            show_progress="hidden",
+        )
         on(f.read.click, lambda: gr.Column(visible=False), None, f.guide_panel, api_name=False, queue=False, show_progress="hidden")
         on(f.again.click, lambda: gr.Column(visible=True), None, f.guide_panel, api_name=False, queue=False, show_progress="hidden")
-        on(f.submit.click, self.submit_rating, [user, f.campaign, f.item_id, f.initial, f.final, f.emotion, f.turns, f.confidence, f.note,
-                                                session], [*view, *after], api_name="submit_rating", concurrency_limit=None)
-        on(f.submit_e.click, self.submit_empathy, [user, f.campaign, f.item_id, f.er, f.ip, f.ex, f.note, session], [*view, *after],
-           api_name="submit_empathy_rating", concurrency_limit=None)
+        on(
+            f.submit.click,
+            self.submit_rating,
+            [user, f.campaign, f.item_id, f.initial, f.final, f.emotion, f.turns, f.confidence, f.note, session],
+            [*view, *after],
+            api_name="submit_rating",
+            concurrency_limit=None,
+        )
+        on(
+            f.submit_e.click,
+            self.submit_empathy,
+            [user, f.campaign, f.item_id, f.er, f.ip, f.ex, f.note, session],
+            [*view, *after],
+            api_name="submit_empathy_rating",
+            concurrency_limit=None,
+        )
         on(f.skip.click, self.skip_item, [user, f.campaign, f.item_id, session], [*view, *after], api_name="skip_item")
         on(f.back.click, self.previous_item, [user, f.campaign, session], [*view, *after], api_name="previous_item")
         on(f.undo.click, self.undo_last, [user, f.campaign, session], [*view, *after], api_name="undo_rating")
@@ -379,8 +555,9 @@ class AnnotateEvents:
         on(f.save_queue.click, self.set_queue, [user, f.order, f.qmodel, f.assisted], f.order, api_name="set_queue", concurrency_limit=1)
 
 
-def render(studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str],
-           admin_only: list[gr.Block]) -> list[tuple[gr.Dropdown, str]]:
+def render(
+    studio: Studio, user: gr.State, session: gr.BrowserState, model_choices: list[str], admin_only: list[gr.Block]
+) -> list[tuple[gr.Dropdown, str]]:
     form = build_form(studio, model_choices, admin_only)
     AnnotateEvents(studio, form).wire(user, session)
     return [(form.qmodel, "predict")]

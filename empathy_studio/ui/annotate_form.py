@@ -20,27 +20,43 @@ SCALE = ["1", "2", "3", "4", "5"]
 LEVELS = ["0", "1", "2"]
 KEYS = "Keys: 1-5 rate (initial, then final) · ↑↓ switch scale · Enter save · s skip · b back · u undo"
 EMPATHY_KEYS = "Keys: 0-2 rate (ER, then IP, then EX) · ↑↓ switch mechanism · Enter save · s skip · b back · u undo"
-MECHANISM_LABELS = {"emotional_reactions": ("Emotional reactions (ER)", "warmth, compassion, concern: 0 none · 1 weak (\"I'm sorry\") · "
-                                            "2 strong (specific to what the seeker feels)"),
-                    "interpretations": ("Interpretations (IP)", "understanding what the seeker feels or lives through: 0 none · 1 weak "
-                                        "(\"I understand\") · 2 strong (names their feelings or a shared experience)"),
-                    "explorations": ("Explorations (EX)", "asking about the seeker's experience: 0 none · 1 weak (a generic question) · "
-                                     "2 strong (a specific question about what they said)")}
-EMPATHY_GUIDELINES = """
+MECHANISM_LABELS = {
+    "emotional_reactions": (
+        "Emotional reactions (ER)",
+        'warmth, compassion, concern: 0 none · 1 weak ("I\'m sorry") · 2 strong (specific to what the seeker feels)',
+    ),
+    "interpretations": (
+        "Interpretations (IP)",
+        "understanding what the seeker feels or lives through: 0 none · 1 weak "
+        '("I understand") · 2 strong (names their feelings or a shared experience)',
+    ),
+    "explorations": (
+        "Explorations (EX)",
+        "asking about the seeker's experience: 0 none · 1 weak (a generic question) · 2 strong (a specific question about what they said)",
+    ),
+}
+EMPATHY_GUIDELINES = (
+    """
 **What you rate.** How the supporter's response shows empathy for the seeker's post, in EPITOME's three
 mechanisms (Sharma et al., 2020), each 0 (none), 1 (weak) or 2 (strong):
 
-""" + "\n".join(f"- **{label}**: {info}" for label, info in MECHANISM_LABELS.values()) + """
+"""
+    + "\n".join(f"- **{label}**: {info}" for label, info in MECHANISM_LABELS.values())
+    + """
 
 **Keys** (outside text fields): `0`-`2` set the highlighted mechanism (ER first, then IP, then EX),
 `↑`/`↓` switch mechanism, `Enter` saves and moves on, `s` skips, `b` goes back, `u` (or Ctrl+Z) undoes your last save.
 """
-GUIDELINES = """
+)
+GUIDELINES = (
+    """
 **What you rate.** How intense the help-seeker's emotion is, on 1-5, *at the start* of the chat
 (initial) and *at the end* (final), judged from the seeker's own words.
 
 **Anchors**
-""" + "\n".join(f"- {a}" for a in INTENSITY_ANCHORS.values()) + """
+"""
+    + "\n".join(f"- {a}" for a in INTENSITY_ANCHORS.values())
+    + """
 
 **Emotion** (when asked): the main emotion, if you can name it.
 **Per-turn intensity** (when asked): one 1-5 value per seeker turn, separated by commas.
@@ -49,6 +65,7 @@ GUIDELINES = """
 **Keys** (outside text fields): `1`-`5` set the highlighted scale (initial first, then final),
 `↑`/`↓` switch scale, `Enter` saves and moves on, `s` skips, `b` goes back, `u` (or Ctrl+Z) undoes your last save.
 """
+)
 
 
 ANCHORS = "1 barely there · 2 mild · 3 moderate · 4 strong · 5 overwhelming"
@@ -74,8 +91,20 @@ class Practice:
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.panel, self.head, self.item, self.item_id, self.intensity, self.empathy, self.initial, self.final, self.er, self.ip,
-                self.ex, self.feedback]
+        return [
+            self.panel,
+            self.head,
+            self.item,
+            self.item_id,
+            self.intensity,
+            self.empathy,
+            self.initial,
+            self.final,
+            self.er,
+            self.ip,
+            self.ex,
+            self.feedback,
+        ]
 
 
 @dataclass
@@ -121,8 +150,26 @@ class Form:
     @property
     def view(self) -> list[Any]:
         """What showing an item updates: the item, its text, the scales of its kind with their values, the progress."""
-        return [self.item_id, self.chat, self.assisted_html, self.initial, self.final, self.emotion, self.turns, self.confidence, self.note,
-                self.progress, self.er, self.ip, self.ex, self.intensity_box, self.empathy_box, self.keys, self.submit, self.submit_e]
+        return [
+            self.item_id,
+            self.chat,
+            self.assisted_html,
+            self.initial,
+            self.final,
+            self.emotion,
+            self.turns,
+            self.confidence,
+            self.note,
+            self.progress,
+            self.er,
+            self.ip,
+            self.ex,
+            self.intensity_box,
+            self.empathy_box,
+            self.keys,
+            self.submit,
+            self.submit_e,
+        ]
 
 
 def _practice_panel() -> Practice:
@@ -134,8 +181,10 @@ def _practice_panel() -> Practice:
             initial = gr.Radio(SCALE, label="Initial intensity", elem_id="practice-initial")
             final = gr.Radio(SCALE, label="Final intensity", elem_id="practice-final")
         with gr.Row(visible=False) as empathy:
-            er, ip, ex = (gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], elem_id=f"practice-{short}")
-                          for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex")))
+            er, ip, ex = (
+                gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], elem_id=f"practice-{short}")
+                for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex"))
+            )
         submit = gr.Button("Answer", variant="primary", elem_id="practice-submit")
     feedback = gr.HTML(elem_id="practice-feedback")  # outside the panel: "you passed" stays in view
     return Practice(panel, head, item, item_id, intensity, empathy, initial, final, er, ip, ex, submit, feedback)
@@ -144,16 +193,30 @@ def _practice_panel() -> Practice:
 def _scales() -> dict[str, Any]:
     """The two kinds' scales: intensity (1-5, initial and final, and what a campaign adds) and empathy (0-2 per mechanism)."""
     with gr.Column(elem_id="intensity-form") as intensity_box:
-        initial = gr.Radio(SCALE, label="Initial intensity (start of chat)", info=ANCHORS, elem_id="rate-initial", elem_classes=["es-scale"])
+        initial = gr.Radio(
+            SCALE, label="Initial intensity (start of chat)", info=ANCHORS, elem_id="rate-initial", elem_classes=["es-scale"]
+        )
         final = gr.Radio(SCALE, label="Final intensity (end of chat)", elem_id="rate-final", elem_classes=["es-scale"])
         emotion = gr.Dropdown(["", *ESCONV_EMOTIONS], value="", label="Emotion", visible=False, elem_id="rate-emotion")
         turns = gr.Textbox(label="Per-turn intensity (1-5 per seeker turn, commas)", visible=False, max_lines=1, elem_id="rate-turns")
         confidence = gr.Radio(SCALE, label="Confidence (optional)", elem_id="rate-confidence", elem_classes=["es-scale"])
     with gr.Column(elem_id="empathy-form", visible=False) as empathy_box:
-        er, ip, ex = (gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], info=MECHANISM_LABELS[m][1], elem_id=f"rate-{short}",
-                               elem_classes=["es-scale"]) for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex")))
-    return dict(intensity_box=intensity_box, initial=initial, final=final, emotion=emotion, turns=turns, confidence=confidence,
-                empathy_box=empathy_box, er=er, ip=ip, ex=ex)
+        er, ip, ex = (
+            gr.Radio(LEVELS, label=MECHANISM_LABELS[m][0], info=MECHANISM_LABELS[m][1], elem_id=f"rate-{short}", elem_classes=["es-scale"])
+            for m, short in zip(EPITOME_MECHANISMS, ("er", "ip", "ex"))
+        )
+    return dict(
+        intensity_box=intensity_box,
+        initial=initial,
+        final=final,
+        emotion=emotion,
+        turns=turns,
+        confidence=confidence,
+        empathy_box=empathy_box,
+        er=er,
+        ip=ip,
+        ex=ex,
+    )
 
 
 def _rating_column() -> dict[str, Any]:
@@ -169,7 +232,9 @@ def _rating_column() -> dict[str, Any]:
     scales = _scales()
     note = gr.Textbox(label="Note (optional)", lines=2, max_length=5000, elem_id="rate-note")
     keys = gr.HTML(f"<div class='es-keys'>{esc(KEYS)}</div>", elem_id="annotate-keys")
-    return dict(back=back, skip=skip, undo=undo, again=again, submit=submit, submit_e=submit_e, status=status, note=note, keys=keys, **scales)
+    return dict(
+        back=back, skip=skip, undo=undo, again=again, submit=submit, submit_e=submit_e, status=status, note=note, keys=keys, **scales
+    )
 
 
 def _admin_queue(studio: Studio, model_choices: list[str], admin_only: list[gr.Block]) -> dict[str, Any]:
@@ -193,8 +258,15 @@ def build_form(studio: Studio, model_choices: list[str], admin_only: list[gr.Blo
         practice = _practice_panel()
         with gr.Row(equal_height=True):
             # custom values are checked by the studio itself (an unknown campaign is refused), so API callers may name any
-            campaign = gr.Dropdown([DEFAULT_CAMPAIGN], value=DEFAULT_CAMPAIGN, label="Campaign", elem_id="annotate-campaign", scale=1,
-                                   min_width=160, allow_custom_value=True)
+            campaign = gr.Dropdown(
+                [DEFAULT_CAMPAIGN],
+                value=DEFAULT_CAMPAIGN,
+                label="Campaign",
+                elem_id="annotate-campaign",
+                scale=1,
+                min_width=160,
+                allow_custom_value=True,
+            )
             progress = gr.HTML(banner_html("Sign in above to start rating."), elem_id="annotate-progress")
         with gr.Row():
             with gr.Column(scale=3, min_width=360, elem_id="chat-col"):
@@ -207,5 +279,19 @@ def build_form(studio: Studio, model_choices: list[str], admin_only: list[gr.Blo
         with gr.Accordion("My ratings, newest first (click a row to open it)", open=False) as mine_panel:
             mine = gr.Dataframe(interactive=False, elem_id="my-ratings", wrap=True)
         queue = _admin_queue(studio, model_choices, admin_only)
-    return Form(item_id=item_id, guide_panel=guide_panel, guide=guide, read=read, practice=practice, campaign=campaign, progress=progress,
-                assisted_html=assisted_html, chat=chat, zone=zone, mine_panel=mine_panel, mine=mine, **column, **queue)
+    return Form(
+        item_id=item_id,
+        guide_panel=guide_panel,
+        guide=guide,
+        read=read,
+        practice=practice,
+        campaign=campaign,
+        progress=progress,
+        assisted_html=assisted_html,
+        chat=chat,
+        zone=zone,
+        mine_panel=mine_panel,
+        mine=mine,
+        **column,
+        **queue,
+    )

@@ -15,13 +15,18 @@ import pandas as pd
 
 from ..labels import EPITOME_MECHANISMS, ESCONV_EMOTIONS
 from ..plots import bland_altman, qwk_heatmap
-from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, SCALES, ROLES, CampaignRequest, InputError, Studio
+from ..services import CAMPAIGN_KINDS, CAMPAIGN_SOURCES, DEFAULT_OVERLAP, OVERLAPS, ROLES, SCALES, CampaignRequest, InputError, Studio
 from . import raters
 from .common import on, whole
 
 NO_MODEL = "(no model)"
-STAT_ROWS = [("alpha_interval", "Krippendorff's alpha (interval)"), ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
-             ("icc2_1", "ICC(2,1)"), ("icc2_k", "ICC(2,k)"), ("icc_items", "items rated by every annotator (ICC)")]
+STAT_ROWS = [
+    ("alpha_interval", "Krippendorff's alpha (interval)"),
+    ("alpha_ordinal", "Krippendorff's alpha (ordinal)"),
+    ("icc2_1", "ICC(2,1)"),
+    ("icc2_k", "ICC(2,k)"),
+    ("icc_items", "items rated by every annotator (ICC)"),
+]
 
 
 def _r(v: Any, digits: int = 3) -> Any:
@@ -36,7 +41,9 @@ def stats_frame(report: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for key, label in STAT_ROWS:
         rows.append({"statistic": label, **{t: _r(report[t].get(key)) for t in ("initial", "final")}})
-    rows.insert(1, {"statistic": "alpha 95% CI (bootstrap over items)", **{t: _ci(report[t]["alpha_interval_ci95"]) for t in ("initial", "final")}})
+    rows.insert(
+        1, {"statistic": "alpha 95% CI (bootstrap over items)", **{t: _ci(report[t]["alpha_interval_ci95"]) for t in ("initial", "final")}}
+    )
     rows.append({"statistic": "pairwise QWK, mean over pairs", **{t: _r(report[t]["qwk"]["mean"]) for t in ("initial", "final")}})
     rows.append({"statistic": "annotator pairs", **{t: report[t]["qwk"]["pairs"] for t in ("initial", "final")}})
     return pd.DataFrame(rows)
@@ -46,14 +53,23 @@ SHORT = dict(zip(EPITOME_MECHANISMS, ("ER", "IP", "EX")))
 EMPATHY_STATS = [("alpha_ordinal", "Krippendorff's alpha (ordinal)"), ("alpha_nominal", "Krippendorff's alpha (nominal)")]
 
 
-MECHANISM_NAMES = {"emotional_reactions": "ER (emotional reactions)", "interpretations": "IP (interpretations)",
-                   "explorations": "EX (explorations)"}
+MECHANISM_NAMES = {
+    "emotional_reactions": "ER (emotional reactions)",
+    "interpretations": "IP (interpretations)",
+    "explorations": "EX (explorations)",
+}
 
 
 def empathy_stats_frame(report: dict[str, Any]) -> pd.DataFrame:
     """Agreement per mechanism: a column each for ER, IP and EX."""
     rows = [{"statistic": label, **{SHORT[m]: _r(report[m][key]) for m in EPITOME_MECHANISMS}} for key, label in EMPATHY_STATS]
-    rows.insert(1, {"statistic": "alpha 95% CI (bootstrap over items)", **{SHORT[m]: _ci(report[m]["alpha_ordinal_ci95"]) for m in EPITOME_MECHANISMS}})
+    rows.insert(
+        1,
+        {
+            "statistic": "alpha 95% CI (bootstrap over items)",
+            **{SHORT[m]: _ci(report[m]["alpha_ordinal_ci95"]) for m in EPITOME_MECHANISMS},
+        },
+    )
     rows.append({"statistic": "pairwise QWK, mean over pairs", **{SHORT[m]: _r(report[m]["qwk"]["mean"]) for m in EPITOME_MECHANISMS}})
     rows.append({"statistic": "annotator pairs", **{SHORT[m]: report[m]["qwk"]["pairs"] for m in EPITOME_MECHANISMS}})
     return pd.DataFrame(rows)
@@ -87,9 +103,17 @@ def bias_frame(report: dict[str, Any], target: str) -> pd.DataFrame:
 
 
 def emotion_frame(report: dict[str, Any]) -> pd.DataFrame:
-    rows = [{"emotion": emo, "ratings": r["n_ratings"], "items": r["n_items"], "alpha initial": _r(r["initial"]["alpha_interval"]),
-             "alpha final": _r(r["final"]["alpha_interval"]), "ICC(2,1) initial": _r(r["initial"]["icc2_1"])}
-            for emo, r in (report.get("per_emotion") or {}).items()]
+    rows = [
+        {
+            "emotion": emo,
+            "ratings": r["n_ratings"],
+            "items": r["n_items"],
+            "alpha initial": _r(r["initial"]["alpha_interval"]),
+            "alpha final": _r(r["final"]["alpha_interval"]),
+            "ICC(2,1) initial": _r(r["initial"]["icc2_1"]),
+        }
+        for emo, r in (report.get("per_emotion") or {}).items()
+    ]
     return pd.DataFrame(rows, columns=["emotion", "ratings", "items", "alpha initial", "alpha final", "ICC(2,1) initial"])
 
 
@@ -97,8 +121,13 @@ def _new_campaign() -> dict[str, Any]:
     with gr.Accordion("New campaign", open=True):
         with gr.Row():
             name = gr.Textbox(label="Name", placeholder="pilot-1", max_lines=1, elem_id="campaign-name")
-            kind = gr.Radio(list(CAMPAIGN_KINDS), value="intensity", label="What is rated", elem_id="campaign-kind",
-                            info="intensity: a seeker's dialogue, 1-5 · empathy: a supporter's response to a post, ER/IP/EX 0-2")
+            kind = gr.Radio(
+                list(CAMPAIGN_KINDS),
+                value="intensity",
+                label="What is rated",
+                elem_id="campaign-kind",
+                info="intensity: a seeker's dialogue, 1-5 · empathy: a supporter's response to a post, ER/IP/EX 0-2",
+            )
             k = gr.Number(2, label="Annotators per item (k)", step=1, elem_id="campaign-k")
             source = gr.Radio(list(CAMPAIGN_SOURCES), value="split", label="Items from", elem_id="campaign-source")
             split = gr.Dropdown(["test", "val", "train", "all"], value="test", label="Split", elem_id="campaign-split")
@@ -106,22 +135,47 @@ def _new_campaign() -> dict[str, Any]:
             limit = gr.Number(None, label="At most this many items", placeholder="all of them", step=1, elem_id="campaign-limit")
         with gr.Row():
             ids = gr.Textbox(label="Item ids (with 'ids')", lines=2, placeholder="esconv-12, esconv-40 ...")
-            upload = gr.File(label="With 'file': an ESConv-format JSON (intensity), or a CSV/JSONL of post and response (empathy)",
-                             file_types=[".json", ".jsonl", ".csv"], elem_id="campaign-file-upload")
+            upload = gr.File(
+                label="With 'file': an ESConv-format JSON (intensity), or a CSV/JSONL of post and response (empathy)",
+                file_types=[".json", ".jsonl", ".csv"],
+                elem_id="campaign-file-upload",
+            )
         with gr.Row():
             scales = gr.CheckboxGroup(list(SCALES), value=["initial", "final"], label="Scales asked (initial and final always)")
             blind = gr.Checkbox(True, label="Blind (no model suggestion)", elem_id="campaign-blind")
             calibration = gr.Number(0, label="Calibration items (everyone, first)", step=1)
             gold_rate = gr.Number(0.0, label="Gold checks per item (0-0.5)")
         with gr.Row():
-            overlap = gr.Radio(list(OVERLAPS), value=DEFAULT_OVERLAP, label="Overlap between annotators", elem_id="campaign-overlap",
-                               info="fill: each item gets its k ratings before new ones open (agreement from the first ratings) · "
-                                    "spread: least-rated first (the widest coverage) · subset: everyone rates the first N, the rest spread")
+            overlap = gr.Radio(
+                list(OVERLAPS),
+                value=DEFAULT_OVERLAP,
+                label="Overlap between annotators",
+                elem_id="campaign-overlap",
+                info="fill: each item gets its k ratings before new ones open (agreement from the first ratings) · "
+                "spread: least-rated first (the widest coverage) · subset: everyone rates the first N, the rest spread",
+            )
             subset = gr.Number(0, label="N, with subset: items everyone rates", step=1, elem_id="campaign-subset")
         guidelines = gr.Textbox(label="Guidelines (shown on first entry and on demand)", lines=3)
         create = gr.Button("Create campaign", variant="primary", elem_id="campaign-create")
-    return dict(name=name, kind=kind, k=k, source=source, split=split, emotion=emotion, limit=limit, ids=ids, upload=upload, scales=scales,
-                blind=blind, calibration=calibration, gold_rate=gold_rate, overlap=overlap, subset=subset, guidelines=guidelines, create=create)
+    return dict(
+        name=name,
+        kind=kind,
+        k=k,
+        source=source,
+        split=split,
+        emotion=emotion,
+        limit=limit,
+        ids=ids,
+        upload=upload,
+        scales=scales,
+        blind=blind,
+        calibration=calibration,
+        gold_rate=gold_rate,
+        overlap=overlap,
+        subset=subset,
+        guidelines=guidelines,
+        create=create,
+    )
 
 
 def _listing() -> dict[str, Any]:
@@ -138,8 +192,12 @@ def _agreement_panel(model_choices: list[str]) -> dict[str, Any]:
     with gr.Accordion("Agreement and export", open=True):
         with gr.Row():
             chosen = gr.Dropdown([], label="Campaign", elem_id="agreement-campaign", allow_custom_value=True)
-            model = gr.Dropdown([NO_MODEL, *model_choices], value=NO_MODEL, label="Compare annotators with (a model; an empathy rater for empathy)",
-                                allow_custom_value=True)
+            model = gr.Dropdown(
+                [NO_MODEL, *model_choices],
+                value=NO_MODEL,
+                label="Compare annotators with (a model; an empathy rater for empathy)",
+                allow_custom_value=True,
+            )
             compute = gr.Button("Compute agreement", variant="primary", elem_id="agreement-run")
         stats = gr.Dataframe(label="Agreement", interactive=False, elem_id="agreement-stats")
         with gr.Row():
@@ -160,9 +218,26 @@ def _agreement_panel(model_choices: list[str]) -> dict[str, Any]:
             export = gr.Button("Download ratings", elem_id="campaign-export")
             files = gr.File(label="Download", interactive=False, elem_id="campaign-file")
 
-    return dict(chosen=chosen, model=model, compute=compute, stats=stats, heat_i=heat_i, heat_f=heat_f, heat_x=heat_x, bias=bias,
-                per_emotion=per_emotion, a_name=a_name, b_name=b_name, target=target, ba_run=ba_run, ba_plot=ba_plot, fmt=fmt,
-                with_text=with_text, export=export, files=files)
+    return dict(
+        chosen=chosen,
+        model=model,
+        compute=compute,
+        stats=stats,
+        heat_i=heat_i,
+        heat_f=heat_f,
+        heat_x=heat_x,
+        bias=bias,
+        per_emotion=per_emotion,
+        a_name=a_name,
+        b_name=b_name,
+        target=target,
+        ba_run=ba_run,
+        ba_plot=ba_plot,
+        fmt=fmt,
+        with_text=with_text,
+        export=export,
+        files=files,
+    )
 
 
 def _accounts() -> dict[str, Any]:
@@ -170,7 +245,9 @@ def _accounts() -> dict[str, Any]:
         with gr.Row():
             acc_name = gr.Textbox(label="Account name", max_lines=1, elem_id="account-name")
             acc_role = gr.Radio(list(ROLES), value="reviewer", label="Role", elem_id="account-role")
-            acc_pw = gr.Textbox(label="Password (new accounts; blank keeps the old one)", type="password", max_lines=1, elem_id="account-password")
+            acc_pw = gr.Textbox(
+                label="Password (new accounts; blank keeps the old one)", type="password", max_lines=1, elem_id="account-password"
+            )
             acc_set = gr.Button("Create or set role", elem_id="account-set")
 
     return dict(acc_name=acc_name, acc_role=acc_role, acc_pw=acc_pw, acc_set=acc_set)
@@ -194,13 +271,29 @@ class CampaignEvents:
         names = [r["name"] for r in rows]
         return pd.DataFrame(rows), gr.Dropdown(choices=names), gr.Dropdown(choices=names, value=names[-1] if names else None)
 
-    def create_campaign(self, who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity", ov=DEFAULT_OVERLAP, sub=0):
+    def create_campaign(
+        self, who, nm, kk, src, sp, emo, lim, id_text, path, sc, bl, cal, gr_rate, guide, kd="intensity", ov=DEFAULT_OVERLAP, sub=0
+    ):
         if kk is None:
             raise InputError("set k, the number of annotators per item")
-        req = CampaignRequest(name=(nm or "").strip(), kind=kd or "intensity", k=whole(kk), source=src, split=sp, emotion=emo or None, ids=id_text or "",
-                              file=path, limit=None if lim in (None, "") else whole(lim), scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
-                              blind=bool(bl), guidelines=guide or "", calibration=whole(cal) if cal not in (None, "") else 0, gold_rate=float(gr_rate or 0),
-                              overlap=ov or DEFAULT_OVERLAP, subset=whole(sub) if sub not in (None, "") else 0)
+        req = CampaignRequest(
+            name=(nm or "").strip(),
+            kind=kd or "intensity",
+            k=whole(kk),
+            source=src,
+            split=sp,
+            emotion=emo or None,
+            ids=id_text or "",
+            file=path,
+            limit=None if lim in (None, "") else whole(lim),
+            scales=sorted(set(sc) | {"initial", "final"}, key=list(SCALES).index),
+            blind=bool(bl),
+            guidelines=guide or "",
+            calibration=whole(cal) if cal not in (None, "") else 0,
+            gold_rate=float(gr_rate or 0),
+            overlap=ov or DEFAULT_OVERLAP,
+            subset=whole(sub) if sub not in (None, "") else 0,
+        )
         self.studio.create_campaign(who, req)
         gr.Info(f"Campaign {req.name} created")
         return self.table(who)
@@ -212,8 +305,10 @@ class CampaignEvents:
         if current is None:
             raise InputError(f"unknown campaign {nm!r}")
         if not sure:  # one more click, on purpose: closing stops every annotator of the campaign at once
-            raise InputError(f"tick 'Yes, close or reopen it' to {'close' if current['active'] else 'reopen'} {nm}"
-                             + (": its annotators can no longer rate or edit its items" if current["active"] else ""))
+            raise InputError(
+                f"tick 'Yes, close or reopen it' to {'close' if current['active'] else 'reopen'} {nm}"
+                + (": its annotators can no longer rate or edit its items" if current["active"] else "")
+            )
         self.studio.set_campaign_active(who, nm, not current["active"])
         gr.Info(f"Campaign {nm} {'closed' if current['active'] else 'reopened'}")
         return *self.table(who), False
@@ -232,22 +327,34 @@ class CampaignEvents:
                 heat.append(qwk_heatmap(q["annotators"], q["values"], f"Pairwise QWK, {MECHANISM_NAMES[m]} ({camp})") if q else None)
             names = list(report[EPITOME_MECHANISMS[0]]["annotators"])
             plots = [gr.Plot(value=h, label=f"Pairwise QWK, {MECHANISM_NAMES[m]}", visible=True) for h, m in zip(heat, EPITOME_MECHANISMS)]
-            return (empathy_stats_frame(report), *plots,
-                    gr.Dataframe(value=empathy_annotator_frame(report), label="Each annotator against EPITOME's gold and the rater, per mechanism"),
-                    gr.Dataframe(value=pd.DataFrame(), visible=False), gr.Dropdown(choices=names, value=names[0] if names else None),
-                    gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
-                    gr.Radio(choices=list(EPITOME_MECHANISMS), value=EPITOME_MECHANISMS[0], label="Mechanism (0-2)"))
+            return (
+                empathy_stats_frame(report),
+                *plots,
+                gr.Dataframe(
+                    value=empathy_annotator_frame(report), label="Each annotator against EPITOME's gold and the rater, per mechanism"
+                ),
+                gr.Dataframe(value=pd.DataFrame(), visible=False),
+                gr.Dropdown(choices=names, value=names[0] if names else None),
+                gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
+                gr.Radio(choices=list(EPITOME_MECHANISMS), value=EPITOME_MECHANISMS[0], label="Mechanism (0-2)"),
+            )
         heat = []
         for t in ("initial", "final"):
             m = report[t].get("qwk_matrix")
             heat.append(qwk_heatmap(m["annotators"], m["values"], f"Pairwise QWK, {t} intensity ({camp})") if m else None)
         names = list(report["initial"]["annotators"])
-        return (stats_frame(report), *(gr.Plot(value=h, label=f"Pairwise QWK, {t} intensity", visible=True) for h, t in zip(heat, ("initial", "final"))),
-                gr.Plot(value=None, visible=False),
-                gr.Dataframe(value=bias_frame(report, "initial"), label="Each annotator's bias (initial intensity): mean difference with 95% CI"),
-                gr.Dataframe(value=emotion_frame(report), visible=True), gr.Dropdown(choices=names, value=names[0] if names else None),
-                gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
-                gr.Radio(choices=["initial", "final"], value="initial", label="Intensity (1-5)"))
+        return (
+            stats_frame(report),
+            *(gr.Plot(value=h, label=f"Pairwise QWK, {t} intensity", visible=True) for h, t in zip(heat, ("initial", "final"))),
+            gr.Plot(value=None, visible=False),
+            gr.Dataframe(
+                value=bias_frame(report, "initial"), label="Each annotator's bias (initial intensity): mean difference with 95% CI"
+            ),
+            gr.Dataframe(value=emotion_frame(report), visible=True),
+            gr.Dropdown(choices=names, value=names[0] if names else None),
+            gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
+            gr.Radio(choices=["initial", "final"], value="initial", label="Intensity (1-5)"),
+        )
 
     def bland(self, who, camp, a, b, t):
         if not (camp and a and b) or a == b:
@@ -275,28 +382,70 @@ class CampaignEvents:
 
     def wire(self, user: gr.State, new: dict[str, Any], listed: dict[str, Any], agree: dict[str, Any], accounts: dict[str, Any]) -> None:
         n, a = new, agree
-        on(accounts["acc_set"].click, self.set_account, [user, accounts["acc_name"], accounts["acc_role"], accounts["acc_pw"]],
-           accounts["acc_pw"], api_name="set_account")
+        on(
+            accounts["acc_set"].click,
+            self.set_account,
+            [user, accounts["acc_name"], accounts["acc_role"], accounts["acc_pw"]],
+            accounts["acc_pw"],
+            api_name="set_account",
+        )
         on(n["kind"].input, self.kind_changed, n["kind"], [n["scales"], n["emotion"]], api_name=False, show_progress="hidden", queue=False)
-        form = [n[c] for c in ("name", "k", "source", "split", "emotion", "limit", "ids", "upload", "scales", "blind", "calibration",
-                               "gold_rate", "guidelines", "kind", "overlap", "subset")]
+        form = [
+            n[c]
+            for c in (
+                "name",
+                "k",
+                "source",
+                "split",
+                "emotion",
+                "limit",
+                "ids",
+                "upload",
+                "scales",
+                "blind",
+                "calibration",
+                "gold_rate",
+                "guidelines",
+                "kind",
+                "overlap",
+                "subset",
+            )
+        ]
         listing = [listed["overview"], listed["toggle_name"], a["chosen"]]
         on(n["create"].click, self.create_campaign, [user, *form], listing, api_name="create_campaign", concurrency_limit=1)
         on(listed["refresh"].click, self.table, user, listing, api_name="campaigns")
-        on(listed["toggle"].click, self.toggle_campaign, [user, listed["toggle_name"], listed["toggle_sure"]], [*listing, listed["toggle_sure"]],
-           api_name="toggle_campaign")
-        on(a["compute"].click, self.agreement, [user, a["chosen"], a["model"]],
-           [a[c] for c in ("stats", "heat_i", "heat_f", "heat_x", "bias", "per_emotion", "a_name", "b_name", "target")],
-           api_name="campaign_agreement", concurrency_limit=2)
+        on(
+            listed["toggle"].click,
+            self.toggle_campaign,
+            [user, listed["toggle_name"], listed["toggle_sure"]],
+            [*listing, listed["toggle_sure"]],
+            api_name="toggle_campaign",
+        )
+        on(
+            a["compute"].click,
+            self.agreement,
+            [user, a["chosen"], a["model"]],
+            [a[c] for c in ("stats", "heat_i", "heat_f", "heat_x", "bias", "per_emotion", "a_name", "b_name", "target")],
+            api_name="campaign_agreement",
+            concurrency_limit=2,
+        )
         on(a["ba_run"].click, self.bland, [user, a["chosen"], a["a_name"], a["b_name"], a["target"]], a["ba_plot"], api_name="bland_altman")
         on(a["export"].click, self.download, [user, a["chosen"], a["fmt"], a["with_text"]], a["files"], api_name="campaign_export")
-        on(user.change, lambda who: self.table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()), user, listing,
-           api_name=False, show_progress="hidden")
+        on(
+            user.change,
+            lambda who: self.table(who) if who is not None and who.is_admin else (gr.skip(), gr.skip(), gr.skip()),
+            user,
+            listing,
+            api_name=False,
+            show_progress="hidden",
+        )
 
 
 def render(studio: Studio, user: gr.State, model_choices: list[str]) -> list[tuple[gr.Dropdown, str]]:
-    gr.Markdown("Admins: a campaign serves each item to exactly k annotators, in the order of its overlap policy (fill: each item gets its k "
-                "ratings before new ones open). Annotators choose it in the Annotate tab.")
+    gr.Markdown(
+        "Admins: a campaign serves each item to exactly k annotators, in the order of its overlap policy (fill: each item gets its k "
+        "ratings before new ones open). Annotators choose it in the Annotate tab."
+    )
     new, listed, agree, accounts = _new_campaign(), _listing(), _agreement_panel(model_choices), _accounts()
     raters.render(studio, user, agree["chosen"])
     CampaignEvents(studio).wire(user, new, listed, agree, accounts)

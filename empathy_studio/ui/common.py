@@ -39,8 +39,9 @@ def actors_from(resolve: Callable[[Any], Any], acting: Callable[[Any], Any]) -> 
         _ACTOR.reset(token)
 
 
-def guard(fn: Callable[..., Any], n_outputs: int | None = None,
-          actors: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None) -> Callable[..., Any]:
+def guard(
+    fn: Callable[..., Any], n_outputs: int | None = None, actors: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
+) -> Callable[..., Any]:
     """Run an event handler so that a user's mistake never locks the page.
 
     In the browser a `UserError` becomes a warning toast and every output keeps its value (a
@@ -56,10 +57,20 @@ def guard(fn: Callable[..., Any], n_outputs: int | None = None,
     own_request = next((n for n, t in hints.items() if t is gr.Request), None)
     params = list(sig.parameters.values())
     if own_request is None:  # Gradio hands a request only to a positional parameter before any *args: first, then
-        at = 0 if any(p.kind == p.VAR_POSITIONAL for p in params) else next(
-            (i for i, p in enumerate(params) if p.kind in (p.VAR_KEYWORD, p.KEYWORD_ONLY)), len(params))
-        params.insert(at, inspect.Parameter("_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request,
-                                            default=inspect.Parameter.empty if at == 0 else None))
+        at = (
+            0
+            if any(p.kind == p.VAR_POSITIONAL for p in params)
+            else next((i for i, p in enumerate(params) if p.kind in (p.VAR_KEYWORD, p.KEYWORD_ONLY)), len(params))
+        )
+        params.insert(
+            at,
+            inspect.Parameter(
+                "_request",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=gr.Request,
+                default=inspect.Parameter.empty if at == 0 else None,
+            ),
+        )
 
     def refuse(message: str, request: gr.Request | None) -> Any:
         if n_outputs is None or from_api(request):

@@ -35,8 +35,9 @@ def _picker(studio: Studio, model_choices: list[str]) -> dict[str, Any]:
     problems = studio.problems()
     note, demo = studio.data_note()
     gr.HTML(banner_html(note, "warn" if demo else "info"))
-    model = gr.Dropdown(model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model",
-                        allow_custom_value=True)  # a model published after the page was built: the registry checks the name
+    model = gr.Dropdown(
+        model_choices, value=studio.default_model(model_choices), label="Model", elem_id="explore-model", allow_custom_value=True
+    )  # a model published after the page was built: the registry checks the name
     query = gr.Textbox(label="Search seeker text or situation", placeholder="e.g. job, exam, breakup")
     with gr.Row():
         emotion = gr.Dropdown([ANY, *ESCONV_EMOTIONS], value=ANY, label="Gold emotion", min_width=120)
@@ -48,8 +49,13 @@ def _picker(studio: Studio, model_choices: list[str]) -> dict[str, Any]:
     dialogue = gr.Dropdown(first[:MAX_CHOICES], value=first[0][1] if first else None, label=_count_label(first), elem_id="explore-dialogue")
     raters = studio.rater_choices()
     built = studio.built_raters()  # a rater built on first use is offered, never chosen for the user
-    rater = gr.Dropdown([NO_RATER, *raters], value=built[0] if built else NO_RATER, label="Empathy rater (badges on supporter turns)",
-                        elem_id="explore-rater", allow_custom_value=True)
+    rater = gr.Dropdown(
+        [NO_RATER, *raters],
+        value=built[0] if built else NO_RATER,
+        label="Empathy rater (badges on supporter turns)",
+        elem_id="explore-rater",
+        allow_custom_value=True,
+    )
     return dict(model=model, query=query, emotion=emotion, split=split, problem=problem, initial=initial, dialogue=dialogue, rater=rater)
 
 
@@ -66,9 +72,20 @@ def _other_inputs() -> dict[str, Any]:
         rating_html = gr.HTML(elem_id="explore-rating")
     with gr.Accordion("…or upload an ESConv-format file", open=False):
         upload = gr.File(label="ESConv.json / FailedESConv.json format", file_types=[".json", ".jsonl"], elem_id="explore-upload")
-        upload_table = gr.Dataframe(label="Predictions for the uploaded dialogues", interactive=False, wrap=True, elem_id="explore-upload-table")
-    return dict(show=show, text=text, predict_btn=predict_btn, post=post, response=response, rate_btn=rate_btn, rating_html=rating_html,
-                upload=upload, upload_table=upload_table)
+        upload_table = gr.Dataframe(
+            label="Predictions for the uploaded dialogues", interactive=False, wrap=True, elem_id="explore-upload-table"
+        )
+    return dict(
+        show=show,
+        text=text,
+        predict_btn=predict_btn,
+        post=post,
+        response=response,
+        rate_btn=rate_btn,
+        rating_html=rating_html,
+        upload=upload,
+        upload_table=upload_table,
+    )
 
 
 class ExploreEvents:
@@ -93,20 +110,33 @@ class ExploreEvents:
         progress(0.6, desc="trajectory")
         points = self.studio.trajectory(model_name, dialogue_id)
         words = self.studio.explain_intensity(model_name, d.seeker_text)
-        ratings = ({r["turn"]: r for r in self.studio.predict_turns(rater_name, d, progress_bar(progress))}
-                   if rater_name and rater_name != NO_RATER else None)
-        return (prediction_html(pred, d, model_name, words, baseline=self.studio.intensity_baseline(model_name)), _probabilities(pred, d.emotion),
-                gr.Plot(trajectory(points, d.initial, d.final), visible=True), dialogue_html(d, ratings=ratings))
+        ratings = (
+            {r["turn"]: r for r in self.studio.predict_turns(rater_name, d, progress_bar(progress))}
+            if rater_name and rater_name != NO_RATER
+            else None
+        )
+        return (
+            prediction_html(pred, d, model_name, words, baseline=self.studio.intensity_baseline(model_name)),
+            _probabilities(pred, d.emotion),
+            gr.Plot(trajectory(points, d.initial, d.final), visible=True),
+            dialogue_html(d, ratings=ratings),
+        )
 
     def predict_response(self, _who, rater_name: str, post_text: str, response_text: str) -> str:
         if not rater_name or rater_name == NO_RATER:
             raise InputError("pick an empathy rater first (train one: empathy-studio train --task empathy --model minilm)")
         r = self.studio.predict_empathy(rater_name, [(post_text or "", response_text or "")])[0]
-        rows = "".join(f"<tr><td>{esc(m.replace('_', ' '))}</td><td><b>{esc(v)}</b></td><td>"
-                       + " · ".join(f"{lv} {p:.0%}" for lv, p in r.probs[m].items()) + "</td></tr>" for m, v in r.levels.items())
-        return (f'<div class="es-pred"><div class="es-meta">rater <b>{esc(rater_name)}</b>: {empathy_badges(r.levels, r.score)} '
-                f'4-level: <b>{esc(r.level4)}</b></div><table class="es-table"><tr><th>mechanism</th><th>level</th><th>probabilities</th></tr>'
-                f'{rows}</table></div>')
+        rows = "".join(
+            f"<tr><td>{esc(m.replace('_', ' '))}</td><td><b>{esc(v)}</b></td><td>"
+            + " · ".join(f"{lv} {p:.0%}" for lv, p in r.probs[m].items())
+            + "</td></tr>"
+            for m, v in r.levels.items()
+        )
+        return (
+            f'<div class="es-pred"><div class="es-meta">rater <b>{esc(rater_name)}</b>: {empathy_badges(r.levels, r.score)} '
+            f'4-level: <b>{esc(r.level4)}</b></div><table class="es-table"><tr><th>mechanism</th><th>level</th><th>probabilities</th></tr>'
+            f"{rows}</table></div>"
+        )
 
     def predict_text(self, _who, model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:
         if not value or not value.strip():
@@ -122,24 +152,50 @@ class ExploreEvents:
             raise InputError("upload a file first")
         dialogues = self.studio.load_upload(path)
         preds = self.studio.predict_texts(model_name, [d.seeker_text for d in dialogues])
-        rows = [{"#": i, "gold emotion": d.emotion, **{k: v for k, v in p.to_dict().items() if k in PRED_COLUMNS},
-                 "seeker text": d.seeker_text[:200]} for i, (d, p) in enumerate(zip(dialogues, preds))]
+        rows = [
+            {
+                "#": i,
+                "gold emotion": d.emotion,
+                **{k: v for k, v in p.to_dict().items() if k in PRED_COLUMNS},
+                "seeker text": d.seeker_text[:200],
+            }
+            for i, (d, p) in enumerate(zip(dialogues, preds))
+        ]
         gr.Info(f"{len(rows)} dialogues predicted")
         return pd.DataFrame(rows)
 
     def wire(self, user: gr.State, p: dict[str, Any], i: dict[str, Any], outputs: list[Any]) -> None:
         filters = [p["query"], p["emotion"], p["problem"], p["split"], p["initial"]]
-        on(lambda *a, **k: gr.on([c.change for c in filters], *a, **k), self.filter_dialogues, [user, *filters], p["dialogue"],
-           api_name="filter_dialogues", show_progress="hidden")
+        on(
+            lambda *a, **k: gr.on([c.change for c in filters], *a, **k),
+            self.filter_dialogues,
+            [user, *filters],
+            p["dialogue"],
+            api_name="filter_dialogues",
+            show_progress="hidden",
+        )
         shown = [user, p["model"], p["dialogue"], p["rater"]]
         on(i["show"].click, self.explore_dialogue, shown, outputs, api_name="explore_dialogue", concurrency_limit=2)
         # picking a dialogue shows its prediction at once (a pick, not the list refreshing under a filter)
         on(p["dialogue"].input, self.explore_dialogue, shown, outputs, api_name=False, concurrency_limit=2, trigger_mode="always_last")
         # `user` rides along (a hidden state, not an API argument) so the studio knows the caller: only an admin's first use builds a model
-        on(i["rate_btn"].click, self.predict_response, [user, p["rater"], i["post"], i["response"]], i["rating_html"], api_name="predict_empathy",
-           concurrency_limit=2)
+        on(
+            i["rate_btn"].click,
+            self.predict_response,
+            [user, p["rater"], i["post"], i["response"]],
+            i["rating_html"],
+            api_name="predict_empathy",
+            concurrency_limit=2,
+        )
         on(i["predict_btn"].click, self.predict_text, [user, p["model"], i["text"]], outputs, api_name="predict_text", concurrency_limit=2)
-        on(i["upload"].upload, self.predict_file, [user, p["model"], i["upload"]], i["upload_table"], api_name="predict_file", concurrency_limit=1)
+        on(
+            i["upload"].upload,
+            self.predict_file,
+            [user, p["model"], i["upload"]],
+            i["upload_table"],
+            api_name="predict_file",
+            concurrency_limit=1,
+        )
         on(i["text"].submit, self.predict_text, [user, p["model"], i["text"]], outputs, api_name=False, concurrency_limit=2)
 
 

@@ -39,17 +39,22 @@ def markdown_html(text: str) -> str:
     md.add_render_rule("image", image)
     body = md.render(text or "")
     if left_out:
-        body += (f'<div class="es-meta es-removed">{len(left_out)} image{"s" if len(left_out) != 1 else ""} in these guidelines '
-                 f'{"are" if len(left_out) != 1 else "is"} not shown, so that no page calls out to another site: '
-                 + ", ".join(esc(src) for src in left_out) + "</div>")
+        body += (
+            f'<div class="es-meta es-removed">{len(left_out)} image{"s" if len(left_out) != 1 else ""} in these guidelines '
+            f"{'are' if len(left_out) != 1 else 'is'} not shown, so that no page calls out to another site: "
+            + ", ".join(esc(src) for src in left_out)
+            + "</div>"
+        )
     return f'<div class="es-markdown">{body}</div>'
 
 
 MECHANISM_BADGES = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX"}
 
 
-BADGE_LEGEND = ("ER emotional reactions · IP interpretations · EX explorations, each none, weak or strong (EPITOME's mechanisms); "
-                "the number is the empathy score from 0 (none at all) to 1 (all three strong)")
+BADGE_LEGEND = (
+    "ER emotional reactions · IP interpretations · EX explorations, each none, weak or strong (EPITOME's mechanisms); "
+    "the number is the empathy score from 0 (none at all) to 1 (all three strong)"
+)
 
 
 def badge_legend() -> str:
@@ -58,8 +63,10 @@ def badge_legend() -> str:
 
 def empathy_badges(levels: dict[str, str], score: float | None = None) -> str:
     """The rater's levels of one response as small badges: ER/IP/EX with none, weak or strong."""
-    badges = "".join(f'<span class="es-badge es-{esc(v)}" title="{esc(m.replace("_", " "))}: {esc(v)}">{MECHANISM_BADGES.get(m, m)} {esc(v)}</span>'
-                     for m, v in levels.items())
+    badges = "".join(
+        f'<span class="es-badge es-{esc(v)}" title="{esc(m.replace("_", " "))}: {esc(v)}">{MECHANISM_BADGES.get(m, m)} {esc(v)}</span>'
+        for m, v in levels.items()
+    )
     return badges + (f'<span class="es-badge es-score" title="empathy score, 0-1">{score:.2f}</span>' if score is not None else "")
 
 
@@ -74,82 +81,118 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
         strategy = f'<span class="es-strategy">{esc(t.strategy)}</span>' if t.strategy else ""
         rated = (ratings or {}).get(i)
         badges = f'<div class="es-badges">{empathy_badges(rated["pred_levels"], rated["pred_score"])}</div>' if rated else ""
-        rows.append(f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div>{badges}</div>')
+        rows.append(
+            f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div>{badges}</div>'
+        )
     meta = [f"<b>{esc(d.dialogue_id)}</b>", f"problem: {esc(d.problem or '–')}"]
     if show_gold:
         meta += [f"gold emotion: <b>{esc(d.emotion)}</b>", f"gold initial {fmt(d.initial, 0)}", f"final {fmt(d.final, 0)}"]
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
     if ratings:
         situation += badge_legend()
-    return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}"><div class="es-meta">{" · ".join(meta)}</div>{situation}{"".join(rows)}</div>'
+    head = f'<div class="es-meta">{" · ".join(meta)}</div>'
+    return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}">{head}{situation}{"".join(rows)}</div>'
 
 
 def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any] | None = None, rater: str | None = None) -> str:
     """A (post, response) item to rate for empathy; in an assisted campaign the rater's levels sit under the response."""
-    hint = (f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
-            f'{empathy_badges(suggestion["pred_levels"], suggestion["pred_score"])}</div>{badge_legend()}') if suggestion else ""
-    return (f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
-            f'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div class="es-text">{esc(post)}</div></div>'
-            f'<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div class="es-text">{esc(response)}</div>{hint}</div></div>')
+    hint = (
+        (
+            f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
+            f"{empathy_badges(suggestion['pred_levels'], suggestion['pred_score'])}</div>{badge_legend()}"
+        )
+        if suggestion
+        else ""
+    )
+    return (
+        f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
+        'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div '
+        f'class="es-text">{esc(post)}</div></div>'
+        '<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div '
+        f'class="es-text">{esc(response)}</div>{hint}</div></div>'
+    )
 
 
 def text_html(text: str) -> str:
-    return f'<div class="es-dialogue"><div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div></div>'
+    turn = f'<div class="es-turn es-seeker"><div class="es-who">typed text</div><div class="es-text">{esc(text)}</div></div>'
+    return f'<div class="es-dialogue">{turn}</div>'
 
 
-def words_html(words: dict[str, tuple[float, list[tuple[str, float]], float]], pred: dict[str, Any] | None = None,
-               baseline: dict[str, tuple[float, float]] | None = None) -> str:
+def words_html(
+    words: dict[str, tuple[float, list[tuple[str, float]], float]],
+    pred: dict[str, Any] | None = None,
+    baseline: dict[str, tuple[float, float]] | None = None,
+) -> str:
     """How each intensity came about, in numbers a person can follow: the average seeker of the training data, then what
     this text's words move it by against the average text's words (each word that moves it at least 0.05, and the others
     together), then the rest (how the text reads as a whole, and the 1-5 limits). The parts add up to the prediction."""
     rows = []
     for target, (total, terms, other) in words.items():
-        chips = [f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{esc(t)} {'raises' if v > 0 else 'lowers'} {abs(v):.2f}</span>"
-                 for t, v in terms]
+        chips = [
+            f"<span class='es-word es-{'up' if v > 0 else 'down'}'>{esc(t)} {'raises' if v > 0 else 'lowers'} {abs(v):.2f}</span>"
+            for t, v in terms
+        ]
         chips.append(f"<span class='es-word es-other'>other words {other:+.2f}</span>")
         if baseline and target in baseline and pred and pred.get(f"pred_{target}") is not None:
             start, words_mean = baseline[target]
             moved = total - words_mean
             rest = pred[f"pred_{target}"] - start - moved
-            rows.append(f"<tr><td>{esc(target)}</td><td>{start:.2f}</td><td><b>{moved:+.2f}</b>: {' '.join(chips)} "
-                        f"<span class='es-word es-other'>(the average text's words {words_mean:+.2f})</span></td><td>{rest:+.2f}</td>"
-                        f"<td><b>{pred[f'pred_{target}']:.2f}</b></td></tr>")
+            rows.append(
+                f"<tr><td>{esc(target)}</td><td>{start:.2f}</td><td><b>{moved:+.2f}</b>: {' '.join(chips)} "
+                f"<span class='es-word es-other'>(the average text's words {words_mean:+.2f})</span></td><td>{rest:+.2f}</td>"
+                f"<td><b>{pred[f'pred_{target}']:.2f}</b></td></tr>"
+            )
         else:
             rows.append(f"<tr><td>{esc(target)}</td><td>–</td><td><b>{total:+.2f}</b>: {' '.join(chips)}</td><td>–</td><td>–</td></tr>")
     if not rows:
         return ""
-    return ('<table class="es-table es-words"><tr><th></th><th>average seeker</th><th>this text\'s words, against the average text\'s</th>'
-            '<th>the rest</th><th>prediction</th></tr>' + "".join(rows) + "</table>"
-            '<div class="es-meta es-note">How to read it: start from the average seeker of the training data (their own rating, on '
-            'the 1-5 scale). This text\'s words move that up or down, compared with what the words of an average text do; each word '
-            'or phrase that moves it by 0.05 or more is named. "The rest" is how the text reads as a whole to the model, beyond its '
-            'single words, and the 1-5 limits. The parts add up to the prediction.</div>')
+    return (
+        "<table class=\"es-table es-words\"><tr><th></th><th>average seeker</th><th>this text's words, against the average text's</th>"
+        "<th>the rest</th><th>prediction</th></tr>" + "".join(rows) + "</table>"
+        '<div class="es-meta es-note">How to read it: start from the average seeker of the training data (their own rating, on '
+        "the 1-5 scale). This text's words move that up or down, compared with what the words of an average text do; each word "
+        'or phrase that moves it by 0.05 or more is named. "The rest" is how the text reads as a whole to the model, beyond its '
+        "single words, and the 1-5 limits. The parts add up to the prediction.</div>"
+    )
 
 
-TYPED_TEXT_NOTE = ("For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
-                   "<b>final</b> is what seekers who wrote like this reported after a supportive chat in ESConv; <b>change</b> is their difference as "
-                   "the model learned it.")
+TYPED_TEXT_NOTE = (
+    "For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
+    "<b>final</b> is what seekers who wrote like this reported after a supportive chat in ESConv; <b>change</b> is their difference as "
+    "the model learned it."
+)
 
 
 def _value(pred: dict[str, Any], target: str) -> str:
-    """"4.52 (80%: 3.41-5.00)": the prediction and its conformal interval, when the model is calibrated."""
+    """ "4.52 (80%: 3.41-5.00)": the prediction and its conformal interval, when the model is calibrated."""
     value = fmt(pred[f"pred_{target}"])
     iv = (pred.get(f"pred_{target}_interval") or {}).get("0.8")
     return f"{value} <span class='es-interval'>(80%: {iv[0]:.2f} to {iv[1]:.2f})</span>" if iv else value
 
 
-def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "",
-                    words: dict[str, tuple[float, list[tuple[str, float]], float]] | None = None, typed: bool = False,
-                    baseline: dict[str, tuple[float, float]] | None = None) -> str:
+def prediction_html(
+    pred: dict[str, Any],
+    gold: Any = None,
+    model: str = "",
+    words: dict[str, tuple[float, list[tuple[str, float]], float]] | None = None,
+    typed: bool = False,
+    baseline: dict[str, tuple[float, float]] | None = None,
+) -> str:
     title = f'<div class="es-meta">model <b>{esc(model)}</b></div>' if model else ""
     if pred.get("too_little_text"):
         n = pred["words"]
-        return (f'<div class="es-pred">{title}<div class="es-banner es-warn">Too little text to read: {n} word{"" if n == 1 else "s"}, and this '
-                f'model beats a constant guess only from {pred["min_words"]} words on (measured on its validation split). Type more of what '
-                f'the seeker said.</div></div>')
+        return (
+            f'<div class="es-pred">{title}<div class="es-banner es-warn">Too little text to read: {n} word{"" if n == 1 else "s"}, and '
+            "this "
+            f"model beats a constant guess only from {pred['min_words']} words on (measured on its validation split). Type more of what "
+            f"the seeker said.</div></div>"
+        )
     head = "<tr><th></th><th>predicted</th>" + ("<th>gold</th>" if gold else "") + "</tr>"
-    rows = [f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
-            + (f"<td>{esc(gold.emotion)}</td>" if gold else "") + "</tr>"]
+    rows = [
+        f"<tr><td>emotion</td><td><b>{esc(pred['pred_emotion'])}</b> ({pred['probs'][pred['pred_emotion']]:.0%})</td>"
+        + (f"<td>{esc(gold.emotion)}</td>" if gold else "")
+        + "</tr>"
+    ]
     for t in ("initial", "final", "change"):
         if pred.get(f"pred_{t}") is None:
             continue
@@ -159,13 +202,16 @@ def prediction_html(pred: dict[str, Any], gold: Any = None, model: str = "",
     if pred.get("pred_change") is not None:
         diff = pred["pred_final"] - pred["pred_initial"]
         if abs(pred["pred_change"] - diff) >= 0.05:
-            notes.append(f"Change has a head of its own, trained on the reported change, so it need not equal final − initial ({diff:+.2f} here).")
+            notes.append(
+                f"Change has a head of its own, trained on the reported change, so it need not equal final − initial ({diff:+.2f} here)."
+            )
         if pred.get("pred_initial_interval"):
             notes.append("Ranges are 80% conformal intervals, fitted on held-out errors: about 4 in 5 seekers' own ratings fall inside.")
     if typed:
         notes.append(TYPED_TEXT_NOTE)
     note_html = "".join(f'<div class="es-meta es-note">{n}</div>' for n in notes)
-    return f'<div class="es-pred">{title}<table class="es-table">{head}{"".join(rows)}</table>{note_html}{words_html(words or {}, pred, baseline)}</div>'
+    table = f'<table class="es-table">{head}{"".join(rows)}</table>'
+    return f'<div class="es-pred">{title}{table}{note_html}{words_html(words or {}, pred, baseline)}</div>'
 
 
 def banner_html(text: str, kind: str = "info") -> str:

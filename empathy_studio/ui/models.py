@@ -11,7 +11,7 @@ from .common import on
 
 def _headline(task: str | None, metrics: dict) -> str:
     """The task's own first headline metric on its test split ("F1 (weighted) 0.5712"; a rater's 4-level F1), or blank."""
-    for key in (TASKS[task].metrics if task in TASKS else ()):
+    for key in TASKS[task].metrics if task in TASKS else ():
         if isinstance(metrics.get(key), (int, float)):
             return f"{metric_name(key)} {metrics[key]:.4f}"
     return ""
@@ -22,10 +22,24 @@ def models_frame(studio: Studio) -> pd.DataFrame:
     rows = []
     for r in studio.model_rows():
         m = r["metrics"] or {}
-        rows.append({"name": r["name"] + (" (default)" if r["name"] == default else ""), "kind": r["kind"], "availability": r["availability"],
-                     "parent": r["parent"], "task": r["task"], "data": r["dataset"], "release": r["release"] or "", "test metric": _headline(r["task"], m),
-                     "measured on": r["measured_on"] or "", "MSE initial": m.get("mse_initial"), "MSE final": m.get("mse_final"),
-                     "r initial": m.get("pearson_initial"), "created": r["created_at"], "description": r["description"]})
+        rows.append(
+            {
+                "name": r["name"] + (" (default)" if r["name"] == default else ""),
+                "kind": r["kind"],
+                "availability": r["availability"],
+                "parent": r["parent"],
+                "task": r["task"],
+                "data": r["dataset"],
+                "release": r["release"] or "",
+                "test metric": _headline(r["task"], m),
+                "measured on": r["measured_on"] or "",
+                "MSE initial": m.get("mse_initial"),
+                "MSE final": m.get("mse_final"),
+                "r initial": m.get("pearson_initial"),
+                "created": r["created_at"],
+                "description": r["description"],
+            }
+        )
     return pd.DataFrame(rows).round(4)
 
 
@@ -40,8 +54,12 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
         admin_only.append(manage)
         with gr.Row():
             target = gr.Dropdown(_trained(studio), value=None, label="Model", elem_id="models-target")
-            new_name = gr.Textbox(label="New name", max_lines=1, elem_id="models-new-name",
-                                  info="1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
+            new_name = gr.Textbox(
+                label="New name",
+                max_lines=1,
+                elem_id="models-new-name",
+                info="1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
             sure = gr.Checkbox(False, label="Yes, delete it (its cached predictions go too)", elem_id="models-sure")
         with gr.Row():
             default_btn = gr.Button("Set as default", elem_id="models-default")

@@ -66,7 +66,9 @@ TOAST_CSS = """
 </style>
 """
 
-KEYBOARD_JS = TOAST_CSS + """
+KEYBOARD_JS = (
+    TOAST_CSS
+    + """
 <script>
 (() => {
   const orders = {intensity: ['initial', 'final'], empathy: ['er', 'ip', 'ex']};
@@ -80,7 +82,10 @@ KEYBOARD_JS = TOAST_CSS + """
     document.querySelectorAll('.es-scale').forEach(e => e.classList.remove('es-active'));
     const el = document.getElementById('rate-' + active); if (el) el.classList.add('es-active');
   };
-  const settle = () => { const next = firstEmpty(); if (next !== active || !document.querySelector('.es-scale.es-active')) { active = next; mark(); } };
+  const settle = () => {
+    const next = firstEmpty();
+    if (next !== active || !document.querySelector('.es-scale.es-active')) { active = next; mark(); }
+  };
   const zone = () => {  // the browser's time zone, into the hidden field the ratings table reads it from
     const box = document.querySelector('#browser-zone textarea, #browser-zone input');
     if (box && !box.value) {
@@ -112,7 +117,8 @@ KEYBOARD_JS = TOAST_CSS + """
     const panel = document.getElementById('annotate-panel');
     if (!panel || panel.offsetParent === null || ev.metaKey || ev.altKey) return;
     const t = ev.target;
-    if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button' && t.type !== 'checkbox'))) return;
+    if (t && (t.tagName === 'TEXTAREA' ||
+              (t.tagName === 'INPUT' && t.type !== 'radio' && t.type !== 'button' && t.type !== 'checkbox'))) return;
     const click = (sel) => { const b = document.querySelector(sel); if (b) b.click(); };
     const guide = document.getElementById('annotate-guidelines');
     if (guide && guide.offsetParent !== null) {  // the guidelines are read first: Enter says so, no key rates until then
@@ -125,7 +131,12 @@ KEYBOARD_JS = TOAST_CSS + """
     const [lo, hi] = mode() === 'empathy' ? ['0', '2'] : ['1', '5'];
     if (ev.key.length === 1 && ev.key >= lo && ev.key <= hi) {
       const input = document.querySelector('#rate-' + active + ' input[type=radio][value="' + ev.key + '"]');
-      if (input) { keyed = true; input.click(); const i = order.indexOf(active); if (i < order.length - 1) active = order[i + 1]; mark(); ev.preventDefault(); }
+      if (input) {
+        keyed = true; input.click();
+        const i = order.indexOf(active);
+        if (i < order.length - 1) active = order[i + 1];
+        mark(); ev.preventDefault();
+      }
     } else if (ev.key === 'Enter') { click(mode() === 'empathy' ? '#submit-empathy' : '#submit-rating'); ev.preventDefault(); }
     else if (ev.key === 's') { click('#skip-item'); ev.preventDefault(); }
     else if (ev.key === 'b') { click('#back-item'); ev.preventDefault(); }
@@ -139,3 +150,4 @@ KEYBOARD_JS = TOAST_CSS + """
 })();
 </script>
 """
+)
