@@ -1,4 +1,5 @@
-"""Figures: plotly for the app (violin, confusion, reliability, probabilities, trajectory), matplotlib for download.
+"""Figures: plotly for the app (violin, confusion, reliability, probabilities, trajectory); matplotlib for download
+(seaborn draws the violin).
 
 Builders take plain rows and return figures; they never import gradio. The
 violin view is the paper's: one violin of predicted intensity per gold level,
@@ -403,23 +404,38 @@ def export_violin(
     x_title: str | None = None,
     y_title: str | None = None,
 ) -> list[Path]:
-    """The on-screen violin (the same `violin_spec`) drawn with matplotlib, as PNG and SVG."""
+    """The on-screen violin (the same `violin_spec`) drawn with seaborn on matplotlib, as PNG and SVG: one violin per gold level
+    at its own position on the scale (`native_scale`), its points jittered over it, and the mean of each level marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     spec = violin_spec(gold, pred, target, who, full_scale, x_title, y_title)
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=150)
     filled = [lv for lv in spec.levels if len(spec.groups[lv])]
     if filled:
-        parts = ax.violinplot([spec.groups[lv] for lv in filled], positions=filled, widths=0.8, showmeans=True, showextrema=False)
-        for body, lv in zip(parts["bodies"], filled):
-            body.set_facecolor(LEVEL_COLORS.get(abs(lv), "#3b6ea5"))
-            body.set_alpha(0.45)
-        for lv in filled:
-            jitter = np.random.default_rng(lv + 10).uniform(-0.12, 0.12, len(spec.groups[lv]))
-            ax.scatter(lv + jitter, spec.groups[lv], s=3, color="#333", alpha=0.4, linewidths=0)
+        xs = [lv for lv in filled for _ in spec.groups[lv]]
+        ys = [float(v) for lv in filled for v in spec.groups[lv]]
+        colors = {str(lv): LEVEL_COLORS.get(abs(lv), "#3b6ea5") for lv in filled}
+        sns.violinplot(
+            x=xs,
+            y=ys,
+            hue=[str(x) for x in xs],
+            palette=colors,
+            native_scale=True,
+            width=0.8,
+            inner=None,
+            cut=0,
+            density_norm="width",
+            alpha=0.45,
+            linewidth=0.6,
+            legend=False,
+            ax=ax,
+        )
+        sns.stripplot(x=xs, y=ys, native_scale=True, color="#333", size=1.8, alpha=0.4, jitter=0.12, ax=ax)
+        ax.scatter(filled, [float(np.mean(spec.groups[lv])) for lv in filled], marker="_", s=260, color="#111", zorder=3, label="mean")
     if spec.line is not None:
         ax.plot(*spec.line, "k--", lw=1.5, label="OLS fit")
         ax.legend(loc="upper left", frameon=False)
