@@ -265,9 +265,16 @@ class ReviewEvents:
     def __init__(self, studio: Studio):
         self.studio = studio
 
-    @staticmethod
-    def blank(kind: str = "intensity") -> list[Any]:
-        return [gr.Row(visible=kind != "empathy"), gr.Row(visible=kind == "empathy"), None, None, "", None, None, None, None, ""]
+    def blank(self, kind: str = "intensity") -> dict[Any, Any]:
+        """The form for an item of `kind`: its own scales shown, every value empty."""
+        q = self.q
+        return {
+            q["intensity_row"]: gr.Row(visible=kind != "empathy"),
+            q["empathy_row"]: gr.Row(visible=kind == "empathy"),
+            **{q[c]: None for c in ("initial", "final", "er", "ip", "ex", "reason")},
+            q["emotion"]: "",
+            q["note"]: "",
+        }
 
     def opened(self, who, name: str, item: str | None, ver: Any = 0):
         """A campaign's queue (of the ratings under one guideline version, or all), and an item of it (the first when none is
@@ -278,7 +285,13 @@ class ReviewEvents:
         frame = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
         item = item or (rows[0]["item_id"] if rows else None)
         view = self.studio.review_item(who, name, item) if item else None
-        return [frame, item_html(view), item or "", *self.blank(view["kind"] if view else "intensity")]
+        q = self.q
+        return {
+            q["queue"]: frame,
+            q["shown"]: item_html(view),
+            q["current"]: item or "",
+            **self.blank(view["kind"] if view else "intensity"),
+        }
 
     def open_queue(self, who, name, ver=0):
         return self.opened(who, name, None, ver)
@@ -387,6 +400,7 @@ class ReviewEvents:
         return str(self.studio.audit_export(who))
 
     def wire(self, user: gr.State, q: dict[str, Any], r: dict[str, Any], st: dict[str, Any], au: dict[str, Any]) -> None:
+        self.q = q
         state = [
             q[c]
             for c in (
