@@ -1,0 +1,78 @@
+"""What sits on top of the encoder, as plain data: each family's head options, saved beside the weights.
+
+`HeadConfig` is the seeker model's (`heads.json`), `RaterConfig` the empathy rater's
+(`rater.json`). Neither imports torch, so settings, requests and estimates can
+check options cheaply; the models in `seeker.py` and `rater.py` are built from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError, check_choice
+from ..labels import ESCONV_EMOTIONS
+
+OBJECTIVES = ("multitask", "classify", "rater")  # emotion + intensity heads, the emotion head alone, or the empathy rater
+POOLINGS = ("cls", "mean")
+INTENSITY_HEADS = ("per_emotion", "shared", "linear")
+ARCHS = ("cross", "bi")
+LOSSES = ("ce", "focal", "kl")
+SCORE_LOSSES = ("mse", "mae")
+
+
+@dataclass
+class HeadConfig:
+    """The seeker model's heads. Saved beside the weights as heads.json."""
+
+    labels: list[str] = field(default_factory=lambda: list(ESCONV_EMOTIONS))
+    task: str = "multitask"  # the objective: "multitask" or "classify" (the key keeps its name in heads.json)
+    pooling: str = "cls"  # "cls" (the paper) or "mean"
+    intensity_head: str = "per_emotion"  # "per_emotion" (the paper), "shared" (one MLP output) or "linear" (ridge-fitted)
+    intensity_layer: int | None = None  # read intensity from this hidden layer (mean-pooled) instead of the last
+    emotion_hidden: int = 256
+    intensity_hidden: int = 128
+    ce_weight: float = 0.5
+    mse_weight: float = 0.5 / 3
+    focal_gamma: float = 0.0  # 0 is plain cross-entropy
+    intensity_init: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, OBJECTIVES)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("intensity_head", self.intensity_head, INTENSITY_HEADS)
+        if len(self.labels) < 2:
+            raise ConfigError("at least two labels are needed")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RaterConfig:
+    """The empathy rater's architecture, losses and head weights. Saved beside the weights as rater.json."""
+
+    # bench/results/empathy-rater.md: the bi-encoder with cross-entropy is the best of the grid on EPITOME's val (mean of 3
+    # seeds 0.654) and on test (4-level weighted F1 0.661 ± 0.002)
+    arch: str = "bi"
+    loss: str = "ce"
+    score_loss: str = "mse"
+    focal_gamma: float = 2.0
+    kl_smoothing: float = 0.2  # the share of a soft label's mass moved to the gold level's neighbours
+    mechanism_weight: float = 1.0
+    level4_weight: float = 1.0
+    score_weight: float = 1.0
+    hidden: int = 256
+
+    def __post_init__(self) -> None:
+        check_choice("arch", self.arch, ARCHS)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("score_loss", self.score_loss, SCORE_LOSSES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
