@@ -274,3 +274,37 @@ def test_lexical_file_that_does_not_fit_is_refused(tmp_path):
         LexicalIntensity.load(bad)
     with pytest.raises(ValueError, match="do not match"):
         LexicalIntensity({"sad": 0, "tired": 1}, np.ones(2), np.ones((3, 5)))
+
+
+def test_the_closed_form_ridge_chooses_and_predicts_as_sklearns_grid_within_1e_6(tiny_encoder):
+    """One eigendecomposition per scale gives the penalty, scale, map and out-of-fold residuals of one sklearn Ridge per cell."""
+    import numpy as np
+
+    from empathy_studio.data import DEMO_PATH, load_esconv, to_examples
+    from empathy_studio.models.heads import HeadConfig as Heads
+    from empathy_studio.models.lexical import fit_vectorizer
+    from empathy_studio.models.seeker import build_model as build
+    from empathy_studio.models.seeker_predictor import Predictor as P
+    from empathy_studio.training.config import LEXICAL_SCALES as SCALES
+    from empathy_studio.training.ridge import select_ridges, sklearn_grid
+
+    examples = to_examples(load_esconv(DEMO_PATH)) * 3  # 90 rows: enough for a val part and 5 folds
+    model, tok = build(tiny_encoder, Heads(pooling="mean"))
+    feats = P(model, tok, max_length=64, cache_size=0).embed([e.text for e in examples])[1].numpy().astype(np.float64)
+    z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    rng = np.random.default_rng(0)
+    train, val = np.arange(70), np.arange(70, 90)
+    vec = fit_vectorizer([examples[i].text for i in train])
+    w = vec.transform([e.text for e in examples]).astype(np.float64).tocsr()
+    ys = {}
+    for t in ("initial", "final"):
+        y = np.array([getattr(e, t) for e in examples], dtype=float) + rng.normal(0, 0.3, len(examples))
+        y[rng.random(len(y)) < 0.1] = np.nan  # unlabelled rows differ between targets
+        ys[t] = (y[train], y[val])
+    ours = select_ridges(z[train], z[val], ys, w[train], w[val], SCALES)
+    ref = sklearn_grid(z[train], z[val], ys, w[train].toarray(), w[val].toarray(), SCALES)
+    for t in ys:
+        a, b = ours[t], ref[t]
+        assert (a.alpha, a.scale) == (b.alpha, b.scale) and a.val_mse == pytest.approx(b.val_mse, abs=1e-6)
+        pa, pb = (z @ f.coef_z + w @ f.coef_w + f.intercept for f in (a, b))
+        assert np.abs(pa - pb).max() < 1e-6 and np.abs(np.array(a.residuals) - np.array(b.residuals)).max() < 1e-6

@@ -87,7 +87,15 @@ def reliability(probs: np.ndarray, labels: Sequence[int], bins: int = ECE_BINS) 
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (conf > lo) & (conf <= hi)
         if m.any():
-            rows.append({"lo": float(lo), "hi": float(hi), "n": int(m.sum()), "confidence": float(conf[m].mean()), "accuracy": float(right[m].mean())})
+            rows.append(
+                {
+                    "lo": float(lo),
+                    "hi": float(hi),
+                    "n": int(m.sum()),
+                    "confidence": float(conf[m].mean()),
+                    "accuracy": float(right[m].mean()),
+                }
+            )
             ece += m.mean() * abs(conf[m].mean() - right[m].mean())
     return float(ece), rows
 
@@ -169,7 +177,9 @@ def fit(predictor: Any, val: Sequence[Any], train: Sequence[Any], residuals: dic
     counts: dict[str, int] = {}
     if preds[0].intensity:
         for t in INTENSITY_TARGETS:
-            res = (residuals or {}).get(t) or [getattr(ex, t) - p.intensity[t] for ex, p in zip(val, preds) if not math.isnan(getattr(ex, t))]
+            res = (residuals or {}).get(t) or [
+                getattr(ex, t) - p.intensity[t] for ex, p in zip(val, preds) if not math.isnan(getattr(ex, t))
+            ]
             if res:
                 quantiles[t] = {str(level): conformal_quantile(res, level) for level in LEVELS}
                 counts[t] = len(res)
@@ -190,10 +200,22 @@ def _prefix_curve(predictor: Any, val: Sequence[Any], zeror: Any, intensity: boo
     for n in PREFIX_WORDS:
         preds = predictor.predict([first_words(ex.text, n) for ex in val])
         acc = float(np.mean([predictor.labels.index(p.emotion) == y for p, y in zip(preds, labels)]))
-        mse = float(np.mean((np.array([p.intensity["initial"] for p in preds])[known] - gold[known]) ** 2)) if intensity and known.any() else None
+        mse = (
+            float(np.mean((np.array([p.intensity["initial"] for p in preds])[known] - gold[known]) ** 2))
+            if intensity and known.any()
+            else None
+        )
         wins = acc > zeror_acc and (mse is None or mse < zeror_mse)
-        rows.append({"words": n, "accuracy": acc, "mse_initial": mse, "zeror_accuracy": zeror_acc,
-                     "zeror_mse_initial": zeror_mse if intensity else None, "beats_zeror": wins})
+        rows.append(
+            {
+                "words": n,
+                "accuracy": acc,
+                "mse_initial": mse,
+                "zeror_accuracy": zeror_acc,
+                "zeror_mse_initial": zeror_mse if intensity else None,
+                "beats_zeror": wins,
+            }
+        )
     min_words = None
     for row in reversed(rows):  # the least L such that the model wins at L and at every longer L
         if not row["beats_zeror"]:
@@ -210,8 +232,11 @@ def uncertainty_metrics(preds: Sequence[Any], examples: Sequence[Any], labels: S
     out: dict[str, Any] = {"ece_before": reliability(raw, y)[0], "ece_after": reliability(calibrated, y)[0], "temperature": cal.temperature}
     for t in cal.quantiles:
         for level in LEVELS:
-            hits = [lo <= getattr(ex, t) <= hi for ex, p in zip(examples, preds)
-                    if not math.isnan(getattr(ex, t)) and (iv := p.intervals.get(t, {}).get(str(level)))
-                    for lo, hi in [iv]]
+            hits = [
+                lo <= getattr(ex, t) <= hi
+                for ex, p in zip(examples, preds)
+                if not math.isnan(getattr(ex, t)) and (iv := p.intervals.get(t, {}).get(str(level)))
+                for lo, hi in [iv]
+            ]
             out[f"coverage_{t}_{int(level * 100)}"] = float(np.mean(hits)) if hits else None
     return out

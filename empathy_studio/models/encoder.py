@@ -56,8 +56,9 @@ def focal_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, gamma: float
     return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
 
 
-def save_folder(model: nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path | str, files: dict[str, str],
-                manifest: dict[str, Any] | None = None) -> Path:
+def save_folder(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, folder: Path | str, files: dict[str, str], manifest: dict[str, Any] | None = None
+) -> Path:
     """A Hugging Face-style folder: the encoder's config.json, the heads' own `files`, model.safetensors, tokenizer, manifest.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,9 @@ class LexicalIntensity:
         self.idf = np.asarray(self.idf, dtype=np.float32)
         self.weights = np.asarray(self.weights, dtype=np.float32)
         if self.weights.shape != (len(INTENSITY_TARGETS), len(self.vocabulary)) or self.idf.shape != (len(self.vocabulary),):
-            raise ValueError(f"lexical weights {self.weights.shape} and idf {self.idf.shape} do not match a vocabulary of {len(self.vocabulary)}")
+            raise ValueError(
+                f"lexical weights {self.weights.shape} and idf {self.idf.shape} do not match a vocabulary of {len(self.vocabulary)}"
+            )
         vec = TfidfVectorizer(ngram_range=NGRAM_RANGE, sublinear_tf=True, vocabulary=self.vocabulary, dtype=np.float32)
         vec.idf_ = self.idf
         self._vectorizer = vec
@@ -61,7 +63,9 @@ class LexicalIntensity:
         """(len(texts), targets): what the words add to each intensity target."""
         return np.asarray(self.features(texts) @ self.weights.T, dtype=np.float32)
 
-    def explain(self, text: str, k: int = 6, threshold: float = 0.0, drop_stop_words: bool = False) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
+    def explain(
+        self, text: str, k: int = 6, threshold: float = 0.0, drop_stop_words: bool = False
+    ) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
         """Per target: (what all the words add together, the terms that add most, what the other words add).
 
         A term is listed when it adds at least `threshold` (on the 1-5 scale) either way, it is among
@@ -104,7 +108,9 @@ class LexicalIntensity:
             raw = json.loads(Path(path).read_text())
             terms, idf, weights = raw["terms"], raw["idf"], raw["weights"]
             if raw.get("targets") != list(INTENSITY_TARGETS) or tuple(raw.get("ngram_range", ())) != NGRAM_RANGE:
-                raise ModelUnavailable(f"{path}: written for targets {raw.get('targets')} and n-grams {raw.get('ngram_range')}, not this version's")
+                raise ModelUnavailable(
+                    f"{path}: written for targets {raw.get('targets')} and n-grams {raw.get('ngram_range')}, not this version's"
+                )
             return cls({t: i for i, t in enumerate(terms)}, np.array(idf), np.array(weights).reshape(len(INTENSITY_TARGETS), len(terms)))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             raise ModelUnavailable(f"{path}: not a lexical intensity file ({exc.__class__.__name__}: {exc})") from None

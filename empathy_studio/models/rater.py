@@ -31,14 +31,16 @@ from ..registry import RATER_FILE, WEIGHTS_FILE
 from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_entropy, pool, save_folder
 from .heads import RaterConfig
 
+
 def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.Tensor:
     """The gold level keeps 1 - smoothing; its neighbours on the ordinal scale share the rest."""
     eye = torch.eye(classes, device=labels.device)
-    near = (torch.roll(eye, 1, 1) + torch.roll(eye, -1, 1))
+    near = torch.roll(eye, 1, 1) + torch.roll(eye, -1, 1)
     near[0, -1] = near[-1, 0] = 0  # no wrap-around: 0 and the top level are not neighbours
     near = near / near.sum(1, keepdim=True)
     table = (1 - smoothing) * eye + smoothing * near
     return table[labels]
+
 
 __all__ = ["RaterConfig", "EmpathyRater", "build_rater", "save_rater", "load_rater", "encode_pairs", "soft_labels"]
 
@@ -67,11 +69,19 @@ class EmpathyRater(nn.Module):
             return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
         return self._embed(batch["input_ids"], batch["attention_mask"])
 
-    def forward(self, levels: torch.Tensor | None = None, level4: torch.Tensor | None = None, score: torch.Tensor | None = None,
-                **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        levels: torch.Tensor | None = None,
+        level4: torch.Tensor | None = None,
+        score: torch.Tensor | None = None,
+        **batch: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         x = self.features(**batch)
-        out = {"mechanism_logits": torch.stack([self.mechanisms[m](x) for m in EPITOME_MECHANISMS], dim=1),  # (B, 3, 3)
-               "level4_logits": self.level4(x), "score": torch.sigmoid(self.score(x)).squeeze(-1)}
+        out = {
+            "mechanism_logits": torch.stack([self.mechanisms[m](x) for m in EPITOME_MECHANISMS], dim=1),  # (B, 3, 3)
+            "level4_logits": self.level4(x),
+            "score": torch.sigmoid(self.score(x)).squeeze(-1),
+        }
         if levels is not None:
             out["loss"] = self.loss(out, levels, level4, score)
         return out
@@ -87,9 +97,11 @@ class EmpathyRater(nn.Module):
 
     def loss(self, out: dict[str, torch.Tensor], levels: torch.Tensor, level4: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        mech = sum(self._classification(out["mechanism_logits"][:, k], levels[:, k]) for k in range(len(EPITOME_MECHANISMS))) / len(EPITOME_MECHANISMS)
+        mech = sum(self._classification(out["mechanism_logits"][:, k], levels[:, k]) for k in range(len(EPITOME_MECHANISMS))) / len(
+            EPITOME_MECHANISMS
+        )
         diff = out["score"].float() - score.float()
-        reg = (diff ** 2).mean() if cfg.score_loss == "mse" else diff.abs().mean()
+        reg = (diff**2).mean() if cfg.score_loss == "mse" else diff.abs().mean()
         return cfg.mechanism_weight * mech + cfg.level4_weight * self._classification(out["level4_logits"], level4) + cfg.score_weight * reg
 
 

@@ -42,8 +42,15 @@ class EmpathyPrediction:
 class RaterPredictor(BatchPredictor[Pair, EmpathyPrediction]):
     family = "rater"
 
-    def __init__(self, model: EmpathyRater, tokenizer: Any, name: str = "rater", max_length: int = 256, batch_size: int = 32,
-                 cache_size: int = 20_000):
+    def __init__(
+        self,
+        model: EmpathyRater,
+        tokenizer: Any,
+        name: str = "rater",
+        max_length: int = 256,
+        batch_size: int = 32,
+        cache_size: int = 20_000,
+    ):
         super().__init__(model, tokenizer, name, max_length, batch_size, cache_size)
 
     @classmethod
@@ -65,7 +72,12 @@ class RaterPredictor(BatchPredictor[Pair, EmpathyPrediction]):
         res = self.model(**batch)
         mech = torch.softmax(res["mechanism_logits"].float(), -1).numpy()
         lv4 = res["level4_logits"].argmax(-1).numpy()
-        return [EmpathyPrediction({m: EPITOME_LEVELS[int(mech[row, k].argmax())] for k, m in enumerate(EPITOME_MECHANISMS)},
-                                  {m: dict(zip(EPITOME_LEVELS, map(float, mech[row, k]))) for k, m in enumerate(EPITOME_MECHANISMS)},
-                                  LEVEL4[int(lv4[row])], float(res["score"][row]))
-                for row in range(len(items))]
+        return [
+            EmpathyPrediction(
+                {m: EPITOME_LEVELS[int(mech[row, k].argmax())] for k, m in enumerate(EPITOME_MECHANISMS)},
+                {m: dict(zip(EPITOME_LEVELS, map(float, mech[row, k]))) for k, m in enumerate(EPITOME_MECHANISMS)},
+                LEVEL4[int(lv4[row])],
+                float(res["score"][row]),
+            )
+            for row in range(len(items))
+        ]

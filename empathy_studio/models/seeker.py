@@ -88,7 +88,10 @@ class EmotionIntensityModel(nn.Module):
             outputs = heads.num_labels if heads.intensity_head == "per_emotion" else 1
             linear = heads.intensity_head == "linear"
             self.intensity_heads = nn.ModuleDict(
-                {t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i], linear) for i, t in enumerate(INTENSITY_TARGETS)}
+                {
+                    t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i], linear)
+                    for i, t in enumerate(INTENSITY_TARGETS)
+                }
             )
         else:
             self.intensity_heads = None
@@ -159,12 +162,16 @@ def select_emotion(intensity: torch.Tensor, emotion: torch.Tensor) -> torch.Tens
 # building, saving, loading
 
 
-def build_model(encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
+def build_model(
+    encoder_source: str | Path, heads: HeadConfig, local_files_only: bool = True
+) -> tuple[EmotionIntensityModel, PreTrainedTokenizerBase]:
     encoder, tokenizer = encoder_and_tokenizer(encoder_source, local_files_only)
     return EmotionIntensityModel(encoder, heads), tokenizer
 
 
-def save(model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None) -> Path:
+def save(
+    model: EmotionIntensityModel, tokenizer: PreTrainedTokenizerBase, folder: Path | str, manifest: dict[str, Any] | None = None
+) -> Path:
     """The seeker model's folder: heads.json beside the weights (and lexical.json for TF-IDF terms)."""
     folder = save_folder(model, tokenizer, folder, {HEADS_FILE: json.dumps(model.heads_config.to_dict(), indent=2)}, manifest)
     if model.lexical is not None:

@@ -44,8 +44,14 @@ class Prediction:
         return self.min_words is not None and self.words < self.min_words
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"pred_emotion": self.emotion, "probs": self.probs, "pred_spread": self.spread,
-                               "words": self.words, "min_words": self.min_words, "too_little_text": self.too_little_text}
+        out: dict[str, Any] = {
+            "pred_emotion": self.emotion,
+            "probs": self.probs,
+            "pred_spread": self.spread,
+            "words": self.words,
+            "min_words": self.min_words,
+            "too_little_text": self.too_little_text,
+        }
         for t in INTENSITY_TARGETS:
             out[f"pred_{t}"] = self.intensity.get(t)
             out[f"pred_{t}_raw"] = self.intensity_raw.get(t)
@@ -71,8 +77,16 @@ def _spread(intensity: np.ndarray, probs: np.ndarray) -> np.ndarray:
 class Predictor(BatchPredictor[str, Prediction]):
     family = "seeker"
 
-    def __init__(self, model: EmotionIntensityModel, tokenizer: Any, name: str = "model", max_length: int = 256, batch_size: int = 16,
-                 cache_size: int = 20_000, calibration: Calibration | None = None):
+    def __init__(
+        self,
+        model: EmotionIntensityModel,
+        tokenizer: Any,
+        name: str = "model",
+        max_length: int = 256,
+        batch_size: int = 16,
+        cache_size: int = 20_000,
+        calibration: Calibration | None = None,
+    ):
         super().__init__(model, tokenizer, name, max_length, batch_size, cache_size)
         self.labels = list(model.heads_config.labels)
         self.calibration = calibration
@@ -117,8 +131,9 @@ class Predictor(BatchPredictor[str, Prediction]):
                     progress(ProgressEvent(EMBEDDING, done, len(texts), detail))
         return emo, inten
 
-    def explain_intensity(self, text: str, k: int = 6, threshold: float = 0.0,
-                          drop_stop_words: bool = False) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
+    def explain_intensity(
+        self, text: str, k: int = 6, threshold: float = 0.0, drop_stop_words: bool = False
+    ) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
         """The words that move each intensity prediction most (see `LexicalIntensity.explain`); empty for models without TF-IDF terms."""
         if self.model.lexical is None or self.model.intensity_heads is None:
             return {}
@@ -139,8 +154,17 @@ class Predictor(BatchPredictor[str, Prediction]):
         for row, text in enumerate(texts):
             raw = {t: float(inten[row, k]) for k, t in enumerate(INTENSITY_TARGETS)} if inten is not None else {}
             clipped = {t: clip_intensity(t, v) for t, v in raw.items()}
-            out.append(Prediction(emotion=self.labels[int(pred[row])], probs={lab: float(p) for lab, p in zip(self.labels, probs[row])},
-                                  intensity_raw=raw, intensity=clipped, embedding=pooled[row],
-                                  spread=float(spread[row]) if spread is not None else None, intervals=cal.intervals(clipped) if cal else {},
-                                  words=word_count(text), min_words=cal.min_words if cal else None))
+            out.append(
+                Prediction(
+                    emotion=self.labels[int(pred[row])],
+                    probs={lab: float(p) for lab, p in zip(self.labels, probs[row])},
+                    intensity_raw=raw,
+                    intensity=clipped,
+                    embedding=pooled[row],
+                    spread=float(spread[row]) if spread is not None else None,
+                    intervals=cal.intervals(clipped) if cal else {},
+                    words=word_count(text),
+                    min_words=cal.min_words if cal else None,
+                )
+            )
         return out

@@ -41,7 +41,7 @@ from .family import Family, TrainData, TrainingSet
 from .request import TRACKER_PACKAGES, TrainRequest, portable, portable_source, training_config, utc_now
 from .trainer import measure, train
 
-PROBE_VERSION = 4  # a probe measures more than it used to: older cached probes are not read
+PROBE_VERSION = 5  # a probe measures what it used to differently (the closed-form ridge): older cached probes are not read
 PROBE_CACHE = ".probe-cache.json"  # timed probes of this machine, per shape of training (a dotfile: the registry skips it)
 RELEASE_KIND = {"seeker": "intensity", "rater": "empathy"}  # the kind of release each family trains on
 

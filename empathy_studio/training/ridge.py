@@ -1,15 +1,26 @@
 """The seeker's linear intensity heads, fitted in closed form on the best weights' features, optionally with TF-IDF terms.
 
-The penalty, and the TF-IDF block's weight, are chosen per target on validation
-MSE; the out-of-fold residuals of the chosen fit feed the conformal intervals.
+The design is [Z, s·W]: the standardised encoder features Z and, with lexical terms,
+the TF-IDF block W at a scale s. For every scale, target and penalty the ridge is
+solved from one eigendecomposition of the centred kernel of the training rows
+(`RidgeSelection`): the kernel of any scale is Z Zᵀ + s² W Wᵀ, from two Gram
+matrices computed once (W stays sparse), so the whole grid costs a few n × n
+eigendecompositions instead of one scikit-learn fit per (scale, penalty, target).
+The penalty and the scale are chosen per target on validation MSE; the out-of-fold
+residuals of the chosen fit (5-fold, as `cross_val_predict` splits) feed the
+conformal intervals. `sklearn_grid` is the same choice made by fitting
+`sklearn.linear_model.Ridge` once per cell: the reference the closed form is
+checked against (tests, `bench/ridge.py`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
@@ -23,6 +34,176 @@ from .config import LEXICAL_SCALES, RIDGE_ALPHAS, TrainConfig
 from .family import TrainData
 
 EMBED_BATCH = 32  # texts per forward pass when features are embedded for the heads
+FOLDS = 5  # out-of-fold residuals for the intervals
+
+
+@dataclass
+class RidgeFit:
+    """One target's chosen ridge: penalty, scale of the TF-IDF block, the map on [Z, W] (W unscaled), its val MSE, residuals."""
+
+    alpha: float
+    scale: float
+    coef_z: np.ndarray
+    coef_w: np.ndarray | None  # the weight of each TF-IDF term as the text's own vector reads it (the scale folded in)
+    intercept: float
+    val_mse: float | None
+    residuals: list[float]
+
+
+def _centred(g: np.ndarray, rows: np.ndarray, cols: np.ndarray, col_mean: np.ndarray, total: float) -> np.ndarray:
+    """The block g[rows, cols] of a Gram matrix, centred on the column rows' means (double centring)."""
+    block = g[np.ix_(rows, cols)]
+    return block - block.mean(1, keepdims=True) - col_mean[None, :] + total
+
+
+class RidgeSelection:
+    """Every (scale, penalty) ridge of every target from the Gram matrices of the train and val rows."""
+
+    def __init__(self, z: np.ndarray, zv: np.ndarray | None, w: Any = None, wv: Any = None):
+        self.z, self.zv, self.w, self.wv = z, zv, w, wv
+        n = len(z)
+        both_z = z if zv is None else np.vstack([z, zv])
+        self.gz = both_z @ both_z.T  # (train + val) × (train + val)
+        if w is not None:
+            both_w = w if wv is None else sp.vstack([w, wv]).tocsr()
+            self.gw = (both_w @ both_w.T).toarray()
+        else:
+            self.gw = None
+        self.n = n
+
+    def gram(self, scale: float) -> np.ndarray:
+        return self.gz if not scale or self.gw is None else self.gz + scale * scale * self.gw
+
+    def select(self, y: np.ndarray, yv: np.ndarray, scales: Sequence[float], alphas: Sequence[float]) -> tuple[float, float, float | None]:
+        """(val MSE, alpha, scale) of the best cell, the first best in (scale, alpha) order; with no val, the smallest penalty."""
+        ok = np.flatnonzero(~np.isnan(y))
+        okv = self.n + np.flatnonzero(~np.isnan(yv)) if len(yv) else np.array([], dtype=int)
+        if not len(okv):
+            return float(alphas[0]), float(alphas[0]), scales[0]
+        best: tuple[float, float, float] | None = None
+        yc = y[ok] - y[ok].mean()
+        for scale in scales:
+            g = self.gram(scale)
+            col_mean = g[np.ix_(ok, ok)].mean(0)
+            total = col_mean.mean()
+            lam, q = np.linalg.eigh(_centred(g, ok, ok, col_mean, total))
+            kv = _centred(g, okv, ok, col_mean, total) @ q
+            a = q.T @ yc
+            for alpha in alphas:
+                pred = kv @ (a / (lam + alpha)) + y[ok].mean()
+                score = float(np.mean((pred - yv[okv - self.n]) ** 2))
+                if best is None or score < best[0]:
+                    best = (score, float(alpha), scale)
+        return best
+
+    def fit(self, rows: np.ndarray, target: np.ndarray, alpha: float, scale: float) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """(coef on Z, coef on the scaled W block, intercept) of the ridge on `rows` (indices into train + val)."""
+        g = self.gram(scale)
+        col_mean = g[np.ix_(rows, rows)].mean(0)
+        beta = np.linalg.solve(_centred(g, rows, rows, col_mean, col_mean.mean()) + alpha * np.eye(len(rows)), target - target.mean())
+        z = self.z if self.zv is None else np.vstack([self.z, self.zv])
+        zr = z[rows]
+        coef_z = (zr - zr.mean(0)).T @ beta
+        intercept = target.mean() - zr.mean(0) @ coef_z
+        coef_w = None
+        if scale and self.w is not None:
+            w = self.w if self.wv is None else sp.vstack([self.w, self.wv]).tocsr()
+            wr = w[rows]
+            mean_w = np.asarray(wr.mean(0)).ravel()
+            coef_w = scale * (wr.T @ beta - mean_w * beta.sum())  # the weight of the scaled block
+            intercept -= scale * (mean_w @ coef_w)
+        return coef_z, coef_w, float(intercept)
+
+    def out_of_fold(self, rows: np.ndarray, target: np.ndarray, alpha: float, scale: float, folds: int = FOLDS) -> list[float]:
+        """Gold minus prediction for every row, each from a ridge fitted without its fold (`KFold(folds, shuffle, seed 0)`)."""
+        if len(target) < 2 * folds:
+            return []
+        g = self.gram(scale)
+        pred = np.empty(len(target))
+        for fit_idx, held in KFold(folds, shuffle=True, random_state=0).split(rows):
+            r, h = rows[fit_idx], rows[held]
+            col_mean = g[np.ix_(r, r)].mean(0)
+            total = col_mean.mean()
+            y = target[fit_idx]
+            beta = np.linalg.solve(_centred(g, r, r, col_mean, total) + alpha * np.eye(len(r)), y - y.mean())
+            pred[held] = _centred(g, h, r, col_mean, total) @ beta + y.mean()
+        return (target - pred).astype(float).tolist()
+
+
+def select_ridges(
+    z: np.ndarray,
+    zv: np.ndarray | None,
+    ys: dict[str, tuple[np.ndarray, np.ndarray]],
+    w: Any = None,
+    wv: Any = None,
+    scales: Sequence[float] = (0.0,),
+    alphas: Sequence[float] = RIDGE_ALPHAS,
+) -> dict[str, RidgeFit]:
+    """Per target (`ys`: name -> (train y, val y), NaN where unlabelled): the chosen ridge, its map and its residuals."""
+    sel = RidgeSelection(z, zv, w, wv)
+    out = {}
+    for name, (y, yv) in ys.items():
+        ok, okv = np.flatnonzero(~np.isnan(y)), np.flatnonzero(~np.isnan(yv)) if len(yv) else np.array([], dtype=int)
+        if len(ok) < 2:
+            continue
+        score, alpha, scale = sel.select(y, yv, scales, alphas)
+        coef_z, coef_w, intercept = sel.fit(ok, y[ok], alpha, scale)
+        both = np.concatenate([ok, len(z) + okv]) if zv is not None else ok
+        target = np.concatenate([y[ok], yv[okv]]) if zv is not None else y[ok]
+        out[name] = RidgeFit(
+            alpha,
+            scale,
+            coef_z,
+            None if coef_w is None else coef_w * scale,
+            intercept,
+            score if len(okv) else None,
+            sel.out_of_fold(both, target, alpha, scale),
+        )
+    return out
+
+
+def sklearn_grid(
+    z: np.ndarray,
+    zv: np.ndarray | None,
+    ys: dict[str, tuple[np.ndarray, np.ndarray]],
+    w: np.ndarray | None = None,
+    wv: np.ndarray | None = None,
+    scales: Sequence[float] = (0.0,),
+    alphas: Sequence[float] = RIDGE_ALPHAS,
+) -> dict[str, RidgeFit]:
+    """The same choice by one `sklearn.linear_model.Ridge` fit per (scale, penalty, target) on the dense design: the reference."""
+    h = z.shape[1]
+
+    def design(zz: np.ndarray, ww: np.ndarray | None, scale: float) -> np.ndarray:
+        return np.hstack([zz, scale * ww]) if scale and ww is not None else zz
+
+    out = {}
+    for name, (y, yv) in ys.items():
+        ok, okv = ~np.isnan(y), ~np.isnan(yv) if len(yv) else np.zeros(0, bool)
+        if ok.sum() < 2:
+            continue
+        best = None
+        for scale in scales:
+            x, xv = design(z, w, scale), design(zv, wv, scale) if zv is not None else None
+            for alpha in alphas:
+                fit = Ridge(alpha=alpha).fit(x[ok], y[ok])
+                score = float(np.mean((fit.predict(xv[okv]) - yv[okv]) ** 2)) if okv.sum() else alpha
+                if best is None or score < best[0]:
+                    best = (score, alpha, scale, fit)
+        score, alpha, scale, fit = best
+        x, xv = design(z, w, scale), design(zv, wv, scale) if zv is not None else None
+        both = np.vstack([x[ok], xv[okv]]) if xv is not None and okv.any() else x[ok]
+        target = np.concatenate([y[ok], yv[okv]]) if xv is not None and okv.any() else y[ok]
+        residuals = (
+            []
+            if len(target) < 2 * FOLDS
+            else (target - cross_val_predict(Ridge(alpha=alpha), both, target, cv=KFold(FOLDS, shuffle=True, random_state=0)))
+            .astype(float)
+            .tolist()
+        )
+        coef_w = fit.coef_[h:] * scale if scale and w is not None else None
+        out[name] = RidgeFit(float(alpha), scale, fit.coef_[:h], coef_w, float(fit.intercept_), score if okv.sum() else None, residuals)
+    return out
 
 
 def fit_ridge_heads(
@@ -53,52 +234,46 @@ def fit_ridge_heads(
     mu, sd = feats["train"].mean(0), feats["train"].std(0) + 1e-6
     z = {k: ((v - mu) / sd).astype(np.float64) for k, v in feats.items()}
     vectorizer = fit_vectorizer([e.text for e in data.train]) if config.lexical_intensity else None
-    words = {k: vectorizer.transform([e.text for e in rows]).toarray() for k, rows in splits.items() if rows} if vectorizer else {}
-    lexical_weights = np.zeros((len(INTENSITY_TARGETS), len(vectorizer.vocabulary_)), np.float32) if vectorizer else None
-    h = z["train"].shape[1]
-
-    def design(split: str, scale: float) -> np.ndarray:
-        return np.hstack([z[split], scale * words[split]]) if scale else z[split]
-
+    words = (
+        {k: vectorizer.transform([e.text for e in rows]).astype(np.float64).tocsr() for k, rows in splits.items() if rows}
+        if vectorizer
+        else {}
+    )
     if progress:
         progress(ProgressEvent(FITTING_HEADS, 0, 1, "ridge over encoder features" + (" and TF-IDF terms" if vectorizer else "")))
-    labelled = {}
-    for k, target in enumerate(INTENSITY_TARGETS):
-        y = np.array([getattr(e, target) for e in data.train], dtype=float)
-        yv = np.array([getattr(e, target) for e in data.val], dtype=float) if data.val else np.array([])
-        if (~np.isnan(y)).sum() >= 2:
-            labelled[k] = (y, ~np.isnan(y), yv, ~np.isnan(yv))
-    best: dict[int, tuple] = {}
-    # one design matrix per scale, shared by the three targets
-    for scale in LEXICAL_SCALES if vectorizer else (0.0,):
-        x_train, x_val = design("train", scale), design("val", scale) if data.val else None
-        for k, (y, ok, yv, okv) in labelled.items():
-            for alpha in RIDGE_ALPHAS:
-                fit = Ridge(alpha=alpha).fit(x_train[ok], y[ok])
-                score = float(np.mean((fit.predict(x_val[okv]) - yv[okv]) ** 2)) if okv.sum() else alpha  # no val: the smallest penalty
-                if k not in best or score < best[k][0]:
-                    best[k] = (score, alpha, scale, fit)
+    ys = {
+        t: (
+            np.array([getattr(e, t) for e in data.train], dtype=float),
+            np.array([getattr(e, t) for e in data.val], dtype=float) if data.val else np.array([]),
+        )
+        for t in INTENSITY_TARGETS
+    }
+    fits = select_ridges(
+        z["train"], z.get("val"), ys, words.get("train"), words.get("val"), LEXICAL_SCALES if vectorizer else (0.0,), RIDGE_ALPHAS
+    )
+    lexical_weights = np.zeros((len(INTENSITY_TARGETS), len(vectorizer.vocabulary_)), np.float32) if vectorizer else None
     chosen = {}
-    for k, (score, alpha, scale, fit) in best.items():
-        target = INTENSITY_TARGETS[k]
-        coef = fit.coef_
+    for k, target in enumerate(INTENSITY_TARGETS):
+        if target not in fits:
+            continue
+        f = fits[target]
         head = model.intensity_heads[target].last
         with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(coef[:h] / sd, dtype=head.weight.dtype)[None, :].expand_as(head.weight))
-            head.bias.fill_(float(fit.intercept_ - np.sum(coef[:h] * mu / sd)))
-        if lexical_weights is not None:
-            lexical_weights[k] = coef[h:] * scale
-        y, ok = labelled[k][0], labelled[k][1]
+            head.weight.copy_(torch.as_tensor(f.coef_z / sd, dtype=head.weight.dtype)[None, :].expand_as(head.weight))
+            head.bias.fill_(float(f.intercept - np.sum(f.coef_z * mu / sd)))
+        if lexical_weights is not None and f.coef_w is not None:
+            lexical_weights[k] = f.coef_w
+        ok = ~np.isnan(ys[target][0])
         # where an explanation starts: the average training seeker, and what the average training text's words add
         # (a ridge with an intercept predicts the target's mean on average over its training rows)
-        words_mean = float(np.mean(words["train"][ok] @ (coef[h:] * scale))) if vectorizer is not None and scale else 0.0
+        words_mean = float(np.mean(words["train"][np.flatnonzero(ok)] @ f.coef_w)) if f.coef_w is not None else 0.0
         chosen[target] = {
-            "alpha": alpha,
-            "lexical_scale": scale or None,
-            "val_mse": score if labelled[k][3].sum() else None,
-            "train_mean": float(np.mean(y[ok])),
+            "alpha": f.alpha,
+            "lexical_scale": f.scale or None,
+            "val_mse": f.val_mse,
+            "train_mean": float(np.mean(ys[target][0][ok])),
             "words_mean": words_mean,
-            "residuals": _out_of_fold_residuals(alpha, design("train", scale), design("val", scale) if data.val else None, *labelled[k]),
+            "residuals": f.residuals,
         }
     model.lexical = LexicalIntensity.from_vectorizer(vectorizer, lexical_weights) if vectorizer else None
     if progress:
@@ -106,43 +281,24 @@ def fit_ridge_heads(
     return chosen
 
 
-def _out_of_fold_residuals(
-    alpha: float,
-    x_train: np.ndarray,
-    x_val: np.ndarray | None,
-    y: np.ndarray,
-    ok: np.ndarray,
-    yv: np.ndarray,
-    okv: np.ndarray,
-    folds: int = 5,
-) -> list[float]:
-    """Gold minus prediction for every labelled train and val row, each from a ridge fitted without its fold.
-
-    The conformal intervals use these: over train and val together they describe new texts better
-    than the val split alone (on ESConv's paper split, val errors run smaller than test errors). They
-    are honest where the ridge features did not see the labels: a frozen encoder, or a hidden layer
-    below the fine-tuned ones (the presets' `intensity_layer`).
-    """
-    x = np.vstack([x_train[ok], x_val[okv]]) if x_val is not None and okv.any() else x_train[ok]
-    target = np.concatenate([y[ok], yv[okv]]) if x_val is not None and okv.any() else y[ok]
-    if len(target) < 2 * folds:
-        return []
-    pred = cross_val_predict(Ridge(alpha=alpha), x, target, cv=KFold(folds, shuffle=True, random_state=0))
-    return (target - pred).astype(float).tolist()
-
-
-def time_ridge(config: TrainConfig, data: TrainData, hidden: int) -> tuple[float, int]:
-    """(seconds of one ridge fit on a design of the real shape, fits the intensity heads make): CPU work no forward pass shows."""
+def time_ridge(config: TrainConfig, data: TrainData, hidden: int) -> float:
+    """Seconds the intensity heads' selection takes on features of the real shape: the CPU work no forward pass shows."""
+    rng = np.random.default_rng(0)
     texts = [e.text for e in data.train]
-    x = np.random.default_rng(0).standard_normal((len(texts), hidden))
+    n, nv = len(texts), len(data.val)
+    w = wv = None
     if config.lexical_intensity:
-        x = np.hstack([x, fit_vectorizer(texts).transform(texts).toarray()])
-    y = np.random.default_rng(1).standard_normal(len(texts))
-    times = []
-    for alpha in (1.0, 100.0):  # the first fit pays for warming BLAS up; the second is what the grid's fits cost
-        t0 = time.perf_counter()
-        Ridge(alpha=alpha).fit(x, y)
-        times.append(time.perf_counter() - t0)
-    one = times[-1]
-    grid = (len(LEXICAL_SCALES) if config.lexical_intensity else 1) * len(RIDGE_ALPHAS)
-    return one, len(INTENSITY_TARGETS) * (grid + 5)  # the grid per target, then 5 out-of-fold fits
+        vec = fit_vectorizer(texts)
+        w = vec.transform(texts).astype(np.float64).tocsr()
+        wv = vec.transform([e.text for e in data.val]).astype(np.float64).tocsr() if nv else None
+    ys = {t: (rng.standard_normal(n), rng.standard_normal(nv)) for t in INTENSITY_TARGETS}
+    t0 = time.perf_counter()
+    select_ridges(
+        rng.standard_normal((n, hidden)),
+        rng.standard_normal((nv, hidden)) if nv else None,
+        ys,
+        w,
+        wv,
+        LEXICAL_SCALES if config.lexical_intensity else (0.0,),
+    )
+    return time.perf_counter() - t0
