@@ -128,6 +128,7 @@ class JobReporter:
                 "compared_with": manifest.get("compared_with"),
                 "compared_on": manifest.get("compared_on"),
                 "release": (manifest.get("release") or {}).get("id"),
+                "phases_s": manifest.get("phases_s"),
             },
         )
 

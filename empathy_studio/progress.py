@@ -8,10 +8,12 @@ producers: each consumer reads one type.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 # Phase names, in the order a fine-tune goes through them.
+LOADING = "loading"  # before the first event: the model is built
 TOKENISING = "tokenising"
 EMBEDDING = "embedding"
 TRAINING = "training"
@@ -59,3 +61,29 @@ def fan_out(callbacks: Iterable[ProgressFn | None]) -> ProgressFn:
 
 def silent(event: ProgressEvent) -> None:
     """The callback to use when nobody listens."""
+
+
+class PhaseClock:
+    """Seconds spent in each phase, from the events of a run (a progress callback).
+
+    An event reports work just done, so the time since the previous event belongs to the event's
+    phase; an event that opens a phase (done 0) closes the one before it instead. Time before the
+    first event is `loading` (building the model). `seconds()` closes the running phase.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.last, self.phase = clock(), LOADING
+        self.spent: dict[str, float] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = self.clock()
+        owner = self.phase if event.done == 0 else event.phase
+        self.spent[owner] = self.spent.get(owner, 0.0) + now - self.last
+        self.last, self.phase = now, event.phase
+
+    def seconds(self) -> dict[str, float]:
+        now = self.clock()
+        self.spent[self.phase] = self.spent.get(self.phase, 0.0) + now - self.last
+        self.last = now
+        return {k: round(v, 2) for k, v in self.spent.items()}

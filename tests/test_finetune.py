@@ -20,7 +20,7 @@ from empathy_studio.training.request import TrainRequest, training_config
 from .conftest import ROOT, save_tiny_model
 
 FAMILY_PHASES = {
-    "seeker": {"loading", "training", "evaluating", "fitting heads", "calibrating", "testing"},
+    "seeker": {"loading", "training", "embedding", "evaluating", "fitting intensity heads", "calibrating", "testing"},
     "rater": {"loading", "training", "evaluating", "testing"},
 }
 
@@ -251,3 +251,28 @@ def test_report_to_a_missing_tracker_says_what_to_install(tiny_studio, monkeypat
     with pytest.raises(ConfigError, match="--report-to wandb needs the wandb package"):
         tiny_studio.train_and_register(TrainRequest(model="tiny", report_to="wandb", max_steps=1, name="nope"))
     assert not (tiny_studio.settings.models_dir / "nope").exists()
+
+
+def test_every_phase_of_a_fine_tune_is_timed_in_its_manifest_and_job_row_as_the_estimate_names_them(tiny_studio, tiny_encoder):
+    from empathy_studio.progress import EMBEDDING, EVALUATING, FITTING_HEADS, PhaseClock, ProgressEvent
+
+    ticks = iter([0.0, 2.0, 3.0, 7.0, 7.5, 9.0, 12.0])  # a fake clock: start, then one reading per event, then the close
+    clock = PhaseClock(clock=lambda: next(ticks))
+    for event in (
+        ProgressEvent(EMBEDDING, 0, 10),
+        ProgressEvent(EMBEDDING, 10, 10),
+        ProgressEvent("training", 5, 10),
+        ProgressEvent(EVALUATING, 5, 10),
+        ProgressEvent(FITTING_HEADS, 0, 1),
+    ):
+        clock(event)
+    assert clock.seconds() == {"loading": 2.0, "embedding": 1.0, "training": 4.0, "evaluating": 2.0, "fitting intensity heads": 3.0}
+    save_tiny_model(tiny_encoder, tiny_studio.settings.models_dir / "tiny-ridge", {"intensity_head": "linear", "pooling": "mean"})
+    req = TrainRequest(model="tiny-ridge", max_steps=2, name="timed", max_length=32)
+    estimate = tiny_studio.finetune.estimate(req)
+    manifest = tiny_studio.train_and_register(req)
+    assert {k for k, v in estimate["phases"].items() if v > 0} <= set(manifest["phases_s"])  # every phase estimated is timed
+    assert {"embedding", "fitting intensity heads", "calibrating", "testing"} <= set(manifest["phases_s"])
+    assert estimate["after_training_s"] == pytest.approx(
+        sum(v for k, v in estimate["phases"].items() if k not in ("loading", "training")), abs=0.5
+    )

@@ -84,7 +84,7 @@ class TrainingServices:
             plan = self.finetune.estimate(req, cached_only=True)
         except UserError:
             plan = None
-        after = sum(v for k, v in plan["phases"].items() if k not in ("loading", "training")) if plan else None
+        after = plan["after_training_s"] if plan else None
         reporter = JobReporter(self.store, job_id, after_training_s=after)
         manifest = self.train_and_register(req, progress=fan_out([progress, reporter]))
         reporter.finished(manifest)

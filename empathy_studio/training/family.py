@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..progress import TOKENISING, ProgressEvent, ProgressFn
+from ..progress import EVALUATING, TESTING, TOKENISING, ProgressEvent, ProgressFn
 
 if TYPE_CHECKING:
     from ..registry import ModelSpec
@@ -115,8 +115,8 @@ class Family:
         return {}
 
     def passes_after_training(self, config: TrainConfig, n_train: int, n_val: int, n_test: int, evaluations: int) -> dict[str, float]:
-        """Forward passes of each phase after (and between) the training steps, in units of one input."""
-        return {"evaluating": evaluations * n_val, "testing": n_test}
+        """Forward passes of each phase after (and between) the training steps, in units of one input, by `progress` phase name."""
+        return {EVALUATING: evaluations * n_val, TESTING: n_test}
 
     # -- after training: the published model ------------------------------------------------
 

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import ConfigError, DataError, ModelUnavailable, UserError
 from ..names import check_name, inside
-from ..progress import PUBLISHING, TESTING, ProgressEvent, ProgressFn, fan_out
+from ..progress import LOADING, PUBLISHING, TESTING, TRAINING, PhaseClock, ProgressEvent, ProgressFn, fan_out
 from ..registry import ModelSpec, Registry
 from ..settings import Settings
 from ..sources import DataSources
@@ -136,13 +136,16 @@ class Finetuner:
             steps = math.ceil(n_train / config.batch_size) * config.epochs
             steps = min(steps, config.max_steps) if config.max_steps > 0 else steps
         evaluations = math.ceil(config.epochs) if config.max_steps <= 0 else 1
-        phases = {"loading": probe["load_s"], "training": probe["step_s"] * steps}
+        # the phases as `PhaseClock` names them in the manifest and the job's row, so the two compare phase by phase
+        phases = {LOADING: probe["load_s"], TRAINING: probe["step_s"] * steps}
         for phase, passes in fam.passes_after_training(config, n_train, n_val, n_test, evaluations).items():
             phases[phase] = probe["forward_s"] * passes + probe.get(f"{phase}_s", 0.0)
+        after = sum(v for k, v in phases.items() if k not in (LOADING, TRAINING))  # the work a job's ETA adds to the steps
         return {
             "n_train": n_train,
             "steps": int(math.ceil(steps)),
             "seconds_per_step": round(probe["step_s"], 3),
+            "after_training_s": round(after, 1),
             "estimated_seconds": round(sum(phases.values())),
             "phases": {k: round(v, 1) for k, v in phases.items()},
             "batch_size": config.batch_size,
@@ -201,7 +204,8 @@ class Finetuner:
 
     def train_and_register(self, req: TrainRequest, progress: ProgressFn | None = None, description: str = "") -> dict[str, Any]:
         """Train, test against the compared model on the same items, and publish the model folder atomically. Returns the manifest."""
-        emit = fan_out([progress])
+        clock = PhaseClock()  # every phase's seconds, for the manifest and the job's row
+        emit = fan_out([progress, clock])
         req = dataclasses.replace(req, release=self.release_for(req))  # named in the manifest's request: a rebuild reads the same
         fam, task = family_of(req.task_spec), req.task_spec
         spec, encoder, local = self.parent(req)
@@ -257,6 +261,7 @@ class Finetuner:
             "history": result.history,
             **result.extras,
             "train_seconds": round(result.seconds, 1),
+            "phases_s": clock.seconds(),  # loading to testing; publishing follows the manifest
             "train_samples_per_second": result.train_samples_per_second,
             "device": result.device,
             "precision": result.precision,

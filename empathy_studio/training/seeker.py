@@ -27,7 +27,7 @@ from ..models import calibration
 from ..models.heads import HeadConfig
 from ..models.seeker import EmotionIntensityModel, build_model, load, save
 from ..models.seeker_predictor import Predictor
-from ..progress import CALIBRATING, TESTING, ProgressEvent, ProgressFn
+from ..progress import CALIBRATING, EMBEDDING, EVALUATING, FITTING_HEADS, TESTING, ProgressEvent, ProgressFn
 from ..registry import HEADS_FILE
 from ..tasks import dataset_for
 from .config import TrainConfig
@@ -184,19 +184,18 @@ class SeekerFamily(Family):
 
     def probe_extras(self, config: TrainConfig, data: TrainData, model: Any) -> dict[str, float]:
         """The ridge heads' selection, timed on features of the real shape."""
-        return {"fitting heads_s": time_ridge(config, data, model.encoder.config.hidden_size)} if config.ridge_intensity else {}
+        return {f"{FITTING_HEADS}_s": time_ridge(config, data, model.encoder.config.hidden_size)} if config.ridge_intensity else {}
 
     def passes_after_training(self, config: TrainConfig, n_train: int, n_val: int, n_test: int, evaluations: int) -> dict[str, float]:
-        if config.freeze_encoder:  # the embedding pass over train and val is the training phase; the head steps are negligible
-            evaluations = 0
-            heads = 0
-        else:
-            heads = (n_train + n_val) if config.ridge_intensity else 0
+        """With a frozen encoder the one embedding pass over train and val is timed as the steps (the head epochs on cached
+        features are negligible); else the ridge heads embed train and val again after the steps."""
+        frozen = config.freeze_encoder
         return {
-            "evaluating": evaluations * n_val,
-            "fitting heads": heads,
-            "calibrating": n_val + CALIBRATION_PREFIX_COST * n_val,
-            "testing": n_test,
+            EMBEDDING: 0 if frozen or not config.ridge_intensity else n_train + n_val,
+            EVALUATING: 0 if frozen else evaluations * n_val,
+            FITTING_HEADS: 0,  # its seconds come from the probe (`probe_extras`)
+            CALIBRATING: n_val + CALIBRATION_PREFIX_COST * n_val,
+            TESTING: n_test,
         }
 
     # -- after training -------------------------------------------------------------------
