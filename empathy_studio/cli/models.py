@@ -20,7 +20,7 @@ def interrupt(*_: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the studio.  Example: empathy-studio serve --port 7860 --auth admin:secret:admin"""
-    from .ui import build_app, launch_options
+    from ..ui import build_app, launch_options
 
     studio = open_studio(args)
     data_note(studio)
