@@ -180,7 +180,7 @@ def _predict_seeker(studio: Studio, args: argparse.Namespace) -> int:
     if args.text is None and args.file is None:
         raise ConfigError("give --text TEXT or --file FILE")
     texts = [args.text] if args.text is not None else studio.texts_from_file(args.file)
-    preds = studio.predict_texts(args.model, texts, progress=progress_bar() if len(texts) > 1 else None)
+    preds = studio.predict_texts(args.model, texts, progress=progress_bar())  # a starter model built first shows its phases
     rows = [{"text": t, **p.to_dict()} for t, p in zip(texts, preds)]
     if args.json:
         print_json(rows if len(rows) > 1 else rows[0])
