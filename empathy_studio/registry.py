@@ -75,7 +75,7 @@ BASE_MODELS: dict[str, ModelSpec] = {
             "quick",
             BUNDLED,
             "frozen MiniLM + heads trained on the gold labels of ESConv and, where it is configured, "
-            "FailedESConv; built by the server at start-up or on first use (about 1.5 min on 2 CPU cores)",
+            "FailedESConv; built by the server at start-up or on first use (under a minute on 2 CPU cores)",
             22.7,
         ),
         ModelSpec(

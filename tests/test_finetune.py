@@ -187,6 +187,7 @@ def test_training_reports_named_phases_in_order(tiny_studio, tiny_encoder):
     tiny_studio.train_and_register(TrainRequest(model="tiny-linear", max_steps=2, name="phases", max_length=32), progress=events.append)
     phases = list(dict.fromkeys(e.phase for e in events))
     assert phases == [
+        "loading",
         "tokenising",
         "training",
         "evaluating",

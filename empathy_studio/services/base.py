@@ -152,7 +152,7 @@ class StudioBase:
             return
         if self.starter_building():
             raise ModelUnavailable(
-                f"{name} is being built by the server since it started (one time, about 1.5 minutes on a free "
+                f"{name} is being built by the server since it started (one time, under a minute on a free "
                 "2-core machine): try again shortly"
             )
         raise ModelUnavailable(

@@ -53,7 +53,7 @@ class SeekerFamily(Family):
     label_names = ("labels", "intensity")
     predictor_class = Predictor
     predict_batch = 16
-    starter_note = "Building the starter model (one time, about 1.5 minutes on a free 2-core machine)"
+    starter_note = "Building the starter model (one time, under a minute on a free 2-core machine)"
 
     # -- data ---------------------------------------------------------------------------
 

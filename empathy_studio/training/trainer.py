@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from ..progress import EVALUATING, TRAINING, ProgressEvent, ProgressFn, fan_out
+from ..progress import EVALUATING, LOADING, TRAINING, ProgressEvent, ProgressFn, fan_out
 from .config import SELECT_METRICS, TrainConfig
 from .family import Family, TrainData
 
@@ -151,6 +151,7 @@ def train(config: TrainConfig, family: Family, data: TrainData, progress: Progre
     emit = fan_out(progress if isinstance(progress, (list, tuple)) else [progress])
     set_seed(config.seed)
     model, tokenizer = family.build(config, data)
+    emit(ProgressEvent(LOADING, 1, 1, "the encoder and the heads"))  # the time so far was building the model
     bf16, fp16 = _precision()
     _freeze(model, config)
     train_rows, val_rows, state = family.prepare(model, tokenizer, config, data, emit)
