@@ -26,7 +26,7 @@ import torch
 
 from ..errors import ConfigError, DataError, ModelUnavailable, UserError
 from ..names import check_name, inside
-from ..progress import LOADING, PUBLISHING, TESTING, TRAINING, PhaseClock, ProgressEvent, ProgressFn, fan_out
+from ..progress import EMBEDDING, LOADING, PUBLISHING, TESTING, TRAINING, PhaseClock, ProgressEvent, ProgressFn, fan_out
 from ..registry import ModelSpec, Registry
 from ..settings import Settings
 from ..sources import DataSources
@@ -137,10 +137,14 @@ class Finetuner:
             steps = min(steps, config.max_steps) if config.max_steps > 0 else steps
         evaluations = math.ceil(config.epochs) if config.max_steps <= 0 else 1
         # the phases as `PhaseClock` names them in the manifest and the job's row, so the two compare phase by phase
-        phases = {LOADING: probe["load_s"], TRAINING: probe["step_s"] * steps}
+        # with a frozen encoder the timed steps are the one embedding pass, before the heads' (negligible) epochs
+        phases = {LOADING: probe["load_s"], TRAINING: 0.0 if config.freeze_encoder else probe["step_s"] * steps}
         for phase, passes in fam.passes_after_training(config, n_train, n_val, n_test, evaluations).items():
             phases[phase] = probe["forward_s"] * passes + probe.get(f"{phase}_s", 0.0)
-        after = sum(v for k, v in phases.items() if k not in (LOADING, TRAINING))  # the work a job's ETA adds to the steps
+        if config.freeze_encoder:
+            phases[EMBEDDING] = phases.get(EMBEDDING, 0.0) + probe["step_s"] * steps
+        before = (LOADING, TRAINING, EMBEDDING) if config.freeze_encoder else (LOADING, TRAINING)
+        after = sum(v for k, v in phases.items() if k not in before)  # the work a job's ETA adds to the steps
         return {
             "n_train": n_train,
             "steps": int(math.ceil(steps)),
