@@ -10,6 +10,7 @@ are checked, hashed and tokenised, and what one batch's outputs are.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import Any, Generic, Iterator, Sequence, TypeVar
 
@@ -40,7 +41,7 @@ def check_text(what: str, text: Any, limit: int) -> None:
         raise InputError(f"{what} is {len(text):,} characters; the limit is {limit:,}")
 
 
-class BatchPredictor(Generic[In, Out]):
+class BatchPredictor(ABC, Generic[In, Out]):
     """Checked, cached, length-sorted batched predictions; subclasses supply `check`, `key`, `encode` and `outputs`."""
 
     family = ""  # the model family whose models this predicts with
@@ -53,20 +54,20 @@ class BatchPredictor(Generic[In, Out]):
 
     # -- what a family supplies -------------------------------------------------------
 
-    def check(self, item: In) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, item: In) -> None: ...
 
+    @abstractmethod
     def key(self, item: In) -> str:
         """The cache key of an input: a hash of its text."""
-        raise NotImplementedError
 
+    @abstractmethod
     def encode(self, items: Sequence[In]) -> list[dict[str, list[int]]]:
         """Token ids of each input, one or more `*input_ids` columns per row."""
-        raise NotImplementedError
 
+    @abstractmethod
     def outputs(self, items: Sequence[In], batch: dict[str, torch.Tensor]) -> list[Out]:
         """The predictions of one padded batch (inference mode is on)."""
-        raise NotImplementedError
 
     # -- the shared path ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ and one row there.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -44,7 +45,7 @@ class TrainData:
     heads: Any = None
 
 
-class Family:
+class Family(ABC):
     """The hooks of one model family. Defaults are what both families do; a family overrides what is its own."""
 
     name: str = ""
@@ -56,8 +57,8 @@ class Family:
 
     # -- data ---------------------------------------------------------------------------
 
-    def training_set(self, finetuner: Any, req: TrainRequest) -> TrainingSet:
-        raise NotImplementedError
+    @abstractmethod
+    def training_set(self, finetuner: Any, req: TrainRequest) -> TrainingSet: ...
 
     def head_options(self, req: TrainRequest) -> Any:
         """The family's head options from a request (None where the config and the data decide them)."""
@@ -68,16 +69,16 @@ class Family:
 
     # -- model and rows -----------------------------------------------------------------
 
+    @abstractmethod
     def build(self, config: TrainConfig, data: TrainData) -> tuple[Any, Any]:
         """(model, tokenizer) to train: new heads on a base encoder, or a parent to continue from."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rows(self, examples: Sequence[Any], model: Any, tokenizer: Any, config: TrainConfig) -> list[dict[str, Any]]:
         """Token ids and targets of each example, as `model` reads them."""
-        raise NotImplementedError
 
-    def collate(self, rows: list[dict[str, Any]], tokenizer: Any) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def collate(self, rows: list[dict[str, Any]], tokenizer: Any) -> dict[str, Any]: ...
 
     def prepare(
         self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, emit: ProgressFn
@@ -94,9 +95,9 @@ class Family:
         """How the Trainer draws batches: "group_by_length" where rows vary in length, else "random"."""
         return "group_by_length"
 
+    @abstractmethod
     def compute_metrics(self, pred: Any) -> dict[str, float]:
         """Validation metrics after each epoch, from the Trainer's EvalPrediction."""
-        raise NotImplementedError
 
     def after_training(
         self, model: Any, tokenizer: Any, config: TrainConfig, data: TrainData, state: dict[str, Any], emit: ProgressFn
@@ -129,8 +130,8 @@ class Family:
     def finish(self, predictor: Any, extras: dict[str, Any], tset: TrainingSet, emit: ProgressFn) -> None:
         """Fit what the published model needs besides its weights (the seeker's calibration), on the predictor."""
 
-    def test_metrics(self, finetuner: Any, predictor: Any, tset: TrainingSet, req: TrainRequest, emit: ProgressFn) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def test_metrics(self, finetuner: Any, predictor: Any, tset: TrainingSet, req: TrainRequest, emit: ProgressFn) -> dict[str, Any]: ...
 
     def same_labels(self, predictor: Any, tset: TrainingSet) -> bool:
         """Whether another model of this family predicts what this training set labels (so the two compare)."""
@@ -140,8 +141,8 @@ class Family:
         """The family's own manifest fields (its heads, its data's notes)."""
         return dict(tset.notes)
 
-    def save(self, model: Any, tokenizer: Any, predictor: Any, folder: Path, manifest: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def save(self, model: Any, tokenizer: Any, predictor: Any, folder: Path, manifest: dict[str, Any]) -> None: ...
 
 
 Collate = Callable[[list[dict[str, Any]]], dict[str, Any]]
