@@ -16,6 +16,7 @@ CSS = """
 .es-meta { font-size: 13px; color: #445; margin-bottom: 6px; }
 .es-situation { font-size: 13px; font-style: italic; color: #556; margin-bottom: 8px; }
 .es-table { border-collapse: collapse; width: 100%; font-size: 14px; }
+.es-pred { max-width: 100%; overflow-x: auto; }  /* a wide words table scrolls inside its column, never under the next one */
 .es-table th, .es-table td { border-bottom: 1px solid #e5e7eb; padding: 6px 8px; text-align: left; }
 .es-banner { padding: 8px 12px; border-radius: 8px; font-size: 13px; }
 .es-info { background: #eef6ff; color: #1e3a5f; }
