@@ -60,16 +60,11 @@ class RidgeSelection:
     """Every (scale, penalty) ridge of every target from the Gram matrices of the train and val rows."""
 
     def __init__(self, z: np.ndarray, zv: np.ndarray | None, w: Any = None, wv: Any = None):
-        self.z, self.zv, self.w, self.wv = z, zv, w, wv
-        n = len(z)
-        both_z = z if zv is None else np.vstack([z, zv])
-        self.gz = both_z @ both_z.T  # (train + val) × (train + val)
-        if w is not None:
-            both_w = w if wv is None else sp.vstack([w, wv]).tocsr()
-            self.gw = (both_w @ both_w.T).toarray()
-        else:
-            self.gw = None
-        self.n = n
+        self.n = len(z)  # train rows come first; val rows follow at n, n + 1, ...
+        self.z = z if zv is None else np.vstack([z, zv])
+        self.w = None if w is None else (w if wv is None else sp.vstack([w, wv]).tocsr())
+        self.gz = self.z @ self.z.T  # (train + val) × (train + val)
+        self.gw = None if self.w is None else (self.w @ self.w.T).toarray()
 
     def gram(self, scale: float) -> np.ndarray:
         return self.gz if not scale or self.gw is None else self.gz + scale * scale * self.gw
@@ -101,14 +96,12 @@ class RidgeSelection:
         g = self.gram(scale)
         col_mean = g[np.ix_(rows, rows)].mean(0)
         beta = np.linalg.solve(_centred(g, rows, rows, col_mean, col_mean.mean()) + alpha * np.eye(len(rows)), target - target.mean())
-        z = self.z if self.zv is None else np.vstack([self.z, self.zv])
-        zr = z[rows]
+        zr = self.z[rows]
         coef_z = (zr - zr.mean(0)).T @ beta
         intercept = target.mean() - zr.mean(0) @ coef_z
         coef_w = None
         if scale and self.w is not None:
-            w = self.w if self.wv is None else sp.vstack([self.w, self.wv]).tocsr()
-            wr = w[rows]
+            wr = self.w[rows]
             mean_w = np.asarray(wr.mean(0)).ravel()
             coef_w = scale * (wr.T @ beta - mean_w * beta.sum())  # the weight of the scaled block
             intercept -= scale * (mean_w @ coef_w)
