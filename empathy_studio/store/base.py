@@ -16,6 +16,7 @@ from ..errors import StoreError
 from .migrations import MIGRATIONS, now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+CLOSE_WAIT_S = 10  # how long closing waits for another thread's write to finish
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -109,14 +110,21 @@ class Connection:
         return db
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._all.clear()
-        self._local = threading.local()
+        """Close every thread's connection. A write another thread has in flight (a job runner's, a warmer's) finishes
+        first: closing a connection under a running statement crashes SQLite. A later call reopens one."""
+        waited = self._write_lock.acquire(timeout=CLOSE_WAIT_S)
+        try:
+            with self._lock:
+                for conn in self._all:
+                    try:
+                        conn.close()
+                    except sqlite3.Error:
+                        pass
+                self._all.clear()
+            self._local = threading.local()
+        finally:
+            if waited:
+                self._write_lock.release()
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
