@@ -19,9 +19,18 @@ from sklearn.model_selection import train_test_split
 from .data import SPLITS, Example, read_csv
 from .errors import DataError
 from .labels import EMPATHY_SCALE, EPITOME_MECHANISMS
+from .rationales import Span, locate
 
 LEVEL4 = EMPATHY_SCALE
 MAX_SUM = 2 * len(EPITOME_MECHANISMS)
+
+
+# Sharma et al. (EMNLP 2020), the published anchor: a RoBERTa bi-encoder with attention, multi-task with rationale
+# extraction, on their 75:5:20 split, which was never released. Accuracy and macro-F1 (%) per mechanism.
+SHARMA_2020 = {"emotional_reactions": (79.43, 74.46), "interpretations": (84.04, 62.60), "explorations": (92.61, 72.58)}
+# Our split as EPITOME's ids (sp_id, rp_id, split), written by bench/epitome_split.py: derived, no text of the data.
+SPLIT_IDS_PATH = Path(__file__).resolve().parent.parent / "assets" / "epitome-split.csv"
+SHARMA_2020_NOTE = "Sharma et al. 2020 (their 75:5:20 split, never released: not the same test items)"
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class EpitomeRecord:
     seeker_post: str
     response_post: str
     levels: dict[str, int] = field(default_factory=dict)  # mechanism -> 0/1/2
+    rationales: dict[str, list[Span]] = field(default_factory=dict)  # mechanism -> character spans of the response
 
 
 def load_epitome(folder: Path | str) -> list[EpitomeRecord]:
@@ -49,7 +59,9 @@ def load_epitome(folder: Path | str) -> list[EpitomeRecord]:
                 raise DataError(path, f"level {level} is not 0, 1 or 2", i, "level")
             key = (row["sp_id"], row["rp_id"])
             rec = merged.setdefault(key, EpitomeRecord(key[0], key[1], row["seeker_post"], row["response_post"], {}))
-            rec.levels.setdefault(mechanism, level)  # the CSVs repeat some pairs; the first row wins
+            if mechanism not in rec.levels:  # the CSVs repeat some pairs; the first row wins
+                rec.levels[mechanism] = level
+                rec.rationales[mechanism] = locate(row["response_post"], row.get("rationales") or "")
     return list(merged.values())
 
 
@@ -64,12 +76,14 @@ def epitome_examples(records: Sequence[EpitomeRecord], mechanism: str = "emotion
 
 @dataclass(frozen=True)
 class Pair:
-    """One (post, response) pair with its three mechanism levels (0-2), in `EPITOME_MECHANISMS` order."""
+    """One (post, response) pair with its three mechanism levels (0-2), in `EPITOME_MECHANISMS` order, and where known
+    (EPITOME's pairs, not the studio's rated ones) each mechanism's rationale: character spans of the response."""
 
     pair_id: str
     post: str
     response: str
     levels: tuple[int, ...]
+    rationales: tuple[tuple[Span, ...], ...] | None = None
 
     @property
     def level4(self) -> int:
@@ -83,7 +97,13 @@ class Pair:
 def epitome_pairs(folder: Path | str) -> list[Pair]:
     """The pairs of the three EPITOME CSVs that carry all three levels (the first row of a repeated pair wins)."""
     return [
-        Pair(f"{r.sp_id}/{r.rp_id}", r.seeker_post, r.response_post, tuple(r.levels[m] for m in EPITOME_MECHANISMS))
+        Pair(
+            f"{r.sp_id}/{r.rp_id}",
+            r.seeker_post,
+            r.response_post,
+            tuple(r.levels[m] for m in EPITOME_MECHANISMS),
+            tuple(tuple(r.rationales.get(m, ())) for m in EPITOME_MECHANISMS),
+        )
         for r in load_epitome(folder)
         if all(m in r.levels for m in EPITOME_MECHANISMS)
     ]

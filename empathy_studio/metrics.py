@@ -50,6 +50,28 @@ def per_class_report(gold: Sequence[str], pred: Sequence[str], labels: Sequence[
     ]
 
 
+def bootstrap_classification_ci(
+    gold: Sequence[Any], pred: Sequence[Any], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile CIs of accuracy and macro-F1, resampling items with replacement (seeded).
+
+    Vectorised over the resamples from per-class counts. Macro-F1 averages the classes present
+    (in gold or predictions) in each resample, as scikit-learn's `f1_score(average="macro")` does.
+    """
+    labels = np.union1d(np.asarray(gold), np.asarray(pred))
+    g, p = np.searchsorted(labels, np.asarray(gold)), np.searchsorted(labels, np.asarray(pred))
+    idx = np.random.default_rng(seed).integers(0, len(g), (n_boot, len(g)))
+    G, P = g[idx], p[idx]
+    hit = G == P
+    tp = np.stack([(hit & (G == c)).sum(1) for c in range(len(labels))], 1)
+    seen = np.stack([(G == c).sum(1) + (P == c).sum(1) for c in range(len(labels))], 1)
+    f1 = np.divide(2 * tp, seen, out=np.zeros(tp.shape), where=seen > 0)
+    macro = (f1 * (seen > 0)).sum(1) / (seen > 0).sum(1)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    lo_hi = lambda x: tuple(float(v) for v in np.percentile(x, q))  # noqa: E731
+    return {"accuracy": lo_hi(hit.mean(1)), "f1_macro": lo_hi(macro)}
+
+
 def confusion_counts(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
     """Rows are gold labels, columns predictions, both in `labels` order."""
     return confusion_matrix(gold, pred, labels=list(labels)).tolist()

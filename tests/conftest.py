@@ -43,7 +43,7 @@ def make_tiny_encoder(folder: Path, layers: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    tok = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
     cfg = BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=32,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
 
-from empathy_studio.epitome import LEVEL4, Pair, epitome_pairs, split_pairs
+from empathy_studio.epitome import LEVEL4, SPLIT_IDS_PATH, Pair, epitome_pairs, split_pairs
 from empathy_studio.errors import ConfigError, InputError, ModelUnavailable
 from empathy_studio.models.rater import RaterConfig, load_rater, save_rater, soft_labels
 from empathy_studio.models.rater_predictor import RaterPredictor
@@ -38,6 +40,10 @@ def test_epitome_gives_3023_pairs_and_the_documented_split():
     split = split_pairs(pairs)
     assert len(pairs) == 3023 and {k: len(v) for k, v in split.items()} == {"train": 2418, "val": 302, "test": 303}
     assert not {p.pair_id for p in split["train"]} & {p.pair_id for p in split["test"]}
+    # the split's ids in the repository (assets/epitome-split.csv, written by bench/epitome_split.py) are this split
+    with SPLIT_IDS_PATH.open() as f:
+        committed = {(r["sp_id"], r["rp_id"]): r["split"] for r in csv.DictReader(f)}
+    assert committed == {tuple(p.pair_id.split("/")): name for name, ps in split.items() for p in ps}
 
 
 def test_soft_labels_move_mass_to_ordinal_neighbours_only():

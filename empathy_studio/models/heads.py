@@ -20,6 +20,8 @@ INTENSITY_HEADS = ("per_emotion", "shared", "linear")
 ARCHS = ("cross", "bi")
 LOSSES = ("ce", "focal", "kl")
 SCORE_LOSSES = ("mse", "mae")
+# the rationale head's loss weight a new rater trains with (a saved rater without the key has no head: 0)
+DEFAULT_RATIONALE_WEIGHT = 1.0
 
 
 @dataclass
@@ -68,11 +70,16 @@ class RaterConfig:
     level4_weight: float = 1.0
     score_weight: float = 1.0
     hidden: int = 256
+    # > 0: a token-tagging head marks each mechanism's rationale words in the response, trained with this weight
+    # (multi-task, as Sharma et al. 2020); 0, as every rater saved before it, has no such head
+    rationale_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
         check_choice("loss", self.loss, LOSSES)
         check_choice("score_loss", self.score_loss, SCORE_LOSSES)
+        if not 0 <= self.rationale_weight <= 100:
+            raise ConfigError(f"rationale_weight must be between 0 and 100, got {self.rationale_weight}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

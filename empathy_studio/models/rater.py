@@ -31,6 +31,8 @@ from ..registry import RATER_FILE, WEIGHTS_FILE
 from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_entropy, pool, save_folder
 from .heads import RaterConfig
 
+IGNORE = -100  # a rationale label no loss reads
+
 
 def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.Tensor:
     """The gold level keeps 1 - smoothing; its neighbours on the ordinal scale share the rest."""
@@ -42,7 +44,26 @@ def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.T
     return table[labels]
 
 
-__all__ = ["RaterConfig", "EmpathyRater", "build_rater", "save_rater", "load_rater", "encode_pairs", "soft_labels"]
+def rationale_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy per (token, mechanism) over the labelled positions (-100: a post token, padding, or a pair whose
+    rationales are not known); zero when a batch has none."""
+    known = labels != IGNORE
+    if not known.any():
+        return logits.sum() * 0.0
+    return nn.functional.binary_cross_entropy_with_logits(logits.float()[known], labels.float()[known])
+
+
+__all__ = [
+    "RaterConfig",
+    "EmpathyRater",
+    "build_rater",
+    "save_rater",
+    "load_rater",
+    "encode_pairs",
+    "soft_labels",
+    "rationale_labels",
+    "rationale_loss",
+]
 
 
 def _head(inputs: int, hidden: int, outputs: int) -> nn.Module:
@@ -58,32 +79,41 @@ class EmpathyRater(nn.Module):
         self.mechanisms = nn.ModuleDict({m: _head(features, config.hidden, len(EPITOME_LEVELS)) for m in EPITOME_MECHANISMS})
         self.level4 = _head(features, config.hidden, len(LEVEL4))
         self.score = _head(features, config.hidden, 1)
+        if config.rationale_weight > 0:  # per token of the response (the whole sequence for cross), a logit per mechanism
+            self.rationale = nn.Sequential(nn.Dropout(0.1), nn.Linear(h, len(EPITOME_MECHANISMS)))
 
-    def _embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask, "mean")
+    def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token states, mean-pooled)."""
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return states, pool(states, attention_mask, "mean")
 
-    def features(self, **batch: torch.Tensor) -> torch.Tensor:
+    def features(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the heads' pair features, the token states the rationale head reads)."""
         if self.config.arch == "bi":
-            u = self._embed(batch["post_input_ids"], batch["post_attention_mask"])
-            v = self._embed(batch["response_input_ids"], batch["response_attention_mask"])
-            return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
-        return self._embed(batch["input_ids"], batch["attention_mask"])
+            _, u = self._states(batch["post_input_ids"], batch["post_attention_mask"])
+            states, v = self._states(batch["response_input_ids"], batch["response_attention_mask"])
+            return torch.cat([u, v, (u - v).abs(), u * v], dim=-1), states
+        states, x = self._states(batch["input_ids"], batch["attention_mask"])
+        return x, states
 
     def forward(
         self,
         levels: torch.Tensor | None = None,
         level4: torch.Tensor | None = None,
         score: torch.Tensor | None = None,
+        rationale: torch.Tensor | None = None,
         **batch: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        x = self.features(**batch)
+        x, states = self.features(**batch)
         out = {
             "mechanism_logits": torch.stack([self.mechanisms[m](x) for m in EPITOME_MECHANISMS], dim=1),  # (B, 3, 3)
             "level4_logits": self.level4(x),
             "score": torch.sigmoid(self.score(x)).squeeze(-1),
         }
+        if self.config.rationale_weight > 0:
+            out["rationale_logits"] = self.rationale(states)  # (B, T, 3)
         if levels is not None:
-            out["loss"] = self.loss(out, levels, level4, score)
+            out["loss"] = self.loss(out, levels, level4, score, rationale)
         return out
 
     def _classification(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -95,14 +125,47 @@ class EmpathyRater(nn.Module):
             return nn.functional.kl_div(torch.log_softmax(logits.float(), -1), target, reduction="batchmean")
         return nn.functional.cross_entropy(logits.float(), labels)
 
-    def loss(self, out: dict[str, torch.Tensor], levels: torch.Tensor, level4: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        out: dict[str, torch.Tensor],
+        levels: torch.Tensor,
+        level4: torch.Tensor,
+        score: torch.Tensor,
+        rationale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         cfg = self.config
         mech = sum(self._classification(out["mechanism_logits"][:, k], levels[:, k]) for k in range(len(EPITOME_MECHANISMS))) / len(
             EPITOME_MECHANISMS
         )
         diff = out["score"].float() - score.float()
         reg = (diff**2).mean() if cfg.score_loss == "mse" else diff.abs().mean()
-        return cfg.mechanism_weight * mech + cfg.level4_weight * self._classification(out["level4_logits"], level4) + cfg.score_weight * reg
+        level4_loss = self._classification(out["level4_logits"], level4)
+        total = cfg.mechanism_weight * mech + cfg.level4_weight * level4_loss + cfg.score_weight * reg
+        if rationale is not None and "rationale_logits" in out:
+            total = total + cfg.rationale_weight * rationale_loss(out["rationale_logits"], rationale)
+        return total
+
+
+def rationale_labels(pairs: Sequence[Any], rows: Sequence[dict[str, Any]], tokenizer: Any, arch: str, max_length: int) -> None:
+    """Add to each row its response tokens' rationale labels (T, 3): 1 where a token touches one of the mechanism's
+    spans, 0 elsewhere; IGNORE on special and post tokens, for a mechanism the pair does not show (level none: the head
+    learns which words show a mechanism given that it is there, and the page marks words only for a level above none),
+    and for a pair whose rationales are not known."""
+    posts, responses = [p.post for p in pairs], [p.response for p in pairs]
+    if arch == "cross":
+        enc = tokenizer(posts, responses, truncation="longest_first", max_length=max_length, return_offsets_mapping=True)
+    else:
+        enc = tokenizer(responses, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    for i, (pair, row) in enumerate(zip(pairs, rows)):
+        side = enc.sequence_ids(i)
+        labels = []
+        for (start, end), seq in zip(enc["offset_mapping"][i], side):
+            if seq != (1 if arch == "cross" else 0) or pair.rationales is None:
+                labels.append([IGNORE] * len(EPITOME_MECHANISMS))
+            else:  # which words show a mechanism, where the response shows it: a pair at level none does not say
+                shown = zip(pair.rationales, pair.levels)
+                labels.append([int(any(s < end and start < e for s, e in spans)) if level else IGNORE for spans, level in shown])
+        row["rationale"] = labels
 
 
 def build_rater(encoder_source: str | Path, config: RaterConfig, local_files_only: bool = True) -> tuple[EmpathyRater, Any]:

@@ -15,10 +15,12 @@ import torch
 from ..data import text_hash
 from ..epitome import LEVEL4
 from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+from ..rationales import Span, spans_of, word_mask
 from .predictor import BatchPredictor, check_text
 from .rater import EmpathyRater, encode_pairs, load_rater
 
 MAX_PAIR_CHARS = 20_000
+RATIONALE_THRESHOLD = 0.5  # a token is a rationale token of a mechanism past this probability
 Pair = tuple[str, str]  # (post, response)
 
 
@@ -34,9 +36,14 @@ class EmpathyPrediction:
     probs: dict[str, dict[str, float]]
     level4: str
     score: float
+    # a rater with a rationale head: per mechanism, the words of the response that show it (character spans, whole words)
+    rationales: dict[str, list[Span]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pred_levels": self.levels, "probs": self.probs, "pred_level4": self.level4, "pred_score": self.score}
+        out = {"pred_levels": self.levels, "probs": self.probs, "pred_level4": self.level4, "pred_score": self.score}
+        if self.rationales is not None:
+            out["pred_rationales"] = {m: [list(s) for s in spans] for m, spans in self.rationales.items()}
+        return out
 
 
 class RaterPredictor(BatchPredictor[Pair, EmpathyPrediction]):
@@ -72,12 +79,35 @@ class RaterPredictor(BatchPredictor[Pair, EmpathyPrediction]):
         res = self.model(**batch)
         mech = torch.softmax(res["mechanism_logits"].float(), -1).numpy()
         lv4 = res["level4_logits"].argmax(-1).numpy()
+        why = self._rationales(items, res["rationale_logits"]) if "rationale_logits" in res else [None] * len(items)
         return [
             EmpathyPrediction(
                 {m: EPITOME_LEVELS[int(mech[row, k].argmax())] for k, m in enumerate(EPITOME_MECHANISMS)},
                 {m: dict(zip(EPITOME_LEVELS, map(float, mech[row, k]))) for k, m in enumerate(EPITOME_MECHANISMS)},
                 LEVEL4[int(lv4[row])],
                 float(res["score"][row]),
+                why[row],
             )
             for row in range(len(items))
         ]
+
+    def _rationales(self, items: Sequence[Pair], logits: torch.Tensor) -> list[dict[str, list[Span]]]:
+        """Tokens of the response whose rationale probability passes 0.5, as whole words (`rationales.spans_of`)."""
+        posts, responses = [p for p, _ in items], [r for _, r in items]
+        cross = self.model.config.arch == "cross"
+        enc = (
+            self.tokenizer(posts, responses, truncation="longest_first", max_length=self.max_length, return_offsets_mapping=True)
+            if cross
+            else self.tokenizer(responses, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
+        )
+        marked = (torch.sigmoid(logits.float()) > RATIONALE_THRESHOLD).numpy()
+        out = []
+        for i, response in enumerate(responses):
+            tokens = [(t, span) for t, (span, seq) in enumerate(zip(enc["offset_mapping"][i], enc.sequence_ids(i))) if seq == int(cross)]
+            out.append(
+                {
+                    m: spans_of(response, word_mask(response, [span for t, span in tokens if marked[i, t, k]]))
+                    for k, m in enumerate(EPITOME_MECHANISMS)
+                }
+            )
+        return out

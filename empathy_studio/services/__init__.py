@@ -18,6 +18,7 @@ from ..analysis import MECHANISM_SHORT, metric_name
 from ..annotation import QUEUE_ORDERS
 from ..campaigns import SOURCES as CAMPAIGN_SOURCES
 from ..campaigns import CampaignRequest
+from ..epitome import SHARMA_2020, SHARMA_2020_NOTE
 from ..errors import ConfigError, DataError, InputError, ModelUnavailable, NotFound, PermissionDenied, UserError
 from ..jobs import JobCancelled
 from ..labels import EPITOME_MECHANISMS
@@ -44,6 +45,8 @@ from .training import TrainingServices
 
 __all__ = [
     "RATER_PRESETS",
+    "SHARMA_2020",
+    "SHARMA_2020_NOTE",
     "MECHANISM_SHORT",
     "DEFAULT_OVERLAP",
     "OVERLAPS",

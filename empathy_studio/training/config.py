@@ -70,6 +70,7 @@ RANGES: dict[str, Range] = {
     "patience": Range(0, 100_000, integer=True),
     "seed": Range(0, 2**32 - 1, integer=True),
     "focal_gamma": Range(0, 10),
+    "rationale_weight": Range(0, 100),
     "freeze_layers": Range(0, 1000, integer=True),
     "max_steps": Range(-1, 10_000_000, integer=True),
     "min_annotators": Range(1, 10_000, integer=True),
@@ -177,15 +178,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rater": dict(
         epochs=3, batch_size=16, max_length=128, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"
     ),
-    # the first-use rater: one epoch on shorter texts
+    # the first-use rater: one epoch on shorter texts, the embeddings and the bottom 2 layers frozen (under 90 s on 2 cores;
+    # 4-level F1 0.616 against 0.614 with every layer trained, which took 117 s)
     "rater-quick": dict(
-        epochs=1, batch_size=16, max_length=64, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted"
+        epochs=1,
+        batch_size=16,
+        max_length=64,
+        learning_rate=5e-5,
+        head_learning_rate=1e-3,
+        patience=0,
+        select_metric="f1_weighted",
+        freeze_layers=2,
     ),
 }
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
 DEFAULT_PRESET = {"seeker": "default", "rater": "rater"}
-HEAD_OPTIONS = {"seeker": (), "rater": ("arch", "loss", "score_loss")}
+HEAD_OPTIONS = {"seeker": (), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
 RATER_PRESETS = FAMILY_PRESETS["rater"]
 
 

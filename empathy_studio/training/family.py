@@ -95,6 +95,10 @@ class Family(ABC):
         """How the Trainer draws batches: "group_by_length" where rows vary in length, else "random"."""
         return "group_by_length"
 
+    def length(self, row: dict[str, Any]) -> int:
+        """A row's length for length-grouped batches: its token count (a family with two sequences per row says its own)."""
+        return len(row["input_ids"])
+
     @abstractmethod
     def compute_metrics(self, pred: Any) -> dict[str, float]:
         """Validation metrics after each epoch, from the Trainer's EvalPrediction."""

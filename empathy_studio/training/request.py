@@ -101,6 +101,13 @@ class TrainRequest:
     score_loss: str | None = field(
         default=None, metadata=option("empathy rater: loss of the 0-1 score, mse or mae; default mse", SCORE_LOSSES)
     )
+    rationale_weight: float | None = field(
+        default=None,
+        metadata=option(
+            "empathy rater: weight of the rationale head's loss (it marks each mechanism's words in the response, learnt from "
+            "EPITOME's rationales; 0 = no such head); default 1"
+        ),
+    )
     select_metric: str | None = field(
         default=None,
         metadata=option(

@@ -23,12 +23,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..progress import EVALUATING, LOADING, TRAINING, ProgressEvent, ProgressFn, fan_out
 from .config import SELECT_METRICS, TrainConfig
 from .family import Family, TrainData
 
-__all__ = ["TrainConfig", "TrainData", "TrainResult", "train", "measure", "freeze_bottom", "Rows"]
+__all__ = ["TrainConfig", "TrainData", "TrainResult", "train", "measure", "freeze_bottom", "Rows", "FamilyTrainer"]
 
 
 @dataclass
@@ -55,6 +56,39 @@ class Rows(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.rows[i]
+
+
+class FamilyTrainer(Trainer):
+    """The Trainer, with length-grouped batches that take each row's length from its family.
+
+    The stock samplers read `input_ids`; a bi-encoder row has two sequences, padded apart, so
+    the family says what a row costs (`Family.length`). For rows with `input_ids` these are the
+    stock samplers on the same lengths, seeded the same way.
+    """
+
+    def __init__(self, *args: Any, family: Family, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.family = family
+
+    def _grouped(self) -> bool:
+        return self.args.train_sampling_strategy == "group_by_length"
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        if not self._grouped():
+            return super()._get_train_sampler(train_dataset)
+        rows = (train_dataset or self.train_dataset).rows
+        return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=self._lengths(rows))
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        if not self._grouped() or eval_dataset is None:
+            return super()._get_eval_sampler(eval_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return LengthGroupedSampler(
+            self.args.eval_batch_size, lengths=self._lengths(eval_dataset.rows), generator=torch.Generator().manual_seed(seed)
+        )
+
+    def _lengths(self, rows: list[dict[str, Any]]) -> list[int]:
+        return [self.family.length(r) for r in rows]
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +217,7 @@ def train(config: TrainConfig, family: Family, data: TrainData, progress: Progre
     )
     history: list[dict[str, Any]] = []
     keep = KeepBest(config.select_metric, config.patience, history)
-    trainer = Trainer(
+    trainer = FamilyTrainer(
         model=model,
         args=args,
         train_dataset=Rows(train_rows),
@@ -192,6 +226,7 @@ def train(config: TrainConfig, family: Family, data: TrainData, progress: Progre
         optimizers=(optimizer, None),
         compute_metrics=family.compute_metrics,
         callbacks=[keep, StepProgress(emit, config.epochs)],
+        family=family,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through our callbacks, not stdout
     t0 = time.monotonic()

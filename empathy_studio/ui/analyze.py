@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..labels import EMPATHY_SCALE, EPITOME_LEVELS, EPITOME_MECHANISMS, INTENSITY_TARGETS
 from ..plots import confusion, reliability_diagram, violin
-from ..services import InputError, Studio, metric_name
+from ..services import SHARMA_2020, SHARMA_2020_NOTE, InputError, Studio, metric_name
 from .common import on, progress_bar
 from .html import banner_html
 
@@ -128,7 +128,11 @@ def _rater_panel(studio: Studio) -> dict[str, Any]:
         rater_feedback = gr.Plot(
             label="The supporter turn just before a seeker's own feedback (FailedESConv)", elem_id="analyze-rater-feedback", visible=False
         )
-        rater_mechanisms = gr.Dataframe(label="Per mechanism (EPITOME test)", interactive=False, elem_id="analyze-rater-mechanisms")
+        rater_mechanisms = gr.Dataframe(
+            label=f"Per mechanism (EPITOME test; 95% CIs by bootstrap over its pairs). Beside it: {SHARMA_2020_NOTE}",
+            interactive=False,
+            elem_id="analyze-rater-mechanisms",
+        )
         with gr.Row():
             rater_mech_confusions = [
                 gr.Plot(label=f"{m.replace('_', ' ')}: confusion (EPITOME test)", elem_id=f"analyze-rater-confusion-{m}")
@@ -170,6 +174,10 @@ def _ratings_panel(studio: Studio) -> dict[str, Any]:
             rm = [gr.Plot(label=f"model vs ratings: {t}") for t in ("initial", "final")]
 
     return dict(reference=reference, ratings_btn=ratings_btn, rg=rg, rm=rm)
+
+
+def _ci(bounds: list[float]) -> str:
+    return f"{bounds[0]:.4f} to {bounds[1]:.4f}"
 
 
 class AnalyzeEvents:
@@ -236,8 +244,19 @@ class AnalyzeEvents:
             {
                 "mechanism": m.replace("_", " "),
                 "accuracy": round(ev[f"{m}_accuracy"], 4),
-                "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
+                "accuracy 95% CI": _ci(ev[f"{m}_accuracy_ci95"]),
                 "F1 macro": round(ev[f"{m}_f1_macro"], 4),
+                "F1 macro 95% CI": _ci(ev[f"{m}_f1_macro_ci95"]),
+                "F1 weighted": round(ev[f"{m}_f1_weighted"], 4),
+                "Sharma et al. 2020 accuracy / F1 macro": f"{SHARMA_2020[m][0] / 100:.4f} / {SHARMA_2020[m][1] / 100:.4f}",
+                **(
+                    {
+                        "rationale token F1": round(ev[f"{m}_rationale_token_f1"], 4),
+                        "rationale IOU F1": round(ev[f"{m}_rationale_iou_f1"], 4),
+                    }
+                    if f"{m}_rationale_token_f1" in ev
+                    else {}
+                ),
             }
             for m in EPITOME_MECHANISMS
         ]

@@ -70,6 +70,34 @@ def empathy_badges(levels: dict[str, str], score: float | None = None) -> str:
     return badges + (f'<span class="es-badge es-score" title="empathy score, 0-1">{score:.2f}</span>' if score is not None else "")
 
 
+def rationale_html(text: str, rationales: dict[str, list[list[int]]] | None, levels: dict[str, str] | None = None) -> str:
+    """The response as typed (escaped, never parsed), with the words behind each mechanism the rater predicts above "none"
+    marked: one `<mark>` per run of text, its classes and title naming the mechanisms (ER, IP, EX) that run shows."""
+    cover: dict[int, set[str]] = {}
+    for m, spans in (rationales or {}).items():
+        if levels is not None and levels.get(m, "none") == "none":
+            continue
+        for start, end in spans:
+            for i in range(max(0, start), min(len(text), end)):
+                cover.setdefault(i, set()).add(MECHANISM_BADGES.get(m, m))
+    out, i = [], 0
+    while i < len(text):
+        tags, j = cover.get(i, set()), i + 1
+        while j < len(text) and cover.get(j, set()) == tags:
+            j += 1
+        piece = esc(text[i:j])
+        if tags:
+            names = sorted(tags, key=list(MECHANISM_BADGES.values()).index)
+            classes = " ".join(f"es-why-{n.lower()}" for n in names)
+            piece = f'<mark class="es-why {classes}" title="the words behind {", ".join(names)}">{piece}</mark>'
+        out.append(piece)
+        i = j
+    return "".join(out)
+
+
+RATIONALE_LEGEND = "Marked words: what the rater reads as each mechanism (ER rose, IP blue, EX green; a title names them)."
+
+
 def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, Any]] | None = None) -> str:
     """A dialogue as chat bubbles; `data-item` tells the keyboard script when a new item is on screen.
 
@@ -81,8 +109,11 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
         strategy = f'<span class="es-strategy">{esc(t.strategy)}</span>' if t.strategy else ""
         rated = (ratings or {}).get(i)
         badges = f'<div class="es-badges">{empathy_badges(rated["pred_levels"], rated["pred_score"])}</div>' if rated else ""
+        # the rater read the stripped turn, and its rationale spans count from there
+        marked = bool(rated) and "pred_rationales" in rated
+        text = rationale_html(t.text.strip(), rated["pred_rationales"], rated["pred_levels"]) if marked else esc(t.text)
         rows.append(
-            f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{esc(t.text)}</div>{badges}</div>'
+            f'<div class="es-turn es-{who}"><div class="es-who">{who}{strategy}</div><div class="es-text">{text}</div>{badges}</div>'
         )
     meta = [f"<b>{esc(d.dialogue_id)}</b>", f"problem: {esc(d.problem or '–')}"]
     if show_gold:
@@ -90,6 +121,8 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
     if ratings:
         situation += badge_legend()
+        if any("pred_rationales" in r for r in ratings.values()):
+            situation += f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
     head = f'<div class="es-meta">{" · ".join(meta)}</div>'
     return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}">{head}{situation}{"".join(rows)}</div>'
 
@@ -100,16 +133,22 @@ def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any]
         (
             f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
             f"{empathy_badges(suggestion['pred_levels'], suggestion['pred_score'])}</div>{badge_legend()}"
+            + (f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>' if "pred_rationales" in suggestion else "")
         )
         if suggestion
         else ""
+    )
+    shown = (
+        rationale_html(response, suggestion["pred_rationales"], suggestion["pred_levels"])
+        if suggestion and "pred_rationales" in suggestion
+        else esc(response)
     )
     return (
         f'<div class="es-dialogue" data-item="{esc(item_id)}"><div class="es-meta"><b>{esc(item_id)}</b> · how empathic is the response '
         'to this post?</div><div class="es-turn es-seeker"><div class="es-who">seeker\'s post</div><div '
         f'class="es-text">{esc(post)}</div></div>'
         '<div class="es-turn es-supporter"><div class="es-who">supporter\'s response</div><div '
-        f'class="es-text">{esc(response)}</div>{hint}</div></div>'
+        f'class="es-text">{shown}</div>{hint}</div></div>'
     )
 
 

@@ -12,6 +12,10 @@ CSS = """
 .es-badge.es-weak { background: #fef3c7; color: #92400e; }
 .es-badge.es-strong { background: #dcfce7; color: #166534; }
 .es-badge.es-score { background: #e0e7ff; color: #3730a3; }
+mark.es-why { background: none; color: inherit; padding: 0 1px; border-radius: 3px; }
+mark.es-why-er { background: #ffe4e6; }
+mark.es-why-ip { box-shadow: inset 0 -3px 0 #60a5fa; }
+mark.es-why-ex { outline: 1px dashed #16a34a; }
 .es-strategy { margin-left: 8px; padding: 1px 6px; border-radius: 8px; background: #e6dfcf; color: #554; text-transform: none; }
 .es-meta { font-size: 13px; color: #445; margin-bottom: 6px; }
 .es-situation { font-size: 13px; font-style: italic; color: #556; margin-bottom: 8px; }
