@@ -435,6 +435,29 @@ def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(
         c.predict("tiny-rater", "esconv", api_name="/analyze_rater")
 
 
+def test_a_rater_with_a_rationale_head_marks_the_words_behind_each_mechanism_and_shows_markup_as_typed(live_app, tiny_encoder):
+    import torch
+
+    from empathy_studio.models.rater import RaterConfig, build_rater, save_rater
+
+    url, studio = live_app
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8, rationale_weight=1.0))
+    with torch.no_grad():  # a rater that reads every mechanism as strong and marks every word of the response
+        for head in model.mechanisms.values():
+            head[3].bias.copy_(torch.tensor([-9.0, -9.0, 9.0]))
+        model.rationale[1].bias.fill_(9.0)
+    save_rater(model, tok, studio.settings.models_dir / "why-rater", {"name": "why-rater", "task": "empathy", "objective": "rater"})
+    c = Client(url, verbose=False)
+    response = 'That sounds <b>really</b> hard & "<script>alert(1)</script>". What happened?'
+    html = c.predict("why-rater", "I feel so alone", response, api_name="/predict_empathy")
+    assert '<mark class="es-why es-why-er es-why-ip es-why-ex"' in html and "the words behind ER, IP, EX" in html
+    assert "&lt;b&gt;really&lt;/b&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html and "<b>really" not in html
+    chosen = c.predict("", "any", "any", "test", "any", api_name="/filter_dialogues")["value"]
+    *_, chat = c.predict("minilm-quick", chosen, "why-rater", api_name="/explore_dialogue")
+    assert "es-why-er" in chat and "Marked words" in chat
+
+
 def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_suggestion(live_app, tiny_encoder, tmp_path):
     """Campaign of (post, response) pairs: create, rate ER/IP/EX, refuse bad levels, undo, agreement per mechanism, export."""
     from gradio_client import handle_file

@@ -145,6 +145,21 @@ def test_a_k2_pilot_that_fills_gets_ten_doubly_rated_items_from_ten_ratings_each
     s.close()
 
 
+def test_fill_sends_annotators_to_an_item_others_are_rating_until_its_k_places_are_held(tmp_path):
+    """With nothing rated yet, fill's next place is an item someone else holds (read from the open claims), until k hold it."""
+    s = Store(tmp_path / "fill.sqlite")
+    s.upsert_items({"id": f"d{i}", "source": "t", "text": "t"} for i in range(50))
+    people = [s.add_annotator(n) for n in ("ana", "ben", "cy", "dee")]
+    cid = s.create_campaign("fill", [(f"d{i}", "item") for i in range(50)], k=3)
+    first = s.claim(cid, people[0].id)
+    assert [s.claim(cid, p.id) for p in people[1:3]] == [first, first]  # the 2nd and 3rd places of the item in progress
+    fourth = s.claim(cid, people[3].id)
+    assert fourth != first  # its 3 places are held: a new item
+    s.rate("ana", first, 3, 2, campaign_id=cid)
+    assert s.claim(cid, people[0].id) == fourth  # ana, done with hers, joins the one dee holds
+    s.close()
+
+
 def test_an_overlap_subset_is_rated_by_everyone_and_the_rest_by_k(tmp_path):
     s = Store(tmp_path / "subset.sqlite")
     s.upsert_items({"id": f"d{i}", "source": "t", "text": "t"} for i in range(12))

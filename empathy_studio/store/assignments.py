@@ -175,13 +175,17 @@ class Assignments:
                 if (item := walk(regular, [campaign_id, level])) is not None:
                     return item, "item", False
             if k > 1:
-                claimed = (
-                    "SELECT ci.item_id FROM campaign_items ci WHERE ci.campaign_id = ? AND ci.kind = 'item' AND ci.everyone = 0 "
-                    "AND ci.rated = 0 AND EXISTS (SELECT 1 FROM assignments a WHERE a.campaign_id = ci.campaign_id AND "
-                    "a.item_id = ci.item_id AND a.done = 0 AND a.expires > ? AND a.annotator_id != ?)"
-                )
-                if (item := walk(claimed, [campaign_id, t, annotator_id])) is not None:
-                    return item, "item", False
+                # the same walk's first fit, read from the open claims (a few per active annotator) rather than by probing
+                # every unrated item for one: the items at or after the start first, then the rest, each in item order
+                r = db.execute(
+                    "SELECT ci.item_id FROM assignments c JOIN campaign_items ci ON ci.campaign_id = c.campaign_id "
+                    "AND ci.item_id = c.item_id WHERE c.campaign_id = ? AND c.done = 0 AND c.expires > ? AND c.annotator_id != ? "
+                    f"AND ci.kind = 'item' AND ci.everyone = 0 AND ci.rated = 0 AND {room} AND {mine_open} {not_skipped} "
+                    "ORDER BY ci.position < ?, ci.position LIMIT 1",
+                    [campaign_id, t, annotator_id, t, annotator_id, k, *mine, start],
+                ).fetchone()
+                if r:
+                    return r[0], "item", False
         # the least-rated items first (the count kept with each item; open claims are checked when claiming)
         for level in range(k):
             if (item := walk(regular, [campaign_id, level])) is not None:

@@ -11,7 +11,7 @@ from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import InputError, Studio
 from .common import on, progress_bar
-from .html import banner_html, dialogue_html, empathy_badges, esc, prediction_html, text_html
+from .html import RATIONALE_LEGEND, banner_html, dialogue_html, empathy_badges, esc, prediction_html, rationale_html, text_html
 
 ANY = "any"
 NO_RATER = "(no empathy rater)"
@@ -132,10 +132,17 @@ class ExploreEvents:
             + "</td></tr>"
             for m, v in r.levels.items()
         )
+        why = (
+            f'<div class="es-turn es-supporter"><div class="es-who">the response, the words behind each mechanism marked</div>'
+            f'<div class="es-text">{rationale_html(response_text, r.rationales, r.levels)}</div></div>'
+            f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
+            if r.rationales is not None
+            else ""
+        )
         return (
             f'<div class="es-pred"><div class="es-meta">rater <b>{esc(rater_name)}</b>: {empathy_badges(r.levels, r.score)} '
             f'4-level: <b>{esc(r.level4)}</b></div><table class="es-table"><tr><th>mechanism</th><th>level</th><th>probabilities</th></tr>'
-            f"{rows}</table></div>"
+            f"{rows}</table>{why}</div>"
         )
 
     def predict_text(self, _who, model_name: str, value: str, progress=gr.Progress()) -> tuple[Any, ...]:

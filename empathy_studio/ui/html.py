@@ -6,6 +6,7 @@ Every piece of dialogue text, typed text or note reaches the page through
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from typing import Any
@@ -23,10 +24,12 @@ def fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+@functools.lru_cache(maxsize=256)
 def markdown_html(text: str) -> str:
     """Markdown as HTML for text an admin wrote (campaign guidelines): raw HTML is shown as typed, never run or
     dropped, and images are not loaded (a remote image would be fetched by every annotator's browser, a tracker);
-    each image left out is named in a line under the text. Links stay links (markdown-it refuses javascript: ones)."""
+    each image left out is named in a line under the text. Links stay links (markdown-it refuses javascript: ones).
+    Kept per text: every annotator who opens a campaign is shown the same guidelines, rendered once."""
     left_out: list[str] = []
 
     def image(_renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
