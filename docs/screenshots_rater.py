@@ -46,6 +46,14 @@ def shoot_annotate(page, rater: str, path: Path, width: int) -> None:
     pick(page, "annotate-campaign", "responses-pilot")
     page.wait_for_selector("#annotate-chat .es-dialogue[data-item^='responses-pilot:'] .es-badge", timeout=60_000)
     read_guidelines(page)
+    if page.locator("#annotate-chat mark.es-why").count() == 0:  # a rater with a rationale head: the item whose words it marks
+        shown = page.locator("#annotate-chat .es-dialogue").get_attribute("data-item")
+        page.locator("#skip-item").click()
+        page.wait_for_function(
+            f"(() => {{ const d = document.querySelector('#annotate-chat .es-dialogue'); return d && d.dataset.item !== '{shown}'; }})()",
+            timeout=60_000,
+        )
+        page.wait_for_selector("#annotate-chat .es-badge", timeout=60_000)
     # mid-rating: ER and IP set (tests/test_browser_empathy.py sets them by keyboard)
     page.locator("#rate-er label").nth(2).click()
     page.locator("#rate-ip label").nth(1).click()

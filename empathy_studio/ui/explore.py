@@ -136,7 +136,7 @@ class ExploreEvents:
             f'<div class="es-turn es-supporter"><div class="es-who">the response, the words behind each mechanism marked</div>'
             f'<div class="es-text">{rationale_html(response_text, r.rationales, r.levels)}</div></div>'
             f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
-            if r.rationales is not None
+            if any(spans and r.levels[m] != "none" for m, spans in (r.rationales or {}).items())
             else ""
         )
         return (

@@ -98,6 +98,11 @@ def rationale_html(text: str, rationales: dict[str, list[list[int]]] | None, lev
     return "".join(out)
 
 
+def _marks(pred: dict[str, Any]) -> bool:
+    """Whether a prediction marks any words: a rationale span of a mechanism it puts above none."""
+    return any(spans and pred["pred_levels"].get(m, "none") != "none" for m, spans in (pred.get("pred_rationales") or {}).items())
+
+
 RATIONALE_LEGEND = "Marked words: what the rater reads as each mechanism (ER rose, IP blue, EX green; a title names them)."
 
 
@@ -124,7 +129,7 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
     if ratings:
         situation += badge_legend()
-        if any("pred_rationales" in r for r in ratings.values()):
+        if any(_marks(r) for r in ratings.values()):
             situation += f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
     head = f'<div class="es-meta">{" · ".join(meta)}</div>'
     return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}">{head}{situation}{"".join(rows)}</div>'
@@ -136,7 +141,7 @@ def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any]
         (
             f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
             f"{empathy_badges(suggestion['pred_levels'], suggestion['pred_score'])}</div>{badge_legend()}"
-            + (f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>' if "pred_rationales" in suggestion else "")
+            + (f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>' if _marks(suggestion) else "")
         )
         if suggestion
         else ""
