@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from empathy_studio.metrics import bootstrap_alpha, evaluate_predictions, icc2, krippendorff_alpha, pairwise_qwk, regression_metrics
 
@@ -125,3 +127,18 @@ def test_paired_bootstrap_of_two_models_on_the_same_items():
     assert table["F1 (weighted)"]["B − A"] == round(metrics_of(b)["f1_weighted"] - metrics_of(a)["f1_weighted"], 4)
     assert table["Pearson p, initial"]["B − A"] is None and table["items"]["B − A"] is None
     assert paired_bootstrap(a[:1], b[:1]) == {}  # too few shared items to say anything
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=60), st.integers(0, 2**16))
+def test_a_bootstrap_resample_scores_as_scikit_learn_scores_it(pairs, seed):
+    """One resample (n_boot=1): both bounds are that resample's accuracy and macro-F1, as scikit-learn computes them."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from empathy_studio.metrics import bootstrap_classification_ci
+
+    gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+    idx = np.random.default_rng(seed).integers(0, len(gold), (1, len(gold)))[0]
+    g, p = [gold[i] for i in idx], [pred[i] for i in idx]
+    ci = bootstrap_classification_ci(gold, pred, n_boot=1, seed=seed)
+    assert ci["accuracy"][0] == pytest.approx(accuracy_score(g, p)) == pytest.approx(ci["accuracy"][1])
+    assert ci["f1_macro"][0] == pytest.approx(f1_score(g, p, average="macro", zero_division=0))

@@ -195,6 +195,10 @@ def test_the_external_check_reads_the_seekers_own_empathy_ratings_and_caches_tur
     er = ev["mechanisms"]["emotional_reactions"]  # the per-mechanism confusions of Analyze
     assert len(er["gold"]) == len(er["pred"]) == 303 and set(er["gold"]) <= {"none", "weak", "strong"}
     assert sum(g == p for g, p in zip(er["gold"], er["pred"])) / 303 == pytest.approx(ev["emotional_reactions_accuracy"])
+    for m in ev["mechanisms"]:  # each mechanism's accuracy and macro-F1 inside its bootstrap 95% CI
+        for stat in ("accuracy", "f1_macro"):
+            lo, hi = ev[f"{m}_{stat}_ci95"]
+            assert lo <= ev[f"{m}_{stat}"] <= hi and 0 < hi - lo < 0.25
 
 
 def test_a_built_rater_is_warmed_in_the_background_and_its_analysis_downloads(settings, tiny_encoder):
