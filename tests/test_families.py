@@ -143,3 +143,29 @@ def test_the_bi_encoders_training_batches_are_grouped_by_length_and_pad_less_tha
         return sum(b["post_input_ids"].numel() + b["response_input_ids"].numel() for b in batches)
 
     assert padded_tokens("group_by_length") < 0.92 * padded_tokens("random")  # 0.89 here; 0.79 on EPITOME at 64 tokens
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "epitome").exists(), reason="EPITOME is not beside the project")
+def test_evaluating_a_rater_on_the_command_line_gives_each_mechanisms_bootstrap_ci(tmp_path, capsys):
+    from empathy_studio.cli import main
+
+    shutil.copytree(DATA / "rater-tiny", tmp_path / "models" / "rater-tiny")
+    common = [
+        "evaluate",
+        "--task",
+        "empathy",
+        "--model",
+        "rater-tiny",
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--db",
+        str(tmp_path / "s.db"),
+    ]
+    assert main([*common, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    lo, hi = result["interpretations_f1_macro_ci95"]
+    assert lo <= result["interpretations_f1_macro"] <= hi and "interpretations_rationale_token_f1" not in result  # no rationale head
+    assert main(common) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ["interpretations_f1_macro_ci95", f"{lo:.4f}", "to", f"{hi:.4f}"] in [line.split() for line in lines]
+    assert not any(line.startswith(("mechanisms", "level4_gold")) for line in lines)  # the per-pair lists are for --json

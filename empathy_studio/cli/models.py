@@ -114,8 +114,10 @@ def _evaluate_rater(studio: Studio, args: argparse.Namespace) -> int:
         print_json(result)
     else:
         for k, v in result.items():
-            if not isinstance(v, list):  # the per-pair levels are for --json
-                print(f"{k:<34} {v:.4f}" if isinstance(v, float) else f"{k:<34} {v}")
+            if k.endswith("_ci95"):
+                print(f"{k:<40} {v[0]:.4f} to {v[1]:.4f}")
+            elif not isinstance(v, (list, dict)):  # the per-pair levels are for --json
+                print(f"{k:<40} {v:.4f}" if isinstance(v, float) else f"{k:<40} {v}")
     return 0
 
 
