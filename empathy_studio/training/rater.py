@@ -78,7 +78,7 @@ class RaterFamily(Family):
     label_names = ("levels", "level4", "score")
     predictor_class = RaterPredictor
     predict_batch = 32
-    starter_note = "Building the starter empathy rater (one time, about 2 minutes on a free 2-core machine)"
+    starter_note = "Building the starter empathy rater (one time, about 90 s on a free 2-core machine)"
 
     def training_set(self, finetuner: Any, req: Any) -> TrainingSet:
         splits, held_out = rater_training_set(finetuner.sources, finetuner.store, req)
