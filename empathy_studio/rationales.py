@@ -47,10 +47,15 @@ def words(text: str) -> list[Span]:
     return [(m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def touches(start: int, end: int, spans: Iterable[Span]) -> bool:
+    """Whether the characters start..end (a word, a token) overlap one of the spans."""
+    return any(s < end and start < e for s, e in spans)
+
+
 def word_mask(text: str, spans: Iterable[Span]) -> np.ndarray:
     """Which words of `text` a span touches."""
-    ws, spans = words(text), list(spans)
-    return np.array([any(s < we and ws_ < e for s, e in spans) for ws_, we in ws], dtype=bool)
+    spans = list(spans)
+    return np.array([touches(s, e, spans) for s, e in words(text)], dtype=bool)
 
 
 def runs(mask: np.ndarray) -> list[set[int]]:

@@ -128,3 +128,21 @@ def test_a_rater_trained_on_rated_pairs_alone_has_no_rationale_head(tiny_encoder
     config = preset("rater", str(tiny_encoder), objective="rater")
     model, _ = rater.build(config, TrainData([Pair("p", "a", "b", (1, 0, 0))], [], (), heads))
     assert model.config.rationale_weight == 0.0 and not hasattr(model, "rationale")
+
+
+def test_the_command_line_says_the_words_behind_each_mechanism_it_predicts(tiny_encoder, tmp_path, capsys):
+    import torch
+
+    from empathy_studio.cli import main
+    from empathy_studio.models.rater import save_rater
+
+    model, tok = build_rater(tiny_encoder, RaterConfig(hidden=8, rationale_weight=1.0))
+    with torch.no_grad():  # IP strong, the rest none; every word marked
+        for m, head in model.mechanisms.items():
+            head[3].bias.copy_(torch.tensor([-9.0, -9.0, 9.0] if m == "interpretations" else [9.0, -9.0, -9.0]))
+        model.rationale[1].bias.fill_(9.0)
+    save_rater(model, tok, tmp_path / "models" / "why", {"name": "why", "task": "empathy", "objective": "rater"})
+    args = ["predict", "--task", "empathy", "--model", "why", "--post", "i am sad", "--response", "so <b>sad</b> , you are not alone"]
+    assert main([*args, "--models-dir", str(tmp_path / "models"), "--db", str(tmp_path / "s.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("ER none  IP strong  EX none") and lines[1:] == ["  IP words: so <b>sad</b> , you are not alone"]

@@ -168,6 +168,10 @@ def _predict_empathy(studio: Studio, args: argparse.Namespace) -> int:
         where = f"{r['dialogue']} turn {r['turn']}: " if "dialogue" in r else ""
         levels = "  ".join(f"{MECHANISM_SHORT.get(m, m)} {v}" for m, v in r["pred_levels"].items())  # ER/IP/EX, as the page says
         print(f"{where}{levels}  4-level {r['pred_level4']}  score {r['pred_score']:.2f}  | {r['response'][:60]}")
+        if len(rows) == 1:  # one pair: the words behind each mechanism it shows (a rater with a rationale head)
+            for m, spans in (r.get("pred_rationales") or {}).items():
+                if spans and r["pred_levels"][m] != "none":
+                    print(f"  {MECHANISM_SHORT.get(m, m)} words: " + " … ".join(r["response"][a:b] for a, b in spans))
     return 0
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from ..epitome import LEVEL4
 from ..errors import ModelUnavailable
 from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
+from ..rationales import Span, touches
 from ..registry import RATER_FILE, WEIGHTS_FILE
 from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_entropy, pool, save_folder
 from .heads import RaterConfig
@@ -63,6 +64,7 @@ __all__ = [
     "soft_labels",
     "rationale_labels",
     "rationale_loss",
+    "response_tokens",
 ]
 
 
@@ -151,21 +153,30 @@ def rationale_labels(pairs: Sequence[Any], rows: Sequence[dict[str, Any]], token
     spans, 0 elsewhere; IGNORE on special and post tokens, for a mechanism the pair does not show (level none: the head
     learns which words show a mechanism given that it is there, and the page marks words only for a level above none),
     and for a pair whose rationales are not known."""
-    posts, responses = [p.post for p in pairs], [p.response for p in pairs]
+    for pair, row, tokens in zip(pairs, rows, response_tokens([(p.post, p.response) for p in pairs], tokenizer, arch, max_length)):
+        labels = []
+        for position, span in enumerate(tokens):
+            if span is None or pair.rationales is None:
+                labels.append([IGNORE] * len(EPITOME_MECHANISMS))
+            else:  # which words show a mechanism, where the response shows it: a pair at level none does not say
+                shown = zip(pair.rationales, pair.levels)
+                labels.append([int(touches(*span, spans)) if level else IGNORE for spans, level in shown])
+        row["rationale"] = labels
+
+
+def response_tokens(pairs: Sequence[tuple[str, str]], tokenizer: Any, arch: str, max_length: int) -> list[list[Span | None]]:
+    """For each pair, each position of the sequence the rationale head reads (the response for bi, the pair for cross):
+    the characters of the response the token covers, or None (a special token, a post token)."""
+    posts, responses = [p for p, _ in pairs], [r for _, r in pairs]
     if arch == "cross":
         enc = tokenizer(posts, responses, truncation="longest_first", max_length=max_length, return_offsets_mapping=True)
     else:
         enc = tokenizer(responses, truncation=True, max_length=max_length, return_offsets_mapping=True)
-    for i, (pair, row) in enumerate(zip(pairs, rows)):
-        side = enc.sequence_ids(i)
-        labels = []
-        for (start, end), seq in zip(enc["offset_mapping"][i], side):
-            if seq != (1 if arch == "cross" else 0) or pair.rationales is None:
-                labels.append([IGNORE] * len(EPITOME_MECHANISMS))
-            else:  # which words show a mechanism, where the response shows it: a pair at level none does not say
-                shown = zip(pair.rationales, pair.levels)
-                labels.append([int(any(s < end and start < e for s, e in spans)) if level else IGNORE for spans, level in shown])
-        row["rationale"] = labels
+    side = 1 if arch == "cross" else 0
+    return [
+        [tuple(span) if seq == side else None for span, seq in zip(enc["offset_mapping"][i], enc.sequence_ids(i))]
+        for i in range(len(pairs))
+    ]
 
 
 def build_rater(encoder_source: str | Path, config: RaterConfig, local_files_only: bool = True) -> tuple[EmpathyRater, Any]:

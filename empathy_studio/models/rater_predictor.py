@@ -17,7 +17,7 @@ from ..epitome import LEVEL4
 from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
 from ..rationales import Span, spans_of, word_mask
 from .predictor import BatchPredictor, check_text
-from .rater import EmpathyRater, encode_pairs, load_rater
+from .rater import EmpathyRater, encode_pairs, load_rater, response_tokens
 
 MAX_PAIR_CHARS = 20_000
 RATIONALE_THRESHOLD = 0.5  # a token is a rationale token of a mechanism past this probability
@@ -93,20 +93,14 @@ class RaterPredictor(BatchPredictor[Pair, EmpathyPrediction]):
 
     def _rationales(self, items: Sequence[Pair], logits: torch.Tensor) -> list[dict[str, list[Span]]]:
         """Tokens of the response whose rationale probability passes 0.5, as whole words (`rationales.spans_of`)."""
-        posts, responses = [p for p, _ in items], [r for _, r in items]
-        cross = self.model.config.arch == "cross"
-        enc = (
-            self.tokenizer(posts, responses, truncation="longest_first", max_length=self.max_length, return_offsets_mapping=True)
-            if cross
-            else self.tokenizer(responses, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
-        )
         marked = (torch.sigmoid(logits.float()) > RATIONALE_THRESHOLD).numpy()
         out = []
-        for i, response in enumerate(responses):
-            tokens = [(t, span) for t, (span, seq) in enumerate(zip(enc["offset_mapping"][i], enc.sequence_ids(i))) if seq == int(cross)]
+        for i, ((_, response), tokens) in enumerate(
+            zip(items, response_tokens(items, self.tokenizer, self.model.config.arch, self.max_length))
+        ):
             out.append(
                 {
-                    m: spans_of(response, word_mask(response, [span for t, span in tokens if marked[i, t, k]]))
+                    m: spans_of(response, word_mask(response, [span for t, span in enumerate(tokens) if span and marked[i, t, k]]))
                     for k, m in enumerate(EPITOME_MECHANISMS)
                 }
             )
