@@ -46,7 +46,7 @@ def soft_labels(labels: torch.Tensor, classes: int, smoothing: float) -> torch.T
 
 
 def rationale_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy per (token, mechanism) over the labelled positions (-100: a post token, padding, or a pair whose
+    """Binary cross-entropy per (token, mechanism) over the labelled positions (IGNORE: a post token, padding, or a pair whose
     rationales are not known); zero when a batch has none."""
     known = labels != IGNORE
     if not known.any():
@@ -155,7 +155,7 @@ def rationale_labels(pairs: Sequence[Any], rows: Sequence[dict[str, Any]], token
     and for a pair whose rationales are not known."""
     for pair, row, tokens in zip(pairs, rows, response_tokens([(p.post, p.response) for p in pairs], tokenizer, arch, max_length)):
         labels = []
-        for position, span in enumerate(tokens):
+        for span in tokens:
             if span is None or pair.rationales is None:
                 labels.append([IGNORE] * len(EPITOME_MECHANISMS))
             else:  # which words show a mechanism, where the response shows it: a pair at level none does not say
