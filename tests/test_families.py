@@ -134,6 +134,7 @@ def test_the_bi_encoders_training_batches_are_grouped_by_length_and_pad_less_tha
             report_to="none",
             remove_unused_columns=False,
             seed=0,
+            dataloader_pin_memory=False,
         )
         trainer = FamilyTrainer(
             model=model, args=args, train_dataset=Rows(rows), data_collator=lambda b: rater.collate(b, tokenizer), family=rater
