@@ -2,7 +2,7 @@
 the rater's part of Analyze on ESConv (aggregates only), and Annotate rating response empathy in an assisted
 campaign (pairs written for the studio, mid-rating: ER and IP set by keyboard), at 1400 and 800 px.
 
-    python docs/screenshots_rater.py --rater DIR/minilm-rater --seeker DIR/minilm-quick [--only explore analyze annotate]
+    python docs/screenshots_rater.py --rater DIR/minilm-rater --seeker DIR/minilm-quick [--only explore analyze annotate mechanisms]
 """
 
 from __future__ import annotations
@@ -88,14 +88,28 @@ def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
     clip_between(page, "#analyze-rater-metrics", "#analyze-rater-check", path, width, above=60, below=20)
 
 
-SHOOT = {"annotate": shoot_annotate, "explore": shoot_explore, "analyze": shoot_analyze}
+def shoot_mechanisms(page, rater: str, path: Path, width: int) -> None:
+    """Analyze's EPITOME tables alone (the metrics, the 4-level confusion, per mechanism with CIs and Sharma et al.)."""
+    from screenshots import pick, shows
+
+    page.get_by_role("tab", name="Analyze").click()
+    page.get_by_text("Empathy rater: EPITOME test split").click()
+    pick(page, "analyze-rater", rater)
+    page.locator("#analyze-rater-run").click()
+    shows(page, "#analyze-rater-mechanisms", "interpretations", timeout=300_000)
+    page.wait_for_function("document.querySelectorAll('#analyze-rater-confusion .js-plotly-plot').length >= 1", timeout=120_000)
+    page.wait_for_timeout(2000)  # the plots' layout settles after they are drawn
+    clip_between(page, "#analyze-rater-metrics", "#analyze-rater-mechanisms", path, width, above=10, below=10)
+
+
+SHOOT = {"annotate": shoot_annotate, "explore": shoot_explore, "analyze": shoot_analyze, "mechanisms": shoot_mechanisms}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rater", required=True, help="an empathy rater's folder")
     ap.add_argument("--seeker", help="a seeker model's folder (Explore predicts the dialogue too; needed for explore)")
-    ap.add_argument("--only", nargs="+", default=["explore", "analyze", "annotate"], choices=["explore", "analyze", "annotate"])
+    ap.add_argument("--only", nargs="+", default=["explore", "analyze", "annotate"], choices=list(SHOOT))
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
     from screenshots import ARGS, serve  # docs/ is on the path of a script run from it
@@ -140,12 +154,13 @@ def main() -> None:
                 ),
             )
             for width in (1400, 800):
-                for part in ("annotate", "explore", "analyze"):
+                for part in SHOOT:
                     if part in args.only:
                         page = browser.new_page(viewport={"width": width, "height": 1000})
-                        page.goto(servers[1 if part == "analyze" else 0][2])
+                        page.goto(servers[1 if part in ("analyze", "mechanisms") else 0][2])
                         page.wait_for_selector("#explore-run", timeout=60_000)
-                        SHOOT[part](page, rater, OUT / f"{part}-{'empathy' if part == 'annotate' else 'rater'}-{width}.png", width)
+                        name = {"annotate": "annotate-empathy", "mechanisms": "analyze-rater-mechanisms"}.get(part, f"{part}-rater")
+                        SHOOT[part](page, rater, OUT / f"{name}-{width}.png", width)
                         page.close()
             browser.close()
     finally:

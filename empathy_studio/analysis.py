@@ -74,6 +74,9 @@ METRIC_NAMES = {
     "pearson": "Pearson r",
     "pearson_p": "Pearson p",
     "spearman": "Spearman rho",
+    "rationale_token_f1": "rationale token F1",
+    "rationale_iou_f1": "rationale IOU F1",
+    "rationale_n": "pairs with a gold rationale",
 }
 
 
