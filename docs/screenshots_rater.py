@@ -75,13 +75,20 @@ def shoot_explore(page, rater: str, path: Path, width: int) -> None:
     page.locator("#explore-chat").screenshot(path=str(path))
 
 
-def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
-    from screenshots import pick, shows
+def analyze_rater(page, rater: str) -> None:
+    """Analyze's rater section: open it, pick the rater, run it."""
+    from screenshots import pick
 
     page.get_by_role("tab", name="Analyze").click()
     page.get_by_text("Empathy rater: EPITOME test split").click()
     pick(page, "analyze-rater", rater)
     page.locator("#analyze-rater-run").click()
+
+
+def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
+    from screenshots import shows
+
+    analyze_rater(page, rater)
     shows(page, "#analyze-rater-metrics", "4-level", timeout=900_000)
     page.wait_for_function("document.querySelector('#analyze-rater-check .js-plotly-plot') !== null", timeout=900_000)
     page.locator("#analyze-rater-check").evaluate("e => e.closest('.block, .form, div').scrollIntoView()")
@@ -90,12 +97,9 @@ def shoot_analyze(page, rater: str, path: Path, width: int) -> None:
 
 def shoot_mechanisms(page, rater: str, path: Path, width: int) -> None:
     """Analyze's EPITOME tables alone (the metrics, the 4-level confusion, per mechanism with CIs and Sharma et al.)."""
-    from screenshots import pick, shows
+    from screenshots import shows
 
-    page.get_by_role("tab", name="Analyze").click()
-    page.get_by_text("Empathy rater: EPITOME test split").click()
-    pick(page, "analyze-rater", rater)
-    page.locator("#analyze-rater-run").click()
+    analyze_rater(page, rater)
     shows(page, "#analyze-rater-mechanisms", "interpretations", timeout=300_000)
     page.wait_for_function("document.querySelectorAll('#analyze-rater-confusion .js-plotly-plot').length >= 1", timeout=120_000)
     page.wait_for_timeout(2000)  # the plots' layout settles after they are drawn

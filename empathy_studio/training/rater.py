@@ -56,9 +56,10 @@ def rater_metrics(predictions: Sequence[EmpathyPrediction], pairs: Sequence[Pair
         ci = bootstrap_classification_ci(gold, pred)
         out[f"{m}_accuracy_ci95"], out[f"{m}_f1_macro_ci95"] = list(ci["accuracy"]), list(ci["f1_macro"])
     if predictions and predictions[0].rationales is not None and any(p.rationales for p in pairs):
-        for k, m in enumerate(EPITOME_MECHANISMS):  # the rationale head against EPITOME's rationales, on pairs that have one
-            known = [(p, r) for p, r in zip(pairs, predictions) if p.rationales]
-            got = rationales.score([p.response for p, _ in known], [p.rationales[k] for p, _ in known], [r.rationales[m] for _, r in known])
+        known = [(p, r) for p, r in zip(pairs, predictions) if p.rationales]  # the head against EPITOME's rationales
+        responses = [p.response for p, _ in known]
+        for k, m in enumerate(EPITOME_MECHANISMS):
+            got = rationales.score(responses, [p.rationales[k] for p, _ in known], [r.rationales[m] for _, r in known])
             out[f"{m}_rationale_token_f1"], out[f"{m}_rationale_iou_f1"] = got["token_f1"], got["iou_f1"]
             out[f"{m}_rationale_n"] = got["n"]
     gold4, pred4 = [p.level4 for p in pairs], [LEVEL4.index(r.level4) for r in predictions]
