@@ -11,7 +11,7 @@ from ..labels import ESCONV_EMOTIONS
 from ..plots import probabilities, trajectory
 from ..services import InputError, Studio
 from .common import on, progress_bar
-from .html import RATIONALE_LEGEND, banner_html, dialogue_html, empathy_badges, esc, prediction_html, rationale_html, text_html
+from .html import RATIONALE_LEGEND, banner_html, dialogue_html, empathy_badges, esc, marks_words, prediction_html, rationale_html, text_html
 
 ANY = "any"
 NO_RATER = "(no empathy rater)"
@@ -136,7 +136,7 @@ class ExploreEvents:
             f'<div class="es-turn es-supporter"><div class="es-who">the response, the words behind each mechanism marked</div>'
             f'<div class="es-text">{rationale_html(response_text, r.rationales, r.levels)}</div></div>'
             f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
-            if any(spans and r.levels[m] != "none" for m, spans in (r.rationales or {}).items())
+            if marks_words(r.to_dict())
             else ""
         )
         return (

@@ -98,7 +98,7 @@ def rationale_html(text: str, rationales: dict[str, list[list[int]]] | None, lev
     return "".join(out)
 
 
-def _marks(pred: dict[str, Any]) -> bool:
+def marks_words(pred: dict[str, Any]) -> bool:
     """Whether a prediction marks any words: a rationale span of a mechanism it puts above none."""
     return any(spans and pred["pred_levels"].get(m, "none") != "none" for m, spans in (pred.get("pred_rationales") or {}).items())
 
@@ -129,7 +129,7 @@ def dialogue_html(d: Any, show_gold: bool = True, ratings: dict[int, dict[str, A
     situation = f'<div class="es-situation">Situation: {esc(d.situation)}</div>' if d.situation else ""
     if ratings:
         situation += badge_legend()
-        if any(_marks(r) for r in ratings.values()):
+        if any(marks_words(r) for r in ratings.values()):
             situation += f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>'
     head = f'<div class="es-meta">{" · ".join(meta)}</div>'
     return f'<div class="es-dialogue" data-item="{esc(d.dialogue_id)}">{head}{situation}{"".join(rows)}</div>'
@@ -141,7 +141,7 @@ def pair_html(item_id: str, post: str, response: str, suggestion: dict[str, Any]
         (
             f'<div class="es-badges"><span class="es-meta">{esc(rater or "rater")} suggests:</span> '
             f"{empathy_badges(suggestion['pred_levels'], suggestion['pred_score'])}</div>{badge_legend()}"
-            + (f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>' if _marks(suggestion) else "")
+            + (f'<div class="es-meta es-legend">{esc(RATIONALE_LEGEND)}</div>' if marks_words(suggestion) else "")
         )
         if suggestion
         else ""
