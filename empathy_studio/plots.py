@@ -267,6 +267,14 @@ def trajectory(points: Sequence[dict[str, Any]], gold_initial: float | None = No
                     marker=dict(symbol="star", size=16, color=color, line=dict(color="#222", width=1)),
                 )
             )
+    # from the first prefix longer than the first view, final (and change) read the end of the text as well
+    outgrown = next((p["turn"] for p in points if p.get("reads_end")), None)
+    if outgrown is not None:
+        fig.add_vline(x=outgrown - 0.5, line=dict(color="#3b6ea5", dash="dot", width=1))
+        fig.add_annotation(
+            x=outgrown - 0.5, y=5.4, text="from here final reads the last turns too", showarrow=False, xanchor="left",
+            font=dict(size=11, color="#3b6ea5"),
+        )  # fmt: skip
     skipped = sum(bool(x) for x in short)
     title = "Intensity trajectory: prediction after each seeker turn"
     if skipped:

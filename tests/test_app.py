@@ -541,3 +541,14 @@ def test_a_response_empathy_campaign_is_rated_through_the_api_with_the_raters_su
     with pytest.raises(Exception, match="not an admin"):
         ana.predict("resp-1", NO_MODEL, api_name="/campaign_agreement")
     studio.set_campaign_active(studio.annotation.login("admin", "adminpw"), "resp-1", False)
+
+
+def test_the_train_forms_request_carries_the_options_the_form_offers_for_each_family():
+    """The form offers the rater's arch, loss and score loss; the head options it does not offer keep their preset's value."""
+    from empathy_studio.ui.train import TrainEvents
+
+    rater = TrainEvents.request("minilm", "gold", "empathy", 1, 5e-5, 64, 16, 1, "", "cross", "focal", "mae", "f1_weighted")
+    assert (rater.arch, rater.loss, rater.score_loss, rater.select_metric) == ("cross", "focal", "mae", "f1_weighted")
+    assert rater.rationale_weight is None
+    seeker = TrainEvents.request("minilm", "gold", "emotion-intensity", 1, 5e-5, 64, 16, 1, "", "cross", "focal", "mae", "f1_weighted")
+    assert (seeker.arch, seeker.select_metric, seeker.end_view) == (None, None, None)

@@ -100,4 +100,9 @@ def test_uncertainty_metrics_count_coverage_on_held_out_examples():
     preds = [Prediction("a", {"a": 0.6, "b": 0.4}, intensity={"initial": 3.0}, intervals=cal.intervals({"initial": 3.0})) for _ in examples]
     out = uncertainty_metrics(preds, examples, ["a", "b"], cal)
     assert out["coverage_initial_80"] == pytest.approx(2 / 3) and out["coverage_initial_90"] == 1.0
+    # the exact binomial interval of 2 in 3 and of 3 in 3 (Clopper-Pearson, from the beta quantiles)
+    from scipy.stats import beta
+
+    assert out["coverage_initial_80_ci95"] == pytest.approx([beta.ppf(0.025, 2, 2), beta.ppf(0.975, 3, 1)])
+    assert out["coverage_initial_90_ci95"] == pytest.approx([beta.ppf(0.025, 3, 1), 1.0])
     assert out["ece_before"] != out["ece_after"]

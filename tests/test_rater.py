@@ -172,6 +172,8 @@ def test_train_evaluate_and_predict_empathy_through_the_cli(tmp_path, tiny_encod
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "post is empty" in bad.stderr
     wrong = cli("train", "--task", "emotion", "--model", "tiny-bert", "--arch", "bi")
     assert wrong.returncode == 2 and "--arch is an option of --task empathy" in wrong.stderr
+    other = cli("train", "--task", "empathy", "--model", "tiny-bert", "--no-end-view")  # a seeker option, on or off
+    assert other.returncode == 2 and "--end-view is an option of --task emotion" in other.stderr and "not of --task empathy" in other.stderr
 
 
 @pytest.mark.skipif(not EPITOME.exists(), reason="EPITOME and FailedESConv are not beside the project (../shared/data)")

@@ -29,7 +29,9 @@ def add_request_options(parser: argparse.ArgumentParser, request_type: type) -> 
         default = None if f.default is dataclasses.MISSING else f.default
         shown = f" (default: {default})" if default not in (None, False, -1) else ""
         help_text = request_type.option_help(f.name) + shown
-        if kind is bool:
+        if kind is bool and hints[f.name] is not bool:  # bool | None: on, off, or the preset's choice
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
         else:
             parser.add_argument(

@@ -225,7 +225,8 @@ def _prefix_curve(predictor: Any, val: Sequence[Any], zeror: Any, intensity: boo
 
 
 def uncertainty_metrics(preds: Sequence[Any], examples: Sequence[Any], labels: Sequence[str], cal: Calibration) -> dict[str, Any]:
-    """On held-out examples: ECE before and after the temperature, and how often each interval holds the gold value."""
+    """On held-out examples: ECE before and after the temperature, and how often each interval holds the gold value
+    (with its exact binomial 95% CI, `coverage_<target>_<level>_ci95`)."""
     y = [ex.label for ex in examples]
     calibrated = np.array([[p.probs[lab] for lab in labels] for p in preds])
     raw = softmax(np.log(np.clip(calibrated, 1e-12, None)), 1.0 / cal.temperature)  # undo the temperature
@@ -239,4 +240,14 @@ def uncertainty_metrics(preds: Sequence[Any], examples: Sequence[Any], labels: S
                 for lo, hi in [iv]
             ]
             out[f"coverage_{t}_{int(level * 100)}"] = float(np.mean(hits)) if hits else None
+            if hits:
+                out[f"coverage_{t}_{int(level * 100)}_ci95"] = coverage_ci(sum(hits), len(hits))
     return out
+
+
+def coverage_ci(hits: int, n: int, confidence: float = 0.95) -> list[float]:
+    """The exact (Clopper-Pearson) interval of a coverage of `hits` in `n`: does the nominal level lie inside?"""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence)
+    return [float(ci.low), float(ci.high)]

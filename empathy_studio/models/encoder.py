@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import save_model
 from torch import nn
@@ -49,11 +50,26 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def focal_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
+def focal_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, gamma: float, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy (gamma 0) or focal loss; with `weight` (one per class) the mean weighted by each row's class, as torch's
+    `cross_entropy(weight=...)` weights it."""
     log_p = torch.log_softmax(logits, dim=-1).gather(1, labels[:, None]).squeeze(1)
-    if gamma == 0:
-        return -log_p.mean()
-    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
+    per = -log_p if gamma == 0 else -((1 - log_p.exp()) ** gamma) * log_p
+    if weight is None:
+        return per.mean()
+    w = weight.to(per)[labels]
+    return (per * w).sum() / w.sum()
+
+
+def balanced_weights(labels: Sequence[int], classes: int, power: float) -> list[float]:
+    """One weight per class: scikit-learn's "balanced" weights, n / (classes present · count), raised to `power` (0: all 1,
+    1: balanced, 0.5: its square root); a class absent from `labels` gets 1."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(np.asarray(labels, dtype=int))
+    weights = np.ones(classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=np.asarray(labels, dtype=int)) ** power
+    return [float(w) for w in weights]
 
 
 def save_folder(

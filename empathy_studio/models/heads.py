@@ -39,6 +39,11 @@ class HeadConfig:
     mse_weight: float = 0.5 / 3
     focal_gamma: float = 0.0  # 0 is plain cross-entropy
     intensity_init: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    # the linear intensity heads also read the end of the text: its last max_length tokens, a second view beside the first
+    # max_length (their features joined, first view then end view); False, as every model saved before it, reads the opening only
+    end_view: bool = False
+    # one cross-entropy weight per emotion (`--class-weight`); None weighs every class the same
+    class_weights: list[float] | None = None
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, OBJECTIVES)
@@ -46,6 +51,8 @@ class HeadConfig:
         check_choice("intensity_head", self.intensity_head, INTENSITY_HEADS)
         if len(self.labels) < 2:
             raise ConfigError("at least two labels are needed")
+        if self.end_view and self.intensity_head != "linear":
+            raise ConfigError("end_view needs intensity_head='linear' (the ridge-fitted heads read it)")
 
     @property
     def num_labels(self) -> int:
@@ -73,6 +80,8 @@ class RaterConfig:
     # > 0: a token-tagging head marks each mechanism's rationale words in the response, trained with this weight
     # (multi-task, as Sharma et al. 2020); 0, as every rater saved before it, has no such head
     rationale_weight: float = 0.0
+    # per mechanism, one cross-entropy weight per level (`--class-weight`); None weighs every level the same
+    class_weights: list[list[float]] | None = None
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
@@ -80,6 +89,8 @@ class RaterConfig:
         check_choice("score_loss", self.score_loss, SCORE_LOSSES)
         if not 0 <= self.rationale_weight <= 100:
             raise ConfigError(f"rationale_weight must be between 0 and 100, got {self.rationale_weight}")
+        if self.class_weights is not None and self.loss == "kl":
+            raise ConfigError("class weights weigh the ce and focal losses; the kl loss has soft targets, not one class a row")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

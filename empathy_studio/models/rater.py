@@ -118,14 +118,14 @@ class EmpathyRater(nn.Module):
             out["loss"] = self.loss(out, levels, level4, score, rationale)
         return out
 
-    def _classification(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _classification(self, logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
         if cfg.loss == "focal":
-            return focal_cross_entropy(logits, labels, cfg.focal_gamma)
+            return focal_cross_entropy(logits, labels, cfg.focal_gamma, weight)
         if cfg.loss == "kl":
             target = soft_labels(labels, logits.shape[-1], cfg.kl_smoothing)
             return nn.functional.kl_div(torch.log_softmax(logits.float(), -1), target, reduction="batchmean")
-        return nn.functional.cross_entropy(logits.float(), labels)
+        return nn.functional.cross_entropy(logits.float(), labels, weight=None if weight is None else weight.to(logits.device))
 
     def loss(
         self,
@@ -136,9 +136,10 @@ class EmpathyRater(nn.Module):
         rationale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cfg = self.config
-        mech = sum(self._classification(out["mechanism_logits"][:, k], levels[:, k]) for k in range(len(EPITOME_MECHANISMS))) / len(
-            EPITOME_MECHANISMS
-        )
+        weights = [torch.tensor(w) for w in cfg.class_weights] if cfg.class_weights else [None] * len(EPITOME_MECHANISMS)
+        mech = sum(
+            self._classification(out["mechanism_logits"][:, k], levels[:, k], weights[k]) for k in range(len(EPITOME_MECHANISMS))
+        ) / len(EPITOME_MECHANISMS)
         diff = out["score"].float() - score.float()
         reg = (diff**2).mean() if cfg.score_loss == "mse" else diff.abs().mean()
         level4_loss = self._classification(out["level4_logits"], level4)

@@ -13,8 +13,10 @@ targets masked out. `task="classify"` keeps the emotion head alone.
 
 Our variants, selected in `HeadConfig` (`heads.py`) and kept only where the evaluation in
 `bench/` shows them better: mean pooling, one shared intensity output, focal
-loss. Intensity heads start at the training mean (output bias), so an
-untrained head is the ZeroR predictor rather than a guess of 0.
+loss, linear intensity heads on a lower layer, and the end view: the linear
+heads read the text's last max_length tokens beside its first (how a chat ended
+is in its last turns). Intensity heads start at the training mean (output bias),
+so an untrained head is the ZeroR predictor rather than a guess of 0.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .encoder import encoder_and_tokenizer, encoder_from_folder, focal_cross_ent
 from .heads import HeadConfig
 from .lexical import LexicalIntensity
 
-__all__ = ["HeadConfig", "EmotionIntensityModel", "build_model", "save", "load", "select_emotion"]
+__all__ = ["HeadConfig", "EmotionIntensityModel", "build_model", "save", "load", "select_emotion", "rows_differ"]
 
 
 # ---------------------------------------------------------------------------
@@ -87,9 +89,10 @@ class EmotionIntensityModel(nn.Module):
         if heads.task == "multitask":
             outputs = heads.num_labels if heads.intensity_head == "per_emotion" else 1
             linear = heads.intensity_head == "linear"
+            features = hidden * (2 if heads.end_view else 1)
             self.intensity_heads = nn.ModuleDict(
                 {
-                    t: IntensityHead(hidden, heads.intensity_hidden, outputs, heads.intensity_init[i], linear)
+                    t: IntensityHead(features, heads.intensity_hidden, outputs, heads.intensity_init[i], linear)
                     for i, t in enumerate(INTENSITY_TARGETS)
                 }
             )
@@ -102,14 +105,43 @@ class EmotionIntensityModel(nn.Module):
     def config(self):  # Trainer and PEFT-style tools look for `.config`
         return self.encoder.config
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pooled output for the emotion head, pooled features for the intensity heads)."""
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        end_input_ids: torch.Tensor | None = None,
+        end_attention_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled output for the emotion head, pooled features for the intensity heads).
+
+        With the end view the intensity features are the first view's joined by the end view's. The end
+        view is encoded only for rows whose ids differ from the first view's (texts longer than max_length);
+        a text that fits, or a batch with no end ids (training, where the ridge heads are fitted later on
+        the real end view), has one view for both.
+        """
+        pooled, out = self._encode(input_ids, attention_mask)
+        first = self._intensity_features(out, attention_mask, pooled)
+        if not self.heads_config.end_view:
+            return pooled, first
+        end = first.clone()
+        if end_input_ids is not None:
+            differs = rows_differ(input_ids, attention_mask, end_input_ids, end_attention_mask)
+            if differs.any():
+                ids, mask = end_input_ids[differs], end_attention_mask[differs]
+                width = int(mask.sum(1).max())
+                end_pooled, end_out = self._encode(ids[:, :width], mask[:, :width])
+                end[differs] = self._intensity_features(end_out, mask[:, :width], end_pooled)
+        return pooled, torch.cat([first, end], dim=-1)
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        out = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.heads_config.intensity_layer is not None
+        )
+        return pool(out.last_hidden_state, attention_mask, self.heads_config.pooling), out
+
+    def _intensity_features(self, out: Any, attention_mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         layer = self.heads_config.intensity_layer
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layer is not None)
-        pooled = pool(out.last_hidden_state, attention_mask, self.heads_config.pooling)
-        if layer is None:
-            return pooled, pooled
-        return pooled, pool(out.hidden_states[layer], attention_mask, "mean")
+        return pooled if layer is None else pool(out.hidden_states[layer], attention_mask, "mean")
 
     def heads_forward(self, pooled: torch.Tensor, pooled_intensity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         out = {"logits": self.emotion_head(pooled), "pooled": pooled}
@@ -127,10 +159,12 @@ class EmotionIntensityModel(nn.Module):
         intensity: torch.Tensor | None = None,
         pooled: torch.Tensor | None = None,
         pooled_intensity: torch.Tensor | None = None,
+        end_input_ids: torch.Tensor | None = None,
+        end_attention_mask: torch.Tensor | None = None,
         **_: Any,
     ) -> dict[str, torch.Tensor]:
         if pooled is None:
-            pooled, pooled_intensity = self.encode(input_ids, attention_mask)
+            pooled, pooled_intensity = self.encode(input_ids, attention_mask, end_input_ids, end_attention_mask)
         out = self.heads_forward(pooled, pooled_intensity)
         if labels is not None:
             out["loss"] = self.loss(out, labels, intensity)
@@ -138,7 +172,8 @@ class EmotionIntensityModel(nn.Module):
 
     def loss(self, out: dict[str, torch.Tensor], labels: torch.Tensor, intensity: torch.Tensor | None) -> torch.Tensor:
         cfg = self.heads_config
-        ce = focal_cross_entropy(out["logits"], labels, cfg.focal_gamma)
+        weight = None if cfg.class_weights is None else torch.tensor(cfg.class_weights, dtype=torch.float32)
+        ce = focal_cross_entropy(out["logits"], labels, cfg.focal_gamma, weight)
         if self.intensity_heads is None or intensity is None:
             return ce
         pred = select_emotion(out["intensity"], labels)  # the gold emotion's output, (B, 3)
@@ -149,6 +184,13 @@ class EmotionIntensityModel(nn.Module):
             if m.any():
                 mse = mse + ((pred[m, t] - intensity[m, t]) ** 2).mean()
         return cfg.ce_weight * ce + cfg.mse_weight * mse
+
+
+def rows_differ(a: torch.Tensor, mask_a: torch.Tensor, b: torch.Tensor, mask_b: torch.Tensor) -> torch.Tensor:
+    """(B,) whether each row of two padded id batches holds other tokens (padding, of any id, aside)."""
+    width = max(a.shape[1], b.shape[1])
+    a, b = ((torch.nn.functional.pad(x * m, (0, width - x.shape[1]))) for x, m in ((a, mask_a), (b, mask_b)))
+    return (mask_a.sum(1) != mask_b.sum(1)) | (a != b).any(1)
 
 
 def select_emotion(intensity: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:

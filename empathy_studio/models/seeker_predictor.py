@@ -3,12 +3,14 @@
 Batching, the input checks and the cache are `BatchPredictor`'s; this module adds
 what a seeker's prediction is: the calibrated temperature, the TF-IDF terms of
 the linear intensity heads, the intensity cut to its scale, the spread across
-emotions, the conformal intervals, and "too little text" below the model's
-calibrated minimum.
+emotions, the conformal intervals, "too little text" below the model's
+calibrated minimum, and for a model with the end view the text's last
+max_length tokens beside its first.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +23,7 @@ from ..labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
 from ..progress import EMBEDDING, ProgressEvent, ProgressFn
 from .calibration import Calibration, word_count
 from .predictor import BatchPredictor, check_text
-from .seeker import EmotionIntensityModel, load, select_emotion
+from .seeker import EmotionIntensityModel, load, rows_differ, select_emotion
 
 MAX_TEXT_CHARS = 100_000  # beyond this a "text" is a pasted file, not a help-seeker's words
 CHANGE_RANGE = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN)
@@ -38,6 +40,7 @@ class Prediction:
     intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> level ("0.8") -> [lo, hi]
     words: int = 0
     min_words: int | None = None  # the model's calibrated minimum; below it the prediction is "too little text"
+    reads_end: bool = False  # the text outgrew the first view and the model read its end as well (models with the end view)
 
     @property
     def too_little_text(self) -> bool:
@@ -51,6 +54,7 @@ class Prediction:
             "words": self.words,
             "min_words": self.min_words,
             "too_little_text": self.too_little_text,
+            "reads_end": self.reads_end,
         }
         for t in INTENSITY_TARGETS:
             out[f"pred_{t}"] = self.intensity.get(t)
@@ -90,6 +94,11 @@ class Predictor(BatchPredictor[str, Prediction]):
         super().__init__(model, tokenizer, name, max_length, batch_size, cache_size)
         self.labels = list(model.heads_config.labels)
         self.calibration = calibration
+        # the end view's tokenizer: a copy that cuts a long text from the left, keeping its last tokens
+        self.end_tokenizer = None
+        if model.heads_config.end_view:
+            self.end_tokenizer = copy.deepcopy(tokenizer)
+            self.end_tokenizer.truncation_side = "left"
 
     @classmethod
     def from_folder(cls, folder: Path | str, name: str | None = None, **kwargs: Any) -> "Predictor":
@@ -115,12 +124,18 @@ class Predictor(BatchPredictor[str, Prediction]):
 
     def encode(self, items: Sequence[str]) -> list[dict[str, list[int]]]:
         ids = self.tokenizer(list(items), truncation=True, max_length=self.max_length)["input_ids"]
-        return [{"input_ids": i} for i in ids]
+        if self.end_tokenizer is None:
+            return [{"input_ids": i} for i in ids]
+        ends = self.end_tokenizer(list(items), truncation=True, max_length=self.max_length)["input_ids"]
+        return [{"input_ids": i, "end_input_ids": e} for i, e in zip(ids, ends)]
 
     def embed(self, texts: Sequence[str], progress: ProgressFn | None = None, detail: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled features for the emotion and the intensity heads, in input order (no cache: used to train heads)."""
+        """Pooled features for the emotion and the intensity heads, in input order (no cache: used to train heads).
+
+        With the end view the intensity features are twice as wide: the first view's, then the end view's.
+        """
         h = self.model.encoder.config.hidden_size
-        emo, inten = torch.empty(len(texts), h), torch.empty(len(texts), h)
+        emo, inten = torch.empty(len(texts), h), torch.empty(len(texts), h * (2 if self.model.heads_config.end_view else 1))
         done = 0
         with torch.inference_mode():
             for idx, batch in self.batches(texts):
@@ -150,6 +165,11 @@ class Predictor(BatchPredictor[str, Prediction]):
         inten = select_emotion(res["intensity"], pred).float().cpu().numpy() if "intensity" in res else None
         spread = _spread(res["intensity"].float().cpu().numpy(), probs) if "intensity" in res else None
         pooled = res["pooled"].float().cpu().numpy()
+        reads_end = (
+            rows_differ(batch["input_ids"], batch["attention_mask"], batch["end_input_ids"], batch["end_attention_mask"]).tolist()
+            if "end_input_ids" in batch
+            else [False] * len(texts)
+        )
         out = []
         for row, text in enumerate(texts):
             raw = {t: float(inten[row, k]) for k, t in enumerate(INTENSITY_TARGETS)} if inten is not None else {}
@@ -165,6 +185,7 @@ class Predictor(BatchPredictor[str, Prediction]):
                     intervals=cal.intervals(clipped) if cal else {},
                     words=word_count(text),
                     min_words=cal.min_words if cal else None,
+                    reads_end=bool(reads_end[row]),
                 )
             )
         return out

@@ -70,6 +70,7 @@ RANGES: dict[str, Range] = {
     "patience": Range(0, 100_000, integer=True),
     "seed": Range(0, 2**32 - 1, integer=True),
     "focal_gamma": Range(0, 10),
+    "class_weight": Range(0, 2),
     "rationale_weight": Range(0, 100),
     "freeze_layers": Range(0, 1000, integer=True),
     "max_steps": Range(-1, 10_000_000, integer=True),
@@ -87,6 +88,7 @@ class TrainConfig:
     pooling: str = "cls"
     intensity_head: str = "per_emotion"
     focal_gamma: float = 0.0
+    class_weight: float = 0.0  # weigh each class by (n / (classes · count)) ** class_weight in the classification losses; 0: none
     epochs: float = 6
     batch_size: int = 16
     max_length: int = 256
@@ -102,6 +104,7 @@ class TrainConfig:
     intensity_layer: int | None = None  # intensity heads read this (mean-pooled) hidden layer
     ridge_intensity: bool = False  # after training, fit linear intensity heads in closed form (alpha chosen on val)
     lexical_intensity: bool = False  # the ridge heads also read the text's TF-IDF vector (lexical.py)
+    end_view: bool = False  # the ridge heads of END_TARGETS may also read the text's last max_length tokens
     report_to: str = "none"  # experiment tracking through transformers' own integrations
     run_name: str = ""  # the run's name in the tracker
     output_dir: str = ".cache/trainer"
@@ -120,6 +123,8 @@ class TrainConfig:
             raise ConfigError("ridge_intensity needs intensity_head='linear'")
         if self.lexical_intensity and not self.ridge_intensity:
             raise ConfigError("lexical_intensity needs ridge_intensity")
+        if self.end_view and not self.ridge_intensity:
+            raise ConfigError("end_view needs ridge_intensity")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,6 +134,10 @@ class TrainConfig:
 # block's weight against the standardised encoder block (unit variance per dimension); both chosen on val.
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
 LEXICAL_SCALES = (10.0, 20.0, 30.0, 50.0, 100.0)
+# With the end view: the targets whose heads may read it (initial is about the opening) and its weights against the
+# first view's block (0: the opening alone), chosen per target on val with the penalty and the TF-IDF scale.
+END_TARGETS = ("final", "change")
+END_SCALES = (0.0, 0.5, 1.0, 2.0)
 
 # Keys that space_config.yaml may set under `training:` (the optimiser settings, not the architecture).
 SETTABLE = ("epochs", "batch_size", "max_length", "learning_rate", "head_learning_rate", "weight_decay", "warmup", "patience", "seed")
@@ -194,7 +203,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
 DEFAULT_PRESET = {"seeker": "default", "rater": "rater"}
-HEAD_OPTIONS = {"seeker": (), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
+HEAD_OPTIONS = {"seeker": ("end_view",), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
 RATER_PRESETS = FAMILY_PRESETS["rater"]
 
 

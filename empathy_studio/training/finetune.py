@@ -174,6 +174,7 @@ class Finetuner:
                 config.freeze_layers,
                 config.ridge_intensity,
                 config.lexical_intensity,
+                config.end_view,
                 len(data.train),
                 _device(),
                 torch.get_num_threads(),

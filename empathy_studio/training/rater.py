@@ -27,6 +27,7 @@ from ..epitome import LEVEL4, Pair
 from ..errors import ModelUnavailable
 from ..labels import EPITOME_LEVELS, EPITOME_MECHANISMS
 from ..metrics import bootstrap_classification_ci
+from ..models.encoder import balanced_weights
 from ..models.heads import DEFAULT_RATIONALE_WEIGHT, RaterConfig
 from ..models.predictor import pad
 from ..models.rater import IGNORE, EmpathyRater, build_rater, encode_pairs, rationale_labels, save_rater
@@ -102,6 +103,10 @@ class RaterFamily(Family):
         heads = data.heads or RaterConfig()
         if heads.rationale_weight > 0 and not any(p.rationales for p in data.train):  # rated pairs alone: nothing to learn it from
             heads = dataclasses.replace(heads, rationale_weight=0.0)
+        if config.class_weight:
+            levels = np.array([p.levels for p in data.train], dtype=int).reshape(-1, len(EPITOME_MECHANISMS))
+            weights = [balanced_weights(levels[:, k], len(EPITOME_LEVELS), config.class_weight) for k in range(len(EPITOME_MECHANISMS))]
+            heads = dataclasses.replace(heads, class_weights=weights)
         return build_rater(config.encoder, heads, config.local_files_only)
 
     def rows(self, examples: Sequence[Pair], model: EmpathyRater, tokenizer: Any, config: TrainConfig) -> list[dict[str, Any]]:

@@ -92,6 +92,13 @@ class TrainRequest:
     pooling: str | None = field(default=None, metadata=option("how the encoder output is pooled", POOLINGS))
     intensity_head: str | None = field(default=None, metadata=option("intensity head design", INTENSITY_HEADS))
     focal_gamma: float | None = field(default=None, metadata=option("focal loss gamma (0 = cross-entropy)"))
+    class_weight: float | None = field(
+        default=None,
+        metadata=option(
+            "weigh each class in the classification losses (the emotions; each mechanism's levels for --task empathy) by "
+            "(n / (classes x its count)) to this power: 1 is scikit-learn's balanced, 0.5 its square root; default 0 (none)"
+        ),
+    )
     arch: str | None = field(
         default=None, metadata=option("empathy rater: cross (post [SEP] response) or bi (the two embedded apart); default bi", ARCHS)
     )
@@ -106,6 +113,13 @@ class TrainRequest:
         metadata=option(
             "empathy rater: weight of the rationale head's loss (it marks each mechanism's words in the response, learnt from "
             "EPITOME's rationales; 0 = no such head); default 1"
+        ),
+    )
+    end_view: bool | None = field(
+        default=None,
+        metadata=option(
+            "seeker models: the final and change heads may also read the text's last max-length tokens, beside its first "
+            "(--no-end-view: the opening only); default: the preset's"
         ),
     )
     select_metric: str | None = field(
@@ -199,6 +213,8 @@ def training_config(req: TrainRequest, settings: Settings, encoder: str, local: 
         "pooling": req.pooling,
         "intensity_head": req.intensity_head,
         "focal_gamma": req.focal_gamma,
+        "class_weight": req.class_weight,
+        "end_view": req.end_view,
         "freeze_encoder": req.freeze_encoder or None,
         "select_metric": req.select_metric,
     }

@@ -24,6 +24,7 @@ from ..errors import ConfigError, DataError
 from ..labels import INTENSITY_TARGETS
 from ..metrics import evaluate_predictions, regression_metrics
 from ..models import calibration
+from ..models.encoder import balanced_weights
 from ..models.heads import HeadConfig
 from ..models.seeker import EmotionIntensityModel, build_model, load, save
 from ..models.seeker_predictor import Predictor
@@ -97,8 +98,8 @@ class SeekerFamily(Family):
     def build(self, config: TrainConfig, data: TrainData) -> tuple[EmotionIntensityModel, Any]:
         """A new model on a base encoder, or a studio model to continue from.
 
-        A parent keeps its own heads when they fit the task (same labels, same objective); otherwise its
-        fine-tuned encoder gets new heads for this task.
+        A parent keeps its own heads when they fit the task (same labels, same objective, the same views);
+        otherwise its fine-tuned encoder gets new heads for this task.
         """
         known = {t: [v for ex in data.train if not math.isnan(v := getattr(ex, t))] for t in INTENSITY_TARGETS}
         heads = HeadConfig(
@@ -109,17 +110,23 @@ class SeekerFamily(Family):
             focal_gamma=config.focal_gamma,
             intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
             intensity_layer=config.intensity_layer,
+            end_view=config.end_view,
+            class_weights=balanced_weights([ex.label for ex in data.train], len(data.labels), config.class_weight)
+            if config.class_weight
+            else None,
         )
         if (Path(config.encoder) / HEADS_FILE).exists():  # continue from a studio model (a fine-tune's parent)
             parent, tokenizer = load(config.encoder)
             model = (
                 parent
-                if parent.heads_config.labels == heads.labels and parent.heads_config.task == heads.task
+                if (parent.heads_config.labels, parent.heads_config.task, parent.heads_config.end_view)
+                == (heads.labels, heads.task, heads.end_view)
                 else EmotionIntensityModel(parent.encoder, heads)
             )
         else:
             model, tokenizer = build_model(config.encoder, heads, config.local_files_only)
         model.heads_config.focal_gamma = config.focal_gamma
+        model.heads_config.class_weights = heads.class_weights  # a parent's heads train on with this run's weights
         return model, tokenizer
 
     def rows(self, examples: Sequence[Example], model: Any, tokenizer: Any, config: TrainConfig) -> list[dict[str, Any]]:

@@ -203,6 +203,10 @@ def words_html(
     )
 
 
+END_VIEW_NOTE = (
+    "The text is longer than what the model reads at once: initial reads its opening, and final and change read its last "
+    "turns as well (the end view)."
+)
 TYPED_TEXT_NOTE = (
     "For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
     "<b>final</b> is what seekers who wrote like this reported after a supportive chat in ESConv; <b>change</b> is their difference as "
@@ -254,6 +258,8 @@ def prediction_html(
             )
         if pred.get("pred_initial_interval"):
             notes.append("Ranges are 80% conformal intervals, fitted on held-out errors: about 4 in 5 seekers' own ratings fall inside.")
+    if pred.get("reads_end"):
+        notes.append(END_VIEW_NOTE)
     if typed:
         notes.append(TYPED_TEXT_NOTE)
     note_html = "".join(f'<div class="es-meta es-note">{n}</div>' for n in notes)

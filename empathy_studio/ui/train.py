@@ -33,6 +33,7 @@ from .html import esc, fmt
 
 OFFERED_TASKS = ["emotion-intensity", "emotion", "empathy"]  # the tasks trained from this tab (the CLI trains every task)
 LATEST_RELEASE = "latest release"
+FORM_HEAD_OPTIONS = {"arch", "loss", "score_loss"}  # the head options the form offers (the others keep their preset's value)
 
 
 JOB_COLUMNS = ["id", "state", "task", "progress %", "model", "policy", "new model", "by", "created", "ended", "duration"]
@@ -244,8 +245,10 @@ class TrainEvents:
         task = TASKS.get(tk)
         if task is None:
             raise InputError(f"task must be one of {', '.join(OFFERED_TASKS)}, got {tk!r}")
-        chosen = dict(arch=ar, loss=ls, score_loss=sl)
-        heads = {**{k: chosen[k] for k in HEAD_OPTIONS[task.family]}, "select_metric": sel} if HEAD_OPTIONS[task.family] else {}
+        offered = {
+            k: v for k, v in dict(arch=ar, loss=ls, score_loss=sl).items() if k in FORM_HEAD_OPTIONS & set(HEAD_OPTIONS[task.family])
+        }
+        heads = {**offered, "select_metric": sel} if offered else {}
         data = {"dataset": ds} if ds and task.files else {}
         return TrainRequest(
             model=base_name or "",
@@ -294,7 +297,7 @@ class TrainEvents:
         name = DEFAULT_PRESET[task.family]
         d = self.studio.training_defaults(name)
         return (
-            gr.Row(visible=bool(HEAD_OPTIONS[task.family])),
+            gr.Row(visible=bool(FORM_HEAD_OPTIONS & set(HEAD_OPTIONS[task.family]))),
             d["epochs"],
             d["learning_rate"],
             d["max_length"],
