@@ -267,8 +267,8 @@ def trajectory(points: Sequence[dict[str, Any]], gold_initial: float | None = No
                     marker=dict(symbol="star", size=16, color=color, line=dict(color="#222", width=1)),
                 )
             )
-    # from the first prefix longer than the first view, final (and change) read the end of the text as well
-    outgrown = next((p["turn"] for p in points if p.get("reads_end")), None)
+    # from the first prefix longer than the first view, a final head that reads the end view reads the last turns as well
+    outgrown = next((p["turn"] for p in points if "final" in (p.get("reads_end") or ())), None)
     if outgrown is not None:
         fig.add_vline(x=outgrown - 0.5, line=dict(color="#3b6ea5", dash="dot", width=1))
         fig.add_annotation(

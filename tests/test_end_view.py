@@ -61,7 +61,7 @@ def test_the_end_view_reads_the_last_tokens_of_a_text_longer_than_the_first_view
         assert g.intensity_raw["initial"] == pytest.approx(o.intensity_raw["initial"], abs=1e-5)
         assert g.intensity_raw["final"] == pytest.approx(e.intensity_raw["initial"], abs=1e-5)
         assert g.intensity_raw["change"] == pytest.approx(o.intensity_raw["initial"] + e.intensity_raw["initial"], abs=1e-5)
-    assert [g.reads_end for g in got] == [True, True, True, False] and got[0].to_dict()["reads_end"] is True
+    assert [g.reads_end for g in got] == [("final", "change")] * 3 + [()] and got[0].to_dict()["reads_end"] == ["final", "change"]
     # a text that fits has one view for both: final equals initial, as the weights are the same
     assert got[-1].intensity_raw["final"] == pytest.approx(got[-1].intensity_raw["initial"], abs=1e-5)
     # one at a time, the same
@@ -137,4 +137,21 @@ def test_a_model_trained_with_the_end_view_reads_how_the_text_ended_and_keeps_it
     after = Predictor(*load(folder), max_length=16, cache_size=0).predict(texts)
     for a, b in zip(after, before):
         assert a.intensity_raw == pytest.approx(b.intensity_raw, abs=1e-5)
-    assert all(a.reads_end for a in after)
+    assert all(a.reads_end == after[0].reads_end and "final" in a.reads_end and "initial" not in a.reads_end for a in after)
+
+
+def test_explore_marks_the_turn_from_which_final_reads_the_end_and_says_which_heads_read_it():
+    from empathy_studio.plots import trajectory
+    from empathy_studio.ui.html import end_view_note
+
+    def points(reads):
+        return [{"turn": i + 1, "text": "t", "pred_initial": 4.0, "pred_final": 3.0, "reads_end": r} for i, r in enumerate(reads)]
+
+    marked = trajectory(points([[], [], ["final", "change"], ["final", "change"]]))
+    assert [s.x0 for s in marked.layout.shapes] == [2.5]
+    assert any("final reads the last turns" in a.text for a in marked.layout.annotations)
+    for reads in ([[], []], [[], ["change"]]):  # nothing outgrew the first view, or final keeps the opening
+        fig = trajectory(points(reads))
+        assert not fig.layout.shapes and not any("last turns" in a.text for a in fig.layout.annotations)
+    assert end_view_note(["change"]).startswith("The text is longer") and "change reads its last turns" in end_view_note(["change"])
+    assert "final and change read its last turns" in end_view_note(["final", "change"])

@@ -133,6 +133,13 @@ class EmotionIntensityModel(nn.Module):
                 end[differs] = self._intensity_features(end_out, mask[:, :width], end_pooled)
         return pooled, torch.cat([first, end], dim=-1)
 
+    def end_targets(self) -> tuple[str, ...]:
+        """The intensity targets whose heads read the end view (a nonzero weight on its half of the features)."""
+        if not self.heads_config.end_view or self.intensity_heads is None:
+            return ()
+        h = self.encoder.config.hidden_size
+        return tuple(t for t in INTENSITY_TARGETS if bool(self.intensity_heads[t].last.weight[:, h:].abs().sum() > 0))
+
     def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
         out = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.heads_config.intensity_layer is not None

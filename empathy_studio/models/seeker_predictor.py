@@ -40,7 +40,7 @@ class Prediction:
     intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> level ("0.8") -> [lo, hi]
     words: int = 0
     min_words: int | None = None  # the model's calibrated minimum; below it the prediction is "too little text"
-    reads_end: bool = False  # the text outgrew the first view and the model read its end as well (models with the end view)
+    reads_end: tuple[str, ...] = ()  # the targets that read the text's end: it outgrew the first view, and their heads read the end view
 
     @property
     def too_little_text(self) -> bool:
@@ -54,7 +54,7 @@ class Prediction:
             "words": self.words,
             "min_words": self.min_words,
             "too_little_text": self.too_little_text,
-            "reads_end": self.reads_end,
+            "reads_end": list(self.reads_end),
         }
         for t in INTENSITY_TARGETS:
             out[f"pred_{t}"] = self.intensity.get(t)
@@ -170,6 +170,7 @@ class Predictor(BatchPredictor[str, Prediction]):
             if "end_input_ids" in batch
             else [False] * len(texts)
         )
+        end_targets = self.model.end_targets()  # the heads that read the end view read it for these rows
         out = []
         for row, text in enumerate(texts):
             raw = {t: float(inten[row, k]) for k, t in enumerate(INTENSITY_TARGETS)} if inten is not None else {}
@@ -185,7 +186,7 @@ class Predictor(BatchPredictor[str, Prediction]):
                     intervals=cal.intervals(clipped) if cal else {},
                     words=word_count(text),
                     min_words=cal.min_words if cal else None,
-                    reads_end=bool(reads_end[row]),
+                    reads_end=end_targets if reads_end[row] else (),
                 )
             )
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import html
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from markdown_it import MarkdownIt
 
@@ -203,10 +203,15 @@ def words_html(
     )
 
 
-END_VIEW_NOTE = (
-    "The text is longer than what the model reads at once: initial reads its opening, and final and change read its last "
-    "turns as well (the end view)."
-)
+def end_view_note(targets: Sequence[str]) -> str:
+    """What a prediction of a long text read: the opening, and for the heads with the end view its last turns as well."""
+    names = " and ".join(targets)
+    return (
+        f"The text is longer than what the model reads at once: {names} {'reads' if len(targets) == 1 else 'read'} its last turns "
+        "as well as its opening (the end view)."
+    )
+
+
 TYPED_TEXT_NOTE = (
     "For one typed text: <b>initial</b> is how intense the feeling reads, on the seeker's own 1-5 scale before a chat; "
     "<b>final</b> is what seekers who wrote like this reported after a supportive chat in ESConv; <b>change</b> is their difference as "
@@ -259,7 +264,7 @@ def prediction_html(
         if pred.get("pred_initial_interval"):
             notes.append("Ranges are 80% conformal intervals, fitted on held-out errors: about 4 in 5 seekers' own ratings fall inside.")
     if pred.get("reads_end"):
-        notes.append(END_VIEW_NOTE)
+        notes.append(end_view_note(pred["reads_end"]))
     if typed:
         notes.append(TYPED_TEXT_NOTE)
     note_html = "".join(f'<div class="es-meta es-note">{n}</div>' for n in notes)
