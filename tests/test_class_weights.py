@@ -50,6 +50,8 @@ def test_balanced_weights_are_scikit_learns_raised_to_a_power_and_1_for_an_absen
         RaterConfig(loss="kl", class_weights=[[1.0, 1.0, 1.0]] * 3)
     with pytest.raises(ConfigError, match="class_weight"):
         TrainRequest(model="minilm", class_weight=3.0)
+    with pytest.raises(ConfigError, match="--loss kl has soft targets"):  # refused with the request, before any job starts
+        TrainRequest(model="minilm", task="empathy", loss="kl", class_weight=0.5)
 
 
 def test_a_seeker_model_trains_with_the_emotions_weights_and_keeps_them(tiny_encoder, tiny_examples, tmp_path):

@@ -163,6 +163,8 @@ class TrainRequest:
                 raise ConfigError("--release trains on a release's consensus labels: use it with --policy ratings or gold+ratings")
             if self.with_ratings:
                 raise ConfigError("--release and --with-ratings name two sources of ratings: choose one")
+        if self.class_weight and self.loss == "kl":
+            raise ConfigError("--class-weight weighs the ce and focal losses; --loss kl has soft targets, not one class a row")
         family = self.task_spec.family
         foreign = [f for fam, names in HEAD_OPTIONS.items() if fam != family for f in names if getattr(self, f) is not None]
         if foreign:
