@@ -94,3 +94,14 @@ def test_a_rater_weighs_each_mechanisms_levels_by_their_training_counts(tiny_enc
         TrainData(pairs, pairs[:6], ["none", "weak", "strong"], RaterConfig(rationale_weight=0.0)),
     )
     assert unweighted.model.config.class_weights is None
+
+
+def test_the_default_rater_weighs_the_levels_and_a_soft_target_loss_takes_no_weights():
+    from empathy_studio.settings import load_settings
+    from empathy_studio.training.request import training_config
+
+    settings = load_settings()
+    assert training_config(TrainRequest(model="minilm", task="empathy"), settings, "enc").class_weight == 0.5
+    assert training_config(TrainRequest(model="minilm", task="empathy", loss="kl"), settings, "enc").class_weight == 0.0
+    assert training_config(TrainRequest(model="minilm", task="empathy", class_weight=1.0), settings, "enc").class_weight == 1.0
+    assert training_config(TrainRequest(model="minilm"), settings, "enc").class_weight == 0.0  # the seeker's default: none

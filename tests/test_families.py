@@ -7,7 +7,8 @@ code before the families shared one trainer and one predictor base (commit 3875b
 model (the default and quick presets, on the demo set) and a tiny rater (the rater preset) with seed
 42: the one trainer must keep giving those numbers. It was first made by the code before the
 refactor; it was made again when the tiny encoder's tokenizer was mended (it had read no vocabulary,
-so every word was [UNK]) and when the bi-encoder's batches became grouped by length.
+so every word was [UNK]), when the bi-encoder's batches became grouped by length, and when the rater
+preset took class weights (the seeker models' numbers did not move).
 """
 
 from __future__ import annotations

@@ -221,6 +221,8 @@ def training_config(req: TrainRequest, settings: Settings, encoder: str, local: 
         "select_metric": req.select_metric,
     }
     overrides = {k: v for k, v in asked.items() if v is not None}
+    if req.loss == "kl":  # soft targets have no one class a row to weigh: a preset's class weights do not apply
+        overrides["class_weight"] = 0.0
     name = DEFAULT_PRESET[req.task_spec.family] if req.preset == "default" else req.preset
     return preset(
         name,
