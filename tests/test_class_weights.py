@@ -104,4 +104,5 @@ def test_the_default_rater_weighs_the_levels_and_a_soft_target_loss_takes_no_wei
     assert training_config(TrainRequest(model="minilm", task="empathy"), settings, "enc").class_weight == 0.5
     assert training_config(TrainRequest(model="minilm", task="empathy", loss="kl"), settings, "enc").class_weight == 0.0
     assert training_config(TrainRequest(model="minilm", task="empathy", class_weight=1.0), settings, "enc").class_weight == 1.0
-    assert training_config(TrainRequest(model="minilm"), settings, "enc").class_weight == 0.0  # the seeker's default: none
+    assert training_config(TrainRequest(model="minilm"), settings, "enc").class_weight == 0.5  # the seeker's default preset too
+    assert training_config(TrainRequest(model="minilm", preset="quick"), settings, "enc").class_weight == 0.0  # not the starter's

@@ -8,7 +8,7 @@ model (the default and quick presets, on the demo set) and a tiny rater (the rat
 42: the one trainer must keep giving those numbers. It was first made by the code before the
 refactor; it was made again when the tiny encoder's tokenizer was mended (it had read no vocabulary,
 so every word was [UNK]), when the bi-encoder's batches became grouped by length, and when the rater
-preset took class weights (the seeker models' numbers did not move).
+and the default seeker preset took class weights (the quick preset's numbers did not move).
 """
 
 from __future__ import annotations
