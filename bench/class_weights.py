@@ -2,7 +2,8 @@
 
 Each (weight, seed) is `empathy-studio train --model minilm --dataset esconv --class-weight P --seed S` (the default
 preset, as `bench/quality.py` trains it), scored on ESConv's val split (where a weight is chosen) and test split;
-ZeroR in the same run. A model already in `--models-dir` is scored, not trained again.
+ZeroR in the same run, and each weight's seeds as one ensemble (their probabilities averaged). A model already in
+`--models-dir` is scored, not trained again.
 
     python bench/class_weights.py --weights 0 0.5 --seeds 42 43 44 --models-dir DIR
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,6 +36,20 @@ def scores(studio: Studio, name: str, split: str) -> dict:
     out = {k: res[k] for k in ("f1_weighted", "f1_macro", "recall_weighted")}
     out.update({f"f1_{r['emotion']}": r["f1"] for r in res["per_class"]})
     return out
+
+
+def ensemble(studio: Studio, names: list[str], split: str) -> dict:
+    """The seeds' models as one: their emotion probabilities averaged."""
+    splits, labels = studio.sources.examples("esconv")
+    rows = splits[split]
+    probs = np.mean([[[p.probs[lab] for lab in labels] for p in studio.predict_texts(n, [e.text for e in rows])] for n in names], axis=0)
+    guess = probs.argmax(1)
+    gold = [e.label for e in rows]
+    return {
+        "f1_weighted": f1_score(gold, guess, average="weighted"),
+        "f1_macro": f1_score(gold, guess, average="macro"),
+        **{f"f1_{labels[c]}": f for c, f in enumerate(f1_score(gold, guess, average=None, labels=range(len(labels))))},
+    }
 
 
 def main() -> None:
@@ -58,6 +74,10 @@ def main() -> None:
             runs.append({"seed": seed, "val": scores(studio, name, "val"), "test": scores(studio, name, "test")})
             print(f"{name}: test F1 {runs[-1]['test']['f1_weighted']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
         out["groups"][f"{w:g}"] = runs
+        if len(args.seeds) > 1:
+            out.setdefault("ensembles", {})[f"{w:g}"] = {
+                split: ensemble(studio, [f"minilm-cw{w:g}-s{seed}" for seed in args.seeds], split) for split in ("val", "test")
+            }
     out["zeror"] = {split: {k: v for k, v in scores(studio, "zeror", split).items()} for split in ("val", "test")}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "class-weights.json").write_text(json.dumps(out, indent=1))
@@ -84,6 +104,9 @@ def markdown(out: dict, args: argparse.Namespace) -> str:
                 v = [r[split][k] for r in runs if r[split].get(k) is not None]
                 cells.append(f"{np.mean(v):.4f} ± {np.std(v):.4f}" if len(v) > 1 else (f"{v[0]:.4f}" if v else "–"))
             lines.append(f"| {w} | {split} | " + " | ".join(cells) + " |")
+    for w, by_split in out.get("ensembles", {}).items():
+        for split, e in by_split.items():
+            lines.append(f"| {w}, the seeds as one ensemble | {split} | " + " | ".join(f"{e[k]:.4f}" for k in keys) + " |")
     for split in ("val", "test"):
         z = out["zeror"][split]
         lines.append(f"| ZeroR | {split} | " + " | ".join(f"{z[k]:.4f}" if z.get(k) is not None else "–" for k in keys) + " |")
