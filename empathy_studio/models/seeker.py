@@ -11,11 +11,12 @@ hidden state into two kinds of heads:
 Loss = 0.5 * CE + (0.5 / 3) * (MSE initial + MSE final + MSE change), NaN
 targets masked out. `task="classify"` keeps the emotion head alone.
 
-Our variants, selected in `HeadConfig` (`heads.py`) and kept only where the evaluation in
-`bench/` shows them better: mean pooling, one shared intensity output, focal
-loss, linear intensity heads on a lower layer, and the end view: the linear
-heads read the text's last max_length tokens beside its first (how a chat ended
-is in its last turns). Intensity heads start at the training mean (output bias),
+Our variants, selected in `HeadConfig` (`heads.py`) and made defaults only where the
+evaluation in `bench/` shows them better: mean pooling, one shared intensity output,
+focal loss, class weights, linear intensity heads on a lower layer, and the end view,
+where the linear heads read the text's last max_length tokens beside its first (how a
+chat ended is in its last turns; an option, with no gain measured in
+`bench/results/endings.md`). Intensity heads start at the training mean (output bias),
 so an untrained head is the ZeroR predictor rather than a guess of 0.
 """
 
