@@ -165,12 +165,12 @@ class Predictor(BatchPredictor[str, Prediction]):
         inten = select_emotion(res["intensity"], pred).float().cpu().numpy() if "intensity" in res else None
         spread = _spread(res["intensity"].float().cpu().numpy(), probs) if "intensity" in res else None
         pooled = res["pooled"].float().cpu().numpy()
-        reads_end = (
-            rows_differ(batch["input_ids"], batch["attention_mask"], batch["end_input_ids"], batch["end_attention_mask"]).tolist()
-            if "end_input_ids" in batch
-            else [False] * len(texts)
-        )
-        end_targets = self.model.end_targets()  # the heads that read the end view read it for these rows
+        reads_end, end_targets = [False] * len(texts), ()
+        if "end_input_ids" in batch:  # the heads that read the end view read it for the rows that outgrew the first view
+            reads_end = rows_differ(
+                batch["input_ids"], batch["attention_mask"], batch["end_input_ids"], batch["end_attention_mask"]
+            ).tolist()
+            end_targets = self.model.end_targets()
         out = []
         for row, text in enumerate(texts):
             raw = {t: float(inten[row, k]) for k, t in enumerate(INTENSITY_TARGETS)} if inten is not None else {}

@@ -142,6 +142,9 @@ END_SCALES = (0.0, 0.5, 1.0, 2.0)
 # Keys that space_config.yaml may set under `training:` (the optimiser settings, not the architecture).
 SETTABLE = ("epochs", "batch_size", "max_length", "learning_rate", "head_learning_rate", "weight_decay", "warmup", "patience", "seed")
 
+# What both rater presets share: batch, learning rates, no early stopping, the epoch chosen by 4-level weighted F1.
+_RATER = dict(batch_size=16, learning_rate=5e-5, head_learning_rate=1e-3, patience=0, select_metric="f1_weighted")
+
 # name -> overrides of the defaults above (and of space_config.yaml).
 PRESETS: dict[str, dict[str, Any]] = {
     # ours: fine-tune the top 2 layers for emotion; intensity from the frozen layer 4, ridge-fitted
@@ -194,28 +197,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the empathy rater (--task empathy), as bench/empathy.py trains it; the best epoch on val by 4-level weighted F1; each
     # mechanism's levels weighted by the square root of balanced weights (bench/results/rationales-class-weights-val.md: the
     # mean of the mechanisms' macro-F1 on val 0.656 against 0.629 unweighted, 3 seeds each)
-    "rater": dict(
-        epochs=3,
-        batch_size=16,
-        max_length=128,
-        learning_rate=5e-5,
-        head_learning_rate=1e-3,
-        patience=0,
-        select_metric="f1_weighted",
-        class_weight=0.5,
-    ),
+    "rater": dict(**_RATER, epochs=3, max_length=128, class_weight=0.5),
     # the first-use rater: one epoch on shorter texts, the embeddings and the bottom 2 layers frozen (under 90 s on 2 cores;
     # 4-level F1 0.616 against 0.614 with every layer trained, which took 117 s)
-    "rater-quick": dict(
-        epochs=1,
-        batch_size=16,
-        max_length=64,
-        learning_rate=5e-5,
-        head_learning_rate=1e-3,
-        patience=0,
-        select_metric="f1_weighted",
-        freeze_layers=2,
-    ),
+    "rater-quick": dict(**_RATER, epochs=1, max_length=64, freeze_layers=2),
 }
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
