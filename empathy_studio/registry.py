@@ -26,6 +26,7 @@ HEADS_FILE = "heads.json"
 LEXICAL_FILE = "lexical.json"
 RATER_FILE = "rater.json"  # an empathy rater's heads, in place of heads.json
 MANIFEST_FILE = "manifest.json"
+ENSEMBLE_FILE = "ensemble.json"  # a seed ensemble of seeker models: its members' names (their weights are in WEIGHTS_FILE)
 
 
 def read_manifest(folder: Path | str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The model commands: serve, models, warm, train, evaluate, predict, score."""
+"""The model commands: serve, models, warm, train, ensemble, evaluate, predict, score."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ import sys
 import time
 from typing import Any
 
-from ..services import COMMAND_LINE, MECHANISM_SHORT, TASKS, ConfigError, JobCancelled, ScoreRequest, Studio, metric_name
+from ..services import (
+    COMMAND_LINE,
+    MECHANISM_SHORT,
+    TASKS,
+    ConfigError,
+    EnsembleRequest,
+    JobCancelled,
+    ScoreRequest,
+    Studio,
+    metric_name,
+)
 from ..settings import apply_server_env
 from .common import data_note, open_studio, print_json, progress_bar
 from .parser_options import request_from_args
@@ -100,6 +110,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"registered {manifest['name']} in {time.monotonic() - started:.0f} s in all ({manifest['train_seconds']:.0f} s of training "
             f"steps): {', '.join(headline) or 'no test metrics'}"
         )
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """Publish seeker models trained with different seeds as one model.  Example: empathy-studio ensemble --name minilm-3 m42 m43 m44"""
+    studio = open_studio(args)
+    started = time.monotonic()
+    req = EnsembleRequest(members=tuple(args.members), name=args.name, dataset=args.dataset, description=args.description or "")
+    manifest = studio.publish_ensemble(req, progress=progress_bar())
+    if args.json:
+        print_json({k: manifest[k] for k in ("name", "ensemble", "metrics", "members_mean", "delta")})
+        return 0
+    m, mean = manifest["metrics"], manifest["members_mean"]
+    print(
+        f"registered {manifest['name']} ({len(req.members)} models as one) in {time.monotonic() - started:.0f} s: weighted F1 "
+        f"{m['f1_weighted']:.4f} against its models' mean {mean.get('f1_weighted', float('nan')):.4f} on the same test items"
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from ..services import (
     SCORE_TASKS,
     TrainRequest,
 )
-from .models import cmd_evaluate, cmd_models, cmd_predict, cmd_score, cmd_serve, cmd_train, cmd_warm
+from .models import cmd_ensemble, cmd_evaluate, cmd_models, cmd_predict, cmd_score, cmd_serve, cmd_train, cmd_warm
 from .parser_options import Parser, add_request_options
 from .study import cmd_annotators, cmd_audit, cmd_campaigns, cmd_ratings, cmd_releases
 
@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--job-id", type=int, help=argparse.SUPPRESS)  # a job's child: the request is in the job's row
     common(s)
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("ensemble", help=cmd_ensemble.__doc__, description=cmd_ensemble.__doc__)
+    s.add_argument("members", nargs="+", metavar="MODEL", help="registry names of seeker models trained with different seeds")
+    s.add_argument("--name", required=True, help="the new model's name")
+    s.add_argument("--dataset", help="the ESConv-format JSON file the models were trained on, where it is not a named dataset")
+    s.add_argument("--description", help="a line for the model card")
+    s.add_argument("--json", action="store_true", help="print a JSON summary")
+    common(s)
+    s.set_defaults(fn=cmd_ensemble)
 
     s = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     s.add_argument("--model", required=True, help="registry name, or zeror")

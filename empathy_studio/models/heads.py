@@ -22,6 +22,7 @@ LOSSES = ("ce", "focal", "kl")
 SCORE_LOSSES = ("mse", "mae")
 # the rationale head's loss weight a new rater trains with (a saved rater without the key has no head: 0)
 DEFAULT_RATIONALE_WEIGHT = 1.0
+MIN_ENSEMBLE_MEMBERS = 2  # a seed ensemble (`ensemble.py`) averages at least this many seeker models
 
 
 @dataclass

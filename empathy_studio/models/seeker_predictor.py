@@ -22,8 +22,9 @@ from ..data import text_hash
 from ..labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
 from ..progress import EMBEDDING, ProgressEvent, ProgressFn
 from .calibration import Calibration, word_count
+from .ensemble import load_seeker
 from .predictor import BatchPredictor, check_text
-from .seeker import EmotionIntensityModel, load, rows_differ, select_emotion
+from .seeker import EmotionIntensityModel, rows_differ, select_emotion
 
 MAX_TEXT_CHARS = 100_000  # beyond this a "text" is a pasted file, not a help-seeker's words
 CHANGE_RANGE = (INTENSITY_MIN - INTENSITY_MAX, INTENSITY_MAX - INTENSITY_MIN)
@@ -102,7 +103,7 @@ class Predictor(BatchPredictor[str, Prediction]):
 
     @classmethod
     def from_folder(cls, folder: Path | str, name: str | None = None, **kwargs: Any) -> "Predictor":
-        model, tokenizer = load(folder)
+        model, tokenizer = load_seeker(folder)  # one model or a seed ensemble
         kwargs.setdefault("calibration", Calibration.load(folder))
         return cls(model, tokenizer, name or Path(folder).name, **kwargs)
 

@@ -33,7 +33,7 @@ from ..study.aggregation import METHODS as AGGREGATION_METHODS
 from ..tasks import TASKS
 from ..training.config import DEFAULT_PRESET, FAMILY_PRESETS, HEAD_OPTIONS, PRESETS, RATER_PRESETS, SELECT_METRICS
 from ..training.policies import POLICIES
-from ..training.request import TrainRequest
+from ..training.request import EnsembleRequest, TrainRequest
 from .base import MAX_UPLOAD_BYTES, SPLITS, StudioBase, download_folder
 from .empathy import EmpathyServices
 from .gates import GateServices
@@ -52,6 +52,7 @@ __all__ = [
     "OVERLAPS",
     "Studio",
     "TrainRequest",
+    "EnsembleRequest",
     "ScoreRequest",
     "SCORE_TASKS",
     "EPITOME_MECHANISMS",

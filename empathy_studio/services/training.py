@@ -10,7 +10,7 @@ from ..jobs import JobReporter, exit_with_parent
 from ..progress import ProgressFn, fan_out
 from ..store import Annotator, require
 from ..training.config import preset
-from ..training.request import TrainRequest
+from ..training.request import EnsembleRequest, TrainRequest
 
 
 class TrainingServices:
@@ -37,6 +37,15 @@ class TrainingServices:
 
     def train_and_register(self, req: TrainRequest, progress: ProgressFn | None = None, description: str = "") -> dict[str, Any]:
         manifest = self.finetune.train_and_register(self.comparison_for(req), progress, description)
+        with self._lock:
+            self._predictors.pop(manifest["name"], None)
+        return manifest
+
+    def publish_ensemble(self, req: EnsembleRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Seeker models trained with different seeds, calibrated, tested and published as one model (`training/ensemble.py`)."""
+        from ..training.ensemble import publish_ensemble  # torch loads with the first use of training, not at start-up
+
+        manifest = publish_ensemble(self.finetune, req, progress)
         with self._lock:
             self._predictors.pop(manifest["name"], None)
         return manifest

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..models.heads import ARCHS, LOSSES, SCORE_LOSSES
+from ..models.heads import ARCHS, LOSSES, MIN_ENSEMBLE_MEMBERS, SCORE_LOSSES
 from ..names import check_name
 from ..registry import ModelSpec
 from ..settings import Settings
@@ -194,6 +194,23 @@ class TrainRequest:
         if unknown:
             raise ConfigError(f"unknown training options {unknown}")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class EnsembleRequest:
+    """Which seeker models to average, and the name of the one model they become."""
+
+    members: tuple[str, ...]
+    name: str
+    dataset: str | None = None  # where the members' data is not one the studio names (a file), the file to rebuild it from
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "model name")
+        if len(self.members) < MIN_ENSEMBLE_MEMBERS:
+            raise ConfigError(f"an ensemble needs at least {MIN_ENSEMBLE_MEMBERS} models, got {len(self.members)}")
+        if len(set(self.members)) != len(self.members):
+            raise ConfigError("an ensemble names each model once")
 
 
 def _tasks_of(family: str) -> str:

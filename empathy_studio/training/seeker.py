@@ -25,6 +25,7 @@ from ..labels import INTENSITY_TARGETS
 from ..metrics import evaluate_predictions, regression_metrics
 from ..models import calibration
 from ..models.encoder import balanced_weights
+from ..models.ensemble import is_ensemble
 from ..models.heads import HeadConfig
 from ..models.seeker import EmotionIntensityModel, build_model, load, save
 from ..models.seeker_predictor import Predictor
@@ -92,6 +93,11 @@ class SeekerFamily(Family):
             "data_source": portable_source(origin),
         }
         return TrainingSet(splits, labels, notes)
+
+    def check_parent(self, spec: Any) -> None:
+        if spec.path is not None and is_ensemble(spec.path):
+            members = ", ".join(spec.manifest.get("ensemble", []))
+            raise ConfigError(f"{spec.name} is an ensemble, which is not trained further; fine-tune one of its models ({members})")
 
     # -- model and rows -----------------------------------------------------------------
 
