@@ -11,6 +11,7 @@ can show a single line instead of a traceback.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -241,6 +242,19 @@ def load_esconv_hf(source: str = "thu-coai/esconv") -> list[Dialogue]:
 def labelled(dialogues: Iterable[Dialogue]) -> list[Dialogue]:
     """The paper's filter: keep the 7 emotions of the taxonomy, in file order."""
     return [d for d in dialogues if d.emotion in ESCONV_EMOTIONS]
+
+
+def situated(situation: str, text: str) -> str:
+    """The seeker's words after their own pre-chat situation: what a model that reads the situation is given.
+
+    Wang & Roman (CCN 2025) read the seeker's words alone; the situation is an option of ours (`train --situation`)."""
+    return f"{situation.strip()} {text}" if situation.strip() else text
+
+
+def with_situations(examples: Iterable[Example], situations: dict[str, str]) -> list[Example]:
+    """The examples with each one's dialogue situation before its text (`situations`: dialogue id -> situation; an
+    augmented copy, `id#augK`, reads its source dialogue's)."""
+    return [dataclasses.replace(ex, text=situated(situations.get(ex.item_id.split("#")[0], ""), ex.text)) for ex in examples]
 
 
 def to_examples(dialogues: Iterable[Dialogue], text_fn=None) -> list[Example]:

@@ -181,6 +181,12 @@ class DataSources:
                 self._files[dataset] = EsconvSource(tuple(load_esconv(dataset)), dataset)
         return self._files[dataset]
 
+    def situations(self, dataset: str) -> dict[str, str]:
+        """Dialogue id -> the seeker's pre-chat situation, for an ESConv-format dataset (SAD and EPITOME have none)."""
+        if dataset in ("sad", "epitome"):
+            return {}
+        return {d.dialogue_id: d.situation for d in self.esconv_like(dataset).dialogues}
+
     def examples(self, dataset: str) -> tuple[dict[str, list[Example]], tuple[str, ...]]:
         """(split name -> examples, label names) for `esconv`, `sad`, `epitome`, or an ESConv-format file."""
         if dataset == "sad":

@@ -40,7 +40,17 @@ from .seeker import EmotionIntensityModel, load
 
 # what members must share to be averaged; the rest of a head config (class weights, focal gamma, the intensity
 # heads' starting values) only says how a member was trained
-SHARED_HEADS = ("labels", "task", "pooling", "intensity_head", "intensity_layer", "end_view", "emotion_hidden", "intensity_hidden")
+SHARED_HEADS = (
+    "labels",
+    "task",
+    "pooling",
+    "intensity_head",
+    "intensity_layer",
+    "end_view",
+    "situation",
+    "emotion_hidden",
+    "intensity_hidden",
+)
 
 
 class SeekerEnsemble(nn.Module):

@@ -45,6 +45,8 @@ class HeadConfig:
     end_view: bool = False
     # one cross-entropy weight per emotion (`--class-weight`); None weighs every class the same
     class_weights: list[float] | None = None
+    # the model reads the seeker's pre-chat situation before their words (`data.situated`); the paper read the words alone
+    situation: bool = False
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, OBJECTIVES)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..data import text_hash
+from ..data import Dialogue, situated, text_hash
 from ..labels import INTENSITY_MAX, INTENSITY_MIN, INTENSITY_TARGETS
 from ..progress import EMBEDDING, ProgressEvent, ProgressFn
 from .calibration import Calibration, word_count
@@ -116,6 +116,16 @@ class Predictor(BatchPredictor[str, Prediction]):
         """A new calibration (temperature, intervals, the least text) makes every cached prediction stale: they are dropped."""
         self._calibration = value
         self.clear_cache()
+
+    @property
+    def reads_situation(self) -> bool:
+        return bool(self.model.heads_config.situation)
+
+    def dialogue_text(self, dialogue: Dialogue, text: str | None = None) -> str:
+        """What this model reads of a dialogue (or of `text`, part of the seeker's words in it): the seeker's words, after
+        their pre-chat situation for a model trained to read it (`train --situation`)."""
+        text = dialogue.seeker_text if text is None else text
+        return situated(dialogue.situation, text) if self.reads_situation else text
 
     def check(self, item: str) -> None:
         check_text("text", item, MAX_TEXT_CHARS)

@@ -179,6 +179,15 @@ class ModelServices:
     def predict_texts(self, name: str, texts: Sequence[str], progress: ProgressFn | None = None) -> list[Prediction]:
         return self.predictor(name, progress).predict(list(texts), progress)
 
+    def predict_dialogues(self, name: str, dialogues: Sequence[D.Dialogue], progress: ProgressFn | None = None) -> list[Prediction]:
+        """Predictions of what a seeker model reads of each dialogue (`dialogue_texts`)."""
+        return self.predict_texts(name, self.dialogue_texts(name, dialogues, progress), progress)
+
+    def dialogue_texts(self, name: str, dialogues: Sequence[D.Dialogue], progress: ProgressFn | None = None) -> list[str]:
+        """What a seeker model reads of each dialogue: the seeker's words, after their situation for a model that reads it."""
+        predictor = self.predictor(name, progress)
+        return [predictor.dialogue_text(d) for d in dialogues]
+
     def explain_intensity(self, name: str, text: str) -> dict[str, tuple[float, list[tuple[str, float]], float]]:
         """Per target: all words' share of the prediction, the terms that move it at least EXPLAIN_THRESHOLD (stop words dropped),
         the rest."""
@@ -197,7 +206,8 @@ class ModelServices:
     def trajectory(self, name: str, dialogue_id: str) -> list[dict[str, Any]]:
         """Predicted intensity after each seeker turn, from the dialogue prefix up to that turn."""
         d = self.dialogue(dialogue_id)
-        preds = self.predict_texts(name, analysis.trajectory_prefixes(d))
+        predictor = self.predictor(name)
+        preds = self.predict_texts(name, [predictor.dialogue_text(d, text) for text in analysis.trajectory_prefixes(d)])
         return [{"turn": i + 1, "text": text, **p.to_dict()} for i, (text, p) in enumerate(zip(d.seeker_turns, preds))]
 
     def split_predictions(
@@ -212,7 +222,7 @@ class ModelServices:
         hashes = source.text_hashes
         missing = [d for d in dialogues if cache.get(d.dialogue_id, ("",))[0] != hashes[d.dialogue_id]]
         if missing:
-            preds = self.predict_texts(name, [d.seeker_text for d in missing], progress)
+            preds = self.predict_dialogues(name, missing, progress)
             self.store.cache_predictions(name, [(d.dialogue_id, hashes[d.dialogue_id], p.to_dict()) for d, p in zip(missing, preds)])
             cache = self.store.cached_predictions(name)
         return [
@@ -287,7 +297,8 @@ class ModelServices:
             predictor = self.predictor(name, progress)
             if list(predictor.labels) != list(labels):
                 raise ModelUnavailable(f"{name} predicts {', '.join(predictor.labels)}, not the labels of {dataset}")
-            preds = predictor.predict([ex.text for ex in rows], progress)
+            read = D.with_situations(rows, self.sources.situations(dataset)) if predictor.reads_situation else rows
+            preds = predictor.predict([ex.text for ex in read], progress)
             pred_labels = [p.emotion for p in preds]
             pred_int = {t: [p.intensity.get(t, math.nan) for p in preds] for t in INTENSITY_TARGETS} if preds[0].intensity else None
             metrics = evaluate_predictions(gold_labels, pred_labels, gold_int, pred_int)
@@ -404,8 +415,8 @@ class ModelServices:
         if release:
             missing = [i for i in agg if i in items and i not in preds and "initial" in agg[i]]
             if missing:
-                texts = [self.dialogue(i).seeker_text for i in missing]
-                preds.update({i: p.to_dict() for i, p in zip(missing, self.predict_texts(model, texts))})
+                found = self.predict_dialogues(model, [self.dialogue(i) for i in missing])
+                preds.update({i: p.to_dict() for i, p in zip(missing, found)})
         return {**analysis.ratings_against(items, agg, preds), "reference": release or "all ratings"}
 
 

@@ -32,7 +32,7 @@ class RatingServices:
         mine = self.store.ratings(annotator=who.name, item_id=item_id, campaign_id=camp["id"])
         assisted = self._suggests(who, camp, item_id)
         model = self.annotation.queue_model()
-        suggestion = self.predict_texts(model, [d.seeker_text])[0].to_dict() if assisted else None
+        suggestion = self.predict_dialogues(model, [d])[0].to_dict() if assisted else None
         shown = {"model": model, **{k: suggestion.get(k) for k in SUGGESTED}} if suggestion else None
         self._shown(who, camp, item_id, shown)
         return {

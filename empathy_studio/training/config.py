@@ -105,6 +105,7 @@ class TrainConfig:
     ridge_intensity: bool = False  # after training, fit linear intensity heads in closed form (alpha chosen on val)
     lexical_intensity: bool = False  # the ridge heads also read the text's TF-IDF vector (lexical.py)
     end_view: bool = False  # the ridge heads of END_TARGETS may also read the text's last max_length tokens
+    situation: bool = False  # the seeker's pre-chat situation is read before their words (ESConv-format data has one)
     report_to: str = "none"  # experiment tracking through transformers' own integrations
     run_name: str = ""  # the run's name in the tracker
     output_dir: str = ".cache/trainer"
@@ -152,6 +153,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (bench/results/quality.md: TF-IDF terms joined to layer 4 beat either alone)
     # (bench/results/class-weights.md: the emotions weighted by the square root of balanced weights, macro-F1 on val 0.458
     # against 0.411, disgust, fear and shame above 0 there; weighted F1 on val 0.538 against 0.552, on test 0.615 against 0.562)
+    # (bench/results/situation.md: the seeker's pre-chat situation read before their words, weighted F1 on val 0.609 against
+    # 0.538, on test 0.615 against 0.615; the paper did not read it)
     "default": dict(
         pooling="mean",
         intensity_head="linear",
@@ -160,6 +163,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ridge_intensity=True,
         lexical_intensity=True,
         class_weight=0.5,
+        situation=True,
     ),
     # the paper's optimiser and heads: Adam, 1e-5 / 3e-5, 500 warm-up steps, batch 6, patience 50
     # on validation accuracy, up to 1,000 epochs (a GPU preset)
@@ -205,7 +209,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
 DEFAULT_PRESET = {"seeker": "default", "rater": "rater"}
-HEAD_OPTIONS = {"seeker": ("end_view",), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
+HEAD_OPTIONS = {"seeker": ("end_view", "situation"), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
 RATER_PRESETS = FAMILY_PRESETS["rater"]
 
 

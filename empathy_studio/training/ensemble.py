@@ -53,9 +53,11 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         raise ConfigError(f"the models read different lengths ({', '.join(map(str, sorted(lengths)))} tokens)")
     max_length = lengths.pop()
 
-    fam = family("seeker")
-    request = dict(manifests[0].get("request") or {})
-    request.update(model=specs[0].name, dataset=req.dataset or request.get("dataset"), release=request.get("release"))
+    fam, first = family("seeker"), manifests[0]
+    request = dict(first.get("request") or {})
+    # the members' training set as they read it (a model from before an option existed was trained without it)
+    situation = bool(first.get("hyperparameters", {}).get("situation", False))
+    request.update(model=specs[0].name, dataset=req.dataset or request.get("dataset"), release=request.get("release"), situation=situation)
     train_req = TrainRequest.from_dict(request)
     tset = fam.training_set(finetuner, train_req)
     if tset.notes["data_hash"] != manifests[0]["data_hash"]:
@@ -79,7 +81,6 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         member_metrics[spec.name] = {k: one[k] for k in MEMBER_METRICS if isinstance(one.get(k), float)}
     scored = list(member_metrics.values())
     means = {k: float(np.mean([m[k] for m in scored])) for k in MEMBER_METRICS if all(k in m for m in scored)}
-    first = manifests[0]
     manifest = {
         "name": req.name,
         "description": req.description,

@@ -175,6 +175,7 @@ class Finetuner:
                 config.ridge_intensity,
                 config.lexical_intensity,
                 config.end_view,
+                config.situation,
                 len(data.train),
                 _device(),
                 torch.get_num_threads(),

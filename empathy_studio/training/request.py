@@ -122,6 +122,13 @@ class TrainRequest:
             "(--no-end-view: the opening only); default: the preset's"
         ),
     )
+    situation: bool | None = field(
+        default=None,
+        metadata=option(
+            "seeker models: read the seeker's pre-chat situation (their own words, in ESConv's `situation`) before their words; "
+            "the paper did not; default: the preset's"
+        ),
+    )
     select_metric: str | None = field(
         default=None,
         metadata=option(
@@ -165,6 +172,8 @@ class TrainRequest:
                 raise ConfigError("--release and --with-ratings name two sources of ratings: choose one")
         if self.class_weight and self.loss == "kl":
             raise ConfigError("--class-weight weighs the ce and focal losses; --loss kl has soft targets, not one class a row")
+        if self.situation and not self.task_spec.files:
+            raise ConfigError(f"--situation reads the seeker's pre-chat situation of ESConv-format data; --task {self.task} has none")
         family = self.task_spec.family
         foreign = [f for fam, names in HEAD_OPTIONS.items() if fam != family for f in names if getattr(self, f) is not None]
         if foreign:
@@ -234,10 +243,13 @@ def training_config(req: TrainRequest, settings: Settings, encoder: str, local: 
         "focal_gamma": req.focal_gamma,
         "class_weight": req.class_weight,
         "end_view": req.end_view,
+        "situation": req.situation,
         "freeze_encoder": req.freeze_encoder or None,
         "select_metric": req.select_metric,
     }
     overrides = {k: v for k, v in asked.items() if v is not None}
+    if not req.task_spec.files:  # a preset's situation applies to ESConv-format data, the only data with one
+        overrides["situation"] = False
     if req.loss == "kl":  # soft targets have no one class a row to weigh: a preset's class weights do not apply
         overrides["class_weight"] = 0.0
     name = DEFAULT_PRESET[req.task_spec.family] if req.preset == "default" else req.preset

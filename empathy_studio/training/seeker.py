@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from ..data import Example, examples_hash
+from ..data import Example, examples_hash, with_situations
 from ..errors import ConfigError, DataError
 from ..labels import INTENSITY_TARGETS
 from ..metrics import evaluate_predictions, regression_metrics
@@ -35,6 +35,7 @@ from ..tasks import dataset_for
 from .config import TrainConfig
 from .family import Family, TrainData, TrainingSet
 from .policies import balance_dialogues, balance_sentences, training_examples
+from .request import training_config
 from .ridge import EMBED_BATCH, fit_ridge_heads, time_ridge
 
 CALIBRATION_PREFIX_COST = 0.5  # the six short prefixes of each val text cost about half a full pass together
@@ -79,6 +80,9 @@ class SeekerFamily(Family):
                 splits["train"] = balance_dialogues(train_d, seed=seed)
             else:
                 splits["train"] = balance_sentences(splits["train"], seed=seed)
+        if training_config(req, finetuner.settings, "").situation:  # the seeker's pre-chat situation before their words
+            situations = finetuner.sources.situations(dataset)
+            splits = {name: with_situations(part, situations) for name, part in splits.items()}
         held_out = {ex.item_id for s in ("val", "test") for ex in splits[s]}
         leaked = [ex.item_id for ex in splits["train"] if ex.item_id.split("#")[0] in held_out]
         if leaked:  # a guard, not a filter: a leak is a bug upstream
@@ -117,6 +121,7 @@ class SeekerFamily(Family):
             intensity_init=[float(np.mean(v)) if v else 0.0 for v in known.values()],
             intensity_layer=config.intensity_layer,
             end_view=config.end_view,
+            situation=config.situation,
             class_weights=balanced_weights([ex.label for ex in data.train], len(data.labels), config.class_weight)
             if config.class_weight
             else None,
@@ -133,6 +138,7 @@ class SeekerFamily(Family):
             model, tokenizer = build_model(config.encoder, heads, config.local_files_only)
         model.heads_config.focal_gamma = config.focal_gamma
         model.heads_config.class_weights = heads.class_weights  # a parent's heads train on with this run's weights
+        model.heads_config.situation = heads.situation  # and read what this run's texts hold
         return model, tokenizer
 
     def rows(self, examples: Sequence[Example], model: Any, tokenizer: Any, config: TrainConfig) -> list[dict[str, Any]]:

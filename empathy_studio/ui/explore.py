@@ -106,10 +106,10 @@ class ExploreEvents:
         self.studio.check_visible(who, dialogue_id)
         d = self.studio.dialogue(dialogue_id)
         progress(0.05, desc=f"loading {model_name}")
-        pred = self.studio.predict_texts(model_name, [d.seeker_text], progress_bar(progress))[0].to_dict()
+        pred = self.studio.predict_dialogues(model_name, [d], progress_bar(progress))[0].to_dict()
         progress(0.6, desc="trajectory")
         points = self.studio.trajectory(model_name, dialogue_id)
-        words = self.studio.explain_intensity(model_name, d.seeker_text)
+        words = self.studio.explain_intensity(model_name, self.studio.dialogue_texts(model_name, [d])[0])
         ratings = (
             {r["turn"]: r for r in self.studio.predict_turns(rater_name, d, progress_bar(progress))}
             if rater_name and rater_name != NO_RATER
@@ -158,7 +158,7 @@ class ExploreEvents:
         if not path:
             raise InputError("upload a file first")
         dialogues = self.studio.load_upload(path)
-        preds = self.studio.predict_texts(model_name, [d.seeker_text for d in dialogues])
+        preds = self.studio.predict_dialogues(model_name, dialogues)
         rows = [
             {
                 "#": i,
