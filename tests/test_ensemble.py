@@ -83,6 +83,9 @@ def test_seed_models_are_published_as_one_model_that_the_studio_predicts_with(ti
     assert "uncertainty" in manifest["metrics"]  # calibrated on val: its own temperature, intervals and least text
     assert Calibration.load(tiny_studio.settings.models_dir / "both") is not None
     assert {e.phase for e in events} >= {"loading", "calibrating", "testing", "publishing"}
+    card = (tiny_studio.settings.models_dir / "both" / "README.md").read_text()
+    assert "A seed ensemble published as one model: `s1`, `s2` (seeds 1, 2)" in card
+    assert f"| F1 (weighted) | {manifest['metrics']['f1_weighted']:.4f} |" in card  # the manifest's own figures
     spec = tiny_studio.registry.get("both")
     assert spec.kind == "finetuned" and spec.family == "seeker"
     pred = tiny_studio.predict_texts("both", TEXTS)[0]

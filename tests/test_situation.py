@@ -40,8 +40,11 @@ def test_a_model_trained_with_the_situation_reads_it_wherever_it_predicts_a_dial
         assert ex.text == situated(by_id[ex.item_id].situation, by_id[ex.item_id].seeker_text)
     manifest = tiny_studio.train_and_register(req)
     assert manifest["heads"]["situation"] is True and manifest["hyperparameters"]["situation"] is True
+    card = (tiny_studio.settings.models_dir / "sit" / "README.md").read_text()  # the model card says so, and that the paper did not
+    assert "reads the seeker's pre-chat situation" in card and "Wang & Roman (CCN 2025) read the seeker's words alone" in card
     plain = tiny_studio.train_and_register(TrainRequest(model="tiny-linear", max_steps=2, max_length=64, name="plain", situation=False))
     assert plain["heads"]["situation"] is False
+    assert "situation" not in (tiny_studio.settings.models_dir / "plain" / "README.md").read_text()
 
     d = tiny_studio.dialogue(tset.splits["test"][0].item_id)
     assert tiny_studio.dialogue_texts("sit", [d]) == [situated(d.situation, d.seeker_text)]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..model_card import CARD_FILE, model_card
 from ..models.ensemble import SeekerEnsemble, is_ensemble, save_ensemble
 from ..models.seeker import load
 from ..names import inside
@@ -111,6 +112,7 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
     tmp = Path(settings.models_dir) / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{req.name}"
     save_ensemble(ensemble, tokenizer, tmp, req.members, manifest)
     predictor.calibration.save(tmp)
+    (tmp / CARD_FILE).write_text(model_card(manifest))
     os.replace(tmp, target)  # atomic publish, as a trained model's
     emit(ProgressEvent(PUBLISHING, 1, 1, req.name))
     return manifest

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, DataError, ModelUnavailable, UserError
+from ..model_card import CARD_FILE, model_card
 from ..names import check_name, inside
 from ..progress import EMBEDDING, LOADING, PUBLISHING, TESTING, TRAINING, PhaseClock, ProgressEvent, ProgressFn, fan_out
 from ..registry import ModelSpec, Registry
@@ -276,6 +277,7 @@ class Finetuner:
         emit(ProgressEvent(PUBLISHING, 0, 1, name))
         tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}"
         fam.save(result.model, result.tokenizer, predictor, tmp, manifest)
+        (tmp / CARD_FILE).write_text(model_card(manifest))
         os.replace(tmp, target)  # atomic publish: a failed or killed run never leaves a half-written model
         emit(ProgressEvent(PUBLISHING, 1, 1, name))
         return manifest
