@@ -53,13 +53,16 @@ def test_soft_labels_move_mass_to_ordinal_neighbours_only():
     assert t[2].tolist() == pytest.approx([0, 0, 0.2, 0.8])  # the top level has one neighbour, not the bottom
 
 
-@pytest.mark.parametrize("arch,loss,score_loss", [("cross", "ce", "mse"), ("cross", "kl", "mae"), ("bi", "focal", "mse")])
-def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_encoder, tmp_path, arch, loss, score_loss):
+@pytest.mark.parametrize(
+    "arch,loss,score_loss,attention",
+    [("cross", "ce", "mse", False), ("cross", "kl", "mae", False), ("bi", "focal", "mse", False), ("bi", "ce", "mse", True)],
+)
+def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_encoder, tmp_path, arch, loss, score_loss, attention):
     pairs = _pairs()
     cfg = TrainConfig(
         encoder=str(tiny_encoder), epochs=1, batch_size=8, max_length=32, output_dir=str(tmp_path / "t"), select_metric="accuracy"
     )
-    heads = RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16)
+    heads = RaterConfig(arch=arch, loss=loss, score_loss=score_loss, hidden=16, attention=attention)
     res = train(cfg, FAMILIES["rater"], TrainData(pairs[:16], pairs[16:], heads=heads))
     assert res.history and "eval_accuracy" in res.history[0]
     predictor = RaterPredictor(res.model, res.tokenizer, max_length=32)
@@ -74,6 +77,22 @@ def test_each_architecture_and_loss_trains_predicts_and_survives_save_load(tiny_
     assert all(a.levels == b.levels and a.level4 == b.level4 and abs(a.score - b.score) < 1e-5 for a, b in zip(again, ratings))
     # order does not matter: batches are sorted by length and put back
     assert [r.levels for r in predictor.predict(texts[::-1])] == [r.levels for r in ratings][::-1]
+
+
+def test_with_attention_the_bi_encoders_response_tokens_read_the_post(tiny_encoder):
+    from empathy_studio.models.predictor import pad
+    from empathy_studio.models.rater import build_rater, encode_pairs
+
+    with pytest.raises(ConfigError, match="attention from the response to the post is for --arch bi"):
+        RaterConfig(arch="cross", attention=True)
+    for attention in (False, True):
+        torch.manual_seed(0)
+        model, tok = build_rater(tiny_encoder, RaterConfig(arch="bi", attention=attention, rationale_weight=1.0))
+        model.eval()
+        rows = encode_pairs([(POSTS[0], REPLIES[0]), (POSTS[1], REPLIES[0])], tok, "bi", 32)
+        with torch.no_grad():
+            tagged = [model(**pad(tok, [r]))["rationale_logits"][0] for r in rows]  # the same response after two posts
+        assert torch.allclose(tagged[0], tagged[1]) is not attention
 
 
 def test_bad_input_is_one_clear_error(tiny_encoder, tmp_path):

@@ -85,6 +85,9 @@ class RaterConfig:
     rationale_weight: float = 0.0
     # per mechanism, one cross-entropy weight per level (`--class-weight`); None weighs every level the same
     class_weights: list[list[float]] | None = None
+    # bi only: the response's tokens attend to the post's before pooling (Sharma et al. 2020); False, as every rater saved
+    # before it, embeds the two apart
+    attention: bool = False
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
@@ -92,6 +95,8 @@ class RaterConfig:
         check_choice("score_loss", self.score_loss, SCORE_LOSSES)
         if not 0 <= self.rationale_weight <= 100:
             raise ConfigError(f"rationale_weight must be between 0 and 100, got {self.rationale_weight}")
+        if self.attention and self.arch != "bi":
+            raise ConfigError("attention from the response to the post is for --arch bi: a cross-encoder's layers read both already")
         if self.class_weights is not None and self.loss == "kl":
             raise ConfigError("class weights weigh the ce and focal losses; the kl loss has soft targets, not one class a row")
 

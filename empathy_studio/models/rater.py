@@ -4,7 +4,10 @@ Two architectures over one encoder, as in the empathy-rater report:
 
 - **cross**: `post [SEP] response` as one sequence, mean-pooled;
 - **bi**: the post and the response embedded separately by the shared encoder,
-  and the heads read `[u, v, |u - v|, u * v]` (SBERT's pair features).
+  and the heads read `[u, v, |u - v|, u * v]` (SBERT's pair features). With
+  `attention` (Sharma et al. 2020's design) each response token also attends to
+  the post's tokens (one attention layer, added to its state) before the
+  response is pooled and its rationale words are tagged.
 
 Both carry the same heads: three 3-way mechanism heads (none/weak/strong), the
 4-level head (sum of levels, capped at 3) and a 0-1 score head (sum / 6), with
@@ -83,6 +86,9 @@ class EmpathyRater(nn.Module):
         self.score = _head(features, config.hidden, 1)
         if config.rationale_weight > 0:  # per token of the response (the whole sequence for cross), a logit per mechanism
             self.rationale = nn.Sequential(nn.Dropout(0.1), nn.Linear(h, len(EPITOME_MECHANISMS)))
+        if config.attention:  # the response's tokens attend to the post's (bi only: a cross-encoder's layers already do)
+            self.attend = nn.MultiheadAttention(h, num_heads=1, dropout=0.1, batch_first=True)
+            self.attend_dropout = nn.Dropout(0.1)
 
     def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(token states, mean-pooled)."""
@@ -92,8 +98,12 @@ class EmpathyRater(nn.Module):
     def features(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the heads' pair features, the token states the rationale head reads)."""
         if self.config.arch == "bi":
-            _, u = self._states(batch["post_input_ids"], batch["post_attention_mask"])
+            post, u = self._states(batch["post_input_ids"], batch["post_attention_mask"])
             states, v = self._states(batch["response_input_ids"], batch["response_attention_mask"])
+            if self.config.attention:
+                seen, _ = self.attend(states, post, post, key_padding_mask=batch["post_attention_mask"] == 0, need_weights=False)
+                states = states + self.attend_dropout(seen)
+                v = pool(states, batch["response_attention_mask"], "mean")
             return torch.cat([u, v, (u - v).abs(), u * v], dim=-1), states
         states, x = self._states(batch["input_ids"], batch["attention_mask"])
         return x, states

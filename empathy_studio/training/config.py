@@ -209,7 +209,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Each model family's presets, the one "default" means for it, and the request fields only it reads (its head options).
 FAMILY_PRESETS = {"seeker": ("default", "paper", "paper-heads", "quick"), "rater": ("rater", "rater-quick")}
 DEFAULT_PRESET = {"seeker": "default", "rater": "rater"}
-HEAD_OPTIONS = {"seeker": ("end_view", "situation"), "rater": ("arch", "loss", "score_loss", "rationale_weight")}
+HEAD_OPTIONS = {"seeker": ("end_view", "situation"), "rater": ("arch", "loss", "score_loss", "rationale_weight", "attention")}
 RATER_PRESETS = FAMILY_PRESETS["rater"]
 
 

@@ -115,6 +115,12 @@ class TrainRequest:
             "EPITOME's rationales; 0 = no such head); default 1"
         ),
     )
+    attention: bool | None = field(
+        default=None,
+        metadata=option(
+            "empathy rater, --arch bi: the response's tokens attend to the post's before pooling (Sharma et al. 2020); default off"
+        ),
+    )
     end_view: bool | None = field(
         default=None,
         metadata=option(
