@@ -25,7 +25,7 @@ from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from empathy_studio.services import EnsembleRequest, Studio, TrainRequest  # noqa: E402
+from empathy_studio.services import COMMAND_LINE, EnsembleRequest, Studio, TrainRequest  # noqa: E402
 from empathy_studio.settings import apply_privacy_env, load_settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,7 +73,7 @@ def main() -> None:
         ens = f"minilm-situation-{arm}-x{len(names)}"
         if len(names) > 1:
             if not (args.models_dir / ens / "manifest.json").exists():
-                studio.publish_ensemble(EnsembleRequest(members=tuple(names), name=ens))
+                studio.publish_ensemble(COMMAND_LINE, EnsembleRequest(members=tuple(names), name=ens))
             ensemble = {s: scores(studio, ens, s) for s in SPLITS}
         else:
             ensemble = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,7 @@ def test_every_event_has_an_api_name(live_app):
         "/set_default_model",
         "/rename_model",
         "/delete_model",
+        "/publish_ensemble",
         "/model_lists",
         "/predict_empathy",
         "/analyze_rater",
@@ -379,7 +381,11 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
         "minilm",
         LATEST_RELEASE,
         None,
+        ["minilm-quick", "gone"],  # the models an ensemble averages: a multiselect keeps what is still there
     ]
+    lists = c.predict(*values, api_name="/model_lists")
+    assert lists[-1]["value"] == ["minilm-quick"] and "live-tiny" in [ch[0] for ch in lists[-1]["choices"]]
+    values[-1] = ["live-tiny"]
     lists = c.predict(*values, api_name="/model_lists")
     not_models = (1, 4, 5, 9)  # raters, the Analyze reference, the Train release
     assert all("live-tiny" in [ch[0] for ch in d["choices"]] for i, d in enumerate(lists) if i not in not_models)  # no restart, no reload
@@ -400,9 +406,32 @@ def test_a_model_published_while_the_server_runs_appears_in_every_model_list(liv
         "minilm",
         LATEST_RELEASE,
         None,
+        ["live-tiny"],
         api_name="/model_lists",
     )
     assert lists[0]["value"] == "minilm-quick" and "live-tiny" not in [ch[0] for ch in lists[0]["choices"]]  # a model gone falls back
+    assert lists[-1]["value"] == []
+
+
+def test_seed_models_are_published_as_one_model_by_admins_only_through_the_api(live_app, tiny_encoder):
+    from .conftest import save_tiny_model
+
+    url, studio = live_app
+    for name in ("seed-a", "seed-b"):  # two seeker models of one training set, as two seeds give
+        save_tiny_model(tiny_encoder, studio.settings.models_dir / name, task="emotion-intensity", data_hash="same", policy="gold")
+    with pytest.raises(Exception, match="admin"):
+        signed_in(live_app, "ben", "benpw").predict(["seed-a", "seed-b"], "seeds", api_name="/publish_ensemble")
+    admin = signed_in(live_app, "admin", "adminpw")
+    with pytest.raises(Exception, match="at least 2 models"):
+        admin.predict(["seed-a"], "seeds", api_name="/publish_ensemble")
+    with pytest.raises(Exception, match="is not allowed"):
+        admin.predict(["seed-a", "seed-b"], "../seeds", api_name="/publish_ensemble")
+    # the models' manifests name a training set this server cannot rebuild: refused, and nothing is published
+    with pytest.raises(Exception, match="training set"):
+        admin.predict(["seed-a", "seed-b"], "seeds", api_name="/publish_ensemble")
+    assert not (studio.settings.models_dir / "seeds").exists()
+    for name in ("seed-a", "seed-b"):
+        shutil.rmtree(studio.settings.models_dir / name)
 
 
 def test_an_empathy_rater_puts_badges_on_supporter_turns_and_rates_a_typed_pair(live_app, tiny_encoder):

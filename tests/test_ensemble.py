@@ -18,7 +18,8 @@ from empathy_studio.models.heads import HeadConfig
 from empathy_studio.models.lexical import LexicalIntensity
 from empathy_studio.models.seeker import build_model
 from empathy_studio.models.seeker_predictor import Predictor
-from empathy_studio.services import EnsembleRequest, TrainRequest
+from empathy_studio.services import COMMAND_LINE as ROOT
+from empathy_studio.services import EnsembleRequest, PermissionDenied, TrainRequest
 
 from .conftest import save_tiny_model
 
@@ -77,7 +78,11 @@ def test_seed_models_are_published_as_one_model_that_the_studio_predicts_with(ti
     for seed in (1, 2):
         tiny_studio.train_and_register(TrainRequest(model="tiny-linear", max_steps=2, max_length=32, seed=seed, name=f"s{seed}"))
     events = []
-    manifest = tiny_studio.publish_ensemble(EnsembleRequest(members=("s1", "s2"), name="both"), progress=events.append)
+    req = EnsembleRequest(members=("s1", "s2"), name="both")
+    with pytest.raises(PermissionDenied):  # admins only, at the API
+        tiny_studio.publish_ensemble(tiny_studio.annotation.login("ana", "pw"), req)
+    assert tiny_studio.ensemble_candidates() == ["s1", "s2", "tiny", "tiny-linear"]
+    manifest = tiny_studio.publish_ensemble(ROOT, req, progress=events.append)
     assert manifest["ensemble"] == ["s1", "s2"] and manifest["hyperparameters"]["seed"] == [1, 2]
     assert set(manifest["members_metrics"]) == {"s1", "s2"} and "f1_weighted" in manifest["members_mean"]
     assert "uncertainty" in manifest["metrics"]  # calibrated on val: its own temperature, intervals and least text
@@ -92,12 +97,13 @@ def test_seed_models_are_published_as_one_model_that_the_studio_predicts_with(ti
     members = [tiny_studio.predict_texts(n, TEXTS)[0] for n in ("s1", "s2")]
     for t in ("initial", "final", "change"):  # the heads' and the TF-IDF terms' outputs, averaged
         assert pred.intensity_raw[t] == pytest.approx(np.mean([m.intensity_raw[t] for m in members]), abs=1e-4)
+    assert "both" not in tiny_studio.trainable_models() and "both" not in tiny_studio.ensemble_candidates()
     assert tiny_studio.explain_intensity("both", TEXTS[0])  # the merged TF-IDF terms explain it as a member's explain it
 
     with pytest.raises(ConfigError, match="already exists"):
-        tiny_studio.publish_ensemble(EnsembleRequest(members=("s1", "s2"), name="both"))
+        tiny_studio.publish_ensemble(ROOT, EnsembleRequest(members=("s1", "s2"), name="both"))
     with pytest.raises(ConfigError, match="an ensemble already"):
-        tiny_studio.publish_ensemble(EnsembleRequest(members=("s1", "both"), name="nested"))
+        tiny_studio.publish_ensemble(ROOT, EnsembleRequest(members=("s1", "both"), name="nested"))
     with pytest.raises(ConfigError, match="is an ensemble, which is not trained further"):
         tiny_studio.train_and_register(TrainRequest(model="both", max_steps=1, name="child"))
     other = tiny_studio.settings.models_dir / "other"  # a model trained on another training set (its manifest says which)
@@ -105,7 +111,7 @@ def test_seed_models_are_published_as_one_model_that_the_studio_predicts_with(ti
     manifest_file = other / "manifest.json"
     manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "data_hash": "0123456789abcdef"}))
     with pytest.raises(ConfigError, match="different training sets"):
-        tiny_studio.publish_ensemble(EnsembleRequest(members=("s1", "other"), name="mixed"))
+        tiny_studio.publish_ensemble(ROOT, EnsembleRequest(members=("s1", "other"), name="mixed"))
     with pytest.raises(ConfigError, match="names each model once"):
         EnsembleRequest(members=("s1", "s1"), name="twice")
     assert not (tiny_studio.settings.models_dir / "mixed").exists()

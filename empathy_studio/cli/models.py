@@ -118,7 +118,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     studio = open_studio(args)
     started = time.monotonic()
     req = EnsembleRequest(members=tuple(args.members), name=args.name, dataset=args.dataset, description=args.description or "")
-    manifest = studio.publish_ensemble(req, progress=progress_bar())
+    manifest = studio.publish_ensemble(COMMAND_LINE, req, progress=progress_bar())
     if args.json:
         print_json({k: manifest[k] for k in ("name", "ensemble", "metrics", "members_mean", "delta")})
         return 0

@@ -65,7 +65,15 @@ class ModelServices:
 
     def trainable_models(self) -> list[str]:
         """Base encoders and the seeker models a fine-tune may continue from."""
-        return [s.name for s in self.registry.all() if s.kind == "encoder" or (s.kind == "finetuned" and s.family == "seeker")]
+        return [
+            s.name
+            for s in self.registry.all()
+            if s.kind == "encoder" or (s.kind == "finetuned" and s.family == "seeker" and not s.manifest.get("ensemble"))
+        ]
+
+    def ensemble_candidates(self) -> list[str]:
+        """The trained seeker models an ensemble may average (an ensemble is not one of them)."""
+        return [s.name for s in self.registry.finetuned() if s.family == "seeker" and not s.manifest.get("ensemble")]
 
     def default_model(self, choices: Sequence[str] | None = None) -> str | None:
         """The model lists open on: the one an admin set, else space_config.yaml's, else the first that predicts."""

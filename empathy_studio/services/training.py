@@ -41,8 +41,10 @@ class TrainingServices:
             self._predictors.pop(manifest["name"], None)
         return manifest
 
-    def publish_ensemble(self, req: EnsembleRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Seeker models trained with different seeds, calibrated, tested and published as one model (`training/ensemble.py`)."""
+    def publish_ensemble(self, actor: Annotator | None, req: EnsembleRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Admins: seeker models trained with different seeds, calibrated, tested and published as one model
+        (`training/ensemble.py`)."""
+        require(actor, "admin")
         from ..training.ensemble import publish_ensemble  # torch loads with the first use of training, not at start-up
 
         manifest = publish_ensemble(self.finetune, req, progress)

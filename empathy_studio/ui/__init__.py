@@ -133,6 +133,7 @@ def _wire_tabs(studio: Studio, page: Page, loaded: gr.State) -> Any:
             "predict-or-rater-or-no-model": [campaigns.NO_MODEL, *predicting, *studio.rater_choices()],
             "train": trainable,
             "trained": [r["name"] for r in studio.model_rows() if r["kind"] == "finetuned"],
+            "ensemble": studio.ensemble_candidates(),
             "rater-or-none": [explore.NO_RATER, *studio.rater_choices()],
             "rater": studio.rater_choices(),
             "release": [train.LATEST_RELEASE, *studio.release_choices()],
@@ -141,6 +142,9 @@ def _wire_tabs(studio: Studio, page: Page, loaded: gr.State) -> Any:
         out = []
         for (_, kind), value in zip(lists, current):
             opts = offered[kind]
+            if isinstance(value, list):  # a multiselect keeps what it chose that is still there
+                out.append(gr.Dropdown(choices=opts, value=[v for v in value if v in opts]))
+                continue
             if not ready and kind in ("predict", "train"):
                 value = None
             fallback = studio.default_model(opts) if kind in ("predict", "train") else (opts[0] if opts and kind != "trained" else None)

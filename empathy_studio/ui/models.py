@@ -1,12 +1,13 @@
-"""Models: the registry as a table; admins set the default model, rename and delete trained ones."""
+"""Models: the registry as a table; admins set the default model, rename and delete trained ones, and publish seed
+models as one (a seed ensemble)."""
 
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
-from ..services import TASKS, InputError, Studio, metric_name
-from .common import on
+from ..services import TASKS, EnsembleRequest, InputError, Studio, metric_name
+from .common import on, progress_bar
 
 
 def _headline(task: str | None, metrics: dict) -> str:
@@ -65,6 +66,21 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
             default_btn = gr.Button("Set as default", elem_id="models-default")
             rename_btn = gr.Button("Rename", elem_id="models-rename")
             delete_btn = gr.Button("Delete", variant="stop", elem_id="models-delete")
+        gr.Markdown(
+            "**One model from several seeds.** Seeker models trained the same way with different seeds, averaged, calibrated "
+            "on val and tested beside each of them, published as one model."
+        )
+        with gr.Row():
+            members = gr.Dropdown(
+                studio.ensemble_candidates(),
+                value=[],
+                multiselect=True,
+                label="Models (2 or more)",
+                elem_id="models-members",
+                allow_custom_value=True,  # a model published after the page was built: the registry checks the names
+            )
+            ensemble_name = gr.Textbox(label="Name of the new model", max_lines=1, elem_id="models-ensemble-name")
+            ensemble_btn = gr.Button("Publish as one model", elem_id="models-ensemble")
 
     def after(message: str):
         gr.Info(message)
@@ -89,9 +105,27 @@ def render(studio: Studio, user: gr.State, admin_only: list[gr.Block]) -> tuple[
         fallback = studio.delete_model(who, name)
         return after(f"deleted {name}" + (f"; it was the default model: the default is now {fallback}" if fallback else ""))
 
+    def publish(who, chosen, name, progress=gr.Progress()):
+        if not name or not name.strip():
+            raise InputError("name the new model first")
+        req = EnsembleRequest(members=tuple(chosen or ()), name=name.strip())
+        m = studio.publish_ensemble(who, req, progress_bar(progress))
+        mean = m["members_mean"].get("f1_weighted")
+        gr.Info(
+            f"published {m['name']}: weighted F1 {m['metrics']['f1_weighted']:.4f} on the test split"
+            + (f", its models' mean {mean:.4f}" if mean is not None else "")
+        )
+        return (
+            models_frame(studio),
+            gr.Dropdown(choices=_trained(studio), value=None),
+            gr.Dropdown(choices=studio.ensemble_candidates(), value=[]),
+            "",
+        )
+
+    on(ensemble_btn.click, publish, [user, members, ensemble_name], [table, target, members, ensemble_name], api_name="publish_ensemble")
     outs = [table, target, new_name, sure]
     on(default_btn.click, set_default, [user, target], outs, api_name="set_default_model")
     on(rename_btn.click, rename, [user, target, new_name], outs, api_name="rename_model")
     on(delete_btn.click, delete, [user, target, sure], outs, api_name="delete_model")
     on(refresh.click, lambda: models_frame(studio), None, table, api_name="models")
-    return table, [(target, "trained")]
+    return table, [(target, "trained"), (members, "ensemble")]
