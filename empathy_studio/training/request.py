@@ -6,7 +6,8 @@ same message. `training_config` maps a request (plus settings and preset) to a
 `TrainConfig`; the estimate and the training both call it, so they time and run
 the same batches. A family's head options (the rater's `arch`, `loss`,
 `score_loss`) and presets are named in `config.FAMILY_PRESETS` and
-`config.HEAD_OPTIONS`: a request for another family refuses them.
+`config.HEAD_OPTIONS`: a request for another family refuses them. `EnsembleRequest` is what a user asks to publish
+seed models as one (`ensemble.py`).
 """
 
 from __future__ import annotations
