@@ -57,6 +57,19 @@ def test_the_ensemble_answers_with_its_members_average_probabilities_and_intensi
         assert a.emotion == b.emotion and a.intensity == pytest.approx(b.intensity, abs=1e-5)
 
 
+def test_each_member_is_read_at_its_own_calibrated_temperature(tiny_encoder, tmp_path):
+    members, tok = zip(*(tiny_member(tiny_encoder, s) for s in (1, 2)))
+    batch = next(Predictor(members[0], tok[0], "m", max_length=32).batches(TEXTS))[1]
+    ens = SeekerEnsemble(members, temperatures=[2.0, 0.5])
+    with torch.inference_mode():
+        want = (torch.softmax(members[0](**batch)["logits"] / 2.0, -1) + torch.softmax(members[1](**batch)["logits"] / 0.5, -1)) / 2
+        assert torch.allclose(torch.softmax(ens(**batch)["logits"], -1), want, atol=1e-6)
+        loaded, _ = load_ensemble(save_ensemble(ens, tok[0], tmp_path / "e", ["a", "b"], {"name": "e"}))
+        assert loaded.temperatures.tolist() == [2.0, 0.5]  # saved with the weights
+    with pytest.raises(ConfigError, match="one positive temperature per model"):
+        SeekerEnsemble(members, temperatures=[1.0])
+
+
 def test_members_that_cannot_be_averaged_are_refused_with_the_reason(tiny_encoder):
     a, _ = tiny_member(tiny_encoder, 1)
     b, _ = tiny_member(tiny_encoder, 2, pooling="mean")
@@ -85,6 +98,7 @@ def test_seed_models_are_published_as_one_model_that_the_studio_predicts_with(ti
     manifest = tiny_studio.publish_ensemble(ROOT, req, progress=events.append)
     assert manifest["ensemble"] == ["s1", "s2"] and manifest["hyperparameters"]["seed"] == [1, 2]
     assert set(manifest["members_metrics"]) == {"s1", "s2"} and "f1_weighted" in manifest["members_mean"]
+    assert len(manifest["members_temperatures"]) == 2 and min(manifest["members_temperatures"]) > 0
     assert "uncertainty" in manifest["metrics"]  # calibrated on val: its own temperature, intervals and least text
     assert Calibration.load(tiny_studio.settings.models_dir / "both") is not None
     assert {e.phase for e in events} >= {"loading", "calibrating", "testing", "publishing"}

@@ -7,9 +7,9 @@ the 3-seed ensemble of the default preset beats its members' mean emotion F1,
 answers as one `EmotionIntensityModel` does, so the predictor, the calibration
 and the studio use it unchanged:
 
-- emotion: the members' probabilities averaged, returned as their log (a
-  softmax of it gives the average back, and the ensemble's own temperature is
-  fitted on it);
+- emotion: the members' calibrated probabilities (each member's own
+  temperature) averaged, returned as their log (a softmax of it gives the
+  average back, and the ensemble's own temperature is fitted on it);
 - intensity: the members' outputs averaged (linear, so the TF-IDF terms of
   linear heads merge into one `LexicalIntensity` with the averaged weights);
 - the pooled features: the members' averaged.
@@ -56,10 +56,15 @@ SHARED_HEADS = (
 class SeekerEnsemble(nn.Module):
     """Seeker models that answer as one: see the module docstring."""
 
-    def __init__(self, members: Sequence[EmotionIntensityModel]):
+    def __init__(self, members: Sequence[EmotionIntensityModel], temperatures: Sequence[float] | None = None):
         super().__init__()
         check_members(members)
         self.members = nn.ModuleList(members)
+        # each member's calibrated temperature, saved with the weights: members of one seed run are not equally sharp
+        temps = [1.0] * len(members) if temperatures is None else [float(t) for t in temperatures]
+        if len(temps) != len(members) or min(temps) <= 0:
+            raise ConfigError(f"an ensemble needs one positive temperature per model, got {temps}")
+        self.register_buffer("temperatures", torch.tensor(temps, dtype=torch.float32))
         self.heads_config = members[0].heads_config
         self.intensity_heads = members[0].intensity_heads  # None for classification models (read, not trained)
         self.lexical = merge_lexical([m.lexical for m in members])
@@ -84,7 +89,7 @@ class SeekerEnsemble(nn.Module):
     def forward(self, **batch: Any) -> dict[str, torch.Tensor]:
         batch = {k: v for k, v in batch.items() if k not in ("labels", "intensity")}  # an ensemble predicts; it is never trained
         outs = [m(**batch) for m in self.members]
-        probs = torch.stack([torch.softmax(o["logits"].float(), dim=-1) for o in outs]).mean(0)
+        probs = torch.stack([torch.softmax(o["logits"].float() / t, dim=-1) for o, t in zip(outs, self.temperatures)]).mean(0)
         res = {"logits": torch.log(probs.clamp_min(1e-12)), "pooled": torch.stack([o["pooled"] for o in outs]).mean(0)}
         if "intensity" in outs[0]:
             res["intensity"] = torch.stack([o["intensity"] for o in outs]).mean(0)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..model_card import CARD_FILE, model_card
+from ..models.calibration import Calibration
 from ..models.ensemble import SeekerEnsemble, is_ensemble, save_ensemble
 from ..models.seeker import load
 from ..names import inside
@@ -72,7 +73,8 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         model, tokenizer = load(spec.path)
         members.append(model)
         emit(ProgressEvent(LOADING, i + 1, len(specs), spec.name))
-    ensemble = SeekerEnsemble(members)
+    temperatures = [cal.temperature if (cal := Calibration.load(spec.path)) else 1.0 for spec in specs]
+    ensemble = SeekerEnsemble(members, temperatures)
     predictor = fam.predictor(ensemble, tokenizer, req.name, max_length)
     fam.finish(predictor, {}, tset, emit)  # intervals from the ensemble's own val residuals
     metrics = fam.test_metrics(finetuner, predictor, tset, train_req, emit)
@@ -94,6 +96,7 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         "policy": first.get("policy"),
         **{k: first[k] for k in ("n_train", "n_val", "n_test") if k in first},
         "hyperparameters": {**first.get("hyperparameters", {}), "seed": [m.get("hyperparameters", {}).get("seed") for m in manifests]},
+        "members_temperatures": temperatures,
         **tset.notes,
         "heads": ensemble.heads_config.to_dict(),
         "request": request,
