@@ -137,3 +137,19 @@ def test_the_cli_publishes_an_ensemble_and_refuses_a_bad_one_in_one_line(tiny_st
     assert main(["ensemble", "tiny", "nope", "--name", "x", *base]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0] and "Traceback" not in err[0]
+
+
+def test_intervals_every_model_shares_exactly_are_kept_and_the_rest_come_from_val():
+    from empathy_studio.training.ensemble import shared_intervals
+
+    same, other = {"0.8": 1.0, "0.9": 1.2}, {"0.8": 0.7, "0.9": 0.9}
+    own = [
+        Calibration(quantiles={"initial": same, "final": same}, n_residuals={"initial": 900, "final": 800}),
+        Calibration(quantiles={"initial": same, "final": other}, n_residuals={"initial": 900, "final": 800}),
+    ]
+    cal = Calibration(quantiles={"initial": {"0.8": 2.0, "0.9": 3.0}, "final": {"0.8": 2.0, "0.9": 3.0}}, n_residuals={"initial": 128})
+    shared_intervals(cal, own)
+    assert cal.quantiles == {"initial": same, "final": {"0.8": 2.0, "0.9": 3.0}} and cal.n_residuals["initial"] == 900
+    before = dict(cal.quantiles)
+    shared_intervals(cal, [own[0], None])  # a model without a calibration: nothing is shared
+    assert cal.quantiles == before

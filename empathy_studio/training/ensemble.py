@@ -31,6 +31,19 @@ from .request import EnsembleRequest, TrainRequest, utc_now
 MEMBER_METRICS = ("f1_weighted", "f1_macro", "accuracy", "mse_initial", "mse_final", "mse_change")
 
 
+def shared_intervals(cal: Calibration, own: list[Calibration | None]) -> None:
+    """A target whose intervals every model shares exactly (the same half-widths from the same held-out residuals: heads
+    fitted in closed form on features the seeds did not train, so the models predict the same intensities) keeps them:
+    they come from the ridge's out-of-fold residuals over the whole training set, not from val's few."""
+    if any(c is None for c in own):
+        return
+    for target in list(cal.quantiles):
+        theirs = [c.quantiles.get(target) for c in own]
+        if theirs[0] and all(q == theirs[0] for q in theirs):
+            cal.quantiles[target] = dict(theirs[0])
+            cal.n_residuals[target] = own[0].n_residuals.get(target, 0)
+
+
 def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Check, build, calibrate, test and publish the ensemble. Returns its manifest."""
     clock = PhaseClock()
@@ -73,10 +86,12 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         model, tokenizer = load(spec.path)
         members.append(model)
         emit(ProgressEvent(LOADING, i + 1, len(specs), spec.name))
-    temperatures = [cal.temperature if (cal := Calibration.load(spec.path)) else 1.0 for spec in specs]
+    own = [Calibration.load(spec.path) for spec in specs]
+    temperatures = [cal.temperature if cal else 1.0 for cal in own]
     ensemble = SeekerEnsemble(members, temperatures)
     predictor = fam.predictor(ensemble, tokenizer, req.name, max_length)
-    fam.finish(predictor, {}, tset, emit)  # intervals from the ensemble's own val residuals
+    fam.finish(predictor, {}, tset, emit)  # temperature, the least text, and intervals from the ensemble's own val residuals
+    shared_intervals(predictor.calibration, own)
     metrics = fam.test_metrics(finetuner, predictor, tset, train_req, emit)
     member_metrics = {}
     for spec, model in zip(specs, members):  # each member on the same test items (F1 and MSE need no calibration)
