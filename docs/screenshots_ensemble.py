@@ -67,7 +67,7 @@ def main() -> None:
                 page.fill("#models-ensemble-name input", NAME if width == 1400 else f"{NAME}-again")
                 if width == 1400:
                     page.locator("#models-ensemble").click()
-                    shows(page, "#models-table", NAME, timeout=600_000)
+                    shows(page, "body", f"published {NAME}", timeout=600_000)  # the toast, once tested and published
                 page.screenshot(path=str(OUT / f"models-ensemble-{width}.png"), full_page=True)
                 page.close()
             browser.close()
