@@ -11,20 +11,16 @@ split beside each member, and published in one atomic rename.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..model_card import CARD_FILE, model_card
 from ..models.calibration import Calibration
 from ..models.ensemble import SeekerEnsemble, is_ensemble, save_ensemble
 from ..models.seeker import load
-from ..names import inside
-from ..progress import LOADING, PUBLISHING, PhaseClock, ProgressEvent, ProgressFn, fan_out
+from ..progress import LOADING, PhaseClock, ProgressEvent, ProgressFn, fan_out
 from .families import family
 from .request import EnsembleRequest, TrainRequest, utc_now
 
@@ -48,11 +44,8 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
     """Check, build, calibrate, test and publish the ensemble. Returns its manifest."""
     clock = PhaseClock()
     emit = fan_out([progress, clock])
-    settings, registry = finetuner.settings, finetuner.registry
-    target = inside(settings.models_dir, req.name, "model name")
-    if target.exists():
-        raise ConfigError(f"a model named {req.name!r} already exists in {settings.models_dir.name}/")
-    specs = [registry.get(m) for m in req.members]
+    target = finetuner.free_folder(req.name)
+    specs = [finetuner.registry.get(m) for m in req.members]
     for spec in specs:
         if spec.kind != "finetuned" or spec.family != "seeker" or spec.path is None:
             raise ConfigError(f"{spec.name} is not a fine-tuned seeker model: an ensemble averages seeker models trained here")
@@ -126,11 +119,10 @@ def publish_ensemble(finetuner: Any, req: EnsembleRequest, progress: ProgressFn 
         "device": str(predictor.device),
         "created_at": utc_now(),
     }
-    emit(ProgressEvent(PUBLISHING, 0, 1, req.name))
-    tmp = Path(settings.models_dir) / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{req.name}"
-    save_ensemble(ensemble, tokenizer, tmp, req.members, manifest)
-    predictor.calibration.save(tmp)
-    (tmp / CARD_FILE).write_text(model_card(manifest))
-    os.replace(tmp, target)  # atomic publish, as a trained model's
-    emit(ProgressEvent(PUBLISHING, 1, 1, req.name))
+
+    def write(folder: Path) -> None:
+        save_ensemble(ensemble, tokenizer, folder, req.members, manifest)
+        predictor.calibration.save(folder)
+
+    finetuner.publish(target, manifest, write, emit)
     return manifest

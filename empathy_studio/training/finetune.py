@@ -20,7 +20,7 @@ import secrets
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -218,9 +218,7 @@ class Finetuner:
         spec, encoder, local = self.parent(req)
         fam.check_parent(spec)
         name = self.new_name(req, spec)
-        target = inside(self.settings.models_dir, name, "model name")
-        if target.exists():
-            raise ConfigError(f"a model named {name!r} already exists in {self.settings.models_dir.name}/")
+        target = self.free_folder(name)
         self._check_tracker(req)
         tset = fam.training_set(self, req)
         workdir = self.settings.models_dir / f".trainer-{os.getpid()}-{secrets.token_hex(4)}"
@@ -274,13 +272,25 @@ class Finetuner:
             "precision": result.precision,
             "created_at": utc_now(),
         }
-        emit(ProgressEvent(PUBLISHING, 0, 1, name))
-        tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}"
-        fam.save(result.model, result.tokenizer, predictor, tmp, manifest)
-        (tmp / CARD_FILE).write_text(model_card(manifest))
-        os.replace(tmp, target)  # atomic publish: a failed or killed run never leaves a half-written model
-        emit(ProgressEvent(PUBLISHING, 1, 1, name))
+        self.publish(target, manifest, lambda tmp: fam.save(result.model, result.tokenizer, predictor, tmp, manifest), emit)
         return manifest
+
+    def free_folder(self, name: str) -> Path:
+        """The folder a new model of this name will have: inside the models folder, and not taken."""
+        target = inside(self.settings.models_dir, name, "model name")
+        if target.exists():
+            raise ConfigError(f"a model named {name!r} already exists in {self.settings.models_dir.name}/")
+        return target
+
+    def publish(self, target: Path, manifest: dict[str, Any], write: Callable[[Path], None], emit: ProgressFn) -> None:
+        """`write` fills a hidden folder, the model card joins it, and one atomic rename publishes it: a failed or killed
+        run never leaves a half-written model."""
+        emit(ProgressEvent(PUBLISHING, 0, 1, target.name))
+        tmp = self.settings.models_dir / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{target.name}"
+        write(tmp)
+        (tmp / CARD_FILE).write_text(model_card(manifest))
+        os.replace(tmp, target)
+        emit(ProgressEvent(PUBLISHING, 1, 1, target.name))
 
     def compared_on_same_items(
         self, compared: ModelSpec | None, fam: Family, tset: TrainingSet, req: TrainRequest, emit: ProgressFn
